@@ -1,0 +1,60 @@
+"""The ``scrub`` command line: options in, one library call, an exit code out.
+
+Exit codes: 0 every file read cleanly (and every claim accepted); 1 a problem
+a payer would reject (a broken envelope, a rejected claim); 2 an input that
+could not be read at all, or a usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from scrubber import __version__
+from scrubber.api import check_files
+
+EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="scrub")
+def main() -> None:
+    """Scrub X12 837 claim files before they go to a payer.
+
+    \b
+    Example:
+        scrub check claims.x12
+        scrub check claims.x12 --format json > report.json
+    """
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Report format written to standard output.")
+@click.option("--show-phi", is_flag=True,
+              help="Show patient names in the text report (masked by default).")
+def check(files: tuple[str, ...], fmt: str, show_phi: bool) -> None:
+    """Read 837 FILES (or - for standard input) and report what is in them.
+
+    \b
+    Examples:
+        scrub check fixtures/837p-multi.x12
+        scrub check fixtures/837p-multi.x12 --format json
+        cat batch.x12 | scrub check - --format json
+    """
+    out = click.get_text_stream("stdout")
+    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi)
+    sys.exit(EXIT_UNREADABLE if outcome.unreadable else
+             EXIT_REJECTED if outcome.rejected else EXIT_OK)
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(f"scrub {__version__}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

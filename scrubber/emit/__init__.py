@@ -1,0 +1,1 @@
+"""Emitters: everything the scrubber writes (reports and acknowledgements)."""

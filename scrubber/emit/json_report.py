@@ -1,0 +1,253 @@
+"""The JSON report: a stable contract, written as the claims stream past.
+
+Shape (documented in docs/report.schema.json)::
+
+    {"files": [{"path", "interchanges": [{..., "groups": [{..., "transactions":
+        [{..., "claims": [...], "problems": [...]}], "problems": [...]}],
+        "problems": [...]}], "problems": [...], "summary": {...}}]}
+
+Claims are written one by one, so a file with millions of claims never sits
+in memory; problems of an envelope are held until that envelope closes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any, Callable, Iterable, TextIO
+
+from scrubber.model import (
+    ClaimRecord,
+    EnvelopeEnd,
+    FunctionalGroup,
+    Interchange,
+    Problem,
+    ServiceLine,
+    Transaction,
+)
+
+_LEVELS = ("interchange", "group", "transaction")
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
+
+
+def line_to_dict(line: ServiceLine) -> dict[str, Any]:
+    """A service line as the JSON contract lays it out."""
+    return {
+        "number": line.number,
+        "procedure": line.procedure,
+        "procedure_qualifier": line.procedure_qualifier,
+        "modifiers": list(line.modifiers),
+        "revenue_code": line.revenue_code or None,
+        "charge": line.charge_text,
+        "unit_basis": line.unit_basis,
+        "units": line.units_text,
+        "date_from": _iso(line.date_from),
+        "date_to": _iso(line.date_to),
+        "control_number": line.control_number or None,
+        "diagnosis_pointers": list(line.diagnosis_pointers),
+        "location": line.location._asdict(),
+    }
+
+
+def claim_to_dict(record: ClaimRecord, show_phi: bool = True) -> dict[str, Any]:
+    """A claim as the JSON contract lays it out; PHI masked unless ``show_phi``."""
+    claim = record.claim
+    patient = record.patient
+    if patient is None:
+        person = None
+    elif show_phi:
+        person = {
+            "last_name": patient.last_name,
+            "first_name": patient.first_name,
+            "member_id": patient.member_id,
+            "birth_date": _iso(patient.birth_date),
+            "is_subscriber": patient.is_subscriber,
+        }
+    else:
+        person = {
+            "last_name": mask(patient.last_name),
+            "first_name": mask(patient.first_name),
+            "member_id": mask(patient.member_id),
+            "birth_date": None,
+            "is_subscriber": patient.is_subscriber,
+        }
+    return {
+        "id": claim.id,
+        "kind": record.kind,
+        "charge": claim.charge_text,
+        "facility_code": claim.facility_code,
+        "frequency": claim.frequency,
+        "patient": person,
+        "billing_provider_npi": record.billing_provider.npi if record.billing_provider else None,
+        "payer_claim_number": claim.payer_claim_number or None,
+        "lines": [line_to_dict(line) for line in claim.lines],
+        "location": claim.location._asdict(),
+    }
+
+
+def mask(text: str) -> str:
+    """Keep the first character, hide the rest: enough to tell people apart, no more."""
+    return text[:1] + "*" * (len(text) - 1) if text else ""
+
+
+def _header(event: Any) -> dict[str, Any]:
+    if isinstance(event, Interchange):
+        return {
+            "control_number": event.control_number,
+            "sender": event.sender_id,
+            "sender_qualifier": event.sender_qualifier,
+            "receiver": event.receiver_id,
+            "receiver_qualifier": event.receiver_qualifier,
+            "date": _iso(event.date),
+            "usage": event.usage,
+            "version": event.version,
+            "location": event.location._asdict(),
+        }
+    if isinstance(event, FunctionalGroup):
+        return {
+            "control_number": event.control_number,
+            "functional_id": event.functional_id,
+            "sender": event.sender,
+            "receiver": event.receiver,
+            "version": event.version,
+            "location": event.location._asdict(),
+        }
+    assert isinstance(event, Transaction)
+    return {
+        "control_number": event.control_number,
+        "type": event.kind or None,
+        "set_id": event.set_id,
+        "version": event.version,
+        "bht_reference": event.reference,
+        "bht_date": _iso(event.created),
+        "submitter": event.submitter.name if event.submitter else None,
+        "location": event.location._asdict(),
+    }
+
+
+def problem_to_dict(problem: Problem) -> dict[str, Any]:
+    return problem.as_dict()
+
+
+_CHILDREN = {"interchange": "groups", "group": "transactions", "transaction": "claims"}
+
+
+class JsonWriter:
+    """Writes the report for one or more files to a text stream, claim by claim."""
+
+    def __init__(self, out: TextIO, *, show_phi: bool = True,
+                 decorate: Callable[[ClaimRecord], dict[str, Any]] | None = None):
+        self.out = out
+        self.show_phi = show_phi
+        self.decorate = decorate
+        self._files = 0
+        self._stack: list[tuple[str, list[dict]]] = []  # open envelopes and their problems
+        self._first: list[bool] = []  # whether the open array is still empty
+        self._file_problems: list[dict] = []
+        self.out.write('{"files": [')
+
+    # -- low-level -----------------------------------------------------------
+    def _item(self, text: str) -> None:
+        if self._first[-1]:
+            self._first[-1] = False
+        else:
+            self.out.write(", ")
+        self.out.write(text)
+
+    def _open(self, level: str, header: dict) -> None:
+        body = json.dumps(header)[:-1]
+        self._item(f'{body}, "{_CHILDREN[level]}": [')
+        self._stack.append((level, []))
+        self._first.append(True)
+
+    def _close(self) -> None:
+        level, problems = self._stack.pop()
+        self._first.pop()
+        self.out.write(f'], "problems": {json.dumps(problems)}}}')
+
+    def _close_to(self, level: str) -> None:
+        """Close envelopes down to (and including) the innermost ``level``."""
+        while self._stack:
+            top = self._stack[-1][0]
+            self._close()
+            if top == level:
+                return
+
+    def _ensure(self, level: str) -> None:
+        """Open placeholder parents for a record found outside its envelope."""
+        want = _LEVELS[: _LEVELS.index(level)]
+        have = [lvl for lvl, _ in self._stack]
+        for missing in want[len(have):]:
+            self._open(missing, {"control_number": None, "missing": True})
+
+    # -- the stream ----------------------------------------------------------
+    def begin_file(self, path: str) -> None:
+        if self._files:
+            self.out.write(", ")
+        self._files += 1
+        self.out.write("{" + f'"path": {json.dumps(path)}, "interchanges": [')
+        self._first = [True]
+        self._stack = []
+        self._file_problems = []
+
+    def event(self, event: Any) -> None:
+        cls = event.__class__
+        if cls is ClaimRecord:
+            self._ensure("transaction")
+            data = claim_to_dict(event, self.show_phi)
+            if self.decorate is not None:
+                data.update(self.decorate(event))
+            self._item(json.dumps(data))
+        elif cls is Problem:
+            self.problem(event)
+        elif cls is EnvelopeEnd:
+            if any(level == event.envelope for level, _ in self._stack):
+                self._close_to(event.envelope)
+        elif cls is Interchange:
+            while self._stack:
+                self._close()
+            self._open("interchange", _header(event))
+        elif cls is FunctionalGroup:
+            while self._stack and self._stack[-1][0] != "interchange":
+                self._close()
+            self._ensure("group")
+            self._open("group", _header(event))
+        elif cls is Transaction:
+            while self._stack and self._stack[-1][0] == "transaction":
+                self._close()
+            self._ensure("transaction")
+            self._open("transaction", _header(event))
+
+    def problem(self, problem: Problem) -> None:
+        for level, problems in reversed(self._stack):
+            if level == problem.envelope:
+                problems.append(problem_to_dict(problem))
+                return
+        self._file_problems.append(problem_to_dict(problem))
+
+    def end_file(self, summary: dict | None = None, extra: dict | None = None) -> None:
+        while self._stack:
+            self._close()
+        self.out.write(f'], "problems": {json.dumps(self._file_problems)}')
+        if summary is not None:
+            self.out.write(f', "summary": {json.dumps(summary)}')
+        for key, value in (extra or {}).items():
+            self.out.write(f", {json.dumps(key)}: {json.dumps(value)}")
+        self.out.write("}")
+
+    def close(self) -> None:
+        self.out.write("]}\n")
+        self.out.flush()
+
+
+def write_events(out: TextIO, path: str, events: Iterable[Any], **kwargs: Any) -> None:
+    """Write one file's events as a complete JSON report."""
+    writer = JsonWriter(out, **kwargs)
+    writer.begin_file(path)
+    for event in events:
+        writer.event(event)
+    writer.end_file()
+    writer.close()

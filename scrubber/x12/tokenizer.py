@@ -1,0 +1,408 @@
+"""Stream X12 segments out of bytes, one interchange's delimiters at a time.
+
+The reader never holds a whole file: it reads fixed-size chunks, splits them on
+the segment terminator of the interchange in hand, and re-reads the delimiters
+at every ISA, so a file may carry several interchanges with different
+delimiters. Anything that is not X12 becomes a ``SyntaxProblem`` with a byte
+offset and a line number; the reader then looks for the next ISA.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Iterator, NamedTuple
+
+from scrubber.x12.delimiters import ISA_LENGTH, Delimiters
+
+CHUNK_SIZE = 1 << 20
+BOM = b"\xef\xbb\xbf"
+_WHITESPACE = b" \t\r\n\x0b\x0c"
+_WHITESPACE_STR = " \t\r\n\x0b\x0c"
+_ISA_SCAN_LIMIT = 512  # an ISA longer than this is not an ISA
+_ISA_LOOKAHEAD = 1024
+
+
+class Segment(NamedTuple):
+    """One segment and where it came from.
+
+    ``elements[0]`` is the segment id, so ``elements[n]`` is the X12 element
+    ``XXnn`` (``CLM05`` is ``elements[5]``).
+    """
+
+    id: str
+    elements: tuple[str, ...]
+    ordinal: int  # position in its interchange; ISA is 1
+    line: int  # physical line (1-based) where the segment starts
+    offset: int  # byte offset of the segment's first byte in the source
+    length: int  # bytes of segment text, terminator excluded
+
+    def get(self, index: int) -> str:
+        """Element ``index`` (1-based X12 numbering), or "" when absent."""
+        elements = self.elements
+        return elements[index] if index < len(elements) else ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyntaxProblem:
+    """Input that is not readable X12, located by byte offset and line."""
+
+    code: str  # stable id, e.g. "syntax-no-isa"
+    message: str  # what is wrong and what to do about it
+    offset: int
+    line: int
+    fatal: bool = False  # nothing at all could be read from the input
+
+
+def _looks_binary(sample: bytes) -> bool:
+    """True for bytes no X12 sender would write: NULs or mostly control bytes."""
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    text_like = sum(1 for b in sample if 32 <= b < 127 or b in _WHITESPACE)
+    return text_like < 0.85 * len(sample)
+
+
+def _find_isa(buf: bytes, start: int) -> int:
+    """Index of the next plausible ISA header at or after ``start``, or -1.
+
+    A plausible header is ``ISA`` followed by a non-alphanumeric separator that
+    recurs after the two-character ISA01 (``ISA*00*``), so that a name such as
+    "LISA" inside junk is not taken for a header.
+    """
+    while True:
+        idx = buf.find(b"ISA", start)
+        if idx < 0 or idx + 7 > len(buf):
+            return idx
+        sep = buf[idx + 3 : idx + 4]
+        if not sep.isalnum() and sep not in (b" ", b"\r", b"\n") and buf[idx + 6 : idx + 7] == sep:
+            return idx
+        start = idx + 1
+
+
+class Tokenizer:
+    """Iterate over a binary stream, yielding ``Segment`` and ``SyntaxProblem``.
+
+    ``delimiters`` holds the delimiters of the interchange being read, and
+    ``isa_problems`` whatever the last ISA header got wrong.
+    """
+
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE):
+        self._stream = stream
+        self._chunk_size = chunk_size
+        self.delimiters: Delimiters | None = None
+        self.interchanges = 0
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[Segment | SyntaxProblem]:
+        read = self._stream.read
+        new = tuple.__new__
+        chunk_size = self._chunk_size
+        buf = b""
+        base = 0  # source offset of buf[0]
+        pos = 0  # index into buf of the next unread byte
+        line = 1
+        eof = False
+        at_start = True
+        junk_start: int | None = None  # source offset where unreadable bytes began
+        junk_line = 1
+
+        def refill(need: int) -> None:
+            nonlocal buf, base, pos, eof
+            while not eof and len(buf) - pos < need:
+                data = read(chunk_size)
+                if not data:
+                    eof = True
+                    break
+                self.bytes_read += len(data)
+                buf = buf[pos:] + data
+                base += pos
+                pos = 0
+
+        while True:
+            # -- between interchanges: skip whitespace, find the next ISA --
+            refill(_ISA_LOOKAHEAD)
+            if at_start:
+                at_start = False
+                if buf.startswith(BOM):
+                    pos = 3
+            while True:
+                end = len(buf)
+                nxt = pos
+                while nxt < end and buf[nxt] in _WHITESPACE:
+                    nxt += 1
+                line += buf.count(b"\n", pos, nxt)
+                pos = nxt
+                if pos < end or eof:
+                    break
+                refill(_ISA_LOOKAHEAD)
+            if pos >= len(buf) and eof:
+                if junk_start is not None:
+                    yield self._junk_problem(junk_start, junk_line, base + pos, found_isa=False)
+                elif self.interchanges == 0:
+                    yield SyntaxProblem(
+                        "syntax-empty",
+                        "the input is empty: no bytes, or only white space; nothing to scrub",
+                        base + pos, line, fatal=True,
+                    )
+                return
+            if not buf.startswith(b"ISA", pos) or _find_isa(buf, pos) != pos:
+                if junk_start is None:
+                    junk_start, junk_line = base + pos, line
+                    if self.interchanges == 0 and _looks_binary(buf[pos : pos + 4096]):
+                        yield SyntaxProblem(
+                            "syntax-binary",
+                            "this is binary data, not an X12 837 text file; check that the right "
+                            "file was sent (not a zip, PDF or image)",
+                            base + pos, line, fatal=True,
+                        )
+                        return
+                idx = _find_isa(buf, pos + 1)
+                if idx < 0:
+                    # keep the last few bytes: an ISA may straddle the chunk edge
+                    keep = max(pos, len(buf) - 8)
+                    line += buf.count(b"\n", pos, keep)
+                    pos = keep
+                    if eof:
+                        line += buf.count(b"\n", pos, len(buf))
+                        yield self._junk_problem(junk_start, junk_line, base + len(buf), found_isa=False)
+                        return
+                    refill(len(buf) - pos + chunk_size)
+                    continue
+                line += buf.count(b"\n", pos, idx)
+                pos = idx
+                continue
+            if junk_start is not None:
+                yield self._junk_problem(junk_start, junk_line, base + pos, found_isa=True)
+                junk_start = None
+
+            # -- the ISA header: fixed width, but read by its separators --
+            isa_offset, isa_line = base + pos, line
+            sep_b = buf[pos + 3 : pos + 4]
+            idx = pos
+            for _ in range(16):
+                idx = buf.find(sep_b, idx + 1, pos + _ISA_SCAN_LIMIT)
+                if idx < 0:
+                    break
+            if idx < 0 or idx + 2 >= len(buf):
+                yield SyntaxProblem(
+                    "syntax-isa-unreadable",
+                    "the ISA header does not have 16 elements, so the delimiters of this "
+                    "interchange cannot be known; it is skipped up to the next ISA",
+                    isa_offset, isa_line,
+                )
+                junk_start, junk_line = base + pos, line
+                nxt = _find_isa(buf, pos + 1)
+                new_pos = nxt if nxt >= 0 else max(pos + 1, len(buf) - 8)
+                line += buf.count(b"\n", pos, new_pos)
+                pos = new_pos
+                continue
+            term_index = idx + 2
+            isa_bytes = buf[pos:term_index]
+            isa_text = isa_bytes.decode("latin-1")
+            sep = sep_b.decode("latin-1")
+            isa_elements = tuple(isa_text.split(sep))
+            component = buf[idx + 1 : idx + 2].decode("latin-1")
+            term = buf[term_index : term_index + 1].decode("latin-1")
+            rep = isa_elements[11] if len(isa_elements) > 11 else ""
+            delimiters = Delimiters(
+                element=sep,
+                component=component,
+                segment=term,
+                repetition=rep if len(rep) == 1 and not rep.isalnum() else None,
+            )
+            isa_length = term_index - pos + 1
+            if isa_length != ISA_LENGTH:
+                yield SyntaxProblem(
+                    "syntax-isa-length",
+                    f"the ISA header is {isa_length} characters long, not {ISA_LENGTH}: its "
+                    "fields are fixed width (pad ISA02/04 to 10, ISA06/08 to 15, ISA13 to 9); "
+                    "read it by its separators anyway",
+                    isa_offset, isa_line,
+                )
+            why = delimiters.check()
+            if why:
+                yield SyntaxProblem(
+                    "syntax-delimiters",
+                    f"the ISA header declares unusable delimiters ({why}); this interchange is "
+                    "skipped up to the next ISA",
+                    isa_offset, isa_line,
+                )
+                junk_start, junk_line = base + pos, line
+                nxt = _find_isa(buf, pos + 1)
+                new_pos = nxt if nxt >= 0 else max(pos + 1, len(buf) - 8)
+                line += buf.count(b"\n", pos, new_pos)
+                pos = new_pos
+                continue
+            self.delimiters = delimiters
+            self.interchanges += 1
+            yield Segment("ISA", isa_elements, 1, isa_line, isa_offset, len(isa_bytes))
+            pos = term_index + 1
+
+            # -- the body: split chunks on this interchange's terminator --
+            term_b = term.encode("latin-1")
+            term_is_space = term in _WHITESPACE_STR
+            term_lines = 1 if term == "\n" else 0
+            # most senders put the same white space (none, LF or CR LF) after every
+            # terminator: then segments split cleanly and line numbers just count up
+            after = buf[term_index + 1 : term_index + 3]
+            suffix = "" if term_is_space else "\r\n" if after == b"\r\n" else \
+                "\n" if after[:1] == b"\n" else ""
+            split_sep = term + suffix
+            step = len(split_sep)
+            inc = 1 if suffix else 0
+            lead_space = split_sep + " "
+            regular = True  # False once a small block broke the pattern
+            ordinal = 1
+            window = 4096  # grows: a short interchange must not cost a whole chunk
+            in_interchange = True
+            while in_interchange:
+                last = buf.rfind(term_b, pos, pos + window)
+                if last < 0:
+                    if pos + window < len(buf):
+                        window *= 2
+                        continue
+                    if not eof:
+                        refill(len(buf) - pos + chunk_size)
+                        continue
+                    rest = buf[pos:]
+                    body = rest.lstrip(_WHITESPACE)
+                    line += rest.count(b"\n", 0, len(rest) - len(body))
+                    if body:
+                        # the last segment has no terminator: the file was cut short
+                        seg_offset = base + pos + len(rest) - len(body)
+                        text = body.decode("utf-8", "replace").rstrip(_WHITESPACE_STR)
+                        yield SyntaxProblem(
+                            "syntax-unterminated",
+                            f"the last segment has no terminator {term!r}: the file looks "
+                            "truncated; resend the complete file",
+                            seg_offset, line,
+                        )
+                        elements = tuple(text.replace("\r", "").replace("\n", "").split(sep))
+                        ordinal += 1
+                        yield Segment(elements[0], elements, ordinal, line, seg_offset, len(body))
+                        line += body.count(b"\n")
+                    pos = len(buf)
+                    break
+                window = min(window * 2, chunk_size)
+                block = buf[pos:last]
+                if regular and block.isascii():
+                    text = block.decode("ascii")
+                    if text.startswith(suffix) and lead_space not in text:
+                        body_text = text[len(suffix):] if suffix else text
+                        parts = body_text.split(split_sep)
+                        count = len(parts)
+                        if (text.count("\n") == count * inc
+                                and (not suffix or body_text.count(term) == count - 1)
+                                and text.count("\r") == (count if suffix == "\r\n" else 0)
+                                and not text.startswith(" ", len(suffix))):
+                            seg_offset = base + pos + len(suffix)
+                            for part in parts:
+                                line += inc
+                                if not part:
+                                    yield SyntaxProblem(
+                                        "syntax-empty-segment",
+                                        f"an empty segment (two terminators {term!r} in a row);"
+                                        " remove it", seg_offset, line,
+                                    )
+                                    seg_offset += step
+                                    continue
+                                elements = part.split(sep)
+                                sid = elements[0]
+                                if sid == "ISA":
+                                    pos = seg_offset - base
+                                    in_interchange = False
+                                    break
+                                ordinal += 1
+                                yield new(Segment, (sid, tuple(elements), ordinal, line,
+                                                    seg_offset, len(part)))
+                                if sid == "IEA":
+                                    pos = seg_offset + len(part) + 1 - base
+                                    in_interchange = False
+                                    break
+                                seg_offset += len(part) + step
+                            else:
+                                pos = last + 1
+                            continue
+                    # the pattern broke somewhere in this block (often at the next
+                    # interchange): retry from here in small blocks, then split carefully
+                    if len(block) > 8192:
+                        window = 4096
+                        continue
+                    regular = False
+                if block.isascii():
+                    parts = block.decode("ascii").split(term)
+                    sizes = None
+                else:
+                    raw_parts = block.split(term_b)
+                    sizes = [len(p) for p in raw_parts]
+                    parts = [p.decode("utf-8", "replace") for p in raw_parts]
+                cursor = base + pos
+                for index, part in enumerate(parts):
+                    size = len(part) if sizes is None else sizes[index]
+                    part_offset = cursor
+                    cursor += size + 1
+                    newlines = part.count("\n")
+                    if newlines or term_is_space or (part and part[0] in _WHITESPACE_STR):
+                        body = part.lstrip(_WHITESPACE_STR)
+                        lead = len(part) - len(body)
+                        seg_line = line + part.count("\n", 0, lead)
+                        line += newlines + term_lines
+                        seg_offset = part_offset + (lead if sizes is None else len(part[:lead].encode("utf-8")))
+                        body = body.rstrip(_WHITESPACE_STR)
+                        if "\n" in body or "\r" in body:
+                            # a sender that wraps long segments at a fixed width
+                            body = body.replace("\r", "").replace("\n", "")
+                    else:
+                        body = part
+                        seg_line = line
+                        seg_offset = part_offset
+                    if not body:
+                        if part and index == len(parts) - 1:
+                            continue  # white space after the last terminator of a block
+                        yield SyntaxProblem(
+                            "syntax-empty-segment",
+                            f"an empty segment (two terminators {term!r} in a row); remove it",
+                            seg_offset, seg_line,
+                        )
+                        continue
+                    elements = tuple(body.split(sep))
+                    sid = elements[0]
+                    if sid == "ISA":
+                        # a new interchange began before this one ended
+                        pos = seg_offset - base
+                        line = seg_line
+                        in_interchange = False
+                        break
+                    ordinal += 1
+                    yield new(Segment, (sid, elements, ordinal, seg_line, seg_offset,
+                                        cursor - 1 - seg_offset))
+                    if sid == "IEA":
+                        pos = cursor - base
+                        in_interchange = False
+                        break
+                else:
+                    pos = last + 1
+
+    def _junk_problem(self, start: int, line: int, end: int, found_isa: bool) -> SyntaxProblem:
+        size = end - start
+        if found_isa:
+            return SyntaxProblem(
+                "syntax-junk",
+                f"{size} bytes that are not X12 stand before the next ISA header; they were "
+                "skipped",
+                start, line,
+            )
+        if self.interchanges:
+            return SyntaxProblem(
+                "syntax-trailing-junk",
+                f"{size} bytes that are not X12 follow the last interchange; they were ignored",
+                start, line,
+            )
+        return SyntaxProblem(
+            "syntax-no-isa",
+            f"no ISA header found in {size} bytes of text: an X12 interchange must begin with "
+            "ISA, which declares its delimiters; check that this is an 837 file and that its "
+            "first segment was not cut off",
+            start, line, fatal=True,
+        )
