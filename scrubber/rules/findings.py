@@ -1,0 +1,69 @@
+"""What the rules say about a claim: findings, and the verdict they add up to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from scrubber.model import ClaimRecord, Location
+
+
+class Severity(str, Enum):
+    """How much a finding weighs: a reject stops the claim, a warning travels with it."""
+
+    REJECT = "reject"
+    WARN = "warn"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing wrong (or worth knowing) about a claim or one of its lines."""
+
+    rule: str  # rule id, permanent: "96523-units"
+    severity: Severity
+    message: str  # what is wrong, in words a biller understands
+    fix: str  # what to do about it
+    claim_id: str  # CLM01
+    line_number: int | None  # LX01 of the line concerned; None for the whole claim
+    location: Location | None  # the segment the finding points at
+    segment_text: str  # that segment as sent (delimiters of its interchange)
+    element: str | None = None  # the offending element, e.g. "SV104", to highlight
+    status: tuple[str, str] | None = None  # 277CA STC01 category and status: ("A7", "476")
+    source: str = ""  # where the rule comes from (CPT instruction, NCCI, profile ...)
+    related: tuple[str, ...] = ()  # other claims it concerns: "CLM01 (submission ...)"
+
+    def as_dict(self) -> dict:
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "message": self.message,
+            "fix": self.fix,
+            "line_number": self.line_number,
+            "location": self.location._asdict() if self.location else None,
+            "segment_text": self.segment_text,
+            "element": self.element,
+            "status_code": ":".join(self.status) if self.status else None,
+            "source": self.source,
+            "related": list(self.related),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubbedClaim:
+    """A claim and every finding about it; rejected when any finding is a reject."""
+
+    record: ClaimRecord
+    findings: tuple[Finding, ...]
+
+    @property
+    def rejected(self) -> bool:
+        return any(f.severity is Severity.REJECT for f in self.findings)
+
+    @property
+    def status(self) -> str:
+        return "rejected" if self.rejected else "accepted"
+
+    @property
+    def claim(self):
+        return self.record.claim
