@@ -1,0 +1,122 @@
+"""What a rule sees: one claim, the profile's lists, and the services of the same day.
+
+The day context is every service line of the same patient (``patient_identity``:
+billing NPI, member, name, birth date) on the same date of service, across the
+claim itself, the other claims of the submission and the claims already
+accepted in the ledger. The engine supplies it; rules only read it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Callable
+
+from scrubber.model.claims import ClaimRecord, Location, ServiceLine
+from scrubber.rules.profile import Profile
+
+SAME_CLAIM, SUBMISSION, LEDGER = "claim", "submission", "ledger"
+
+
+def service_date(record: ClaimRecord, line: ServiceLine) -> date | None:
+    """The line's single date of service, or None.
+
+    DTP*472 of the line (a one-day RD8 range counts as that day); on an 837I
+    line without DTP*472, a one-day statement period (DTP*434).
+    """
+    if any(value.qualifier == "472" for value in line.dates):
+        return line.date_of_service
+    if record.transaction.kind == "837I":
+        period = record.claim.date("434")
+        if period is not None and period.start is not None and period.start == period.end:
+            return period.start
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class DayService:
+    """One service line of the day context."""
+
+    where: str  # SAME_CLAIM, SUBMISSION or LEDGER
+    claim_id: str  # CLM01
+    claim_ordinal: int  # order of the claim in this run (0 for the ledger)
+    line_index: int  # 0-based position of the line in its claim
+    line_number: int | None  # LX01
+    procedure: str  # SV101-2 / SV202-2
+    modifiers: tuple[str, ...]
+    units: Decimal | None
+    submission: str  # interchange sender:control number
+    location: Location | None = None  # SV1/SV2 of the line, when in this submission
+
+    def label(self) -> str:
+        """Words naming the service for a message: "99213 on claim PCN2 line 1 (...)"."""
+        where = {SAME_CLAIM: "this claim", SUBMISSION: "this submission"}.get(
+            self.where, f"submission {self.submission}, already accepted")
+        line = f" line {self.line_number}" if self.line_number is not None else ""
+        if self.where == SAME_CLAIM:
+            return f"{self.procedure} on{line or ' another line'} of this claim"
+        return f"{self.procedure} on claim {self.claim_id}{line} ({where})"
+
+    def reference(self) -> str:
+        """The other claim, for Finding.related: "CLM01 (submission ...)"."""
+        if self.where == LEDGER:
+            return f"{self.claim_id} (submission {self.submission})"
+        return f"{self.claim_id} (submission {self.submission}, claim {self.claim_ordinal})"
+
+
+DayLookup = Callable[[date], tuple[DayService, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimContext:
+    """One claim with its profile lists and day context: the only input of a rule."""
+
+    record: ClaimRecord
+    profile: Profile
+    ordinal: int  # the claim's order in the run, 1-based
+    submission: str
+    day: DayLookup  # every service of this patient on a date, this claim's own lines included
+
+    @property
+    def claim(self):
+        return self.record.claim
+
+    @property
+    def kind(self) -> str:
+        return self.record.transaction.kind
+
+    def service_date(self, line: ServiceLine) -> date | None:
+        return service_date(self.record, line)
+
+    def is_line(self, service: DayService, line: ServiceLine) -> bool:
+        """True when ``service`` is ``line`` itself."""
+        return (service.where == SAME_CLAIM
+                and service.line_index == self.claim.lines.index(line))
+
+    def others(self, line: ServiceLine) -> tuple[DayService, ...]:
+        """The services of the line's date other than the line itself (empty without a date)."""
+        day = self.service_date(line)
+        if day is None:
+            return ()
+        index = self.claim.lines.index(line)
+        return tuple(s for s in self.day(day)
+                     if not (s.where == SAME_CLAIM and s.line_index == index))
+
+
+def own_services(record: ClaimRecord, submission: str, ordinal: int, day: date
+                 ) -> tuple[DayService, ...]:
+    """The claim's own lines on ``day``, as day-context services."""
+    out = []
+    for index, line in enumerate(record.claim.lines):
+        if service_date(record, line) == day:
+            out.append(DayService(
+                SAME_CLAIM, record.claim.id, ordinal, index, line.number, line.procedure,
+                line.modifiers, line.units, submission,
+                line.service_location or line.location))
+    return tuple(out)
+
+
+def submission_id(record: ClaimRecord) -> str:
+    """The submission a claim came in: interchange sender id and control number."""
+    return f"{record.interchange.sender_id}:{record.interchange.control_number}"

@@ -1,0 +1,269 @@
+"""The engine: run the registered rules over claims, with the day context of a submission.
+
+``scrub_events`` makes two passes over the event stream. Pass 1 indexes every
+service line by patient and date in a private SQLite database (SQLite keeps
+it in memory while small and spills to a temporary file, deleted on close,
+when it grows), so memory stays flat however big the file. Pass 2 replays
+the events and replaces each ``ClaimRecord`` with a ``ScrubbedClaim``; every
+other event (envelopes, problems) passes through untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Callable, Iterable, Iterator, Protocol, Sequence
+
+from scrubber.model.build import Event
+from scrubber.model.claims import ClaimRecord, Location
+from scrubber.model.keys import patient_identity
+from scrubber.rules.context import (
+    LEDGER,
+    SUBMISSION,
+    ClaimContext,
+    DayLookup,
+    DayService,
+    own_services,
+    service_date,
+    submission_id,
+)
+from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+from scrubber.rules.profile import Profile
+from scrubber.rules.registry import Hit, Rule, all_rules, milder
+
+_CLAIM_RECORD = ClaimRecord
+_CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
+
+
+class LedgerLine(Protocol):
+    claim_id: str
+    line_number: int | None
+    procedure: str
+    modifiers: tuple[str, ...]
+    units: Decimal | None
+    service_date: date
+    submission: str
+
+
+class LedgerReader(Protocol):
+    """What the engine needs from scrubber.ledger.Ledger."""
+
+    def lines_for(self, identity: tuple[str, str, str, str, str], service_date: date, *,
+                  exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
+
+class Engine:
+    """The registered rules resolved against one profile, per claim kind."""
+
+    def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None):
+        self.profile = profile
+        rules = tuple(all_rules() if rules is None else rules)
+        self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
+        for kind in ("837P", "837I"):
+            self._active[kind] = tuple(
+                (r, s) for r in rules if (s := profile.severity(r, kind)) is not None)
+
+    def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
+              day: DayLookup | None = None) -> ScrubbedClaim:
+        """Run every active rule over one claim; ``day`` defaults to the claim's own lines."""
+        submission = submission if submission is not None else submission_id(record)
+        if day is None:
+            def day(when: date) -> tuple[DayService, ...]:
+                return own_services(record, submission, ordinal, when)
+        context = ClaimContext(record, self.profile, ordinal, submission, day)
+        findings = []
+        for rule, severity in self._active.get(record.transaction.kind, ()):
+            for hit in rule.run(context):
+                findings.append(_finding(rule, severity, hit, record))
+        return ScrubbedClaim(record, tuple(findings))
+
+
+def _finding(rule: Rule, severity: Severity, hit: Hit, record: ClaimRecord) -> Finding:
+    claim = record.claim
+    location = hit.segment
+    if location is None and hit.line is not None:
+        location = hit.line.service_location or hit.line.location
+    if location is None:
+        location = claim.location
+    return Finding(
+        rule=rule.id,
+        severity=milder(severity, hit.ceiling) if hit.ceiling is not None else severity,
+        message=hit.message,
+        fix=hit.fix,
+        claim_id=claim.id,
+        line_number=hit.line.number if hit.line is not None else None,
+        location=location,
+        segment_text=_segment_text(record, location),
+        element=hit.element,
+        status=rule.status,
+        source=rule.source,
+        related=hit.related,
+    )
+
+
+def _segment_text(record: ClaimRecord, location: Location) -> str:
+    for seg in record.claim.segments:
+        if seg.ordinal == location.segment:
+            return record.interchange.delimiters.element.join(seg.elements)
+    return ""
+
+
+def scrub_claim(record: ClaimRecord, profile: Profile) -> ScrubbedClaim:
+    """Scrub one claim on its own (its own lines are its whole day context)."""
+    return Engine(profile).scrub(record)
+
+
+# -- the day index -------------------------------------------------------------------------
+
+def patient_key(record: ClaimRecord) -> bytes:
+    """A digest of the patient identity: the index never holds names or member ids."""
+    return hashlib.blake2b("\x1f".join(patient_identity(record)).encode(),
+                           digest_size=16).digest()
+
+
+class DayIndex:
+    """Service lines of one submission by (patient, date), in a private SQLite database."""
+
+    def __init__(self, cache_kib: int = 16384):
+        # "" opens a private temporary database: in memory while it fits the cache,
+        # spilled to an unlinked temporary file beyond, gone when the connection closes.
+        self.db = sqlite3.connect("")
+        self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+        self.db.execute("PRAGMA journal_mode = OFF")
+        self.db.execute("PRAGMA synchronous = OFF")
+        self.db.execute(
+            "CREATE TABLE line (key BLOB, day TEXT, ordinal INTEGER, idx INTEGER, "
+            "claim_id TEXT, number INTEGER, procedure TEXT, modifiers TEXT, units TEXT, "
+            "submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
+        self.db.execute("CREATE TABLE changed (key BLOB, claim_id TEXT)")
+        self._batch: list[tuple] = []
+        self.lines = 0
+
+    def add(self, record: ClaimRecord, ordinal: int, submission: str) -> None:
+        """Index the dated lines of a claim; a void adds no services, it cancels them."""
+        claim = record.claim
+        key = patient_key(record)
+        if claim.frequency in _CHANGES:
+            self.db.execute("INSERT INTO changed VALUES (?, ?)", (key, claim.id))
+        if claim.frequency == "8":
+            return
+        for index, line in enumerate(claim.lines):
+            day = service_date(record, line)
+            if day is None:
+                continue
+            where = line.service_location or line.location
+            self._batch.append((key, day.isoformat(), ordinal, index, claim.id, line.number,
+                                line.procedure, "\x1f".join(line.modifiers), line.units_text,
+                                submission, where.segment, where.line, where.offset))
+        if len(self._batch) >= 5000:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._batch:
+            self.db.executemany("INSERT INTO line VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                                self._batch)
+            self.lines += len(self._batch)
+            self._batch = []
+
+    def finish(self) -> None:
+        """Index the table once, after loading: faster than keeping an index during inserts."""
+        self._flush()
+        self.db.execute("CREATE INDEX line_day ON line (key, day)")
+        self.db.execute("CREATE INDEX changed_key ON changed (key, claim_id)")
+        self.db.commit()
+
+    def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]:
+        """The lines of other claims of the submission on ``day`` (not claim ``ordinal``)."""
+        rows = self.db.execute(
+            "SELECT ordinal, idx, claim_id, number, procedure, modifiers, units, submission, "
+            "segment, physical, offset FROM line WHERE key = ? AND day = ? AND ordinal != ? "
+            "ORDER BY ordinal, idx", (key, day.isoformat(), ordinal))
+        return tuple(
+            DayService(SUBMISSION, claim_id, row_ordinal, idx, number, procedure,
+                       tuple(m for m in modifiers.split("\x1f") if m), _decimal(units),
+                       submission, Location(segment, physical, offset))
+            for row_ordinal, idx, claim_id, number, procedure, modifiers, units, submission,
+            segment, physical, offset in rows)
+
+    def changed(self, key: bytes, claim_id: str) -> bool:
+        """True when the submission replaces or voids a claim ``claim_id`` of this patient."""
+        return self.db.execute("SELECT 1 FROM changed WHERE key = ? AND claim_id = ? LIMIT 1",
+                               (key, claim_id)).fetchone() is not None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text) if text else None
+    except InvalidOperation:
+        return None
+
+
+def _day_lookup(record: ClaimRecord, ordinal: int, submission: str, index: DayIndex,
+                ledger: LedgerReader | None) -> DayLookup:
+    key = patient_key(record)
+    cache: dict[date, tuple[DayService, ...]] = {}
+
+    def lookup(day: date) -> tuple[DayService, ...]:
+        if day in cache:
+            return cache[day]
+        services = own_services(record, submission, ordinal, day) + \
+            index.services(key, day, ordinal)
+        if ledger is not None:
+            services += _ledger_services(record, key, day, submission, index, ledger)
+        cache[day] = services
+        return services
+
+    return lookup
+
+
+def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
+                     index: DayIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
+    claim = record.claim
+    out = []
+    for item in ledger.lines_for(patient_identity(record), day, exclude_submission=submission):
+        # A claim this submission replaces or voids no longer counts, nor does the
+        # earlier version of the claim in hand when it is itself a replacement.
+        if item.claim_id == claim.id and claim.frequency in _CHANGES:
+            continue
+        if index.changed(key, item.claim_id):
+            continue
+        out.append(DayService(LEDGER, item.claim_id, 0, (item.line_number or 0) - 1,
+                              item.line_number, item.procedure, tuple(item.modifiers),
+                              item.units, item.submission, None))
+    return tuple(out)
+
+
+def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
+                 ledger: LedgerReader | None = None, engine: Engine | None = None
+                 ) -> Iterator[Event | ScrubbedClaim]:
+    """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
+
+    ``open_events`` is called twice (two passes over the same input): once to
+    index the day context, once to scrub. The ledger, when given, adds the
+    lines of claims already accepted in other submissions.
+    """
+    engine = engine or Engine(profile)
+    index = DayIndex()
+    try:
+        ordinal = 0
+        for event in open_events():
+            if event.__class__ is _CLAIM_RECORD:
+                ordinal += 1
+                index.add(event, ordinal, submission_id(event))
+        index.finish()
+        ordinal = 0
+        for event in open_events():
+            if event.__class__ is not _CLAIM_RECORD:
+                yield event
+                continue
+            ordinal += 1
+            submission = submission_id(event)
+            yield engine.scrub(event, ordinal=ordinal, submission=submission,
+                               day=_day_lookup(event, ordinal, submission, index, ledger))
+    finally:
+        index.close()

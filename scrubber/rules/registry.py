@@ -1,0 +1,107 @@
+"""The rule registry: every rule, its defaults and where it comes from, listable.
+
+A rule is a small generator over a ``ClaimContext`` that yields ``Hit``s; the
+engine stamps rule id, severity (after the profile), 277CA status and
+location on each hit to make a ``Finding``. Registration is explicit: the
+``rule`` decorator records the function in the registry of its module's pack,
+and ``all_rules()`` lists them in registration order.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+
+from scrubber.model.claims import Location, ServiceLine
+from scrubber.rules.findings import Severity
+
+if TYPE_CHECKING:
+    from scrubber.rules.context import ClaimContext
+
+REJECT, WARN, INFO = Severity.REJECT, Severity.WARN, Severity.INFO
+KINDS = ("837P", "837I")
+_WEIGHT = {Severity.INFO: 0, Severity.WARN: 1, Severity.REJECT: 2}
+
+
+def milder(a: Severity, b: Severity) -> Severity:
+    """The lighter of two severities: a hit's ceiling never raises the profile's choice."""
+    return a if _WEIGHT[a] <= _WEIGHT[b] else b
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """What a rule found, before the engine turns it into a Finding."""
+
+    message: str  # what is wrong
+    fix: str  # what to do about it
+    line: ServiceLine | None = None  # the line concerned; None for the whole claim
+    segment: Location | None = None  # where to point; default: the line's SV1/SV2, or CLM
+    element: str | None = None  # e.g. "SV104"
+    related: tuple[str, ...] = ()  # other claims concerned: "CLM01 (submission ...)"
+    ceiling: Severity | None = None  # at most this severity (e.g. INFO when a PWK documents it)
+
+
+Check = Callable[["ClaimContext"], Iterable[Hit]]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A registered rule: id, defaults, provenance and the check itself."""
+
+    id: str  # permanent, never reused: "96523-units"
+    severity: Severity  # default severity
+    summary: str  # one line, for `scrub rules`
+    source: str  # seed, CPT instruction, NCCI, payer profile ...
+    status: tuple[str, str] | None  # 277CA STC01 category and status code
+    check: Check
+    doc: str  # the check's docstring: what, why, Fails:/Passes: examples
+    kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
+
+    def default_severity(self, kind: str) -> Severity:
+        """The built-in severity for an 837P or 837I claim."""
+        for name, severity in self.kind_severity:
+            if name == kind:
+                return severity
+        return self.severity
+
+    def run(self, context: "ClaimContext") -> Iterator[Hit]:
+        yield from self.check(context)
+
+
+_REGISTRY: dict[str, Rule] = {}
+
+
+def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
+         stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None
+         ) -> Callable[[Check], Check]:
+    """Register ``check`` under ``rule_id``; ids are unique and permanent."""
+
+    def register(check: Check) -> Check:
+        if rule_id in _REGISTRY:
+            raise ValueError(f"rule id {rule_id!r} is registered twice")
+        _REGISTRY[rule_id] = Rule(
+            id=rule_id, severity=severity, summary=summary, source=source, status=stc,
+            check=check, doc=inspect.cleandoc(check.__doc__ or ""),
+            kind_severity=tuple(sorted((kinds or {}).items())),
+        )
+        return check
+
+    return register
+
+
+def _load_packs() -> None:
+    # Importing a pack registers its rules; listed here so registration stays explicit.
+    from scrubber.rules import cpt_96523  # noqa: F401
+
+
+def all_rules() -> tuple[Rule, ...]:
+    """Every registered rule, in registration order."""
+    _load_packs()
+    return tuple(_REGISTRY.values())
+
+
+def get_rule(rule_id: str) -> Rule | None:
+    """The rule registered under ``rule_id``, or None."""
+    _load_packs()
+    return _REGISTRY.get(rule_id)
