@@ -60,9 +60,7 @@ class DayService:
 
     def reference(self) -> str:
         """The other claim, for Finding.related: "CLM01 (submission ...)"."""
-        if self.where == LEDGER:
-            return f"{self.claim_id} (submission {self.submission})"
-        return f"{self.claim_id} (submission {self.submission}, claim {self.claim_ordinal})"
+        return f"{self.claim_id} (submission {self.submission})"
 
 
 DayLookup = Callable[[date], tuple[DayService, ...]]

@@ -229,7 +229,10 @@ def single_date(ctx: ClaimContext) -> Iterator[Hit]:
         if ctx.service_date(line) is not None:
             continue
         dtp = next((d for d in line.dates if d.qualifier == "472"), None)
-        if dtp is None:
+        if dtp is None and ctx.kind == "837I":
+            what = ("has no date of service (DTP*472) and the statement period (DTP*434) is "
+                    "not a single day")
+        elif dtp is None:
             what = "has no date of service (DTP*472)"
         elif dtp.start is None or dtp.end is None:
             what = f"has a date of service that is not a real date ({dtp.text})"
