@@ -1,0 +1,123 @@
+"""Every rule's passing and failing fixtures, found by name: <rule>.<pass|fail>[-x].<kind>.x12."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from scrubber.model import read
+from scrubber.rules.engine import scrub_events
+from scrubber.rules.findings import ScrubbedClaim, Severity
+from scrubber.rules.profile import load_profile
+from scrubber.rules.registry import get_rule
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rules"
+FILES = sorted(FIXTURES.glob("*.x12"))
+
+
+def parse_name(path: Path) -> tuple[str, str, str]:
+    rule_id, outcome, kind, _ = path.name.rsplit(".", 3)
+    return rule_id, outcome.split("-")[0], kind.upper()
+
+
+def scrub(path: Path, profile=None) -> list[ScrubbedClaim]:
+    profile = profile or load_profile()
+    return [e for e in scrub_events(lambda: read(path), profile=profile)
+            if isinstance(e, ScrubbedClaim)]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
+def test_fixture(path):
+    rule_id, outcome, kind = parse_name(path)
+    rule = get_rule(rule_id)
+    assert rule is not None, f"{path.name} names no registered rule"
+    claims = scrub(path)
+    assert claims and all(c.record.kind == kind for c in claims)
+    findings = [f for c in claims for f in c.findings]
+    if outcome == "fail":
+        mine = [f for f in findings if f.rule == rule_id]
+        assert mine, f"{rule_id} did not fire on {path.name}"
+        expected = load_profile().severity(rule, kind)
+        for finding in mine:
+            # the documentation rules may cap a hit (non-implanted device -> warn)
+            assert finding.severity in (expected, Severity.WARN)
+            assert finding.status == rule.status
+            assert finding.message and finding.fix and finding.segment_text
+            assert finding.location is not None
+    else:
+        loud = [(f.rule, f.severity.value) for f in findings if f.severity is not Severity.INFO]
+        assert loud == [], f"{path.name} should draw no reject or warning"
+        assert not any(c.rejected for c in claims)
+
+
+def test_fixtures_match_their_builder():
+    spec = importlib.util.spec_from_file_location("rules_fixture_build", FIXTURES / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rendered = module.render()
+    assert sorted(rendered) == [p.name for p in FILES]
+    for name, text in rendered.items():
+        assert (FIXTURES / name).read_text(encoding="ascii") == text, name
+
+
+def test_fixtures_are_valid_for_pyx12():
+    pytest.importorskip("pyx12")
+    import io
+    import logging
+
+    import pyx12.params
+    import pyx12.x12n_document
+
+    logging.getLogger("pyx12").addHandler(logging.NullHandler())
+    logging.getLogger("pyx12").propagate = False
+    for path in FILES:
+        assert pyx12.x12n_document.x12n_document(
+            pyx12.params.params(), str(path), io.StringIO(), None), path.name
+
+
+def _findings(name):
+    return [f for c in scrub(FIXTURES / name) for f in c.findings]
+
+
+def test_conflict_across_transaction_sets_lands_on_the_96523_claim_and_names_the_other():
+    claims = scrub(FIXTURES / "96523-sole-service.fail.837p.x12")
+    by_id = {c.claim.id: c for c in claims}
+    assert by_id["SOLE-A"].rejected and not by_id["SOLE-B"].rejected
+    assert by_id["SOLE-A"].record.transaction.control_number != \
+        by_id["SOLE-B"].record.transaction.control_number
+    (finding,) = by_id["SOLE-A"].findings
+    assert "SOLE-B" in finding.message and finding.related[0].startswith("SOLE-B ")
+    assert "Modifier 59" in finding.message  # the bypass modifier does not lift it
+    assert finding.status == ("A8", "454") and finding.element == "SV101"
+
+
+def test_specific_conflict_replaces_the_generic_one():
+    rules = {f.rule for f in _findings("96523-blood-draw.fail.837p.x12")}
+    assert rules == {"96523-blood-draw"}
+    assert "blood draw" in _findings("96523-blood-draw.fail.837p.x12")[0].fix
+
+
+def test_facility_claims_warn_and_stay_accepted():
+    claims = scrub(FIXTURES / "96523-sole-service.fail.837i.x12")
+    (claim,) = claims
+    assert not claim.rejected
+    assert [f.severity for f in claim.findings] == [Severity.WARN]
+    assert "packaged" in claim.findings[0].message
+
+
+def test_picc_is_a_warning_saying_96523_is_for_implanted_devices():
+    (finding,) = _findings("96523-device.fail-picc.837p.x12")
+    assert finding.severity is Severity.WARN and "implanted" in finding.message
+
+
+def test_attachment_turns_documentation_rules_into_info():
+    findings = _findings("96523-device.pass-pwk.837p.x12")
+    assert {f.rule for f in findings} == {"96523-device", "96523-solution", "96523-amount"}
+    assert all(f.severity is Severity.INFO and "PWK" in f.message for f in findings)
+
+
+def test_second_irrigation_of_the_day_is_flagged_once_on_the_later_claim():
+    claims = scrub(FIXTURES / "96523-units.fail-twice.837p.x12")
+    assert [c.claim.id for c in claims if c.rejected] == ["UNIT-C"]

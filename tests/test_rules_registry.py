@@ -1,0 +1,54 @@
+"""The registry: unique documented rules, both fixtures each, and docs/rules.md in step."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from scrubber.rules import docs
+from scrubber.rules.findings import Severity
+from scrubber.rules.registry import all_rules, rule
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures" / "rules"
+
+
+def test_ids_are_unique_and_records_frozen():
+    rules = all_rules()
+    ids = [r.id for r in rules]
+    assert len(ids) == len(set(ids)) == 10
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        rules[0].severity = Severity.INFO  # type: ignore[misc]
+
+
+def test_registering_an_id_twice_fails():
+    with pytest.raises(ValueError, match="twice"):
+        rule("96523-units", severity=Severity.WARN, summary="x", source="x", stc=None)(
+            lambda ctx: iter(()))
+
+
+@pytest.mark.parametrize("r", all_rules(), ids=lambda r: r.id)
+def test_rule_is_documented_and_has_both_fixtures(r):
+    assert r.summary and "\n" not in r.summary
+    assert r.source
+    assert "Fails:" in r.doc and "Passes:" in r.doc
+    assert r.doc.splitlines()[0].endswith(".")
+    assert list(FIXTURES.glob(f"{r.id}.pass*.837p.x12")) or \
+        list(FIXTURES.glob(f"{r.id}.pass*.837i.x12"))
+    assert list(FIXTURES.glob(f"{r.id}.fail*.x12"))
+
+
+def test_docs_rules_md_is_generated_from_the_registry():
+    text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert text == docs.render(), "regenerate: python -m scrubber.rules.docs > docs/rules.md"
+    listed = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
+    assert listed == [r.id for r in all_rules()]
+
+
+def test_rules_table_for_the_cli():
+    table = docs.rules_table()
+    assert table[0] == ("96523-sole-service", "reject (837I: warn)",
+                        all_rules()[0].summary)
+    assert dict((i, s) for i, s, _ in table)["96523-diagnosis"] == "warn"
