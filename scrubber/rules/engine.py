@@ -157,7 +157,7 @@ class DayIndex:
             self._batch.append((key, day.isoformat(), ordinal, index, claim.id, line.number,
                                 line.procedure, "\x1f".join(line.modifiers), line.units_text,
                                 submission, where.segment, where.line, where.offset))
-        if len(self._batch) >= 5000:
+        if len(self._batch) >= 1000:
             self._flush()
 
     def _flush(self) -> None:
