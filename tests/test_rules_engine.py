@@ -78,7 +78,7 @@ def test_ledger_service_conflicts_and_names_its_submission():
     (finding,) = claim.findings
     assert finding.rule == "96523-sole-service"
     assert finding.related == ("EM-1 (submission OTHER:000000001)",)
-    assert "already accepted" in finding.message
+    assert "OTHER:000000001, already accepted" in finding.message
     assert ledger.calls == [(alex_identity(), DAY, THIS)]
 
 

@@ -1,5 +1,14 @@
-"""Rules: the engine, its registry and profiles, and one module per rule family."""
+"""Rules: the engine, its registry and profiles, and one module per rule family.
+
+Integration points: ``load_profile`` (``--profile``), ``all_rules`` and
+``rules_table`` (``scrub rules``), ``scrub_events`` (the two-pass scrub).
+"""
 
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+from scrubber.rules.profile import Profile, ProfileError, load_profile
+from scrubber.rules.registry import Rule, all_rules
+from scrubber.rules.docs import rules_table
+from scrubber.rules.engine import Engine, scrub_claim, scrub_events
 
-__all__ = ["Finding", "ScrubbedClaim", "Severity"]
+__all__ = ["Engine", "Finding", "Profile", "ProfileError", "Rule", "ScrubbedClaim", "Severity",
+           "all_rules", "load_profile", "rules_table", "scrub_claim", "scrub_events"]

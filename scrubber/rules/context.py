@@ -51,12 +51,12 @@ class DayService:
 
     def label(self) -> str:
         """Words naming the service for a message: "99213 on claim PCN2 line 1 (...)"."""
-        where = {SAME_CLAIM: "this claim", SUBMISSION: "this submission"}.get(
-            self.where, f"submission {self.submission}, already accepted")
         line = f" line {self.line_number}" if self.line_number is not None else ""
         if self.where == SAME_CLAIM:
             return f"{self.procedure} on{line or ' another line'} of this claim"
-        return f"{self.procedure} on claim {self.claim_id}{line} ({where})"
+        accepted = ", already accepted" if self.where == LEDGER else ""
+        return (f"{self.procedure} on claim {self.claim_id}{line} "
+                f"(submission {self.submission}{accepted})")
 
     def reference(self) -> str:
         """The other claim, for Finding.related: "CLM01 (submission ...)"."""

@@ -51,8 +51,8 @@ class CodeList:
 
     def prefixes(self, code: str) -> bool:
         """True when ``code`` starts with one of the terms (diagnosis families)."""
-        upper = code.upper()
-        return any(upper.startswith(term.upper()) for term in self.terms)
+        upper = code.upper().replace(".", "")
+        return any(upper.startswith(term.upper().replace(".", "")) for term in self.terms)
 
 
 @dataclass(frozen=True, slots=True)
