@@ -7,8 +7,14 @@ Integration points: ``load_profile`` (``--profile``), ``all_rules`` and
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import Profile, ProfileError, load_profile
 from scrubber.rules.registry import Rule, all_rules
-from scrubber.rules.docs import rules_table
 from scrubber.rules.engine import Engine, scrub_claim, scrub_events
 
 __all__ = ["Engine", "Finding", "Profile", "ProfileError", "Rule", "ScrubbedClaim", "Severity",
            "all_rules", "load_profile", "rules_table", "scrub_claim", "scrub_events"]
+
+
+def rules_table(profile: Profile | None = None) -> tuple[tuple[str, str, str], ...]:
+    """(id, severity, summary) per rule for `scrub rules`, severities after ``profile``."""
+    from scrubber.rules.docs import rules_table as table
+
+    return table(profile)
