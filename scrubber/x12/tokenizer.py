@@ -238,6 +238,8 @@ class Tokenizer:
             self.interchanges += 1
             yield Segment("ISA", isa_elements, 1, isa_line, isa_offset, len(isa_bytes))
             pos = term_index + 1
+            if term == "\n":
+                line += 1
 
             # -- the body: split chunks on this interchange's terminator --
             term_b = term.encode("latin-1")

@@ -1,0 +1,67 @@
+"""`scrub check` as a user runs it: JSON contract, text listing, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from scrubber.cli import main
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def run(*args: str, input: bytes | None = None):
+    return CliRunner().invoke(main, list(args), input=input)
+
+
+def test_json_contract_on_a_fixture():
+    result = run("check", str(FIXTURES / "837p-multi.x12"), "--format", "json")
+    assert result.exit_code in (0, 1), result.output
+    report = json.loads(result.output)
+    (file,) = report["files"]
+    assert file["path"].endswith("837p-multi.x12") and file["problems"] == []
+    claims = [c for ic in file["interchanges"] for g in ic["groups"]
+              for t in g["transactions"] for c in t["claims"]]
+    assert len(claims) == 3
+    for claim in claims:
+        assert {"id", "charge", "frequency", "patient", "billing_provider_npi", "lines",
+                "location"} <= set(claim)
+        assert {"segment", "line"} <= set(claim["location"])
+        for line in claim["lines"]:
+            assert {"number", "procedure", "modifiers", "revenue_code", "charge", "units",
+                    "date_from", "date_to", "control_number"} <= set(line)
+            assert isinstance(line["charge"], str)
+
+
+def test_standard_input_reads_like_a_file():
+    data = (FIXTURES / "837p-single.x12").read_bytes()
+    piped = json.loads(run("check", "-", "--format", "json", input=data).output)
+    direct = json.loads(run("check", str(FIXTURES / "837p-single.x12"), "--format", "json").output)
+    strip = lambda r: r["files"][0]["interchanges"]  # noqa: E731
+    assert strip(piped) == strip(direct)
+
+
+def test_unreadable_inputs_exit_2_with_a_clear_message(tmp_path):
+    for target in (FIXTURES / "broken-binary.bin", FIXTURES / "broken-empty.x12",
+                   tmp_path / "missing.x12"):
+        result = run("check", str(target))
+        assert result.exit_code == 2, (target, result.output)
+        assert "Traceback" not in result.output
+        assert any(w in result.output for w in ("binary", "empty", "does not exist"))
+
+
+def test_broken_envelope_exits_1_and_says_where():
+    result = run("check", str(FIXTURES / "broken-se-count.x12"))
+    assert result.exit_code == 1
+    assert "env-se-count" in result.output and "line" in result.output
+
+
+def test_text_listing_masks_names_by_default():
+    result = run("check", str(FIXTURES / "837p-single.x12"))
+    entry = json.loads((FIXTURES / "MANIFEST.json").read_text())
+    last = next(m for m in entry if m["file"] == "837p-single.x12")["claims"][0]["patient_last"]
+    assert last not in result.output
+    shown = run("check", str(FIXTURES / "837p-single.x12"), "--show-phi")
+    assert last in shown.output
