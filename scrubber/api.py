@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 import sys
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from decimal import Decimal
+from typing import BinaryIO, Iterator, TextIO
 
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.text_report import TextWriter
-from scrubber.model import Problem, read
+from scrubber.model import Event, Problem, Source, read
+from scrubber.rules import Profile, ScrubbedClaim, Severity, load_profile
+from scrubber.rules import scrub_events as rules_scrub
+from scrubber.rules.context import submission_id
+from scrubber.rules.engine import LedgerReader
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,26 +28,135 @@ class CheckOutcome:
     files: int
     unreadable: bool  # some input could not be read at all
     rejected: bool  # some envelope or claim would be rejected
+    warned: bool = False  # some claim carries a warning
 
 
-def check_files(paths: list[str], out: TextIO, *, fmt: str = "text",
-                show_phi: bool = False) -> CheckOutcome:
-    """Read each path ("-" is standard input) and write one report to ``out``."""
-    writer = JsonWriter(out) if fmt == "json" else TextWriter(out, show_phi=show_phi)
-    unreadable = rejected = False
+@contextmanager
+def _reopenable(source: Source) -> Iterator[Source]:
+    """A source that can be read twice: a one-shot stream is spooled to an owner-only file."""
+    if not hasattr(source, "read") or (hasattr(source, "seekable") and source.seekable()
+                                       and not isinstance(source, io.TextIOBase)):
+        if hasattr(source, "read"):
+            start = source.tell()
+            data = source  # a seekable stream: rewind between passes
+            yield _Rewinding(data, start)
+        else:
+            yield source
+        return
+    fd, name = tempfile.mkstemp(prefix="scrub-", suffix=".x12")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            shutil.copyfileobj(source, spool, 1 << 20)
+        yield name
+    finally:
+        os.unlink(name)
+
+
+class _Rewinding:
+    """A seekable binary stream that starts each read() pass at the same place."""
+
+    def __init__(self, stream: BinaryIO, start: int):
+        self.stream, self.start = stream, start
+
+    def events(self) -> Iterator[Event]:
+        self.stream.seek(self.start)
+        return read(self.stream)
+
+
+def scrub_events(source: Source, *, profile: Profile | None = None,
+                 ledger: LedgerReader | None = None) -> Iterator[Event | ScrubbedClaim]:
+    """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
+
+    ``source`` is a path, bytes or a binary stream; a stream that cannot seek
+    (standard input) is spooled to an owner-only temporary file, because the day
+    context needs two passes.
+    """
+    profile = profile or load_profile()
+    with _reopenable(source) as again:
+        if isinstance(again, _Rewinding):
+            opener = again.events
+        else:
+            opener = lambda: read(again)  # noqa: E731
+        yield from rules_scrub(opener, profile=profile, ledger=ledger)
+
+
+def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: bool = False,
+                profile: Profile | None = None, ledger=None,
+                color: bool = False) -> CheckOutcome:
+    """Scrub each path ("-" is standard input) and write one report to ``out``.
+
+    Accepted claims are recorded in ``ledger`` (per submission) once their file is
+    scrubbed, so that a later submission is checked against them.
+    """
+    writer = _writer(fmt, out, show_phi=show_phi, color=color)
+    unreadable = rejected = warned = False
     for path in paths:
         source = sys.stdin.buffer if path == "-" else path
         writer.begin_file("<stdin>" if path == "-" else path)
-        for event in read(source):
-            if event.__class__ is Problem:
-                if event.fatal:
-                    unreadable = True
-                else:
-                    rejected = True
+        counts = _Counts()
+        pending: dict[str, list[ScrubbedClaim]] = {}
+        for event in scrub_events(source, profile=profile, ledger=ledger):
+            counts.add(event)
+            if ledger is not None and event.__class__ is ScrubbedClaim:
+                pending.setdefault(submission_id(event.record), []).append(event)
             writer.event(event)
-        writer.end_file()
+        writer.end_file(counts.summary())
+        unreadable |= counts.unreadable
+        rejected |= bool(counts.rejected or counts.envelope_errors)
+        warned |= bool(counts.warnings)
+        if ledger is not None:
+            for submission, claims in pending.items():
+                ledger.record(submission, claims)
     writer.close()
-    return CheckOutcome(len(paths), unreadable, rejected)
+    return CheckOutcome(len(paths), unreadable, rejected, warned)
+
+
+class _Counts:
+    """Per-file tallies for the summary and the exit code."""
+
+    def __init__(self) -> None:
+        self.claims = self.accepted = self.rejected = self.warnings = 0
+        self.envelope_errors = 0
+        self.unreadable = False
+        self.reason = ""
+        self.charges_accepted = Decimal(0)
+        self.charges_rejected = Decimal(0)
+
+    def add(self, event: object) -> None:
+        cls = event.__class__
+        if cls is ScrubbedClaim:
+            self.claims += 1
+            charge = event.record.claim.charge or Decimal(0)
+            if event.rejected:
+                self.rejected += 1
+                self.charges_rejected += charge
+            else:
+                self.accepted += 1
+                self.charges_accepted += charge
+            if any(f.severity is Severity.WARN for f in event.findings):
+                self.warnings += 1
+        elif cls is Problem:
+            if event.fatal:
+                self.unreadable, self.reason = True, event.message
+            else:
+                self.envelope_errors += 1
+
+    def summary(self) -> dict:
+        return {
+            "claims": self.claims,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "envelope_problems": self.envelope_errors,
+            "charges_accepted": f"{self.charges_accepted:.2f}",
+            "charges_rejected": f"{self.charges_rejected:.2f}",
+        }
+
+
+def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool):
+    if fmt == "json":
+        return JsonWriter(out)
+    return TextWriter(out, show_phi=show_phi)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ import click
 
 from scrubber import __version__
 from scrubber.api import check_files
+from scrubber.rules import ProfileError, load_profile, rules_table
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
@@ -35,7 +36,12 @@ def main() -> None:
               show_default=True, help="Report format written to standard output.")
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text report (masked by default).")
-def check(files: tuple[str, ...], fmt: str, show_phi: bool) -> None:
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="Payer profile (XML) with severities, switched-off rules and code lists.")
+@click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
+              show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
+          fail_on: str) -> None:
     """Read 837 FILES (or - for standard input) and report what is in them.
 
     \b
@@ -44,10 +50,36 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool) -> None:
         scrub check fixtures/837p-multi.x12 --format json
         cat batch.x12 | scrub check - --format json
     """
+    profile = _profile(profile_path)
     out = click.get_text_stream("stdout")
-    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi)
-    sys.exit(EXIT_UNREADABLE if outcome.unreadable else
-             EXIT_REJECTED if outcome.rejected else EXIT_OK)
+    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile)
+    failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
+    sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _profile(path: str | None):
+    try:
+        return load_profile(path)
+    except ProfileError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@main.command()
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="Show severities as this profile sets them.")
+def rules(profile_path: str | None) -> None:
+    """List every rule: id, severity, summary.
+
+    \b
+    Example:
+        scrub rules
+        scrub rules --profile my-payer.xml
+    """
+    table = rules_table(_profile(profile_path))
+    width = max(len(rule_id) for rule_id, _, _ in table)
+    sev = max(len(severity) for _, severity, _ in table)
+    for rule_id, severity, summary in table:
+        click.echo(f"{rule_id:<{width}}  {severity:<{sev}}  {summary}")
 
 
 @main.command()

@@ -16,6 +16,7 @@ import json
 from datetime import date
 from typing import Any, Callable, Iterable, TextIO
 
+from scrubber.rules.findings import ScrubbedClaim
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -195,7 +196,13 @@ class JsonWriter:
 
     def event(self, event: Any) -> None:
         cls = event.__class__
-        if cls is ClaimRecord:
+        if cls is ScrubbedClaim:
+            self._ensure("transaction")
+            data = claim_to_dict(event.record, self.show_phi)
+            data["status"] = event.status
+            data["findings"] = [finding.as_dict() for finding in event.findings]
+            self._item(json.dumps(data))
+        elif cls is ClaimRecord:
             self._ensure("transaction")
             data = claim_to_dict(event, self.show_phi)
             if self.decorate is not None:

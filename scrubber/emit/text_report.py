@@ -6,6 +6,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from scrubber.emit.json_report import mask
+from scrubber.rules.findings import ScrubbedClaim
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -38,6 +39,11 @@ class TextWriter:
     def event(self, event: Any) -> None:
         w = self.out.write
         cls = event.__class__
+        findings = ()
+        if cls is ScrubbedClaim:
+            findings = event.findings
+            event = event.record
+            cls = ClaimRecord
         if cls is ClaimRecord:
             claim = event.claim
             self.claims += 1
@@ -57,7 +63,14 @@ class TextWriter:
                 npi = event.billing_provider.npi if event.billing_provider else "-"
                 w(f"        claim {claim.id}  charge {claim.charge_text}  "
                   f"{len(claim.lines)} line(s)  patient {name or '-'}  billing NPI {npi}  "
-                  f"(line {claim.location.line})\n")
+                  f"(line {claim.location.line})"
+                  f"{'  REJECTED' if any(f.severity.value == 'reject' for f in findings) else ''}\n")
+                for finding in findings:
+                    where = f"line {finding.location.line}" if finding.location else "claim"
+                    w(f"          {finding.severity.value.upper():6} [{finding.rule}] "
+                      f"{finding.message} ({where}: {finding.segment_text})\n")
+                    if finding.fix:
+                        w(f"                 fix: {finding.fix}\n")
         elif cls is Problem:
             self.problems.append(event)
         elif cls is Interchange:
@@ -76,6 +89,10 @@ class TextWriter:
 
     def end_file(self, summary: dict | None = None) -> None:
         w = self.out.write
+        if summary:
+            w(f"  claims {summary['claims']}: accepted {summary['accepted']} "
+              f"({summary['charges_accepted']}), rejected {summary['rejected']} "
+              f"({summary['charges_rejected']}), with warnings {summary['warnings']}\n")
         if self.problems:
             w("  problems:\n")
             for problem in self.problems:
