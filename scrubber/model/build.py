@@ -65,6 +65,9 @@ _DIAGNOSIS_QUALIFIERS = frozenset(
 _HL_LIMIT = 20000  # HL entries kept for parent look-ups; children follow parents closely
 
 _dates: dict[str, date | None] = {}
+_decimals: dict[str, Decimal | None] = {}
+_PAD = ("",) * 10  # appended to an element tuple so that absent trailing elements read ""
+_PAD_LIST = [""] * 8
 
 
 def parse_date(text: str) -> date | None:
@@ -88,13 +91,22 @@ def parse_date(text: str) -> date | None:
 
 def parse_decimal(text: str) -> Decimal | None:
     """An X12 R or N value to a Decimal; None when it is not a number."""
-    if not text:
-        return None
     try:
-        value = Decimal(text)
-    except (InvalidOperation, ValueError):
-        return None
-    return value if value.is_finite() else None
+        return _decimals[text]
+    except KeyError:
+        pass
+    value = None
+    if text:
+        try:
+            value = Decimal(text)
+        except (InvalidOperation, ValueError):
+            value = None
+        if value is not None and not value.is_finite():
+            value = None
+    if len(_decimals) > 100000:
+        _decimals.clear()
+    _decimals[text] = value
+    return value
 
 
 def _date_range(fmt: str, text: str) -> tuple[date | None, date | None]:
@@ -113,23 +125,24 @@ def _date_range(fmt: str, text: str) -> tuple[date | None, date | None]:
 
 
 def _dtp(seg: Segment) -> DateValue:
-    el = seg.elements
-    fmt = el[2] if len(el) > 2 else ""
-    text = el[3] if len(el) > 3 else ""
+    qualifier, fmt, text = (seg.elements + _PAD)[1:4]
     start, end = _date_range(fmt, text)
-    return DateValue(el[1] if len(el) > 1 else "", fmt, text, start, end, Location.of(seg))
+    return DateValue(qualifier, fmt, text, start, end, Location.of(seg))
 
 
 def _note(seg: Segment) -> Note:
-    return Note(seg.get(1), seg.get(2), Location.of(seg))
+    el = seg.elements + _PAD
+    return Note(el[1], el[2], Location.of(seg))
 
 
 def _pwk(seg: Segment) -> Attachment:
-    return Attachment(seg.get(1), seg.get(2), seg.get(6), Location.of(seg))
+    el = seg.elements + _PAD
+    return Attachment(el[1], el[2], el[6], Location.of(seg))
 
 
 def _ref(seg: Segment) -> Reference:
-    return Reference(seg.get(1), seg.get(2), Location.of(seg))
+    el = seg.elements + _PAD
+    return Reference(el[1], el[2], Location.of(seg))
 
 
 def _provider(seg: Segment, taxonomy: str = "") -> Provider:
@@ -170,26 +183,17 @@ class _LineBuilder:
         modifiers: tuple[str, ...] = ()
         pointers: tuple[int, ...] = ()
         if svc is not None:
-            el = svc.elements
+            el = svc.elements + _PAD
             if svc.id == "SV1":
-                composite = el[1] if len(el) > 1 else ""
-                charge_text = el[2] if len(el) > 2 else ""
-                basis = el[3] if len(el) > 3 else ""
-                units_text = el[4] if len(el) > 4 else ""
-                pos = el[5] if len(el) > 5 else ""
-                if len(el) > 7 and el[7]:
+                composite, charge_text, basis, units_text, pos = el[1:6]
+                if el[7]:
                     pointers = tuple(int(p) for p in el[7].split(component) if p.isdigit())
             else:  # SV2
-                revenue = el[1] if len(el) > 1 else ""
-                composite = el[2] if len(el) > 2 else ""
-                charge_text = el[3] if len(el) > 3 else ""
-                basis = el[4] if len(el) > 4 else ""
-                units_text = el[5] if len(el) > 5 else ""
-            parts = composite.split(component)
-            qualifier = parts[0]
-            procedure = parts[1] if len(parts) > 1 else ""
-            modifiers = tuple(m for m in parts[2:6] if m)
-            description = parts[6] if len(parts) > 6 else ""
+                revenue, composite, charge_text, basis, units_text = el[1:6]
+            parts = composite.split(component) + _PAD_LIST
+            qualifier, procedure = parts[0], parts[1]
+            modifiers = tuple(m for m in parts[2:6] if m) if parts[2] else ()
+            description = parts[6]
         date_from = date_to = None
         for value in self.dates:
             if value.qualifier == "472":
@@ -201,29 +205,12 @@ class _LineBuilder:
                 control = ref.value
                 break
         return ServiceLine(
-            number=number,
-            procedure_qualifier=qualifier,
-            procedure=procedure,
-            modifiers=modifiers,
-            description=description,
-            revenue_code=revenue,
-            charge=parse_decimal(charge_text),
-            charge_text=charge_text,
-            unit_basis=basis,
-            units=parse_decimal(units_text),
-            units_text=units_text,
-            place_of_service=pos,
-            diagnosis_pointers=pointers,
-            date_from=date_from,
-            date_to=date_to,
-            dates=tuple(self.dates),
-            notes=tuple(self.notes),
-            attachments=tuple(self.attachments),
-            references=tuple(self.references),
-            control_number=control,
-            providers=tuple(self.providers),
-            location=Location.of(self.lx),
-            service_location=Location.of(svc) if svc is not None else None,
+            number, qualifier, procedure, modifiers, description, revenue,
+            parse_decimal(charge_text), charge_text, basis, parse_decimal(units_text),
+            units_text, pos, pointers, date_from, date_to, tuple(self.dates),
+            tuple(self.notes), tuple(self.attachments), tuple(self.references), control,
+            tuple(self.providers), Location.of(self.lx),
+            Location.of(svc) if svc is not None else None,
         )
 
 
@@ -509,7 +496,6 @@ class _Walker:
         self.interchange_count = 0
         # the open transaction set
         self.st: Segment | None = None
-        self.st_count = 0  # segments since ST, ST included
         self.kind = ""  # "837P"/"837I", or "" while skipping an unsupported set
         self.header: list[Segment] = []  # BHT, 1000A/B before the first HL
         self.transaction: Transaction | None = None
@@ -543,23 +529,24 @@ class _Walker:
 
     # -- the walk ----------------------------------------------------------
     def events(self) -> Iterator[Event]:
+        # the hot loop: most segments belong to a claim and are only collected here
+        segment_class, envelope_ids = Segment, _ENVELOPE_IDS
         for item in self.tokenizer:
-            if item.__class__ is not Segment:
+            if item.__class__ is not segment_class:
                 if item.code in _ISA_PROBLEMS:
                     self.isa_problems.append(item)
                 else:
                     yield self.syntax_problem(item)
                 continue
             seg: Segment = item
-            sid = seg.id
-            if self.claim_segments is not None:
-                if sid != "CLM" and sid != "HL" and sid not in _ENVELOPE_IDS:
-                    self.claim_segments.append(seg)
-                    self.st_count += 1
+            sid = seg[0]
+            collecting = self.claim_segments
+            if collecting is not None:
+                if sid != "CLM" and sid != "HL" and sid not in envelope_ids:
+                    collecting.append(seg)
                     continue
                 yield from self.end_claim()
-            if self.st is not None and sid not in _ENVELOPE_IDS:
-                self.st_count += 1
+            if self.st is not None and sid not in envelope_ids:
                 if not self.kind:
                     continue  # inside a transaction set we do not read
                 if sid == "CLM":
@@ -625,7 +612,6 @@ class _Walker:
                 yield self.problem("env-unexpected-trailer", "SE without a matching ST",
                                    "group", seg)
                 return
-            self.st_count += 1
             yield from self.close_transaction(seg, closed=True)
         elif sid == "GE":
             if self.st is not None:
@@ -653,7 +639,6 @@ class _Walker:
     # -- transaction sets --------------------------------------------------
     def begin_transaction(self, st: Segment) -> Iterator[Event]:
         self.st = st
-        self.st_count = 1
         self.header = []
         self.transaction = None
         self.hl = None
@@ -718,6 +703,7 @@ class _Walker:
         if self.hl is not None:
             self.end_hl()
         control = st.get(2)
+        count = at.ordinal - st.ordinal + 1 if closed else 0  # ST through SE
         if not closed:
             where = "the end of the file" if at is None else f"{at.id} at line {at.line}"
             yield self.problem(
@@ -731,14 +717,14 @@ class _Walker:
                     "env-se-control",
                     f"SE02 {at.get(2)!r} does not match ST02 {control!r}; set SE02 to {control}",
                     "transaction", at, control=control)
-            if at.get(1) != str(self.st_count):
+            if at.get(1) != str(count):
                 yield self.problem(
                     "env-se-count",
                     f"SE01 says {at.get(1)!r} segments but the transaction set has "
-                    f"{self.st_count} (ST through SE); set SE01 to {self.st_count}",
+                    f"{count} (ST through SE); set SE01 to {count}",
                     "transaction", at, control=control)
         yield EnvelopeEnd("transaction", control, closed,
-                          Location.of(at) if at is not None else None, self.st_count)
+                          Location.of(at) if at is not None else None, count)
         self.st = None
         self.kind = ""
         self.transaction = None
