@@ -10,6 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import BinaryIO, Iterator, TextIO
 
 from scrubber.emit.json_report import JsonWriter
@@ -182,43 +183,31 @@ class FileOutcome:
         return "accepted"
 
 
-def process_file(path: str, reports_dir: str, *, stem: str | None = None) -> FileOutcome:
-    """Scrub one file and write its reports into ``reports_dir``; the watcher's unit of work.
+def process_file(path: str, reports_dir: str, *, stem: str | None = None,
+                 profile: Profile | None = None, ledger=None) -> FileOutcome:
+    """Scrub one file and write its JSON report into ``reports_dir``: a front end's unit of work.
 
     Reports carry PHI, so they are created owner-only (0600). ``stem`` names
-    them (default: the input's file name).
+    them (default: the input's file name). Accepted claims go into ``ledger``.
     """
-    import os
-    from pathlib import Path
-
-    from scrubber.model import ClaimRecord
-    from scrubber.rules import ScrubbedClaim
-
     src = Path(path)
-    stem = stem or src.name
-    out_path = Path(reports_dir) / f"{stem}.json"
-    claims = accepted = rejected = envelope_errors = 0
-    unreadable = False
-    reason = ""
+    out_path = Path(reports_dir) / f"{stem or src.name}.json"
+    counts = _Counts()
+    accepted: dict[str, list[ScrubbedClaim]] = {}
     fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         writer = JsonWriter(out)
         writer.begin_file(str(src))
-        for event in read(src):
-            cls = event.__class__
-            if cls is ClaimRecord or cls is ScrubbedClaim:
-                claims += 1
-                if cls is ScrubbedClaim and event.rejected:
-                    rejected += 1
-                else:
-                    accepted += 1
-            elif cls is Problem:
-                if event.fatal:
-                    unreadable, reason = True, event.message
-                else:
-                    envelope_errors += 1
+        for event in scrub_events(src, profile=profile, ledger=ledger):
+            counts.add(event)
+            if ledger is not None and event.__class__ is ScrubbedClaim:
+                accepted.setdefault(submission_id(event.record), []).append(event)
             writer.event(event)
-        writer.end_file()
+        writer.end_file(counts.summary())
         writer.close()
-    return FileOutcome(str(src), claims, accepted, rejected, unreadable, envelope_errors,
-                       (str(out_path),), reason)
+    if ledger is not None:
+        for submission, claims in accepted.items():
+            ledger.record(submission, claims)
+    return FileOutcome(str(src), counts.claims, counts.accepted, counts.rejected,
+                       counts.unreadable, counts.envelope_errors, (str(out_path),),
+                       counts.reason)

@@ -1,0 +1,61 @@
+"""The library entry points front ends call: same verdicts as the CLI, reports owner-only."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+from pathlib import Path
+
+from scrubber.api import check_files, process_file, scrub_events
+from scrubber.rules import ScrubbedClaim
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+RULES = FIXTURES / "rules"
+
+
+def statuses(source) -> list[str]:
+    return [e.status for e in scrub_events(source) if isinstance(e, ScrubbedClaim)]
+
+
+def test_path_bytes_and_one_shot_stream_give_the_same_verdicts():
+    path = RULES / "96523-units.fail.837p.x12"
+
+    class OneShot(io.RawIOBase):  # like standard input: no seeking
+        def __init__(self, data):
+            self._inner = io.BytesIO(data)
+
+        def readable(self):
+            return True
+
+        def readinto(self, buf):
+            return self._inner.readinto(buf)
+
+    want = statuses(path)
+    assert want == ["rejected"]
+    assert statuses(path.read_bytes()) == want
+    assert statuses(io.BufferedReader(OneShot(path.read_bytes()))) == want
+    assert statuses(io.BytesIO(path.read_bytes())) == want
+
+
+def test_process_file_writes_an_owner_only_report_with_the_verdict(tmp_path):
+    outcome = process_file(str(RULES / "96523-units.fail.837p.x12"), str(tmp_path))
+    assert (outcome.claims, outcome.rejected, outcome.verdict) == (1, 1, "rejected")
+    (report,) = outcome.reports
+    assert stat.S_IMODE(Path(report).stat().st_mode) == 0o600
+    data = json.loads(Path(report).read_text())
+    assert data["files"][0]["summary"]["rejected"] == 1
+    accepted = process_file(str(FIXTURES / "837p-single.x12"), str(tmp_path))
+    assert accepted.verdict == "accepted" and accepted.accepted == accepted.claims == 1
+    failed = process_file(str(FIXTURES / "broken-binary.bin"), str(tmp_path))
+    assert failed.verdict == "failed" and "binary" in failed.reason
+
+
+def test_check_files_counts_match_the_json_summary():
+    out = io.StringIO()
+    outcome = check_files([str(RULES / "96523-units.fail.837p.x12"),
+                           str(FIXTURES / "837p-multi.x12")], out, fmt="json")
+    assert outcome.rejected and not outcome.unreadable
+    files = json.loads(out.getvalue())["files"]
+    assert [f["summary"]["rejected"] for f in files] == [1, 0]
+    assert files[1]["summary"]["accepted"] == 3
