@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import BinaryIO, Iterator, TextIO
 
+from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.text_report import TextWriter
 from scrubber.model import Event, Problem, Source, read
@@ -82,25 +83,41 @@ def scrub_events(source: Source, *, profile: Profile | None = None,
 
 
 def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: bool = False,
-                profile: Profile | None = None, ledger=None,
-                color: bool = False) -> CheckOutcome:
+                profile: Profile | None = None, ledger=None, color: bool = False,
+                ack_dir: str | None = None, ack: Ack277Writer | None = None) -> CheckOutcome:
     """Scrub each path ("-" is standard input) and write one report to ``out``.
 
-    Accepted claims are recorded in ``ledger`` (per submission) once their file is
-    scrubbed, so that a later submission is checked against them.
+    With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
+    (owner-only: it names patients). Accepted claims are recorded in ``ledger``
+    (per submission) once their file is scrubbed, so that a later submission is
+    checked against them.
     """
     writer = _writer(fmt, out, show_phi=show_phi, color=color)
+    ack = ack or Ack277Writer()
     unreadable = rejected = warned = False
     for path in paths:
         source = sys.stdin.buffer if path == "-" else path
-        writer.begin_file("<stdin>" if path == "-" else path)
+        name = "<stdin>" if path == "-" else path
+        writer.begin_file(name)
         counts = _Counts()
         pending: dict[str, list[ScrubbedClaim]] = {}
-        for event in scrub_events(source, profile=profile, ledger=ledger):
-            counts.add(event)
-            if ledger is not None and event.__class__ is ScrubbedClaim:
-                pending.setdefault(submission_id(event.record), []).append(event)
-            writer.event(event)
+
+        def reported(events: Iterator) -> Iterator:
+            for event in events:
+                counts.add(event)
+                if ledger is not None and event.__class__ is ScrubbedClaim:
+                    pending.setdefault(submission_id(event.record), []).append(event)
+                writer.event(event)
+                yield event
+
+        stream = reported(scrub_events(source, profile=profile, ledger=ledger))
+        if ack_dir is not None:
+            target = Path(ack_dir) / f"{Path(name).name if path != '-' else 'stdin'}.277ca.x12"
+            with open_private(target, "wb") as ack_out:
+                ack.write(stream, ack_out)
+        else:
+            for _ in stream:
+                pass
         writer.end_file(counts.summary())
         unreadable |= counts.unreadable
         rejected |= bool(counts.rejected or counts.envelope_errors)
@@ -154,6 +171,13 @@ class _Counts:
         }
 
 
+def open_private(path: str | os.PathLike, mode: str = "w"):
+    """Create (or truncate) a report file readable by its owner only: reports carry PHI."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
+    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+
+
 def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool):
     if fmt == "json":
         return JsonWriter(out)
@@ -194,8 +218,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     out_path = Path(reports_dir) / f"{stem or src.name}.json"
     counts = _Counts()
     accepted: dict[str, list[ScrubbedClaim]] = {}
-    fd = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
+    with open_private(out_path) as out:
         writer = JsonWriter(out)
         writer.begin_file(str(src))
         for event in scrub_events(src, profile=profile, ledger=ledger):

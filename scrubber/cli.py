@@ -7,6 +7,7 @@ could not be read at all, or a usage error.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -38,21 +39,27 @@ def main() -> None:
               help="Show patient names in the text report (masked by default).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
+@click.option("--277ca", "ack_dir", type=click.Path(file_okay=False),
+              help="Write a 277CA claim acknowledgement per input into this folder.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
-          fail_on: str) -> None:
+          ack_dir: str | None, fail_on: str) -> None:
     """Read 837 FILES (or - for standard input) and report what is in them.
 
     \b
     Examples:
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
+        scrub check batch.x12 --277ca acks/
         cat batch.x12 | scrub check - --format json
     """
     profile = _profile(profile_path)
     out = click.get_text_stream("stdout")
-    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile)
+    if ack_dir:
+        os.makedirs(ack_dir, mode=0o700, exist_ok=True)
+    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
+                          ack_dir=ack_dir)
     failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 

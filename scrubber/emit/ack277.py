@@ -1,0 +1,320 @@
+"""The 277CA (005010X214) claim acknowledgement, as a payer's front end would send it.
+
+One 277CA interchange answers each scrubbed 837 interchange: 2000A the
+scrubber as information source, 2000B the 837's submitter (1000A) with the
+batch counts, 2000C each billing provider with its counts, 2000D/2200D each
+claim (TRN02 = CLM01 exactly), and 2220D each service line a rejecting finding
+names. Accepted claims get STC A2:20 (accepted into adjudication) with WQ;
+rejected ones the category and status code of their rejecting findings, up to
+three (STC01, STC10, STC11), with U. Clock and control numbers are injected so
+that output is reproducible.
+
+Counts come before the claims they count, so the claims of one interchange are
+kept as compact rows (strings, not the claim model) until its end.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import BinaryIO, Callable, Iterable, Iterator
+
+from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
+from scrubber.rules.findings import ScrubbedClaim, Severity
+
+#: envelope problems after which the interchange gets a TA1, not claim acknowledgements
+TA1_PROBLEMS = frozenset({"syntax-isa-length", "env-iea-count", "env-iea-control",
+                          "env-missing-iea", "env-isa-version"})
+_DEFAULT_STATUS = ("A7", "21")  # a reject with no mapped status: missing or invalid information
+_STC12_MAX = 264
+_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR = "*", ":", "^", "~"
+
+
+def _clean(text: str, limit: int | None = None) -> str:
+    """Free text made safe for our delimiters, and short enough for its element."""
+    for ch in (_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR, "\r", "\n"):
+        text = text.replace(ch, " ")
+    text = " ".join(text.split())
+    return text[:limit].rstrip() if limit else text
+
+
+def _money(value: Decimal | None) -> str:
+    return format(value or Decimal(0), "f")
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """A rejected service line: 2220D."""
+
+    procedure: str  # SVC01 composite, built
+    charge: str
+    revenue_code: str
+    units: str
+    control_number: str  # REF*6R -> REF*FJ
+    dates: tuple[date, date] | None
+    statuses: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """What the 277CA says about one claim: 2000D/2200D (and 2220D)."""
+
+    claim_id: str
+    charge: Decimal
+    patient_last: str
+    patient_first: str
+    member_id: str
+    d9: str
+    dates: tuple[date, date] | None
+    statuses: tuple[tuple[str, str], ...]  # empty: accepted
+    text: str
+    lines: tuple[_Line, ...]
+
+
+@dataclass(slots=True)
+class _Provider:
+    name: str
+    first_name: str
+    entity_type: str
+    npi: str
+    claims: list[_Claim] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AckSummary:
+    """What one 277CA interchange said, for the caller's report."""
+
+    answers: str  # the 837 ISA13 it acknowledges
+    control_number: str  # our ISA13
+    accepted: int
+    rejected: int
+    skipped: str = ""  # why no 277CA was written (a TA1 answers it instead)
+
+
+def _statuses(findings: Iterable) -> tuple[tuple[str, str], ...]:
+    seen: list[tuple[str, str]] = []
+    for finding in findings:
+        status = finding.status or _DEFAULT_STATUS
+        if status not in seen:
+            seen.append(status)
+    return tuple(seen[:3])
+
+
+def _line_dates(line) -> tuple[date, date] | None:
+    if line.date_from is None:
+        return None
+    return line.date_from, line.date_to or line.date_from
+
+
+def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
+    record = scrubbed.record
+    claim = record.claim
+    rejects = [f for f in scrubbed.findings if f.severity is Severity.REJECT]
+    by_line: dict[int, list] = {}
+    for finding in rejects:
+        if finding.line_number is not None:
+            by_line.setdefault(finding.line_number, []).append(finding)
+    lines = []
+    for line in claim.lines:
+        found = by_line.get(line.number) if line.number is not None else None
+        if not found:
+            continue
+        code = line.procedure or line.revenue_code
+        qualifier = line.procedure_qualifier or ("HC" if line.procedure else "NU")
+        svc01 = _COMPONENT.join([qualifier, code, *line.modifiers])
+        lines.append(_Line(svc01, _money(line.charge), line.revenue_code if line.procedure
+                           else "", line.units_text, line.control_number,
+                           _line_dates(line), _statuses(found)))
+    spans = [d for d in (_line_dates(line) for line in claim.lines) if d]
+    if spans:
+        dates = (min(a for a, _ in spans), max(b for _, b in spans))
+    else:
+        period = claim.date("434")
+        dates = (period.start, period.end) if period and period.start and period.end else None
+    patient = record.patient
+    subscriber = record.subscriber
+    return _Claim(
+        claim_id=claim.id,
+        charge=claim.charge or Decimal(0),
+        patient_last=patient.last_name if patient else "",
+        patient_first=patient.first_name if patient else "",
+        member_id=(subscriber.member_id if subscriber else "") or
+                  (patient.member_id if patient else ""),
+        d9=claim.reference("D9"),
+        dates=dates,
+        statuses=_statuses(rejects),
+        text="; ".join(f"{f.rule}: {f.message}" for f in rejects),
+        lines=tuple(lines),
+    )
+
+
+class Ack277Writer:
+    """Turns a scrubbed event stream into 277CA interchanges, one per 837 interchange."""
+
+    def __init__(self, *, sender_id: str = "SCRUBBER", sender_qualifier: str = "ZZ",
+                 source_name: str = "SCRUBBER", source_id: str = "SCRUBBER",
+                 clock: Callable[[], datetime] = datetime.now,
+                 control_numbers: Iterator[int] | None = None):
+        self.sender_id = sender_id
+        self.sender_qualifier = sender_qualifier
+        self.source_name = source_name
+        self.source_id = source_id
+        self.clock = clock
+        self.control_numbers = control_numbers or itertools.count(1)
+
+    def write(self, events: Iterable, out: BinaryIO) -> list[AckSummary]:
+        """Write every 277CA interchange the stream calls for; return what each said."""
+        summaries = []
+        interchange: Interchange | None = None
+        submitter = ("", "")
+        batch = ""
+        providers: dict[tuple[str, str], _Provider] = {}
+        ta1_reason = ""
+        for event in events:
+            cls = event.__class__
+            if cls is Interchange:
+                interchange, providers, ta1_reason = event, {}, ""
+                submitter, batch = ("", ""), ""
+            elif cls is Transaction and not submitter[0] and event.submitter:
+                submitter = (event.submitter.name, event.submitter.id)
+                batch = event.reference
+            elif cls is Problem and event.code in TA1_PROBLEMS and not ta1_reason:
+                ta1_reason = event.message
+            elif cls is ScrubbedClaim:
+                provider = event.record.billing_provider
+                key = (provider.npi, provider.name) if provider else ("", "")
+                if key not in providers:
+                    providers[key] = _Provider(
+                        provider.name if provider else "UNKNOWN",
+                        provider.first_name if provider else "",
+                        provider.entity_type if provider else "2",
+                        provider.npi if provider else "")
+                providers[key].claims.append(_claim_row(event))
+            elif cls is EnvelopeEnd and event.envelope == "interchange" and interchange:
+                if ta1_reason:
+                    summaries.append(AckSummary(interchange.control_number, "", 0, 0,
+                                                ta1_reason))
+                elif providers:
+                    summaries.append(self._interchange(out, interchange, submitter, batch,
+                                                       list(providers.values())))
+                interchange = None
+        return summaries
+
+    # -- one interchange ---------------------------------------------------------------
+    def _interchange(self, out: BinaryIO, source: Interchange, submitter: tuple[str, str],
+                     batch: str, providers: list[_Provider]) -> AckSummary:
+        now = self.clock()
+        control = next(self.control_numbers)
+        today, hhmm = now.strftime("%Y%m%d"), now.strftime("%H%M")
+        segs: list[list[str]] = []
+        add = segs.append
+        add(["ST", "277", f"{control:04d}", "005010X214"])
+        add(["BHT", "0085", "08", f"{source.control_number}-{control}", today, hhmm, "TH"])
+        claims = [c for p in providers for c in p.claims]
+        accepted = [c for c in claims if not c.statuses]
+        rejected = [c for c in claims if c.statuses]
+        add(["HL", "1", "", "20", "1"])
+        add(["NM1", "AY", "2", _clean(self.source_name, 60), "", "", "", "", "46",
+             _clean(self.source_id, 80)])
+        add(["TRN", "1", f"{control:09d}"])
+        add(["DTP", "050", "D8", today])
+        add(["DTP", "009", "D8", today])
+        add(["HL", "2", "1", "21", "1"])
+        add(["NM1", "41", "2", _clean(submitter[0] or source.sender_id, 60), "", "", "", "",
+             "46", _clean(submitter[1] or source.sender_id, 80)])
+        add(["TRN", "2", _clean(batch or source.control_number, 50)])
+        add(["STC", "A1:19", today, "WQ", _money(sum((c.charge for c in claims), Decimal(0)))])
+        self._counts(add, "90", "AA", accepted, rejected)
+        hl = 2
+        for provider in providers:
+            hl += 1
+            provider_hl = hl
+            p_acc = [c for c in provider.claims if not c.statuses]
+            p_rej = [c for c in provider.claims if c.statuses]
+            add(["HL", str(hl), "2", "19", "1"])
+            person = provider.entity_type == "1"
+            add(["NM1", "85", "1" if person else "2", _clean(provider.name, 60),
+                 _clean(provider.first_name, 35) if person else "", "", "", "",
+                 "XX", provider.npi or "0000000000"])
+            add(["TRN", "1", f"{control:04d}{provider_hl:05d}"])
+            add(["STC", "A1:19", "", "WQ",
+                 _money(sum((c.charge for c in provider.claims), Decimal(0)))])
+            self._counts(add, "QA", "QC", p_acc, p_rej)
+            for claim in provider.claims:
+                hl += 1
+                add(["HL", str(hl), str(provider_hl), "PT"])
+                add(["NM1", "QC", "1", _clean(claim.patient_last, 60) or "UNKNOWN",
+                     _clean(claim.patient_first, 35), "", "", "", "MI",
+                     _clean(claim.member_id, 80) or "UNKNOWN"])
+                add(["TRN", "2", claim.claim_id])
+                if claim.statuses:
+                    stc = ["STC", self._composite(claim.statuses[0]), today, "U",
+                           _money(claim.charge), "", "", "", "", "",
+                           self._composite(claim.statuses[1]) if len(claim.statuses) > 1 else "",
+                           self._composite(claim.statuses[2]) if len(claim.statuses) > 2 else "",
+                           _clean(claim.text, _STC12_MAX)]
+                else:
+                    stc = ["STC", "A2:20", today, "WQ", _money(claim.charge)]
+                add(stc)
+                if claim.d9:
+                    add(["REF", "D9", _clean(claim.d9, 50)])
+                add(["DTP", "472", *self._dates(claim.dates, now.date())])
+                for line in claim.lines:
+                    add(["SVC", line.procedure, line.charge, "", line.revenue_code, "", "",
+                         line.units])
+                    stc = ["STC", self._composite(line.statuses[0]), today, "U", "", "", "",
+                           "", "", "",
+                           self._composite(line.statuses[1]) if len(line.statuses) > 1 else "",
+                           self._composite(line.statuses[2]) if len(line.statuses) > 2 else ""]
+                    add(stc)
+                    if line.control_number:
+                        add(["REF", "FJ", _clean(line.control_number, 50)])
+                    if line.dates:
+                        add(["DTP", "472", *self._dates(line.dates, now.date())])
+        add(["SE", str(len(segs) + 1), f"{control:04d}"])
+        isa = self._isa(source, control, now)
+        body = [isa,
+                _join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
+                       today, hhmm, str(control), "X", "005010X214"])]
+        body += [_join(seg) for seg in segs]
+        body += [_join(["GE", "1", str(control)]), _join(["IEA", "1", f"{control:09d}"])]
+        out.write(("".join(line + _TERMINATOR + "\n" for line in body)).encode("utf-8"))
+        return AckSummary(source.control_number, f"{control:09d}", len(accepted), len(rejected))
+
+    @staticmethod
+    def _counts(add, acc_code: str, rej_code: str, accepted: list, rejected: list) -> None:
+        if accepted:
+            add(["QTY", acc_code, str(len(accepted))])
+        if rejected:
+            add(["QTY", rej_code, str(len(rejected))])
+        if accepted:
+            add(["AMT", "YU", _money(sum((c.charge for c in accepted), Decimal(0)))])
+        if rejected:
+            add(["AMT", "YY", _money(sum((c.charge for c in rejected), Decimal(0)))])
+
+    @staticmethod
+    def _composite(status: tuple[str, str]) -> str:
+        return _COMPONENT.join(status)
+
+    @staticmethod
+    def _dates(span: tuple[date, date] | None, fallback: date) -> list[str]:
+        start, end = span or (fallback, fallback)
+        if start == end:
+            return ["D8", start.strftime("%Y%m%d")]
+        return ["RD8", f"{start:%Y%m%d}-{end:%Y%m%d}"]
+
+    def _isa(self, source: Interchange, control: int, now: datetime) -> str:
+        fields = ["ISA", "00", " " * 10, "00", " " * 10,
+                  self.sender_qualifier.ljust(2)[:2], _clean(self.sender_id, 15).ljust(15),
+                  (source.sender_qualifier or "ZZ").ljust(2)[:2],
+                  source.sender_id[:15].ljust(15), now.strftime("%y%m%d"), now.strftime("%H%M"),
+                  _REPETITION, "00501", f"{control:09d}", "0", source.usage or "P", _COMPONENT]
+        return _ELEMENT.join(fields)
+
+
+def _join(elements: list[str]) -> str:
+    while len(elements) > 1 and elements[-1] == "":
+        elements = elements[:-1]
+    return _ELEMENT.join(elements)
