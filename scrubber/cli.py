@@ -14,6 +14,7 @@ import click
 
 from scrubber import __version__
 from scrubber.api import check_files
+from scrubber.ledger import Ledger, LedgerError
 from scrubber.rules import ProfileError, load_profile, rules_table
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
@@ -41,10 +42,16 @@ def main() -> None:
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+              help="Claim-history ledger to check against and record accepted claims in "
+                   "(default: a per-user ledger under $XDG_STATE_HOME/scrubber).")
+@click.option("--no-ledger", is_flag=True,
+              help="Check the files on their own: no history, nothing recorded.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
-          ack_dir: str | None, fail_on: str) -> None:
+          ack_dir: str | None, ledger_path: str | None, no_ledger: bool,
+          fail_on: str) -> None:
     """Read 837 FILES (or - for standard input) and report what is in them.
 
     \b
@@ -58,8 +65,21 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     out = click.get_text_stream("stdout")
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
-    outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
-                          ack_dir=ack_dir)
+    if no_ledger and ledger_path:
+        raise click.UsageError("--ledger and --no-ledger exclude each other")
+    try:
+        ledger = None if no_ledger else Ledger.open(ledger_path)
+    except LedgerError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
+                              ack_dir=ack_dir, ledger=ledger)
+    except LedgerError as exc:
+        click.echo(f"scrub: {exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    finally:
+        if ledger is not None:
+            ledger.close()
     failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 

@@ -12,3 +12,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 _STATE = tempfile.mkdtemp(prefix="scrubber-tests-")
 os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "state")
 os.environ["XDG_CACHE_HOME"] = os.path.join(_STATE, "cache")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def private_state(tmp_path_factory, monkeypatch):
+    """Each test gets its own per-user state: no ledger carries over between tests."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
