@@ -100,13 +100,14 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         name = "<stdin>" if path == "-" else path
         writer.begin_file(name)
         counts = _Counts()
-        pending: dict[str, list[ScrubbedClaim]] = {}
+        pending: dict[str, list] = {}  # submission -> ledger rows of its claims
 
         def reported(events: Iterator) -> Iterator:
             for event in events:
                 counts.add(event)
                 if ledger is not None and event.__class__ is ScrubbedClaim:
-                    pending.setdefault(submission_id(event.record), []).append(event)
+                    pending.setdefault(submission_id(event.record), []).append(
+                        ledger.prepare(event))
                 writer.event(event)
                 yield event
 
@@ -217,14 +218,15 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     src = Path(path)
     out_path = Path(reports_dir) / f"{stem or src.name}.json"
     counts = _Counts()
-    accepted: dict[str, list[ScrubbedClaim]] = {}
+    accepted: dict[str, list] = {}  # submission -> ledger rows of its claims
     with open_private(out_path) as out:
         writer = JsonWriter(out)
         writer.begin_file(str(src))
         for event in scrub_events(src, profile=profile, ledger=ledger):
             counts.add(event)
             if ledger is not None and event.__class__ is ScrubbedClaim:
-                accepted.setdefault(submission_id(event.record), []).append(event)
+                accepted.setdefault(submission_id(event.record), []).append(
+                    ledger.prepare(event))
             writer.event(event)
         writer.end_file(counts.summary())
         writer.close()

@@ -59,3 +59,17 @@ def test_check_files_counts_match_the_json_summary():
     files = json.loads(out.getvalue())["files"]
     assert [f["summary"]["rejected"] for f in files] == [1, 0]
     assert files[1]["summary"]["accepted"] == 3
+
+
+def test_process_file_records_accepted_claims_once(tmp_path):
+    from scrubber.ledger import Ledger
+    from scrubber.model import ClaimRecord, read
+    from scrubber.model.keys import patient_identity
+
+    path = FIXTURES / "837p-single.x12"
+    record = next(e for e in read(path) if isinstance(e, ClaimRecord))
+    with Ledger.open(tmp_path / "l.sqlite") as ledger:
+        for _ in range(2):  # a redo after a crash must not duplicate
+            process_file(str(path), str(tmp_path), ledger=ledger)
+        lines = ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from)
+    assert [l.procedure for l in lines] == [l.procedure for l in record.claim.lines]

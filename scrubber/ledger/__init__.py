@@ -81,6 +81,18 @@ class RecordStats:
     skipped_undated: int  # lines with no single date of service
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedClaim:
+    """A scrubbed claim reduced to its ledger rows (no segments, no names)."""
+
+    rejected: bool
+    npi: str
+    claim_id: str
+    frequency: str
+    rows: tuple[tuple, ...]
+    undated: int
+
+
 def default_ledger_path() -> Path:
     """The per-user ledger: $XDG_STATE_HOME/scrubber/ledger.sqlite (~/.local/state/...)."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
@@ -173,7 +185,25 @@ class Ledger:
                            date.fromisoformat(day), submission)
                 for claim_id, line_number, procedure, modifiers, units, day, submission in rows]
 
-    def record(self, submission: str, claims: Iterable[ScrubbedClaim]) -> RecordStats:
+    def prepare(self, scrubbed: ScrubbedClaim) -> PreparedClaim:
+        """What record() needs of a claim, small enough to hold for a whole submission."""
+        record = scrubbed.record
+        claim = record.claim
+        identity = patient_identity(record)
+        key = self._key(identity)
+        rows, undated = [], 0
+        for line in claim.lines:
+            day = service_date(record, line)
+            if day is None:
+                undated += 1
+                continue
+            rows.append((key, identity[0], day.isoformat(), line.procedure,
+                         ":".join(line.modifiers), line.units_text, claim.id, line.number))
+        return PreparedClaim(scrubbed.rejected, identity[0], claim.id, claim.frequency,
+                             tuple(rows), undated)
+
+    def record(self, submission: str,
+               claims: Iterable[ScrubbedClaim | PreparedClaim]) -> RecordStats:
         """Record a submission's accepted claims, in one transaction.
 
         Recording the same submission again first removes its own entries, so a
@@ -182,6 +212,8 @@ class Ledger:
         same billing provider; a void (8) removes it.
         """
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        # prepared up front: a write that finds the database locked is retried whole
+        prepared = [c if isinstance(c, PreparedClaim) else self.prepare(c) for c in claims]
         stats = [0, 0, 0, 0, 0]
 
         def write() -> None:
@@ -191,41 +223,29 @@ class Ledger:
             try:
                 db.execute("DELETE FROM lines WHERE submission = ?", (submission,))
                 batch: list[tuple] = []
-                for scrubbed in claims_list:
-                    if scrubbed.rejected:
+                for claim in prepared:
+                    if claim.rejected:
                         stats[3] += 1
                         continue
-                    record = scrubbed.record
-                    claim = record.claim
-                    identity = patient_identity(record)
                     if claim.frequency in ("7", "8"):
                         removed = db.execute("DELETE FROM lines WHERE npi = ? AND claim_id = ?",
-                                             (identity[0], claim.id)).rowcount
+                                             (claim.npi, claim.claim_id)).rowcount
                         stats[2] += 1 if removed else 0
                         if claim.frequency == "8":
                             continue
-                    key = self._key(identity)
                     stats[0] += 1
-                    for line in claim.lines:
-                        day = service_date(record, line)
-                        if day is None:
-                            stats[4] += 1
-                            continue
-                        stats[1] += 1
-                        batch.append((key, identity[0], day.isoformat(), line.procedure,
-                                      ":".join(line.modifiers), line.units_text, claim.id,
-                                      line.number, submission, now))
-                        if len(batch) >= _BATCH:
-                            _insert(db, batch)
-                            batch = []
+                    stats[1] += len(claim.rows)
+                    stats[4] += claim.undated
+                    batch.extend(row + (submission, now) for row in claim.rows)
+                    if len(batch) >= _BATCH:
+                        _insert(db, batch)
+                        batch = []
                 _insert(db, batch)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
 
-        # held as a list: a write that finds the database locked is retried whole
-        claims_list = claims if isinstance(claims, list) else list(claims)
         _retry(write)
         return RecordStats(*stats)
 
