@@ -15,6 +15,7 @@ from typing import BinaryIO, Iterator, TextIO
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.json_report import JsonWriter
+from scrubber.emit.ta1 import envelope_events, write_ta1
 from scrubber.emit.text_report import TextWriter
 from scrubber.model import Event, Problem, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, Severity, load_profile
@@ -101,10 +102,13 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         writer.begin_file(name)
         counts = _Counts()
         pending: dict[str, list] = {}  # submission -> ledger rows of its claims
+        envelopes: list = []  # what the TA1 needs: interchanges and their broken trailers
 
         def reported(events: Iterator) -> Iterator:
             for event in events:
                 counts.add(event)
+                if envelope_events(event):
+                    envelopes.append(event)
                 if ledger is not None and event.__class__ is ScrubbedClaim:
                     pending.setdefault(submission_id(event.record), []).append(
                         ledger.prepare(event))
@@ -113,9 +117,17 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
 
         stream = reported(scrub_events(source, profile=profile, ledger=ledger))
         if ack_dir is not None:
-            target = Path(ack_dir) / f"{Path(name).name if path != '-' else 'stdin'}.277ca.x12"
-            with open_private(target, "wb") as ack_out:
+            stem = Path(ack_dir) / (Path(name).name if path != "-" else "stdin")
+            with open_private(f"{stem}.277ca.x12", "wb") as ack_out:
                 ack.write(stream, ack_out)
+                empty = ack_out.tell() == 0
+            if empty:  # every interchange was broken: its TA1 is the whole answer
+                os.unlink(f"{stem}.277ca.x12")
+            if any(e.__class__ is Problem for e in envelopes):
+                with open_private(f"{stem}.ta1.x12", "wb") as ta1_out:
+                    write_ta1(envelopes, ta1_out, sender_id=ack.sender_id,
+                              sender_qualifier=ack.sender_qualifier, clock=ack.clock,
+                              control_numbers=ack.control_numbers)
         else:
             for _ in stream:
                 pass

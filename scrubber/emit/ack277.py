@@ -21,12 +21,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from scrubber.emit.ta1 import TA1_CODES
 from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
 from scrubber.rules.findings import ScrubbedClaim, Severity
 
 #: envelope problems after which the interchange gets a TA1, not claim acknowledgements
-TA1_PROBLEMS = frozenset({"syntax-isa-length", "env-iea-count", "env-iea-control",
-                          "env-missing-iea", "env-isa-version"})
+TA1_PROBLEMS = frozenset(TA1_CODES)
 _DEFAULT_STATUS = ("A7", "21")  # a reject with no mapped status: missing or invalid information
 _STC12_MAX = 264
 _ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR = "*", ":", "^", "~"
