@@ -16,7 +16,7 @@ from typing import BinaryIO, Iterator, TextIO
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.ta1 import envelope_events, write_ta1
-from scrubber.emit.text_report import TextWriter
+from scrubber.emit.summary import HtmlSummary, TextSummary
 from scrubber.model import Event, Problem, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, Severity, load_profile
 from scrubber.rules import scrub_events as rules_scrub
@@ -194,7 +194,9 @@ def open_private(path: str | os.PathLike, mode: str = "w"):
 def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool):
     if fmt == "json":
         return JsonWriter(out)
-    return TextWriter(out, show_phi=show_phi)
+    if fmt == "html":
+        return HtmlSummary(out, show_phi=show_phi)
+    return TextSummary(out, show_phi=show_phi, color=color)
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,10 @@ def main() -> None:
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Report format written to standard output.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
+              show_default=True,
+              help="Report written to standard output: an annotated summary (text, coloured "
+                   "on a terminal), the JSON contract, or one self-contained HTML page.")
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text report (masked by default).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
@@ -61,6 +63,8 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         scrub check batch.x12 --277ca acks/
         cat batch.x12 | scrub check - --format json
     """
+    if fmt == "html" and len(files) > 1:
+        raise click.UsageError("--format html writes one page: give one file per run")
     profile = _profile(profile_path)
     out = click.get_text_stream("stdout")
     if ack_dir:
@@ -73,7 +77,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         raise click.UsageError(str(exc)) from None
     try:
         outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
-                              ack_dir=ack_dir, ledger=ledger)
+                              ack_dir=ack_dir, ledger=ledger, color=out.isatty())
     except LedgerError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)

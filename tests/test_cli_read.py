@@ -58,10 +58,9 @@ def test_broken_envelope_exits_1_and_says_where():
     assert "env-se-count" in result.output and "line" in result.output
 
 
-def test_text_listing_masks_names_by_default():
-    result = run("check", str(FIXTURES / "837p-single.x12"))
-    entry = json.loads((FIXTURES / "MANIFEST.json").read_text())
-    last = next(m for m in entry if m["file"] == "837p-single.x12")["claims"][0]["patient_last"]
-    assert last not in result.output
-    shown = run("check", str(FIXTURES / "837p-single.x12"), "--show-phi")
-    assert last in shown.output
+def test_text_summary_masks_names_by_default():
+    target = str(FIXTURES / "rules" / "96523-units.fail.837p.x12")
+    result = run("check", target)
+    assert result.exit_code == 1 and "UNIT-A" in result.output
+    assert "RIVERA" not in result.output and "R*****" in result.output
+    assert "RIVERA" in run("check", target, "--show-phi").output

@@ -1,0 +1,265 @@
+"""Annotated rejection summaries a biller can fix a batch from: text and HTML.
+
+Both stream: accepted claims are only counted; a rejected claim (or one with
+warnings) is written out with each finding, the segment it points at with the
+offending element marked, and what to do. The HTML page is self-contained (no
+external assets) and built with lxml, so everything in it is escaped.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, TextIO
+
+from lxml import etree
+from lxml.html import builder as E
+
+from scrubber.emit.json_report import mask
+from scrubber.emit.ta1 import TA1_CODES
+from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
+from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+
+CONTEXT = 3  # segments shown either side of a finding's segment in HTML
+
+
+def element_index(element: str | None) -> int | None:
+    """"SV104" -> 4 (the element position); None when not given."""
+    if not element:
+        return None
+    digits = element[-2:]
+    return int(digits) if digits.isdigit() else None
+
+
+def split_marked(segment_text: str, separator: str, element: str | None
+                 ) -> tuple[str, str, str]:
+    """(before, offending element, after) of a segment, for marking that element."""
+    index = element_index(element)
+    parts = segment_text.split(separator)
+    if index is None or index >= len(parts) or not segment_text:
+        return segment_text, "", ""
+    before = separator.join(parts[:index]) + separator
+    after = separator + separator.join(parts[index + 1:]) if index + 1 < len(parts) else ""
+    return before, parts[index], after
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.claims = self.accepted = self.rejected = self.warnings = 0
+        self.charges_accepted = Decimal(0)
+        self.charges_rejected = Decimal(0)
+        self.problems: list[Problem] = []
+
+    def add(self, event: ScrubbedClaim) -> None:
+        self.claims += 1
+        charge = event.record.claim.charge or Decimal(0)
+        if event.rejected:
+            self.rejected += 1
+            self.charges_rejected += charge
+        else:
+            self.accepted += 1
+            self.charges_accepted += charge
+        if any(f.severity is Severity.WARN for f in event.findings):
+            self.warnings += 1
+
+
+def _patient(event: ScrubbedClaim, show_phi: bool) -> str:
+    patient = event.record.patient
+    if patient is None:
+        return "-"
+    last, first = patient.last_name, patient.first_name
+    if not show_phi:
+        last, first = mask(last), mask(first)
+    return f"{last}, {first}"
+
+
+def _problem_words(problem: Problem) -> str:
+    words = problem.message
+    if problem.code in TA1_CODES:
+        ack, note, _ = TA1_CODES[problem.code]
+        verdict = "rejected" if ack == "R" else "accepted with errors"
+        words += f" (the interchange is {verdict} with a TA1, note {note})"
+    return words
+
+
+class TextSummary:
+    """The annotated summary as plain text, coloured when ``color`` (a terminal)."""
+
+    def __init__(self, out: TextIO, *, show_phi: bool = False, color: bool = False):
+        self.out = out
+        self.show_phi = show_phi
+        self.color = color
+
+    def _c(self, code: str, text: str) -> str:
+        return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
+
+    def begin_file(self, path: str) -> None:
+        self.path = path
+        self.tally = _Tally()
+        self.out.write(self._c("1", path) + "\n")
+
+    def event(self, event: Any) -> None:
+        cls = event.__class__
+        if cls is ScrubbedClaim:
+            self.tally.add(event)
+            if event.findings and any(f.severity is not Severity.INFO for f in event.findings):
+                self._claim(event)
+        elif cls is Problem:
+            self.tally.problems.append(event)
+        elif cls is Transaction and not event.kind:
+            pass  # its problem says why it was not read
+
+    def _claim(self, event: ScrubbedClaim) -> None:
+        w = self.out.write
+        claim = event.record.claim
+        provider = event.record.billing_provider
+        status = self._c("31;1", "REJECTED") if event.rejected else self._c("33", "accepted")
+        w(f"  claim {claim.id}  {status}  charge {claim.charge_text}  patient "
+          f"{_patient(event, self.show_phi)}  billing NPI {provider.npi if provider else '-'}\n")
+        separator = event.record.interchange.delimiters.element
+        for finding in event.findings:
+            self._finding(finding, separator)
+
+    def _finding(self, finding: Finding, separator: str) -> None:
+        w = self.out.write
+        colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
+        line = f" (service line {finding.line_number})" if finding.line_number else ""
+        w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
+          f"{finding.message}\n")
+        if finding.segment_text:
+            before, marked, after = split_marked(finding.segment_text, separator,
+                                                 finding.element)
+            where = f"line {finding.location.line}" if finding.location else "segment"
+            prefix = f"      {where}: "
+            if marked:
+                w(f"{prefix}{before}{self._c('7', '[' + marked + ']')}{after}\n")
+            else:
+                w(f"{prefix}{finding.segment_text}\n")
+        if finding.fix:
+            w(f"      what to do: {finding.fix}\n")
+
+    def end_file(self, summary: dict | None = None) -> None:
+        w = self.out.write
+        t = self.tally
+        for problem in t.problems:
+            where = f"line {problem.location.line}" if problem.location else "file"
+            w(f"  {self._c('31', 'ENVELOPE')} [{problem.code}] {where}: "
+              f"{_problem_words(problem)}\n")
+            if problem.segment_text:
+                w(f"      {problem.segment_text}\n")
+        w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
+          f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
+          f"{len(t.problems)} envelope problem(s)\n")
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;
+text-align:left;vertical-align:top}th{background:#f4f4f4}
+.reject{color:#b00020;font-weight:bold}.warn{color:#9a6700}.info{color:#0a5f8a}
+pre{background:#f8f8f8;padding:.5em;margin:.3em 0}mark{background:#ffd54f}
+.here{background:#fff3cd}
+"""
+
+
+class HtmlSummary:
+    """One self-contained HTML page per input: counts, rejected claims, findings in context."""
+
+    def __init__(self, out: TextIO, *, show_phi: bool = False, color: bool = False):
+        self.out = out
+        self.show_phi = show_phi
+        self.pages = 0
+
+    def begin_file(self, path: str) -> None:
+        self.path = path
+        self.tally = _Tally()
+        self.rows: list = []
+        self.details: list = []
+
+    def event(self, event: Any) -> None:
+        cls = event.__class__
+        if cls is ScrubbedClaim:
+            self.tally.add(event)
+            if event.rejected or any(f.severity is Severity.WARN for f in event.findings):
+                self._claim(event)
+        elif cls is Problem:
+            self.tally.problems.append(event)
+
+    def _claim(self, event: ScrubbedClaim) -> None:
+        claim = event.record.claim
+        provider = event.record.billing_provider
+        anchor = f"claim-{len(self.details) + 1}"
+        status = "rejected" if event.rejected else "accepted with warnings"
+        self.rows.append(E.TR(
+            E.TD(E.A(claim.id, href=f"#{anchor}")), E.TD(status),
+            E.TD(claim.charge_text), E.TD(_patient(event, self.show_phi)),
+            E.TD(provider.npi if provider else "-"),
+            E.TD(", ".join(sorted({f.rule for f in event.findings})))))
+        separator = event.record.interchange.delimiters.element
+        parts = [E.H3(f"Claim {claim.id} ({status})", id=anchor)]
+        for finding in event.findings:
+            line = f", service line {finding.line_number}" if finding.line_number else ""
+            parts.append(E.P(E.SPAN(finding.severity.value.upper(),
+                                    E.CLASS(finding.severity.value)),
+                             f" {finding.rule}{line}: {finding.message}"))
+            parts.append(self._context(event, finding, separator))
+            if finding.fix:
+                parts.append(E.P(E.STRONG("What to do: "), finding.fix))
+        self.details.append(E.DIV(*parts, E.CLASS("claim")))
+
+    @staticmethod
+    def _context(event: ScrubbedClaim, finding: Finding, separator: str):
+        segments = event.record.claim.segments
+        at = next((i for i, seg in enumerate(segments)
+                   if finding.location is not None and seg.ordinal == finding.location.segment),
+                  None)
+        pre = E.PRE()
+        if at is None:
+            pre.text = finding.segment_text
+            return pre
+        for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
+            text = separator.join(seg.elements)
+            row = E.SPAN()
+            if seg.ordinal == finding.location.segment:
+                row.set("class", "here")
+                before, marked, after = split_marked(text, separator, finding.element)
+                row.text = f"{seg.line:>6}  {before}"
+                if marked:
+                    highlight = E.MARK(marked)
+                    highlight.tail = after
+                    row.append(highlight)
+            else:
+                row.text = f"{seg.line:>6}  {text}"
+            row.tail = "\n"
+            pre.append(row)
+        return pre
+
+    def end_file(self, summary: dict | None = None) -> None:
+        t = self.tally
+        counts = E.TABLE(
+            E.TR(E.TH("claims"), E.TD(str(t.claims))),
+            E.TR(E.TH("accepted"), E.TD(f"{t.accepted} ({t.charges_accepted:.2f})")),
+            E.TR(E.TH("rejected"), E.TD(f"{t.rejected} ({t.charges_rejected:.2f})")),
+            E.TR(E.TH("with warnings"), E.TD(str(t.warnings))),
+            E.TR(E.TH("envelope problems"), E.TD(str(len(t.problems)))))
+        body = [E.H1(f"Scrub summary: {self.path}"), counts]
+        if t.problems:
+            body.append(E.H2("Envelope problems"))
+            body.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
+                                    f"[{p.code}] {_problem_words(p)}") for p in t.problems]))
+        body.append(E.H2("Claims with findings"))
+        body.append(E.TABLE(E.TR(*[E.TH(h) for h in ("claim", "status", "charge", "patient",
+                                                        "billing NPI", "rules")]),
+                            *self.rows, E.CLASS("claims")))
+        body.extend(self.details)
+        page = E.HTML(E.HEAD(E.META(charset="utf-8"), E.TITLE(f"Scrub summary: {self.path}"),
+                             E.STYLE(_CSS)), E.BODY(*body))
+        self.out.write("<!DOCTYPE html>\n")
+        self.out.write(etree.tostring(page, encoding="unicode", method="html"))
+        self.out.write("\n")
+        self.pages += 1
+
+    def close(self) -> None:
+        self.out.flush()
