@@ -14,6 +14,7 @@ import click
 
 from scrubber import __version__
 from scrubber.api import check_files
+from scrubber.emit.ack277 import Ack277Writer
 from scrubber.ledger import Ledger, LedgerError
 from scrubber.rules import ProfileError, load_profile, rules_table
 
@@ -44,6 +45,10 @@ def main() -> None:
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
+@click.option("--ack-sender", default="SCRUBBER", show_default=True,
+              help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
+@click.option("--ack-name", default="SCRUBBER", show_default=True,
+              help="Our name as information source in the 277CA (2100A NM103).")
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
               help="Claim-history ledger to check against and record accepted claims in "
                    "(default: a per-user ledger under $XDG_STATE_HOME/scrubber).")
@@ -52,8 +57,8 @@ def main() -> None:
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
-          ack_dir: str | None, ledger_path: str | None, no_ledger: bool,
-          fail_on: str) -> None:
+          ack_dir: str | None, ack_sender: str, ack_name: str, ledger_path: str | None,
+          no_ledger: bool, fail_on: str) -> None:
     """Read 837 FILES (or - for standard input) and report what is in them.
 
     \b
@@ -77,7 +82,9 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         raise click.UsageError(str(exc)) from None
     try:
         outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
-                              ack_dir=ack_dir, ledger=ledger, color=out.isatty())
+                              ack_dir=ack_dir, ledger=ledger, color=out.isatty(),
+                              ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
+                                               source_id=ack_sender))
     except LedgerError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)

@@ -147,3 +147,14 @@ def test_cli_writes_owner_only_277ca(tmp_path):
     assert stat.S_IMODE(written.stat().st_mode) == 0o600
     assert pyx12_errors(written.read_text()) == []
     assert written.read_text().count("STC*A2:20") == 3
+
+
+def test_cli_sender_id_and_name_are_configurable(tmp_path):
+    result = CliRunner().invoke(main, ["check", str(FIXTURES / "837p-single.x12"), "--no-ledger",
+                                       "--277ca", str(tmp_path), "--ack-sender", "ACMECH",
+                                       "--ack-name", "ACME CLEARING"])
+    assert result.exit_code == 0, result.output
+    text = next(tmp_path.iterdir()).read_text()
+    assert text.startswith("ISA*00*          *00*          *ZZ*ACMECH         *")
+    assert "NM1*AY*2*ACME CLEARING*****46*ACMECH~" in text
+    assert pyx12_errors(text) == []
