@@ -16,6 +16,7 @@ kept as compact rows (strings, not the claim model) until its end.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -162,7 +163,9 @@ class Ack277Writer:
         self.source_name = source_name
         self.source_id = source_id
         self.clock = clock
-        self.control_numbers = control_numbers or itertools.count(1)
+        # fresh numbers per run unless injected: seconds since the epoch, mod 10^9 (ISA13 is
+        # nine digits); runs in the same second would repeat them
+        self.control_numbers = control_numbers or itertools.count(int(time.time()) % 10**9)
 
     def write(self, events: Iterable, out: BinaryIO) -> list[AckSummary]:
         """Write every 277CA interchange the stream calls for; return what each said."""
