@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import sys
@@ -11,7 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import BinaryIO, Iterator, TextIO
+from typing import Callable, Iterator, TextIO
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.json_report import JsonWriter
@@ -35,51 +34,42 @@ class CheckOutcome:
 
 
 @contextmanager
-def _reopenable(source: Source) -> Iterator[Source]:
-    """A source that can be read twice: a one-shot stream is spooled to an owner-only file."""
-    if not hasattr(source, "read") or (hasattr(source, "seekable") and source.seekable()
-                                       and not isinstance(source, io.TextIOBase)):
-        if hasattr(source, "read"):
-            start = source.tell()
-            data = source  # a seekable stream: rewind between passes
-            yield _Rewinding(data, start)
-        else:
-            yield source
+def _passes(source: Source) -> Iterator[Callable[[], Iterator[Event]]]:
+    """A function that reads ``source`` afresh for each pass of the scrub.
+
+    A path or bytes is simply read again; a seekable stream is rewound; a
+    one-shot stream (standard input) is spooled to an owner-only temporary file.
+    """
+    if not hasattr(source, "read"):
+        yield lambda: read(source)
+        return
+    if getattr(source, "seekable", lambda: False)():
+        start = source.tell()
+
+        def rewound() -> Iterator[Event]:
+            source.seek(start)
+            return read(source)
+
+        yield rewound
         return
     fd, name = tempfile.mkstemp(prefix="scrub-", suffix=".x12")  # mkstemp: mode 0600
     try:
         with os.fdopen(fd, "wb") as spool:
             shutil.copyfileobj(source, spool, 1 << 20)
-        yield name
+        yield lambda: read(name)
     finally:
         os.unlink(name)
-
-
-class _Rewinding:
-    """A seekable binary stream that starts each read() pass at the same place."""
-
-    def __init__(self, stream: BinaryIO, start: int):
-        self.stream, self.start = stream, start
-
-    def events(self) -> Iterator[Event]:
-        self.stream.seek(self.start)
-        return read(self.stream)
 
 
 def scrub_events(source: Source, *, profile: Profile | None = None,
                  ledger: LedgerReader | None = None) -> Iterator[Event | ScrubbedClaim]:
     """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
 
-    ``source`` is a path, bytes or a binary stream; a stream that cannot seek
-    (standard input) is spooled to an owner-only temporary file, because the day
-    context needs two passes.
+    ``source`` is a path, bytes or a binary stream; the day context needs two
+    passes over it (see ``_passes``).
     """
     profile = profile or load_profile()
-    with _reopenable(source) as again:
-        if isinstance(again, _Rewinding):
-            opener = again.events
-        else:
-            opener = lambda: read(again)  # noqa: E731
+    with _passes(source) as opener:
         yield from rules_scrub(opener, profile=profile, ledger=ledger)
 
 
