@@ -8,16 +8,15 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Callable, Iterator, TextIO
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.ta1 import envelope_events, write_ta1
-from scrubber.emit.summary import HtmlSummary, TextSummary
+from scrubber.emit.summary import HtmlSummary, Tally, TextSummary
 from scrubber.model import Event, Problem, Source, read
-from scrubber.rules import Profile, ScrubbedClaim, Severity, load_profile
+from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
 from scrubber.rules.context import submission_id
 from scrubber.rules.engine import LedgerReader
@@ -90,7 +89,7 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         source = sys.stdin.buffer if path == "-" else path
         name = "<stdin>" if path == "-" else path
         writer.begin_file(name)
-        counts = _Counts()
+        counts = Tally()
         pending: dict[str, list] = {}  # submission -> ledger rows of its claims
         envelopes: list = []  # what the TA1 needs: interchanges and their broken trailers
 
@@ -130,48 +129,6 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
                 ledger.record(submission, claims)
     writer.close()
     return CheckOutcome(len(paths), unreadable, rejected, warned)
-
-
-class _Counts:
-    """Per-file tallies for the summary and the exit code."""
-
-    def __init__(self) -> None:
-        self.claims = self.accepted = self.rejected = self.warnings = 0
-        self.envelope_errors = 0
-        self.unreadable = False
-        self.reason = ""
-        self.charges_accepted = Decimal(0)
-        self.charges_rejected = Decimal(0)
-
-    def add(self, event: object) -> None:
-        cls = event.__class__
-        if cls is ScrubbedClaim:
-            self.claims += 1
-            charge = event.record.claim.charge or Decimal(0)
-            if event.rejected:
-                self.rejected += 1
-                self.charges_rejected += charge
-            else:
-                self.accepted += 1
-                self.charges_accepted += charge
-            if any(f.severity is Severity.WARN for f in event.findings):
-                self.warnings += 1
-        elif cls is Problem:
-            if event.fatal:
-                self.unreadable, self.reason = True, event.message
-            else:
-                self.envelope_errors += 1
-
-    def summary(self) -> dict:
-        return {
-            "claims": self.claims,
-            "accepted": self.accepted,
-            "rejected": self.rejected,
-            "warnings": self.warnings,
-            "envelope_problems": self.envelope_errors,
-            "charges_accepted": f"{self.charges_accepted:.2f}",
-            "charges_rejected": f"{self.charges_rejected:.2f}",
-        }
 
 
 def open_private(path: str | os.PathLike, mode: str = "w"):
@@ -221,7 +178,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     """
     src = Path(path)
     out_path = Path(reports_dir) / f"{stem or src.name}.json"
-    counts = _Counts()
+    counts = Tally()
     accepted: dict[str, list] = {}  # submission -> ledger rows of its claims
     with open_private(out_path) as out:
         writer = JsonWriter(out)

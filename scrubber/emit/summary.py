@@ -16,7 +16,7 @@ from lxml.html import builder as E
 
 from scrubber.emit.json_report import mask
 from scrubber.emit.ta1 import TA1_CODES
-from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
+from scrubber.model import Problem
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
@@ -42,24 +42,49 @@ def split_marked(segment_text: str, separator: str, element: str | None
     return before, parts[index], after
 
 
-class _Tally:
+class Tally:
+    """Per-file counts: claims, charges, warnings, envelope problems (and why unreadable)."""
+
     def __init__(self) -> None:
         self.claims = self.accepted = self.rejected = self.warnings = 0
         self.charges_accepted = Decimal(0)
         self.charges_rejected = Decimal(0)
-        self.problems: list[Problem] = []
+        self.problems: list[Problem] = []  # envelope problems, not fatal ones
+        self.unreadable = False
+        self.reason = ""
 
-    def add(self, event: ScrubbedClaim) -> None:
-        self.claims += 1
-        charge = event.record.claim.charge or Decimal(0)
-        if event.rejected:
-            self.rejected += 1
-            self.charges_rejected += charge
-        else:
-            self.accepted += 1
-            self.charges_accepted += charge
-        if any(f.severity is Severity.WARN for f in event.findings):
-            self.warnings += 1
+    def add(self, event: object) -> None:
+        cls = event.__class__
+        if cls is ScrubbedClaim:
+            self.claims += 1
+            charge = event.record.claim.charge or Decimal(0)
+            if event.rejected:
+                self.rejected += 1
+                self.charges_rejected += charge
+            else:
+                self.accepted += 1
+                self.charges_accepted += charge
+            if any(f.severity is Severity.WARN for f in event.findings):
+                self.warnings += 1
+        elif cls is Problem:
+            if event.fatal:
+                self.unreadable, self.reason = True, event.message
+            self.problems.append(event)
+
+    @property
+    def envelope_errors(self) -> int:
+        return sum(1 for p in self.problems if not p.fatal)
+
+    def summary(self) -> dict:
+        return {
+            "claims": self.claims,
+            "accepted": self.accepted,
+            "rejected": self.rejected,
+            "warnings": self.warnings,
+            "envelope_problems": self.envelope_errors,
+            "charges_accepted": f"{self.charges_accepted:.2f}",
+            "charges_rejected": f"{self.charges_rejected:.2f}",
+        }
 
 
 def _patient(event: ScrubbedClaim, show_phi: bool) -> str:
@@ -94,19 +119,15 @@ class TextSummary:
 
     def begin_file(self, path: str) -> None:
         self.path = path
-        self.tally = _Tally()
+        self.tally = Tally()
         self.out.write(self._c("1", path) + "\n")
 
     def event(self, event: Any) -> None:
         cls = event.__class__
-        if cls is ScrubbedClaim:
-            self.tally.add(event)
-            if event.findings and any(f.severity is not Severity.INFO for f in event.findings):
-                self._claim(event)
-        elif cls is Problem:
-            self.tally.problems.append(event)
-        elif cls is Transaction and not event.kind:
-            pass  # its problem says why it was not read
+        self.tally.add(event)
+        if cls is ScrubbedClaim and any(f.severity is not Severity.INFO
+                                        for f in event.findings):
+            self._claim(event)
 
     def _claim(self, event: ScrubbedClaim) -> None:
         w = self.out.write
@@ -148,7 +169,7 @@ class TextSummary:
                 w(f"      {problem.segment_text}\n")
         w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
           f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
-          f"{len(t.problems)} envelope problem(s)\n")
+          f"{t.envelope_errors} envelope problem(s)\n")
 
     def close(self) -> None:
         self.out.flush()
@@ -174,18 +195,16 @@ class HtmlSummary:
 
     def begin_file(self, path: str) -> None:
         self.path = path
-        self.tally = _Tally()
+        self.tally = Tally()
         self.rows: list = []
         self.details: list = []
 
     def event(self, event: Any) -> None:
         cls = event.__class__
-        if cls is ScrubbedClaim:
-            self.tally.add(event)
-            if event.rejected or any(f.severity is Severity.WARN for f in event.findings):
-                self._claim(event)
-        elif cls is Problem:
-            self.tally.problems.append(event)
+        self.tally.add(event)
+        if cls is ScrubbedClaim and (event.rejected or any(f.severity is Severity.WARN
+                                                           for f in event.findings)):
+            self._claim(event)
 
     def _claim(self, event: ScrubbedClaim) -> None:
         claim = event.record.claim
@@ -243,7 +262,7 @@ class HtmlSummary:
             E.TR(E.TH("accepted"), E.TD(f"{t.accepted} ({t.charges_accepted:.2f})")),
             E.TR(E.TH("rejected"), E.TD(f"{t.rejected} ({t.charges_rejected:.2f})")),
             E.TR(E.TH("with warnings"), E.TD(str(t.warnings))),
-            E.TR(E.TH("envelope problems"), E.TD(str(len(t.problems)))))
+            E.TR(E.TH("envelope problems"), E.TD(str(t.envelope_errors))))
         body = [E.H1(f"Scrub summary: {self.path}"), counts]
         if t.problems:
             body.append(E.H2("Envelope problems"))
