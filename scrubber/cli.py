@@ -43,7 +43,7 @@ def main() -> None:
               help="Show patient names in the text report (masked by default).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
-@click.option("--277ca", "ack_dir", type=click.Path(file_okay=False),
+@click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
 @click.option("--ack-sender", default="SCRUBBER", show_default=True,
               help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
