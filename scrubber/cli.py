@@ -59,7 +59,10 @@ def main() -> None:
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
           ack_dir: str | None, ack_sender: str, ack_name: str, ledger_path: str | None,
           no_ledger: bool, fail_on: str) -> None:
-    """Read 837 FILES (or - for standard input) and report what is in them.
+    """Scrub 837 FILES (or - for standard input): report what a payer would reject.
+
+    Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
+    warning, with --fail-on warn), 2 an unreadable input or a usage error.
 
     \b
     Examples:
