@@ -197,3 +197,88 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     return FileOutcome(str(src), counts.claims, counts.accepted, counts.rejected,
                        counts.unreadable, counts.envelope_errors, (str(out_path),),
                        counts.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubResult:
+    """Everything one scrub of one source came to, for an intake step calling from code.
+
+    Holds every claim: for batches too large for memory, use ``iter_claims``.
+    """
+
+    events: tuple  # the scrubbed event stream, in document order
+    claims: tuple[ScrubbedClaim, ...]
+    summary: dict  # counts and charges, as in the JSON report
+    ack_277ca: bytes  # one 277CA interchange per sound input interchange
+    ack_ta1: bytes  # one TA1 per interchange with a broken envelope
+
+    @property
+    def rejected(self) -> tuple[ScrubbedClaim, ...]:
+        return tuple(c for c in self.claims if c.rejected)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return tuple(e for e in self.events if e.__class__ is Problem)
+
+    def write_report(self, path: str | os.PathLike, fmt: str = "json", *,
+                     show_phi: bool = False, name: str = "<source>") -> None:
+        """Write the text, JSON or HTML report to ``path``, owner-only (it carries PHI)."""
+        with open_private(path) as out:
+            writer = _writer(fmt, out, show_phi=show_phi, color=False)
+            writer.begin_file(name)
+            for event in self.events:
+                writer.event(event)
+            writer.end_file(self.summary)
+            writer.close()
+
+    def write_acks(self, directory: str | os.PathLike, stem: str) -> list[str]:
+        """Write ``stem``.277ca.x12 and ``stem``.ta1.x12 (when not empty), owner-only."""
+        written = []
+        for suffix, data in (("277ca", self.ack_277ca), ("ta1", self.ack_ta1)):
+            if data:
+                target = Path(directory) / f"{stem}.{suffix}.x12"
+                with open_private(target, "wb") as out:
+                    out.write(data)
+                written.append(str(target))
+        return written
+
+
+def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
+          ack: Ack277Writer | None = None, record: bool = True) -> ScrubResult:
+    """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
+
+    ``profile`` is a Profile or a path to one; ``ledger`` a scrubber.ledger.Ledger to
+    check against (and, with ``record``, to record the accepted claims in).
+    """
+    import io
+
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    events = tuple(scrub_events(source, profile=profile, ledger=ledger))
+    tally = Tally()
+    for event in events:
+        tally.add(event)
+    claims = tuple(e for e in events if e.__class__ is ScrubbedClaim)
+    ack = ack or Ack277Writer()
+    acks, ta1 = io.BytesIO(), io.BytesIO()
+    ack.write(events, acks)
+    write_ta1([e for e in events if envelope_events(e)], ta1, sender_id=ack.sender_id,
+              sender_qualifier=ack.sender_qualifier, clock=ack.clock,
+              control_numbers=ack.control_numbers)
+    if ledger is not None and record:
+        by_submission: dict[str, list] = {}
+        for claim in claims:
+            by_submission.setdefault(submission_id(claim.record), []).append(claim)
+        for submission, items in by_submission.items():
+            ledger.record(submission, items)
+    return ScrubResult(events, claims, tally.summary(), acks.getvalue(), ta1.getvalue())
+
+
+def iter_claims(source: Source, *, profile: Profile | str | None = None,
+                ledger=None) -> Iterator[ScrubbedClaim]:
+    """Scrubbed claims one by one, in flat memory (nothing is recorded in the ledger)."""
+    if not isinstance(profile, Profile):
+        profile = load_profile(profile)
+    for event in scrub_events(source, profile=profile, ledger=ledger):
+        if event.__class__ is ScrubbedClaim:
+            yield event
