@@ -171,32 +171,28 @@ class FileOutcome:
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  profile: Profile | None = None, ledger=None) -> FileOutcome:
-    """Scrub one file and write its JSON report into ``reports_dir``: a front end's unit of work.
+    """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
-    Reports carry PHI, so they are created owner-only (0600). ``stem`` names
-    them (default: the input's file name). Accepted claims go into ``ledger``.
+    Writes ``stem``.json and ``stem``.txt (the summaries) and, when there is
+    anything to acknowledge, ``stem``.277ca.x12 / ``stem``.ta1.x12, all owner-only
+    (they carry PHI); ``stem`` defaults to the input's file name. Accepted claims
+    are recorded in ``ledger``. Writing the same stem again overwrites: a redo
+    after a crash leaves one set of reports.
     """
     src = Path(path)
-    out_path = Path(reports_dir) / f"{stem or src.name}.json"
-    counts = Tally()
-    accepted: dict[str, list] = {}  # submission -> ledger rows of its claims
-    with open_private(out_path) as out:
-        writer = JsonWriter(out)
-        writer.begin_file(str(src))
-        for event in scrub_events(src, profile=profile, ledger=ledger):
-            counts.add(event)
-            if ledger is not None and event.__class__ is ScrubbedClaim:
-                accepted.setdefault(submission_id(event.record), []).append(
-                    ledger.prepare(event))
-            writer.event(event)
-        writer.end_file(counts.summary())
-        writer.close()
-    if ledger is not None:
-        for submission, claims in accepted.items():
-            ledger.record(submission, claims)
-    return FileOutcome(str(src), counts.claims, counts.accepted, counts.rejected,
-                       counts.unreadable, counts.envelope_errors, (str(out_path),),
-                       counts.reason)
+    stem = stem or src.name
+    result = scrub(src, profile=profile, ledger=ledger)
+    reports = []
+    for fmt, suffix in (("json", "json"), ("text", "txt")):
+        target = Path(reports_dir) / f"{stem}.{suffix}"
+        result.write_report(target, fmt, name=src.name)
+        reports.append(str(target))
+    reports += result.write_acks(reports_dir, stem)
+    tally = Tally()
+    for event in result.events:
+        tally.add(event)
+    return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
+                       tally.unreadable, tally.envelope_errors, tuple(reports), tally.reason)
 
 
 @dataclass(frozen=True, slots=True)

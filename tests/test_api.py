@@ -41,9 +41,10 @@ def test_path_bytes_and_one_shot_stream_give_the_same_verdicts():
 def test_process_file_writes_an_owner_only_report_with_the_verdict(tmp_path):
     outcome = process_file(str(RULES / "96523-units.fail.837p.x12"), str(tmp_path))
     assert (outcome.claims, outcome.rejected, outcome.verdict) == (1, 1, "rejected")
-    (report,) = outcome.reports
-    assert stat.S_IMODE(Path(report).stat().st_mode) == 0o600
-    data = json.loads(Path(report).read_text())
+    names = [Path(r).name for r in outcome.reports]
+    assert names == ["96523-units.fail.837p.x12." + s for s in ("json", "txt", "277ca.x12")]
+    assert all(stat.S_IMODE(Path(r).stat().st_mode) == 0o600 for r in outcome.reports)
+    data = json.loads(Path(outcome.reports[0]).read_text())
     assert data["files"][0]["summary"]["rejected"] == 1
     accepted = process_file(str(FIXTURES / "837p-single.x12"), str(tmp_path))
     assert accepted.verdict == "accepted" and accepted.accepted == accepted.claims == 1
