@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -121,6 +122,46 @@ def rules(profile_path: str | None) -> None:
     sev = max(len(severity) for _, severity, _ in table)
     for rule_id, severity, summary in table:
         click.echo(f"{rule_id:<{width}}  {severity:<{sev}}  {summary}")
+
+
+@main.command()
+@click.argument("root", type=click.Path(file_okay=False))
+@click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1,
+              show_default=True, help="Worker processes scrubbing files at once.")
+@click.option("--settle", type=click.FloatRange(0), default=2.0, show_default=True,
+              help="Seconds a file's size and mtime must stay still before it is taken.")
+@click.option("--poll", is_flag=True,
+              help="Poll only, without file events (for network filesystems).")
+@click.option("--once", is_flag=True, help="Process what is in the inbox, then exit.")
+@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+              help="Claim-history ledger (default: the per-user ledger).")
+@click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
+          ledger_path: str | None, no_ledger: bool) -> None:
+    """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
+
+    Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
+    complete (or let them settle). Stops cleanly on SIGTERM or Ctrl-C.
+
+    \b
+    Example:
+        scrub watch /srv/claims --workers 2
+    """
+    import logging
+
+    from scrubber.ledger import default_ledger_path
+    from scrubber.watch import WatchSettings, run_watch
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    ledger = None if no_ledger else str(ledger_path or default_ledger_path())
+    if ledger is not None:
+        try:
+            Ledger.open(ledger).close()
+        except LedgerError as exc:
+            raise click.UsageError(str(exc)) from None
+    settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
+                             use_events=not poll, ledger_path=ledger)
+    run_watch(settings, once=once)
 
 
 @main.command()

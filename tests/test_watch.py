@@ -1,0 +1,196 @@
+"""The drop-folder watcher, with real processes and real files: nothing lost, nothing twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from x12text import claim_837p, interchange
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+OUTPUTS = ("accepted", "rejected", "failed")
+
+
+def batch_file(n: int, *, reject: bool = False) -> str:
+    lines = [("96523", "60", "2" if reject else "1", "20261102")]
+    body = claim_837p(f"W{n:04d}", lines=lines, member=f"MBR{n:06d}",
+                      notes=["PORT-A-CATH FLUSHED WITH 10ML NS"])
+    return interchange(body, control=f"{n + 1:09d}")
+
+
+def watch(root: Path, *args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scrubber", "watch", str(root), "--settle", "0.3", "--poll",
+         "--workers", "2", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def run_once(root: Path, *args: str) -> str:
+    proc = watch(root, "--once", *args)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    return out
+
+
+def placed(root: Path) -> dict[str, list[str]]:
+    """Where every input ended up: name -> output folders holding it."""
+    where: dict[str, list[str]] = {}
+    for folder in OUTPUTS:
+        for entry in (root / folder).iterdir():
+            where.setdefault(entry.name, []).append(folder)
+    return where
+
+
+def leftovers(root: Path) -> list[str]:
+    return [e.name for e in (root / "inbox").iterdir()] + \
+        [e.name for e in (root / "work").iterdir() if e.name != "journal.jsonl"]
+
+
+def test_mixed_inbox_is_filed_and_reported(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "good.x12").write_text(batch_file(1))
+    (inbox / "bad.x12").write_text(batch_file(2, reject=True))
+    (inbox / "junk.bin").write_bytes((FIXTURES / "broken-binary.bin").read_bytes())
+    (inbox / "empty.x12").write_bytes(b"")
+    (inbox / "dir.x12").mkdir()
+    os.symlink("/etc/hostname", inbox / "link.x12")
+    os.mkfifo(inbox / "pipe.x12")
+    (inbox / "partial.tmp").write_text("ISA*")  # being written: never taken
+    (inbox / ".hidden.x12").write_text("x")
+    out = run_once(tmp_path, "--no-ledger")
+    assert placed(tmp_path) == {
+        "good.x12": ["accepted"], "bad.x12": ["rejected"], "junk.bin": ["failed"],
+        "empty.x12": ["failed"], "dir.x12": ["failed"], "link.x12": ["failed"],
+        "pipe.x12": ["failed"]}
+    assert (tmp_path / "failed" / "link.x12").is_symlink()  # moved, not followed
+    assert sorted(e.name for e in (tmp_path / "inbox").iterdir()) == [".hidden.x12",
+                                                                      "partial.tmp"]
+    reports = [p.name for p in (tmp_path / "reports").iterdir()]
+    for name in ("good.x12", "bad.x12"):
+        assert sum(r.endswith(f"__{name}.json") for r in reports) == 1
+        assert sum(r.endswith(f"__{name}.277ca.x12") for r in reports) == 1
+    for name in ("dir.x12", "link.x12", "pipe.x12", "junk.bin"):
+        assert sum(r.endswith(f"__{name}.reason.txt") for r in reports) == 1
+    # one log line per file, and no patient data in the log
+    assert out.count("good.x12: accepted") == 1 and "bad.x12: rejected" in out
+    assert "TESTER" not in out and "MBR000001" not in out
+
+
+def test_name_clash_in_output_folder_never_overwrites(tmp_path):
+    (tmp_path / "accepted").mkdir(parents=True)
+    (tmp_path / "accepted" / "same.x12").write_text("earlier")
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / "same.x12").write_text(batch_file(3))
+    run_once(tmp_path, "--no-ledger")
+    assert (tmp_path / "accepted" / "same.x12").read_text() == "earlier"
+    assert (tmp_path / "accepted" / "same.x12.1").read_text() == batch_file(3)
+
+
+def test_slow_writer_is_taken_only_when_complete(tmp_path):
+    root = tmp_path
+    proc = watch(root, "--no-ledger")
+    try:
+        inbox = root / "inbox"
+        deadline = time.time() + 10
+        while not inbox.exists() and time.time() < deadline:
+            time.sleep(0.05)
+        text = batch_file(4)
+        with open(inbox / "slow.x12", "w") as out:
+            for i in range(0, len(text), len(text) // 10 + 1):
+                out.write(text[i:i + len(text) // 10 + 1])
+                out.flush()
+                time.sleep(0.1)  # shorter than the settle time
+        # the .tmp convention: never taken until renamed
+        (inbox / "renamed.tmp").write_text(batch_file(5))
+        time.sleep(1.0)
+        assert (inbox / "renamed.tmp").exists()
+        os.rename(inbox / "renamed.tmp", inbox / "renamed.x12")
+        deadline = time.time() + 20
+        while len(placed(root)) < 2 and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert placed(root) == {"slow.x12": ["accepted"], "renamed.x12": ["accepted"]}
+    assert (root / "accepted" / "slow.x12").read_text() == batch_file(4)
+
+
+def test_burst_of_200_files(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(parents=True)
+    for n in range(200):
+        (inbox / f"b{n:03d}.x12").write_text(batch_file(n, reject=n % 10 == 0))
+    run_once(tmp_path, "--no-ledger")
+    where = placed(tmp_path)
+    assert len(where) == 200 and all(len(v) == 1 for v in where.values())
+    assert sum(v == ["rejected"] for v in where.values()) == 20
+    assert leftovers(tmp_path) == []
+
+
+POISON = """
+import sys
+import scrubber.api as api
+real = api.process_file
+def process_file(path, *a, **k):
+    if path.endswith("a-poison.x12"):
+        raise RuntimeError("scrubber bug triggered by this file")
+    return real(path, *a, **k)
+api.process_file = process_file
+from scrubber.cli import main
+sys.argv = ["scrub", "watch", sys.argv[1], "--once", "--settle", "0.2", "--poll",
+            "--no-ledger"]
+main()
+"""
+
+
+def test_poison_file_goes_to_failed_and_the_watcher_goes_on(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(parents=True)
+    (inbox / "a-poison.x12").write_text(batch_file(6))
+    (inbox / "b-fine.x12").write_text(batch_file(7))
+    result = subprocess.run([sys.executable, "-c", POISON, str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert placed(tmp_path) == {"a-poison.x12": ["failed"], "b-fine.x12": ["accepted"]}
+    (reason,) = (tmp_path / "reports").glob("*a-poison.x12.reason.txt")
+    assert "scrubber bug triggered" in reason.read_text()
+
+
+@pytest.mark.parametrize("seed", [1])
+def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
+    rng = random.Random(seed)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(parents=True)
+    total = 60
+    for n in range(total):
+        (inbox / f"k{n:03d}.x12").write_text(batch_file(n, reject=n % 7 == 0))
+    ledger = tmp_path / "ledger.sqlite"
+    for _ in range(25):
+        proc = watch(tmp_path, "--ledger", str(ledger), start_new_session=True)
+        time.sleep(rng.uniform(0.3, 1.5))
+        os.killpg(proc.pid, signal.SIGKILL)  # the watcher and its workers, mid-step
+        proc.communicate(timeout=30)
+    run_once(tmp_path, "--ledger", str(ledger))
+    where = placed(tmp_path)
+    assert sorted(where) == [f"k{n:03d}.x12" for n in range(total)]
+    assert all(len(folders) == 1 for folders in where.values())
+    assert leftovers(tmp_path) == []
+    for name, (folder,) in where.items():
+        assert folder == ("rejected" if int(name[1:4]) % 7 == 0 else "accepted")
+        reports = list((tmp_path / "reports").glob(f"*__{name}.json"))
+        assert len(reports) == 1, (name, reports)
+    with sqlite3.connect(ledger) as db:
+        rows = db.execute("SELECT claim_id, submission, line_number FROM lines").fetchall()
+    accepted = [n for n in range(total) if n % 7]
+    assert len(rows) == len(set(rows)) == len(accepted)
+    assert sorted(r[0] for r in rows) == [f"W{n:04d}" for n in accepted]
