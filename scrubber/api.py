@@ -278,3 +278,19 @@ def iter_claims(source: Source, *, profile: Profile | str | None = None,
     for event in scrub_events(source, profile=profile, ledger=ledger):
         if event.__class__ is ScrubbedClaim:
             yield event
+
+
+def find_x12_files(folder: str | os.PathLike) -> list[str]:
+    """The files directly in ``folder`` that begin like an X12 interchange (ISA), sorted."""
+    found = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        try:
+            with open(entry.path, "rb") as handle:
+                head = handle.read(4096)
+        except OSError:
+            continue
+        if head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"ISA"):
+            found.append(entry.path)
+    return found

@@ -14,7 +14,8 @@ from pathlib import Path
 import click
 
 from scrubber import __version__
-from scrubber.api import check_files
+from scrubber.api import check_files, find_x12_files
+from scrubber.config import ConfigError, load_config
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.ledger import Ledger, LedgerError
 from scrubber.rules import ProfileError, load_profile, rules_table
@@ -24,14 +25,22 @@ EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrub")
-def main() -> None:
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Site settings (TOML); default: ./scrub.toml when present.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
     """Scrub X12 837 claim files before they go to a payer.
 
     \b
     Example:
         scrub check claims.x12
         scrub check claims.x12 --format json > report.json
+        scrub --config site.toml watch
     """
+    try:
+        ctx.default_map = load_config(main, config_path)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @main.command()
@@ -60,7 +69,7 @@ def main() -> None:
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
           ack_dir: str | None, ack_sender: str, ack_name: str, ledger_path: str | None,
           no_ledger: bool, fail_on: str) -> None:
-    """Scrub 837 FILES (or - for standard input): report what a payer would reject.
+    """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
     warning, with --fail-on warn), 2 an unreadable input or a usage error.
@@ -72,6 +81,17 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         scrub check batch.x12 --277ca acks/
         cat batch.x12 | scrub check - --format json
     """
+    paths: list[str] = []
+    for name in files:
+        if name != "-" and os.path.isdir(name):
+            found = find_x12_files(name)
+            if not found:
+                raise click.UsageError(f"{name}: no X12 files (beginning with ISA) in this "
+                                       "folder")
+            paths += found
+        else:
+            paths.append(name)
+    files = tuple(paths)
     if fmt == "html" and len(files) > 1:
         raise click.UsageError("--format html writes one page: give one file per run")
     profile = _profile(profile_path)
@@ -125,7 +145,7 @@ def rules(profile_path: str | None) -> None:
 
 
 @main.command()
-@click.argument("root", type=click.Path(file_okay=False))
+@click.argument("root", type=click.Path(file_okay=False), required=False)
 @click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default=True, help="Worker processes scrubbing files at once.")
 @click.option("--settle", type=click.FloatRange(0), default=2.0, show_default=True,
@@ -150,6 +170,10 @@ def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
     import logging
 
     from scrubber.ledger import default_ledger_path
+
+    root = root or click.get_current_context().lookup_default("root")
+    if not root:
+        raise click.UsageError("give ROOT, or root = ... under [watch] in scrub.toml")
     from scrubber.watch import WatchSettings, run_watch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")

@@ -1,0 +1,87 @@
+"""The three front ends give the same verdicts; site settings; folders as input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import scrubber
+from scrubber.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = [ROOT / "fixtures" / "837p-multi.x12", ROOT / "fixtures" / "837i-single.x12",
+           *sorted((ROOT / "fixtures" / "rules").glob("96523-*.fail.837p.x12"))[:4],
+           *sorted((ROOT / "fixtures" / "rules").glob("96523-*.pass.837p.x12"))[:2]]
+
+
+def cli_verdicts(path: Path) -> dict[str, str]:
+    result = CliRunner().invoke(main, ["check", str(path), "--format", "json", "--no-ledger"])
+    report = json.loads(result.output)
+    return {c["id"]: c["status"] for ic in report["files"][0]["interchanges"]
+            for g in ic["groups"] for t in g["transactions"] for c in t["claims"]}
+
+
+def test_cli_api_and_watcher_agree(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    expected = {}
+    for path in SAMPLES:
+        api = {c.claim.id: c.status for c in scrubber.scrub(path).claims}
+        assert cli_verdicts(path) == api, path.name
+        assert {c.claim.id: c.status for c in scrubber.iter_claims(path)} == api
+        expected[path.name] = "rejected" if "rejected" in api.values() else "accepted"
+        (inbox / path.name).write_bytes(path.read_bytes())
+    subprocess.run([sys.executable, "-m", "scrubber", "watch", str(tmp_path), "--once",
+                    "--poll", "--settle", "0.1", "--no-ledger"], check=True,
+                   capture_output=True, timeout=120)
+    for name, verdict in expected.items():
+        assert (tmp_path / verdict / name).is_file(), (name, verdict)
+
+
+def test_a_folder_is_scanned_for_x12_files(tmp_path):
+    (tmp_path / "a.x12").write_bytes(SAMPLES[0].read_bytes())
+    (tmp_path / "notes.txt").write_text("not a claim file")
+    (tmp_path / "b.edi").write_bytes(b"\xef\xbb\xbf\n" + SAMPLES[1].read_bytes())
+    result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json",
+                                       "--no-ledger"])
+    paths = [Path(f["path"]).name for f in json.loads(result.output)["files"]]
+    assert paths == ["a.x12", "b.edi"]
+    empty = CliRunner().invoke(main, ["check", str(tmp_path / "nothing")])
+    assert empty.exit_code == 2
+
+
+def test_site_settings_from_scrub_toml(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scrub.toml").write_text(
+        '[check]\nformat = "json"\nno-ledger = true\nfail-on = "warn"\n')
+    warned = ROOT / "fixtures" / "rules" / "96523-sole-service.fail.837i.x12"
+    result = CliRunner().invoke(main, ["check", str(warned)])
+    assert result.output.startswith('{"files"')
+    assert result.exit_code == 1  # a warning fails with fail-on = warn
+    overridden = CliRunner().invoke(main, ["check", str(warned), "--format", "text",
+                                           "--fail-on", "reject"])
+    assert overridden.exit_code == 0 and overridden.output.startswith(str(warned))
+
+
+@pytest.mark.parametrize("body, words", [
+    ("[check]\nbogus = 1\n", "bogus is not an option"),
+    ("[nonsense]\nx = 1\n", "is not a command table"),
+    ('[check]\nformat = "pdf"\n', "format"),
+    ("[check\n", "site.toml"),
+])
+def test_bad_settings_are_a_usage_error_naming_file_and_key(tmp_path, body, words):
+    config = tmp_path / "site.toml"
+    config.write_text(body)
+    result = CliRunner().invoke(main, ["--config", str(config), "rules"])
+    assert result.exit_code == 2 and words in result.output
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file_is_an_error(tmp_path):
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "none.toml"), "rules"])
+    assert result.exit_code == 2 and "no such configuration file" in result.output
