@@ -74,15 +74,18 @@ def scrub_events(source: Source, *, profile: Profile | None = None,
 
 def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: bool = False,
                 profile: Profile | None = None, ledger=None, color: bool = False,
-                ack_dir: str | None = None, ack: Ack277Writer | None = None) -> CheckOutcome:
+                ack_dir: str | None = None, ack: Ack277Writer | None = None,
+                verbose: bool = False,
+                progress: Callable[[str, int], None] | None = None) -> CheckOutcome:
     """Scrub each path ("-" is standard input) and write one report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients). Accepted claims are recorded in ``ledger``
     (per submission) once their file is scrubbed, so that a later submission is
-    checked against them.
+    checked against them. ``progress(path, byte offset)`` is called as claims are
+    scrubbed, for a progress bar.
     """
-    writer = _writer(fmt, out, show_phi=show_phi, color=color)
+    writer = _writer(fmt, out, show_phi=show_phi, color=color, verbose=verbose)
     ack = ack or Ack277Writer()
     unreadable = rejected = warned = False
     for path in paths:
@@ -98,9 +101,12 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
                 counts.add(event)
                 if envelope_events(event):
                     envelopes.append(event)
-                if ledger is not None and event.__class__ is ScrubbedClaim:
-                    pending.setdefault(submission_id(event.record), []).append(
-                        ledger.prepare(event))
+                if event.__class__ is ScrubbedClaim:
+                    if ledger is not None:
+                        pending.setdefault(submission_id(event.record), []).append(
+                            ledger.prepare(event))
+                    if progress is not None:
+                        progress(name, event.record.claim.location.offset)
                 writer.event(event)
                 yield event
 
@@ -138,12 +144,12 @@ def open_private(path: str | os.PathLike, mode: str = "w"):
     return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
 
 
-def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool):
+def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool, verbose: bool = False):
     if fmt == "json":
         return JsonWriter(out)
     if fmt == "html":
         return HtmlSummary(out, show_phi=show_phi)
-    return TextSummary(out, show_phi=show_phi, color=color)
+    return TextSummary(out, show_phi=show_phi, color=color, verbose=verbose)
 
 
 @dataclass(frozen=True, slots=True)

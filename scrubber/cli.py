@@ -7,6 +7,7 @@ could not be read at all, or a usage error.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -64,11 +65,14 @@ def main(ctx: click.Context, config_path: str | None) -> None:
                    "(default: a per-user ledger under $XDG_STATE_HOME/scrubber).")
 @click.option("--no-ledger", is_flag=True,
               help="Check the files on their own: no history, nothing recorded.")
+@click.option("-q", "--quiet", is_flag=True, help="No report: the exit code says it all.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
           ack_dir: str | None, ack_sender: str, ack_name: str, ledger_path: str | None,
-          no_ledger: bool, fail_on: str) -> None:
+          no_ledger: bool, quiet: bool, verbose: bool, fail_on: str) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -95,7 +99,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     if fmt == "html" and len(files) > 1:
         raise click.UsageError("--format html writes one page: give one file per run")
     profile = _profile(profile_path)
-    out = click.get_text_stream("stdout")
+    out = open(os.devnull, "w") if quiet else click.get_text_stream("stdout")
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     if no_ledger and ledger_path:
@@ -105,10 +109,12 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     except LedgerError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi, profile=profile,
-                              ack_dir=ack_dir, ledger=ledger, color=out.isatty(),
-                              ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
-                                               source_id=ack_sender))
+        with _progress(files) as progress:
+            outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi,
+                                  profile=profile, ack_dir=ack_dir, ledger=ledger,
+                                  color=out.isatty(), verbose=verbose, progress=progress,
+                                  ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
+                                                   source_id=ack_sender))
     except LedgerError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
@@ -117,6 +123,27 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
             ledger.close()
     failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+PROGRESS_BYTES = 20 * 1024 * 1024  # below this a scrub is over before a bar helps
+
+
+@contextlib.contextmanager
+def _progress(files: tuple[str, ...]):
+    """A progress bar on standard error for large inputs, when it is a terminal."""
+    sizes = {name: os.path.getsize(name) for name in files
+             if name != "-" and os.path.isfile(name)}
+    total = sum(sizes.values())
+    if total < PROGRESS_BYTES or not sys.stderr.isatty():
+        yield None
+        return
+    done = {name: 0 for name in sizes}
+    with click.progressbar(length=total, label="scrubbing", file=sys.stderr) as bar:
+        def advance(name: str, offset: int) -> None:
+            if name in done and offset > done[name]:
+                bar.update(offset - done[name])
+                done[name] = offset
+        yield advance
 
 
 def _profile(path: str | None):

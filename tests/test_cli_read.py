@@ -64,3 +64,23 @@ def test_text_summary_masks_names_by_default():
     assert result.exit_code == 1 and "UNIT-A" in result.output
     assert "RIVERA" not in result.output and "R*****" in result.output
     assert "RIVERA" in run("check", target, "--show-phi").output
+
+
+def test_quiet_and_verbose():
+    target = str(FIXTURES / "837p-multi.x12")
+    quiet = run("check", target, "-q")
+    assert quiet.exit_code == 0 and quiet.output == ""
+    verbose = run("check", target, "-v").output
+    assert verbose.count("accepted  charge") == 3
+    assert "accepted  charge" not in run("check", target).output
+
+
+def test_progress_reports_offsets_of_claims():
+    import io
+
+    from scrubber.api import check_files
+
+    seen = []
+    check_files([str(FIXTURES / "837p-multi.x12")], io.StringIO(),
+                progress=lambda name, offset: seen.append(offset))
+    assert len(seen) == 3 and seen == sorted(seen) and seen[0] > 0

@@ -107,12 +107,17 @@ def _problem_words(problem: Problem) -> str:
 
 
 class TextSummary:
-    """The annotated summary as plain text, coloured when ``color`` (a terminal)."""
+    """The annotated summary as plain text, coloured when ``color`` (a terminal).
 
-    def __init__(self, out: TextIO, *, show_phi: bool = False, color: bool = False):
+    ``verbose`` lists accepted claims without findings too, one line each.
+    """
+
+    def __init__(self, out: TextIO, *, show_phi: bool = False, color: bool = False,
+                 verbose: bool = False):
         self.out = out
         self.show_phi = show_phi
         self.color = color
+        self.verbose = verbose
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
@@ -125,8 +130,8 @@ class TextSummary:
     def event(self, event: Any) -> None:
         cls = event.__class__
         self.tally.add(event)
-        if cls is ScrubbedClaim and any(f.severity is not Severity.INFO
-                                        for f in event.findings):
+        if cls is ScrubbedClaim and (self.verbose or any(f.severity is not Severity.INFO
+                                                         for f in event.findings)):
             self._claim(event)
 
     def _claim(self, event: ScrubbedClaim) -> None:
