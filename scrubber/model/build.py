@@ -214,7 +214,7 @@ class _LineBuilder:
         )
 
 
-def build_claim(segments: list[Segment], kind: str, component: str) -> Claim:
+def build_claim(segments: list[Segment], component: str) -> Claim:
     """Build a Claim from its segments: CLM through the end of its last 2400 loop."""
     clm = segments[0]
     el = clm.elements
@@ -869,7 +869,7 @@ class _Walker:
     def end_claim(self) -> Iterator[Event]:
         segments = self.claim_segments
         self.claim_segments = None
-        claim = build_claim(segments, self.kind, self.delimiters.component)
+        claim = build_claim(segments, self.delimiters.component)
         if self.patient is None:
             yield self.problem(
                 "env-claim-without-patient",

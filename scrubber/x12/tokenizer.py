@@ -83,8 +83,8 @@ def _find_isa(buf: bytes, start: int) -> int:
 class Tokenizer:
     """Iterate over a binary stream, yielding ``Segment`` and ``SyntaxProblem``.
 
-    ``delimiters`` holds the delimiters of the interchange being read, and
-    ``isa_problems`` whatever the last ISA header got wrong.
+    ``delimiters`` holds the delimiters of the interchange being read (set when
+    its ISA segment is yielded); ``interchanges`` counts the ISAs read so far.
     """
 
     def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE):
@@ -92,7 +92,6 @@ class Tokenizer:
         self._chunk_size = chunk_size
         self.delimiters: Delimiters | None = None
         self.interchanges = 0
-        self.bytes_read = 0
 
     def __iter__(self) -> Iterator[Segment | SyntaxProblem]:
         read = self._stream.read
@@ -114,7 +113,6 @@ class Tokenizer:
                 if not data:
                     eof = True
                     break
-                self.bytes_read += len(data)
                 buf = buf[pos:] + data
                 base += pos
                 pos = 0
