@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import multiprocessing
 import sqlite3
 import stat
@@ -144,3 +145,23 @@ def test_two_submissions_through_the_cli(tmp_path):
     # checked on its own, the afternoon file is clean
     alone = CliRunner().invoke(main, ["check", str(afternoon), "--no-ledger"])
     assert alone.exit_code == 0, alone.output
+
+
+def test_service_after_a_sent_96523_is_warned_through_the_cli(tmp_path):
+    """The issue's own scenario: 96523 sent this morning, an office visit this afternoon."""
+    morning, afternoon = tmp_path / "morning.x12", tmp_path / "afternoon.x12"
+    morning.write_text(build.interchange("837p", [[build.claim("PF-1", [build.CLEAN])]],
+                                         control="000000001"))
+    afternoon.write_text(build.interchange("837p", [[build.claim("EM-2", [VISIT])]],
+                                           control="000000002"))
+    ledger = str(tmp_path / "ledger.sqlite")
+    run = lambda *a: CliRunner().invoke(main, ["check", *a, "--ledger", ledger])  # noqa: E731
+    assert run(str(morning)).exit_code == 0
+    result = run(str(afternoon), "--format", "json")
+    (claim,) = [c for ic in json.loads(result.output)["files"][0]["interchanges"]
+                for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]
+    (finding,) = claim["findings"]
+    assert finding["rule"] == "96523-sole-service" and finding["severity"] == "warn"
+    assert "PF-1" in finding["message"] and "000000001" in finding["message"]
+    assert result.exit_code == 0  # accepted, with the warning
+    assert run(str(afternoon), "--fail-on", "warn").exit_code == 1

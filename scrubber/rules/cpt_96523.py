@@ -128,6 +128,10 @@ def sole_service(ctx: ClaimContext) -> Iterator[Hit]:
     or a claim already accepted in the ledger. Blood draws, declotting and drug
     administration have their own rules, which replace this one for them.
 
+    When the 96523 went out in an earlier submission (it is in the ledger), the
+    service in hand is what turns it into a denial: that service gets a warning
+    naming the 96523 claim, since the fix is on the claim already sent.
+
     Fails: SV1*HC:96523*60*UN*1 and SV1*HC:99213*100*UN*1, both on 20261102
     Passes: SV1*HC:96523*60*UN*1 alone on 20261102
     """
@@ -135,6 +139,34 @@ def sole_service(ctx: ClaimContext) -> Iterator[Hit]:
         ctx, "other", "other services",
         "Remove the 96523 line (or the claim) for this date: the irrigation is not reported "
         "with other services.")
+    yield from _after_sent_irrigation(ctx)
+
+
+def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
+    """A warning on a service whose day already has an accepted 96523 in the ledger."""
+    if ctx.claim.frequency == "8":
+        return
+    codes = ctx.profile.list("irrigation-codes")
+    warned: set = set()
+    for line in ctx.claim.lines:
+        if line.procedure in codes:
+            continue
+        day = ctx.service_date(line)
+        if day is None or day in warned:
+            continue
+        sent = [s for s in ctx.others(line) if s.where == LEDGER and s.procedure in codes]
+        if not sent:
+            continue
+        warned.add(day)
+        earlier = "; ".join(s.reference() for s in sent)
+        yield Hit(
+            f"{line.procedure} on {day:%Y-%m-%d} is billed for a patient whose 96523 for that "
+            f"date was already sent ({earlier}); with this service the 96523 is no longer the "
+            "sole service of the day and will be denied or recouped.",
+            "Void or correct the claim that carried 96523 for this date (remove the 96523 "
+            "line), or hold this service if it was not performed.",
+            line=line, element="SV101" if ctx.kind == "837P" else "SV202",
+            related=tuple(dict.fromkeys(s.reference() for s in sent)), ceiling=WARN)
 
 
 @rule("96523-blood-draw", severity=REJECT, kinds={"837I": WARN}, stc=("A8", "454"),
