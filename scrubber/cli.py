@@ -217,7 +217,12 @@ def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
 
 @main.command()
 def version() -> None:
-    """Print the version."""
+    """Print the version.
+
+    \b
+    Example:
+        scrub version
+    """
     click.echo(f"scrub {__version__}")
 
 

@@ -84,3 +84,10 @@ def test_progress_reports_offsets_of_claims():
     check_files([str(FIXTURES / "837p-multi.x12")], io.StringIO(),
                 progress=lambda name, offset: seen.append(offset))
     assert len(seen) == 3 and seen == sorted(seen) and seen[0] > 0
+
+
+def test_every_command_has_help_with_an_example():
+    for name in main.commands:
+        result = run(name, "--help")
+        assert result.exit_code == 0 and "Example" in result.output, name
+    assert run("version").output.startswith("scrub ")
