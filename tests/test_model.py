@@ -227,3 +227,13 @@ def test_corpus_reads_without_exceptions_and_counts_claims():
             text = path.read_bytes()
             assert len(records) == text.count(b"CLM" + text[103:104]) or \
                 len(records) == text.count(b"CLM*"), path
+
+
+def test_body_with_other_delimiters_than_the_isa_gives_one_clear_problem():
+    text = interchange(claim_837p())
+    data = (text[:106] + text[106:].replace("*", "|")).encode()
+    problems = [e for e in read(data) if isinstance(e, Problem)]
+    assert [p.code for p in problems] == ["env-wrong-delimiter", "env-outside-transaction",
+                                          "env-missing-iea"]
+    assert "'|'" in problems[0].message and "'*'" in problems[0].message
+    assert problems[0].location.line == 2

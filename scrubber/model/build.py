@@ -510,6 +510,7 @@ class _Walker:
         self.patient: Patient | None = None
         self.claim_segments: list[Segment] | None = None
         self.isa_problems: list[SyntaxProblem] = []  # about the ISA that comes next
+        self.stray = 0
 
     # -- problems --------------------------------------------------------
     def problem(self, code: str, message: str, envelope: str, seg: Segment | None = None,
@@ -579,6 +580,7 @@ class _Walker:
             self.interchange_count += 1
             self.interchange = _interchange(seg, self.delimiters, self.interchange_count)
             self.group_count = 0
+            self.stray = 0  # segments outside any transaction set in this interchange
             yield self.interchange
             for item in self.isa_problems:
                 yield self.syntax_problem(item)
@@ -630,11 +632,26 @@ class _Walker:
         elif sid == "TA1":
             return  # an interchange acknowledgement request answer; nothing to read
         else:
+            # Report the first stray segment of an interchange in full and count the rest:
+            # a file whose body uses other delimiters than its ISA declares would
+            # otherwise give one problem per segment.
+            self.stray += 1
+            if self.stray > 1:
+                return
             envelope = "group" if self.group else "interchange" if self.interchange else "file"
-            yield self.problem(
-                "env-outside-transaction",
-                f"segment {sid} stands outside any transaction set (between envelopes); "
-                "it was ignored", envelope, seg)
+            other = next((ch for ch in sid[2:] if not ch.isalnum()), None)
+            if other is not None and self.delimiters is not None:
+                yield self.problem(
+                    "env-wrong-delimiter",
+                    f"segments here use {other!r} between elements, but the ISA declares "
+                    f"{self.delimiters.element!r}: the interchange cannot be read. Make the "
+                    "ISA's element separator (its 4th character) match the body, or re-export "
+                    "the file", envelope, seg)
+            else:
+                yield self.problem(
+                    "env-outside-transaction",
+                    f"segment {sid} stands outside any transaction set (between envelopes); "
+                    "it was ignored", envelope, seg)
 
     # -- transaction sets --------------------------------------------------
     def begin_transaction(self, st: Segment) -> Iterator[Event]:
@@ -768,6 +785,12 @@ class _Walker:
             yield from self.close_transaction(at, closed=False)
         ic = self.interchange
         control = ic.control_number
+        if self.stray > 1:
+            yield self.problem(
+                "env-outside-transaction",
+                f"{self.stray - 1} more segments outside any transaction set were ignored in "
+                f"interchange {control}", "interchange", None, control=control,
+                location=ic.location)
         if not closed:
             where = "the end of the file" if at is None or at.id != "ISA" else \
                 f"the next ISA at line {at.line}"
