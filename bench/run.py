@@ -1,148 +1,254 @@
-"""Benchmark the scrubber against pyx12 on the same generated files, in one run.
+"""Benchmark our reader and `scrub check` against pyx12's validator, in one run.
 
-    python bench/run.py                      # defaults: about 3 minutes on 2 cores
-    python bench/run.py --claims 100000 --pyx12-claims 3000 --big-mb 1000
+    python bench/run.py                        # both kinds; about 4-6 minutes on 2 cores
+    python bench/run.py --kind P --claims 100000 --pyx12-claims 3000 --big-mb 1000
 
-Each measurement runs in its own process, so its peak RSS is its own. pyx12's
-validator manages about 300 claims a second, so it gets a smaller file, and
-our reader and scrub are timed on that same file too: ratios are always
-same-file. A second, larger file checks that our memory stays flat.
+Steps:
+1. Generate (bench/gen837.py, cached in bench/out/, regenerated when the
+   generator changes) per kind: a "pyx12 file" of --pyx12-claims claims and a
+   "main file" of --claims claims; plus one 837P of about --big-mb MB.
+2. Time every tool in its own process through bench/measure.py, so the peak
+   RSS reported is that tool's own (getrusage RUSAGE_CHILDREN in the wrapper):
+   - pyx12:  pyx12.x12n_document.x12n_document(params(), path, ...) (must return True)
+   - reader: sum(1 for e in scrubber.model.read(path) if type(e).__name__ == 'ClaimRecord')
+   - scrub:  scrub check FILE --format json > /dev/null (default settings, with a
+             fresh empty claim ledger per run so runs do not see each other)
+   - split:  a bare bytes.split tokenizer (1 MiB chunks, split on ~ then *)
+   pyx12 manages ~300 claims/s, so it only reads the pyx12 file; every other tool
+   reads that same file too, and "x pyx12" is pyx12's wall time over the tool's
+   wall time on the same file.
+3. Memory flatness: the reader's peak RSS on the 837P main file (~20 MB) and on
+   the --big-mb file.
+
+"s" is wall time of the whole process (interpreter start-up and imports
+included); "work s" is the time the tool itself reported for its loop (imports
+excluded), where it can report one, and "x work" the same-file ratio of those.
+Results also go to bench/out/last-run.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
-import resource
+import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 OUT = HERE / "out"
+PY = sys.executable
 sys.path.insert(0, str(HERE))
 
 from gen837 import generate  # noqa: E402
 
+READER = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import scrubber.model as m
+t1 = time.perf_counter()
+n = sum(1 for e in m.read(sys.argv[1]) if type(e).__name__ == 'ClaimRecord')
+t2 = time.perf_counter()
+print(json.dumps({"claims": n, "import_s": t1 - t0, "work_s": t2 - t1}))
+"""
 
-def child(tool: str, path: str) -> None:
-    """Run one tool on one file; print seconds, claims and peak RSS as JSON.
+PYX12 = r"""
+import io, json, logging, sys, time
+log = logging.getLogger('pyx12'); log.addHandler(logging.NullHandler()); log.propagate = False
+import pyx12.params, pyx12.x12n_document
+t1 = time.perf_counter()
+ok = pyx12.x12n_document.x12n_document(pyx12.params.params(), sys.argv[1], io.StringIO(),
+                                       None, None, io.StringIO())
+t2 = time.perf_counter()
+print(json.dumps({"ok": bool(ok), "work_s": t2 - t1}))
+"""
 
-    Imports happen before the clock starts: start-up is not what is measured.
-    """
-    import scrubber.api  # noqa: F401
-    import pyx12.x12n_document  # noqa: F401
+SPLIT = r"""
+import json, sys, time
+t1 = time.perf_counter()
+claims = segments = 0
+rest = b""
+with open(sys.argv[1], "rb") as f:
+    while chunk := f.read(1 << 20):
+        parts = (rest + chunk).split(b"~")
+        rest = parts.pop()
+        for seg in parts:
+            elements = seg.strip().split(b"*")
+            segments += 1
+            if elements[0] == b"CLM":
+                claims += 1
+if rest.strip():
+    segments += 1
+t2 = time.perf_counter()
+print(json.dumps({"claims": claims, "segments": segments, "work_s": t2 - t1}))
+"""
+
+
+def scrub_command() -> list[str]:
+    """The installed console script next to this interpreter, else the module."""
+    exe = Path(PY).parent / "scrub"
+    if exe.exists():
+        return [str(exe)]
+    found = shutil.which("scrub")
+    return [found] if found else [PY, "-m", "scrubber"]
+
+
+def gen_fingerprint() -> str:
+    return hashlib.sha256((HERE / "gen837.py").read_bytes()).hexdigest()[:16]
+
+
+def make(name: str, claims: int, kind: str, seed: int) -> tuple[Path, dict]:
+    """Generate bench/out/NAME unless the same generator already wrote it."""
+    path = OUT / name
+    meta_path = path.with_suffix(".json")
+    want = {"claims": claims, "kind": kind, "seed": seed, "generator": gen_fingerprint()}
+    if path.exists() and meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if all(meta.get(k) == v for k, v in want.items()) and meta.get("bytes") == path.stat().st_size:
+            return path, meta
     start = time.perf_counter()
-    claims = 0
-    if tool == "reader":
-        from scrubber.model import ClaimRecord, read
-        claims = sum(1 for e in read(path) if e.__class__ is ClaimRecord)
-    elif tool == "scrub":
-        from scrubber.api import scrub_events
-        from scrubber.emit.json_report import JsonWriter
-        from scrubber.rules import ScrubbedClaim
-        with open(os.devnull, "w") as sink:
-            writer = JsonWriter(sink)
-            writer.begin_file(path)
-            for event in scrub_events(path):
-                claims += event.__class__ is ScrubbedClaim
-                writer.event(event)
-            writer.end_file()
-            writer.close()
-    elif tool == "split":
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                for seg in chunk.split(b"~"):
-                    seg.split(b"*")
-                    claims += seg.startswith(b"\nCLM")
-    elif tool == "pyx12":
-        import io
-        import logging
-        import pyx12.params
-        import pyx12.x12n_document
-        logging.getLogger("pyx12").addHandler(logging.NullHandler())
-        logging.getLogger("pyx12").propagate = False
-        ok = pyx12.x12n_document.x12n_document(pyx12.params.params(), path, io.StringIO(),
-                                               None, None, io.StringIO())
-        if not ok:
-            raise SystemExit("pyx12 rejected the generated file")
-        with open(path, "rb") as f:
-            claims = f.read().count(b"\nCLM*")
-    else:
-        raise SystemExit(f"unknown tool {tool}")
-    seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "claims": claims, "peak_mb": peak}))
+    counts = generate(path, claims, kind, seed=seed)
+    counts["gen_s"] = time.perf_counter() - start
+    meta = {**counts, **want}
+    meta_path.write_text(json.dumps(meta))
+    print(f"  generated {name}: {counts['bytes'] / 1e6:.1f} MB, {claims} claims, "
+          f"{counts['lines']} lines in {counts['gen_s']:.1f} s", flush=True)
+    return path, meta
 
 
 def measure(tool: str, path: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", tool, str(path)],
-                         check=True, capture_output=True, text=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    result["mb"] = path.stat().st_size / 1e6
+    """Run TOOL on PATH in a fresh process via measure.py; return its figures."""
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        result_file = Path(tmp) / "result.json"
+        stdout_file = Path(tmp) / "stdout"
+        wrapper = [PY, str(HERE / "measure.py"), str(result_file)]
+        if tool == "reader":
+            wrapper += ["--stdout", str(stdout_file), "--", PY, "-c", READER, str(path)]
+        elif tool == "pyx12":
+            wrapper += ["--stdout", str(stdout_file), "--", PY, "-c", PYX12, str(path)]
+        elif tool == "split":
+            wrapper += ["--stdout", str(stdout_file), "--", PY, "-c", SPLIT, str(path)]
+        elif tool == "scrub":
+            state = Path(tmp) / "state"  # a fresh, empty claim ledger for this run
+            wrapper += ["--stdout", os.devnull, "--env", f"XDG_STATE_HOME={state}", "--",
+                        *scrub_command(), "check", str(path), "--format", "json"]
+        else:
+            raise ValueError(tool)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        subprocess.run(wrapper, check=True, cwd=ROOT, env=env)
+        result = json.loads(result_file.read_text())
+        if tool != "scrub":
+            text = stdout_file.read_text().strip()
+            if result["rc"] != 0 or not text:
+                raise RuntimeError(f"{tool} failed on {path.name}: {result['stderr_tail']}")
+            result.update(json.loads(text.splitlines()[-1]))
+        elif result["rc"] not in (0, 1):  # 0 all accepted, 1 some rejected, 2 unreadable/usage
+            raise RuntimeError(f"scrub check exited {result['rc']}: {result['stderr_tail']}")
+    result.pop("stderr_tail", None)
     return result
 
 
-def make(name: str, claims: int, kind: str) -> Path:
-    path = OUT / name
-    if not path.exists():
-        generate(path, claims, kind, seed=1)
-    return path
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--claims", type=int, default=50000, help="claims in each main file (default 50000, ~20 MB 837P)")
+    ap.add_argument("--pyx12-claims", type=int, default=3000, help="claims in the file pyx12 reads (default 3000)")
+    ap.add_argument("--kind", choices=("P", "I", "both"), default="both")
+    ap.add_argument("--big-mb", type=float, default=200, help="size of the 837P for the memory check (0 skips)")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--skip-scrub", action="store_true", help="leave out scrub check")
+    a = ap.parse_args(argv)
 
-
-def claims_for_mb(mb: float, kind: str) -> int:
-    probe = OUT / f"probe-{kind}.x12"
-    counts = generate(probe, 2000, kind, seed=1)
-    probe.unlink()
-    return int(mb * 1e6 / (counts["bytes"] / counts["claims"]))
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--claims", type=int, default=60000, help="claims in the main file")
-    parser.add_argument("--pyx12-claims", type=int, default=2000,
-                        help="claims in the file pyx12 and we both read")
-    parser.add_argument("--kind", choices=["P", "I", "both"], default="both")
-    parser.add_argument("--big-mb", type=float, default=200,
-                        help="size of the file for the flat-memory check (0 to skip)")
-    parser.add_argument("--child", nargs=2, metavar=("TOOL", "FILE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        child(*args.child)
-        return
     OUT.mkdir(exist_ok=True)
-    kinds = ["P", "I"] if args.kind == "both" else [args.kind]
-    rows = []
-    print(f"{'tool':<8} {'file':<24} {'MB':>7} {'claims':>8} {'s':>7} {'MB/s':>7} "
-          f"{'claims/s':>9} {'peak MB':>8} {'x pyx12':>8}")
+    kinds = ("P", "I") if a.kind == "both" else (a.kind,)
+    started = time.time()
+    info = {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "loadavg_start": os.getloadavg(),
+        "scrub": scrub_command(),
+        "argv": sys.argv[1:],
+    }
+    print(f"python {info['python']}, {info['cpus']} CPUs, load average {info['loadavg_start'][0]:.2f}",
+          flush=True)
+    rows: list[dict] = []
+    header = (f"{'tool':<7} {'file':<26} {'MB':>7} {'claims':>8} {'s':>7} {'work s':>7} "
+              f"{'MB/s':>7} {'claims/s':>9} {'peak MB':>8} {'x pyx12':>8} {'x work':>7}")
+
+    def record(tool: str, path: Path, meta: dict, res: dict, base: dict | None,
+               is_base: bool = False) -> dict:
+        mb = path.stat().st_size / 1e6
+        claims = res.get("claims", meta["claims"])
+        if claims != meta["claims"]:
+            print(f"  !! {tool} counted {claims} claims in {path.name}, generator wrote {meta['claims']}")
+        wall = res["wall_s"]
+        row = {"tool": tool, "file": path.name, "mb": mb, "claims": claims, "seconds": wall,
+               "work_s": res.get("work_s"), "mb_s": mb / wall, "claims_s": claims / wall,
+               "peak_rss_mb": res["peak_rss_mb"], "rc": res["rc"],
+               "user_s": res["user_s"], "sys_s": res["sys_s"],
+               "x_pyx12": (base["seconds"] / wall) if base else None, "x_pyx12_work": None}
+        if is_base:
+            row["x_pyx12"] = row["x_pyx12_work"] = 1.0
+        elif base and row["work_s"]:
+            row["x_pyx12_work"] = base["work_s"] / row["work_s"]
+        rows.append(row)
+        work = f"{row['work_s']:7.2f}" if row["work_s"] is not None else f"{'-':>7}"
+        ratio = f"{row['x_pyx12']:7.1f}x" if row["x_pyx12"] else f"{'-':>8}"
+        wratio = f"{row['x_pyx12_work']:6.1f}x" if row["x_pyx12_work"] else f"{'-':>7}"
+        print(f"{tool:<7} {path.name:<26} {mb:7.1f} {claims:8d} {wall:7.2f} {work} "
+              f"{row['mb_s']:7.2f} {row['claims_s']:9.0f} {row['peak_rss_mb']:8.0f} {ratio} {wratio}",
+              flush=True)
+        return row
+
+    tools = ["reader"] + ([] if a.skip_scrub else ["scrub"]) + ["split"]
+    mains: dict[str, tuple[Path, dict]] = {}
     for kind in kinds:
-        small = make(f"837{kind}-{args.pyx12_claims}.x12", args.pyx12_claims, kind)
-        main_file = make(f"837{kind}-{args.claims}.x12", args.claims, kind)
-        base = measure("pyx12", small)
-        base_rate = base["mb"] / base["seconds"]
-        plan = [("pyx12", small, base), ("reader", small, None), ("scrub", small, None),
-                ("split", main_file, None), ("reader", main_file, None),
-                ("scrub", main_file, None)]
-        for tool, path, result in plan:
-            result = result or measure(tool, path)
-            rate = result["mb"] / result["seconds"]
-            row = dict(tool=tool, file=path.name, **result, mb_s=rate,
-                       claims_s=result["claims"] / result["seconds"], ratio=rate / base_rate)
-            rows.append(row)
-            print(f"{tool:<8} {path.name:<24} {row['mb']:7.1f} {row['claims']:8d} "
-                  f"{row['seconds']:7.2f} {rate:7.2f} {row['claims_s']:9.0f} "
-                  f"{row['peak_mb']:8.0f} {row['ratio']:7.1f}x", flush=True)
-    if args.big_mb:
-        big = make(f"837P-{int(args.big_mb)}MB.x12", claims_for_mb(args.big_mb, "P"), "P")
-        result = measure("reader", big)
-        print(f"\nflat memory: reader on {big.name} ({result['mb']:.0f} MB, {result['claims']} "
-              f"claims): peak {result['peak_mb']:.0f} MB, {result['mb'] / result['seconds']:.1f} "
-              "MB/s")
-        rows.append(dict(tool="reader-big", file=big.name, **result))
-    (OUT / "last-run.json").write_text(json.dumps(rows, indent=1))
+        print(f"\n837{kind}:", flush=True)
+        small, small_meta = make(f"837{kind}-{a.pyx12_claims}c-s{a.seed}.x12", a.pyx12_claims, kind, a.seed)
+        big, big_meta = make(f"837{kind}-{a.claims}c-s{a.seed}.x12", a.claims, kind, a.seed)
+        mains[kind] = (big, big_meta)
+        print(header)
+        res = measure("pyx12", small)
+        if not res.get("ok"):
+            raise SystemExit(f"pyx12 rejected {small} -- the generator is broken")
+        base = record("pyx12", small, small_meta, res, None, is_base=True)
+        for tool in tools:
+            record(tool, small, small_meta, measure(tool, small), base)
+        for tool in tools:
+            record(tool, big, big_meta, measure(tool, big), None)
+
+    flat = None
+    if a.big_mb:
+        print("\nmemory flatness (reader, 837P):", flush=True)
+        if "P" in mains:
+            mid, mid_meta = mains["P"]
+        else:
+            mid, mid_meta = make(f"837P-{a.claims}c-s{a.seed}.x12", a.claims, "P", a.seed)
+        per_claim = mid_meta["bytes"] / mid_meta["claims"]
+        n = max(1, int(a.big_mb * 1e6 / per_claim))
+        huge, huge_meta = make(f"837P-{n}c-s{a.seed}.x12", n, "P", a.seed)
+        mid_row = next((r for r in rows if r["tool"] == "reader" and r["file"] == mid.name), None)
+        print(header)
+        if mid_row is None:
+            mid_row = record("reader", mid, mid_meta, measure("reader", mid), None)
+        huge_row = record("reader", huge, huge_meta, measure("reader", huge), None)
+        flat = {"small_file": mid.name, "small_mb": mid_row["mb"], "small_peak_mb": mid_row["peak_rss_mb"],
+                "big_file": huge.name, "big_mb": huge_row["mb"], "big_peak_mb": huge_row["peak_rss_mb"]}
+        print(f"reader peak RSS: {flat['small_peak_mb']:.0f} MB on {flat['small_mb']:.0f} MB, "
+              f"{flat['big_peak_mb']:.0f} MB on {flat['big_mb']:.0f} MB", flush=True)
+
+    info["loadavg_end"] = os.getloadavg()
+    info["total_s"] = time.time() - started
+    print(f"\ntotal {info['total_s']:.0f} s; load average at end {info['loadavg_end'][0]:.2f}")
+    (OUT / "last-run.json").write_text(json.dumps({"info": info, "rows": rows, "flat": flat}, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
