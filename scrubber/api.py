@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -93,7 +95,7 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         name = "<stdin>" if path == "-" else path
         writer.begin_file(name)
         counts = Tally()
-        pending: dict[str, list] = {}  # submission -> ledger rows of its claims
+        pending = _Spool() if ledger is not None else None  # ledger rows, on disk
         envelopes: list = []  # what the TA1 needs: interchanges and their broken trailers
 
         def reported(events: Iterator) -> Iterator:
@@ -102,9 +104,8 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
                 if envelope_events(event):
                     envelopes.append(event)
                 if event.__class__ is ScrubbedClaim:
-                    if ledger is not None:
-                        pending.setdefault(submission_id(event.record), []).append(
-                            ledger.prepare(event))
+                    if pending is not None:
+                        pending.add(submission_id(event.record), ledger.prepare(event))
                     if progress is not None:
                         progress(name, event.record.claim.location.offset)
                 writer.event(event)
@@ -130,11 +131,44 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         unreadable |= counts.unreadable
         rejected |= bool(counts.rejected or counts.envelope_errors)
         warned |= bool(counts.warnings)
-        if ledger is not None:
-            for submission, claims in pending.items():
-                ledger.record(submission, claims)
+        if pending is not None:
+            with pending:
+                for submission, claims in pending.runs():
+                    ledger.record(submission, claims)
     writer.close()
     return CheckOutcome(len(paths), unreadable, rejected, warned)
+
+
+class _Spool:
+    """Ledger rows of a file's claims, kept in an unlinked temporary file, not in memory.
+
+    Claims of one submission (interchange) arrive together; ``runs`` hands them
+    back as (submission, claims) in that order, reading as it goes.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # owner-only and already unlinked
+
+    def add(self, submission: str, claim: object) -> None:
+        pickle.dump((submission, claim), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _items(self) -> Iterator[tuple[str, object]]:
+        self._file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self._file)
+            except EOFError:
+                return
+
+    def runs(self) -> Iterator[tuple[str, Iterator]]:
+        for submission, group in itertools.groupby(self._items(), key=lambda item: item[0]):
+            yield submission, (claim for _, claim in group)
+
+    def __enter__(self) -> "_Spool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
 
 
 def open_private(path: str | os.PathLike, mode: str = "w"):

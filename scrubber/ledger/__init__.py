@@ -212,8 +212,10 @@ class Ledger:
         same billing provider; a void (8) removes it.
         """
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        # prepared up front: a write that finds the database locked is retried whole
-        prepared = [c if isinstance(c, PreparedClaim) else self.prepare(c) for c in claims]
+        # A list can be written again if the database was locked; any other iterable is
+        # consumed once, inside the transaction, so that a large batch is never held.
+        replayable = isinstance(claims, list)
+        consumed = [False]
         stats = [0, 0, 0, 0, 0]
 
         def write() -> None:
@@ -223,7 +225,12 @@ class Ledger:
             try:
                 db.execute("DELETE FROM lines WHERE submission = ?", (submission,))
                 batch: list[tuple] = []
-                for claim in prepared:
+                if consumed[0] and not replayable:
+                    raise LedgerError("the ledger was locked in the middle of recording "
+                                      f"submission {submission}; scrub the file again")
+                consumed[0] = True
+                for item in claims:
+                    claim = item if isinstance(item, PreparedClaim) else self.prepare(item)
                     if claim.rejected:
                         stats[3] += 1
                         continue
