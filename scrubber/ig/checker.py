@@ -1,0 +1,505 @@
+"""The streaming implementation-guide check: segments in, verdicts out.
+
+One pass over the tokenizer's segments, with memory bounded by the errors
+found, not by the file. Per segment it does what a payer's front end does
+before business rules: envelope control numbers and counts, the HL tree and
+LX numbering, the segment's place in the guide's loops (``walker``) and its
+elements (``fastpath``, else the exact ``elements`` check). What it reports
+follows pyx12, the reference, segment position for segment position; where
+pyx12 is wrong the difference is written down in ``docs/conformance.md``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+from typing import BinaryIO, Iterable, Union
+
+from scrubber.ig import fastpath
+from scrubber.ig.compile import load_guides
+from scrubber.ig.elements import check_segment, check_syntax
+from scrubber.ig.report import (
+    EnvelopeError,
+    GroupVerdict,
+    IgError,
+    IgReport,
+    InterchangeResult,
+    TransactionVerdict,
+)
+from scrubber.ig.tables import Guide, GuideSet
+from scrubber.ig.walker import Walker, key_values
+from scrubber.x12.tokenizer import Segment, SyntaxProblem, Tokenizer
+
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+#: versions pyx12 has no map for, read with the nearest map (errata changed codes, not loops)
+STAND_INS = {
+    ("00501", "005010X222A2", "HC"): "005010X222A1",
+    ("00501", "005010X222", "HC"): "005010X222A1",
+    ("00501", "005010X223A1", "HC"): "005010X223A2",
+    ("00501", "005010X223A3", "HC"): "005010X223A2",
+    ("00501", "005010X223", "HC"): "005010X223A2",
+}
+_SEG_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
+# TA1 note codes for ISA element errors, as pyx12's 999 writer maps them
+_ISA_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
+             9: "014", 10: "015", 11: "016", 12: "017", 13: "018", 14: "019", 15: "020", 16: "027"}
+
+
+class _Transaction:
+    __slots__ = ("elements", "control", "line", "ordinal", "errors", "envelope", "seg_count",
+                 "hl_count", "hl_stack", "lx_count", "claim_id", "closed", "guide", "note")
+
+    def __init__(self, seg: Segment, guide: str, note: str):
+        self.elements = seg[1]
+        self.control = seg.get(2)
+        self.line = seg[3]
+        self.ordinal = seg[2]
+        self.errors: list[IgError] = []
+        self.envelope: list[EnvelopeError] = []
+        self.seg_count = 1
+        self.hl_count = 0
+        self.hl_stack: list[int] = []
+        self.lx_count = 0
+        self.claim_id = ""
+        self.closed = False
+        self.guide = guide
+        self.note = note
+
+
+class _Group:
+    __slots__ = ("elements", "control", "line", "errors", "transactions", "st_ids", "st_count",
+                 "guide", "walker", "note", "declared", "closed")
+
+    def __init__(self, seg: Segment):
+        self.elements = seg[1]
+        self.control = seg.get(6)
+        self.line = seg[3]
+        self.errors: list[EnvelopeError] = []
+        self.transactions: list[TransactionVerdict] = []
+        self.st_ids: set[str] = set()
+        self.st_count = 0
+        self.guide: Guide | None = None
+        self.walker: Walker | None = None
+        self.note = ""
+        self.declared = 0
+        self.closed = False
+
+
+class _Interchange:
+    __slots__ = ("elements", "control", "line", "errors", "groups", "gs_ids", "gs_count",
+                 "element_sep", "component_sep")
+
+    def __init__(self, seg: Segment, element_sep: str, component_sep: str):
+        self.elements = seg[1]
+        self.control = seg.get(13)
+        self.line = seg[3]
+        self.errors: list[EnvelopeError] = []
+        self.groups: list[GroupVerdict] = []
+        self.gs_ids: set[str] = set()
+        self.gs_count = 0
+        self.element_sep = element_sep
+        self.component_sep = component_sep
+
+
+def _int(text: str) -> int | None:
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+class Checker:
+    """Check a stream of segments; ``report()`` once the stream is done."""
+
+    def __init__(self, guides: GuideSet | None = None):
+        self.guides = guides or load_guides()
+        self.control = self.guides.guides[self.guides.control]
+        self.interchanges: list[InterchangeResult] = []
+        self.problems: list[str] = []
+        self.isa_ids: set[str] = set()
+        self.isa: _Interchange | None = None
+        self.gs: _Group | None = None
+        self.st: _Transaction | None = None
+        self._walkers: dict[str, Walker] = {}
+        self._fast: dict = {}
+        self._in_claim: dict = {}
+
+    # -- envelope -------------------------------------------------------------------
+
+    def _open_isa(self, seg: Segment, delimiters) -> None:
+        if self.isa is not None:
+            self._close_isa(None)
+        element_sep = delimiters.element if delimiters else "*"
+        component_sep = delimiters.component if delimiters else ":"
+        isa = self.isa = _Interchange(seg, element_sep, component_sep)
+        if isa.control in self.isa_ids:
+            isa.errors.append(EnvelopeError("025", "ISA13 repeats the control number of an earlier "
+                                                   "interchange in this file", seg[3], seg[2]))
+        self.isa_ids.add(isa.control)
+        errors: list = []
+        # ISA16 is the component separator itself: pyx12 never splits ISA into components
+        check_segment(self.control.nodes[self.control.isa], seg[1], "\x00", errors)
+        for _, _, _, (ele, _), message, _ in errors:
+            isa.errors.append(EnvelopeError(_ISA_NOTE.get(ele, "001"), message, seg[3], seg[2]))
+
+    def _close_isa(self, seg: Segment | None) -> None:
+        isa = self.isa
+        if isa is None:
+            return
+        if self.gs is not None:
+            self._close_gs(None)
+        if seg is None:
+            isa.errors.append(EnvelopeError("023", "the interchange has no IEA trailer", isa.line))
+        else:
+            if seg.get(2) != isa.control:
+                isa.errors.append(EnvelopeError("001", "IEA02 does not match ISA13", seg[3], seg[2]))
+            if _int(seg.get(1)) != isa.gs_count:
+                isa.errors.append(EnvelopeError("021", f"IEA01 says {seg.get(1) or 'nothing'}; the "
+                                                       f"interchange has {isa.gs_count} groups",
+                                                seg[3], seg[2]))
+            errors: list = []
+            iea = self._node_by_path(self.control, "/ISA_LOOP/IEA")
+            check_segment(iea, seg[1], "\x00", errors)
+            for _, _, _, (ele, _), message, _ in errors:
+                isa.errors.append(EnvelopeError("021" if ele == 1 else "018", message, seg[3], seg[2]))
+        self.interchanges.append(InterchangeResult(
+            control=isa.control, isa=isa.elements, groups=tuple(isa.groups),
+            errors=tuple(isa.errors), element_separator=isa.element_sep,
+            component_separator=isa.component_sep, line=isa.line))
+        self.isa = None
+
+    @staticmethod
+    def _node_by_path(guide: Guide, path: str):
+        for node in guide.nodes:
+            if node.path == path:
+                return node
+        raise KeyError(path)
+
+    def _open_gs(self, seg: Segment) -> None:
+        isa = self.isa
+        if self.gs is not None:
+            self._close_gs(None)
+        gs = self.gs = _Group(seg)
+        if gs.control in isa.gs_ids:
+            gs.errors.append(EnvelopeError("6", "GS06 repeats the control number of an earlier "
+                                                "group in this interchange", seg[3], seg[2]))
+        isa.gs_ids.add(gs.control)
+        isa.gs_count += 1
+        icvn = isa.elements[12] if len(isa.elements) > 12 else ""
+        key = (icvn, seg.get(8), seg.get(1))
+        map_file = self.guides.index.get(key)
+        if map_file is None and key in STAND_INS:
+            stand_in = (icvn, STAND_INS[key], key[2])
+            map_file = self.guides.index.get(stand_in)
+            gs.note = (f"pyx12 has no map for {key[1]}; checked with the {stand_in[1]} map "
+                       "(the errata changed codes, not loops)")
+        if map_file is None or map_file not in self.guides.guides:
+            gs.errors.append(EnvelopeError("2", f"no implementation guide for GS08 "
+                                                f"{seg.get(8) or '(empty)'} with GS01 "
+                                                f"{seg.get(1) or '(empty)'}; its transaction sets "
+                                                "cannot be checked", seg[3], seg[2]))
+            return
+        guide = gs.guide = self.guides.guides[map_file]
+        walker = self._walkers.get(map_file)
+        if walker is None:
+            walker = self._walkers[map_file] = Walker(guide, guide.gs)
+        walker.force(guide.isa_loop, guide.isa)
+        walker.force(guide.gs_loop, guide.gs)
+        gs.walker = walker
+        errors: list = []
+        check_segment(guide.nodes[guide.gs], seg[1], isa.component_sep, errors)
+        for _, _, _, (ele, _), message, _ in errors:
+            gs.errors.append(EnvelopeError("6" if ele == 6 else "1", message, seg[3], seg[2]))
+
+    def _close_gs(self, seg: Segment | None) -> None:
+        gs = self.gs
+        if self.st is not None:
+            if seg is not None:
+                gs.errors.append(EnvelopeError("3", "the last transaction set has no SE trailer",
+                                               seg[3], seg[2]))
+            self._close_st(None)
+        if seg is None:
+            gs.errors.append(EnvelopeError("3", "the functional group has no GE trailer", gs.line))
+        else:
+            if seg.get(2) != gs.control:
+                gs.errors.append(EnvelopeError("4", "GE02 does not match GS06", seg[3], seg[2]))
+            if _int(seg.get(1)) != gs.st_count:
+                gs.errors.append(EnvelopeError("5", f"GE01 says {seg.get(1) or 'nothing'}; the group "
+                                                    f"has {gs.st_count} transaction sets",
+                                               seg[3], seg[2]))
+            if gs.guide is not None:
+                self._walk(seg, gs, None)
+        declared = _int(seg.get(1)) if seg is not None else None
+        accepted = sum(1 for t in gs.transactions if t.accepted)
+        codes = sorted({e.code for e in gs.errors})
+        if gs.errors or not gs.transactions:
+            ack = "R"
+        elif accepted == len(gs.transactions):
+            ack = "A"
+        elif accepted:
+            ack = "P"
+        else:
+            ack = "R"
+        el = gs.elements
+        self.isa.groups.append(GroupVerdict(
+            control=gs.control, functional_id=el[1] if len(el) > 1 else "",
+            sender=el[2] if len(el) > 2 else "", receiver=el[3] if len(el) > 3 else "",
+            version=el[8] if len(el) > 8 else "", ack_code=ack,
+            declared=declared or 0, received=gs.st_count, accepted=accepted,
+            syntax_codes=tuple(codes[:5]), errors=tuple(gs.errors),
+            transactions=tuple(gs.transactions), line=gs.line))
+        self.gs = None
+
+    def _open_st(self, seg: Segment) -> None:
+        gs = self.gs
+        if self.st is not None:
+            self._close_st(None)
+        st = self.st = _Transaction(seg, gs.guide.map_file if gs.guide else "", gs.note)
+        if st.control in gs.st_ids:
+            st.envelope.append(EnvelopeError("23", "ST02 repeats the control number of an earlier "
+                                                   "transaction set in this group", seg[3], seg[2]))
+        gs.st_ids.add(st.control)
+        gs.st_count += 1
+        if gs.guide is None:
+            st.envelope.append(EnvelopeError("1", "no implementation guide for this version",
+                                             seg[3], seg[2]))
+            return
+        elements = seg[1]
+        if gs.note and len(elements) > 3 and elements[3] == gs.elements[8]:
+            elements = elements[:3] + (gs.guide.implementation or elements[3],) + elements[4:]
+        self._walk(seg, gs, elements)
+
+    def _close_st(self, seg: Segment | None) -> None:
+        st = self.st
+        gs = self.gs
+        if seg is None:
+            st.envelope.append(EnvelopeError("2", "the transaction set has no SE trailer", st.line))
+        else:
+            if seg.get(2) != st.control:
+                st.envelope.append(EnvelopeError("3", "SE02 does not match ST02", seg[3], seg[2]))
+            if _int(seg.get(1)) != st.seg_count + 1:
+                st.envelope.append(EnvelopeError("4", f"SE01 says {seg.get(1) or 'nothing'}; the "
+                                                      f"transaction set has {st.seg_count + 1} "
+                                                      "segments", seg[3], seg[2]))
+            if gs.guide is not None:
+                self._walk(seg, gs, None)
+        codes = {e.code for e in st.envelope}
+        if st.errors:
+            codes.add("5")
+        ack = "R" if codes else "A"
+        el = st.elements
+        gs.transactions.append(TransactionVerdict(
+            interchange_control=self.isa.control, group_control=gs.control,
+            transaction_control=st.control, transaction_set_id=el[1] if len(el) > 1 else "",
+            implementation=el[3] if len(el) > 3 else "", ack_code=ack,
+            syntax_codes=tuple(sorted(codes, key=lambda c: (len(c), c))[:5]),
+            errors=tuple(st.errors), envelope_errors=tuple(st.envelope),
+            segment_count=st.seg_count + (1 if seg is not None else 0), line=st.line,
+            guide=st.guide, note=st.note))
+        self.st = None
+
+    # -- segments ---------------------------------------------------------------------
+
+    def _walk(self, seg: Segment, gs: _Group, elements: tuple | None) -> None:
+        """Walk an envelope segment (ST, SE, GE) and check its elements."""
+        walker = gs.walker
+        errors: list = []
+        comp = self.isa.component_sep
+        target = walker.step(seg[0], key_values(walker.guide, seg[0], seg[1], comp), errors)
+        st = self.st
+        if st is None:
+            return
+        self._record_walk(st, seg, errors, walker.guide)
+        if target is not None and seg[0] in ("ST", "SE"):
+            found: list = []
+            check_segment(walker.guide.nodes[target], elements or seg[1], comp, found)
+            self._record_elements(st, seg, found, walker.guide.nodes[target])
+
+    def _record_walk(self, st: _Transaction, seg: Segment, errors: list, guide: Guide) -> None:
+        nodes = guide.nodes
+        for code, index, message in errors:
+            node = nodes[index]
+            if code == "3":
+                seg_id, loop = node.xid, node.loop_id
+            elif code == "1":
+                seg_id, loop = seg[0], (node.loop_id if node.kind == "segment" else node.xid)
+            elif code == "4":
+                seg_id, loop = seg[0], node.xid
+            else:
+                seg_id, loop = seg[0], node.loop_id or node.xid
+            st.errors.append(IgError(
+                segment_id=seg_id, position=st.seg_count, loop_id=_loop_code(loop),
+                segment_code=code, message=message, line=seg[3], offset=seg[4],
+                ordinal=seg[2], claim_id=st.claim_id))
+
+    def _record_elements(self, st: _Transaction, seg: Segment, found: list, node) -> None:
+        for ik3, ik4, spec, (ele, comp), message, value in found:
+            st.errors.append(IgError(
+                segment_id=seg[0], position=st.seg_count, loop_id=_loop_code(node.loop_id),
+                segment_code=ik3, message=message, element=ele, component=comp,
+                data_element=spec.data_ele if spec is not None else "", element_code=ik4,
+                value=value, line=seg[3], offset=seg[4], ordinal=seg[2], claim_id=st.claim_id))
+
+    def feed(self, items: Iterable, tokenizer: Tokenizer | None = None) -> None:
+        """Check segments (and tokenizer problems) in order."""
+        fast = self._fast
+        for item in items:
+            if item.__class__ is SyntaxProblem:
+                self._problem(item)
+                continue
+            sid = item[0]
+            st = self.st
+            if st is not None and sid not in ("SE", "ST", "GE", "GS", "IEA", "ISA") \
+                    and self.gs.walker is not None:
+                # the body of a transaction set: the hot path
+                st.seg_count += 1
+                elements = item[1]
+                walker = self.gs.walker
+                guide = walker.guide
+                comp = self.isa.component_sep
+                errors: list = []
+                if elements[-1] == "" and len(elements) > 1:
+                    st.errors.append(IgError(sid, st.seg_count, "", "8", "the segment ends with an "
+                                             "element separator; remove the trailing separators",
+                                             line=item[3], offset=item[4], ordinal=item[2],
+                                             claim_id=st.claim_id))
+                if sid == "HL" or sid == "LX" or sid == "CLM":
+                    self._counters(st, item, guide)
+                if not _SEG_ID.match(sid):
+                    st.errors.append(IgError(sid[:3], st.seg_count, "", "1", "the segment id is not "
+                                             "two or three letters and digits",
+                                             line=item[3], offset=item[4], ordinal=item[2]))
+                fields = guide.key_fields.get(sid)
+                if not fields:
+                    keyvals = ()
+                elif fields == ((1, 0),):
+                    keyvals = (elements[1] if len(elements) > 1 else None,)
+                else:
+                    keyvals = key_values(guide, sid, elements, comp)
+                target = walker.step(sid, keyvals, errors)
+                if errors:
+                    self._record_walk(st, item, errors, guide)
+                if target is None:
+                    continue
+                node = guide.nodes[target]
+                if sid == "CLM":
+                    st.claim_id = elements[1] if len(elements) > 1 else ""
+                elif sid == "HL":
+                    st.claim_id = ""
+                key = (target, guide.map_file, self.isa.element_sep, comp)
+                pattern = fast.get(key, False)
+                if pattern is False:
+                    pattern = fast[key] = fastpath.build(node, self.isa.element_sep, comp)
+                if pattern is not None and elements[-1] != "" and \
+                        pattern.fullmatch(self.isa.element_sep.join(elements)):
+                    if node.syntax:
+                        found: list = []
+                        for rule in node.syntax:
+                            check_syntax(rule, elements, found)
+                        if found:
+                            self._record_elements(st, item, found, node)
+                    continue
+                found = []
+                check_segment(node, elements, comp, found)
+                if found:
+                    self._record_elements(st, item, found, node)
+                continue
+            if sid == "ISA":
+                self._open_isa(item, tokenizer.delimiters if tokenizer else None)
+            elif self.isa is None:
+                continue
+            elif sid == "IEA":
+                self._close_isa(item)
+            elif sid == "GS":
+                self._open_gs(item)
+            elif self.gs is None:
+                self.isa.errors.append(EnvelopeError("024", f"segment {sid} stands outside a "
+                                                            "functional group", item[3], item[2]))
+            elif sid == "GE":
+                self._close_gs(item)
+            elif sid == "ST":
+                self._open_st(item)
+            elif self.st is None:
+                self.gs.errors.append(EnvelopeError("1", f"segment {sid} stands outside a "
+                                                         "transaction set", item[3], item[2]))
+            elif sid == "SE":
+                self._close_st(item)
+            else:
+                self.st.seg_count += 1  # a transaction set of a group without a guide
+
+    def _counters(self, st: _Transaction, seg: Segment, guide: Guide) -> None:
+        """HL01 numbering and HL02 parents; LX01 numbering within a claim (837 only, as pyx12)."""
+        sid = seg[0]
+        if sid == "HL":
+            st.hl_count += 1
+            hl01 = seg.get(1)
+            if _int(hl01) != st.hl_count:
+                self._counter_error(st, seg, 1, "628", f"HL01 should be {st.hl_count}: HL ids count "
+                                                       "up from 1 in each transaction set")
+            hl02 = seg.get(2)
+            if hl02 != "":
+                parent = _int(hl02)
+                if parent not in st.hl_stack:
+                    self._counter_error(st, seg, 2, "734", "HL02 does not name an open parent HL")
+                while st.hl_stack and parent != st.hl_stack[-1]:
+                    st.hl_stack.pop()
+            st.hl_stack.append(st.hl_count)
+        elif guide.transaction_id == "837":
+            if sid == "CLM":
+                st.lx_count = 0
+            else:
+                st.lx_count += 1
+                if seg.get(1) != str(st.lx_count):
+                    self._counter_error(st, seg, 1, "554", f"LX01 should be {st.lx_count}: service "
+                                                           "lines count up from 1 in each claim")
+
+    def _counter_error(self, st, seg, element, data_element, message) -> None:
+        st.errors.append(IgError(seg[0], st.seg_count, "", "8", message, element=element,
+                                 data_element=data_element, element_code="I12",
+                                 value=seg.get(element) or None, line=seg[3], offset=seg[4],
+                                 ordinal=seg[2], claim_id=st.claim_id))
+
+    def _problem(self, problem: SyntaxProblem) -> None:
+        self.problems.append(f"{problem.code}: {problem.message} (line {problem.line})")
+        if problem.code == "syntax-unterminated" and self.st is not None:
+            self.st.envelope.append(EnvelopeError("2", "the file ends inside this transaction set "
+                                                       "(last segment unterminated)", problem.line))
+
+    def report(self) -> IgReport:
+        """Close whatever is still open (a truncated file) and hand out the verdicts."""
+        if self.isa is not None:
+            self._close_isa(None)
+        return IgReport(interchanges=tuple(self.interchanges), problems=tuple(self.problems))
+
+
+def _loop_code(loop: str) -> str:
+    """IK303 names guide loops ("2300"); the envelope and header wrappers have no loop id."""
+    return loop if loop[:1].isdigit() else ""
+
+
+def _open(source: Source) -> tuple[BinaryIO, bool]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source)), True
+    if hasattr(source, "read"):
+        return source, False
+    return open(Path(os.fspath(source)), "rb"), True
+
+
+def check(source: Source, *, guides: GuideSet | None = None) -> IgReport:
+    """Check a source (a path, bytes or a binary stream) against the implementation guides.
+
+    Raises ``OSError`` only when a path cannot be opened; anything wrong with
+    the content is in the report.
+    """
+    stream, owned = _open(source)
+    try:
+        checker = Checker(guides)
+        tokenizer = Tokenizer(stream)
+        checker.feed(tokenizer, tokenizer)
+        return checker.report()
+    finally:
+        if owned:
+            stream.close()
