@@ -29,7 +29,7 @@ from scrubber.ig.report import (
     TransactionVerdict,
 )
 from scrubber.ig.tables import Guide, GuideSet
-from scrubber.ig.walker import Walker, key_values
+from scrubber.ig.walker import MATCH_SEG, Walker, key_values
 from scrubber.x12.tokenizer import Segment, SyntaxProblem, Tokenizer
 
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
@@ -42,6 +42,12 @@ STAND_INS = {
     ("00501", "005010X223A3", "HC"): "005010X223A2",
     ("00501", "005010X223", "HC"): "005010X223A2",
 }
+_WALK_CHECKS = {"1": "ig-unexpected-segment", "2": "ig-not-used", "3": "ig-missing",
+                "4": "ig-loop-repeat", "5": "ig-segment-repeat"}
+_TRACES: dict = {}  # (guides fingerprint, map file) -> the walker's traces
+_PATTERNS: dict = {}  # (guides fingerprint, map file, separators) -> fast pattern per node
+_ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
+_COUNTED = frozenset(("HL", "LX", "CLM"))  # segments with numbering checks
 _SEG_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
 # TA1 note codes for ISA element errors, as pyx12's 999 writer maps them
 _ISA_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007", 8: "008",
@@ -124,8 +130,8 @@ class Checker:
         self.gs: _Group | None = None
         self.st: _Transaction | None = None
         self._walkers: dict[str, Walker] = {}
-        self._fast: dict = {}
-        self._in_claim: dict = {}
+        self._known_ids: set[str] = set()
+        self._keys: dict = {}
 
     # -- envelope -------------------------------------------------------------------
 
@@ -206,6 +212,8 @@ class Checker:
         walker = self._walkers.get(map_file)
         if walker is None:
             walker = self._walkers[map_file] = Walker(guide, guide.gs)
+            # traces depend on the guide only: share them between checks of one process
+            walker.traces = _TRACES.setdefault((self.guides.fingerprint, map_file), {})
         walker.force(guide.isa_loop, guide.isa)
         walker.force(guide.gs_loop, guide.gs)
         gs.walker = walker
@@ -332,118 +340,168 @@ class Checker:
                 seg_id, loop = seg[0], node.loop_id or node.xid
             st.errors.append(IgError(
                 segment_id=seg_id, position=st.seg_count, loop_id=_loop_code(loop),
-                segment_code=code, message=message, line=seg[3], offset=seg[4],
-                ordinal=seg[2], claim_id=st.claim_id))
+                segment_code=code, message=message, check=_WALK_CHECKS[code], line=seg[3],
+                offset=seg[4], ordinal=seg[2], claim_id=st.claim_id))
 
     def _record_elements(self, st: _Transaction, seg: Segment, found: list, node) -> None:
-        for ik3, ik4, spec, (ele, comp), message, value in found:
+        for check_id, ik4, spec, (ele, comp), message, value in found:
             st.errors.append(IgError(
                 segment_id=seg[0], position=st.seg_count, loop_id=_loop_code(node.loop_id),
-                segment_code=ik3, message=message, element=ele, component=comp,
+                segment_code="8", message=message, check=check_id, element=ele, component=comp,
                 data_element=spec.data_ele if spec is not None else "", element_code=ik4,
                 value=value, line=seg[3], offset=seg[4], ordinal=seg[2], claim_id=st.claim_id))
 
     def feed(self, items: Iterable, tokenizer: Tokenizer | None = None) -> None:
         """Check segments (and tokenizer problems) in order."""
-        fast = self._fast
+        envelope = _ENVELOPE
+        known_ids = self._known_ids
+        counted = _COUNTED
+        syntax_problem = SyntaxProblem
+        match_seg = MATCH_SEG
+        st = walker = None
         for item in items:
-            if item.__class__ is SyntaxProblem:
+            if item.__class__ is syntax_problem:
                 self._problem(item)
                 continue
             sid = item[0]
-            st = self.st
-            if st is not None and sid not in ("SE", "ST", "GE", "GS", "IEA", "ISA") \
-                    and self.gs.walker is not None:
+            if walker is not None and sid not in envelope:
                 # the body of a transaction set: the hot path
                 st.seg_count += 1
                 elements = item[1]
-                walker = self.gs.walker
-                guide = walker.guide
-                comp = self.isa.component_sep
-                errors: list = []
-                if elements[-1] == "" and len(elements) > 1:
-                    st.errors.append(IgError(sid, st.seg_count, "", "8", "the segment ends with an "
-                                             "element separator; remove the trailing separators",
-                                             line=item[3], offset=item[4], ordinal=item[2],
-                                             claim_id=st.claim_id))
-                if sid == "HL" or sid == "LX" or sid == "CLM":
+                if elements[-1] == "" or len(elements) == 1:
+                    self._blank(st, item)
+                if sid in counted:
                     self._counters(st, item, guide)
-                if not _SEG_ID.match(sid):
-                    st.errors.append(IgError(sid[:3], st.seg_count, "", "1", "the segment id is not "
-                                             "two or three letters and digits",
-                                             line=item[3], offset=item[4], ordinal=item[2]))
-                fields = guide.key_fields.get(sid)
-                if not fields:
+                if sid not in known_ids:
+                    self._segment_id(st, item)
+                at = key_at.get(sid, 0)
+                if at == 0:
                     keyvals = ()
-                elif fields == ((1, 0),):
-                    keyvals = (elements[1] if len(elements) > 1 else None,)
+                elif at > 0:
+                    keyvals = (elements[at] if len(elements) > at else None,)
                 else:
                     keyvals = key_values(guide, sid, elements, comp)
-                target = walker.step(sid, keyvals, errors)
-                if errors:
-                    self._record_walk(st, item, errors, guide)
-                if target is None:
+                trace = traces.get((walker.node, sid, keyvals))
+                if trace is not None and trace[2] is not None and trace[2][0] == match_seg:
+                    # the next segment of the loop in hand (walker.step's first case, inlined)
+                    target = trace[0]
+                    slot = trace[2][1]
+                    counts[slot] += 1
+                    walker.node = target
+                    if counts[slot] > trace[2][2]:
+                        errors = []
+                        walker._seg_usage(nodes[target], errors)
+                        self._record_walk(st, item, errors, guide)
+                else:
+                    errors = []
+                    target = walker.step(sid, keyvals, errors)
+                    if errors:
+                        self._record_walk(st, item, errors, guide)
+                    if target is None:
+                        continue
+                pattern = patterns[target]
+                if pattern is None:
+                    pattern = patterns[target] = fastpath.build(nodes[target], sep, comp) or False
+                if pattern and pattern.fullmatch(sep.join(elements)):
                     continue
-                node = guide.nodes[target]
-                if sid == "CLM":
-                    st.claim_id = elements[1] if len(elements) > 1 else ""
-                elif sid == "HL":
-                    st.claim_id = ""
-                key = (target, guide.map_file, self.isa.element_sep, comp)
-                pattern = fast.get(key, False)
-                if pattern is False:
-                    pattern = fast[key] = fastpath.build(node, self.isa.element_sep, comp)
-                if pattern is not None and elements[-1] != "" and \
-                        pattern.fullmatch(self.isa.element_sep.join(elements)):
-                    if node.syntax:
-                        found: list = []
-                        for rule in node.syntax:
-                            check_syntax(rule, elements, found)
-                        if found:
-                            self._record_elements(st, item, found, node)
-                    continue
-                found = []
-                check_segment(node, elements, comp, found)
+                found: list = []
+                check_segment(nodes[target], elements, comp, found)
                 if found:
-                    self._record_elements(st, item, found, node)
+                    self._record_elements(st, item, found, nodes[target])
                 continue
-            if sid == "ISA":
-                self._open_isa(item, tokenizer.delimiters if tokenizer else None)
-            elif self.isa is None:
-                continue
-            elif sid == "IEA":
-                self._close_isa(item)
-            elif sid == "GS":
-                self._open_gs(item)
-            elif self.gs is None:
-                self.isa.errors.append(EnvelopeError("024", f"segment {sid} stands outside a "
-                                                            "functional group", item[3], item[2]))
-            elif sid == "GE":
-                self._close_gs(item)
-            elif sid == "ST":
-                self._open_st(item)
-            elif self.st is None:
-                self.gs.errors.append(EnvelopeError("1", f"segment {sid} stands outside a "
-                                                         "transaction set", item[3], item[2]))
-            elif sid == "SE":
-                self._close_st(item)
-            else:
-                self.st.seg_count += 1  # a transaction set of a group without a guide
+            self._envelope(item, tokenizer)
+            st = self.st
+            walker = self.gs.walker if (st is not None and self.gs is not None) else None
+            if walker is not None:
+                guide = walker.guide
+                nodes = guide.nodes
+                key_at = self._key_at(guide)
+                traces = walker.traces
+                counts = walker.counts
+                sep, comp = self.isa.element_sep, self.isa.component_sep
+                patterns = self._patterns(guide, sep, comp)
+
+    def _key_at(self, guide: Guide) -> dict:
+        """Segment id -> the element holding its qualifier (0 none, -1 read it the long way)."""
+        found = self._keys.get(guide.map_file)
+        if found is None:
+            found = self._keys[guide.map_file] = {
+                sid: (0 if not fields else fields[0][0] if len(fields) == 1 and not fields[0][1] else -1)
+                for sid, fields in guide.key_fields.items()}
+        return found
+
+    def _patterns(self, guide: Guide, sep: str, comp: str) -> list:
+        key = (self.guides.fingerprint, guide.map_file, sep, comp)
+        if key not in _PATTERNS:
+            _PATTERNS[key] = [None] * len(guide.nodes)
+        return _PATTERNS[key]
+
+    def _blank(self, st: _Transaction, seg: Segment) -> None:
+        """Trailing separators and segments without data (pyx12's SEG1 and "is empty")."""
+        elements = seg[1]
+        comp = self.isa.component_sep
+        if elements[-1] == "" and len(elements) > 1:
+            st.errors.append(IgError(seg[0], st.seg_count, "", "8", "the segment ends with an "
+                                     "element separator; remove the trailing separators",
+                                     "ig-trailing-separator", line=seg[3], offset=seg[4],
+                                     ordinal=seg[2], claim_id=st.claim_id))
+        if not any(e.replace(comp, "") for e in elements[1:]):
+            st.errors.append(IgError(seg[0], st.seg_count, "", "8", "the segment has no data; "
+                                     "remove it or fill in its elements", "ig-empty-segment",
+                                     line=seg[3], offset=seg[4], ordinal=seg[2],
+                                     claim_id=st.claim_id))
+
+    def _segment_id(self, st: _Transaction, seg: Segment) -> None:
+        if _SEG_ID.match(seg[0]):
+            self._known_ids.add(seg[0])
+            return
+        st.errors.append(IgError(seg[0][:3], st.seg_count, "", "1", "the segment id is not two or "
+                                 "three letters and digits", "ig-segment-id", line=seg[3],
+                                 offset=seg[4], ordinal=seg[2]))
+
+    def _envelope(self, item: Segment, tokenizer: Tokenizer | None) -> None:
+        """ISA, GS, ST, SE, GE, IEA, and any segment outside a checked transaction set."""
+        sid = item[0]
+        if sid == "ISA":
+            self._open_isa(item, tokenizer.delimiters if tokenizer else None)
+        elif self.isa is None:
+            return
+        elif sid == "IEA":
+            self._close_isa(item)
+        elif sid == "GS":
+            self._open_gs(item)
+        elif self.gs is None:
+            self.isa.errors.append(EnvelopeError("024", f"segment {sid} stands outside a "
+                                                        "functional group", item[3], item[2]))
+        elif sid == "GE":
+            self._close_gs(item)
+        elif sid == "ST":
+            self._open_st(item)
+        elif self.st is None:
+            self.gs.errors.append(EnvelopeError("1", f"segment {sid} stands outside a "
+                                                     "transaction set", item[3], item[2]))
+        elif sid == "SE":
+            self._close_st(item)
+        else:
+            self.st.seg_count += 1  # a transaction set of a group without a guide
 
     def _counters(self, st: _Transaction, seg: Segment, guide: Guide) -> None:
         """HL01 numbering and HL02 parents; LX01 numbering within a claim (837 only, as pyx12)."""
         sid = seg[0]
+        if sid == "CLM":
+            st.claim_id = seg.get(1)
         if sid == "HL":
+            st.claim_id = ""
             st.hl_count += 1
             hl01 = seg.get(1)
             if _int(hl01) != st.hl_count:
-                self._counter_error(st, seg, 1, "628", f"HL01 should be {st.hl_count}: HL ids count "
+                self._counter_error(st, seg, "ig-hl-sequence", 1, "628", f"HL01 should be {st.hl_count}: HL ids count "
                                                        "up from 1 in each transaction set")
             hl02 = seg.get(2)
             if hl02 != "":
                 parent = _int(hl02)
                 if parent not in st.hl_stack:
-                    self._counter_error(st, seg, 2, "734", "HL02 does not name an open parent HL")
+                    self._counter_error(st, seg, "ig-hl-parent", 2, "734", "HL02 does not name an open parent HL")
                 while st.hl_stack and parent != st.hl_stack[-1]:
                     st.hl_stack.pop()
             st.hl_stack.append(st.hl_count)
@@ -453,11 +511,11 @@ class Checker:
             else:
                 st.lx_count += 1
                 if seg.get(1) != str(st.lx_count):
-                    self._counter_error(st, seg, 1, "554", f"LX01 should be {st.lx_count}: service "
+                    self._counter_error(st, seg, "ig-lx-sequence", 1, "554", f"LX01 should be {st.lx_count}: service "
                                                            "lines count up from 1 in each claim")
 
-    def _counter_error(self, st, seg, element, data_element, message) -> None:
-        st.errors.append(IgError(seg[0], st.seg_count, "", "8", message, element=element,
+    def _counter_error(self, st, seg, check_id, element, data_element, message) -> None:
+        st.errors.append(IgError(seg[0], st.seg_count, "", "8", message, check_id, element=element,
                                  data_element=data_element, element_code="I12",
                                  value=seg.get(element) or None, line=seg[3], offset=seg[4],
                                  ordinal=seg[2], claim_id=st.claim_id))

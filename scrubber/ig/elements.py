@@ -6,8 +6,9 @@ and the segment syntax notes (P/R/C/L/E). ``scrubber.ig.fastpath`` accepts
 most clean segments with one regular expression and only sends the rest here,
 so every rule pyx12 applies lives in this one module.
 
-Each error is a tuple ``(ik3, ik4, spec, position, message, value)``:
-``ik3`` is "8" for element errors; ``ik4`` the IK403 code ("1" missing, "2"
+Each error is a tuple ``(check, ik4, spec, position, message, value)``:
+``check`` names the check ("ig-element", "ig-composite", "ig-syntax",
+"ig-too-many-elements"); ``ik4`` the IK403 code ("1" missing, "2"
 conditional required missing, "3" too many elements, "4" too short, "5" too
 long, "6" invalid character, "7" invalid code, "8" invalid date, "9" invalid
 time, "10" exclusion violated, "13" too many components); ``spec`` the
@@ -108,15 +109,15 @@ def check_element(spec: ElementSpec, value: str | None, component: str, position
     name = spec.name
     ref = spec.refdes
     if value is not None and component in value:
-        errors.append(("8", "6", spec, position,
+        errors.append(("ig-element", "6", spec, position,
                        f"{ref} ({name}) holds components; it is a simple element", value))
         return
     if not value:
         if spec.usage == "R" and (spec.seq != 1 or not spec.in_composite or spec.composite_usage == "R"):
-            errors.append(("8", "1", spec, position, f"required element {ref} ({name}) is missing", None))
+            errors.append(("ig-element", "1", spec, position, f"required element {ref} ({name}) is missing", None))
         return
     if spec.usage == "N":
-        errors.append(("8", "10", spec, position, f"{ref} ({name}) is not used in this guide; "
+        errors.append(("ig-element", "10", spec, position, f"{ref} ({name}) is not used in this guide; "
                                                   "leave it empty", None))
         return
     data_type = spec.data_type
@@ -124,39 +125,39 @@ def check_element(spec: ElementSpec, value: str | None, component: str, position
     if data_type and (data_type == "R" or data_type[0] == "N"):
         measured = value.replace("-", "").replace(".", "")
     if len(measured) < spec.min_len:
-        errors.append(("8", "4", spec, position, f"{ref} ({name}) is too short: {len(measured)} "
+        errors.append(("ig-element", "4", spec, position, f"{ref} ({name}) is too short: {len(measured)} "
                                                  f"characters, at least {spec.min_len}", value))
     if len(measured) > spec.max_len:
-        errors.append(("8", "5", spec, position, f"{ref} ({name}) is too long: {len(measured)} "
+        errors.append(("ig-element", "5", spec, position, f"{ref} ({name}) is too long: {len(measured)} "
                                                  f"characters, at most {spec.max_len}", value))
     for ch in _CONTROL:
         if ch in value:
-            errors.append(("8", "6", spec, position, f"{ref} ({name}) holds a control character "
+            errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) holds a control character "
                                                      f"(0x{ord(ch):02X})", None))
             return
     if data_type in ("AN", "ID") and value[-1] == " " and len(value.rstrip()) >= spec.min_len:
-        errors.append(("8", "6", spec, position, f"{ref} ({name}) has trailing spaces", value))
+        errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) has trailing spaces", value))
     if spec.checks_codes and value not in spec.allowed:
-        errors.append(("8", "7", spec, position, f"{ref} ({name}): the guide does not list this "
+        errors.append(("ig-element", "7", spec, position, f"{ref} ({name}): the guide does not list this "
                                                  "code", value))
     if not valid_type(value, data_type):
         if data_type in DATE_TYPES:
-            errors.append(("8", "8", spec, position, f"{ref} ({name}) is not a valid date "
+            errors.append(("ig-element", "8", spec, position, f"{ref} ({name}) is not a valid date "
                                                      "(CCYYMMDD)", value))
         elif data_type == "TM":
-            errors.append(("8", "9", spec, position, f"{ref} ({name}) is not a valid time (HHMM)",
+            errors.append(("ig-element", "9", spec, position, f"{ref} ({name}) is not a valid time (HHMM)",
                            value))
         else:
-            errors.append(("8", "6", spec, position, f"{ref} ({name}) holds characters its type "
+            errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) holds characters its type "
                                                      f"{data_type} does not allow", value))
     if type_list and not any(t and valid_type(value, t) for t in type_list):
         if "TM" in type_list:
-            errors.append(("8", "9", spec, position, f"{ref} ({name}) is not a valid time", value))
+            errors.append(("ig-element", "9", spec, position, f"{ref} ({name}) is not a valid time", value))
         elif any(t in type_list for t in DATE_TYPES):
-            errors.append(("8", "8", spec, position, f"{ref} ({name}) is not a valid date in the "
+            errors.append(("ig-element", "8", spec, position, f"{ref} ({name}) is not a valid date in the "
                                                      "format its qualifier names", value))
     if spec.regex is not None and not _search(spec.regex, value):
-        errors.append(("8", "7", spec, position, f"{ref} ({name}) does not have the form the "
+        errors.append(("ig-element", "7", spec, position, f"{ref} ({name}) does not have the form the "
                                                  "guide requires", value))
 
 
@@ -167,16 +168,16 @@ def _check_composite(spec: CompositeSpec, value: str | None, component: str, err
         return
     where = (spec.seq, 0)
     if spec.usage == "R" and empty:
-        errors.append(("8", "1", None, where, f"required composite {spec.refdes} ({spec.name}) is "
+        errors.append(("ig-composite", "1", None, where, f"required composite {spec.refdes} ({spec.name}) is "
                                               "missing", None))
         return
     if spec.usage == "N":
-        errors.append(("8", "10", None, where, f"composite {spec.refdes} ({spec.name}) is not used "
+        errors.append(("ig-composite", "10", None, where, f"composite {spec.refdes} ({spec.name}) is not used "
                                                "in this guide", None))
         return
     count = len(spec.components)
     if len(subs) > count:
-        errors.append(("8", "13", None, where, f"composite {spec.refdes} ({spec.name}) has "
+        errors.append(("ig-composite", "13", None, where, f"composite {spec.refdes} ({spec.name}) has "
                                                f"{len(subs)} components; the guide allows {count}",
                        value))
     for i, comp in enumerate(spec.components):
@@ -191,7 +192,7 @@ def check_segment(node: Node, elements: tuple, component: str, errors: list) -> 
     count = len(specs)
     seg_id = elements[0]
     if present > count:
-        errors.append(("8", "3", None, (count + 1, 0), f"segment {seg_id} has {present} elements; "
+        errors.append(("ig-too-many-elements", "3", None, (count + 1, 0), f"segment {seg_id} has {present} elements; "
                                                         f"the guide allows {count}",
                        elements[count + 1]))
     type_list: list[str] = []
@@ -224,20 +225,20 @@ def check_syntax(rule: tuple, elements: tuple, errors: list) -> None:
     names = ", ".join(f"{seg_id}{i:02d}" for i in idx)
     if code == "P" and have and len(have) != len(idx):
         missing = next(i for i in idx if i not in have)
-        errors.append(("8", "2", None, (missing, 0), f"{names}: when one is present all are required "
+        errors.append(("ig-syntax", "2", None, (missing, 0), f"{names}: when one is present all are required "
                                                      f"(syntax P)", None))
     elif code == "R" and not have:
-        errors.append(("8", "2", None, (idx[0], 0), f"{names}: at least one is required (syntax R)",
+        errors.append(("ig-syntax", "2", None, (idx[0], 0), f"{names}: at least one is required (syntax R)",
                        None))
     elif code == "E" and len(have) > 1:
-        errors.append(("8", "10", None, (have[1], 0), f"{names}: at most one may be present "
+        errors.append(("ig-syntax", "10", None, (have[1], 0), f"{names}: at most one may be present "
                                                       f"(syntax E)", None))
     elif code == "C" and idx[0] in have and len(have) != len(idx):
         missing = next(i for i in idx[1:] if i not in have)
-        errors.append(("8", "2", None, (missing, 0), f"{seg_id}{idx[0]:02d} is present, so "
+        errors.append(("ig-syntax", "2", None, (missing, 0), f"{seg_id}{idx[0]:02d} is present, so "
                                                      f"{seg_id}{missing:02d} is required (syntax C)",
                        None))
     elif code == "L" and idx[0] in have and len(have) == 1:
-        errors.append(("8", "2", None, (idx[1], 0), f"{seg_id}{idx[0]:02d} is present, so one of "
+        errors.append(("ig-syntax", "2", None, (idx[1], 0), f"{seg_id}{idx[0]:02d} is present, so one of "
                                                     f"the others in {names} is required (syntax L)",
                        None))

@@ -20,6 +20,7 @@ class IgError:
     loop_id: str  # IK303: the guide's loop, e.g. "2300" ("" in the header)
     segment_code: str  # IK304: 1 unrecognised, 2 not used, 3 missing, 4 loop repeats, 5 max use, 8 element errors
     message: str  # plain words; never the data itself (it may be a member id or a name)
+    check: str = ""  # stable id of the check, e.g. "ig-missing", "ig-element", "ig-hl-parent"
     element: int = 0  # IK401-1, 0 for a segment error
     component: int = 0  # IK401-2, 0 when not in a composite
     data_element: str = ""  # IK402, the data element number
@@ -37,7 +38,7 @@ class IgError:
     def as_dict(self) -> dict:
         return {
             "segment_id": self.segment_id, "position": self.position, "loop_id": self.loop_id,
-            "segment_code": self.segment_code, "element": self.element,
+            "segment_code": self.segment_code, "check": self.check, "element": self.element,
             "component": self.component, "data_element": self.data_element,
             "element_code": self.element_code, "message": self.message, "line": self.line,
             "claim_id": self.claim_id,

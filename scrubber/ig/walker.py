@@ -127,24 +127,43 @@ class _Tracer:
         while True:
             found, target = self.scan(node, start_pos)
             if found:
-                return target, tuple(self.events)
+                return target, self._pruned(start)
             if node.kind == "root":
                 return None, ((NOT_FOUND, start),)
             start_pos = node.pos
             node = self.parent_loop(node)
 
 
+    def _pruned(self, start: int) -> tuple:
+        """Drop checks that cannot fire: "missing" for the loops the walk stands in and
+        for the segment it stands on.
+
+        A loop on the path from the root to the current node was entered
+        (counted) before the walk got there, and a reset only clears loops
+        below the one re-entered, so its count is at least 1; so is the count
+        of the segment just matched.
+        """
+        ancestors = set()
+        i = self.nodes[start].parent
+        while i >= 0:
+            ancestors.add(i)
+            i = self.nodes[i].parent
+        return tuple(e for e in self.events
+                     if not (e[0] == MISS_LOOP and e[1] in ancestors)
+                     and not (e[0] == MISS_SEG and e[1] == start))
+
+
 class Walker:
     """Where the walk stands in one guide, with pyx12's loop and segment counters."""
 
-    __slots__ = ("guide", "nodes", "node", "counts", "_traces", "_zeros")
+    __slots__ = ("guide", "nodes", "node", "counts", "traces", "_zeros")
 
     def __init__(self, guide: Guide, node: int):
         self.guide = guide
         self.nodes = guide.nodes
         self.node = node
         self.counts = [0] * guide.slots
-        self._traces: dict = {}
+        self.traces: dict = {}
         self._zeros = [0] * guide.slots
 
     def force(self, loop: int, seg: int) -> None:
@@ -159,25 +178,48 @@ class Walker:
     def step(self, seg_id: str, keyvals: tuple, errors: list) -> int | None:
         """Move to the node matching the segment; append walk errors; None if it has no place."""
         key = (self.node, seg_id, keyvals)
-        trace = self._traces.get(key)
+        trace = self.traces.get(key)
         if trace is None:
-            if len(self._traces) > _CACHE_LIMIT:
-                self._traces.clear()
-            trace = _Tracer(self.guide, seg_id, keyvals).walk(self.node)
-            self._traces[key] = trace
-        target, events = trace
-        if len(events) == 1 and events[0][0] == MATCH_SEG and target is not None:
-            seg = self.nodes[target]  # the common case: the next segment of the same loop
+            trace = self._trace(key)
+        target, events, simple = trace
+        if simple is not None:
+            # the common cases: no check can be pending
             counts = self.counts
-            counts[seg.slot] += 1
-            if seg.usage == "N" or counts[seg.slot] > seg.max_repeat:
-                self._seg_usage(seg, errors)
+            if simple[0] == MATCH_SEG:  # the next segment of the loop in hand
+                slot = simple[1]
+                counts[slot] += 1
+                if counts[slot] > simple[2]:
+                    self._seg_usage(self.nodes[target], errors)
+            else:  # a segment that opens (a repeat of) a loop
+                _, lo, hi, slot, limit, first = simple
+                counts[lo:hi] = self._zeros[: hi - lo]
+                counts[slot] += 1
+                if counts[slot] > limit:
+                    self._replay(events, errors, counted=True)
+                counts[first] += 1
             self.node = target
             return target
         self._replay(events, errors)
         if target is not None:
             self.node = target
         return target
+
+    def _trace(self, key: tuple) -> tuple:
+        if len(self.traces) > _CACHE_LIMIT:
+            self.traces.clear()
+        target, events = _Tracer(self.guide, key[1], key[2]).walk(key[0])
+        simple = None
+        if target is not None and len(events) == 1 and events[0][0] == MATCH_SEG:
+            seg = self.nodes[target]
+            # a "not used" segment always errs: a limit of -1 sends it to _seg_usage
+            simple = (MATCH_SEG, seg.slot, seg.max_repeat if seg.usage != "N" else -1)
+        elif target is not None and len(events) == 1 and events[0][0] == ENTER_LOOP \
+                and self.nodes[events[0][1]].usage != "N":
+            loop = self.nodes[events[0][1]]
+            simple = (ENTER_LOOP, loop.slot + 1, loop.last_slot + 1, loop.slot, loop.max_repeat,
+                      self.nodes[events[0][2]].slot)
+        trace = self.traces[key] = (target, events, simple)
+        return trace
 
     def _seg_usage(self, seg: Node, errors: list) -> None:
         if seg.usage == "N":
@@ -187,7 +229,18 @@ class Walker:
                                             f"{self.counts[seg.slot]} times; the guide allows "
                                             f"{seg.max_repeat}"))
 
-    def _replay(self, events: tuple, errors: list) -> None:
+    def _replay(self, events: tuple, errors: list, counted: bool = False) -> None:
+        """Apply a trace's events to the counters in pyx12's order.
+
+        ``counted`` re-runs a lone ENTER_LOOP whose counting the fast path
+        already did, only to word the over-the-limit error.
+        """
+        if counted:
+            loop = self.nodes[events[0][1]]
+            errors.append(("4", loop.index, f"loop {loop.xid} ({loop.name}) repeats "
+                                            f"{self.counts[loop.slot]} times; the guide allows "
+                                            f"{loop.max_repeat}"))
+            return
         nodes = self.nodes
         counts = self.counts
         pending: list[tuple[Node, Node | None]] = []  # (missing segment, missing loop or None)
