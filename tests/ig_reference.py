@@ -31,15 +31,22 @@ def _cached_load(map_file, param, map_path=None):
     return _maps[key]
 
 
-pyx12.map_if.load_map_file = _cached_load  # maps are read-only once loaded; pyx12 reloads them per call
 _PARAMS = pyx12.params.params()
 
 
 def run_pyx12(data: bytes) -> tuple[bool, dict, str]:
-    """(valid, JSON error tree, 999 text) from pyx12 for an ASCII X12 file."""
+    """(valid, JSON error tree, 999 text) from pyx12 for an ASCII X12 file.
+
+    pyx12 reloads its maps on every call (0.3-0.4 s); they are read-only once
+    loaded, so they are cached for the duration of the call only.
+    """
     fd_json, fd_999 = io.StringIO(), io.StringIO()
-    ok = pyx12.x12n_document.x12n_document(_PARAMS, io.StringIO(data.decode("ascii")), fd_999, None,
-                                           fd_json=fd_json)
+    pyx12.map_if.load_map_file = _cached_load
+    try:
+        ok = pyx12.x12n_document.x12n_document(_PARAMS, io.StringIO(data.decode("ascii")), fd_999,
+                                               None, fd_json=fd_json)
+    finally:
+        pyx12.map_if.load_map_file = _load
     return ok, json.loads(fd_json.getvalue() or '{"interchanges": []}'), fd_999.getvalue()
 
 

@@ -56,7 +56,7 @@ _ISA_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007
 
 class _Transaction:
     __slots__ = ("elements", "control", "line", "ordinal", "errors", "envelope", "seg_count",
-                 "hl_count", "hl_stack", "lx_count", "claim_id", "closed", "guide", "note")
+                 "hl_count", "hl_stack", "lx_count", "claim_id", "checked", "guide", "note")
 
     def __init__(self, seg: Segment, guide: str, note: str):
         self.elements = seg[1]
@@ -70,7 +70,7 @@ class _Transaction:
         self.hl_stack: list[int] = []
         self.lx_count = 0
         self.claim_id = ""
-        self.closed = False
+        self.checked = True  # False once ST01 shows the guide does not describe this set
         self.guide = guide
         self.note = note
 
@@ -278,7 +278,13 @@ class Checker:
         elements = seg[1]
         if gs.note and len(elements) > 3 and elements[3] == gs.elements[8]:
             elements = elements[:3] + (gs.guide.implementation or elements[3],) + elements[4:]
-        self._walk(seg, gs, elements)
+        if not self._walk(seg, gs, elements):
+            # not the transaction set this group's guide describes: nothing in it can be placed
+            st.errors.clear()
+            st.checked = False
+            st.envelope.append(EnvelopeError("6", f"ST01 {seg.get(1) or '(empty)'} is not the "
+                                                  f"transaction set GS08 {gs.elements[8]} describes",
+                                             seg[3], seg[2]))
 
     def _close_st(self, seg: Segment | None) -> None:
         st = self.st
@@ -292,7 +298,7 @@ class Checker:
                 st.envelope.append(EnvelopeError("4", f"SE01 says {seg.get(1) or 'nothing'}; the "
                                                       f"transaction set has {st.seg_count + 1} "
                                                       "segments", seg[3], seg[2]))
-            if gs.guide is not None:
+            if gs.guide is not None and st.checked:
                 self._walk(seg, gs, None)
         codes = {e.code for e in st.envelope}
         if st.errors:
@@ -311,27 +317,31 @@ class Checker:
 
     # -- segments ---------------------------------------------------------------------
 
-    def _walk(self, seg: Segment, gs: _Group, elements: tuple | None) -> None:
-        """Walk an envelope segment (ST, SE, GE) and check its elements."""
+    def _walk(self, seg: Segment, gs: _Group, elements: tuple | None) -> bool:
+        """Walk an envelope segment (ST, SE, GE) and check its elements; False if unplaced."""
         walker = gs.walker
         errors: list = []
         comp = self.isa.component_sep
         target = walker.step(seg[0], key_values(walker.guide, seg[0], seg[1], comp), errors)
         st = self.st
-        if st is None:
-            return
+        if st is None or not st.checked:
+            return target is not None
         self._record_walk(st, seg, errors, walker.guide)
         if target is not None and seg[0] in ("ST", "SE"):
             found: list = []
             check_segment(walker.guide.nodes[target], elements or seg[1], comp, found)
             self._record_elements(st, seg, found, walker.guide.nodes[target])
+        return target is not None
 
     def _record_walk(self, st: _Transaction, seg: Segment, errors: list, guide: Guide) -> None:
         nodes = guide.nodes
         for code, index, message in errors:
             node = nodes[index]
+            claim = st.claim_id
             if code == "3":
                 seg_id, loop = node.xid, node.loop_id
+                if "/2300" not in node.path:
+                    claim = ""  # a missing segment outside the claim the walk has reached
             elif code == "1":
                 seg_id, loop = seg[0], (node.loop_id if node.kind == "segment" else node.xid)
             elif code == "4":
@@ -341,7 +351,7 @@ class Checker:
             st.errors.append(IgError(
                 segment_id=seg_id, position=st.seg_count, loop_id=_loop_code(loop),
                 segment_code=code, message=message, check=_WALK_CHECKS[code], line=seg[3],
-                offset=seg[4], ordinal=seg[2], claim_id=st.claim_id))
+                offset=seg[4], ordinal=seg[2], claim_id=claim))
 
     def _record_elements(self, st: _Transaction, seg: Segment, found: list, node) -> None:
         for check_id, ik4, spec, (ele, comp), message, value in found:
@@ -411,7 +421,7 @@ class Checker:
                 continue
             self._envelope(item, tokenizer)
             st = self.st
-            walker = self.gs.walker if (st is not None and self.gs is not None) else None
+            walker = self.gs.walker if (st is not None and st.checked) else None
             if walker is not None:
                 guide = walker.guide
                 nodes = guide.nodes
@@ -522,9 +532,10 @@ class Checker:
 
     def _problem(self, problem: SyntaxProblem) -> None:
         self.problems.append(f"{problem.code}: {problem.message} (line {problem.line})")
-        if problem.code == "syntax-unterminated" and self.st is not None:
-            self.st.envelope.append(EnvelopeError("2", "the file ends inside this transaction set "
-                                                       "(last segment unterminated)", problem.line))
+        if problem.code == "syntax-empty-segment" and self.st is not None:
+            self.st.envelope.append(EnvelopeError("5", "an empty segment (two segment terminators "
+                                                       "in a row) inside this transaction set; "
+                                                       "remove it", problem.line))
 
     def report(self) -> IgReport:
         """Close whatever is still open (a truncated file) and hand out the verdicts."""
