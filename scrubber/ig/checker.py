@@ -549,21 +549,27 @@ def _loop_code(loop: str) -> str:
     return loop if loop[:1].isdigit() else ""
 
 
-def _open(source: Source) -> tuple[BinaryIO, bool]:
+def _open(source: Source) -> tuple[BinaryIO | None, bool, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return io.BytesIO(bytes(source)), True
+        return io.BytesIO(bytes(source)), True, ""
     if hasattr(source, "read"):
-        return source, False
-    return open(Path(os.fspath(source)), "rb"), True
+        return source, False, ""
+    path = Path(os.fspath(source))
+    try:
+        return open(path, "rb"), True, ""
+    except OSError as exc:
+        return None, False, f"file-unreadable: cannot read {path}: {exc.strerror or exc}"
 
 
 def check(source: Source, *, guides: GuideSet | None = None) -> IgReport:
     """Check a source (a path, bytes or a binary stream) against the implementation guides.
 
-    Raises ``OSError`` only when a path cannot be opened; anything wrong with
-    the content is in the report.
+    Nothing about the input raises: an unreadable path, binary junk or a broken
+    envelope comes back in the report (``problems``, envelope errors, verdicts).
     """
-    stream, owned = _open(source)
+    stream, owned, problem = _open(source)
+    if stream is None:
+        return IgReport(interchanges=(), problems=(problem,))
     try:
         checker = Checker(guides)
         tokenizer = Tokenizer(stream)
