@@ -409,6 +409,9 @@ class Checker:
                         self._record_walk(st, item, errors, guide)
                     if target is None:
                         continue
+                if sid in counted and sid != "LX":
+                    # after the walk: what it found missing belongs to the claim before
+                    st.claim_id = elements[1] if sid == "CLM" and len(elements) > 1 else ""
                 pattern = patterns[target]
                 if pattern is None:
                     pattern = patterns[target] = fastpath.build(nodes[target], sep, comp) or False
@@ -498,10 +501,7 @@ class Checker:
     def _counters(self, st: _Transaction, seg: Segment, guide: Guide) -> None:
         """HL01 numbering and HL02 parents; LX01 numbering within a claim (837 only, as pyx12)."""
         sid = seg[0]
-        if sid == "CLM":
-            st.claim_id = seg.get(1)
         if sid == "HL":
-            st.claim_id = ""
             st.hl_count += 1
             hl01 = seg.get(1)
             if _int(hl01) != st.hl_count:
