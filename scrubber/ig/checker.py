@@ -130,7 +130,6 @@ class Checker:
         self.gs: _Group | None = None
         self.st: _Transaction | None = None
         self._walkers: dict[str, Walker] = {}
-        self._known_ids: set[str] = set()
         self._keys: dict = {}
 
     # -- envelope -------------------------------------------------------------------
@@ -364,7 +363,6 @@ class Checker:
     def feed(self, items: Iterable, tokenizer: Tokenizer | None = None) -> None:
         """Check segments (and tokenizer problems) in order."""
         envelope = _ENVELOPE
-        known_ids = self._known_ids
         counted = _COUNTED
         syntax_problem = SyntaxProblem
         match_seg = MATCH_SEG
@@ -382,25 +380,39 @@ class Checker:
                     self._blank(st, item)
                 if sid in counted:
                     self._counters(st, item, guide)
-                if sid not in known_ids:
+                at = key_at.get(sid)
+                if at is None:
                     self._segment_id(st, item)
-                at = key_at.get(sid, 0)
+                    at = 0
                 if at == 0:
                     keyvals = ()
                 elif at > 0:
                     keyvals = (elements[at] if len(elements) > at else None,)
+                elif at == -1:
+                    keyvals = (elements[1].split(comp, 1)[0] if len(elements) > 1 else None,)
                 else:
                     keyvals = key_values(guide, sid, elements, comp)
                 trace = traces.get((walker.node, sid, keyvals))
-                if trace is not None and trace[2] is not None and trace[2][0] == match_seg:
-                    # the next segment of the loop in hand (walker.step's first case, inlined)
+                kind = trace[1] if trace is not None else 2
+                if kind == 0:
+                    # walker.step inlined for its two common cases; see there
                     target = trace[0]
-                    slot = trace[2][1]
+                    slot = trace[2]
                     counts[slot] += 1
                     walker.node = target
-                    if counts[slot] > trace[2][2]:
+                    if counts[slot] > trace[3]:
                         errors = []
                         walker._seg_usage(nodes[target], errors)
+                        self._record_walk(st, item, errors, guide)
+                elif kind == 1:
+                    target, _, lo, hi, slot, limit, first, _ = trace
+                    counts[lo:hi] = zeros[: hi - lo]
+                    counts[slot] += 1
+                    counts[first] += 1
+                    walker.node = target
+                    if counts[slot] > limit:
+                        errors = []
+                        walker._replay(trace[7], errors, counted=True)
                         self._record_walk(st, item, errors, guide)
                 else:
                     errors = []
@@ -431,16 +443,25 @@ class Checker:
                 key_at = self._key_at(guide)
                 traces = walker.traces
                 counts = walker.counts
+                zeros = walker.zeros
                 sep, comp = self.isa.element_sep, self.isa.component_sep
                 patterns = self._patterns(guide, sep, comp)
 
     def _key_at(self, guide: Guide) -> dict:
-        """Segment id -> the element holding its qualifier (0 none, -1 read it the long way)."""
+        """Segment id -> where its qualifier is: element n (n > 0), component 1 of element 1
+        (-1), none (0), or several places (-2). Ids the guide does not know are absent."""
         found = self._keys.get(guide.map_file)
         if found is None:
-            found = self._keys[guide.map_file] = {
-                sid: (0 if not fields else fields[0][0] if len(fields) == 1 and not fields[0][1] else -1)
-                for sid, fields in guide.key_fields.items()}
+            found = self._keys[guide.map_file] = {}
+            for sid, fields in guide.key_fields.items():
+                if not fields:
+                    found[sid] = 0
+                elif len(fields) > 1:
+                    found[sid] = -2
+                elif fields[0][1] == 0:
+                    found[sid] = fields[0][0]
+                else:
+                    found[sid] = -1 if fields[0] == (1, 1) else -2
         return found
 
     def _patterns(self, guide: Guide, sep: str, comp: str) -> list:
@@ -465,8 +486,8 @@ class Checker:
                                      claim_id=st.claim_id))
 
     def _segment_id(self, st: _Transaction, seg: Segment) -> None:
+        """A segment id the guide does not know: is it even a well-formed id?"""
         if _SEG_ID.match(seg[0]):
-            self._known_ids.add(seg[0])
             return
         st.errors.append(IgError(seg[0][:3], st.seg_count, "", "1", "the segment id is not two or "
                                  "three letters and digits", "ig-segment-id", line=seg[3],

@@ -156,7 +156,7 @@ class _Tracer:
 class Walker:
     """Where the walk stands in one guide, with pyx12's loop and segment counters."""
 
-    __slots__ = ("guide", "nodes", "node", "counts", "traces", "_zeros")
+    __slots__ = ("guide", "nodes", "node", "counts", "traces", "zeros")
 
     def __init__(self, guide: Guide, node: int):
         self.guide = guide
@@ -164,61 +164,63 @@ class Walker:
         self.node = node
         self.counts = [0] * guide.slots
         self.traces: dict = {}
-        self._zeros = [0] * guide.slots
+        self.zeros = [0] * guide.slots
 
     def force(self, loop: int, seg: int) -> None:
         """Stand on ``seg``, the first segment of ``loop``, as pyx12 does at ISA and GS."""
         node = self.nodes[loop]
         counts = self.counts
-        counts[node.slot + 1: node.last_slot + 1] = self._zeros[: node.last_slot - node.slot]
+        counts[node.slot + 1: node.last_slot + 1] = self.zeros[: node.last_slot - node.slot]
         counts[node.slot] += 1
         counts[self.nodes[seg].slot] += 1
         self.node = seg
 
     def step(self, seg_id: str, keyvals: tuple, errors: list) -> int | None:
-        """Move to the node matching the segment; append walk errors; None if it has no place."""
+        """Move to the node matching the segment; append walk errors; None if it has no place.
+
+        A trace is ``(target, kind, a, b, c, d, e, events)``: kind 0 is a lone
+        match in the loop in hand (a slot, b limit), kind 1 a lone loop entry
+        (a..b the slots to clear, c the loop's slot, d its limit, e the first
+        segment's slot), kind 2 anything else (replay ``events``).
+        """
         key = (self.node, seg_id, keyvals)
         trace = self.traces.get(key)
         if trace is None:
             trace = self._trace(key)
-        target, events, simple = trace
-        if simple is not None:
-            # the common cases: no check can be pending
-            counts = self.counts
-            if simple[0] == MATCH_SEG:  # the next segment of the loop in hand
-                slot = simple[1]
-                counts[slot] += 1
-                if counts[slot] > simple[2]:
-                    self._seg_usage(self.nodes[target], errors)
-            else:  # a segment that opens (a repeat of) a loop
-                _, lo, hi, slot, limit, first = simple
-                counts[lo:hi] = self._zeros[: hi - lo]
-                counts[slot] += 1
-                if counts[slot] > limit:
-                    self._replay(events, errors, counted=True)
-                counts[first] += 1
-            self.node = target
-            return target
-        self._replay(events, errors)
-        if target is not None:
-            self.node = target
+        target, kind, a, b, c, d, e, events = trace
+        counts = self.counts
+        if kind == 0:
+            counts[a] += 1
+            if counts[a] > b:
+                self._seg_usage(self.nodes[target], errors)
+        elif kind == 1:
+            counts[a:b] = self.zeros[: b - a]
+            counts[c] += 1
+            if counts[c] > d:
+                self._replay(events, errors, counted=True)
+            counts[e] += 1
+        else:
+            self._replay(events, errors)
+            if target is None:
+                return None
+        self.node = target
         return target
 
     def _trace(self, key: tuple) -> tuple:
         if len(self.traces) > _CACHE_LIMIT:
             self.traces.clear()
         target, events = _Tracer(self.guide, key[1], key[2]).walk(key[0])
-        simple = None
+        trace = (target, 2, 0, 0, 0, 0, 0, events)
         if target is not None and len(events) == 1 and events[0][0] == MATCH_SEG:
             seg = self.nodes[target]
             # a "not used" segment always errs: a limit of -1 sends it to _seg_usage
-            simple = (MATCH_SEG, seg.slot, seg.max_repeat if seg.usage != "N" else -1)
+            trace = (target, 0, seg.slot, seg.max_repeat if seg.usage != "N" else -1, 0, 0, 0, events)
         elif target is not None and len(events) == 1 and events[0][0] == ENTER_LOOP \
                 and self.nodes[events[0][1]].usage != "N":
             loop = self.nodes[events[0][1]]
-            simple = (ENTER_LOOP, loop.slot + 1, loop.last_slot + 1, loop.slot, loop.max_repeat,
-                      self.nodes[events[0][2]].slot)
-        trace = self.traces[key] = (target, events, simple)
+            trace = (target, 1, loop.slot + 1, loop.last_slot + 1, loop.slot, loop.max_repeat,
+                     self.nodes[events[0][2]].slot, events)
+        self.traces[key] = trace
         return trace
 
     def _seg_usage(self, seg: Node, errors: list) -> None:
@@ -280,7 +282,7 @@ class Walker:
                     errors.append(("2", loop.index, f"loop {loop.xid} ({loop.name}) is not used in "
                                                     "this guide"))
                 else:
-                    counts[loop.slot + 1: loop.last_slot + 1] = self._zeros[: loop.last_slot - loop.slot]
+                    counts[loop.slot + 1: loop.last_slot + 1] = self.zeros[: loop.last_slot - loop.slot]
                     counts[loop.slot] += 1
                     if counts[loop.slot] > loop.max_repeat:
                         errors.append(("4", loop.index, f"loop {loop.xid} ({loop.name}) repeats "
