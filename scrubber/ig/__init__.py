@@ -10,6 +10,7 @@ cached per user; ``scrubber.emit.ack999.write_999`` turns a report into 999s.
 
 from scrubber.ig.checker import Checker, check
 from scrubber.ig.compile import GuideError, load_guides
+from scrubber.ig.overrides import OverrideError, load_companions
 from scrubber.ig.report import (
     EnvelopeError,
     GroupVerdict,
@@ -20,4 +21,5 @@ from scrubber.ig.report import (
 )
 
 __all__ = ["Checker", "EnvelopeError", "GroupVerdict", "GuideError", "IgError", "IgReport",
-           "InterchangeResult", "TransactionVerdict", "check", "load_guides"]
+           "InterchangeResult", "OverrideError", "TransactionVerdict", "check", "load_companions",
+           "load_guides"]

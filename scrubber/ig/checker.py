@@ -570,6 +570,18 @@ def _loop_code(loop: str) -> str:
     return loop if loop[:1].isdigit() else ""
 
 
+_COMPANIONS: dict = {}
+
+
+def _with_companion(guides: GuideSet, name: str) -> GuideSet:
+    from scrubber.ig.overrides import apply, load_companions
+
+    stamp = (guides.fingerprint, name, repr(load_companions().get(name)))
+    if stamp not in _COMPANIONS:
+        _COMPANIONS[stamp] = apply(guides, name)
+    return _COMPANIONS[stamp]
+
+
 def _open(source: Source) -> tuple[BinaryIO | None, bool, str]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(source)), True, ""
@@ -582,12 +594,17 @@ def _open(source: Source) -> tuple[BinaryIO | None, bool, str]:
         return None, False, f"file-unreadable: cannot read {path}: {exc.strerror or exc}"
 
 
-def check(source: Source, *, guides: GuideSet | None = None) -> IgReport:
+def check(source: Source, *, guides: GuideSet | None = None,
+          companion: str | None = None) -> IgReport:
     """Check a source (a path, bytes or a binary stream) against the implementation guides.
 
-    Nothing about the input raises: an unreadable path, binary junk or a broken
-    envelope comes back in the report (``problems``, envelope errors, verdicts).
+    ``companion`` names a payer companion guide of x12_maps/ig-overrides.xml
+    to lay over them. Nothing about the input raises: an unreadable path,
+    binary junk or a broken envelope comes back in the report (``problems``,
+    envelope errors, verdicts); an unknown companion raises ``OverrideError``.
     """
+    if companion is not None:
+        guides = _with_companion(guides or load_guides(), companion)
     stream, owned, problem = _open(source)
     if stream is None:
         return IgReport(interchanges=(), problems=(problem,))
