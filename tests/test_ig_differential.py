@@ -150,3 +150,31 @@ def test_numbering_errors_stay_on_their_own_segment():
     hl = [e for e in st.errors if e.check == "ig-hl-sequence"]
     assert len(hl) == 1 and hl[0].segment_id == "HL" and hl[0].element == 1
     _same(data)  # and, moved where pyx12 puts them, the rest is identical
+
+
+def test_too_many_components_are_ik4_13_where_pyx12_crashes():
+    """pyx12's segment check indexes one past its component list and raises IndexError."""
+    data = build_837("P", 0, 1)
+    start = data.index(b"SV1*HC:")
+    end = data.index(b"*", start + 4)
+    data = data[:end] + b":25:59:XS:76:DESC:Z1:Z2:Z3" + data[end:]
+    with pytest.raises(IndexError):
+        run_pyx12(data)
+    (st,) = check(data).transactions
+    assert ("SV1", 1, 0, "13") in {(e.segment_id, e.element, e.component, e.element_code)
+                                   for e in st.errors}
+
+
+def test_an_unterminated_last_segment_is_read_and_flagged():
+    """pyx12 silently drops a last segment without its terminator (here SE: it then
+    reports the trailer missing). We read it and say the file looks cut short; with
+    GE and IEA gone, nothing in it is accepted."""
+    data = build_837("P", 0, 1)
+    data = data[:data.index(b"GE*")].rstrip(b"\n").rstrip(b"~")
+    ok, tree, _ = run_pyx12(data)
+    assert not ok and {v[1] for v in pyx12_view(tree).values()} == {frozenset({("ST", "2")})}
+    report = check(data)
+    (st,) = report.transactions
+    assert st.segment_count == int(data.rsplit(b"SE*", 1)[1].split(b"*")[0])
+    assert report.problems[0].startswith("syntax-unterminated")
+    assert not report.is_accepted(*st.key)
