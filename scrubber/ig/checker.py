@@ -45,6 +45,7 @@ STAND_INS = {
 _WALK_CHECKS = {"1": "ig-unexpected-segment", "2": "ig-not-used", "3": "ig-missing",
                 "4": "ig-loop-repeat", "5": "ig-segment-repeat"}
 _TRACES: dict = {}  # (guides fingerprint, map file) -> the walker's traces
+_HOT: dict = {}  # (fingerprint, map file, separators) -> lone-step traces with their fast pattern
 _PATTERNS: dict = {}  # (guides fingerprint, map file, separators) -> fast pattern per node
 _ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
 _COUNTED = frozenset(("HL", "LX", "CLM"))  # segments with numbering checks
@@ -392,28 +393,28 @@ class Checker:
                     keyvals = (elements[1].split(comp, 1)[0] if len(elements) > 1 else None,)
                 else:
                     keyvals = key_values(guide, sid, elements, comp)
-                trace = traces.get((walker.node, sid, keyvals))
-                kind = trace[1] if trace is not None else 2
-                if kind == 0:
-                    # walker.step inlined for its two common cases; see there
-                    target = trace[0]
-                    slot = trace[2]
-                    counts[slot] += 1
+                key = (walker.node, sid, keyvals)
+                hit = hot.get(key)
+                if hit is not None:
+                    # walker.step inlined for its two common cases (see there), with the
+                    # target's fast pattern riding along
+                    target, kind, a, b, c, d, e, pattern = hit
                     walker.node = target
-                    if counts[slot] > trace[3]:
-                        errors = []
-                        walker._seg_usage(nodes[target], errors)
-                        self._record_walk(st, item, errors, guide)
-                elif kind == 1:
-                    target, _, lo, hi, slot, limit, first, _ = trace
-                    counts[lo:hi] = zeros[: hi - lo]
-                    counts[slot] += 1
-                    counts[first] += 1
-                    walker.node = target
-                    if counts[slot] > limit:
-                        errors = []
-                        walker._replay(trace[7], errors, counted=True)
-                        self._record_walk(st, item, errors, guide)
+                    if kind == 0:
+                        counts[a] += 1
+                        if counts[a] > b:
+                            errors = []
+                            walker._seg_usage(nodes[target], errors)
+                            self._record_walk(st, item, errors, guide)
+                    else:
+                        counts[a:b] = zeros[: b - a]
+                        counts[c] += 1
+                        counts[e] += 1
+                        if counts[c] > d:
+                            errors = []
+                            walker._replay((walker.traces.get(key) or walker._trace(key))[7], errors,
+                                           counted=True)
+                            self._record_walk(st, item, errors, guide)
                 else:
                     errors = []
                     target = walker.step(sid, keyvals, errors)
@@ -421,12 +422,17 @@ class Checker:
                         self._record_walk(st, item, errors, guide)
                     if target is None:
                         continue
+                    pattern = patterns[target]
+                    if pattern is None:
+                        pattern = patterns[target] = fastpath.build(nodes[target], sep, comp) or False
+                    trace = walker.traces.get(key)
+                    if trace is not None and trace[1] < 2:
+                        if len(hot) > 50_000:
+                            hot.clear()
+                        hot[key] = trace[:7] + (pattern,)
                 if sid in counted and sid != "LX":
                     # after the walk: what it found missing belongs to the claim before
                     st.claim_id = elements[1] if sid == "CLM" and len(elements) > 1 else ""
-                pattern = patterns[target]
-                if pattern is None:
-                    pattern = patterns[target] = fastpath.build(nodes[target], sep, comp) or False
                 if pattern and pattern.fullmatch(sep.join(elements)):
                     continue
                 found: list = []
@@ -441,11 +447,11 @@ class Checker:
                 guide = walker.guide
                 nodes = guide.nodes
                 key_at = self._key_at(guide)
-                traces = walker.traces
                 counts = walker.counts
                 zeros = walker.zeros
                 sep, comp = self.isa.element_sep, self.isa.component_sep
                 patterns = self._patterns(guide, sep, comp)
+                hot = _HOT.setdefault((self.guides.fingerprint, guide.map_file, sep, comp), {})
 
     def _key_at(self, guide: Guide) -> dict:
         """Segment id -> where its qualifier is: element n (n > 0), component 1 of element 1
