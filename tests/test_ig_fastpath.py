@@ -52,6 +52,30 @@ def _specs():
 SPECS = list(_specs())
 
 
+@pytest.mark.parametrize("rule, elements, expected", [
+    (("P", 2, 3), ("X", "A", "B", "C"), True),
+    (("P", 2, 3), ("X", "A", "", "C"), False),
+    (("P", 2, 3), ("X", "A"), True),
+    (("R", 1, 2), ("X", "", ""), False),
+    (("R", 1, 2), ("X", "", "B"), True),
+    (("C", 1, 3), ("X", "A", "B"), False),
+    (("C", 1, 3), ("X", "", "B"), True),
+    (("L", 1, 2, 3), ("X", "A", "", "C"), True),
+    (("L", 1, 2, 3), ("X", "A"), False),
+    (("E", 1, 2), ("X", "A", "B"), False),
+    (("E", 1, 2), ("X", "A", ""), True),
+])
+def test_syntax_functions_agree_with_the_exact_check(rule, elements, expected):
+    from scrubber.ig.elements import check_syntax
+    from scrubber.ig.tables import Node
+
+    node = Node(0, "segment", "X", "", "S", 1, 1, -1, "/X", 0, 0, syntax=(rule,))
+    errors: list = []
+    check_syntax(rule, elements, errors)
+    assert fastpath.syntax(node)(elements) is expected
+    assert (not errors) is expected
+
+
 def test_every_element_pattern_is_sound():
     """No value an element's pattern accepts gets an error from the exact check."""
     ctx = fastpath._Ctx("*", ":")
@@ -104,11 +128,13 @@ def test_segment_patterns_are_sound_and_do_the_work():
     for data in _files():
         for node, elements, sep, comp in _segments(data):
             pattern = fastpath.build(node, sep, comp)
+            syntax = fastpath.syntax(node)
             errors: list = []
             check_segment(node, elements, comp, errors)
             if not errors:
                 clean += 1
-            if pattern is not None and pattern.fullmatch(sep.join(elements)):
+            if pattern is not None and pattern.fullmatch(sep.join(elements)) and (
+                    syntax is None or syntax(elements)):
                 assert not errors, (node.path, elements, errors)
                 accepted += 1
     assert clean > 2000
@@ -129,5 +155,6 @@ def test_patterns_on_known_segments(path, segment, expected):
     """A few segments of an 837P claim: accepted at once, or sent to the exact check."""
     guide = GUIDES.guides["837.5010.X222.A1.xml"]
     node = next(n for n in guide.nodes if n.kind == "segment" and n.path.endswith("/" + path))
-    pattern = fastpath.build(node, "*", ":")
-    assert bool(pattern.fullmatch(segment)) is expected
+    pattern, syntax = fastpath.build(node, "*", ":"), fastpath.syntax(node)
+    accepted = bool(pattern.fullmatch(segment)) and (syntax is None or syntax(segment.split("*")))
+    assert accepted is expected

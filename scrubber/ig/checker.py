@@ -45,8 +45,9 @@ STAND_INS = {
 _WALK_CHECKS = {"1": "ig-unexpected-segment", "2": "ig-not-used", "3": "ig-missing",
                 "4": "ig-loop-repeat", "5": "ig-segment-repeat"}
 _TRACES: dict = {}  # (guides fingerprint, map file) -> the walker's traces
-_HOT: dict = {}  # (fingerprint, map file, separators) -> lone-step traces with their fast pattern
+_HOT: dict = {}  # (fingerprint, map file, separators) -> lone-step traces with their fast check
 _PATTERNS: dict = {}  # (guides fingerprint, map file, separators) -> fast pattern per node
+_SEEN_LIMIT = 256  # accepted texts remembered per map segment
 _ENVELOPE = frozenset(("ISA", "GS", "ST", "SE", "GE", "IEA"))
 _COUNTED = frozenset(("HL", "LX", "CLM"))  # segments with numbering checks
 _SEG_ID = re.compile(r"[A-Z][A-Z0-9]{1,2}\Z")
@@ -132,6 +133,7 @@ class Checker:
         self.st: _Transaction | None = None
         self._walkers: dict[str, Walker] = {}
         self._keys: dict = {}
+        self._seen: dict = {}
 
     # -- envelope -------------------------------------------------------------------
 
@@ -368,23 +370,29 @@ class Checker:
         syntax_problem = SyntaxProblem
         match_seg = MATCH_SEG
         st = walker = None
+        count = node = 0
         for item in items:
             if item.__class__ is syntax_problem:
+                if walker is not None:
+                    st.seg_count = count
                 self._problem(item)
                 continue
             sid = item[0]
             if walker is not None and sid not in envelope:
-                # the body of a transaction set: the hot path
-                st.seg_count += 1
+                # the body of a transaction set: the hot path. ``count`` and ``node`` stand
+                # for st.seg_count and walker.node, written back before anything reads them
+                count += 1
                 elements = item[1]
-                if elements[-1] == "" or len(elements) == 1:
-                    self._blank(st, item)
-                if sid in counted:
-                    self._counters(st, item, guide)
                 at = key_at.get(sid)
-                if at is None:
-                    self._segment_id(st, item)
-                    at = 0
+                if elements[-1] == "" or len(elements) == 1 or at is None or sid in counted:
+                    st.seg_count = count
+                    if elements[-1] == "" or len(elements) == 1:
+                        self._blank(st, item)
+                    if sid in counted:
+                        self._counters(st, item, guide)
+                    if at is None:
+                        self._segment_id(st, item)
+                        at = 0
                 if at == 0:
                     keyvals = ()
                 elif at > 0:
@@ -393,53 +401,67 @@ class Checker:
                     keyvals = (elements[1].split(comp, 1)[0] if len(elements) > 1 else None,)
                 else:
                     keyvals = key_values(guide, sid, elements, comp)
-                key = (walker.node, sid, keyvals)
+                key = (node, sid, keyvals)
                 hit = hot.get(key)
                 if hit is not None:
                     # walker.step inlined for its two common cases (see there), with the
                     # target's fast pattern riding along
-                    target, kind, a, b, c, d, e, pattern = hit
-                    walker.node = target
+                    node, kind, a, b, c, d, e, fast = hit
                     if kind == 0:
                         counts[a] += 1
                         if counts[a] > b:
+                            st.seg_count = count
                             errors = []
-                            walker._seg_usage(nodes[target], errors)
+                            walker._seg_usage(nodes[node], errors)
                             self._record_walk(st, item, errors, guide)
                     else:
                         counts[a:b] = zeros[: b - a]
                         counts[c] += 1
                         counts[e] += 1
                         if counts[c] > d:
+                            st.seg_count = count
                             errors = []
-                            walker._replay((walker.traces.get(key) or walker._trace(key))[7], errors,
-                                           counted=True)
+                            walker._replay((walker.traces.get(key) or walker._trace(key))[7],
+                                           errors, counted=True)
                             self._record_walk(st, item, errors, guide)
                 else:
+                    st.seg_count = count
                     errors = []
+                    walker.node = node
                     target = walker.step(sid, keyvals, errors)
+                    node = walker.node
                     if errors:
                         self._record_walk(st, item, errors, guide)
                     if target is None:
                         continue
-                    pattern = patterns[target]
-                    if pattern is None:
-                        pattern = patterns[target] = fastpath.build(nodes[target], sep, comp) or False
+                    fast = patterns[target]
+                    if fast is None:
+                        fast = patterns[target] = self._fast(nodes[target], sep, comp)
                     trace = walker.traces.get(key)
                     if trace is not None and trace[1] < 2:
                         if len(hot) > 50_000:
                             hot.clear()
-                        hot[key] = trace[:7] + (pattern,)
+                        hot[key] = trace[:7] + (fast,)
                 if sid in counted and sid != "LX":
                     # after the walk: what it found missing belongs to the claim before
                     st.claim_id = elements[1] if sid == "CLM" and len(elements) > 1 else ""
-                if pattern and pattern.fullmatch(sep.join(elements)):
+                text = sep.join(elements)
+                seen = accepted[node]
+                if text in seen:
                     continue
+                if fast and fast[0].fullmatch(text) and (fast[1] is None or fast[1](elements)):
+                    if len(seen) < _SEEN_LIMIT:
+                        seen.add(text)
+                    continue
+                st.seg_count = count
                 found: list = []
-                check_segment(nodes[target], elements, comp, found)
+                check_segment(nodes[node], elements, comp, found)
                 if found:
-                    self._record_elements(st, item, found, nodes[target])
+                    self._record_elements(st, item, found, nodes[node])
                 continue
+            if walker is not None:
+                st.seg_count = count
+                walker.node = node
             self._envelope(item, tokenizer)
             st = self.st
             walker = self.gs.walker if (st is not None and st.checked) else None
@@ -452,6 +474,27 @@ class Checker:
                 sep, comp = self.isa.element_sep, self.isa.component_sep
                 patterns = self._patterns(guide, sep, comp)
                 hot = _HOT.setdefault((self.guides.fingerprint, guide.map_file, sep, comp), {})
+                accepted = self._accepted(guide, sep, comp)
+                count = st.seg_count
+                node = walker.node
+        if walker is not None:
+            st.seg_count = count
+            walker.node = node
+
+    def _accepted(self, guide: Guide, sep: str, comp: str) -> list:
+        """Per map segment, texts already accepted in this check (most files repeat
+        segments: LX*1, DTP*472 of a claim's lines, SBR, N4). Kept per check, not per
+        process, so one file's data never outlives its check."""
+        key = (guide.map_file, sep, comp)
+        if key not in self._seen:
+            self._seen[key] = [set() for _ in guide.nodes]
+        return self._seen[key]
+
+    @staticmethod
+    def _fast(node, sep: str, comp: str):
+        """(pattern, syntax check) for a map segment, or False when it has no fast path."""
+        pattern = fastpath.build(node, sep, comp)
+        return (pattern, fastpath.syntax(node)) if pattern is not None else False
 
     def _key_at(self, guide: Guide) -> dict:
         """Segment id -> where its qualifier is: element n (n > 0), component 1 of element 1

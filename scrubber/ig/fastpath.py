@@ -8,9 +8,9 @@ month, leap days, seconds, elements with the map's own regex all fall back to
 the exact check), never looser; ``tests/test_ig_fastpath.py`` holds it to that
 on every segment of the fixtures and of the mutated files.
 
-Syntax notes (P/R/C/L/E) are lookaheads at the start of the pattern: element
-``n`` is present when the text has ``n`` separators and a character after the
-last of them (the exact check reads presence the same way).
+Syntax notes (P/R/C/L/E) are not in the pattern (lookaheads cost more than
+the rest of a segment's match): ``syntax(node)`` compiles them into one small
+function over the elements, which the caller runs after the pattern.
 """
 
 from __future__ import annotations
@@ -202,33 +202,36 @@ def build(node: Node, element: str, component: str) -> re.Pattern | None:
             return None
         parts.append((p, required))
         i += 1
-    head = "".join(_syntax(rule, ctx) for rule in node.syntax)
     if not parts:
-        return re.compile(head + re.escape(seg_id))
-    return re.compile(head + re.escape(seg_id) + _nest(parts, ctx.sep, first=False), re.S)
+        return re.compile(re.escape(seg_id))
+    return re.compile(re.escape(seg_id) + _nest(parts, ctx.sep, first=False), re.S)
 
 
-def _present(i: int, ctx: _Ctx) -> str:
-    """Lookahead body: element ``i`` exists and is not empty."""
-    other = "[^" + ctx.sep + "]"
-    return f"(?:{other}*{ctx.sep}){{{i}}}{other}"
+def syntax(node: Node):
+    """One function ``f(elements) -> bool`` for the segment's syntax notes, or None if it has none.
 
-
-def _syntax(rule: tuple, ctx: _Ctx) -> str:
-    code, idx = rule[0], rule[1:]
-    has = {i: "(?=" + _present(i, ctx) + ")" for i in idx}
-    lacks = {i: "(?!" + _present(i, ctx) + ")" for i in idx}
-    if code == "P":
-        return "(?:" + "".join(has[i] for i in idx) + "|" + "".join(lacks[i] for i in idx) + ")"
-    if code == "R":
-        return "(?=" + "|".join(_present(i, ctx) for i in idx) + ")"
-    if code == "C":
-        return "(?:" + lacks[idx[0]] + "|" + "".join(has[i] for i in idx[1:]) + ")"
-    if code == "L":
-        return "(?:" + lacks[idx[0]] + "|(?=" + "|".join(_present(i, ctx) for i in idx[1:]) + "))"
-    if code == "E":
-        return "".join("(?!" + has[a] + has[b] + ")" for n, a in enumerate(idx) for b in idx[n + 1:])
-    return "(?!)"
+    Element ``i`` is present when it exists and is not empty, as in the exact check.
+    """
+    if not node.syntax:
+        return None
+    terms = []
+    for rule in node.syntax:
+        code, idx = rule[0], rule[1:]
+        has = [f"(n > {i} and e[{i}] != '')" for i in idx]
+        if code == "P":
+            terms.append(f"(({' + '.join(has)}) in (0, {len(idx)}))")
+        elif code == "R":
+            terms.append(f"({' or '.join(has)})")
+        elif code == "C":
+            terms.append(f"(not {has[0]} or ({' and '.join(has[1:])}))")
+        elif code == "L":
+            terms.append(f"(not {has[0]} or ({' or '.join(has[1:])}))")
+        elif code == "E":
+            terms.append(f"(({' + '.join(has)}) <= 1)")
+        else:
+            return lambda e: False
+    source = "lambda e: ((n := len(e)) > 0) and " + " and ".join(terms)
+    return eval(source, {"__builtins__": {}, "len": len})  # built from integers and fixed text only
 
 
 def _dtp(qualifier: ElementSpec, value: ElementSpec, ctx: _Ctx) -> str | None:
