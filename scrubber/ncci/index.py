@@ -1,0 +1,403 @@
+"""The NCCI index: the user's CMS PTP and MUE rows in one SQLite file, built once.
+
+The file is named after the sha256 of the input files' bytes (and of this
+layout's version), so the same files open the same index in milliseconds and a
+changed file builds a new one. It is built into a temporary file beside its
+final name and renamed into place, so two processes never see a half-built
+index; afterwards it is only opened read-only. Rows are streamed into it in
+batches and the lookup index is made once at the end, so memory stays flat
+however many millions of rows the files hold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import Iterable, Iterator, Mapping, Sequence
+
+from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
+
+log = logging.getLogger(__name__)
+
+VERSION = 1  # of the index layout: a new layout never opens an old file
+KINDS = ("837P", "837I")
+BATCH = 20_000  # rows per executemany: large enough to be fast, small enough to stay flat
+STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
+
+Paths = str | os.PathLike | Sequence[str | os.PathLike]
+Files = Paths | Mapping[str, Paths] | None
+
+
+@dataclass(frozen=True, slots=True)
+class PtpEdit:
+    """One CMS PTP edit: column 2 is not paid with column 1 on the same day."""
+
+    column1: str
+    column2: str
+    effective: date
+    deletion: date | None  # None: the edit is in force ("*")
+    modifier: int  # 0 no modifier allows both, 1 an NCCI-associated modifier may, 9 no edit
+    rationale: str  # CMS's PTP edit rationale, as in the file
+    prior_1996: bool  # "*=in existence prior to 1996"
+
+    def active(self, on: date) -> bool:
+        """In force on ``on``: effective on or before it, deleted (if ever) after it."""
+        return self.effective <= on and (self.deletion is None or on < self.deletion)
+
+
+@dataclass(frozen=True, slots=True)
+class MueLimit:
+    """The MUE of one code: at most ``units`` per line (1) or per day of service (2, 3)."""
+
+    code: str
+    units: int
+    indicator: int  # 1 line edit, 2 date of service edit: policy, 3 ...: clinical
+    rationale: str
+
+
+class NcciTables:
+    """The PTP and MUE tables of each claim kind, answered from the index.
+
+    ``kind`` is "837P" (practitioner files) or "837I" (hospital outpatient
+    files); a kind without files has no edits. Lookups are cached for the run;
+    the sqlite3 module keeps their statements prepared.
+    """
+
+    def __init__(self, path: Path | None, ptp_sets: Mapping[str, int],
+                 mue_sets: Mapping[str, int], counts: Mapping[str, int], built: bool = False):
+        self.path = path  # the index file; None when no file was given
+        self.counts = dict(counts)  # {"ptp": rows, "mue": rows}
+        self.built = built  # True when this load built the index
+        self._ptp_sets, self._mue_sets = dict(ptp_sets), dict(mue_sets)
+        self._db = _connect_read_only(path) if path is not None else None
+        self._pair = lru_cache(maxsize=1 << 16)(self._pair_rows)
+        self._code = lru_cache(maxsize=1 << 14)(self._mue_row)
+
+    def __reduce__(self):
+        # Worker processes reopen the same index file instead of copying tables.
+        return (NcciTables, (self.path, self._ptp_sets, self._mue_sets, self.counts))
+
+    def __repr__(self) -> str:
+        return (f"NcciTables({self.counts.get('ptp', 0)} PTP rows, "
+                f"{self.counts.get('mue', 0)} MUE rows, index {self.path})")
+
+    def kinds(self, table: str) -> tuple[str, ...]:
+        """The claim kinds that have ``table`` ("ptp" or "mue") files."""
+        return tuple(k for k in KINDS if k in (self._ptp_sets if table == "ptp"
+                                               else self._mue_sets))
+
+    def ptp(self, column1: str, column2: str, on_date: date, kind: str = "837P"
+            ) -> PtpEdit | None:
+        """The edit of (column 1, column 2) in force on ``on_date``, or None.
+
+        When several rows of the pair are in force (overlapping files), the one
+        that took effect last wins.
+        """
+        found = None
+        for edit in self.ptp_edits(column1, column2, kind):
+            if edit.active(on_date) and (found is None or edit.effective >= found.effective):
+                found = edit
+        return found
+
+    def ptp_edits(self, column1: str, column2: str, kind: str = "837P"
+                  ) -> tuple[PtpEdit, ...]:
+        """Every row of the pair, whatever its dates."""
+        set_id = self._ptp_sets.get(kind)
+        if set_id is None or self._db is None:
+            return ()
+        return self._pair(set_id, column1, column2)
+
+    def mue(self, code: str, kind: str = "837P") -> MueLimit | None:
+        """The MUE of ``code`` (the lowest value when the files list it twice), or None."""
+        set_id = self._mue_sets.get(kind)
+        if set_id is None or self._db is None:
+            return None
+        return self._code(set_id, code)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _pair_rows(self, set_id: int, column1: str, column2: str) -> tuple[PtpEdit, ...]:
+        rows = self._db.execute(
+            "SELECT effective, deletion, modifier, prior, text FROM ptp "
+            "JOIN rationale ON rationale.id = ptp.rationale "
+            "WHERE set_id = ? AND col1 = ? AND col2 = ?", (set_id, column1, column2))
+        return tuple(PtpEdit(column1, column2, _day(effective), _deletion(deletion), modifier,
+                             text, bool(prior))
+                     for effective, deletion, modifier, prior, text in rows)
+
+    def _mue_row(self, set_id: int, code: str) -> MueLimit | None:
+        row = self._db.execute(
+            "SELECT units, indicator, text FROM mue JOIN rationale ON rationale.id = "
+            "mue.rationale WHERE set_id = ? AND code = ? ORDER BY units LIMIT 1",
+            (set_id, code)).fetchone()
+        return MueLimit(code, *row) if row else None
+
+
+def _day(value: int) -> date:
+    return date(value // 10000, value // 100 % 100, value % 100)
+
+
+def _deletion(value: int) -> date | None:
+    return None if value == NO_DELETION else _day(value)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    # immutable: the file never changes once renamed into place (a rebuild replaces it),
+    # so SQLite may skip locking; check_same_thread off so threads may share the tables.
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                           check_same_thread=False)
+
+
+# -- loading ------------------------------------------------------------------------------
+
+def load_tables(ptp: Files = None, mue: Files = None, *,
+                cache_dir: str | os.PathLike | None = None) -> NcciTables:
+    """The tables of the user's CMS files, from the index (built on first use).
+
+    ``ptp`` and ``mue`` are each a path or a list of paths used for both claim
+    kinds, or a mapping ``{"837P": [...], "837I": [...]}`` (practitioner files
+    for 837P, hospital outpatient files for 837I); a kind left out has no edits.
+    The index lives in ``cache_dir`` (default ``$XDG_CACHE_HOME/scrubber`` or
+    ``~/.cache/scrubber``). Raises ``NcciError`` for a missing or unreadable
+    file, or a row that does not fit its layout.
+    """
+    plans = {"ptp": _per_kind(ptp, "ptp"), "mue": _per_kind(mue, "mue")}
+    if not any(plans.values()):
+        return NcciTables(None, {}, {}, {"ptp": 0, "mue": 0})
+    digests = {path: _sha256(path) for plan in plans.values() for paths in plan.values()
+               for path in paths}
+    sets = {table: _sets(plan, digests) for table, plan in plans.items()}
+    key = hashlib.sha256(json.dumps(
+        {"version": VERSION, **{table: {kind: [digests[p] for p in paths]
+                                        for kind, paths in plan.items()}
+                                for table, plan in plans.items()}},
+        sort_keys=True).encode()).hexdigest()
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / f"ncci-{key[:40]}.sqlite"
+    counts = _open_counts(path, key)
+    built = counts is None
+    if built:
+        counts = _build(path, key, sets, digests)
+    else:
+        _touch(path)
+    return NcciTables(path, {k: s for k, (s, _) in sets["ptp"].items()},
+                      {k: s for k, (s, _) in sets["mue"].items()}, counts, built)
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/scrubber, else ~/.cache/scrubber."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "scrubber"
+
+
+def _per_kind(files: Files, table: str) -> dict[str, tuple[Path, ...]]:
+    """{kind: paths}: one list for both kinds, or a mapping per kind."""
+    if files is None:
+        return {}
+    if isinstance(files, Mapping):
+        unknown = sorted(set(files) - set(KINDS))
+        if unknown:
+            raise NcciError(f"{table} files are given for {', '.join(map(str, unknown))}; "
+                            f"the claim kinds are {' and '.join(KINDS)}")
+        return {kind: paths for kind in KINDS if (paths := _paths(files.get(kind)))}
+    paths = _paths(files)
+    return {kind: paths for kind in KINDS} if paths else {}
+
+
+def _paths(files: Paths | None) -> tuple[Path, ...]:
+    if files is None:
+        return ()
+    if isinstance(files, (str, os.PathLike)):
+        files = (files,)
+    return tuple(Path(f) for f in files)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise NcciError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise NcciError(f"{path}: is a folder; give the CMS file (.zip, .txt or .csv)") from None
+    except OSError as exc:
+        raise NcciError(f"{path}: cannot read: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def _sets(plan: Mapping[str, tuple[Path, ...]], digests: Mapping[Path, str]
+          ) -> dict[str, tuple[int, tuple[Path, ...]]]:
+    """{kind: (set id, paths)}: kinds given the same files share one set of rows."""
+    ids: dict[tuple[str, ...], int] = {}
+    out = {}
+    for kind, paths in plan.items():
+        set_id = ids.setdefault(tuple(digests[p] for p in paths), len(ids) + 1)
+        out[kind] = (set_id, paths)
+    return out
+
+
+def _open_counts(path: Path, key: str) -> dict[str, int] | None:
+    """The row counts of a complete index for ``key`` at ``path``, or None (build it)."""
+    if not path.is_file():
+        return None
+    try:
+        db = _connect_read_only(path)
+        try:
+            meta = dict(db.execute("SELECT name, value FROM meta"))
+        finally:
+            db.close()
+        if meta.get("key") != key or meta.get("version") != str(VERSION):
+            return None
+        return json.loads(meta["counts"])
+    except (sqlite3.DatabaseError, KeyError, ValueError):
+        log.warning("rebuilding the unreadable NCCI index %s", path)
+        return None
+
+
+def _touch(path: Path) -> None:
+    # The modification time says when the index was last used (see _remove_stale).
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+# -- building -----------------------------------------------------------------------------
+
+_SCHEMA = """
+CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE source (tab TEXT, set_id INTEGER, path TEXT, sha256 TEXT, rows INTEGER);
+CREATE TABLE rationale (id INTEGER PRIMARY KEY, text TEXT UNIQUE);
+CREATE TABLE ptp (set_id INTEGER, col1 TEXT, col2 TEXT, effective INTEGER,
+                  deletion INTEGER, modifier INTEGER, prior INTEGER, rationale INTEGER);
+CREATE TABLE mue (set_id INTEGER, code TEXT, units INTEGER, indicator INTEGER,
+                  rationale INTEGER);
+"""
+
+
+def _build(path: Path, key: str, sets: Mapping[str, Mapping[str, tuple[int, tuple]]],
+           digests: Mapping[Path, str]) -> dict[str, int]:
+    """Write the index to a temporary file beside ``path`` and rename it into place."""
+    started = time.monotonic()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ncci-", suffix=".tmp")
+    os.close(fd)
+    try:
+        db = sqlite3.connect(tmp)
+        try:
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536",
+                           "locking_mode = EXCLUSIVE"):
+                db.execute(f"PRAGMA {pragma}")
+            db.executescript(_SCHEMA)
+            counts = _fill(db, sets, digests)
+            db.execute("CREATE INDEX ptp_pair ON ptp (set_id, col1, col2)")
+            db.execute("CREATE INDEX mue_code ON mue (set_id, code)")
+            db.executemany("INSERT INTO meta VALUES (?, ?)", [
+                ("version", str(VERSION)), ("key", key), ("counts", json.dumps(counts))])
+            db.commit()
+        finally:
+            db.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    log.info("built the NCCI index %s (%d PTP, %d MUE rows) in %.1f s", path,
+             counts["ptp"], counts["mue"], time.monotonic() - started)
+    _remove_stale(path)
+    return counts
+
+
+def _fill(db: sqlite3.Connection, sets, digests) -> dict[str, int]:
+    """Stream every file's rows into the tables: each distinct set of files once."""
+    rationale = _Rationales(db)
+    counts = {"ptp": 0, "mue": 0}
+    for table, read, insert, shape in (
+            ("ptp", ptp_rows, "INSERT INTO ptp VALUES (?,?,?,?,?,?,?,?)", _ptp_values),
+            ("mue", mue_rows, "INSERT INTO mue VALUES (?,?,?,?,?)", _mue_values)):
+        done = set()
+        for set_id, paths in sets[table].values():
+            if set_id in done:
+                continue
+            done.add(set_id)
+            for source in paths:
+                rows = 0
+                for batch in _batches(shape(set_id, row, rationale) for row in read(source)):
+                    db.executemany(insert, batch)
+                    rows += len(batch)
+                db.execute("INSERT INTO source VALUES (?, ?, ?, ?, ?)",
+                           (table, set_id, str(source), digests[source], rows))
+                counts[table] += rows
+    return counts
+
+
+def _ptp_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+    column1, column2, prior, effective, deletion, modifier, text = row
+    return (set_id, column1, column2, effective, deletion, modifier, int(prior),
+            rationale.id(text))
+
+
+def _mue_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+    code, units, indicator, text = row
+    return set_id, code, units, indicator, rationale.id(text)
+
+
+def _batches(rows: Iterable[tuple]) -> Iterator[list[tuple]]:
+    rows = iter(rows)
+    while batch := list(islice(rows, BATCH)):
+        yield batch
+
+
+class _Rationales:
+    """Rationale texts stored once each (CMS uses a few dozen over millions of rows)."""
+
+    LIMIT = 10_000  # texts kept in memory; beyond, looked up in the table (flat memory)
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db, self.known = db, {}
+
+    def id(self, text: str) -> int:
+        found = self.known.get(text)
+        if found is not None:
+            return found
+        self.db.execute("INSERT OR IGNORE INTO rationale (text) VALUES (?)", (text,))
+        found = self.db.execute("SELECT id FROM rationale WHERE text = ?", (text,)).fetchone()[0]
+        if len(self.known) < self.LIMIT:
+            self.known[text] = found
+        return found
+
+
+def _remove_stale(keep: Path) -> None:
+    """Remove indexes unused for STALE_DAYS and temporary files of builds that died."""
+    now = time.time()
+    for entry in keep.parent.iterdir():
+        name = entry.name
+        if name.startswith("ncci-") and name.endswith(".sqlite") and entry != keep:
+            limit = STALE_DAYS * 86400
+        elif name.startswith(".ncci-") and name.endswith(".tmp"):
+            limit = 86400
+        else:
+            continue
+        try:
+            if now - entry.stat().st_mtime > limit:
+                entry.unlink()
+        except OSError:  # gone already, or not ours to remove: only costs disk
+            pass
