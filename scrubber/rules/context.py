@@ -11,10 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from scrubber.model.claims import ClaimRecord, Location, ServiceLine
 from scrubber.rules.profile import Profile
+
+if TYPE_CHECKING:
+    from scrubber.ncci import NcciTables
 
 SAME_CLAIM, SUBMISSION, LEDGER = "claim", "submission", "ledger"
 
@@ -75,6 +78,7 @@ class ClaimContext:
     ordinal: int  # the claim's order in the run, 1-based
     submission: str
     day: DayLookup  # every service of this patient on a date, this claim's own lines included
+    ncci: NcciTables | None = None  # the user's CMS NCCI tables, when given
 
     @property
     def claim(self):

@@ -14,7 +14,8 @@ import hashlib
 import sqlite3
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Iterable, Iterator, Protocol, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, Sequence
 
 from scrubber.model.build import Event
 from scrubber.model.claims import ClaimRecord, Location
@@ -32,6 +33,9 @@ from scrubber.rules.context import (
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import Profile
 from scrubber.rules.registry import Hit, Rule, all_rules, milder
+
+if TYPE_CHECKING:
+    from scrubber.ncci import NcciTables
 
 _CLAIM_RECORD = ClaimRecord
 _CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
@@ -57,8 +61,10 @@ class LedgerReader(Protocol):
 class Engine:
     """The registered rules resolved against one profile, per claim kind."""
 
-    def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None):
+    def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None, *,
+                 ncci: NcciTables | None = None):
         self.profile = profile
+        self.ncci = ncci  # the user's CMS NCCI tables, for the ncci-ptp and mue rules
         rules = tuple(all_rules() if rules is None else rules)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
@@ -72,12 +78,43 @@ class Engine:
         if day is None:
             def day(when: date) -> tuple[DayService, ...]:
                 return own_services(record, submission, ordinal, when)
-        context = ClaimContext(record, self.profile, ordinal, submission, day)
+        context = ClaimContext(record, self.profile, ordinal, submission, day, self.ncci)
         findings = []
         for rule, severity in self._active.get(record.transaction.kind, ()):
             for hit in rule.run(context):
                 findings.append(_finding(rule, severity, hit, record))
-        return ScrubbedClaim(record, tuple(findings))
+        return ScrubbedClaim(record, _one_per_reason(findings))
+
+
+_NCCI_RULES = ("ncci-ptp", "mue")
+
+
+def _one_per_reason(findings: list[Finding]) -> tuple[Finding, ...]:
+    """Fold an NCCI finding into another rule's finding on the same line and 277CA status.
+
+    A 96523 rule and an NCCI edit often reject the same line for the same
+    reason; the biller gets one finding that names both sources, not two.
+    """
+    kept = [f for f in findings if f.rule not in _NCCI_RULES or f.status is None]
+    for extra in (f for f in findings if f.rule in _NCCI_RULES and f.status is not None):
+        for i, finding in enumerate(kept):
+            if (finding.rule not in _NCCI_RULES and finding.status == extra.status
+                    and finding.line_number == extra.line_number
+                    and finding.location == extra.location):
+                kept[i] = _merged(finding, extra)
+                break
+        else:
+            kept.append(extra)
+    return tuple(kept)
+
+
+def _merged(finding: Finding, extra: Finding) -> Finding:
+    stronger = extra.severity if milder(finding.severity, extra.severity) is finding.severity \
+        else finding.severity
+    return replace(finding, severity=stronger,
+                   message=f"{finding.message} Also {extra.rule}: {extra.message}",
+                   source=f"{finding.source}; {extra.rule}: {extra.source}",
+                   related=tuple(dict.fromkeys(finding.related + extra.related)))
 
 
 def _finding(rule: Rule, severity: Severity, hit: Hit, record: ClaimRecord) -> Finding:
@@ -239,15 +276,18 @@ def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str
 
 
 def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
-                 ledger: LedgerReader | None = None, engine: Engine | None = None
+                 ledger: LedgerReader | None = None, engine: Engine | None = None,
+                 ncci: NcciTables | None = None
                  ) -> Iterator[Event | ScrubbedClaim]:
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
 
     ``open_events`` is called twice (two passes over the same input): once to
     index the day context, once to scrub. The ledger, when given, adds the
-    lines of claims already accepted in other submissions.
+    lines of claims already accepted in other submissions. ``ncci``, the
+    user's CMS tables (``scrubber.ncci.load_tables``), turns on the ``ncci-ptp``
+    and ``mue`` rules; it is ignored when an ``engine`` is given (give it there).
     """
-    engine = engine or Engine(profile)
+    engine = engine or Engine(profile, ncci=ncci)
     index = DayIndex()
     try:
         ordinal = 0

@@ -93,6 +93,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
 def _load_packs() -> None:
     # Importing a pack registers its rules; listed here so registration stays explicit.
     from scrubber.rules import cpt_96523  # noqa: F401
+    from scrubber.rules import ncci  # noqa: F401
 
 
 def all_rules() -> tuple[Rule, ...]:
