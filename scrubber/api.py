@@ -11,12 +11,16 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, TextIO
+from typing import BinaryIO, Callable, Iterator, TextIO
 
 from scrubber.emit.ack277 import Ack277Writer
+from scrubber.emit.ack999 import write_999
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.ta1 import envelope_events, write_ta1
 from scrubber.emit.summary import HtmlSummary, Tally, TextSummary
+from scrubber.ig import IgReport
+from scrubber.ig import check as ig_check
+from scrubber.ig.gate import Gate
 from scrubber.model import Event, Problem, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
@@ -35,21 +39,21 @@ class CheckOutcome:
 
 
 @contextmanager
-def _passes(source: Source) -> Iterator[Callable[[], Iterator[Event]]]:
-    """A function that reads ``source`` afresh for each pass of the scrub.
+def _passes(source: Source) -> Iterator[Callable[[], Source]]:
+    """A function that hands out ``source`` afresh for each pass of the scrub.
 
     A path or bytes is simply read again; a seekable stream is rewound; a
     one-shot stream (standard input) is spooled to an owner-only temporary file.
     """
     if not hasattr(source, "read"):
-        yield lambda: read(source)
+        yield lambda: source
         return
     if getattr(source, "seekable", lambda: False)():
         start = source.tell()
 
-        def rewound() -> Iterator[Event]:
+        def rewound() -> Source:
             source.seek(start)
-            return read(source)
+            return source
 
         yield rewound
         return
@@ -57,86 +61,144 @@ def _passes(source: Source) -> Iterator[Callable[[], Iterator[Event]]]:
     try:
         with os.fdopen(fd, "wb") as spool:
             shutil.copyfileobj(source, spool, 1 << 20)
-        yield lambda: read(name)
+        yield lambda: name
     finally:
         os.unlink(name)
 
 
 def scrub_events(source: Source, *, profile: Profile | None = None,
-                 ledger: LedgerReader | None = None) -> Iterator[Event | ScrubbedClaim]:
+                 ledger: LedgerReader | None = None, conformance: bool = True,
+                 companion: str | None = None, ig_reports: list[IgReport] | None = None
+                 ) -> Iterator[Event | ScrubbedClaim]:
     """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
 
-    ``source`` is a path, bytes or a binary stream; the day context needs two
-    passes over it (see ``_passes``).
+    ``source`` is a path, bytes or a binary stream. With ``conformance`` (the
+    default) the implementation-guide check runs first, as a payer's front end
+    does: its errors come out as transaction-set problems, and the claims of a
+    rejected set are held (``ScrubbedClaim.held``) instead of scrubbed. Its
+    report is appended to ``ig_reports`` for a 999; ``companion`` names a payer
+    companion guide (x12_maps/ig-overrides.xml). The source is read up to three
+    times (see ``_passes``).
     """
     profile = profile or load_profile()
-    with _passes(source) as opener:
-        yield from rules_scrub(opener, profile=profile, ledger=ledger)
+    with _passes(source) as again:
+        gate = None
+        if conformance:
+            report = ig_check(again(), companion=companion)
+            if ig_reports is not None:
+                ig_reports.append(report)
+            gate = Gate(report)
+
+        def events() -> Iterator[Event]:
+            return gate.annotate(read(again())) if gate else read(again())
+
+        yield from rules_scrub(events, profile=profile, ledger=ledger,
+                               held=gate.held if gate else None)
 
 
 def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: bool = False,
                 profile: Profile | None = None, ledger=None, color: bool = False,
                 ack_dir: str | None = None, ack: Ack277Writer | None = None,
-                verbose: bool = False,
+                verbose: bool = False, conformance: bool = True,
+                companion: str | None = None, ack_999: bool = False,
                 progress: Callable[[str, int], None] | None = None) -> CheckOutcome:
     """Scrub each path ("-" is standard input) and write one report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
-    (owner-only: it names patients). Accepted claims are recorded in ``ledger``
-    (per submission) once their file is scrubbed, so that a later submission is
-    checked against them. ``progress(path, byte offset)`` is called as claims are
-    scrubbed, for a progress bar.
+    (owner-only: it names patients), a TA1 when an interchange envelope is
+    broken and, with ``ack_999``, the 999 of the implementation-guide check.
+    Accepted claims are recorded in ``ledger`` (per submission) once their file
+    is scrubbed, so that a later submission is checked against them.
+    ``progress(path, byte offset)`` is called as claims are scrubbed.
     """
     writer = _writer(fmt, out, show_phi=show_phi, color=color, verbose=verbose)
     ack = ack or Ack277Writer()
     unreadable = rejected = warned = False
     for path in paths:
-        source = sys.stdin.buffer if path == "-" else path
         name = "<stdin>" if path == "-" else path
-        writer.begin_file(name)
-        counts = Tally()
-        pending = _Spool() if ledger is not None else None  # ledger rows, on disk
-        envelopes: list = []  # what the TA1 needs: interchanges and their broken trailers
-
-        def reported(events: Iterator) -> Iterator:
-            for event in events:
-                counts.add(event)
-                if envelope_events(event):
-                    envelopes.append(event)
-                if event.__class__ is ScrubbedClaim:
-                    if pending is not None:
-                        pending.add(submission_id(event.record), ledger.prepare(event))
-                    if progress is not None:
-                        progress(name, event.record.claim.location.offset)
-                writer.event(event)
-                yield event
-
-        stream = reported(scrub_events(source, profile=profile, ledger=ledger))
+        stem = None
         if ack_dir is not None:
             stem = Path(ack_dir) / (Path(name).name if path != "-" else "stdin")
-            with open_private(f"{stem}.277ca.x12", "wb") as ack_out:
-                ack.write(stream, ack_out)
-                empty = ack_out.tell() == 0
-            if empty:  # every interchange was broken: its TA1 is the whole answer
-                os.unlink(f"{stem}.277ca.x12")
-            if any(e.__class__ is Problem for e in envelopes):
-                with open_private(f"{stem}.ta1.x12", "wb") as ta1_out:
-                    write_ta1(envelopes, ta1_out, sender_id=ack.sender_id,
-                              sender_qualifier=ack.sender_qualifier, clock=ack.clock,
-                              control_numbers=ack.control_numbers)
-        else:
-            for _ in stream:
-                pass
-        writer.end_file(counts.summary())
+        counts, _ = _scrub_file(sys.stdin.buffer if path == "-" else path, name, [writer],
+                                stem=stem, ack=ack, profile=profile, ledger=ledger,
+                                conformance=conformance, companion=companion,
+                                ack_999=ack_999, progress=progress)
         unreadable |= counts.unreadable
         rejected |= bool(counts.rejected or counts.envelope_errors)
         warned |= bool(counts.warnings)
-        if pending is not None:
-            with pending:
-                for submission, claims in pending.runs():
-                    ledger.record(submission, claims)
     writer.close()
     return CheckOutcome(len(paths), unreadable, rejected, warned)
+
+
+def _scrub_file(source: Source, name: str, writers: list, *, stem: Path | None,
+                ack: Ack277Writer, profile: Profile | None, ledger, conformance: bool,
+                companion: str | None, ack_999: bool,
+                progress: Callable[[str, int], None] | None = None
+                ) -> tuple[Tally, list[str]]:
+    """Scrub one source in one stream: every report writer and the 277CA fed as it goes.
+
+    Nothing of the file is held: claims flow through the writers, the ledger
+    rows go to an on-disk spool, and only envelope events (for the TA1) and the
+    IG report (errors found, for the 999) are kept. With ``stem``, writes
+    ``stem``.277ca/.ta1/.999.x12 where there is something to say; returns the
+    counts and the files written.
+    """
+    for writer in writers:
+        writer.begin_file(name)
+    counts = Tally()
+    pending = _Spool() if ledger is not None else None  # ledger rows, on disk
+    envelopes: list = []  # what the TA1 needs: interchanges and their broken trailers
+    ig_reports: list[IgReport] = []
+    written: list[str] = []
+
+    def reported(events: Iterator) -> Iterator:
+        for event in events:
+            counts.add(event)
+            if envelope_events(event):
+                envelopes.append(event)
+            if event.__class__ is ScrubbedClaim:
+                if pending is not None:
+                    pending.add(submission_id(event.record), ledger.prepare(event))
+                if progress is not None:
+                    progress(name, event.record.claim.location.offset)
+            for writer in writers:
+                writer.event(event)
+            yield event
+
+    stream = reported(scrub_events(source, profile=profile, ledger=ledger,
+                                   conformance=conformance, companion=companion,
+                                   ig_reports=ig_reports))
+    if stem is None:
+        for _ in stream:
+            pass
+    else:
+        def answer(suffix: str, write: Callable[[BinaryIO], object]) -> None:
+            target = f"{stem}.{suffix}.x12"
+            with open_private(target, "wb") as handle:
+                write(handle)
+                empty = handle.tell() == 0
+            if empty:  # nothing to acknowledge in this form
+                os.unlink(target)
+            else:
+                written.append(target)
+
+        answer("277ca", lambda handle: ack.write(stream, handle))
+        if any(e.__class__ is Problem for e in envelopes):
+            answer("ta1", lambda handle: write_ta1(
+                envelopes, handle, sender_id=ack.sender_id, sender_qualifier=ack.sender_qualifier,
+                clock=ack.clock, control_numbers=ack.control_numbers))
+        if ack_999 and ig_reports:
+            answer("999", lambda handle: write_999(
+                ig_reports[0], handle, sender_id=ack.sender_id,
+                sender_qualifier=ack.sender_qualifier, clock=ack.clock,
+                control_numbers=ack.control_numbers))
+    for writer in writers:
+        writer.end_file(counts.summary())
+    if pending is not None:
+        with pending:
+            for submission, claims in pending.runs():
+                ledger.record(submission, claims)
+    return counts, written
 
 
 class _Spool:
@@ -210,29 +272,31 @@ class FileOutcome:
 
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
-                 profile: Profile | None = None, ledger=None) -> FileOutcome:
+                 profile: Profile | None = None, ledger=None, ack: Ack277Writer | None = None,
+                 conformance: bool = True, companion: str | None = None) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes ``stem``.json and ``stem``.txt (the summaries) and, when there is
-    anything to acknowledge, ``stem``.277ca.x12 / ``stem``.ta1.x12, all owner-only
-    (they carry PHI); ``stem`` defaults to the input's file name. Accepted claims
-    are recorded in ``ledger``. Writing the same stem again overwrites: a redo
-    after a crash leaves one set of reports.
+    anything to acknowledge, ``stem``.277ca.x12 / ``stem``.999.x12 /
+    ``stem``.ta1.x12, all owner-only (they carry PHI); ``stem`` defaults to the
+    input's file name. Streams: memory does not grow with the file. Accepted
+    claims are recorded in ``ledger``. Writing the same stem again overwrites:
+    a redo after a crash leaves one set of reports.
     """
     src = Path(path)
-    stem = stem or src.name
-    result = scrub(src, profile=profile, ledger=ledger)
-    reports = []
-    for fmt, suffix in (("json", "json"), ("text", "txt")):
-        target = Path(reports_dir) / f"{stem}.{suffix}"
-        result.write_report(target, fmt, name=src.name)
-        reports.append(str(target))
-    reports += result.write_acks(reports_dir, stem)
-    tally = Tally()
-    for event in result.events:
-        tally.add(event)
+    base = Path(reports_dir) / (stem or src.name)
+    profile = profile or load_profile()
+    with open_private(f"{base}.json") as json_out, open_private(f"{base}.txt") as text_out:
+        writers = [_writer("json", json_out, show_phi=True, color=False),
+                   _writer("text", text_out, show_phi=False, color=False)]
+        tally, acks = _scrub_file(src, src.name, writers, stem=base, ack=ack or Ack277Writer(),
+                                  profile=profile, ledger=ledger, conformance=conformance,
+                                  companion=companion, ack_999=conformance)
+        for writer in writers:
+            writer.close()
+    reports = (f"{base}.json", f"{base}.txt", *acks)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
-                       tally.unreadable, tally.envelope_errors, tuple(reports), tally.reason)
+                       tally.unreadable, tally.envelope_errors, reports, tally.reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +311,8 @@ class ScrubResult:
     summary: dict  # counts and charges, as in the JSON report
     ack_277ca: bytes  # one 277CA interchange per sound input interchange
     ack_ta1: bytes  # one TA1 per interchange with a broken envelope
+    ack_999: bytes = b""  # one 999 interchange per input interchange with groups
+    conformance: IgReport | None = None  # the implementation-guide verdicts, when checked
 
     @property
     def rejected(self) -> tuple[ScrubbedClaim, ...]:
@@ -268,9 +334,10 @@ class ScrubResult:
             writer.close()
 
     def write_acks(self, directory: str | os.PathLike, stem: str) -> list[str]:
-        """Write ``stem``.277ca.x12 and ``stem``.ta1.x12 (when not empty), owner-only."""
+        """Write ``stem``.277ca/.999/.ta1.x12 (those not empty), owner-only."""
         written = []
-        for suffix, data in (("277ca", self.ack_277ca), ("ta1", self.ack_ta1)):
+        for suffix, data in (("277ca", self.ack_277ca), ("999", self.ack_999),
+                             ("ta1", self.ack_ta1)):
             if data:
                 target = Path(directory) / f"{stem}.{suffix}.x12"
                 with open_private(target, "wb") as out:
@@ -280,24 +347,34 @@ class ScrubResult:
 
 
 def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
-          ack: Ack277Writer | None = None, record: bool = True) -> ScrubResult:
+          ack: Ack277Writer | None = None, record: bool = True, conformance: bool = True,
+          companion: str | None = None) -> ScrubResult:
     """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
 
     ``profile`` is a Profile or a path to one; ``ledger`` a scrubber.ledger.Ledger to
     check against (and, with ``record``, to record the accepted claims in).
+    ``conformance`` runs the implementation-guide check first (its 999 in
+    ``ack_999``); ``companion`` names a payer companion guide.
     """
     import io
 
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
-    events = tuple(scrub_events(source, profile=profile, ledger=ledger))
+    ig_reports: list[IgReport] = []
+    events = tuple(scrub_events(source, profile=profile, ledger=ledger,
+                                conformance=conformance, companion=companion,
+                                ig_reports=ig_reports))
     tally = Tally()
     for event in events:
         tally.add(event)
     claims = tuple(e for e in events if e.__class__ is ScrubbedClaim)
     ack = ack or Ack277Writer()
-    acks, ta1 = io.BytesIO(), io.BytesIO()
+    acks, ta1, ack999 = io.BytesIO(), io.BytesIO(), io.BytesIO()
     ack.write(events, acks)
+    if ig_reports:
+        write_999(ig_reports[0], ack999, sender_id=ack.sender_id,
+                  sender_qualifier=ack.sender_qualifier, clock=ack.clock,
+                  control_numbers=ack.control_numbers)
     write_ta1([e for e in events if envelope_events(e)], ta1, sender_id=ack.sender_id,
               sender_qualifier=ack.sender_qualifier, clock=ack.clock,
               control_numbers=ack.control_numbers)
@@ -307,15 +384,18 @@ def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
             by_submission.setdefault(submission_id(claim.record), []).append(claim)
         for submission, items in by_submission.items():
             ledger.record(submission, items)
-    return ScrubResult(events, claims, tally.summary(), acks.getvalue(), ta1.getvalue())
+    return ScrubResult(events, claims, tally.summary(), acks.getvalue(), ta1.getvalue(),
+                       ack999.getvalue(), ig_reports[0] if ig_reports else None)
 
 
 def iter_claims(source: Source, *, profile: Profile | str | None = None,
-                ledger=None) -> Iterator[ScrubbedClaim]:
+                ledger=None, conformance: bool = True,
+                companion: str | None = None) -> Iterator[ScrubbedClaim]:
     """Scrubbed claims one by one, in flat memory (nothing is recorded in the ledger)."""
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
-    for event in scrub_events(source, profile=profile, ledger=ledger):
+    for event in scrub_events(source, profile=profile, ledger=ledger, conformance=conformance,
+                              companion=companion):
         if event.__class__ is ScrubbedClaim:
             yield event
 

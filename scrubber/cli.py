@@ -56,6 +56,15 @@ def main(ctx: click.Context, config_path: str | None) -> None:
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
+@click.option("--999", "ack_999", is_flag=True,
+              help="Also write the 999 of the implementation-guide check per input into the "
+                   "--277ca folder (<input>.999.x12).")
+@click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
+              help="Check implementation-guide conformance first, as a payer's front end "
+                   "does; claims of a rejected transaction set are held, not scrubbed.")
+@click.option("--companion", metavar="NAME",
+              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
+                   "implementation guides.")
 @click.option("--ack-sender", default="SCRUBBER", show_default=True,
               help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
 @click.option("--ack-name", default="SCRUBBER", show_default=True,
@@ -71,7 +80,8 @@ def main(ctx: click.Context, config_path: str | None) -> None:
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
-          ack_dir: str | None, ack_sender: str, ack_name: str, ledger_path: str | None,
+          ack_dir: str | None, ack_999: bool, conformance: bool, companion: str | None,
+          ack_sender: str, ack_name: str, ledger_path: str | None,
           no_ledger: bool, quiet: bool, verbose: bool, fail_on: str) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
@@ -82,7 +92,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     Examples:
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
-        scrub check batch.x12 --277ca acks/
+        scrub check batch.x12 --277ca acks/ --999
         cat batch.x12 | scrub check - --format json
     """
     paths: list[str] = []
@@ -99,6 +109,12 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     if fmt == "html" and len(files) > 1:
         raise click.UsageError("--format html writes one page: give one file per run")
     profile = _profile(profile_path)
+    if ack_999 and not ack_dir:
+        raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
+    if ack_999 and not conformance:
+        raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
+    if companion is not None:
+        _companion(companion)
     out = open(os.devnull, "w") if quiet else click.get_text_stream("stdout")
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
@@ -113,6 +129,8 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
             outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi,
                                   profile=profile, ack_dir=ack_dir, ledger=ledger,
                                   color=out.isatty(), verbose=verbose, progress=progress,
+                                  conformance=conformance, companion=companion,
+                                  ack_999=ack_999,
                                   ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
                                                    source_id=ack_sender))
     except LedgerError as exc:
@@ -144,6 +162,19 @@ def _progress(files: tuple[str, ...]):
                 bar.update(offset - done[name])
                 done[name] = offset
         yield advance
+
+
+def _companion(name: str) -> None:
+    """Refuse an unknown companion guide up front, naming the ones there are."""
+    from scrubber.ig import OverrideError, load_companions
+
+    try:
+        known = load_companions()
+    except OverrideError as exc:
+        raise click.UsageError(str(exc)) from None
+    if name not in known:
+        raise click.UsageError(f"--companion {name!r}: no such companion guide in "
+                               f"x12_maps/ig-overrides.xml (known: {', '.join(sorted(known))})")
 
 
 def _profile(path: str | None):

@@ -65,11 +65,24 @@ def test_every_999_passes_pyx12_and_matches_the_verdicts():
     for mutant in mutants(60, seed=11):
         report = check(mutant.data)
         text = ack(mutant.data)
+        # a rejected interchange (TA1 R) gets no 999: its groups are never opened
+        answered = [st for isa in report.interchanges if isa.accepted
+                    for gs in isa.groups for st in gs.transactions]
+        if not answered:
+            assert text == "" and not all(isa.accepted for isa in report.interchanges)
+            continue
         _validate(text)
         ik5 = [line.split("*")[1].rstrip("~") for line in text.splitlines() if line.startswith("IK5*")]
-        assert ik5 == [st.ack_code for st in report.transactions]
+        assert ik5 == [st.ack_code for st in answered]
         ik3 = sum(1 for line in text.splitlines() if line.startswith("IK3*"))
-        assert (ik3 > 0) == any(st.errors for st in report.transactions)
+        assert (ik3 > 0) == any(st.errors for st in answered)
+
+
+def test_a_rejected_interchange_gets_a_ta1_not_a_999():
+    data = build_837("P", 1, 1)
+    head, _, _ = data.rpartition(b"IEA*")
+    assert ack(head) == ""  # no IEA: TA1 023 rejects the interchange
+    assert ack(data).startswith("ISA*")
 
 
 def test_one_999_interchange_per_interchange_one_set_per_group():

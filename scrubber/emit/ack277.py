@@ -185,7 +185,7 @@ class Ack277Writer:
                 batch = event.reference
             elif cls is Problem and event.code in TA1_PROBLEMS and not ta1_reason:
                 ta1_reason = event.message
-            elif cls is ScrubbedClaim:
+            elif cls is ScrubbedClaim and not event.held:  # held: the 999 answers it
                 provider = event.record.billing_provider
                 key = (provider.npi, provider.name) if provider else ("", "")
                 if key not in providers:

@@ -47,12 +47,16 @@ def _isa_field(isa: tuple, index: int, default: str = "") -> str:
 def write_999(report: IgReport, out: BinaryIO, *, sender_id: str = "SCRUBBER",
               sender_qualifier: str = "ZZ", clock: Callable[[], datetime] = datetime.now,
               control_numbers: Iterator[int] | None = None) -> int:
-    """Write one 999 interchange per checked interchange that has groups; return how many."""
+    """Write one 999 interchange per accepted interchange that has groups; return how many.
+
+    An interchange with envelope errors is answered by a TA1 alone, as a
+    payer's front end that rejects it never opens its groups.
+    """
     numbers = control_numbers or itertools.count(1)
     written = 0
     for interchange in report.interchanges:
-        if not interchange.groups:
-            continue  # no group to acknowledge: a broken ISA is the TA1's business
+        if not interchange.groups or not interchange.accepted:
+            continue  # nothing to acknowledge, or a rejected interchange: the TA1's business
         lines = _interchange(interchange, sender_id, sender_qualifier, clock(), next(numbers))
         out.write(("\n".join(lines) + "\n").encode("ascii"))
         written += 1

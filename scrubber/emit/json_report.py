@@ -200,6 +200,7 @@ class JsonWriter:
             self._ensure("transaction")
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
+            data["held"] = event.held  # rejected by the IG check: only a 999 answers it
             data["findings"] = [finding.as_dict() for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:

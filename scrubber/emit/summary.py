@@ -168,7 +168,8 @@ class TextSummary:
         t = self.tally
         for problem in t.problems:
             where = f"line {problem.location.line}" if problem.location else "file"
-            w(f"  {self._c('31', 'ENVELOPE')} [{problem.code}] {where}: "
+            label = "999" if problem.code.startswith("ig-") else "ENVELOPE"
+            w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
                 w(f"      {problem.segment_text}\n")

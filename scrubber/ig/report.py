@@ -159,6 +159,12 @@ class IgReport:
         hits = self._index.get((interchange_control, group_control, transaction_control))
         return hits[0][2] if hits else None
 
+    def placements(self, interchange_control: str, group_control: str,
+                   transaction_control: str) -> list[tuple]:
+        """Every (interchange, group, transaction set) with these control numbers."""
+        return list(self._index.get((interchange_control, group_control, transaction_control),
+                                    ()))
+
     def is_accepted(self, interchange_control: str, group_control: str,
                     transaction_control: str) -> bool:
         """May claims of this transaction set go on to business rules and a 277CA?

@@ -51,14 +51,19 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ScrubbedClaim:
-    """A claim and every finding about it; rejected when any finding is a reject."""
+    """A claim and every finding about it; rejected when any finding is a reject.
+
+    ``held`` marks a claim whose transaction set the implementation-guide check
+    rejected: a payer answers it with a 999 only, so it gets no 277CA.
+    """
 
     record: ClaimRecord
     findings: tuple[Finding, ...]
+    held: bool = False
 
     @property
     def rejected(self) -> bool:
-        return any(f.severity is Severity.REJECT for f in self.findings)
+        return self.held or any(f.severity is Severity.REJECT for f in self.findings)
 
     @property
     def status(self) -> str:

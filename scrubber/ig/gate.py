@@ -1,0 +1,96 @@
+"""Hold back the claims of transaction sets the implementation-guide check rejects.
+
+A payer's front end answers such a set with a 999 (IK5 R) and never looks at
+its claims: they get no business rules and no 277CA. ``Gate`` brings that
+verdict into the scrubbed event stream: every IG error becomes a located
+``Problem`` of its transaction set (so each report lists it where the set is),
+and ``held`` tells the engine which claims to hold, and why, in words.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+from scrubber.ig.report import IgError, IgReport, TransactionVerdict
+from scrubber.model import (
+    ClaimRecord,
+    FunctionalGroup,
+    Interchange,
+    Location,
+    Problem,
+    Transaction,
+)
+
+HELD_RULE = "ig-999"
+
+_IK304 = {"1": "unrecognized segment", "2": "segment not used here", "3": "required segment "
+          "missing", "4": "loop occurs too often", "5": "segment occurs too often",
+          "8": "segment has data element errors"}
+
+
+def error_problem(error: IgError, control: str) -> Problem:
+    """One IG error as a transaction-set problem, pointing at its segment."""
+    where = f"{error.segment_id} (segment {error.position} of the set"
+    where += f", loop {error.loop_id})" if error.loop_id else ")"
+    if error.element:
+        element = f"{error.segment_id}{error.element:02d}"
+        element += f"-{error.component}" if error.component else ""
+        code = f"999 IK3 {error.segment_code}, IK4 {error.element_code} on {element}"
+    else:
+        code = f"999 IK3 {error.segment_code} ({_IK304.get(error.segment_code, 'error')})"
+    claim = f" in claim {error.claim_id}" if error.claim_id else ""
+    location = Location(error.ordinal, error.line, error.offset) if error.line else None
+    return Problem(error.check or "ig-error", f"{where}{claim}: {error.message} [{code}]",
+                   "transaction", location, control)
+
+
+class Gate:
+    """The IG verdicts of one source, applied to its event stream."""
+
+    def __init__(self, report: IgReport):
+        self.report = report
+
+    def _verdict(self, interchange: str, group: str, transaction: str
+                 ) -> TransactionVerdict | None:
+        return self.report.verdict(interchange, group, transaction)
+
+    def held(self, record: ClaimRecord) -> str | None:
+        """Why the claim's transaction set goes no further, or None when it was accepted."""
+        key = (record.interchange.control_number, record.group.control_number,
+               record.transaction.control_number)
+        if self.report.is_accepted(*key):
+            return None
+        places = self.report.placements(*key)
+        st = f"transaction set {key[2]}"
+        if not places:
+            return f"the implementation-guide check could not place its {st}"
+        if len(places) > 1:
+            return (f"its {st} uses the control numbers ISA13 {key[0]} / GS06 {key[1]} / "
+                    f"ST02 {key[2]} of another set in the file")
+        isa, gs, verdict = places[0]
+        if not isa.accepted:
+            return f"its interchange {key[0]} is rejected: {isa.errors[0].message}"
+        if gs.errors:
+            return f"its functional group {key[1]} is rejected: {gs.errors[0].message}"
+        if verdict.errors:
+            return (f"its {st} is rejected by the implementation-guide check (999 IK5 R, "
+                    f"{len(verdict.errors)} error(s) listed with the set)")
+        why = verdict.envelope_errors[0].message if verdict.envelope_errors else \
+            f"IK5 codes {', '.join(verdict.syntax_codes) or 'R'}"
+        return f"its {st} is rejected by the implementation-guide check (999 IK5 R): {why}"
+
+    def annotate(self, events: Iterable) -> Iterator:
+        """The events, with each transaction set's IG errors right after its Transaction."""
+        interchange = group = ""
+        for event in events:
+            yield event
+            cls = event.__class__
+            if cls is Transaction:
+                verdict = self._verdict(interchange, group, event.control_number)
+                if verdict is not None:
+                    for error in verdict.errors:
+                        yield error_problem(error, event.control_number)
+            elif cls is FunctionalGroup:
+                group = event.control_number
+            elif cls is Interchange:
+                interchange, group = event.control_number, ""
