@@ -390,6 +390,7 @@ def build_billing_provider(hl: Segment, segments: list[Segment]) -> BillingProvi
         taxonomy=taxonomy,
         address=_address(n3, n4),
         location=Location.of(name if name is not None else hl),
+        segments=(hl, *segments),
     )
 
 

@@ -143,6 +143,7 @@ class BillingProvider:
     taxonomy: str  # PRV*BI*PXC
     address: Address | None
     location: Location
+    segments: tuple = ()  # the 2000A/2010AA segments as read, so findings can quote them
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,8 @@ class ClaimContext:
     submission: str
     day: DayLookup  # every service of this patient on a date, this claim's own lines included
     ncci: NcciTables | None = None  # the user's CMS NCCI tables, when given
+    # earlier claims of the submission with the same billing NPI and CLM01 (their ordinals)
+    twins: Callable[[], tuple[int, ...]] = lambda: ()
 
     @property
     def claim(self):

@@ -15,6 +15,7 @@ import sqlite3
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from dataclasses import replace
+from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, Sequence
 
 from scrubber.model.build import Event
@@ -72,13 +73,19 @@ class Engine:
                 (r, s) for r in rules if (s := profile.severity(r, kind)) is not None)
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
-              day: DayLookup | None = None) -> ScrubbedClaim:
-        """Run every active rule over one claim; ``day`` defaults to the claim's own lines."""
+              day: DayLookup | None = None,
+              twins: Callable[[], tuple[int, ...]] | None = None) -> ScrubbedClaim:
+        """Run every active rule over one claim; ``day`` defaults to the claim's own lines.
+
+        ``twins()`` lists the earlier claims of the submission with the same
+        billing NPI and CLM01 (none when the claim is scrubbed on its own).
+        """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
             def day(when: date) -> tuple[DayService, ...]:
                 return own_services(record, submission, ordinal, when)
-        context = ClaimContext(record, self.profile, ordinal, submission, day, self.ncci)
+        context = ClaimContext(record, self.profile, ordinal, submission, day, self.ncci,
+                               twins=twins or (lambda: ()))
         findings = []
         for rule, severity in self._active.get(record.transaction.kind, ()):
             for hit in rule.run(context):
@@ -141,9 +148,16 @@ def _finding(rule: Rule, severity: Severity, hit: Hit, record: ClaimRecord) -> F
 
 
 def _segment_text(record: ClaimRecord, location: Location) -> str:
-    for seg in record.claim.segments:
+    """The segment at ``location`` as sent: in the claim, its billing provider, or the ST."""
+    separator = record.interchange.delimiters.element
+    provider = record.billing_provider
+    for seg in (*record.claim.segments, *(provider.segments if provider else ())):
         if seg.ordinal == location.segment:
-            return record.interchange.delimiters.element.join(seg.elements)
+            return separator.join(seg.elements)
+    transaction = record.transaction
+    if location == transaction.location:
+        return separator.join(("ST", transaction.set_id, transaction.control_number,
+                               transaction.version))
     return ""
 
 
@@ -175,6 +189,8 @@ class DayIndex:
             "claim_id TEXT, number INTEGER, procedure TEXT, modifiers TEXT, units TEXT, "
             "submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
         self.db.execute("CREATE TABLE changed (key BLOB, claim_id TEXT)")
+        self.db.execute("CREATE TABLE claim (submission TEXT, npi TEXT, claim_id TEXT, "
+                        "ordinal INTEGER)")
         self._batch: list[tuple] = []
         self.lines = 0
 
@@ -184,6 +200,10 @@ class DayIndex:
         key = patient_key(record)
         if claim.frequency in _CHANGES:
             self.db.execute("INSERT INTO changed VALUES (?, ?)", (key, claim.id))
+        else:
+            npi = record.billing_provider.npi if record.billing_provider else ""
+            self.db.execute("INSERT INTO claim VALUES (?, ?, ?, ?)",
+                            (submission, npi, claim.id, ordinal))
         if claim.frequency == "8":
             return
         for index, line in enumerate(claim.lines):
@@ -209,6 +229,7 @@ class DayIndex:
         self._flush()
         self.db.execute("CREATE INDEX line_day ON line (key, day)")
         self.db.execute("CREATE INDEX changed_key ON changed (key, claim_id)")
+        self.db.execute("CREATE INDEX claim_id ON claim (claim_id, npi, submission)")
         self.db.commit()
 
     def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]:
@@ -228,6 +249,13 @@ class DayIndex:
         """True when the submission replaces or voids a claim ``claim_id`` of this patient."""
         return self.db.execute("SELECT 1 FROM changed WHERE key = ? AND claim_id = ? LIMIT 1",
                                (key, claim_id)).fetchone() is not None
+
+    def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
+        """Earlier original claims of the submission with this claim's billing NPI and CLM01."""
+        npi = record.billing_provider.npi if record.billing_provider else ""
+        return tuple(row[0] for row in self.db.execute(
+            "SELECT ordinal FROM claim WHERE claim_id = ? AND npi = ? AND submission = ? "
+            "AND ordinal < ? ORDER BY ordinal", (record.claim.id, npi, submission, ordinal)))
 
     def close(self) -> None:
         self.db.close()
@@ -275,15 +303,33 @@ def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str
     return tuple(out)
 
 
+def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
+    """A claim the rules do not see: its transaction set was rejected before them (999)."""
+    claim = record.claim
+    finding = Finding(
+        rule="ig-999", severity=Severity.REJECT,
+        message=f"not scrubbed further: {reason}",
+        fix="Correct the implementation-guide errors listed for its transaction set and "
+            "send the set again; a payer answers this set with a 999 only.",
+        claim_id=claim.id, line_number=None, location=claim.location,
+        segment_text=_segment_text(record, claim.location),
+        source="ASC X12 005010X231A1 (999): a rejected transaction set goes no further")
+    return ScrubbedClaim(record, (finding,), held=True)
+
+
 def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
                  ledger: LedgerReader | None = None, engine: Engine | None = None,
-                 ncci: NcciTables | None = None
+                 ncci: NcciTables | None = None,
+                 held: Callable[[ClaimRecord], str | None] | None = None
                  ) -> Iterator[Event | ScrubbedClaim]:
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
 
     ``open_events`` is called twice (two passes over the same input): once to
     index the day context, once to scrub. The ledger, when given, adds the
-    lines of claims already accepted in other submissions. ``ncci``, the
+    lines of claims already accepted in other submissions. ``held(record)``
+    names why a claim goes no further (its transaction set failed the
+    implementation-guide check): such a claim is neither scrubbed nor part of
+    any other claim's day context, as the payer never sees it. ``ncci``, the
     user's CMS tables (``scrubber.ncci.load_tables``), turns on the ``ncci-ptp``
     and ``mue`` rules; it is ignored when an ``engine`` is given (give it there).
     """
@@ -294,7 +340,8 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
         for event in open_events():
             if event.__class__ is _CLAIM_RECORD:
                 ordinal += 1
-                index.add(event, ordinal, submission_id(event))
+                if held is None or held(event) is None:
+                    index.add(event, ordinal, submission_id(event))
         index.finish()
         ordinal = 0
         for event in open_events():
@@ -302,8 +349,13 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                 yield event
                 continue
             ordinal += 1
+            reason = held(event) if held is not None else None
+            if reason is not None:
+                yield held_claim(event, reason)
+                continue
             submission = submission_id(event)
             yield engine.scrub(event, ordinal=ordinal, submission=submission,
-                               day=_day_lookup(event, ordinal, submission, index, ledger))
+                               day=_day_lookup(event, ordinal, submission, index, ledger),
+                               twins=partial(index.twins, event, submission, ordinal))
     finally:
         index.close()

@@ -90,16 +90,26 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
     return register
 
 
+_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci")
+
+
 def _load_packs() -> None:
     # Importing a pack registers its rules; listed here so registration stays explicit.
     from scrubber.rules import cpt_96523  # noqa: F401
+    from scrubber.rules import snip  # noqa: F401
     from scrubber.rules import ncci  # noqa: F401
 
 
 def all_rules() -> tuple[Rule, ...]:
-    """Every registered rule, in registration order."""
+    """Every registered rule: pack by pack (as listed above), each in registration order.
+
+    The order does not depend on which pack some caller happened to import first,
+    so `scrub rules` and docs/rules.md always list the rules the same way.
+    """
     _load_packs()
-    return tuple(_REGISTRY.values())
+    rank = {module: n for n, module in enumerate(_PACKS)}
+    return tuple(sorted(_REGISTRY.values(),
+                        key=lambda r: rank.get(r.check.__module__, len(rank))))
 
 
 def get_rule(rule_id: str) -> Rule | None:
