@@ -123,8 +123,9 @@ def ptp_pairs(ctx: ClaimContext) -> Iterator[Hit]:
                       related=_related(ctx, services))
         for edit, services in sent.items():
             yield Hit(f"{line.procedure} on {day:%Y-%m-%d} pairs with "
-                      f"{'; '.join(s.label() for s in services)}: {_edit_words(edit, True)} With this "
-                      f"service the {edit.column2} already sent will be denied or recouped.",
+                      f"{'; '.join(s.label() for s in services)}: {_edit_words(edit, True)} "
+                      f"With this service the {edit.column2} already sent will be denied or "
+                      "recouped.",
                       f"Correct the claim already sent (remove its {edit.column2} line), or "
                       "hold this service if it was not performed.", line=line,
                       element=_element(ctx), related=_related(ctx, services), ceiling=WARN)
@@ -146,9 +147,9 @@ def _mue_words(limit: MueLimit) -> str:
 
 def _mue_fix(limit: MueLimit, code: str) -> str:
     if limit.indicator == 1:
-        return (f"Bill at most {_units(limit.units)} of {code} on a line; units of another site "
-                "or session go on their own line with the modifier that says so (RT/LT, 59, "
-                "XS ...).")
+        return (f"Bill at most {_units(limit.units)} of {code} on a line; units of a repeat, "
+                "another site or session go on their own line with the modifier that says so "
+                "(76, 77, 91, 59, XS, RT/LT ...).")
     appeal = ("units above it are not paid, by policy" if limit.indicator == 2 else
               "units above it are denied; only records showing them necessary win an appeal")
     return (f"Bill at most {_units(limit.units)} of {code} for this patient and date, across "
