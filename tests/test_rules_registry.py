@@ -13,6 +13,7 @@ from scrubber.rules.registry import all_rules, rule
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "rules"
+NCCI_FIXTURES = ROOT / "fixtures" / "ncci"  # scrubbed with the tables beside them
 
 
 def test_ids_are_unique_and_records_frozen():
@@ -37,9 +38,10 @@ def test_rule_is_documented_and_has_both_fixtures(r):
     assert r.source
     assert "Fails:" in r.doc and "Passes:" in r.doc
     assert r.doc.splitlines()[0].endswith(".")
-    assert list(FIXTURES.glob(f"{r.id}.pass*.837p.x12")) or \
-        list(FIXTURES.glob(f"{r.id}.pass*.837i.x12"))
-    assert list(FIXTURES.glob(f"{r.id}.fail*.x12"))
+    folder = NCCI_FIXTURES if r.source.startswith("CMS NCCI") else FIXTURES
+    assert list(folder.glob(f"{r.id}.pass*.837p.x12")) or \
+        list(folder.glob(f"{r.id}.pass*.837i.x12"))
+    assert list(folder.glob(f"{r.id}.fail*.x12"))
 
 
 def test_docs_rules_md_is_generated_from_the_registry():
