@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -13,7 +14,7 @@ from scrubber.model import read
 from scrubber.ncci import load_tables
 from scrubber.rules.engine import Engine, scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
-from scrubber.rules.profile import load_profile
+from scrubber.rules.profile import CodeList, load_profile
 from scrubber.rules.ncci import BYPASS_MODIFIERS
 from test_rules_engine import FakeLedger, FakeLine, alex_identity
 
@@ -119,6 +120,16 @@ def test_indicator_1_without_an_ncci_modifier_rejects(tables, modifiers):
     (_, finding), = findings(pair(line("20610"), line("20550", mods=modifiers)), ncci)
     assert "modifier indicator 1" in finding.message and "neither line" in finding.message
     assert "59, XE, XS, XP, XU" in finding.fix
+
+
+def test_a_profile_list_replaces_the_bypass_modifiers(tables):
+    ncci = tables(ptp=[ptp("20610", "20550", 1)])
+    profile = replace(PROFILE, lists=PROFILE.lists + (("ncci-bypass-modifiers",
+                                                       CodeList(("XS",))),))
+    data_59 = pair(line("20610"), line("20550", mods=("59",)))
+    assert findings(data_59, ncci) == [] and findings(data_59, ncci, profile=profile)
+    assert findings(pair(line("20610"), line("20550", mods=("XS",))), ncci,
+                    profile=profile) == []
 
 
 def test_indicator_9_is_no_edit(tables):
