@@ -276,7 +276,8 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  conformance: bool = True, companion: str | None = None) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
-    Writes ``stem``.json and ``stem``.txt (the summaries) and, when there is
+    Writes ``stem``.json, ``stem``.txt and ``stem``.html (the summaries; the
+    HTML page keeps the claims with findings until the end) and, when there is
     anything to acknowledge, ``stem``.277ca.x12 / ``stem``.999.x12 /
     ``stem``.ta1.x12, all owner-only (they carry PHI); ``stem`` defaults to the
     input's file name. Streams: memory does not grow with the file. Accepted
@@ -286,15 +287,17 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     src = Path(path)
     base = Path(reports_dir) / (stem or src.name)
     profile = profile or load_profile()
-    with open_private(f"{base}.json") as json_out, open_private(f"{base}.txt") as text_out:
+    with open_private(f"{base}.json") as json_out, open_private(f"{base}.txt") as text_out, \
+            open_private(f"{base}.html") as html_out:
         writers = [_writer("json", json_out, show_phi=True, color=False),
-                   _writer("text", text_out, show_phi=False, color=False)]
+                   _writer("text", text_out, show_phi=False, color=False),
+                   _writer("html", html_out, show_phi=False, color=False)]
         tally, acks = _scrub_file(src, src.name, writers, stem=base, ack=ack or Ack277Writer(),
                                   profile=profile, ledger=ledger, conformance=conformance,
                                   companion=companion, ack_999=conformance)
         for writer in writers:
             writer.close()
-    reports = (f"{base}.json", f"{base}.txt", *acks)
+    reports = (f"{base}.json", f"{base}.txt", f"{base}.html", *acks)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
                        tally.unreadable, tally.envelope_errors, reports, tally.reason)
 

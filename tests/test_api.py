@@ -42,7 +42,8 @@ def test_process_file_writes_an_owner_only_report_with_the_verdict(tmp_path):
     outcome = process_file(str(RULES / "96523-units.fail.837p.x12"), str(tmp_path))
     assert (outcome.claims, outcome.rejected, outcome.verdict) == (1, 1, "rejected")
     names = [Path(r).name for r in outcome.reports]
-    assert names == ["96523-units.fail.837p.x12." + s for s in ("json", "txt", "277ca.x12", "999.x12")]
+    assert names == ["96523-units.fail.837p.x12." + s for s in ("json", "txt", "html", "277ca.x12",
+                                                                "999.x12")]
     assert all(stat.S_IMODE(Path(r).stat().st_mode) == 0o600 for r in outcome.reports)
     data = json.loads(Path(outcome.reports[0]).read_text())
     assert data["files"][0]["summary"]["rejected"] == 1

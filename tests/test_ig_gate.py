@@ -117,4 +117,5 @@ def test_the_watcher_unit_of_work_writes_the_999(tmp_path):
     outcome = process_file(str(broken(tmp_path)), str(reports))
     assert outcome.verdict == "rejected" and outcome.rejected == 2
     assert sorted(Path(p).name for p in outcome.reports) == [
-        "batch.x12.277ca.x12", "batch.x12.999.x12", "batch.x12.json", "batch.x12.txt"]
+        "batch.x12.277ca.x12", "batch.x12.999.x12", "batch.x12.html", "batch.x12.json",
+        "batch.x12.txt"]

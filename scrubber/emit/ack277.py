@@ -10,12 +10,17 @@ three (STC01, STC10, STC11), with U. Clock and control numbers are injected so
 that output is reproducible.
 
 Counts come before the claims they count, so the claims of one interchange are
-kept as compact rows (strings, not the claim model) until its end.
+kept as compact rows (strings, not the claim model) in a private SQLite table
+(on disk once it outgrows a small cache) until its end; only the counts stay in
+memory, and the segments are written as they are made. Memory stays flat
+however many claims an interchange holds.
 """
 
 from __future__ import annotations
 
 import itertools
+import pickle
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -76,11 +81,51 @@ class _Claim:
 
 @dataclass(slots=True)
 class _Provider:
+    """A billing provider of the interchange: its counts; its claim rows are spooled."""
+
+    number: int  # order of first appearance
     name: str
     first_name: str
     entity_type: str
     npi: str
-    claims: list[_Claim] = field(default_factory=list)
+    accepted: int = 0
+    rejected: int = 0
+    accepted_amount: Decimal = field(default_factory=Decimal)
+    rejected_amount: Decimal = field(default_factory=Decimal)
+
+    def count(self, claim: _Claim) -> None:
+        if claim.statuses:
+            self.rejected += 1
+            self.rejected_amount += claim.charge
+        else:
+            self.accepted += 1
+            self.accepted_amount += claim.charge
+
+
+class _Rows:
+    """Claim rows by provider, in arrival order, in a private temporary database."""
+
+    def __init__(self) -> None:
+        # "" opens a private temporary database: memory while small, an unlinked file beyond
+        self.db = sqlite3.connect("")
+        self.db.execute("PRAGMA cache_size = -4096")
+        self.db.execute("CREATE TABLE row (provider INTEGER, seq INTEGER PRIMARY KEY, "
+                        "data BLOB)")
+
+    def add(self, provider: int, claim: _Claim) -> None:
+        self.db.execute("INSERT INTO row (provider, data) VALUES (?, ?)",
+                        (provider, pickle.dumps(claim, protocol=pickle.HIGHEST_PROTOCOL)))
+
+    def of(self, provider: int) -> Iterator[_Claim]:
+        for (data,) in self.db.execute("SELECT data FROM row WHERE provider = ? ORDER BY seq",
+                                       (provider,)):
+            yield pickle.loads(data)
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM row")
+
+    def close(self) -> None:
+        self.db.close()
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +214,13 @@ class Ack277Writer:
 
     def write(self, events: Iterable, out: BinaryIO) -> list[AckSummary]:
         """Write every 277CA interchange the stream calls for; return what each said."""
+        rows = _Rows()
+        try:
+            return self._write(events, out, rows)
+        finally:
+            rows.close()
+
+    def _write(self, events: Iterable, out: BinaryIO, rows: _Rows) -> list[AckSummary]:
         summaries = []
         interchange: Interchange | None = None
         submitter = ("", "")
@@ -180,6 +232,7 @@ class Ack277Writer:
             if cls is Interchange:
                 interchange, providers, ta1_reason = event, {}, ""
                 submitter, batch = ("", ""), ""
+                rows.clear()
             elif cls is Transaction and not submitter[0] and event.submitter:
                 submitter = (event.submitter.name, event.submitter.id)
                 batch = event.reference
@@ -190,34 +243,47 @@ class Ack277Writer:
                 key = (provider.npi, provider.name) if provider else ("", "")
                 if key not in providers:
                     providers[key] = _Provider(
+                        len(providers),
                         provider.name if provider else "UNKNOWN",
                         provider.first_name if provider else "",
                         provider.entity_type if provider else "2",
                         provider.npi if provider else "")
-                providers[key].claims.append(_claim_row(event))
+                row = _claim_row(event)
+                providers[key].count(row)
+                rows.add(providers[key].number, row)
             elif cls is EnvelopeEnd and event.envelope == "interchange" and interchange:
                 if ta1_reason:
                     summaries.append(AckSummary(interchange.control_number, "", 0, 0,
                                                 ta1_reason))
                 elif providers:
                     summaries.append(self._interchange(out, interchange, submitter, batch,
-                                                       list(providers.values())))
+                                                       list(providers.values()), rows))
                 interchange = None
         return summaries
 
     # -- one interchange ---------------------------------------------------------------
     def _interchange(self, out: BinaryIO, source: Interchange, submitter: tuple[str, str],
-                     batch: str, providers: list[_Provider]) -> AckSummary:
+                     batch: str, providers: list[_Provider], rows: _Rows) -> AckSummary:
         now = self.clock()
         control = next(self.control_numbers)
         today, hhmm = now.strftime("%Y%m%d"), now.strftime("%H%M")
-        segs: list[list[str]] = []
-        add = segs.append
+        counted = 0  # segments ST..SE, for SE01
+
+        def add(elements: list[str]) -> None:
+            nonlocal counted
+            counted += 1
+            out.write((_join(elements) + _TERMINATOR + "\n").encode("utf-8"))
+
+        out.write((self._isa(source, control, now) + _TERMINATOR + "\n").encode("utf-8"))
+        out.write((_join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
+                          today, hhmm, str(control), "X", "005010X214"]) + _TERMINATOR + "\n"
+                   ).encode("utf-8"))
         add(["ST", "277", f"{control:04d}", "005010X214"])
         add(["BHT", "0085", "08", f"{source.control_number}-{control}", today, hhmm, "TH"])
-        claims = [c for p in providers for c in p.claims]
-        accepted = [c for c in claims if not c.statuses]
-        rejected = [c for c in claims if c.statuses]
+        accepted = sum(p.accepted for p in providers)
+        rejected = sum(p.rejected for p in providers)
+        accepted_amount = sum((p.accepted_amount for p in providers), Decimal(0))
+        rejected_amount = sum((p.rejected_amount for p in providers), Decimal(0))
         add(["HL", "1", "", "20", "1"])
         add(["NM1", "AY", "2", _clean(self.source_name, 60), "", "", "", "", "46",
              _clean(self.source_id, 80)])
@@ -228,14 +294,12 @@ class Ack277Writer:
         add(["NM1", "41", "2", _clean(submitter[0] or source.sender_id, 60), "", "", "", "",
              "46", _clean(submitter[1] or source.sender_id, 80)])
         add(["TRN", "2", _clean(batch or source.control_number, 50)])
-        add(["STC", "A1:19", today, "WQ", _money(sum((c.charge for c in claims), Decimal(0)))])
-        self._counts(add, "90", "AA", accepted, rejected)
+        add(["STC", "A1:19", today, "WQ", _money(accepted_amount + rejected_amount)])
+        self._counts(add, "90", "AA", accepted, rejected, accepted_amount, rejected_amount)
         hl = 2
         for provider in providers:
             hl += 1
             provider_hl = hl
-            p_acc = [c for c in provider.claims if not c.statuses]
-            p_rej = [c for c in provider.claims if c.statuses]
             add(["HL", str(hl), "2", "19", "1"])
             person = provider.entity_type == "1"
             add(["NM1", "85", "1" if person else "2", _clean(provider.name, 60),
@@ -243,9 +307,10 @@ class Ack277Writer:
                  "XX", provider.npi or "0000000000"])
             add(["TRN", "1", f"{control:04d}{provider_hl:05d}"])
             add(["STC", "A1:19", "", "WQ",
-                 _money(sum((c.charge for c in provider.claims), Decimal(0)))])
-            self._counts(add, "QA", "QC", p_acc, p_rej)
-            for claim in provider.claims:
+                 _money(provider.accepted_amount + provider.rejected_amount)])
+            self._counts(add, "QA", "QC", provider.accepted, provider.rejected,
+                         provider.accepted_amount, provider.rejected_amount)
+            for claim in rows.of(provider.number):
                 hl += 1
                 add(["HL", str(hl), str(provider_hl), "PT"])
                 add(["NM1", "QC", "1", _clean(claim.patient_last, 60) or "UNKNOWN",
@@ -276,26 +341,22 @@ class Ack277Writer:
                         add(["REF", "FJ", _clean(line.control_number, 50)])
                     if line.dates:
                         add(["DTP", "472", *self._dates(line.dates, now.date())])
-        add(["SE", str(len(segs) + 1), f"{control:04d}"])
-        isa = self._isa(source, control, now)
-        body = [isa,
-                _join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
-                       today, hhmm, str(control), "X", "005010X214"])]
-        body += [_join(seg) for seg in segs]
-        body += [_join(["GE", "1", str(control)]), _join(["IEA", "1", f"{control:09d}"])]
-        out.write(("".join(line + _TERMINATOR + "\n" for line in body)).encode("utf-8"))
-        return AckSummary(source.control_number, f"{control:09d}", len(accepted), len(rejected))
+        add(["SE", str(counted + 1), f"{control:04d}"])
+        out.write((_join(["GE", "1", str(control)]) + _TERMINATOR + "\n").encode("utf-8"))
+        out.write((_join(["IEA", "1", f"{control:09d}"]) + _TERMINATOR + "\n").encode("utf-8"))
+        return AckSummary(source.control_number, f"{control:09d}", accepted, rejected)
 
     @staticmethod
-    def _counts(add, acc_code: str, rej_code: str, accepted: list, rejected: list) -> None:
+    def _counts(add, acc_code: str, rej_code: str, accepted: int, rejected: int,
+                accepted_amount: Decimal, rejected_amount: Decimal) -> None:
         if accepted:
-            add(["QTY", acc_code, str(len(accepted))])
+            add(["QTY", acc_code, str(accepted)])
         if rejected:
-            add(["QTY", rej_code, str(len(rejected))])
+            add(["QTY", rej_code, str(rejected)])
         if accepted:
-            add(["AMT", "YU", _money(sum((c.charge for c in accepted), Decimal(0)))])
+            add(["AMT", "YU", _money(accepted_amount)])
         if rejected:
-            add(["AMT", "YY", _money(sum((c.charge for c in rejected), Decimal(0)))])
+            add(["AMT", "YY", _money(rejected_amount)])
 
     @staticmethod
     def _composite(status: tuple[str, str]) -> str:

@@ -271,7 +271,7 @@ class HtmlSummary:
             E.TR(E.TH("envelope problems"), E.TD(str(t.envelope_errors))))
         body = [E.H1(f"Scrub summary: {self.path}"), counts]
         if t.problems:
-            body.append(E.H2("Envelope problems"))
+            body.append(E.H2("Envelope and implementation-guide (999) problems"))
             body.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
                                     f"[{p.code}] {_problem_words(p)}") for p in t.problems]))
         body.append(E.H2("Claims with findings"))
