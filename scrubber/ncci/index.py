@@ -116,14 +116,14 @@ class NcciTables:
         set_id = self._ptp_sets.get(kind)
         if set_id is None or self._db is None:
             return ()
-        return self._pair(set_id, column1, column2)
+        return self._pair(set_id, column1.upper(), column2.upper())
 
     def mue(self, code: str, kind: str = "837P") -> MueLimit | None:
         """The MUE of ``code`` (the lowest value when the files list it twice), or None."""
         set_id = self._mue_sets.get(kind)
         if set_id is None or self._db is None:
             return None
-        return self._code(set_id, code)
+        return self._code(set_id, code.upper())
 
     def close(self) -> None:
         if self._db is not None:
