@@ -22,6 +22,7 @@ from scrubber.ig import IgReport
 from scrubber.ig import check as ig_check
 from scrubber.ig.gate import Gate
 from scrubber.model import Event, Problem, Source, read
+from scrubber.ncci import NcciTables
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
 from scrubber.rules.context import submission_id
@@ -68,8 +69,8 @@ def _passes(source: Source) -> Iterator[Callable[[], Source]]:
 
 def scrub_events(source: Source, *, profile: Profile | None = None,
                  ledger: LedgerReader | None = None, conformance: bool = True,
-                 companion: str | None = None, ig_reports: list[IgReport] | None = None
-                 ) -> Iterator[Event | ScrubbedClaim]:
+                 companion: str | None = None, ig_reports: list[IgReport] | None = None,
+                 ncci: NcciTables | None = None) -> Iterator[Event | ScrubbedClaim]:
     """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
 
     ``source`` is a path, bytes or a binary stream. With ``conformance`` (the
@@ -77,8 +78,9 @@ def scrub_events(source: Source, *, profile: Profile | None = None,
     does: its errors come out as transaction-set problems, and the claims of a
     rejected set are held (``ScrubbedClaim.held``) instead of scrubbed. Its
     report is appended to ``ig_reports`` for a 999; ``companion`` names a payer
-    companion guide (x12_maps/ig-overrides.xml). The source is read up to three
-    times (see ``_passes``).
+    companion guide (x12_maps/ig-overrides.xml). ``ncci`` holds the user's CMS
+    NCCI tables (``scrubber.ncci.load_tables``) for the ``ncci-ptp`` and ``mue``
+    rules. The source is read up to three times (see ``_passes``).
     """
     profile = profile or load_profile()
     with _passes(source) as again:
@@ -92,7 +94,7 @@ def scrub_events(source: Source, *, profile: Profile | None = None,
         def events() -> Iterator[Event]:
             return gate.annotate(read(again())) if gate else read(again())
 
-        yield from rules_scrub(events, profile=profile, ledger=ledger,
+        yield from rules_scrub(events, profile=profile, ledger=ledger, ncci=ncci,
                                held=gate.held if gate else None)
 
 
@@ -101,6 +103,7 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
                 ack_dir: str | None = None, ack: Ack277Writer | None = None,
                 verbose: bool = False, conformance: bool = True,
                 companion: str | None = None, ack_999: bool = False,
+                ncci: NcciTables | None = None,
                 progress: Callable[[str, int], None] | None = None) -> CheckOutcome:
     """Scrub each path ("-" is standard input) and write one report to ``out``.
 
@@ -122,7 +125,7 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
         counts, _ = _scrub_file(sys.stdin.buffer if path == "-" else path, name, [writer],
                                 stem=stem, ack=ack, profile=profile, ledger=ledger,
                                 conformance=conformance, companion=companion,
-                                ack_999=ack_999, progress=progress)
+                                ack_999=ack_999, ncci=ncci, progress=progress)
         unreadable |= counts.unreadable
         rejected |= bool(counts.rejected or counts.envelope_errors)
         warned |= bool(counts.warnings)
@@ -132,7 +135,7 @@ def check_files(paths: list[str], out: TextIO, *, fmt: str = "text", show_phi: b
 
 def _scrub_file(source: Source, name: str, writers: list, *, stem: Path | None,
                 ack: Ack277Writer, profile: Profile | None, ledger, conformance: bool,
-                companion: str | None, ack_999: bool,
+                companion: str | None, ack_999: bool, ncci: NcciTables | None = None,
                 progress: Callable[[str, int], None] | None = None
                 ) -> tuple[Tally, list[str]]:
     """Scrub one source in one stream: every report writer and the 277CA fed as it goes.
@@ -167,7 +170,7 @@ def _scrub_file(source: Source, name: str, writers: list, *, stem: Path | None,
 
     stream = reported(scrub_events(source, profile=profile, ledger=ledger,
                                    conformance=conformance, companion=companion,
-                                   ig_reports=ig_reports))
+                                   ig_reports=ig_reports, ncci=ncci))
     if stem is None:
         for _ in stream:
             pass
@@ -273,7 +276,8 @@ class FileOutcome:
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  profile: Profile | None = None, ledger=None, ack: Ack277Writer | None = None,
-                 conformance: bool = True, companion: str | None = None) -> FileOutcome:
+                 conformance: bool = True, companion: str | None = None,
+                 ncci: NcciTables | None = None) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes ``stem``.json, ``stem``.txt and ``stem``.html (the summaries; the
@@ -294,7 +298,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                    _writer("html", html_out, show_phi=False, color=False)]
         tally, acks = _scrub_file(src, src.name, writers, stem=base, ack=ack or Ack277Writer(),
                                   profile=profile, ledger=ledger, conformance=conformance,
-                                  companion=companion, ack_999=conformance)
+                                  companion=companion, ack_999=conformance, ncci=ncci)
         for writer in writers:
             writer.close()
     reports = (f"{base}.json", f"{base}.txt", f"{base}.html", *acks)
@@ -351,13 +355,14 @@ class ScrubResult:
 
 def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
           ack: Ack277Writer | None = None, record: bool = True, conformance: bool = True,
-          companion: str | None = None) -> ScrubResult:
+          companion: str | None = None, ncci: NcciTables | None = None) -> ScrubResult:
     """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
 
     ``profile`` is a Profile or a path to one; ``ledger`` a scrubber.ledger.Ledger to
     check against (and, with ``record``, to record the accepted claims in).
     ``conformance`` runs the implementation-guide check first (its 999 in
-    ``ack_999``); ``companion`` names a payer companion guide.
+    ``ack_999``); ``companion`` names a payer companion guide; ``ncci`` holds the
+    user's CMS NCCI tables (``scrubber.ncci.load_tables``).
     """
     import io
 
@@ -366,7 +371,7 @@ def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
     ig_reports: list[IgReport] = []
     events = tuple(scrub_events(source, profile=profile, ledger=ledger,
                                 conformance=conformance, companion=companion,
-                                ig_reports=ig_reports))
+                                ig_reports=ig_reports, ncci=ncci))
     tally = Tally()
     for event in events:
         tally.add(event)
@@ -392,13 +397,13 @@ def scrub(source: Source, *, profile: Profile | str | None = None, ledger=None,
 
 
 def iter_claims(source: Source, *, profile: Profile | str | None = None,
-                ledger=None, conformance: bool = True,
-                companion: str | None = None) -> Iterator[ScrubbedClaim]:
+                ledger=None, conformance: bool = True, companion: str | None = None,
+                ncci: NcciTables | None = None) -> Iterator[ScrubbedClaim]:
     """Scrubbed claims one by one, in flat memory (nothing is recorded in the ledger)."""
     if not isinstance(profile, Profile):
         profile = load_profile(profile)
     for event in scrub_events(source, profile=profile, ledger=ledger, conformance=conformance,
-                              companion=companion):
+                              companion=companion, ncci=ncci):
         if event.__class__ is ScrubbedClaim:
             yield event
 

@@ -44,6 +44,41 @@ def main(ctx: click.Context, config_path: str | None) -> None:
         raise click.UsageError(str(exc)) from None
 
 
+def ncci_options(command):
+    """--ncci-ptp/--mue (and their 837I variants): the user's own CMS NCCI files."""
+    for name, help_text in (
+            ("--mue-837i", "MUE file for 837I claims (e.g. the facility outpatient table); "
+                           "with it, --mue applies to 837P only."),
+            ("--mue", "CMS MUE file (zip, .txt or .csv), repeatable; used for 837P and, "
+                      "unless --mue-837i is given, 837I."),
+            ("--ncci-ptp-837i", "NCCI PTP file for 837I claims (hospital outpatient edits); "
+                                "with it, --ncci-ptp applies to 837P only."),
+            ("--ncci-ptp", "CMS NCCI procedure-to-procedure file (zip, .txt or .csv), "
+                           "repeatable; used for 837P and, unless --ncci-ptp-837i is given, "
+                           "837I. See docs/ncci.md.")):
+        command = click.option(name, multiple=True, metavar="PATH",
+                               type=click.Path(dir_okay=False), help=help_text)(command)
+    return command
+
+
+def _ncci(ptp: tuple[str, ...], ptp_837i: tuple[str, ...], mue: tuple[str, ...],
+          mue_837i: tuple[str, ...]):
+    """The NCCI tables the options name (index built on first use), or None."""
+    if not (ptp or ptp_837i or mue or mue_837i):
+        return None
+    from scrubber.ncci import NcciError, load_tables
+
+    def plan(both: tuple[str, ...], institutional: tuple[str, ...]):
+        if not institutional:
+            return list(both) or None
+        return {"837P": list(both), "837I": list(institutional)}
+
+    try:
+        return load_tables(ptp=plan(ptp, ptp_837i), mue=plan(mue, mue_837i))
+    except NcciError as exc:
+        raise click.UsageError(f"NCCI tables: {exc}") from None
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
@@ -79,10 +114,13 @@ def main(ctx: click.Context, config_path: str | None) -> None:
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@ncci_options
 def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
           ack_dir: str | None, ack_999: bool, conformance: bool, companion: str | None,
           ack_sender: str, ack_name: str, ledger_path: str | None,
-          no_ledger: bool, quiet: bool, verbose: bool, fail_on: str) -> None:
+          no_ledger: bool, quiet: bool, verbose: bool, fail_on: str,
+          ncci_ptp: tuple[str, ...], ncci_ptp_837i: tuple[str, ...], mue: tuple[str, ...],
+          mue_837i: tuple[str, ...]) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -93,6 +131,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
         scrub check batch.x12 --277ca acks/ --999
+        scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
     paths: list[str] = []
@@ -115,6 +154,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
     if companion is not None:
         _companion(companion)
+    ncci = _ncci(ncci_ptp, ncci_ptp_837i, mue, mue_837i)
     out = open(os.devnull, "w") if quiet else click.get_text_stream("stdout")
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
@@ -130,7 +170,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
                                   profile=profile, ack_dir=ack_dir, ledger=ledger,
                                   color=out.isatty(), verbose=verbose, progress=progress,
                                   conformance=conformance, companion=companion,
-                                  ack_999=ack_999,
+                                  ack_999=ack_999, ncci=ncci,
                                   ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
                                                    source_id=ack_sender))
     except LedgerError as exc:
@@ -214,8 +254,16 @@ def rules(profile_path: str | None) -> None:
 @click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
               help="Claim-history ledger (default: the per-user ledger).")
 @click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="Payer profile (XML) with severities, switched-off rules and code lists.")
+@click.option("--companion", metavar="NAME",
+              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
+                   "implementation guides.")
+@ncci_options
 def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
-          ledger_path: str | None, no_ledger: bool) -> None:
+          ledger_path: str | None, no_ledger: bool, profile_path: str | None,
+          companion: str | None, ncci_ptp: tuple[str, ...], ncci_ptp_837i: tuple[str, ...],
+          mue: tuple[str, ...], mue_837i: tuple[str, ...]) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -241,8 +289,13 @@ def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
             Ledger.open(ledger).close()
         except LedgerError as exc:
             raise click.UsageError(str(exc)) from None
+    _profile(profile_path)  # refuse a broken profile before any file is taken
+    if companion is not None:
+        _companion(companion)
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
-                             use_events=not poll, ledger_path=ledger)
+                             use_events=not poll, ledger_path=ledger,
+                             profile_path=profile_path, companion=companion,
+                             ncci=_ncci(ncci_ptp, ncci_ptp_837i, mue, mue_837i))
     run_watch(settings, once=once)
 
 

@@ -47,6 +47,8 @@ class WatchSettings:
     use_events: bool = True  # watchdog events; False polls only (network filesystems)
     ledger_path: str | None = None  # None: no ledger
     profile_path: str | None = None
+    companion: str | None = None  # a payer companion guide of x12_maps/ig-overrides.xml
+    ncci: object | None = None  # scrubber.ncci.NcciTables (pickles by reopening its index)
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -88,6 +90,7 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
     """
     from scrubber.api import process_file
     from scrubber.ledger import Ledger
+    from scrubber.rules import load_profile
 
     path = settings.folder("work") / job
     reports = settings.folder("reports")
@@ -98,7 +101,9 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
             return job, "failed", None, f"{job.split('__', 1)[-1]} is {kind}; not read"
         ledger = Ledger.open(settings.ledger_path) if settings.ledger_path else None
         try:
-            outcome = process_file(str(path), str(reports), stem=job, ledger=ledger)
+            outcome = process_file(str(path), str(reports), stem=job, ledger=ledger,
+                                   profile=load_profile(settings.profile_path),
+                                   companion=settings.companion, ncci=settings.ncci)
         finally:
             if ledger is not None:
                 ledger.close()
