@@ -132,6 +132,18 @@ def test_a_profile_list_replaces_the_bypass_modifiers(tables):
                     profile=profile) == []
 
 
+def test_a_profile_file_may_carry_the_bypass_modifiers(tables, tmp_path):
+    path = tmp_path / "payer.xml"
+    path.write_text('<?xml version="1.0"?><profile name="p"><lists>'
+                    '<list name="ncci-bypass-modifiers"><term>XS</term></list>'
+                    "</lists></profile>")
+    profile = load_profile(path)
+    ncci = tables(ptp=[ptp("20610", "20550", 1)])
+    assert findings(pair(line("20610"), line("20550", mods=("59",))), ncci, profile=profile)
+    assert findings(pair(line("20610"), line("20550", mods=("XS",))), ncci,
+                    profile=profile) == []
+
+
 def test_indicator_9_is_no_edit(tables):
     ncci = tables(ptp=[ptp("11042", "97597", 9)])
     assert findings(pair(line("11042"), line("97597")), ncci) == []
