@@ -318,7 +318,7 @@ class ScrubResult:
     summary: dict  # counts and charges, as in the JSON report
     ack_277ca: bytes  # one 277CA interchange per sound input interchange
     ack_ta1: bytes  # one TA1 per interchange with a broken envelope
-    ack_999: bytes = b""  # one 999 interchange per input interchange with groups
+    ack_999: bytes = b""  # one 999 interchange per accepted input interchange with groups
     conformance: IgReport | None = None  # the implementation-guide verdicts, when checked
 
     @property
