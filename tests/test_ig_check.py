@@ -182,3 +182,20 @@ def test_the_fingerprint_follows_pyx12_and_the_maps(monkeypatch):
     assert ig_compile.fingerprint() == base
     monkeypatch.setattr(ig_compile, "COMPILER_VERSION", "test")
     assert ig_compile.fingerprint() != base
+
+
+@pytest.mark.parametrize("kind, sent, map_version", [
+    ("P", b"005010X222A2", b"005010X222A1"), ("I", b"005010X223A1", b"005010X223A2")])
+def test_errata_versions_pyx12_has_no_map_for_are_checked_with_the_nearest(kind, sent,
+                                                                           map_version):
+    from mutate import build_837
+
+    data = build_837(kind, 3, 2)
+    assert data.count(map_version) == 2  # GS08 and ST03
+    report = check(data.replace(map_version, sent))
+    (st,) = report.transactions
+    assert report.accepted and st.accepted, [e.message for e in st.errors]
+    assert sent.decode() in st.note and map_version.decode() in st.note
+    # the stand-in does not hide real errors
+    broken = check(data.replace(map_version, sent).replace(b"SBR*P*", b"SBR*Q*", 1))
+    assert not broken.accepted
