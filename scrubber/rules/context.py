@@ -81,6 +81,9 @@ class ClaimContext:
     ncci: NcciTables | None = None  # the user's CMS NCCI tables, when given
     # earlier claims of the submission with the same billing NPI and CLM01 (their ordinals)
     twins: Callable[[], tuple[int, ...]] = lambda: ()
+    # the ledger's part of ``day`` alone (claims accepted in earlier submissions): cheaper
+    # for a rule that only looks back, and nothing at all without a ledger
+    ledger_day: DayLookup = lambda day: ()
 
     @property
     def claim(self):

@@ -25,12 +25,22 @@ _ONE = Decimal(1)
 
 # -- helpers: which lines, which words -----------------------------------------------------
 
+_last: tuple = (None, None, ())  # claim, profile, its 96523 lines: every rule of the pack asks
+
+
 def irrigation_lines(ctx: ClaimContext) -> tuple[ServiceLine, ...]:
     """The claim's 96523 lines; none on a void (CLM05-3 = 8), which only cancels."""
-    if ctx.claim.frequency == "8":
-        return ()
-    codes = ctx.profile.list("irrigation-codes")
-    return tuple(line for line in ctx.claim.lines if line.procedure in codes)
+    global _last
+    claim, profile = ctx.claim, ctx.profile
+    last = _last  # one read: another thread may replace it, never half of it
+    if last[0] is claim and last[1] is profile:
+        return last[2]
+    lines: tuple[ServiceLine, ...] = ()
+    if claim.frequency != "8":
+        codes = profile.list("irrigation-codes")
+        lines = tuple(line for line in claim.lines if line.procedure in codes)
+    _last = (claim, profile, lines)
+    return lines
 
 
 @lru_cache(maxsize=512)
@@ -154,7 +164,7 @@ def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
         day = ctx.service_date(line)
         if day is None or day in warned:
             continue
-        sent = [s for s in ctx.others(line) if s.where == LEDGER and s.procedure in codes]
+        sent = [s for s in ctx.ledger_day(day) if s.procedure in codes]
         if not sent:
             continue
         warned.add(day)

@@ -74,18 +74,21 @@ class Engine:
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
-              twins: Callable[[], tuple[int, ...]] | None = None) -> ScrubbedClaim:
+              twins: Callable[[], tuple[int, ...]] | None = None,
+              ledger_day: DayLookup | None = None) -> ScrubbedClaim:
         """Run every active rule over one claim; ``day`` defaults to the claim's own lines.
 
         ``twins()`` lists the earlier claims of the submission with the same
-        billing NPI and CLM01 (none when the claim is scrubbed on its own).
+        billing NPI and CLM01 (none when the claim is scrubbed on its own);
+        ``ledger_day`` the ledger's services of a date (none without a ledger).
         """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
             def day(when: date) -> tuple[DayService, ...]:
                 return own_services(record, submission, ordinal, when)
         context = ClaimContext(record, self.profile, ordinal, submission, day, self.ncci,
-                               twins=twins or (lambda: ()))
+                               twins=twins or (lambda: ()),
+                               ledger_day=ledger_day or (lambda when: ()))
         findings = []
         for rule, severity in self._active.get(record.transaction.kind, ()):
             for hit in rule.run(context):
@@ -268,22 +271,27 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-def _day_lookup(record: ClaimRecord, ordinal: int, submission: str, index: DayIndex,
-                ledger: LedgerReader | None) -> DayLookup:
+def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayIndex,
+                 ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
+    """The claim's day context, whole and the ledger's part alone, each cached per date."""
     key = patient_key(record)
     cache: dict[date, tuple[DayService, ...]] = {}
+    sent: dict[date, tuple[DayService, ...]] = {}
+
+    def from_ledger(day: date) -> tuple[DayService, ...]:
+        if ledger is None:
+            return ()
+        if day not in sent:
+            sent[day] = _ledger_services(record, key, day, submission, index, ledger)
+        return sent[day]
 
     def lookup(day: date) -> tuple[DayService, ...]:
-        if day in cache:
-            return cache[day]
-        services = own_services(record, submission, ordinal, day) + \
-            index.services(key, day, ordinal)
-        if ledger is not None:
-            services += _ledger_services(record, key, day, submission, index, ledger)
-        cache[day] = services
-        return services
+        if day not in cache:
+            cache[day] = own_services(record, submission, ordinal, day) + \
+                index.services(key, day, ordinal) + from_ledger(day)
+        return cache[day]
 
-    return lookup
+    return lookup, from_ledger
 
 
 def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
@@ -325,9 +333,11 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
 
     ``open_events`` is called twice (two passes over the same input): once to
-    index the day context, once to scrub. The ledger, when given, adds the
-    lines of claims already accepted in other submissions. ``held(record)``
-    names why a claim goes no further (its transaction set failed the
+    index the day context, once to scrub. (Keeping a small file's events from
+    the first pass instead was tried: the garbage collector's scans of the
+    kept objects cost about what reading again does.) The ledger, when given,
+    adds the lines of claims already accepted in other submissions.
+    ``held(record)`` names why a claim goes no further (its transaction set failed the
     implementation-guide check): such a claim is neither scrubbed nor part of
     any other claim's day context, as the payer never sees it. ``ncci``, the
     user's CMS tables (``scrubber.ncci.load_tables``), turns on the ``ncci-ptp``
@@ -354,8 +364,9 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                 yield held_claim(event, reason)
                 continue
             submission = submission_id(event)
-            yield engine.scrub(event, ordinal=ordinal, submission=submission,
-                               day=_day_lookup(event, ordinal, submission, index, ledger),
-                               twins=partial(index.twins, event, submission, ordinal))
+            day, ledger_day = _day_lookups(event, ordinal, submission, index, ledger)
+            yield engine.scrub(event, ordinal=ordinal, submission=submission, day=day,
+                               twins=partial(index.twins, event, submission, ordinal),
+                               ledger_day=ledger_day)
     finally:
         index.close()

@@ -10,7 +10,7 @@ a payer file only states what it changes.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
@@ -41,18 +41,29 @@ class CodeList:
 
     terms: tuple[str, ...]
     ranges: tuple[tuple[str, str], ...] = ()
+    # the terms as a set: rules ask every line of every claim, so membership must be O(1)
+    _set: frozenset = field(init=False, repr=False, compare=False, default=frozenset())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_set", frozenset(self.terms))
 
     def __contains__(self, code: object) -> bool:
-        if not isinstance(code, str):
-            return False
-        if code in self.terms:
+        if code in self._set:
             return True
-        return any(len(code) == len(low) and low <= code <= high for low, high in self.ranges)
+        if not self.ranges or not isinstance(code, str):
+            return False
+        for low, high in self.ranges:
+            if len(code) == len(low) and low <= code <= high:
+                return True
+        return False
 
     def prefixes(self, code: str) -> bool:
         """True when ``code`` starts with one of the terms (diagnosis families)."""
         upper = code.upper().replace(".", "")
         return any(upper.startswith(term.upper().replace(".", "")) for term in self.terms)
+
+
+_EMPTY = CodeList(())
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +91,7 @@ class Profile:
         for key, value in self.lists:
             if key == name:
                 return value
-        return CodeList(())
+        return _EMPTY
 
     def severity(self, rule: Rule, kind: str) -> Severity | None:
         """The severity of ``rule`` on a claim of ``kind``; None when the rule is off."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import Iterator
 
 from scrubber.model.claims import DateValue, ServiceLine
@@ -31,6 +32,7 @@ _ACCOMMODATION = re.compile(r"01[0-9]{2}|02[01][0-9]")  # NUBC room and board: u
 _BASES = {"837P": ("UN", "MJ"), "837I": ("UN", "DA")}
 
 
+@lru_cache(maxsize=4096)  # the same few NPIs come back on every claim
 def npi_is_valid(npi: str) -> bool:
     """10 digits whose last is the Luhn check digit over "80840" + the first nine."""
     if len(npi) != 10 or not npi.isdigit():
@@ -84,7 +86,7 @@ def claim_balance(ctx: ClaimContext) -> Iterator[Hit]:
       summary="an NPI on the claim fails its check digit",
       source=_SNIP.format(4, "NPI check digit, Luhn over 80840 + NPI (45 CFR 162.406)"))
 def npi_check_digit(ctx: ClaimContext) -> Iterator[Hit]:
-    """Every NPI on the claim (billing, rendering, attending, referring ...) has a valid check digit.
+    """Every NPI on the claim (billing, rendering, attending, referring ...) has its check digit.
 
     Fails: NM1*DN*1*REFERRER*PAT****XX*1234567890
     Passes: NM1*DN*1*REFERRER*PAT****XX*1234567893
