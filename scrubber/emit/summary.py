@@ -3,11 +3,15 @@
 Both stream: accepted claims are only counted; a rejected claim (or one with
 warnings) is written out with each finding, the segment it points at with the
 offending element marked, and what to do. The HTML page is self-contained (no
-external assets) and built with lxml, so everything in it is escaped.
+external assets) and built with lxml, so everything in it is escaped; its claim
+rows and details are serialized as they come and kept in a temporary file until
+the counts at the top of the page are known, so memory stays flat.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -191,6 +195,13 @@ pre{background:#f8f8f8;padding:.5em;margin:.3em 0}mark{background:#ffd54f}
 """
 
 
+_ROWS, _DETAILS = "scrubber-claim-rows", "scrubber-claim-details"
+
+
+def _html(element) -> str:
+    return etree.tostring(element, encoding="unicode", method="html")
+
+
 class HtmlSummary:
     """One self-contained HTML page per input: counts, rejected claims, findings in context."""
 
@@ -202,8 +213,10 @@ class HtmlSummary:
     def begin_file(self, path: str) -> None:
         self.path = path
         self.tally = Tally()
-        self.rows: list = []
-        self.details: list = []
+        self.claims = 0
+        # serialized rows and details, on disk (owner-only, unlinked) until the page is written
+        self.rows = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.details = tempfile.TemporaryFile("w+", encoding="utf-8")
 
     def event(self, event: Any) -> None:
         cls = event.__class__
@@ -215,13 +228,14 @@ class HtmlSummary:
     def _claim(self, event: ScrubbedClaim) -> None:
         claim = event.record.claim
         provider = event.record.billing_provider
-        anchor = f"claim-{len(self.details) + 1}"
+        self.claims += 1
+        anchor = f"claim-{self.claims}"
         status = "rejected" if event.rejected else "accepted with warnings"
-        self.rows.append(E.TR(
+        self.rows.write(_html(E.TR(
             E.TD(E.A(claim.id, href=f"#{anchor}")), E.TD(status),
             E.TD(claim.charge_text), E.TD(_patient(event, self.show_phi)),
             E.TD(provider.npi if provider else "-"),
-            E.TD(", ".join(sorted({f.rule for f in event.findings})))))
+            E.TD(", ".join(sorted({f.rule for f in event.findings}))))))
         separator = event.record.interchange.delimiters.element
         parts = [E.H3(f"Claim {claim.id} ({status})", id=anchor)]
         for finding in event.findings:
@@ -232,7 +246,7 @@ class HtmlSummary:
             parts.append(self._context(event, finding, separator))
             if finding.fix:
                 parts.append(E.P(E.STRONG("What to do: "), finding.fix))
-        self.details.append(E.DIV(*parts, E.CLASS("claim")))
+        self.details.write(_html(E.DIV(*parts, E.CLASS("claim"))))
 
     @staticmethod
     def _context(event: ScrubbedClaim, finding: Finding, separator: str):
@@ -277,12 +291,21 @@ class HtmlSummary:
         body.append(E.H2("Claims with findings"))
         body.append(E.TABLE(E.TR(*[E.TH(h) for h in ("claim", "status", "charge", "patient",
                                                         "billing NPI", "rules")]),
-                            *self.rows, E.CLASS("claims")))
-        body.extend(self.details)
+                            E.TR(id=_ROWS), E.CLASS("claims")))
+        body.append(E.DIV(id=_DETAILS))
         page = E.HTML(E.HEAD(E.META(charset="utf-8"), E.TITLE(f"Scrub summary: {self.path}"),
                              E.STYLE(_CSS)), E.BODY(*body))
+        # the page around the placeholders, with the spooled rows and details in their place
+        text = _html(page)
+        before, rest = text.split(f'<tr id="{_ROWS}"></tr>', 1)
+        middle, after = rest.split(f'<div id="{_DETAILS}"></div>', 1)
         self.out.write("<!DOCTYPE html>\n")
-        self.out.write(etree.tostring(page, encoding="unicode", method="html"))
+        self.out.write(before)
+        for spool, tail in ((self.rows, middle), (self.details, after)):
+            spool.seek(0)
+            shutil.copyfileobj(spool, self.out)
+            spool.close()
+            self.out.write(tail)
         self.out.write("\n")
         self.pages += 1
 
