@@ -18,15 +18,14 @@ however many claims an interchange holds.
 
 from __future__ import annotations
 
-import itertools
 import pickle
 import sqlite3
-import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
 from scrubber.rules.findings import ScrubbedClaim, Severity
@@ -208,9 +207,9 @@ class Ack277Writer:
         self.source_name = source_name
         self.source_id = source_id
         self.clock = clock
-        # fresh numbers per run unless injected: seconds since the epoch, mod 10^9 (ISA13 is
-        # nine digits); runs in the same second would repeat them
-        self.control_numbers = control_numbers or itertools.count(int(time.time()) % 10**9)
+        # fresh numbers unless injected, from the per-user counter (scrubber.emit.control):
+        # never the same in two runs or two watcher workers
+        self.control_numbers = control_numbers or fresh_control_numbers()
 
     def write(self, events: Iterable, out: BinaryIO) -> list[AckSummary]:
         """Write every 277CA interchange the stream calls for; return what each said."""
