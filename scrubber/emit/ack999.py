@@ -14,10 +14,10 @@ a file should create that file with mode 0600, like any file that can carry PHI.
 
 from __future__ import annotations
 
-import itertools
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterator
 
+from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.ig.elements import BAD_CHAR
 from scrubber.ig.report import GroupVerdict, IgError, IgReport, InterchangeResult, TransactionVerdict
 
@@ -52,7 +52,7 @@ def write_999(report: IgReport, out: BinaryIO, *, sender_id: str = "SCRUBBER",
     An interchange with envelope errors is answered by a TA1 alone, as a
     payer's front end that rejects it never opens its groups.
     """
-    numbers = control_numbers or itertools.count(1)
+    numbers = control_numbers or fresh_control_numbers()
     written = 0
     for interchange in report.interchanges:
         if not interchange.groups or not interchange.accepted:

@@ -18,11 +18,11 @@ severe, first by this table's order.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO, Callable, Iterable, Iterator
 
+from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.model import EnvelopeEnd, Interchange, Problem
 
 #: problem code -> (TA104, TA105, plain words)
@@ -90,7 +90,7 @@ def write_ta1(events: Iterable, out: BinaryIO, *, sources: dict[str, Interchange
               clock: Callable[[], datetime] = datetime.now,
               control_numbers: Iterator[int] | None = None) -> list[Ta1]:
     """Write one TA1 interchange (ISA, TA1, IEA) per broken interchange; return them."""
-    numbers = control_numbers or itertools.count(1)
+    numbers = control_numbers or fresh_control_numbers()
     seen: dict[str, Interchange] = dict(sources or {})
     answers = []
 
