@@ -85,6 +85,19 @@ def test_mixed_inbox_is_filed_and_reported(tmp_path):
     assert "TESTER" not in out and "MBR000001" not in out
 
 
+def test_the_watcher_scrubs_with_the_profile_it_is_given(tmp_path):
+    profile = tmp_path / "payer.xml"
+    profile.write_text('<?xml version="1.0"?><profile name="lenient"><rules>'
+                       '<rule id="96523-units" enabled="false"/></rules></profile>')
+    for root, args in ((tmp_path / "plain", ()), (tmp_path / "lenient",
+                                                 ("--profile", str(profile)))):
+        (root / "inbox").mkdir(parents=True)
+        (root / "inbox" / "two-units.x12").write_text(batch_file(1, reject=True))
+        run_once(root, "--no-ledger", *args)
+    assert placed(tmp_path / "plain") == {"two-units.x12": ["rejected"]}
+    assert placed(tmp_path / "lenient") == {"two-units.x12": ["accepted"]}
+
+
 def test_name_clash_in_output_folder_never_overwrites(tmp_path):
     (tmp_path / "accepted").mkdir(parents=True)
     (tmp_path / "accepted" / "same.x12").write_text("earlier")
