@@ -155,3 +155,13 @@ def test_implementation_reference():
     bad = edit(CLEAN_P, b"ST*837*0001*005010X222A1", b"ST*837*0001*005010X222A2")
     hits = findings(bad, "snip-implementation-reference")
     assert hits and hits[0].element == "ST03"
+
+
+def test_npi_messages_name_the_provider_role():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "rules" / \
+        "snip-npi-check-digit.fail.837p.x12"
+    (hit,) = findings(path.read_bytes(), "snip-npi-check-digit")
+    assert "referring provider (NM1*DN) NPI 1234567890" in hit.message
+    assert hit.segment_text.startswith("NM1*DN*")

@@ -30,6 +30,10 @@ _REVENUE = re.compile(r"0[0-9]{3}")
 _ANESTHESIA = re.compile(r"0[01][0-9]{3}")  # CPT 00100-01999: time-based, units in minutes
 _ACCOMMODATION = re.compile(r"01[0-9]{2}|02[01][0-9]")  # NUBC room and board: units in days
 _BASES = {"837P": ("UN", "MJ"), "837I": ("UN", "DA")}
+# NM101 of the claim and line providers, in words for the message
+_ROLES = {"82": "rendering", "71": "attending", "72": "operating", "ZZ": "other operating",
+          "DN": "referring", "P3": "primary care", "DK": "ordering", "DQ": "supervising",
+          "77": "service facility", "QB": "purchased service", "FA": "service facility"}
 
 
 @lru_cache(maxsize=4096)  # the same few NPIs come back on every claim
@@ -95,9 +99,10 @@ def npi_check_digit(ctx: ClaimContext) -> Iterator[Hit]:
     people = []
     if billing is not None and billing.npi:
         people.append(("billing provider", billing.npi, billing.location, None))
-    people += [(f"{p.role} provider", p.npi, p.location, None)
-               for p in ctx.claim.providers if p.npi]
-    people += [(f"line {line.number} {p.role} provider", p.npi, p.location, line)
+    people += [(f"{_ROLES.get(p.role, p.role)} provider (NM1*{p.role})", p.npi, p.location,
+                None) for p in ctx.claim.providers if p.npi]
+    people += [(f"line {line.number} {_ROLES.get(p.role, p.role)} provider (NM1*{p.role})",
+                p.npi, p.location, line)
                for line in ctx.claim.lines for p in line.providers if p.npi]
     for who, npi, location, line in people:
         if not npi_is_valid(npi):
