@@ -179,6 +179,10 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     finally:
         if ledger is not None:
             ledger.close()
+    if ledger is not None and not quiet and sys.stderr.isatty():
+        # a person at a terminal may have meant a dry run: say where the history went
+        click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger.path} "
+                   "(--no-ledger checks without recording)", err=True)
     failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 

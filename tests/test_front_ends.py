@@ -85,3 +85,36 @@ def test_bad_settings_are_a_usage_error_naming_file_and_key(tmp_path, body, word
 def test_missing_config_file_is_an_error(tmp_path):
     result = CliRunner().invoke(main, ["--config", str(tmp_path / "none.toml"), "rules"])
     assert result.exit_code == 2 and "no such configuration file" in result.output
+
+
+def _stderr_on_a_terminal(args: list[str], env: dict) -> str:
+    import os
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.run([sys.executable, "-m", "scrubber", *args], stdout=subprocess.DEVNULL,
+                          stderr=follower, env=env, timeout=120)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(leader)
+    assert proc.returncode == 0
+    return out.decode()
+
+
+def test_a_person_at_a_terminal_is_told_where_accepted_claims_were_recorded(tmp_path):
+    import os
+
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
+    fixture = str(Path(__file__).resolve().parent.parent / "fixtures" / "837p-single.x12")
+    said = _stderr_on_a_terminal(["check", fixture], env)
+    assert "recorded in the claim ledger" in said and str(tmp_path) in said
+    assert "--no-ledger" in said
+    assert _stderr_on_a_terminal(["check", fixture, "--no-ledger"], env) == ""
