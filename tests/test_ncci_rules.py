@@ -132,12 +132,16 @@ def test_a_profile_list_replaces_the_bypass_modifiers(tables):
                     profile=profile) == []
 
 
+def profile_file(folder, body: str):
+    """A payer profile file holding ``body``, loaded as --profile would load it."""
+    path = folder / "payer.xml"
+    path.write_text(f'<?xml version="1.0"?><profile name="p">{body}</profile>')
+    return load_profile(path)
+
+
 def test_a_profile_file_may_carry_the_bypass_modifiers(tables, tmp_path):
-    path = tmp_path / "payer.xml"
-    path.write_text('<?xml version="1.0"?><profile name="p"><lists>'
-                    '<list name="ncci-bypass-modifiers"><term>XS</term></list>'
-                    "</lists></profile>")
-    profile = load_profile(path)
+    profile = profile_file(tmp_path, '<lists><list name="ncci-bypass-modifiers">'
+                                      "<term>XS</term></list></lists>")
     ncci = tables(ptp=[ptp("20610", "20550", 1)])
     assert findings(pair(line("20610"), line("20550", mods=("59",))), ncci, profile=profile)
     assert findings(pair(line("20610"), line("20550", mods=("XS",))), ncci,
@@ -331,11 +335,8 @@ def test_different_reasons_on_the_same_line_stay_apart(tables):
 
 
 def test_profile_can_turn_the_rules_off(tables, tmp_path):
-    path = tmp_path / "payer.xml"
-    path.write_text('<?xml version="1.0"?><profile name="p"><rules>'
-                    '<rule id="ncci-ptp" enabled="false"/><rule id="mue" severity="warn"/>'
-                    "</rules></profile>")
-    profile = load_profile(path)
+    profile = profile_file(tmp_path, '<rules><rule id="ncci-ptp" enabled="false"/>'
+                                      '<rule id="mue" severity="warn"/></rules>')
     ncci = tables(ptp=[ptp("99213", "36415", 0)], mue=[mue("36415", 1, 1)])
     found = findings(pair(line("99213"), line("36415", units="2")), ncci, profile=profile)
     assert [(f.rule, f.severity) for _, f in found] == [("mue", Severity.WARN)]

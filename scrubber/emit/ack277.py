@@ -268,15 +268,17 @@ class Ack277Writer:
         today, hhmm = now.strftime("%Y%m%d"), now.strftime("%H%M")
         counted = 0  # segments ST..SE, for SE01
 
+        def write_line(text: str) -> None:
+            out.write((text + _TERMINATOR + "\n").encode("utf-8"))
+
         def add(elements: list[str]) -> None:
             nonlocal counted
             counted += 1
-            out.write((_join(elements) + _TERMINATOR + "\n").encode("utf-8"))
+            write_line(_join(elements))
 
-        out.write((self._isa(source, control, now) + _TERMINATOR + "\n").encode("utf-8"))
-        out.write((_join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
-                          today, hhmm, str(control), "X", "005010X214"]) + _TERMINATOR + "\n"
-                   ).encode("utf-8"))
+        write_line(self._isa(source, control, now))
+        write_line(_join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
+                          today, hhmm, str(control), "X", "005010X214"]))
         add(["ST", "277", f"{control:04d}", "005010X214"])
         add(["BHT", "0085", "08", f"{source.control_number}-{control}", today, hhmm, "TH"])
         accepted = sum(p.accepted for p in providers)
@@ -341,8 +343,8 @@ class Ack277Writer:
                     if line.dates:
                         add(["DTP", "472", *self._dates(line.dates, now.date())])
         add(["SE", str(counted + 1), f"{control:04d}"])
-        out.write((_join(["GE", "1", str(control)]) + _TERMINATOR + "\n").encode("utf-8"))
-        out.write((_join(["IEA", "1", f"{control:09d}"]) + _TERMINATOR + "\n").encode("utf-8"))
+        write_line(_join(["GE", "1", str(control)]))
+        write_line(_join(["IEA", "1", f"{control:09d}"]))
         return AckSummary(source.control_number, f"{control:09d}", accepted, rejected)
 
     @staticmethod

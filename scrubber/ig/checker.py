@@ -222,7 +222,7 @@ class Checker:
         errors: list = []
         elements = seg[1]
         if gs.note and len(elements) > 8:  # a stand-in map: its GS08 is the one it knows
-            elements = elements[:8] + (STAND_INS[key],) + elements[9:]
+            elements = _with_version(elements, 8, STAND_INS[key])
         check_segment(guide.nodes[guide.gs], elements, isa.component_sep, errors)
         for _, _, _, (ele, _), message, _ in errors:
             gs.errors.append(EnvelopeError("6" if ele == 6 else "1", message, seg[3], seg[2]))
@@ -282,7 +282,7 @@ class Checker:
             return
         elements = seg[1]
         if gs.note and len(elements) > 3 and elements[3] == gs.elements[8]:
-            elements = elements[:3] + (gs.guide.implementation or elements[3],) + elements[4:]
+            elements = _with_version(elements, 3, gs.guide.implementation or elements[3])
         if not self._walk(seg, gs, elements):
             # not the transaction set this group's guide describes: nothing in it can be placed
             st.errors.clear()
@@ -615,6 +615,11 @@ class Checker:
         if self.isa is not None:
             self._close_isa(None)
         return IgReport(interchanges=tuple(self.interchanges), problems=tuple(self.problems))
+
+
+def _with_version(elements: tuple, index: int, version: str) -> tuple:
+    """A GS or ST as its stand-in map knows it: the map's version at GS08 / ST03."""
+    return elements[:index] + (version,) + elements[index + 1:]
 
 
 def _loop_code(loop: str) -> str:

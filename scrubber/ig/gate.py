@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-from scrubber.ig.report import IgError, IgReport, TransactionVerdict
+from scrubber.ig.report import IgError, IgReport
 from scrubber.model import (
     ClaimRecord,
     FunctionalGroup,
@@ -50,10 +50,6 @@ class Gate:
     def __init__(self, report: IgReport):
         self.report = report
 
-    def _verdict(self, interchange: str, group: str, transaction: str
-                 ) -> TransactionVerdict | None:
-        return self.report.verdict(interchange, group, transaction)
-
     def held(self, record: ClaimRecord) -> str | None:
         """Why the claim's transaction set goes no further, or None when it was accepted."""
         key = (record.interchange.control_number, record.group.control_number,
@@ -86,7 +82,7 @@ class Gate:
             yield event
             cls = event.__class__
             if cls is Transaction:
-                verdict = self._verdict(interchange, group, event.control_number)
+                verdict = self.report.verdict(interchange, group, event.control_number)
                 if verdict is not None:
                     for error in verdict.errors:
                         yield error_problem(error, event.control_number)

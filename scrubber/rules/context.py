@@ -8,10 +8,10 @@ accepted in the ledger. The engine supplies it; rules only read it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 from scrubber.model.claims import ClaimRecord, Location, ServiceLine
 from scrubber.rules.profile import Profile
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
 
 SAME_CLAIM, SUBMISSION, LEDGER = "claim", "submission", "ledger"
+T = TypeVar("T")
 
 
 def service_date(record: ClaimRecord, line: ServiceLine) -> date | None:
@@ -84,6 +85,16 @@ class ClaimContext:
     # the ledger's part of ``day`` alone (claims accepted in earlier submissions): cheaper
     # for a rule that only looks back, and nothing at all without a ledger
     ledger_day: DayLookup = lambda day: ()
+    # what several rules derive from the same claim, worked out once (see ``once``)
+    derived: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def once(self, name: str, compute: Callable[[], T]) -> T:
+        """``compute()`` the first time ``name`` is asked for this claim, then its value."""
+        try:
+            return self.derived[name]
+        except KeyError:
+            value = self.derived[name] = compute()
+            return value
 
     @property
     def claim(self):

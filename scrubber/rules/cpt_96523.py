@@ -25,22 +25,18 @@ _ONE = Decimal(1)
 
 # -- helpers: which lines, which words -----------------------------------------------------
 
-_last: tuple = (None, None, ())  # claim, profile, its 96523 lines: every rule of the pack asks
-
-
 def irrigation_lines(ctx: ClaimContext) -> tuple[ServiceLine, ...]:
-    """The claim's 96523 lines; none on a void (CLM05-3 = 8), which only cancels."""
-    global _last
-    claim, profile = ctx.claim, ctx.profile
-    last = _last  # one read: another thread may replace it, never half of it
-    if last[0] is claim and last[1] is profile:
-        return last[2]
-    lines: tuple[ServiceLine, ...] = ()
-    if claim.frequency != "8":
-        codes = profile.list("irrigation-codes")
-        lines = tuple(line for line in claim.lines if line.procedure in codes)
-    _last = (claim, profile, lines)
-    return lines
+    """The claim's 96523 lines; none on a void (CLM05-3 = 8), which only cancels.
+
+    Every rule of the pack asks, so the claim's context works it out once.
+    """
+    def find() -> tuple[ServiceLine, ...]:
+        if ctx.claim.frequency == "8":
+            return ()
+        codes = ctx.profile.list("irrigation-codes")
+        return tuple(line for line in ctx.claim.lines if line.procedure in codes)
+
+    return ctx.once("96523-lines", find)
 
 
 @lru_cache(maxsize=512)

@@ -195,6 +195,7 @@ class DayIndex:
         self.db.execute("CREATE TABLE claim (submission TEXT, npi TEXT, claim_id TEXT, "
                         "ordinal INTEGER)")
         self._batch: list[tuple] = []
+        self._claims: list[tuple] = []
         self.lines = 0
 
     def add(self, record: ClaimRecord, ordinal: int, submission: str) -> None:
@@ -205,8 +206,7 @@ class DayIndex:
             self.db.execute("INSERT INTO changed VALUES (?, ?)", (key, claim.id))
         else:
             npi = record.billing_provider.npi if record.billing_provider else ""
-            self.db.execute("INSERT INTO claim VALUES (?, ?, ?, ?)",
-                            (submission, npi, claim.id, ordinal))
+            self._claims.append((submission, npi, claim.id, ordinal))
         if claim.frequency == "8":
             return
         for index, line in enumerate(claim.lines):
@@ -217,7 +217,7 @@ class DayIndex:
             self._batch.append((key, day.isoformat(), ordinal, index, claim.id, line.number,
                                 line.procedure, "\x1f".join(line.modifiers), line.units_text,
                                 submission, where.segment, where.line, where.offset))
-        if len(self._batch) >= 1000:
+        if len(self._batch) + len(self._claims) >= 1000:
             self._flush()
 
     def _flush(self) -> None:
@@ -226,6 +226,9 @@ class DayIndex:
                                 self._batch)
             self.lines += len(self._batch)
             self._batch = []
+        if self._claims:
+            self.db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?)", self._claims)
+            self._claims = []
 
     def finish(self) -> None:
         """Index the table once, after loading: faster than keeping an index during inserts."""

@@ -9,6 +9,7 @@ and ``all_rules()`` lists them in registration order.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -94,10 +95,9 @@ _PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncc
 
 
 def _load_packs() -> None:
-    # Importing a pack registers its rules; listed here so registration stays explicit.
-    from scrubber.rules import cpt_96523  # noqa: F401
-    from scrubber.rules import snip  # noqa: F401
-    from scrubber.rules import ncci  # noqa: F401
+    # Importing a pack registers its rules; _PACKS lists them so registration stays explicit.
+    for module in _PACKS:
+        importlib.import_module(module)
 
 
 def all_rules() -> tuple[Rule, ...]:
