@@ -155,7 +155,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
     if companion is not None:
         _companion(companion)
     ncci = _ncci(ncci_ptp, ncci_ptp_837i, mue, mue_837i)
-    out = open(os.devnull, "w") if quiet else click.get_text_stream("stdout")
+    out = open(os.devnull, "w") if quiet else sys.stdout
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     if no_ledger and ledger_path:
