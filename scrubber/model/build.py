@@ -13,11 +13,13 @@ level), as the 837 guides define it, not by where a segment happens to sit.
 from __future__ import annotations
 
 import io
+import itertools
 import os
+import re
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Iterable, Iterator, NamedTuple, Union
 
 from scrubber.model.claims import (
     Address,
@@ -44,7 +46,7 @@ from scrubber.model.claims import (
     Transaction,
 )
 from scrubber.x12.delimiters import Delimiters
-from scrubber.x12.tokenizer import Segment, SyntaxProblem, Tokenizer
+from scrubber.x12.tokenizer import CHUNK_SIZE, Run, Segment, SyntaxProblem, Tokenizer
 
 Event = Union[Interchange, FunctionalGroup, Transaction, ClaimRecord, EnvelopeEnd, Problem]
 Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
@@ -68,14 +70,15 @@ _dates: dict[str, date | None] = {}
 _decimals: dict[str, Decimal | None] = {}
 _PAD = ("",) * 10  # appended to an element tuple so that absent trailing elements read ""
 _PAD_LIST = [""] * 8
+_new = tuple.__new__
+_UNSEEN = object()
 
 
 def parse_date(text: str) -> date | None:
     """CCYYMMDD (or YYMMDD, read as 20YY) to a date; None when not a real date."""
-    try:
-        return _dates[text]
-    except KeyError:
-        pass
+    value = _dates.get(text, _UNSEEN)
+    if value is not _UNSEEN:
+        return value
     value = None
     if text.isdigit() and len(text) in (6, 8):
         digits = text if len(text) == 8 else "20" + text
@@ -91,10 +94,9 @@ def parse_date(text: str) -> date | None:
 
 def parse_decimal(text: str) -> Decimal | None:
     """An X12 R or N value to a Decimal; None when it is not a number."""
-    try:
-        return _decimals[text]
-    except KeyError:
-        pass
+    value = _decimals.get(text, _UNSEEN)  # charges are mostly new: no KeyError to raise
+    if value is not _UNSEEN:
+        return value
     value = None
     if text:
         try:
@@ -214,11 +216,59 @@ class _LineBuilder:
         )
 
 
+class ClaimSource(NamedTuple):
+    """A claim's segments as read: CLM, then Segments and Runs, in order."""
+
+    component: str  # the interchange's component separator
+    pieces: tuple  # Segment | Run
+
+    def segments(self) -> list[Segment]:
+        out: list[Segment] = []
+        for piece in self.pieces:
+            if piece.__class__ is Run:
+                out.extend(piece.segments())
+            else:
+                out.append(piece)
+        return out
+
+    def body(self) -> tuple:
+        """The claim's fields after CLM, in the order ``Claim`` keeps them."""
+        return claim_body(self.segments(), self.component)
+
+    # equal when the segments are, however the reader happened to cut them into pieces
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClaimSource):
+            return NotImplemented
+        return self.component == other.component and self.segments() == other.segments()
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.segments()))
+
+
 def build_claim(segments: list[Segment], component: str) -> Claim:
     """Build a Claim from its segments: CLM through the end of its last 2400 loop."""
-    clm = segments[0]
-    el = clm.elements
-    clm05 = (el[5] if len(el) > 5 else "").split(component)
+    return claim_from(segments[0], tuple(segments), component)
+
+
+def claim_from(clm: Segment, pieces: tuple, component: str) -> Claim:
+    """A Claim from its CLM segment; ``pieces`` (CLM first) are built into the rest on demand."""
+    el = clm[1] + _PAD
+    clm05 = el[5].split(component)
+    return Claim(
+        el[1], parse_decimal(el[2]), el[2],  # id, charge, charge as sent
+        clm05[0], clm05[1] if len(clm05) > 1 else "", clm05[2] if len(clm05) > 2 else "",
+        el[6], el[7], el[8], el[9],  # signature, assignment, benefits, release of information
+        _new(Location, (clm[2], clm[3], clm[4])),
+        _new(ClaimSource, (component, pieces)),
+    )
+
+
+def claim_body(segments: list[Segment], component: str) -> tuple:
+    """What a claim's segments say after CLM, as the tuple ``Claim`` keeps (see its properties)."""
     dates: list[DateValue] = []
     diagnoses: list[Diagnosis] = []
     codes: list[CodeValue] = []
@@ -319,36 +369,15 @@ def build_claim(segments: list[Segment], component: str) -> Claim:
         lines.append(line.build(component))
     elif pending is not None:
         providers.append(_provider(pending))
-    charge_text = el[2] if len(el) > 2 else ""
-    return Claim(
-        id=el[1] if len(el) > 1 else "",
-        charge=parse_decimal(charge_text),
-        charge_text=charge_text,
-        facility_code=clm05[0],
-        facility_qualifier=clm05[1] if len(clm05) > 1 else "",
-        frequency=clm05[2] if len(clm05) > 2 else "",
-        provider_signature=el[6] if len(el) > 6 else "",
-        assignment=el[7] if len(el) > 7 else "",
-        benefits_assigned=el[8] if len(el) > 8 else "",
-        release_of_information=el[9] if len(el) > 9 else "",
-        dates=tuple(dates),
-        diagnoses=tuple(diagnoses),
-        codes=tuple(codes),
-        notes=tuple(notes),
-        attachments=tuple(attachments),
-        references=tuple(references),
-        institutional=institutional,
-        providers=tuple(providers),
-        lines=tuple(lines),
-        segments=tuple(segments),
-        location=Location.of(clm),
-    )
+    return (tuple(dates), tuple(diagnoses), tuple(codes), tuple(notes), tuple(attachments),
+            tuple(references), institutional, tuple(providers), tuple(lines), tuple(segments))
 
 
 def _party(seg: Segment | None) -> Party | None:
     if seg is None:
         return None
-    return Party(seg.get(3), seg.get(8), seg.get(9))
+    el = seg[1] + _PAD
+    return Party(el[3], el[8], el[9])
 
 
 def _address(n3: Segment | None, n4: Segment | None) -> Address | None:
@@ -394,67 +423,68 @@ def build_billing_provider(hl: Segment, segments: list[Segment]) -> BillingProvi
     )
 
 
-def _person(segments: list[Segment], entity: str) -> tuple[Segment | None, Segment | None]:
-    """The NM1 of ``entity`` and the DMG that follows it."""
-    name = dmg = None
+def _person(segments: list[Segment], entity: str) -> tuple[tuple, tuple, Segment | None]:
+    """The elements of the NM1 of ``entity`` and of the DMG after it (padded), and that NM1."""
+    name = dmg = _PAD
+    found = None
     current = None
     for seg in segments:
-        if seg.id == "NM1":
-            current = seg.get(1)
+        sid = seg[0]
+        if sid == "NM1":
+            el = seg[1]
+            current = el[1] if len(el) > 1 else ""
             if current == entity:
-                name = seg
-        elif seg.id == "DMG" and current == entity:
-            dmg = seg
-    return name, dmg
+                found = seg
+                name = el + _PAD
+        elif sid == "DMG" and current == entity:
+            dmg = seg[1] + _PAD
+    return name, dmg, found
+
+
+def _birth_date(dmg: tuple) -> date | None:
+    return parse_date(dmg[2]) if dmg[1] == "D8" else None
 
 
 def build_subscriber(hl: Segment, segments: list[Segment]) -> Subscriber:
     """2000B/2010BA/2010BB from the subscriber HL loop's segments."""
-    sbr = next((s for s in segments if s.id == "SBR"), None)
-    name, dmg = _person(segments, "IL")
-    payer = next((s for s in segments if s.id == "NM1" and s.get(1) == "PR"), None)
+    sbr = _PAD
+    payer = None
+    for seg in segments:
+        sid = seg[0]
+        if sid == "SBR" and sbr is _PAD:
+            sbr = seg[1] + _PAD
+        elif sid == "NM1" and payer is None and seg.get(1) == "PR":
+            payer = seg
+    name, dmg, found = _person(segments, "IL")
     return Subscriber(
-        hl_id=hl.get(1),
-        payer_responsibility=sbr.get(1) if sbr else "",
-        relationship=sbr.get(2) if sbr else "",
-        group_number=sbr.get(3) if sbr else "",
-        claim_filing=sbr.get(9) if sbr else "",
-        member_id=name.get(9) if name else "",
-        last_name=name.get(3) if name else "",
-        first_name=name.get(4) if name else "",
-        middle_name=name.get(5) if name else "",
-        birth_date=parse_date(dmg.get(2)) if dmg and dmg.get(1) == "D8" else None,
-        gender=dmg.get(3) if dmg else "",
-        payer=_party(payer),
-        has_dependents=hl.get(4) == "1",
-        location=Location.of(name if name is not None else hl),
+        hl.get(1),  # hl_id
+        sbr[1], sbr[2], sbr[3], sbr[9],  # payer responsibility, relationship, group, filing
+        name[9], name[3], name[4], name[5],  # member id, last, first, middle name
+        _birth_date(dmg), dmg[3],
+        _party(payer),
+        hl.get(4) == "1",  # has_dependents
+        Location.of(found if found is not None else hl),
     )
 
 
 def patient_from_subscriber(sub: Subscriber) -> Patient:
     """The patient when the subscriber is the patient (no 2000C loop)."""
-    return Patient(
-        hl_id=sub.hl_id, is_subscriber=True, relationship="18", member_id=sub.member_id,
-        last_name=sub.last_name, first_name=sub.first_name, middle_name=sub.middle_name,
-        birth_date=sub.birth_date, gender=sub.gender, location=sub.location,
-    )
+    return Patient(sub.hl_id, True, "18", sub.member_id, sub.last_name, sub.first_name,
+                   sub.middle_name, sub.birth_date, sub.gender, sub.location)
 
 
 def build_patient(hl: Segment, segments: list[Segment], subscriber: Subscriber | None) -> Patient:
     """2000C/2010CA from the patient HL loop's segments."""
-    pat = next((s for s in segments if s.id == "PAT"), None)
-    name, dmg = _person(segments, "QC")
+    pat = next((s for s in segments if s[0] == "PAT"), None)
+    name, dmg, found = _person(segments, "QC")
     return Patient(
-        hl_id=hl.get(1),
-        is_subscriber=False,
-        relationship=pat.get(1) if pat else "",
-        member_id=subscriber.member_id if subscriber else "",
-        last_name=name.get(3) if name else "",
-        first_name=name.get(4) if name else "",
-        middle_name=name.get(5) if name else "",
-        birth_date=parse_date(dmg.get(2)) if dmg and dmg.get(1) == "D8" else None,
-        gender=dmg.get(3) if dmg else "",
-        location=Location.of(name if name is not None else hl),
+        hl.get(1),  # hl_id
+        False,  # is_subscriber
+        pat.get(1) if pat else "",  # relationship
+        subscriber.member_id if subscriber else "",
+        name[3], name[4], name[5],  # last, first, middle name
+        _birth_date(dmg), dmg[3],
+        Location.of(found if found is not None else hl),
     )
 
 
@@ -487,8 +517,8 @@ def _group(seg: Segment) -> FunctionalGroup:
 class _Walker:
     """The state of one pass over a source: open envelopes, HL tree, claim in hand."""
 
-    def __init__(self, stream: BinaryIO):
-        self.tokenizer = Tokenizer(stream)
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE):
+        self.tokenizer = Tokenizer(stream, chunk_size)
         self.delimiters: Delimiters | None = None
         self.interchange: Interchange | None = None
         self.group: FunctionalGroup | None = None
@@ -502,7 +532,8 @@ class _Walker:
         self.transaction: Transaction | None = None
         # the HL tree
         self.hl: Segment | None = None
-        self.hl_segments: list[Segment] = []
+        self.hl_tree = ("", "", "")  # HL01, HL02, HL03 of self.hl
+        self.hl_segments: list[Segment | Run] = []  # the HL loop's segments, some unsplit
         self.providers: dict[str, BillingProvider] = {}
         self.subscribers: dict[str, Subscriber] = {}
         self.hl_levels: dict[str, str] = {}
@@ -512,6 +543,8 @@ class _Walker:
         self.claim_segments: list[Segment] | None = None
         self.isa_problems: list[SyntaxProblem] = []  # about the ISA that comes next
         self.stray = 0
+        self.out: list[Event] = []  # events not yet handed out
+        self.emit = self.out.append
 
     # -- problems --------------------------------------------------------
     def problem(self, code: str, message: str, envelope: str, seg: Segment | None = None,
@@ -531,37 +564,104 @@ class _Walker:
 
     # -- the walk ----------------------------------------------------------
     def events(self) -> Iterator[Event]:
-        # the hot loop: most segments belong to a claim and are only collected here
-        segment_class, envelope_ids = Segment, _ENVELOPE_IDS
-        for item in self.tokenizer:
-            if item.__class__ is not segment_class:
-                if item.code in _ISA_PROBLEMS:
-                    self.isa_problems.append(item)
-                else:
-                    yield self.syntax_problem(item)
-                continue
-            seg: Segment = item
-            sid = seg[0]
-            collecting = self.claim_segments
-            if collecting is not None:
-                if sid != "CLM" and sid != "HL" and sid not in envelope_ids:
-                    collecting.append(seg)
+        # the hot loop: most segments belong to a claim and are only collected here;
+        # the methods below emit() their events into a list that is handed out here
+        # after each item, which costs less than a chain of generators
+        segment_class, run_class, boundaries = Segment, Run, _BOUNDARY_IDS
+        out = self.out
+        for item in self.tokenizer.items():
+            cls = item.__class__
+            if cls is run_class:
+                yield from self.run(item)
+            elif cls is segment_class:
+                collecting = self.claim_segments
+                if collecting is not None and item[0] not in boundaries:
+                    collecting.append(item)
                     continue
-                yield from self.end_claim()
-            if self.st is not None and sid not in envelope_ids:
-                if not self.kind:
-                    continue  # inside a transaction set we do not read
-                if sid == "CLM":
-                    yield from self.begin_claim(seg)
-                elif sid == "HL":
-                    yield from self.begin_hl(seg)
-                elif self.hl is not None:
-                    self.hl_segments.append(seg)
-                else:
-                    self.header.append(seg)
-                continue
-            yield from self.envelope(seg)
-        yield from self.finish()
+                self.segment(item)
+            elif item.code in _ISA_PROBLEMS:
+                self.isa_problems.append(item)
+            else:
+                self.emit(self.syntax_problem(item))
+            if out:
+                yield from out
+                out.clear()
+        self.finish()
+        yield from out
+        out.clear()
+
+    def segment(self, seg: Segment) -> None:
+        """One segment, wherever it stands."""
+        sid = seg[0]
+        if self.claim_segments is not None:
+            if sid not in _BOUNDARY_IDS:
+                self.claim_segments.append(seg)
+                return
+            self.end_claim()
+        if self.st is not None and sid not in _ENVELOPE_IDS:
+            if not self.kind:
+                return  # inside a transaction set we do not read
+            if sid == "CLM":
+                self.begin_claim(seg)
+            elif sid == "HL":
+                self.begin_hl(seg)
+            elif self.hl is not None:
+                self.hl_segments.append(seg)
+            else:
+                self.header.append(seg)
+            return
+        self.envelope(seg)
+
+    def run(self, run: Run) -> Iterator[Event]:
+        """A Run: only the segments that open or close a loop or envelope are split.
+
+        Between two of them, every segment goes to the same place: the claim in
+        hand takes them as a piece of the Run, unsplit; an HL loop or the header
+        takes them as Segments. Events go out claim by claim, not at the end of
+        the Run: a consumer that builds each claim's lines would otherwise keep
+        a whole Run's worth alive, and the garbage collector would scan them all.
+        """
+        out = self.out
+        text, joint, sep = run.text, run.joint, run.separator
+        step, inc = len(joint), run.lines_per_segment
+        term = joint[0]  # once per joint in a Run, and a one-character count is faster
+        first, finder = _boundary_patterns(joint, sep)
+        matches = finder.finditer(text)
+        opening = first.match(text)
+        cursor = 0  # where the next segment not yet handled starts
+        ordinal = run.ordinal
+        new, segment_class = tuple.__new__, Segment
+        for match in (matches if opening is None else itertools.chain((opening,), matches)):
+            start = match.start(1)
+            if start > cursor:
+                self.plain(run.slice(cursor, start - step, ordinal))
+                ordinal += text.count(term, cursor, start - step) + 1
+            end = text.find(joint, start)
+            if end < 0:
+                end = len(text)
+            elements = text[start:end].split(sep)
+            self.segment(new(segment_class, (
+                elements[0], tuple(elements), ordinal,
+                run.line + (ordinal - run.ordinal) * inc, run.offset + start, end - start)))
+            if out:
+                yield from out
+                out.clear()
+            ordinal += 1
+            cursor = end + step
+        if cursor < len(text):
+            self.plain(run.slice(cursor, len(text), ordinal))
+
+    def plain(self, run: Run) -> None:
+        """Segments none of which opens or closes a loop or an envelope."""
+        if self.claim_segments is not None:
+            self.claim_segments.append(run)
+        elif self.st is not None and self.kind and self.hl is not None:
+            self.hl_segments.append(run)
+        elif self.st is not None and not self.kind:
+            return  # inside a transaction set we do not read
+        else:
+            for seg in run.segments():
+                self.segment(seg)
 
     def syntax_problem(self, item: SyntaxProblem) -> Problem:
         envelope = "interchange" if self.interchange is not None else "file"
@@ -572,64 +672,64 @@ class _Walker:
             fatal=item.fatal,
         )
 
-    def envelope(self, seg: Segment) -> Iterator[Event]:
+    def envelope(self, seg: Segment) -> None:
         sid = seg.id
         if sid == "ISA":
             if self.interchange is not None:
-                yield from self.close_interchange(seg, closed=False)
+                self.close_interchange(seg, closed=False)
             self.delimiters = self.tokenizer.delimiters
             self.interchange_count += 1
             self.interchange = _interchange(seg, self.delimiters, self.interchange_count)
             self.group_count = 0
             self.stray = 0  # segments outside any transaction set in this interchange
-            yield self.interchange
+            self.emit(self.interchange)
             for item in self.isa_problems:
-                yield self.syntax_problem(item)
+                self.emit(self.syntax_problem(item))
             self.isa_problems.clear()
             if self.interchange.version != "00501":
-                yield self.problem(
+                self.emit(self.problem(
                     "env-isa-version",
                     f"ISA12 is {self.interchange.version!r}, but a 5010 837 travels in a 00501 "
-                    "interchange; set ISA12 to 00501", "interchange", seg)
+                    "interchange; set ISA12 to 00501", "interchange", seg))
         elif sid == "GS":
             if self.interchange is None:
-                yield self.problem("env-outside-interchange",
-                                   "GS outside any interchange (no ISA before it)", "file", seg)
+                self.emit(self.problem("env-outside-interchange",
+                                   "GS outside any interchange (no ISA before it)", "file", seg))
             if self.group is not None:
-                yield from self.close_group(seg, closed=False)
+                self.close_group(seg, closed=False)
             self.group = _group(seg)
             self.group_count += 1
             self.set_count = 0
-            yield self.group
+            self.emit(self.group)
         elif sid == "ST":
             if self.st is not None:
-                yield from self.close_transaction(seg, closed=False)
+                self.close_transaction(seg, closed=False)
             if self.group is None:
-                yield self.problem("env-outside-group",
+                self.emit(self.problem("env-outside-group",
                                    "ST outside any functional group (no GS before it)",
-                                   "interchange", seg)
+                                   "interchange", seg))
             self.set_count += 1
-            yield from self.begin_transaction(seg)
+            self.begin_transaction(seg)
         elif sid == "SE":
             if self.st is None:
-                yield self.problem("env-unexpected-trailer", "SE without a matching ST",
-                                   "group", seg)
+                self.emit(self.problem("env-unexpected-trailer", "SE without a matching ST",
+                                   "group", seg))
                 return
-            yield from self.close_transaction(seg, closed=True)
+            self.close_transaction(seg, closed=True)
         elif sid == "GE":
             if self.st is not None:
-                yield from self.close_transaction(seg, closed=False)
+                self.close_transaction(seg, closed=False)
             if self.group is None:
-                yield self.problem("env-unexpected-trailer", "GE without a matching GS",
-                                   "interchange", seg)
+                self.emit(self.problem("env-unexpected-trailer", "GE without a matching GS",
+                                   "interchange", seg))
                 return
-            yield from self.close_group(seg, closed=True)
+            self.close_group(seg, closed=True)
         elif sid == "IEA":
             if self.interchange is None:
-                yield self.problem("env-unexpected-trailer", "IEA without a matching ISA",
-                                   "file", seg)
+                self.emit(self.problem("env-unexpected-trailer", "IEA without a matching ISA",
+                                   "file", seg))
                 return
-            yield from self.close_interchange(seg, closed=True)
+            self.close_interchange(seg, closed=True)
         elif sid == "TA1":
             return  # an interchange acknowledgement request answer; nothing to read
         else:
@@ -642,20 +742,20 @@ class _Walker:
             envelope = "group" if self.group else "interchange" if self.interchange else "file"
             other = next((ch for ch in sid[2:] if not ch.isalnum()), None)
             if other is not None and self.delimiters is not None:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-wrong-delimiter",
                     f"segments here use {other!r} between elements, but the ISA declares "
                     f"{self.delimiters.element!r}: the interchange cannot be read. Make the "
                     "ISA's element separator (its 4th character) match the body, or re-export "
-                    "the file", envelope, seg)
+                    "the file", envelope, seg))
             else:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-outside-transaction",
                     f"segment {sid} stands outside any transaction set (between envelopes); "
-                    "it was ignored", envelope, seg)
+                    "it was ignored", envelope, seg))
 
     # -- transaction sets --------------------------------------------------
-    def begin_transaction(self, st: Segment) -> Iterator[Event]:
+    def begin_transaction(self, st: Segment) -> None:
         self.st = st
         self.header = []
         self.transaction = None
@@ -671,22 +771,22 @@ class _Walker:
         if self.kind:
             return  # the Transaction is yielded once its BHT and 1000A/B are read
         self.transaction = self.make_transaction()
-        yield self.transaction
+        self.emit(self.transaction)
         if set_id != "837":
             what = {"835": "an 835 remittance advice", "277": "a 277 claim status",
                     "999": "a 999 acknowledgement", "270": "a 270 eligibility inquiry",
                     "834": "an 834 enrollment"}.get(set_id, f"transaction set {set_id!r}")
-            yield self.problem(
+            self.emit(self.problem(
                 "env-unsupported-transaction",
                 f"ST01 is {set_id!r}: this is {what}, not an 837 claim; it was not read. "
                 "Send 837P (005010X222A1) or 837I (005010X223A2) claims.",
-                "transaction", st)
+                "transaction", st))
         elif version not in VERSIONS:
-            yield self.problem(
+            self.emit(self.problem(
                 "env-unsupported-version",
                 f"837 version {version!r} is not 5010 (005010X222A1 professional or "
                 "005010X223A2 institutional); it was not read. Convert the claims to 5010.",
-                "transaction", st)
+                "transaction", st))
 
     def make_transaction(self) -> Transaction:
         st = self.st
@@ -713,144 +813,145 @@ class _Walker:
             location=Location.of(st),
         )
 
-    def close_transaction(self, at: Segment, closed: bool) -> Iterator[Event]:
+    def close_transaction(self, at: Segment, closed: bool) -> None:
         st = self.st
         if self.transaction is None:
             self.transaction = self.make_transaction()
-            yield self.transaction
+            self.emit(self.transaction)
         if self.hl is not None:
             self.end_hl()
         control = st.get(2)
         count = at.ordinal - st.ordinal + 1 if closed else 0  # ST through SE
         if not closed:
             where = "the end of the file" if at is None else f"{at.id} at line {at.line}"
-            yield self.problem(
+            self.emit(self.problem(
                 "env-missing-se",
                 f"transaction set {control} (ST at line {st.line}) has no SE before {where}: "
                 "the file is truncated or the trailer was lost; resend the whole batch",
-                "transaction", st)
+                "transaction", st))
         else:
             if at.get(2) != control:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-se-control",
                     f"SE02 {at.get(2)!r} does not match ST02 {control!r}; set SE02 to {control}",
-                    "transaction", at, control=control)
+                    "transaction", at, control=control))
             if at.get(1) != str(count):
-                yield self.problem(
+                self.emit(self.problem(
                     "env-se-count",
                     f"SE01 says {at.get(1)!r} segments but the transaction set has "
                     f"{count} (ST through SE); set SE01 to {count}",
-                    "transaction", at, control=control)
-        yield EnvelopeEnd("transaction", control, closed,
-                          Location.of(at) if at is not None else None, count)
+                    "transaction", at, control=control))
+        self.emit(EnvelopeEnd("transaction", control, closed,
+                          Location.of(at) if at is not None else None, count))
         self.st = None
         self.kind = ""
         self.transaction = None
 
     # -- functional groups and interchanges ----------------------------------
-    def close_group(self, at: Segment | None, closed: bool) -> Iterator[Event]:
+    def close_group(self, at: Segment | None, closed: bool) -> None:
         if self.st is not None:
-            yield from self.close_transaction(at, closed=False)
+            self.close_transaction(at, closed=False)
         group = self.group
         control = group.control_number
         if not closed:
             where = "the end of the file" if at is None else f"{at.id} at line {at.line}"
-            yield self.problem(
+            self.emit(self.problem(
                 "env-missing-ge",
                 f"functional group {control} (GS at line {group.location.line}) has no GE "
                 f"before {where}; the file is truncated or the trailer was lost",
                 "group", at, control=control,
-                location=group.location if at is None else None)
+                location=group.location if at is None else None))
         else:
             if at.get(2) != control:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-ge-control",
                     f"GE02 {at.get(2)!r} does not match GS06 {control!r}; set GE02 to {control}",
-                    "group", at, control=control)
+                    "group", at, control=control))
             if at.get(1) != str(self.set_count):
-                yield self.problem(
+                self.emit(self.problem(
                     "env-ge-count",
                     f"GE01 says {at.get(1)!r} transaction sets but the group has "
                     f"{self.set_count}; set GE01 to {self.set_count}",
-                    "group", at, control=control)
-        yield EnvelopeEnd("group", control, closed,
-                          Location.of(at) if at is not None else None, self.set_count)
+                    "group", at, control=control))
+        self.emit(EnvelopeEnd("group", control, closed,
+                          Location.of(at) if at is not None else None, self.set_count))
         self.group = None
 
-    def close_interchange(self, at: Segment | None, closed: bool) -> Iterator[Event]:
+    def close_interchange(self, at: Segment | None, closed: bool) -> None:
         if self.claim_segments is not None:
-            yield from self.end_claim()
+            self.end_claim()
         if self.group is not None:
-            yield from self.close_group(at, closed=False)
+            self.close_group(at, closed=False)
         elif self.st is not None:
-            yield from self.close_transaction(at, closed=False)
+            self.close_transaction(at, closed=False)
         ic = self.interchange
         control = ic.control_number
         if self.stray > 1:
-            yield self.problem(
+            self.emit(self.problem(
                 "env-outside-transaction",
                 f"{self.stray - 1} more segments outside any transaction set were ignored in "
                 f"interchange {control}", "interchange", None, control=control,
-                location=ic.location)
+                location=ic.location))
         if not closed:
             where = "the end of the file" if at is None or at.id != "ISA" else \
                 f"the next ISA at line {at.line}"
-            yield self.problem(
+            self.emit(self.problem(
                 "env-missing-iea",
                 f"interchange {control} (ISA at line {ic.location.line}) has no IEA before "
                 f"{where}; the file is truncated or the trailer was lost",
-                "interchange", None, control=control, location=ic.location)
+                "interchange", None, control=control, location=ic.location))
         else:
             if at.get(2) != control:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-iea-control",
                     f"IEA02 {at.get(2)!r} does not match ISA13 {control!r}; set IEA02 to "
-                    f"{control}", "interchange", at, control=control)
+                    f"{control}", "interchange", at, control=control))
             if at.get(1) != str(self.group_count):
-                yield self.problem(
+                self.emit(self.problem(
                     "env-iea-count",
                     f"IEA01 says {at.get(1)!r} functional groups but the interchange has "
                     f"{self.group_count}; set IEA01 to {self.group_count}",
-                    "interchange", at, control=control)
-        yield EnvelopeEnd("interchange", control, closed,
+                    "interchange", at, control=control))
+        self.emit(EnvelopeEnd("interchange", control, closed,
                           Location.of(at) if at is not None and closed else None,
-                          self.group_count)
+                          self.group_count))
         self.interchange = None
 
-    def finish(self) -> Iterator[Event]:
+    def finish(self) -> None:
         if self.interchange is not None:
-            yield from self.close_interchange(None, closed=False)
+            self.close_interchange(None, closed=False)
 
     # -- the HL tree -----------------------------------------------------------
-    def begin_hl(self, hl: Segment) -> Iterator[Event]:
+    def begin_hl(self, hl: Segment) -> None:
         if self.transaction is None:
             self.transaction = self.make_transaction()
-            yield self.transaction
+            self.emit(self.transaction)
         if self.hl is not None:
             self.end_hl()
         self.hl = hl
         self.hl_segments = []
-        hl_id, parent, level = hl.get(1), hl.get(2), hl.get(3)
+        el = hl[1] + _PAD
+        hl_id, parent, level = self.hl_tree = el[1], el[2], el[3]
         if level == "20":
             if parent:
-                yield self.problem(
+                self.emit(self.problem(
                     "env-hl-parent",
                     f"billing provider HL {hl_id} names a parent ({parent}); a 2000A HL has "
-                    "none", "transaction", hl)
+                    "none", "transaction", hl))
         elif level in ("22", "23"):
             want = "20" if level == "22" else "22"
             if self.hl_levels.get(parent) != want:
                 what = "billing provider (20)" if want == "20" else "subscriber (22)"
-                yield self.problem(
+                self.emit(self.problem(
                     "env-hl-parent",
                     f"HL {hl_id} (level {level}) names parent {parent!r}, which is not a "
                     f"{what} HL seen before it; fix HL02. The nearest preceding {what} "
-                    "was used.", "transaction", hl)
+                    "was used.", "transaction", hl))
         else:
-            yield self.problem(
+            self.emit(self.problem(
                 "env-hl-level",
                 f"HL {hl_id} has level code {level!r}; an 837 uses 20 (billing provider), "
-                "22 (subscriber) and 23 (patient)", "transaction", hl)
+                "22 (subscriber) and 23 (patient)", "transaction", hl))
         self.hl_levels[hl_id] = level
         if len(self.hl_levels) > _HL_LIMIT:
             for key in list(self.hl_levels)[: _HL_LIMIT // 2]:
@@ -860,16 +961,16 @@ class _Walker:
 
     def end_hl(self) -> None:
         """Freeze the entity of the HL loop in hand and make it the current one."""
-        hl, segments = self.hl, self.hl_segments
-        hl_id, parent, level = hl.get(1), hl.get(2), hl.get(3)
+        hl, pieces = self.hl, self.hl_segments
+        hl_id, parent, level = self.hl_tree
         if level == "20":
-            provider = build_billing_provider(hl, segments)
+            provider = build_billing_provider(hl, _select(pieces, None))
             self.providers[hl_id] = provider
             self.billing_provider = provider
             self.subscriber = self.patient = None
         elif level == "22":
             self.billing_provider = self.providers.get(parent, self.billing_provider)
-            sub = build_subscriber(hl, segments)
+            sub = build_subscriber(hl, _select(pieces, _SUBSCRIBER_IDS))
             self.subscribers[hl_id] = sub
             self.subscriber = sub
             self.patient = patient_from_subscriber(sub)
@@ -877,33 +978,62 @@ class _Walker:
             sub = self.subscribers.get(parent, self.subscriber)
             if sub is not None and sub is not self.subscriber:
                 self.subscriber = sub
-            self.patient = build_patient(hl, segments, sub)
+            self.patient = build_patient(hl, _select(pieces, _PATIENT_IDS), sub)
         self.hl = None
         self.hl_segments = []
 
     # -- claims ----------------------------------------------------------------
-    def begin_claim(self, clm: Segment) -> Iterator[Event]:
+    def begin_claim(self, clm: Segment) -> None:
         if self.hl is not None:
             self.end_hl()
         if self.transaction is None:
             self.transaction = self.make_transaction()
-            yield self.transaction
+            self.emit(self.transaction)
         self.claim_segments = [clm]
 
-    def end_claim(self) -> Iterator[Event]:
+    def end_claim(self) -> None:
         segments = self.claim_segments
         self.claim_segments = None
-        claim = build_claim(segments, self.delimiters.component)
+        claim = claim_from(segments[0], tuple(segments), self.delimiters.component)
         if self.patient is None:
-            yield self.problem(
+            self.emit(self.problem(
                 "env-claim-without-patient",
                 f"claim {claim.id!r} (CLM at line {segments[0].line}) is not inside a "
-                "subscriber or patient HL loop", "transaction", segments[0])
-        yield ClaimRecord(self.interchange, self.group, self.transaction,
-                          self.billing_provider, self.subscriber, self.patient, claim)
+                "subscriber or patient HL loop", "transaction", segments[0]))
+        self.emit(ClaimRecord(self.interchange, self.group, self.transaction,
+                          self.billing_provider, self.subscriber, self.patient, claim))
 
 
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA", "TA1"})
+_BOUNDARY_IDS = _ENVELOPE_IDS | {"CLM", "HL"}  # segments that end a claim
+_patterns: dict[tuple[str, str], tuple[re.Pattern, re.Pattern]] = {}
+_SUBSCRIBER_IDS = frozenset({"SBR", "NM1", "DMG"})  # what build_subscriber reads
+_PATIENT_IDS = frozenset({"PAT", "NM1", "DMG"})  # what build_patient reads
+
+
+def _select(pieces: list, ids: frozenset[str] | None) -> list[Segment]:
+    """The Segments of ``pieces`` (Segments and Runs) whose id is in ``ids`` (None: all)."""
+    out: list[Segment] = []
+    for piece in pieces:
+        if piece.__class__ is Run:
+            out.extend(piece.segments() if ids is None else piece.select(ids))
+        elif ids is None or piece[0] in ids:
+            out.append(piece)
+    return out
+
+
+def _boundary_patterns(joint: str, sep: str) -> tuple[re.Pattern, re.Pattern]:
+    """Regexes for a boundary segment at the start of a Run's text, and after a joint."""
+    try:
+        return _patterns[joint, sep]
+    except KeyError:
+        pass
+    ids = "|".join(sorted(_BOUNDARY_IDS - {"ISA", "IEA"}))  # a Run never holds those
+    tail = f"(?:{re.escape(sep)}|{re.escape(joint)}|\\Z)"
+    patterns = (re.compile(f"((?:{ids}){tail})"),
+                re.compile(f"{re.escape(joint)}((?:{ids}){tail})"))
+    _patterns[joint, sep] = patterns
+    return patterns
 _ISA_PROBLEMS = frozenset({"syntax-isa-length"})
 
 

@@ -8,13 +8,16 @@ person fixing the file both need it exactly as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Segment
+
+if TYPE_CHECKING:
+    from scrubber.model.build import ClaimSource
 
 _new = tuple.__new__
 
@@ -303,9 +306,21 @@ class ServiceLine:
         return None
 
 
+def _built(index: int, doc: str) -> property:
+    """A Claim attribute read from its built body (see ``Claim._get_body``)."""
+    return property(lambda claim: claim._get_body()[index], doc=doc)
+
+
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """2300: one claim with its service lines, as the payer will see it."""
+    """2300: one claim with its service lines, as the payer will see it.
+
+    The CLM fields are read when the claim is; the rest of the claim (its dates,
+    diagnoses, providers, lines and segments) is built from ``source``, the
+    claim's segments as sent, the first time any of it is asked for, then kept.
+    A reader that only routes or counts claims need not pay for building every
+    service line; to the code that asks, the claim looks the same either way.
+    """
 
     id: str  # CLM01: patient control number, returned in 277CA TRN02
     charge: Decimal | None  # CLM02
@@ -317,17 +332,28 @@ class Claim:
     assignment: str  # CLM07
     benefits_assigned: str  # CLM08
     release_of_information: str  # CLM09
-    dates: tuple[DateValue, ...]  # 2300 DTP
-    diagnoses: tuple[Diagnosis, ...]  # HI diagnosis composites in order
-    codes: tuple[CodeValue, ...]  # other HI composites
-    notes: tuple[Note, ...]  # 2300 NTE
-    attachments: tuple[Attachment, ...]  # 2300 PWK
-    references: tuple[Reference, ...]  # 2300 REF (D9, F8, G1 ...)
-    institutional: Institutional | None  # CL1 (837I)
-    providers: tuple[Provider, ...]  # 2310x
-    lines: tuple[ServiceLine, ...]
-    segments: tuple[Segment, ...]  # CLM through the last segment of the claim, as sent
     location: Location
+    source: "ClaimSource"  # scrubber.model.build.ClaimSource: CLM through the claim's end
+    _body: tuple | None = field(default=None, compare=False, repr=False)
+
+    def _get_body(self) -> tuple:
+        body = self._body
+        if body is None:
+            body = self.source.body()
+            _set_claim_body(self, body)
+        return body
+
+    # the rest of the claim, built from ``source`` the first time any of it is read
+    dates = _built(0, "tuple[DateValue, ...]: 2300 DTP")
+    diagnoses = _built(1, "tuple[Diagnosis, ...]: HI diagnosis composites in order")
+    codes = _built(2, "tuple[CodeValue, ...]: the other HI composites")
+    notes = _built(3, "tuple[Note, ...]: 2300 NTE")
+    attachments = _built(4, "tuple[Attachment, ...]: 2300 PWK")
+    references = _built(5, "tuple[Reference, ...]: 2300 REF (D9, F8, G1 ...)")
+    institutional = _built(6, "Institutional | None: CL1 (837I)")
+    providers = _built(7, "tuple[Provider, ...]: 2310x")
+    lines = _built(8, "tuple[ServiceLine, ...]: the 2400 service lines")
+    segments = _built(9, "tuple[Segment, ...]: CLM through the claim's last segment, as sent")
 
     def reference(self, qualifier: str) -> str:
         """The first REF value under ``qualifier``, or ""."""
@@ -410,3 +436,4 @@ for _cls in (Problem, Interchange, FunctionalGroup, Party, Transaction, Address,
              EnvelopeEnd):
     _fast_init(_cls)
 del _cls
+_set_claim_body = Claim._body.__set__  # type: ignore[attr-defined]  # fills the lazy slot once

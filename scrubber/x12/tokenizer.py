@@ -42,6 +42,62 @@ class Segment(NamedTuple):
         return elements[index] if index < len(elements) else ""
 
 
+class Run(NamedTuple):
+    """Consecutive whole segments of a regular block, kept as the text they were sent as.
+
+    Most senders end every segment the same way (the terminator, then nothing, LF
+    or CR LF), so the position of each segment follows from the text alone. A
+    reader that only needs a few segments' elements, such as the claim walker
+    looking for CLM and HL, can pass the rest on unsplit; ``segments()`` gives
+    them, located exactly as the tokenizer would have, when someone asks.
+    """
+
+    text: str  # the segments, joined by ``joint``; no terminator after the last
+    joint: str  # the segment terminator plus the white space the sender puts after it
+    separator: str  # the element separator
+    ordinal: int  # of the first segment
+    line: int  # of the first segment
+    offset: int  # of the first segment
+    lines_per_segment: int  # 1 when each segment ends its line, else 0
+
+    def segments(self) -> list[Segment]:
+        """The run's segments, with their ordinals, lines and byte offsets."""
+        new, segment = tuple.__new__, Segment
+        sep, step, inc = self.separator, len(self.joint), self.lines_per_segment
+        ordinal, line, offset = self.ordinal, self.line, self.offset
+        out = []
+        append = out.append
+        for part in self.text.split(self.joint):
+            elements = part.split(sep)
+            append(new(segment, (elements[0], tuple(elements), ordinal, line, offset, len(part))))
+            ordinal += 1
+            line += inc
+            offset += len(part) + step
+        return out
+
+    def select(self, ids: frozenset[str]) -> list[Segment]:
+        """Only the segments whose id is in ``ids``, located as ``segments()`` would."""
+        sep, step, inc = self.separator, len(self.joint), self.lines_per_segment
+        ordinal, line, offset = self.ordinal, self.line, self.offset
+        out = []
+        for part in self.text.split(self.joint):
+            if part.partition(sep)[0] in ids:
+                elements = part.split(sep)
+                out.append(tuple.__new__(Segment, (elements[0], tuple(elements), ordinal, line,
+                                                   offset, len(part))))
+            ordinal += 1
+            line += inc
+            offset += len(part) + step
+        return out
+
+    def slice(self, start: int, end: int, ordinal: int) -> "Run":
+        """The segments of ``text[start:end]`` (whole segments), the first being ``ordinal``."""
+        skipped = ordinal - self.ordinal
+        return tuple.__new__(Run, (self.text[start:end], self.joint, self.separator, ordinal,
+                                   self.line + skipped * self.lines_per_segment,
+                                   self.offset + start, self.lines_per_segment))
+
+
 @dataclass(frozen=True, slots=True)
 class SyntaxProblem:
     """Input that is not readable X12, located by byte offset and line."""
@@ -80,11 +136,37 @@ def _find_isa(buf: bytes, start: int) -> int:
         start = idx + 1
 
 
+def _interchange_end(text: str, joint: str, sep: str) -> int:
+    """Where the first ISA or IEA segment of ``text`` starts, or -1.
+
+    ``text`` holds whole segments joined by ``joint``; str.find scans it at C
+    speed, where a regex with an alternation would look at every character.
+    """
+    found = -1
+    step = len(joint)
+    for sid in ("IEA", "ISA"):
+        if text.startswith(sid):
+            start = 0
+        else:
+            start = text.find(joint + sid)
+            start = start + step if start >= 0 else -1
+        while start >= 0:
+            end = start + 3
+            if text.startswith(sep, end) or text.startswith(joint, end) or end == len(text):
+                if found < 0 or start < found:
+                    found = start
+                break
+            start = text.find(joint + sid, end)
+            start = start + step if start >= 0 else -1
+    return found
+
+
 class Tokenizer:
     """Iterate over a binary stream, yielding ``Segment`` and ``SyntaxProblem``.
 
     ``delimiters`` holds the delimiters of the interchange being read (set when
     its ISA segment is yielded); ``interchanges`` counts the ISAs read so far.
+    ``items()`` yields ``Run`` objects too, for readers that can use them unsplit.
     """
 
     def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE):
@@ -94,6 +176,15 @@ class Tokenizer:
         self.interchanges = 0
 
     def __iter__(self) -> Iterator[Segment | SyntaxProblem]:
+        run_class = Run
+        for item in self.items():
+            if item.__class__ is run_class:
+                yield from item.segments()
+            else:
+                yield item
+
+    def items(self) -> Iterator[Segment | SyntaxProblem | Run]:
+        """Like iterating, but regular stretches of segments come as one ``Run``."""
         read = self._stream.read
         new = tuple.__new__
         chunk_size = self._chunk_size
@@ -290,39 +381,50 @@ class Tokenizer:
                     text = block.decode("ascii")
                     if text.startswith(suffix) and lead_space not in text:
                         body_text = text[len(suffix):] if suffix else text
-                        parts = body_text.split(split_sep)
-                        count = len(parts)
-                        if (text.count("\n") == count * inc
-                                and (not suffix or body_text.count(term) == count - 1)
-                                and text.count("\r") == (count if suffix == "\r\n" else 0)
-                                and not text.startswith(" ", len(suffix))):
+                        # every terminator followed by the same white space, and no other
+                        # line breaks; each count is one pass over the block, so few of them
+                        if suffix:
+                            joints = body_text.count(split_sep)
+                            breaks_ok = (text.count("\n") == joints + 1
+                                         and body_text.count(term) == joints
+                                         and text.count("\r") == (joints + 1 if suffix == "\r\n"
+                                                                   else 0))
+                        else:
+                            breaks_ok = "\n" not in text and "\r" not in text
+                        if breaks_ok and body_text and not body_text.startswith(split_sep) \
+                                and not body_text.endswith(split_sep) \
+                                and split_sep + split_sep not in body_text \
+                                and not text.startswith(" ", len(suffix)):
+                            # whole segments, none empty: hand them on as one Run, up to an
+                            # ISA or IEA, which ends the interchange
                             seg_offset = base + pos + len(suffix)
-                            for part in parts:
-                                line += inc
-                                if not part:
-                                    yield SyntaxProblem(
-                                        "syntax-empty-segment",
-                                        f"an empty segment (two terminators {term!r} in a row);"
-                                        " remove it", seg_offset, line,
-                                    )
-                                    seg_offset += step
-                                    continue
-                                elements = part.split(sep)
-                                sid = elements[0]
-                                if sid == "ISA":
-                                    pos = seg_offset - base
-                                    in_interchange = False
-                                    break
-                                ordinal += 1
-                                yield new(Segment, (sid, tuple(elements), ordinal, line,
-                                                    seg_offset, len(part)))
-                                if sid == "IEA":
-                                    pos = seg_offset + len(part) + 1 - base
-                                    in_interchange = False
-                                    break
-                                seg_offset += len(part) + step
-                            else:
+                            stop = _interchange_end(body_text, split_sep, sep)
+                            ends = stop >= 0
+                            if not ends:
+                                stop = len(body_text) + step
+                            if stop:
+                                run_text = body_text[: stop - step]
+                                count = run_text.count(split_sep) + 1
+                                yield new(Run, (run_text, split_sep, sep, ordinal + 1,
+                                                line + inc, seg_offset, inc))
+                                ordinal += count
+                                line += count * inc
+                                seg_offset += stop
+                            if not ends:
                                 pos = last + 1
+                                continue
+                            line += inc
+                            end = body_text.find(split_sep, stop)
+                            part = body_text[stop:] if end < 0 else body_text[stop:end]
+                            elements = part.split(sep)
+                            in_interchange = False
+                            if elements[0] == "ISA":
+                                pos = seg_offset - base
+                                continue
+                            ordinal += 1
+                            yield new(Segment, (elements[0], tuple(elements), ordinal, line,
+                                                seg_offset, len(part)))
+                            pos = seg_offset + len(part) + 1 - base
                             continue
                     # the pattern broke somewhere in this block (often at the next
                     # interchange): retry from here in small blocks, then split carefully

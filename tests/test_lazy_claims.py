@@ -1,0 +1,190 @@
+"""Claims read from Runs: located and built exactly as segment-by-segment reading would.
+
+The reader passes most of a claim on as unsplit text (a ``Run``) and builds its
+lines on first use. These tests hold that against a reference tokenizer written
+here from the X12 rules alone (split the bytes on the terminator, count the
+bytes and line breaks before each segment), on our fixtures, on generated files
+in each line-break style, and with chunk sizes that cut claims and segments at
+every kind of place.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import sys
+from pathlib import Path
+
+import pytest
+
+from scrubber.model import ClaimRecord, Problem, read
+from scrubber.model.build import _Walker, claim_body
+from scrubber.x12.tokenizer import Run, Segment, Tokenizer, _interchange_end
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from gen837 import generate  # noqa: E402
+
+BOUNDARIES = {"ISA", "GS", "ST", "SE", "GE", "IEA", "TA1", "CLM", "HL"}
+WHITE = b" \t\r\n"
+
+
+def reference_segments(data: bytes) -> list[tuple] | None:
+    """(id, elements, ordinal, line, offset, length) per segment; None if a segment wraps."""
+    out: list[tuple] = []
+    pos, ordinal = 0, 0
+    sep = term = None
+    if data.startswith(b"\xef\xbb\xbf"):
+        pos = 3
+    while True:
+        while pos < len(data) and data[pos] in WHITE:
+            pos += 1
+        if pos >= len(data):
+            return out
+        if data.startswith(b"ISA", pos):
+            sep, term, ordinal = data[pos + 3 : pos + 4], data[pos + 105 : pos + 106], 0
+        end = data.find(term, pos)
+        if end < 0:
+            return None  # unterminated: not a file this reference is for
+        raw = data[pos:end]
+        if b"\n" in raw or b"\r" in raw:
+            return None
+        elements = tuple(raw.decode("latin-1").split(sep.decode("latin-1")))
+        ordinal += 1
+        out.append((elements[0], elements, ordinal, data.count(b"\n", 0, pos) + 1, pos, len(raw)))
+        pos = end + 1
+
+
+def claims_by_walker(data: bytes, chunk_size: int) -> list[ClaimRecord]:
+    return [e for e in _Walker(io.BytesIO(data), chunk_size).events()
+            if isinstance(e, ClaimRecord)]
+
+
+def expected_claim_segments(reference: list[tuple]) -> list[list[tuple]]:
+    claims, current = [], None
+    for seg in reference:
+        if seg[0] in BOUNDARIES:
+            if current is not None:
+                claims.append(current)
+                current = None
+            if seg[0] == "CLM":
+                current = [seg]
+        elif current is not None:
+            current.append(seg)
+    if current is not None:
+        claims.append(current)
+    return claims
+
+
+def generated(kind: str, claims: int, newline: bool = True) -> bytes:
+    out = io.BytesIO()
+    generate(out, claims, kind, seed=7, claims_per_transaction=9, newline=newline)
+    return out.getvalue()
+
+
+def layouts() -> list[tuple[str, bytes]]:
+    files = [(p.name, p.read_bytes()) for p in sorted((ROOT / "fixtures").glob("837*.x12"))]
+    for kind in "PI":
+        lf = generated(kind, 25)
+        files += [(f"gen-{kind}-lf", lf), (f"gen-{kind}-crlf", lf.replace(b"~\n", b"~\r\n")),
+                  (f"gen-{kind}-none", generated(kind, 25, newline=False))]
+    return files
+
+
+LAYOUTS = layouts()
+
+
+@pytest.mark.parametrize("chunk_size", [1 << 20, 4096, 301, 64])
+@pytest.mark.parametrize("name,data", LAYOUTS, ids=[n for n, _ in LAYOUTS])
+def test_claim_segments_and_body_match_the_reference(name, data, chunk_size):
+    reference = reference_segments(data)
+    assert reference, f"{name}: the reference cannot split it"
+    want = expected_claim_segments(reference)
+    got = claims_by_walker(data, chunk_size)
+    assert [c.claim.id for c in got] == [w[0][1][1] for w in want]
+    for record, segments in zip(got, want):
+        claim = record.claim
+        assert [tuple(s) for s in claim.segments] == segments
+        assert tuple(claim.location) == segments[0][2:5]
+        # the lazy body is exactly what building from the reference segments gives
+        rebuilt = claim_body([Segment(*s) for s in segments],
+                             record.interchange.delimiters.component)
+        assert (claim.dates, claim.diagnoses, claim.codes, claim.notes, claim.attachments,
+                claim.references, claim.institutional, claim.providers, claim.lines) == \
+            rebuilt[:9]
+
+
+@pytest.mark.parametrize("name,data", LAYOUTS, ids=[n for n, _ in LAYOUTS])
+def test_tokenizer_segments_match_the_reference(name, data):
+    got = [tuple(s) for s in Tokenizer(io.BytesIO(data), 333) if isinstance(s, Segment)]
+    assert got == reference_segments(data)
+
+
+def test_runs_carry_the_claim_bodies():
+    """The fast path is taken: claims come from Runs, and stay unbuilt until asked."""
+    data = generated("P", 30)
+    items = list(Tokenizer(io.BytesIO(data)).items())
+    assert sum(isinstance(i, Run) for i in items) >= 1
+    records = [e for e in read(data) if isinstance(e, ClaimRecord)]
+    assert any(isinstance(p, Run) for r in records for p in r.claim.source.pieces)
+    assert all(r.claim._body is None for r in records)
+    lines = records[0].claim.lines
+    assert lines and records[0].claim._body is not None
+    assert records[0].claim.lines is lines  # built once, then kept
+
+
+def test_events_are_the_same_whatever_the_chunk_size():
+    data = generated("I", 40).replace(b"~\n", b"~\r\n")
+
+    def summary(chunk_size):
+        out = []
+        for e in _Walker(io.BytesIO(data), chunk_size).events():
+            if isinstance(e, ClaimRecord):
+                c = e.claim
+                out.append((c.id, c.charge, c.location, e.patient.location,
+                            e.subscriber.location, [(ln.procedure, ln.units, ln.date_from,
+                                                    ln.location) for ln in c.lines]))
+            else:
+                out.append(e)
+        return out
+
+    whole = summary(1 << 20)
+    for size in (4096, 777, 97):
+        assert summary(size) == whole
+    # records compare by content, however the reader cut the claims into pieces
+    small = [e for e in _Walker(io.BytesIO(data), 97).events() if isinstance(e, ClaimRecord)]
+    assert small == [e for e in read(data) if isinstance(e, ClaimRecord)]
+    assert len({e.claim for e in small}) == 40
+
+
+def test_claim_records_pickle_built_or_not():
+    records = [e for e in read(generated("P", 5)) if isinstance(e, ClaimRecord)]
+    lazy = pickle.loads(pickle.dumps(records[0]))
+    assert lazy.claim.lines == records[0].claim.lines
+    records[1].claim.lines
+    built = pickle.loads(pickle.dumps(records[1]))
+    assert built.claim.segments == records[1].claim.segments
+    assert built == records[1]
+
+
+def test_a_broken_segment_inside_a_regular_block_is_still_found():
+    """An empty segment (two terminators) in a claim: reported, claim still read."""
+    data = generated("P", 12)
+    at = data.index(b"~\nLX*2~")
+    broken = data[:at] + b"~\n" + data[at:]
+    evs = list(read(broken))
+    assert [e.code for e in evs if isinstance(e, Problem)].count("syntax-empty-segment") == 1
+    assert sum(isinstance(e, ClaimRecord) for e in evs) == 12
+
+
+@pytest.mark.parametrize("text,want", [
+    ("A*1~\nIEA*1*1", 5),
+    ("IEA*1*1", 0),
+    ("A*1~\nIEAX*1~\nISA*00", 13),
+    ("A*1~\nB*IEA~\nC", -1),
+    ("A~\nIEA", 3),
+    ("A~\nIEA~\nB", 3),
+    ("ISA*00~\nIEA*1", 0),
+])
+def test_interchange_end_finds_only_whole_segment_ids(text, want):
+    assert _interchange_end(text, "~\n", "*") == want
