@@ -447,15 +447,23 @@ def _birth_date(dmg: tuple) -> date | None:
 
 def build_subscriber(hl: Segment, segments: list[Segment]) -> Subscriber:
     """2000B/2010BA/2010BB from the subscriber HL loop's segments."""
-    sbr = _PAD
-    payer = None
+    sbr = name = dmg = _PAD
+    payer = found = None
+    current = ""  # NM101 of the last NM1: a DMG belongs to the person it follows
     for seg in segments:
         sid = seg[0]
-        if sid == "SBR" and sbr is _PAD:
+        if sid == "NM1":
+            el = seg[1] + _PAD
+            current = el[1]
+            if current == "IL":
+                found, name = seg, el
+            elif current == "PR" and payer is None:
+                payer = seg
+        elif sid == "DMG":
+            if current == "IL":
+                dmg = seg[1] + _PAD
+        elif sid == "SBR" and sbr is _PAD:
             sbr = seg[1] + _PAD
-        elif sid == "NM1" and payer is None and seg.get(1) == "PR":
-            payer = seg
-    name, dmg, found = _person(segments, "IL")
     return Subscriber(
         hl.get(1),  # hl_id
         sbr[1], sbr[2], sbr[3], sbr[9],  # payer responsibility, relationship, group, filing
@@ -540,6 +548,7 @@ class _Walker:
         self.billing_provider: BillingProvider | None = None
         self.subscriber: Subscriber | None = None
         self.patient: Patient | None = None
+        self.patient_is_subscriber = False  # after a 2000B: self.patient is made on demand
         self.claim_segments: list[Segment] | None = None
         self.isa_problems: list[SyntaxProblem] = []  # about the ISA that comes next
         self.stray = 0
@@ -765,6 +774,7 @@ class _Walker:
         self.subscribers.clear()
         self.hl_levels.clear()
         self.billing_provider = self.subscriber = self.patient = None
+        self.patient_is_subscriber = False
         version = st.get(3) or (self.group.version if self.group else "")
         set_id = st.get(1)
         self.kind = VERSIONS.get(version, "") if set_id == "837" else ""
@@ -968,17 +978,20 @@ class _Walker:
             self.providers[hl_id] = provider
             self.billing_provider = provider
             self.subscriber = self.patient = None
+            self.patient_is_subscriber = False
         elif level == "22":
             self.billing_provider = self.providers.get(parent, self.billing_provider)
             sub = build_subscriber(hl, _select(pieces, _SUBSCRIBER_IDS))
             self.subscribers[hl_id] = sub
             self.subscriber = sub
-            self.patient = patient_from_subscriber(sub)
+            self.patient = None  # the subscriber, made a Patient when a claim needs it
+            self.patient_is_subscriber = True
         elif level == "23":
             sub = self.subscribers.get(parent, self.subscriber)
             if sub is not None and sub is not self.subscriber:
                 self.subscriber = sub
             self.patient = build_patient(hl, _select(pieces, _PATIENT_IDS), sub)
+            self.patient_is_subscriber = False
         self.hl = None
         self.hl_segments = []
 
@@ -995,6 +1008,8 @@ class _Walker:
         segments = self.claim_segments
         self.claim_segments = None
         claim = claim_from(segments[0], tuple(segments), self.delimiters.component)
+        if self.patient is None and self.patient_is_subscriber:
+            self.patient = patient_from_subscriber(self.subscriber)
         if self.patient is None:
             self.emit(self.problem(
                 "env-claim-without-patient",
