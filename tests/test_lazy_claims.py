@@ -188,3 +188,12 @@ def test_a_broken_segment_inside_a_regular_block_is_still_found():
 ])
 def test_interchange_end_finds_only_whole_segment_ids(text, want):
     assert _interchange_end(text, "~\n", "*") == want
+
+
+@pytest.mark.parametrize("joint,inc", [("~\n", 1), ("~", 0), ("~\r\n", 1)])
+def test_run_select_is_segments_filtered(joint, inc):
+    text = joint.join(["SBR*P*18*GRP1******HM", "NM1*IL*1*DOE*JO****MI*M1", "N3*1 MAIN ST",
+                       "DMG", "NM1*PR*2*PLAN*****PI*P1", "NM1", "N4*TOWN*NC*27560"])
+    run = Run(text, joint, "*", 2, 7, 100, inc)
+    for ids in ({"SBR", "NM1", "DMG"}, {"N3", "N4"}, {"XYZ"}, {"NM1"}):
+        assert run.select(frozenset(ids)) == [s for s in run.segments() if s.id in ids]

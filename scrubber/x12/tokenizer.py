@@ -343,7 +343,9 @@ class Tokenizer:
             step = len(split_sep)
             inc = 1 if suffix else 0
             lead_space = split_sep + " "
-            regular = True  # False once a small block broke the pattern
+            # False while a small block that broke the pattern is read, and always when the
+            # terminator is itself white space (a line break): the careful path counts lines
+            regular = not term_is_space
             ordinal = 1
             window = 4096  # grows: a short interchange must not cost a whole chunk
             in_interchange = True
@@ -485,6 +487,9 @@ class Tokenizer:
                         break
                 else:
                     pos = last + 1
+                    # one odd spot (an empty segment, a wrapped line) does not make the
+                    # rest of the interchange slow: the next block is tried as a Run again
+                    regular = not term_is_space
 
     def _junk_problem(self, start: int, line: int, end: int, found_isa: bool) -> SyntaxProblem:
         size = end - start
