@@ -3,8 +3,13 @@
 ``read(source)`` yields, in document order: ``Interchange``, ``FunctionalGroup``,
 ``Transaction``, ``ClaimRecord`` and ``EnvelopeEnd`` records, and a ``Problem``
 wherever the input is not what an 837 must be. Memory stays flat: a claim is
-built from its own segments when the next claim, HL or trailer begins, then
-handed out and forgotten.
+handed out when the next claim, HL or trailer begins, then forgotten.
+
+Speed comes from not splitting what nobody asked about. The tokenizer passes
+regular stretches of segments on as ``Run`` text; the walker splits only the
+segments that open or close a loop or an envelope, and a claim keeps the rest
+of its text, from which its lines and other loops are built the first time
+they are read (``Claim``, ``ClaimSource``).
 
 Who belongs to whom is decided by the HL tree (HL01 id, HL02 parent, HL03
 level), as the 837 guides define it, not by where a segment happens to sit.
@@ -247,11 +252,6 @@ class ClaimSource(NamedTuple):
 
     def __hash__(self) -> int:
         return hash(tuple(self.segments()))
-
-
-def build_claim(segments: list[Segment], component: str) -> Claim:
-    """Build a Claim from its segments: CLM through the end of its last 2400 loop."""
-    return claim_from(segments[0], tuple(segments), component)
 
 
 def claim_from(clm: Segment, pieces: tuple, component: str) -> Claim:
@@ -549,7 +549,7 @@ class _Walker:
         self.subscriber: Subscriber | None = None
         self.patient: Patient | None = None
         self.patient_is_subscriber = False  # after a 2000B: self.patient is made on demand
-        self.claim_segments: list[Segment] | None = None
+        self.claim_segments: list[Segment | Run] | None = None  # CLM and what follows it
         self.isa_problems: list[SyntaxProblem] = []  # about the ISA that comes next
         self.stray = 0
         self.out: list[Event] = []  # events not yet handed out
