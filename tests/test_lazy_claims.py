@@ -197,3 +197,19 @@ def test_run_select_is_segments_filtered(joint, inc):
     run = Run(text, joint, "*", 2, 7, 100, inc)
     for ids in ({"SBR", "NM1", "DMG"}, {"N3", "N4"}, {"XYZ"}, {"NM1"}):
         assert run.select(frozenset(ids)) == [s for s in run.segments() if s.id in ids]
+
+
+def test_non_ascii_block_is_read_carefully_and_located_in_bytes():
+    """A UTF-8 name sends its block down the careful path; positions stay byte offsets."""
+    data = generated("P", 30)
+    at = data.index(b"NM1*QC*1*") + len(b"NM1*QC*1*")
+    end = data.index(b"*", at)
+    data = data[:at] + "MUÑOZ".encode("utf-8") + data[end:]
+    reference = reference_segments(data)
+    want = expected_claim_segments(reference)
+    for chunk_size in (1 << 20, 301):
+        got = claims_by_walker(data, chunk_size)
+        assert len(got) == len(want) == 30
+        for record, segments in zip(got, want):
+            assert [s[2:] for s in record.claim.segments] == [s[2:] for s in segments]
+        assert "MUÑOZ" in {r.patient.last_name for r in got}
