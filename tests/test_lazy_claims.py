@@ -213,3 +213,25 @@ def test_non_ascii_block_is_read_carefully_and_located_in_bytes():
         for record, segments in zip(got, want):
             assert [s[2:] for s in record.claim.segments] == [s[2:] for s in segments]
         assert "MUÑOZ" in {r.patient.last_name for r in got}
+
+
+def test_records_stay_frozen_and_of_their_own_class():
+    """_fast_init fills records through a twin class: the result must be the real, frozen one."""
+    import dataclasses
+    import importlib
+
+    model = importlib.import_module("scrubber.model.claims")
+    record = next(e for e in read(generated("I", 3)) if isinstance(e, ClaimRecord))
+    line = record.claim.lines[0]
+    for obj in (record, record.claim, line, line.location, record.subscriber,
+                record.patient, record.transaction, record.interchange):
+        if dataclasses.is_dataclass(obj):
+            assert getattr(model, type(obj).__name__) is type(obj)
+            field = dataclasses.fields(obj)[0].name
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(obj, field, None)
+    # nor a built attribute (a slots dataclass's frozen __setattr__ raises TypeError for
+    # names that are not fields, a CPython 3.11 quirk; either way nothing is replaced)
+    with pytest.raises((AttributeError, TypeError)):
+        record.claim.lines = ()
+    assert record.claim.lines[0] is line
