@@ -15,13 +15,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_docs_api_examples_run(capsys, monkeypatch):
     monkeypatch.chdir(ROOT)
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.S)
-    assert len(blocks) == 2
+    assert len(blocks) == 3
     for block in blocks:
         exec(compile(block, "docs/api.md", "exec"), {})  # noqa: S102
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "2 1"
     assert out[1] == "ADMIN-A 96523-drug-admin ('A8', '454')"
-    assert out[2:] == ["MLT-0001 accepted", "MLT-0002 accepted", "MLT-0003 accepted"]
+    assert out[2:5] == ["MLT-0001 accepted", "MLT-0002 accepted", "MLT-0003 accepted"]
+    assert out[5:] == ["MLT-0001 182.50 ['99214', '85025', '36415']",
+                       "MLT-0002 105.25 ['99213', '81002']",
+                       "MLT-0003 140.75 ['96523', '99212', '90686']"]
 
 
 def test_scrub_result_writes_owner_only_reports(tmp_path):
