@@ -703,7 +703,8 @@ class _Walker:
         elif sid == "GS":
             if self.interchange is None:
                 self.emit(self.problem("env-outside-interchange",
-                                   "GS outside any interchange (no ISA before it)", "file", seg))
+                                       "GS outside any interchange (no ISA before it)", "file",
+                                       seg))
             if self.group is not None:
                 self.close_group(seg, closed=False)
             self.group = _group(seg)
@@ -715,14 +716,14 @@ class _Walker:
                 self.close_transaction(seg, closed=False)
             if self.group is None:
                 self.emit(self.problem("env-outside-group",
-                                   "ST outside any functional group (no GS before it)",
-                                   "interchange", seg))
+                                       "ST outside any functional group (no GS before it)",
+                                       "interchange", seg))
             self.set_count += 1
             self.begin_transaction(seg)
         elif sid == "SE":
             if self.st is None:
                 self.emit(self.problem("env-unexpected-trailer", "SE without a matching ST",
-                                   "group", seg))
+                                       "group", seg))
                 return
             self.close_transaction(seg, closed=True)
         elif sid == "GE":
@@ -730,13 +731,13 @@ class _Walker:
                 self.close_transaction(seg, closed=False)
             if self.group is None:
                 self.emit(self.problem("env-unexpected-trailer", "GE without a matching GS",
-                                   "interchange", seg))
+                                       "interchange", seg))
                 return
             self.close_group(seg, closed=True)
         elif sid == "IEA":
             if self.interchange is None:
                 self.emit(self.problem("env-unexpected-trailer", "IEA without a matching ISA",
-                                   "file", seg))
+                                       "file", seg))
                 return
             self.close_interchange(seg, closed=True)
         elif sid == "TA1":
