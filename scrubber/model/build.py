@@ -228,13 +228,7 @@ class ClaimSource(NamedTuple):
     pieces: tuple  # Segment | Run
 
     def segments(self) -> list[Segment]:
-        out: list[Segment] = []
-        for piece in self.pieces:
-            if piece.__class__ is Run:
-                out.extend(piece.segments())
-            else:
-                out.append(piece)
-        return out
+        return _select(self.pieces)
 
     def body(self) -> tuple:
         """The claim's fields after CLM, in the order ``Claim`` keeps them."""
@@ -423,22 +417,31 @@ def build_billing_provider(hl: Segment, segments: list[Segment]) -> BillingProvi
     )
 
 
-def _person(segments: list[Segment], entity: str) -> tuple[tuple, tuple, Segment | None]:
-    """The elements of the NM1 of ``entity`` and of the DMG after it (padded), and that NM1."""
-    name = dmg = _PAD
-    found = None
-    current = None
+def _person(segments: list[Segment], head: str, entity: str) -> tuple:
+    """What a subscriber or patient loop says, read in one pass.
+
+    Returns the padded elements of the first ``head`` segment (SBR or PAT), of the
+    last NM1 of ``entity`` (IL or QC) and of the DMG after it (a DMG belongs to
+    the person whose NM1 it follows), that NM1, and the first NM1*PR (the payer).
+    """
+    first = name = dmg = _PAD
+    found = payer = None
+    current = ""  # NM101 of the last NM1
     for seg in segments:
         sid = seg[0]
         if sid == "NM1":
-            el = seg[1]
-            current = el[1] if len(el) > 1 else ""
+            el = seg[1] + _PAD
+            current = el[1]
             if current == entity:
-                found = seg
-                name = el + _PAD
-        elif sid == "DMG" and current == entity:
-            dmg = seg[1] + _PAD
-    return name, dmg, found
+                found, name = seg, el
+            elif current == "PR" and payer is None:
+                payer = seg
+        elif sid == "DMG":
+            if current == entity:
+                dmg = seg[1] + _PAD
+        elif sid == head and first is _PAD:
+            first = seg[1] + _PAD
+    return first, name, dmg, found, payer
 
 
 def _birth_date(dmg: tuple) -> date | None:
@@ -447,23 +450,7 @@ def _birth_date(dmg: tuple) -> date | None:
 
 def build_subscriber(hl: Segment, segments: list[Segment]) -> Subscriber:
     """2000B/2010BA/2010BB from the subscriber HL loop's segments."""
-    sbr = name = dmg = _PAD
-    payer = found = None
-    current = ""  # NM101 of the last NM1: a DMG belongs to the person it follows
-    for seg in segments:
-        sid = seg[0]
-        if sid == "NM1":
-            el = seg[1] + _PAD
-            current = el[1]
-            if current == "IL":
-                found, name = seg, el
-            elif current == "PR" and payer is None:
-                payer = seg
-        elif sid == "DMG":
-            if current == "IL":
-                dmg = seg[1] + _PAD
-        elif sid == "SBR" and sbr is _PAD:
-            sbr = seg[1] + _PAD
+    sbr, name, dmg, found, payer = _person(segments, "SBR", "IL")
     return Subscriber(
         hl.get(1),  # hl_id
         sbr[1], sbr[2], sbr[3], sbr[9],  # payer responsibility, relationship, group, filing
@@ -483,12 +470,11 @@ def patient_from_subscriber(sub: Subscriber) -> Patient:
 
 def build_patient(hl: Segment, segments: list[Segment], subscriber: Subscriber | None) -> Patient:
     """2000C/2010CA from the patient HL loop's segments."""
-    pat = next((s for s in segments if s[0] == "PAT"), None)
-    name, dmg, found = _person(segments, "QC")
+    pat, name, dmg, found, _ = _person(segments, "PAT", "QC")
     return Patient(
         hl.get(1),  # hl_id
         False,  # is_subscriber
-        pat.get(1) if pat else "",  # relationship
+        pat[1],  # relationship
         subscriber.member_id if subscriber else "",
         name[3], name[4], name[5],  # last, first, middle name
         _birth_date(dmg), dmg[3],
@@ -573,20 +559,15 @@ class _Walker:
 
     # -- the walk ----------------------------------------------------------
     def events(self) -> Iterator[Event]:
-        # the hot loop: most segments belong to a claim and are only collected here;
         # the methods below emit() their events into a list that is handed out here
         # after each item, which costs less than a chain of generators
-        segment_class, run_class, boundaries = Segment, Run, _BOUNDARY_IDS
+        segment_class, run_class = Segment, Run
         out = self.out
         for item in self.tokenizer.items():
             cls = item.__class__
             if cls is run_class:
                 yield from self.run(item)
             elif cls is segment_class:
-                collecting = self.claim_segments
-                if collecting is not None and item[0] not in boundaries:
-                    collecting.append(item)
-                    continue
                 self.segment(item)
             elif item.code in _ISA_PROBLEMS:
                 self.isa_problems.append(item)
@@ -853,7 +834,7 @@ class _Walker:
                     f"{count} (ST through SE); set SE01 to {count}",
                     "transaction", at, control=control))
         self.emit(EnvelopeEnd("transaction", control, closed,
-                          Location.of(at) if at is not None else None, count))
+                              Location.of(at) if at is not None else None, count))
         self.st = None
         self.kind = ""
         self.transaction = None
@@ -885,7 +866,7 @@ class _Walker:
                     f"{self.set_count}; set GE01 to {self.set_count}",
                     "group", at, control=control))
         self.emit(EnvelopeEnd("group", control, closed,
-                          Location.of(at) if at is not None else None, self.set_count))
+                              Location.of(at) if at is not None else None, self.set_count))
         self.group = None
 
     def close_interchange(self, at: Segment | None, closed: bool) -> None:
@@ -924,8 +905,8 @@ class _Walker:
                     f"{self.group_count}; set IEA01 to {self.group_count}",
                     "interchange", at, control=control))
         self.emit(EnvelopeEnd("interchange", control, closed,
-                          Location.of(at) if at is not None and closed else None,
-                          self.group_count))
+                              Location.of(at) if at is not None and closed else None,
+                              self.group_count))
         self.interchange = None
 
     def finish(self) -> None:
@@ -975,7 +956,7 @@ class _Walker:
         hl, pieces = self.hl, self.hl_segments
         hl_id, parent, level = self.hl_tree
         if level == "20":
-            provider = build_billing_provider(hl, _select(pieces, None))
+            provider = build_billing_provider(hl, _select(pieces))
             self.providers[hl_id] = provider
             self.billing_provider = provider
             self.subscriber = self.patient = None
@@ -1017,7 +998,7 @@ class _Walker:
                 f"claim {claim.id!r} (CLM at line {segments[0].line}) is not inside a "
                 "subscriber or patient HL loop", "transaction", segments[0]))
         self.emit(ClaimRecord(self.interchange, self.group, self.transaction,
-                          self.billing_provider, self.subscriber, self.patient, claim))
+                              self.billing_provider, self.subscriber, self.patient, claim))
 
 
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA", "TA1"})
@@ -1027,12 +1008,12 @@ _SUBSCRIBER_IDS = frozenset({"SBR", "NM1", "DMG"})  # what build_subscriber read
 _PATIENT_IDS = frozenset({"PAT", "NM1", "DMG"})  # what build_patient reads
 
 
-def _select(pieces: list, ids: frozenset[str] | None) -> list[Segment]:
+def _select(pieces: list | tuple, ids: frozenset[str] | None = None) -> list[Segment]:
     """The Segments of ``pieces`` (Segments and Runs) whose id is in ``ids`` (None: all)."""
     out: list[Segment] = []
     for piece in pieces:
         if piece.__class__ is Run:
-            out.extend(piece.segments() if ids is None else piece.select(ids))
+            out.extend(piece.iter_segments() if ids is None else piece.select(ids))
         elif ids is None or piece[0] in ids:
             out.append(piece)
     return out

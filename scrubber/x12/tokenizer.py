@@ -62,18 +62,19 @@ class Run(NamedTuple):
 
     def segments(self) -> list[Segment]:
         """The run's segments, with their ordinals, lines and byte offsets."""
+        return list(self.iter_segments())
+
+    def iter_segments(self) -> Iterator[Segment]:
+        """The same, one at a time: a Run can hold a megabyte of segments."""
         new, segment = tuple.__new__, Segment
         sep, step, inc = self.separator, len(self.joint), self.lines_per_segment
         ordinal, line, offset = self.ordinal, self.line, self.offset
-        out = []
-        append = out.append
         for part in self.text.split(self.joint):
             elements = part.split(sep)
-            append(new(segment, (elements[0], tuple(elements), ordinal, line, offset, len(part))))
+            yield new(segment, (elements[0], tuple(elements), ordinal, line, offset, len(part)))
             ordinal += 1
             line += inc
             offset += len(part) + step
-        return out
 
     def select(self, ids: frozenset[str]) -> list[Segment]:
         """Only the segments whose id is in ``ids``, located as ``segments()`` would."""
@@ -179,7 +180,7 @@ class Tokenizer:
         run_class = Run
         for item in self.items():
             if item.__class__ is run_class:
-                yield from item.segments()
+                yield from item.iter_segments()
             else:
                 yield item
 
@@ -385,8 +386,8 @@ class Tokenizer:
                         body_text = text[len(suffix):] if suffix else text
                         # every terminator followed by the same white space, and no other
                         # line breaks; each count is one pass over the block, so few of them
+                        joints = body_text.count(split_sep)
                         if suffix:
-                            joints = body_text.count(split_sep)
                             breaks_ok = (text.count("\n") == joints + 1
                                          and body_text.count(term) == joints
                                          and text.count("\r") == (joints + 1 if suffix == "\r\n"
@@ -406,7 +407,7 @@ class Tokenizer:
                                 stop = len(body_text) + step
                             if stop:
                                 run_text = body_text[: stop - step]
-                                count = run_text.count(split_sep) + 1
+                                count = (run_text.count(split_sep) if ends else joints) + 1
                                 yield new(Run, (run_text, split_sep, sep, ordinal + 1,
                                                 line + inc, seg_offset, inc))
                                 ordinal += count
