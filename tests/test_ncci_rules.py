@@ -194,7 +194,7 @@ def test_void_claim_draws_nothing(tables):
 def test_without_tables_the_rules_find_nothing():
     data = pair(line("99213"), line("36415", units="9"))
     assert findings(data, None) == []
-    assert Engine(PROFILE).ncci is None
+    assert Engine(PROFILE).resources.get("ncci") is None
 
 
 def test_837i_uses_the_outpatient_tables(tables):

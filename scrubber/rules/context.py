@@ -8,16 +8,15 @@ accepted in the ledger. The engine supplies it; rules only read it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TypeVar
 
 from scrubber.model.claims import ClaimRecord, Location, ServiceLine
 from scrubber.rules.profile import Profile
-
-if TYPE_CHECKING:
-    from scrubber.ncci import NcciTables
+from scrubber.rules.resources import Resources
 
 SAME_CLAIM, SUBMISSION, LEDGER = "claim", "submission", "ledger"
 T = TypeVar("T")
@@ -79,7 +78,7 @@ class ClaimContext:
     ordinal: int  # the claim's order in the run, 1-based
     submission: str
     day: DayLookup  # every service of this patient on a date, this claim's own lines included
-    ncci: NcciTables | None = None  # the user's CMS NCCI tables, when given
+    resources: Resources = Resources()  # outside data the packs read (NCCI tables ...)
     # earlier claims of the submission with the same billing NPI and CLM01 (their ordinals)
     twins: Callable[[], tuple[int, ...]] = lambda: ()
     # the ledger's part of ``day`` alone (claims accepted in earlier submissions): cheaper
@@ -95,6 +94,11 @@ class ClaimContext:
         except KeyError:
             value = self.derived[name] = compute()
             return value
+
+    def resource(self, name: str, kind: type[T]) -> T | None:
+        """The run's resource ``name`` (see scrubber.rules.resources), if given and a ``kind``."""
+        value = self.resources.get(name)
+        return value if isinstance(value, kind) else None
 
     @property
     def claim(self):

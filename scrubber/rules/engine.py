@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from scrubber.model.build import Event
 from scrubber.model.claims import ClaimRecord, Location
@@ -37,6 +38,7 @@ from scrubber.rules.registry import Hit, Rule, all_rules, milder
 
 if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
+    from scrubber.rules.resources import Resources
 
 _CLAIM_RECORD = ClaimRecord
 _CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
@@ -63,9 +65,12 @@ class Engine:
     """The registered rules resolved against one profile, per claim kind."""
 
     def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None, *,
-                 ncci: NcciTables | None = None):
+                 resources: Resources | None = None, ncci: NcciTables | None = None):
+        from scrubber.rules.resources import Resources
+
         self.profile = profile
-        self.ncci = ncci  # the user's CMS NCCI tables, for the ncci-ptp and mue rules
+        # outside data the packs read; ``ncci`` is a shorthand for Resources.of(ncci=...)
+        self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = tuple(all_rules() if rules is None else rules)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
@@ -86,7 +91,7 @@ class Engine:
         if day is None:
             def day(when: date) -> tuple[DayService, ...]:
                 return own_services(record, submission, ordinal, when)
-        context = ClaimContext(record, self.profile, ordinal, submission, day, self.ncci,
+        context = ClaimContext(record, self.profile, ordinal, submission, day, self.resources,
                                twins=twins or (lambda: ()),
                                ledger_day=ledger_day or (lambda when: ()))
         findings = []
@@ -330,7 +335,7 @@ def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
 
 def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
                  ledger: LedgerReader | None = None, engine: Engine | None = None,
-                 ncci: NcciTables | None = None,
+                 ncci: NcciTables | None = None, resources: Resources | None = None,
                  held: Callable[[ClaimRecord], str | None] | None = None
                  ) -> Iterator[Event | ScrubbedClaim]:
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
@@ -342,11 +347,12 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
     adds the lines of claims already accepted in other submissions.
     ``held(record)`` names why a claim goes no further (its transaction set failed the
     implementation-guide check): such a claim is neither scrubbed nor part of
-    any other claim's day context, as the payer never sees it. ``ncci``, the
-    user's CMS tables (``scrubber.ncci.load_tables``), turns on the ``ncci-ptp``
-    and ``mue`` rules; it is ignored when an ``engine`` is given (give it there).
+    any other claim's day context, as the payer never sees it. ``resources``
+    (scrubber.rules.resources) is the outside data the packs read; ``ncci``, the
+    user's CMS tables (``scrubber.ncci.load_tables``), a shorthand for its NCCI
+    part. Both are ignored when an ``engine`` is given (give them there).
     """
-    engine = engine or Engine(profile, ncci=ncci)
+    engine = engine or Engine(profile, resources=resources, ncci=ncci)
     index = DayIndex()
     try:
         ordinal = 0

@@ -3,7 +3,7 @@
 Source: CMS National Correct Coding Initiative (NCCI) PTP edits and Medically
 Unlikely Edits, the quarterly files the user downloads (practitioner files for
 837P, hospital outpatient files for 837I); ``scrubber.ncci`` indexes them and
-the engine hands them to the rules as ``ClaimContext.ncci``. Without tables
+the engine hands them to the rules as the resource "ncci". Without tables
 these rules find nothing. Pairs and unit totals are taken over the day context:
 the same patient, billing provider and date on this claim, the other claims of
 the submission and the claims already accepted in the ledger.
@@ -12,13 +12,50 @@ the submission and the claims already accepted in the ledger.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import Iterator
 
 from scrubber.model.claims import ServiceLine
-from scrubber.ncci import MueLimit, PtpEdit
+from scrubber.ncci import MueLimit, NcciTables, PtpEdit
 from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
+from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
+
+
+def _load_tables(given: Mapping[str, tuple[str, ...]]) -> NcciTables | None:
+    """The tables the options name (index built on first use), or None when none are named.
+
+    An ``-837i`` option gives 837I claims their own files; the plain option
+    then serves 837P alone.
+    """
+    from scrubber.ncci import NcciError, load_tables
+
+    def plan(both: tuple[str, ...], institutional: tuple[str, ...]
+             ) -> list[str] | dict[str, list[str]] | None:
+        if not institutional:
+            return list(both) or None
+        return {"837P": list(both), "837I": list(institutional)}
+
+    if not any(given.values()):
+        return None
+    try:
+        return load_tables(ptp=plan(given["ncci-ptp"], given["ncci-ptp-837i"]),
+                           mue=plan(given["mue"], given["mue-837i"]))
+    except NcciError as exc:
+        raise ResourceError(f"NCCI tables: {exc}") from None
+
+
+resource_kind(ResourceKind("ncci", (
+    ResourceOption("ncci-ptp", "CMS NCCI procedure-to-procedure file (zip, .txt or .csv), "
+                               "repeatable; used for 837P and, unless --ncci-ptp-837i is "
+                               "given, 837I. See docs/ncci.md."),
+    ResourceOption("ncci-ptp-837i", "NCCI PTP file for 837I claims (hospital outpatient "
+                                    "edits); with it, --ncci-ptp applies to 837P only."),
+    ResourceOption("mue", "CMS MUE file (zip, .txt or .csv), repeatable; used for 837P and, "
+                          "unless --mue-837i is given, 837I."),
+    ResourceOption("mue-837i", "MUE file for 837I claims (e.g. the facility outpatient "
+                               "table); with it, --mue applies to 837P only."),
+), _load_tables))
 
 SOURCE = "CMS NCCI {} (the user's CMS files, see docs/ncci.md)"
 # The modifiers CMS lists as NCCI-associated (NCCI Policy Manual, chapter I): anatomic,
@@ -97,7 +134,7 @@ def ptp_pairs(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:99213 and SV1*HC:36415 on 20261102, with the edit 99213/36415 (indicator 0)
     Passes: SV1*HC:20610 and SV1*HC:20550:XS on 20261102, with the edit 20610/20550 (indicator 1)
     """
-    tables = ctx.ncci
+    tables = ctx.resource("ncci", NcciTables)
     if tables is None or ctx.claim.frequency == "8":
         return
     bypass = bypass_modifiers(ctx)
@@ -176,7 +213,7 @@ def mue_units(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:20610*450*UN*3 on 20261102, with an MUE of 2 (indicator 1)
     Passes: SV1*HC:20610*300*UN*2 on 20261102, with an MUE of 2 (indicator 1)
     """
-    tables = ctx.ncci
+    tables = ctx.resource("ncci", NcciTables)
     if tables is None or ctx.claim.frequency == "8":
         return
     for line in ctx.claim.lines:

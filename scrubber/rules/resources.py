@@ -1,0 +1,103 @@
+"""Outside data that rule packs read: the one hook between front ends and packs.
+
+A pack that needs data the user supplies (CMS NCCI tables, code-set files, a
+payer's lists) declares it once as a ``ResourceKind``: a name, the options that
+name its files, and a loader. Front ends build their options from
+``resource_kinds()`` (so the command line, scrub.toml and the watcher all know
+them), load them with ``load_resources`` into one ``Resources`` value, and hand
+that to the scrub core; a rule reads ``ctx.resource(name, Type)``. No front end
+or layer threads a parameter per resource.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class ResourceError(Exception):
+    """A resource file cannot be used; the message names the file and what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceOption:
+    """One option naming a resource's files: ``--NAME PATH``, repeatable; a scrub.toml key."""
+
+    name: str  # the long option without dashes, e.g. "ncci-ptp"
+    help: str
+    metavar: str = "PATH"
+
+
+Loader = Callable[[Mapping[str, tuple[str, ...]]], object | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceKind:
+    """A kind of outside data a pack reads, and how to load it from its options' values."""
+
+    name: str  # the key rules ask for: ctx.resource(name, ...)
+    options: tuple[ResourceOption, ...]
+    # {option name: paths given} -> the loaded resource, or None when no path was given;
+    # raises ResourceError for files that cannot be used
+    load: Loader
+
+
+_KINDS: dict[str, ResourceKind] = {}
+
+
+def resource_kind(kind: ResourceKind) -> ResourceKind:
+    """Register ``kind`` (called by a rule pack at import); names are unique."""
+    if kind.name in _KINDS and _KINDS[kind.name] is not kind:
+        raise ValueError(f"resource {kind.name!r} is registered twice")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def resource_kinds() -> tuple[ResourceKind, ...]:
+    """Every registered kind, after importing the rule packs that register them."""
+    from scrubber.rules.registry import all_rules
+
+    all_rules()  # imports the packs
+    return tuple(_KINDS.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """The loaded outside data of one run, by name; picklable for worker processes."""
+
+    named: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def of(cls, **named: object) -> Resources:
+        """Resources from keyword arguments; a None value is left out."""
+        return cls(tuple((k, v) for k, v in named.items() if v is not None))
+
+    def get(self, name: str) -> object | None:
+        for key, value in self.named:
+            if key == name:
+                return value
+        return None
+
+    def merged(self, other: Resources) -> Resources:
+        """These resources with ``other``'s added; ``other`` wins on a name in both."""
+        names = {key for key, _ in other.named}
+        return Resources(tuple(p for p in self.named if p[0] not in names) + other.named)
+
+    def __bool__(self) -> bool:
+        return bool(self.named)
+
+
+def load_resources(values: Mapping[str, Sequence[str]]) -> Resources:
+    """Load every kind whose options are among ``values`` ({option name: paths})."""
+    loaded: list[tuple[str, object]] = []
+    for kind in resource_kinds():
+        given = {o.name: tuple(values.get(o.name) or ()) for o in kind.options}
+        if not any(given.values()):
+            continue
+        resource = kind.load(given)
+        if resource is not None:
+            loaded.append((kind.name, resource))
+    return Resources(tuple(loaded))
