@@ -11,15 +11,18 @@ import contextlib
 import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
 import click
 
 from scrubber import __version__
-from scrubber.api import check_files, find_x12_files
+from scrubber.api import check_files, find_x12_files, open_private
 from scrubber.config import ConfigError, load_config
-from scrubber.emit.ack277 import Ack277Writer
+from scrubber.core import AckIdentity, ScrubOptions
+from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ledger import Ledger, LedgerError
-from scrubber.rules import ProfileError, load_profile, rules_table
+from scrubber.rules import Profile, ProfileError, load_profile, rules_table
+from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
@@ -44,49 +47,77 @@ def main(ctx: click.Context, config_path: str | None) -> None:
         raise click.UsageError(str(exc)) from None
 
 
-def ncci_options(command):
-    """--ncci-ptp/--mue (and their 837I variants): the user's own CMS NCCI files."""
-    for name, help_text in (
-            ("--mue-837i", "MUE file for 837I claims (e.g. the facility outpatient table); "
-                           "with it, --mue applies to 837P only."),
-            ("--mue", "CMS MUE file (zip, .txt or .csv), repeatable; used for 837P and, "
-                      "unless --mue-837i is given, 837I."),
-            ("--ncci-ptp-837i", "NCCI PTP file for 837I claims (hospital outpatient edits); "
-                                "with it, --ncci-ptp applies to 837P only."),
-            ("--ncci-ptp", "CMS NCCI procedure-to-procedure file (zip, .txt or .csv), "
-                           "repeatable; used for 837P and, unless --ncci-ptp-837i is given, "
-                           "837I. See docs/ncci.md.")):
-        command = click.option(name, multiple=True, metavar="PATH",
-                               type=click.Path(dir_okay=False), help=help_text)(command)
+class FormatName(click.ParamType):
+    """A report format name, checked against the registry when used (not when imported)."""
+
+    name = "format"
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(f.name for f in report_formats()) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> str:
+        names = [f.name for f in report_formats()]
+        if value not in names:
+            self.fail(f"{value!r} is not one of {', '.join(names)}", param, ctx)
+        return str(value)
+
+
+def resource_options(command: Any) -> Any:
+    """The options of every rule pack's outside data (NCCI tables ...), from their registry."""
+    for kind in reversed(resource_kinds()):
+        for option in reversed(kind.options):
+            command = click.option(f"--{option.name}", option.name.replace("-", "_"),
+                                   multiple=True, metavar=option.metavar,
+                                   type=click.Path(dir_okay=False), help=option.help)(command)
     return command
 
 
-def _ncci(ptp: tuple[str, ...], ptp_837i: tuple[str, ...], mue: tuple[str, ...],
-          mue_837i: tuple[str, ...]):
-    """The NCCI tables the options name (index built on first use), or None."""
-    if not (ptp or ptp_837i or mue or mue_837i):
-        return None
-    from scrubber.ncci import NcciError, load_tables
-
-    def plan(both: tuple[str, ...], institutional: tuple[str, ...]):
-        if not institutional:
-            return list(both) or None
-        return {"837P": list(both), "837I": list(institutional)}
-
+def _resources(values: dict[str, Any]) -> Resources:
+    """Load the resources the options name; a file that cannot be used is a usage error."""
     try:
-        return load_tables(ptp=plan(ptp, ptp_837i), mue=plan(mue, mue_837i))
-    except NcciError as exc:
-        raise click.UsageError(f"NCCI tables: {exc}") from None
+        return load_resources({kind_option.name: values.get(kind_option.name.replace("-", "_"))
+                               or () for kind in resource_kinds()
+                               for kind_option in kind.options})
+    except ResourceError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _from_command_line(ctx: click.Context, name: str) -> bool:
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+
+
+def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> str | None:
+    """The ledger to use: --ledger, else the per-user default, None with --no-ledger.
+
+    The command line always wins over scrub.toml: ``ledger = ...`` in the file
+    and ``--no-ledger`` given (or the other way round) is not a conflict.
+    """
+    if ledger and no_ledger:
+        if _from_command_line(ctx, "no_ledger") and not _from_command_line(ctx, "ledger_path"):
+            ledger = None
+        elif _from_command_line(ctx, "ledger_path") and not _from_command_line(ctx, "no_ledger"):
+            no_ledger = False
+        else:
+            raise click.UsageError("--ledger and --no-ledger exclude each other")
+    if no_ledger:
+        return None
+    from scrubber.ledger import default_ledger_path
+
+    return ledger or str(default_ledger_path())
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]), default="text",
-              show_default=True,
-              help="Report written to standard output: an annotated summary (text, coloured "
-                   "on a terminal), the JSON contract, or one self-contained HTML page.")
+@click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
+              help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
+              + ".")
+@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True),
+              help="Write the report to this file (owner-only: it names patients) instead of "
+                   "standard output.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text report (masked by default).")
+              help="Show patient names in the text and HTML reports (masked by default; the "
+                   "JSON report always carries them).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
@@ -104,23 +135,26 @@ def _ncci(ptp: tuple[str, ...], ptp_837i: tuple[str, ...], mue: tuple[str, ...],
               help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
 @click.option("--ack-name", default="SCRUBBER", show_default=True,
               help="Our name as information source in the 277CA (2100A NM103).")
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
-              help="Claim-history ledger to check against and record accepted claims in "
-                   "(default: a per-user ledger under $XDG_STATE_HOME/scrubber).")
+@click.option("--ledger", "ledger_path", metavar="PATH|URL",
+              help="Claim-history ledger to check against (default: a per-user ledger under "
+                   "$XDG_STATE_HOME/scrubber).")
 @click.option("--no-ledger", is_flag=True,
-              help="Check the files on their own: no history, nothing recorded.")
+              help="Check the files on their own: no history.")
+@click.option("--record/--no-record", default=False, show_default=True,
+              help="Record the accepted claims in the ledger: say it when the files are "
+                   "being sent; a check alone records nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No report: the exit code says it all.")
 @click.option("-v", "--verbose", is_flag=True,
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
-@ncci_options
-def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | None,
-          ack_dir: str | None, ack_999: bool, conformance: bool, companion: str | None,
-          ack_sender: str, ack_name: str, ledger_path: str | None,
-          no_ledger: bool, quiet: bool, verbose: bool, fail_on: str,
-          ncci_ptp: tuple[str, ...], ncci_ptp_837i: tuple[str, ...], mue: tuple[str, ...],
-          mue_837i: tuple[str, ...]) -> None:
+@resource_options
+@click.pass_context
+def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
+          show_phi: bool, profile_path: str | None, ack_dir: str | None, ack_999: bool,
+          conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
+          ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
+          fail_on: str, **resource_values: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -131,6 +165,7 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
         scrub check batch.x12 --277ca acks/ --999
+        scrub check batch.x12 --record          # these claims are being sent
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
@@ -144,46 +179,41 @@ def check(files: tuple[str, ...], fmt: str, show_phi: bool, profile_path: str | 
             paths += found
         else:
             paths.append(name)
-    files = tuple(paths)
-    if fmt == "html" and len(files) > 1:
+    if fmt == "html" and len(paths) > 1:
         raise click.UsageError("--format html writes one page: give one file per run")
-    profile = _profile(profile_path)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not conformance:
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
-    if companion is not None:
-        _companion(companion)
-    ncci = _ncci(ncci_ptp, ncci_ptp_837i, mue, mue_837i)
-    out = open(os.devnull, "w") if quiet else sys.stdout
+    ledger = _ledger_target(ctx, ledger_path, no_ledger)
+    if record and ledger is None:
+        raise click.UsageError("--record needs a ledger: drop --no-ledger")
+    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger, record=record, fail_on=fail_on,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
-    if no_ledger and ledger_path:
-        raise click.UsageError("--ledger and --no-ledger exclude each other")
-    try:
-        ledger = None if no_ledger else Ledger.open(ledger_path)
-    except LedgerError as exc:
-        raise click.UsageError(str(exc)) from None
-    try:
-        with _progress(files) as progress:
-            outcome = check_files(list(files), out, fmt=fmt, show_phi=show_phi,
-                                  profile=profile, ack_dir=ack_dir, ledger=ledger,
-                                  color=out.isatty(), verbose=verbose, progress=progress,
-                                  conformance=conformance, companion=companion,
-                                  ack_999=ack_999, ncci=ncci,
-                                  ack=Ack277Writer(sender_id=ack_sender, source_name=ack_name,
-                                                   source_id=ack_sender))
-    except LedgerError as exc:
-        click.echo(f"scrub: {exc}", err=True)
-        sys.exit(EXIT_UNREADABLE)
-    finally:
-        if ledger is not None:
-            ledger.close()
-    if ledger is not None and not quiet and sys.stderr.isatty():
-        # a person at a terminal may have meant a dry run: say where the history went
-        click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger.path} "
-                   "(--no-ledger checks without recording)", err=True)
-    failed = outcome.rejected or (fail_on == "warn" and outcome.warned)
+    with contextlib.ExitStack() as stack:
+        if quiet:
+            out: TextIO = stack.enter_context(open(os.devnull, "w"))
+        elif output:
+            out = stack.enter_context(open_private(output))
+        else:
+            out = sys.stdout
+        try:
+            with _progress(tuple(paths)) as progress:
+                outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
+                                      ack_999=ack_999, progress=progress,
+                                      style=ReportStyle(show_phi=show_phi,
+                                                        color=out.isatty(), verbose=verbose))
+        except LedgerError as exc:
+            click.echo(f"scrub: {exc}", err=True)
+            sys.exit(EXIT_UNREADABLE)
+    if record and not quiet and sys.stderr.isatty():
+        click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger}",
+                   err=True)
+    failed = outcome.failed(fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 
 
@@ -208,10 +238,12 @@ def _progress(files: tuple[str, ...]):
         yield advance
 
 
-def _companion(name: str) -> None:
+def _companion(name: str | None) -> str | None:
     """Refuse an unknown companion guide up front, naming the ones there are."""
     from scrubber.ig import OverrideError, load_companions
 
+    if name is None:
+        return None
     try:
         known = load_companions()
     except OverrideError as exc:
@@ -219,9 +251,10 @@ def _companion(name: str) -> None:
     if name not in known:
         raise click.UsageError(f"--companion {name!r}: no such companion guide in "
                                f"x12_maps/ig-overrides.xml (known: {', '.join(sorted(known))})")
+    return name
 
 
-def _profile(path: str | None):
+def _profile(path: str | None) -> Profile:
     try:
         return load_profile(path)
     except ProfileError as exc:
@@ -255,19 +288,22 @@ def rules(profile_path: str | None) -> None:
 @click.option("--poll", is_flag=True,
               help="Poll only, without file events (for network filesystems).")
 @click.option("--once", is_flag=True, help="Process what is in the inbox, then exit.")
-@click.option("--ledger", "ledger_path", type=click.Path(dir_okay=False),
+@click.option("--ledger", "ledger_path", metavar="PATH|URL",
               help="Claim-history ledger (default: the per-user ledger).")
 @click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+@click.option("--record/--no-record", default=True, show_default=True,
+              help="Record the accepted claims in the ledger: the watcher is an intake that "
+                   "forwards what it accepts.")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--companion", metavar="NAME",
               help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
                    "implementation guides.")
-@ncci_options
-def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
-          ledger_path: str | None, no_ledger: bool, profile_path: str | None,
-          companion: str | None, ncci_ptp: tuple[str, ...], ncci_ptp_837i: tuple[str, ...],
-          mue: tuple[str, ...], mue_837i: tuple[str, ...]) -> None:
+@resource_options
+@click.pass_context
+def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool, once: bool,
+          ledger_path: str | None, no_ledger: bool, record: bool, profile_path: str | None,
+          companion: str | None, **resource_values: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -279,27 +315,24 @@ def watch(root: str, workers: int, settle: float, poll: bool, once: bool,
     """
     import logging
 
-    from scrubber.ledger import default_ledger_path
-
-    root = root or click.get_current_context().lookup_default("root")
+    root = root or ctx.lookup_default("root")
     if not root:
         raise click.UsageError("give ROOT, or root = ... under [watch] in scrub.toml")
     from scrubber.watch import WatchSettings, run_watch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ledger = None if no_ledger else str(ledger_path or default_ledger_path())
+    ledger = _ledger_target(ctx, ledger_path, no_ledger)
     if ledger is not None:
         try:
             Ledger.open(ledger).close()
         except LedgerError as exc:
             raise click.UsageError(str(exc)) from None
-    _profile(profile_path)  # refuse a broken profile before any file is taken
-    if companion is not None:
-        _companion(companion)
+    # a broken profile, companion or resource file is refused before any file is taken
+    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
+                           resources=_resources(resource_values), ledger=ledger,
+                           record=record and ledger is not None)
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
-                             use_events=not poll, ledger_path=ledger,
-                             profile_path=profile_path, companion=companion,
-                             ncci=_ncci(ncci_ptp, ncci_ptp_837i, mue, mue_837i))
+                             use_events=not poll, options=options)
     run_watch(settings, once=once)
 
 

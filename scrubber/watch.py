@@ -28,8 +28,10 @@ import time
 import traceback
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from scrubber.core import ScrubOptions
 
 log = logging.getLogger("scrubber.watch")
 
@@ -45,10 +47,9 @@ class WatchSettings:
     poll_seconds: float = 0.5
     workers: int = os.cpu_count() or 1
     use_events: bool = True  # watchdog events; False polls only (network filesystems)
-    ledger_path: str | None = None  # None: no ledger
-    profile_path: str | None = None
-    companion: str | None = None  # a payer companion guide of x12_maps/ig-overrides.xml
-    ncci: object | None = None  # scrubber.ncci.NcciTables (pickles by reopening its index)
+    # what the scrub core is to do (profile, ledger, resources ...); the watcher records
+    # accepted claims by default, as an intake that forwards them
+    options: ScrubOptions = field(default_factory=lambda: ScrubOptions(record=True))
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -89,8 +90,6 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
     goes on.
     """
     from scrubber.api import process_file
-    from scrubber.ledger import Ledger
-    from scrubber.rules import load_profile
 
     path = settings.folder("work") / job
     reports = settings.folder("reports")
@@ -99,14 +98,7 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
             return job, "failed", None, f"{job.split('__', 1)[-1]} is {kind}; not read"
-        ledger = Ledger.open(settings.ledger_path) if settings.ledger_path else None
-        try:
-            outcome = process_file(str(path), str(reports), stem=job, ledger=ledger,
-                                   profile=load_profile(settings.profile_path),
-                                   companion=settings.companion, ncci=settings.ncci)
-        finally:
-            if ledger is not None:
-                ledger.close()
+        outcome = process_file(str(path), str(reports), stem=job, options=settings.options)
     except Exception as exc:  # a poison file must not stop the watcher
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip()
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"

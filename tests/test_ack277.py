@@ -17,7 +17,7 @@ import pyx12.params
 import pyx12.x12n_document
 from click.testing import CliRunner
 
-from scrubber.api import scrub_events
+from scrubber.core import Scrubber
 from scrubber.cli import main
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.model import ClaimRecord, read
@@ -40,7 +40,7 @@ def ack(path) -> tuple[str, list]:
     out = io.BytesIO()
     writer = Ack277Writer(clock=lambda: datetime(2026, 11, 28, 12, 0),
                           control_numbers=itertools.count(1))
-    summaries = writer.write(scrub_events(path), out)
+    summaries = writer.write(Scrubber().events(path), out)
     return out.getvalue().decode(), summaries
 
 

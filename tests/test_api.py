@@ -7,7 +7,8 @@ import json
 import stat
 from pathlib import Path
 
-from scrubber.api import check_files, process_file, scrub_events
+from scrubber.api import check_files, process_file
+from scrubber.core import ScrubOptions, Scrubber
 from scrubber.rules import ScrubbedClaim
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -15,7 +16,7 @@ RULES = FIXTURES / "rules"
 
 
 def statuses(source) -> list[str]:
-    return [e.status for e in scrub_events(source) if isinstance(e, ScrubbedClaim)]
+    return [e.status for e in Scrubber().events(source) if isinstance(e, ScrubbedClaim)]
 
 
 def test_path_bytes_and_one_shot_stream_give_the_same_verdicts():
@@ -71,7 +72,10 @@ def test_process_file_records_accepted_claims_once(tmp_path):
     path = FIXTURES / "837p-single.x12"
     record = next(e for e in read(path) if isinstance(e, ClaimRecord))
     with Ledger.open(tmp_path / "l.sqlite") as ledger:
+        process_file(str(path), str(tmp_path), ledger=ledger)  # a check: nothing recorded
+        assert ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from) == []
         for _ in range(2):  # a redo after a crash must not duplicate
-            process_file(str(path), str(tmp_path), ledger=ledger)
+            process_file(str(path), str(tmp_path), ledger=ledger,
+                         options=ScrubOptions(record=True))
         lines = ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from)
     assert [l.procedure for l in lines] == [l.procedure for l in record.claim.lines]

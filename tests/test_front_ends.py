@@ -114,7 +114,7 @@ def test_a_person_at_a_terminal_is_told_where_accepted_claims_were_recorded(tmp_
 
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path)}
     fixture = str(Path(__file__).resolve().parent.parent / "fixtures" / "837p-single.x12")
-    said = _stderr_on_a_terminal(["check", fixture], env)
+    said = _stderr_on_a_terminal(["check", fixture, "--record"], env)
     assert "recorded in the claim ledger" in said and str(tmp_path) in said
-    assert "--no-ledger" in said
+    assert _stderr_on_a_terminal(["check", fixture], env) == ""  # a check records nothing
     assert _stderr_on_a_terminal(["check", fixture, "--no-ledger"], env) == ""

@@ -134,12 +134,14 @@ def test_two_submissions_through_the_cli(tmp_path):
                                            control="000000002"))
     ledger = str(tmp_path / "ledger.sqlite")
     run = lambda *a: CliRunner().invoke(main, ["check", *a, "--ledger", ledger])  # noqa: E731
-    assert run(str(morning)).exit_code == 0
+    assert run(str(morning)).exit_code == 0  # checked, not sent: nothing recorded
+    assert run(str(afternoon)).exit_code == 0
+    assert run(str(morning), "--record").exit_code == 0  # sent
     result = run(str(afternoon))
     assert result.exit_code == 1
     assert "96523-sole-service" in result.output and "EM-1" in result.output
     # rerunning the morning file does not conflict with itself, nor duplicate it
-    assert run(str(morning)).exit_code == 0
+    assert run(str(morning), "--record").exit_code == 0
     with Ledger.open(ledger) as opened:
         assert [l.claim_id for l in opened.lines_for(identity(), DAY)] == ["EM-1"]
     # checked on its own, the afternoon file is clean
@@ -156,7 +158,7 @@ def test_service_after_a_sent_96523_is_warned_through_the_cli(tmp_path):
                                            control="000000002"))
     ledger = str(tmp_path / "ledger.sqlite")
     run = lambda *a: CliRunner().invoke(main, ["check", *a, "--ledger", ledger])  # noqa: E731
-    assert run(str(morning)).exit_code == 0
+    assert run(str(morning), "--record").exit_code == 0
     result = run(str(afternoon), "--format", "json")
     (claim,) = [c for ic in json.loads(result.output)["files"][0]["interchanges"]
                 for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]

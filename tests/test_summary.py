@@ -10,7 +10,8 @@ import jsonschema
 import lxml.html
 import pytest
 
-from scrubber.api import check_files, scrub_events
+from scrubber.api import check_files
+from scrubber.core import Scrubber
 from scrubber.emit.summary import HtmlSummary, TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
@@ -27,7 +28,7 @@ def render(writer_class, path, **kwargs) -> str:
     out = io.StringIO()
     writer = writer_class(out, **kwargs)
     writer.begin_file(str(path))
-    for event in scrub_events(path):
+    for event in Scrubber().events(path):
         writer.event(event)
     writer.end_file()
     writer.close()
@@ -90,7 +91,7 @@ def test_schema_rejects_a_broken_report():
 def test_html_page_parses_and_holds_every_rejected_claim(path):
     page = render(HtmlSummary, path)
     doc = lxml.html.document_fromstring(page)
-    rejected = [e.record.claim.id for e in scrub_events(path)
+    rejected = [e.record.claim.id for e in Scrubber().events(path)
                 if isinstance(e, ScrubbedClaim) and e.rejected]
     headings = [h.text_content() for h in doc.iter("h3")]
     for claim_id in rejected:

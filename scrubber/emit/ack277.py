@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.emit.ta1 import TA1_CODES
@@ -213,52 +214,17 @@ class Ack277Writer:
 
     def write(self, events: Iterable, out: BinaryIO) -> list[AckSummary]:
         """Write every 277CA interchange the stream calls for; return what each said."""
-        rows = _Rows()
+        stream = self.stream(out)
         try:
-            return self._write(events, out, rows)
+            for event in events:
+                stream.event(event)
         finally:
-            rows.close()
-
-    def _write(self, events: Iterable, out: BinaryIO, rows: _Rows) -> list[AckSummary]:
-        summaries = []
-        interchange: Interchange | None = None
-        submitter = ("", "")
-        batch = ""
-        providers: dict[tuple[str, str], _Provider] = {}
-        ta1_reason = ""
-        for event in events:
-            cls = event.__class__
-            if cls is Interchange:
-                interchange, providers, ta1_reason = event, {}, ""
-                submitter, batch = ("", ""), ""
-                rows.clear()
-            elif cls is Transaction and not submitter[0] and event.submitter:
-                submitter = (event.submitter.name, event.submitter.id)
-                batch = event.reference
-            elif cls is Problem and event.code in TA1_PROBLEMS and not ta1_reason:
-                ta1_reason = event.message
-            elif cls is ScrubbedClaim and not event.held:  # held: the 999 answers it
-                provider = event.record.billing_provider
-                key = (provider.npi, provider.name) if provider else ("", "")
-                if key not in providers:
-                    providers[key] = _Provider(
-                        len(providers),
-                        provider.name if provider else "UNKNOWN",
-                        provider.first_name if provider else "",
-                        provider.entity_type if provider else "2",
-                        provider.npi if provider else "")
-                row = _claim_row(event)
-                providers[key].count(row)
-                rows.add(providers[key].number, row)
-            elif cls is EnvelopeEnd and event.envelope == "interchange" and interchange:
-                if ta1_reason:
-                    summaries.append(AckSummary(interchange.control_number, "", 0, 0,
-                                                ta1_reason))
-                elif providers:
-                    summaries.append(self._interchange(out, interchange, submitter, batch,
-                                                       list(providers.values()), rows))
-                interchange = None
+            summaries = stream.close()
         return summaries
+
+    def stream(self, out: BinaryIO) -> Ack277Stream:
+        """A push-style writer: feed it events; each interchange is written as it ends."""
+        return Ack277Stream(self, out)
 
     # -- one interchange ---------------------------------------------------------------
     def _interchange(self, out: BinaryIO, source: Interchange, submitter: tuple[str, str],
@@ -383,3 +349,57 @@ def _join(elements: list[str]) -> str:
     while len(elements) > 1 and elements[-1] == "":
         elements = elements[:-1]
     return _ELEMENT.join(elements)
+
+
+class Ack277Stream:
+    """One 277CA output fed event by event (the core's sinks push, they do not pull)."""
+
+    def __init__(self, writer: Ack277Writer, out: BinaryIO):
+        self.writer = writer
+        self.out = out
+        self.rows = _Rows()
+        self.summaries: list[AckSummary] = []
+        self.interchange: Interchange | None = None
+        self.submitter = ("", "")
+        self.batch = ""
+        self.providers: dict[tuple[str, str], _Provider] = {}
+        self.ta1_reason = ""
+
+    def event(self, event: object) -> None:
+        cls = event.__class__
+        if cls is Interchange:
+            self.interchange, self.providers, self.ta1_reason = event, {}, ""
+            self.submitter, self.batch = ("", ""), ""
+            self.rows.clear()
+        elif cls is Transaction and not self.submitter[0] and event.submitter:
+            self.submitter = (event.submitter.name, event.submitter.id)
+            self.batch = event.reference
+        elif cls is Problem and event.code in TA1_PROBLEMS and not self.ta1_reason:
+            self.ta1_reason = event.message
+        elif cls is ScrubbedClaim and not event.held:  # held: the 999 answers it
+            provider = event.record.billing_provider
+            key = (provider.npi, provider.name) if provider else ("", "")
+            if key not in self.providers:
+                self.providers[key] = _Provider(
+                    len(self.providers),
+                    provider.name if provider else "UNKNOWN",
+                    provider.first_name if provider else "",
+                    provider.entity_type if provider else "2",
+                    provider.npi if provider else "")
+            row = _claim_row(event)
+            self.providers[key].count(row)
+            self.rows.add(self.providers[key].number, row)
+        elif cls is EnvelopeEnd and event.envelope == "interchange" and self.interchange:
+            if self.ta1_reason:
+                self.summaries.append(AckSummary(self.interchange.control_number, "", 0, 0,
+                                                 self.ta1_reason))
+            elif self.providers:
+                self.summaries.append(self.writer._interchange(
+                    self.out, self.interchange, self.submitter, self.batch,
+                    list(self.providers.values()), self.rows))
+            self.interchange = None
+
+    def close(self) -> list[AckSummary]:
+        """Release the spooled rows; return what each interchange written said."""
+        self.rows.close()
+        return self.summaries

@@ -1,0 +1,266 @@
+"""The scrub core: one options object and one Scrubber that every front end drives.
+
+A front end (the command line, the watcher, the Python API, and later the
+HTTP service and the Spark job) turns its own input into ``ScrubOptions`` and
+a source, and its own output out of sinks (scrubber.emit.sinks). The core
+does the rest in one place: the implementation-guide check first, as a
+payer's front end does; the rules over every claim with its day context and
+the ledger's history; recording the accepted claims when asked; and feeding
+each event to the sinks as it comes, so nothing of a file is held.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrubber.emit.ack277 import Ack277Writer
+from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.summary import Tally
+from scrubber.model import Event, Source, read
+from scrubber.rules import Profile, ScrubbedClaim, load_profile
+from scrubber.rules import scrub_events as rules_scrub
+from scrubber.rules.context import submission_id
+from scrubber.rules.resources import Resources
+
+
+@dataclass(frozen=True, slots=True)
+class AckIdentity:
+    """Who we are in the acknowledgements we write (277CA, 999, TA1)."""
+
+    sender_id: str = "SCRUBBER"  # ISA06 / GS02
+    sender_qualifier: str = "ZZ"  # ISA05
+    name: str = "SCRUBBER"  # 277CA 2100A NM103, the information source
+
+    def writer(self) -> Ack277Writer:
+        """An acknowledgement writer with this identity and fresh control numbers."""
+        return Ack277Writer(sender_id=self.sender_id, sender_qualifier=self.sender_qualifier,
+                            source_name=self.name, source_id=self.sender_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ScrubOptions:
+    """Everything that decides a scrub's verdicts, set once by a front end.
+
+    Frozen and picklable: the watcher hands it to worker processes as is.
+    """
+
+    profile: Profile | str | None = None  # a loaded profile or its path; None: the default
+    companion: str | None = None  # a payer companion guide of x12_maps/ig-overrides.xml
+    conformance: bool = True  # the implementation-guide check first (999), as a payer does
+    resources: Resources = field(default_factory=Resources)  # NCCI tables, code sets ...
+    ledger: str | None = None  # claim history: a path or URL; None: none
+    record: bool = False  # record accepted claims in the ledger (a submission, not a check)
+    ack: AckIdentity = field(default_factory=AckIdentity)
+    fail_on: str = "reject"  # "reject" or "warn": what makes a run fail
+
+    def __post_init__(self) -> None:
+        if self.fail_on not in ("reject", "warn"):
+            raise ValueError(f"fail_on must be 'reject' or 'warn', not {self.fail_on!r}")
+
+
+@dataclass(slots=True)
+class RunOutcome:
+    """What a run over several sources came to, for the exit code."""
+
+    files: int = 0
+    unreadable: bool = False  # some input could not be read at all
+    rejected: bool = False  # some envelope or claim would be rejected
+    warned: bool = False  # some claim carries a warning
+
+    def add(self, tally: Tally) -> None:
+        self.files += 1
+        self.unreadable |= tally.unreadable
+        self.rejected |= bool(tally.rejected or tally.envelope_errors)
+        self.warned |= bool(tally.warnings)
+
+    def failed(self, fail_on: str = "reject") -> bool:
+        """Whether a payer would turn something away (with "warn": or warn about it)."""
+        return self.rejected or (fail_on == "warn" and self.warned)
+
+
+class Scrubber:
+    """Scrubs sources with one set of options into sinks; holds the profile, rules and ledger.
+
+    ``ledger`` is an open ledger to use instead of opening ``options.ledger``
+    (the caller keeps it and closes it); ``acks`` an acknowledgement writer to
+    use instead of one made from ``options.ack`` (tests inject clock and
+    control numbers this way). Close the Scrubber (or use ``with``) to close a
+    ledger it opened.
+    """
+
+    def __init__(self, options: ScrubOptions | None = None, *, ledger: Any = None,
+                 acks: Ack277Writer | None = None):
+        from scrubber.rules.engine import Engine
+
+        self.options = options or ScrubOptions()
+        profile = self.options.profile
+        self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
+        self.engine = Engine(self.profile, resources=self.options.resources)
+        self._own_ledger = ledger is None and self.options.ledger is not None
+        self.ledger = ledger
+        if self._own_ledger:
+            from scrubber.ledger import Ledger
+
+            self.ledger = Ledger.open(self.options.ledger)
+        self._acks = acks
+
+    @property
+    def acks(self) -> Ack277Writer:
+        """The acknowledgement writer: one per Scrubber, so control numbers never repeat."""
+        if self._acks is None:
+            self._acks = self.options.ack.writer()
+        return self._acks
+
+    def close(self) -> None:
+        if self._own_ledger and self.ledger is not None:
+            self.ledger.close()
+            self.ledger = None
+
+    def __enter__(self) -> Scrubber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the event stream ------------------------------------------------------------------
+    def events(self, source: Source, *, conformance: list | None = None
+               ) -> Iterator[Event | ScrubbedClaim]:
+        """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
+
+        ``source`` is a path, bytes or a binary stream. With the options'
+        ``conformance`` the implementation-guide check runs first: its errors
+        come out as transaction-set problems and the claims of a rejected set
+        are held (``ScrubbedClaim.held``) instead of scrubbed; its report is
+        appended to ``conformance`` (for a 999). Nothing is recorded here.
+        """
+        from scrubber.ig import check as ig_check
+        from scrubber.ig.gate import Gate
+
+        with _passes(source) as again:
+            gate = None
+            if self.options.conformance:
+                report = ig_check(again(), companion=self.options.companion)
+                if conformance is not None:
+                    conformance.append(report)
+                gate = Gate(report)
+
+            def events() -> Iterator[Event]:
+                return gate.annotate(read(again())) if gate else read(again())
+
+            yield from rules_scrub(events, profile=self.profile, ledger=self.ledger,
+                                   engine=self.engine, held=gate.held if gate else None)
+
+    # -- one source into sinks -------------------------------------------------------------
+    def scrub_into(self, source: Source, name: str, sinks: Sequence[Sink], *,
+                   progress: Callable[[str, int], None] | None = None) -> Tally:
+        """Scrub one source, feeding every sink as events come; return the file's counts.
+
+        With ``options.record`` and a ledger, the accepted claims are recorded
+        (per submission) once the file is through: their rows wait in an
+        on-disk spool, so memory stays flat. ``progress(name, byte offset)`` is
+        called as claims pass.
+        """
+        for sink in sinks:
+            sink.begin_file(name)
+        counts = Tally()
+        recording = self.options.record and self.ledger is not None
+        pending = _Spool() if recording else None
+        reports: list = []
+        try:
+            for event in self.events(source, conformance=reports):
+                counts.add(event)
+                if event.__class__ is ScrubbedClaim:
+                    if pending is not None:
+                        pending.add(submission_id(event.record), self.ledger.prepare(event))
+                    if progress is not None:
+                        progress(name, event.record.claim.location.offset)
+                for sink in sinks:
+                    sink.event(event)
+            end = FileEnd(name, counts.summary(), reports[0] if reports else None)
+            for sink in sinks:
+                sink.end_file(end)
+            if pending is not None:
+                for submission, claims in pending.runs():
+                    self.ledger.record(submission, claims)
+        finally:
+            if pending is not None:
+                pending.close()
+        return counts
+
+    def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
+            progress: Callable[[str, int], None] | None = None) -> RunOutcome:
+        """Scrub each (source, name) into the same sinks, then close them: one report."""
+        outcome = RunOutcome()
+        try:
+            for source, name in sources:
+                outcome.add(self.scrub_into(source, name, sinks, progress=progress))
+        finally:
+            for sink in sinks:
+                sink.close()
+        return outcome
+
+
+@contextmanager
+def _passes(source: Source) -> Iterator[Callable[[], Source]]:
+    """A function that hands out ``source`` afresh for each pass of the scrub.
+
+    A path or bytes is simply read again; a seekable stream is rewound; a
+    one-shot stream (standard input) is spooled to an owner-only temporary file.
+    """
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        yield lambda: source
+        return
+    stream = source
+    if stream.seekable():
+        start = stream.tell()
+
+        def rewound() -> Source:
+            stream.seek(start)
+            return stream
+
+        yield rewound
+        return
+    fd, name = tempfile.mkstemp(prefix="scrub-", suffix=".x12")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "wb") as spool:
+            shutil.copyfileobj(stream, spool, 1 << 20)
+        yield lambda: name
+    finally:
+        os.unlink(name)
+
+
+class _Spool:
+    """Ledger rows of a file's claims, kept in an unlinked temporary file, not in memory.
+
+    Claims of one submission (interchange) arrive together; ``runs`` hands them
+    back as (submission, claims) in that order, reading as it goes.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # owner-only and already unlinked
+
+    def add(self, submission: str, claim: object) -> None:
+        pickle.dump((submission, claim), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _items(self) -> Iterator[tuple[str, object]]:
+        self._file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self._file)
+            except EOFError:
+                return
+
+    def runs(self) -> Iterator[tuple[str, Iterator]]:
+        for submission, group in itertools.groupby(self._items(), key=lambda item: item[0]):
+            yield submission, (claim for _, claim in group)
+
+    def close(self) -> None:
+        self._file.close()

@@ -1,0 +1,167 @@
+"""The scrub core's seams: options, sinks and their registry, resources, and the CLI over them."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scrubber.api import check_files, scrub
+from scrubber.cli import main
+from scrubber.core import RunOutcome, Scrubber, ScrubOptions
+from scrubber.emit.sinks import (
+    REPORT_FORMATS,
+    AckMemory,
+    FileEnd,
+    ReportFormat,
+    ReportStyle,
+    ack_sinks,
+    register_format,
+    report_sink,
+)
+from scrubber.ledger import Ledger
+from scrubber.rules import ScrubbedClaim
+from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+MULTI = FIXTURES / "837p-multi.x12"
+
+
+class CountingSink:
+    """A format written as the recipe in docs/extending.md says: one line per claim status."""
+
+    def __init__(self, out, style: ReportStyle):
+        self.out = out
+        self.counts: dict[str, int] = {}
+
+    def begin_file(self, name: str) -> None:
+        self.counts = {}
+
+    def event(self, event) -> None:
+        if isinstance(event, ScrubbedClaim):
+            self.counts[event.status] = self.counts.get(event.status, 0) + 1
+
+    def end_file(self, end: FileEnd) -> None:
+        self.out.write(f"{end.name}: accepted {self.counts.get('accepted', 0)}, "
+                       f"rejected {self.counts.get('rejected', 0)}\n")
+
+    def close(self) -> None:
+        self.out.write("end\n")
+
+
+@pytest.fixture
+def counting_format():
+    fmt = register_format(ReportFormat("counts", "claims by status", "counts.txt",
+                                       CountingSink))
+    yield fmt
+    del REPORT_FORMATS["counts"]
+
+
+def test_a_format_registered_from_outside_serves_the_api_and_the_cli(counting_format):
+    failing = FIXTURES / "rules" / "96523-units.fail.837p.x12"
+    out = io.StringIO()
+    outcome = check_files([str(MULTI), str(failing)], out, fmt="counts")
+    lines = []
+    for path in (MULTI, failing):
+        summary = scrub(path).summary
+        lines.append(f"{path}: accepted {summary['accepted']}, rejected {summary['rejected']}")
+    assert out.getvalue() == "\n".join(lines) + "\nend\n"
+    assert isinstance(outcome, RunOutcome) and outcome.files == 2 and outcome.rejected
+    result = CliRunner().invoke(main, ["check", str(MULTI), str(failing), "--format", "counts",
+                                       "--no-ledger"])
+    assert result.output == out.getvalue() and result.exit_code == 1
+    assert "counts" in CliRunner().invoke(main, ["check", "--help"]).output
+
+
+def test_a_format_name_is_registered_once():
+    with pytest.raises(ValueError, match="registered twice"):
+        register_format(ReportFormat("json", "again", "json", CountingSink))
+    with pytest.raises(KeyError, match="known: text, json, html"):
+        report_sink("nope", io.StringIO())
+
+
+def test_every_sink_of_one_run_sees_the_same_stream():
+    """One pass feeds the report and the acknowledgements: same claims, one 277CA."""
+    memory = AckMemory()
+    out = io.StringIO()
+    with Scrubber() as scrubber:
+        outcome = scrubber.run([(MULTI, "multi")], [report_sink("json", out),
+                                                    *ack_sinks(memory, scrubber.acks)])
+    report = json.loads(out.getvalue())
+    claims = [c for ic in report["files"][0]["interchanges"] for g in ic["groups"]
+              for t in g["transactions"] for c in t["claims"]]
+    assert len(claims) == report["files"][0]["summary"]["claims"] == 3
+    text = memory.data["277ca"].decode()
+    assert text.count("ISA*") == 1 and all(f"TRN*2*{c['id']}~" in text for c in claims)
+    assert "999" in memory.data and "ta1" not in memory.data  # a sound envelope: no TA1
+    assert not outcome.unreadable and outcome.files == 1
+
+
+def test_options_are_frozen_and_travel_to_worker_processes():
+    import pickle
+
+    options = ScrubOptions(companion=None, record=True, ledger="/tmp/x.sqlite")
+    assert pickle.loads(pickle.dumps(options)) == options
+    with pytest.raises(AttributeError):
+        options.record = False  # type: ignore[misc]
+    with pytest.raises(ValueError, match="fail_on"):
+        ScrubOptions(fail_on="never")
+
+
+def test_resources_come_from_the_packs_registry():
+    names = {option.name for kind in resource_kinds() for option in kind.options}
+    assert {"ncci-ptp", "mue", "ncci-ptp-837i", "mue-837i"} <= names
+    assert load_resources({}) == Resources()
+    with pytest.raises(ResourceError, match="NCCI tables"):
+        load_resources({"ncci-ptp": ["/nonexistent/ptp.zip"]})
+    result = CliRunner().invoke(main, ["check", str(MULTI), "--ncci-ptp", "/nonexistent/p.zip"])
+    assert result.exit_code == 2 and "NCCI tables" in result.output
+
+
+def _claims_recorded(path: Path) -> list[str]:
+    with Ledger.open(path) as ledger:
+        return [row[0] for row in ledger._db.execute("SELECT DISTINCT claim_id FROM lines")]
+
+
+def test_the_command_line_wins_over_scrub_toml(tmp_path, monkeypatch):
+    """ledger = ... in the file, --no-ledger on the command line: no conflict, no ledger."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    configured = tmp_path / "site.sqlite"
+    (tmp_path / "scrub.toml").write_text(f'[check]\nledger = "{configured}"\nrecord = true\n')
+    result = CliRunner().invoke(main, ["check", str(MULTI), "--no-ledger", "--no-record"])
+    assert result.exit_code == 0, result.output
+    assert not configured.exists() and not (tmp_path / "state").exists()
+    # the file's ledger and record setting apply when the command line says nothing
+    assert CliRunner().invoke(main, ["check", str(MULTI)]).exit_code == 0
+    assert sorted(_claims_recorded(configured)) == ["MLT-0001", "MLT-0002", "MLT-0003"]
+    (tmp_path / "scrub.toml").write_text("[check]\nno-ledger = true\n")
+    chosen = tmp_path / "chosen.sqlite"
+    result = CliRunner().invoke(main, ["check", str(MULTI), "--ledger", str(chosen), "--record"])
+    assert result.exit_code == 0, result.output
+    assert len(_claims_recorded(chosen)) == 3
+
+
+def test_a_check_records_nothing_unless_asked(tmp_path):
+    path = tmp_path / "l.sqlite"
+    run = lambda *a: CliRunner().invoke(main, ["check", str(MULTI), "--ledger", str(path), *a])  # noqa: E731
+    assert run().exit_code == 0 and _claims_recorded(path) == []
+    assert run("--record").exit_code == 0 and len(_claims_recorded(path)) == 3
+    with Ledger.open(tmp_path / "api.sqlite") as ledger:
+        result = scrub(MULTI, ledger=ledger)
+        assert ledger._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0] == 0
+        result.record(ledger)  # the intake step records once it has sent the claims
+        assert ledger._db.execute("SELECT COUNT(DISTINCT claim_id) FROM lines"
+                                  ).fetchone()[0] == 3
+
+
+def test_output_writes_the_report_owner_only(tmp_path):
+    target = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["check", str(MULTI), "--no-ledger", "--format", "json",
+                                       "--output", str(target)])
+    assert result.exit_code == 0 and result.output == ""
+    assert json.loads(target.read_text())["files"][0]["summary"]["claims"] == 3
+    assert target.stat().st_mode & 0o777 == 0o600
