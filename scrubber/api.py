@@ -31,11 +31,29 @@ from scrubber.rules import Profile, ScrubbedClaim
 from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
 
-__all__ = ["AckIdentity", "FileOutcome", "ScrubOptions", "ScrubResult", "Scrubber",
+__all__ = ["AckIdentity", "FileOutcome", "InputError", "ScrubOptions", "ScrubResult", "Scrubber",
            "check_files", "find_x12_files", "iter_claims", "open_private", "process_file",
            "scrub"]
 
 CheckOutcome = RunOutcome  # the name earlier releases used
+
+
+class InputError(Exception):
+    """The source cannot be opened at all (missing, a folder, not readable)."""
+
+
+def _openable(source: Source) -> None:
+    """Raise InputError for a path that cannot be opened; a stream or bytes always can."""
+    if not isinstance(source, (str, os.PathLike)):
+        return
+    path = Path(os.fspath(source))
+    if path.is_dir():
+        raise InputError(f"{path} is a folder, not an 837 file")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise InputError(f"{path} cannot be opened: {exc.strerror or exc}") from None
 
 
 def _options(options: ScrubOptions | None, *, profile: Profile | str | None = None,
@@ -174,6 +192,21 @@ class ScrubResult:
         return tuple(c for c in self.claims if c.rejected)
 
     @property
+    def verdict(self) -> str:
+        """"not an 837" (nothing could be read), "fix N claims" or "ready to send"."""
+        if self.summary.get("file_problems"):
+            return "not an 837"
+        if self.summary["rejected"] or self.summary["envelope_problems"]:
+            n = self.summary["rejected"]
+            return f"fix {n} claim{'s' if n != 1 else ''}" if n else "fix the envelope"
+        return "ready to send"
+
+    @property
+    def ok(self) -> bool:
+        """Whether a payer would take the whole source: every claim accepted, no problems."""
+        return self.verdict == "ready to send"
+
+    @property
     def problems(self) -> tuple[Problem, ...]:
         return tuple(e for e in self.events if e.__class__ is Problem)
 
@@ -239,8 +272,11 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
     ``result.record(ledger)``). ``keywords``: ``profile`` (a Profile or a path),
     ``conformance`` (the implementation-guide check first; its 999 in
     ``ack_999``), ``companion`` (a payer companion guide), ``ncci`` (the user's
-    CMS NCCI tables, ``scrubber.ncci.load_tables``).
+    CMS NCCI tables, ``scrubber.ncci.load_tables``). A path that cannot be
+    opened raises ``InputError``; any content, however broken, gives a result
+    (see ``ScrubResult.ok`` and ``verdict``).
     """
+    _openable(source)
     options = _options(options, **keywords)
     memory = AckMemory()
     keep = _Keep()
@@ -260,11 +296,33 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
 
 def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: Any = None,
                 **keywords: Any) -> Iterator[ScrubbedClaim]:
-    """Scrubbed claims one by one, in flat memory (nothing is recorded in the ledger)."""
+    """Scrubbed claims one by one, in flat memory (nothing is recorded in the ledger).
+
+    A path that cannot be opened raises ``InputError`` before anything is read.
+    """
+    _openable(source)
     with Scrubber(_options(options, **keywords), ledger=ledger) as scrubber:
         for event in scrubber.events(source):
             if event.__class__ is ScrubbedClaim:
                 yield event
+
+
+def folder_inputs(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """The files directly in ``folder`` to scrub (every regular, visible file), and its subfolders.
+
+    Every file is an input, X12 or not: one that is not an 837 is reported as
+    not scrubbed, never skipped in silence. Hidden files are left out;
+    subfolders are not searched and come back for the caller to mention.
+    """
+    files, folders = [], []
+    for entry in sorted(os.scandir(os.fspath(folder)), key=lambda e: str(e.name)):
+        if str(entry.name).startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            folders.append(str(entry.path))
+        else:
+            files.append(str(entry.path))
+    return files, folders
 
 
 def find_x12_files(folder: str | os.PathLike) -> list[str]:

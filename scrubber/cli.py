@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import click
 
 from scrubber import __version__
-from scrubber.api import check_files, find_x12_files, open_private
+from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
 from scrubber.emit.sinks import ReportStyle, report_formats
@@ -172,10 +172,11 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     paths: list[str] = []
     for name in files:
         if name != "-" and os.path.isdir(name):
-            found = find_x12_files(name)
+            found, folders = folder_inputs(name)
             if not found:
-                raise click.UsageError(f"{name}: no X12 files (beginning with ISA) in this "
-                                       "folder")
+                raise click.UsageError(f"{name}: no files in this folder")
+            for folder in folders:
+                click.echo(f"scrub: {folder}: a folder inside {name}, not searched", err=True)
             paths += found
         else:
             paths.append(name)
@@ -210,11 +211,19 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
+    for name, reason in outcome.not_scrubbed:
+        said = reason if name in reason else f"{name}: {reason}"
+        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
     if record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger}",
                    err=True)
     failed = outcome.failed(fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _printable(text: str) -> str:
+    """``text`` with control characters shown as escapes: a file name cannot drive a terminal."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 PROGRESS_BYTES = 20 * 1024 * 1024  # below this a scrub is over before a bar helps

@@ -74,10 +74,14 @@ class RunOutcome:
     unreadable: bool = False  # some input could not be read at all
     rejected: bool = False  # some envelope or claim would be rejected
     warned: bool = False  # some claim carries a warning
+    # the sources that could not be read at all, with why: never skipped in silence
+    not_scrubbed: list[tuple[str, str]] = field(default_factory=list)
 
-    def add(self, tally: Tally) -> None:
+    def add(self, name: str, tally: Tally) -> None:
         self.files += 1
-        self.unreadable |= tally.unreadable
+        if tally.unreadable:
+            self.unreadable = True
+            self.not_scrubbed.append((name, tally.reason))
         self.rejected |= bool(tally.rejected or tally.envelope_errors)
         self.warned |= bool(tally.warnings)
 
@@ -201,7 +205,7 @@ class Scrubber:
         outcome = RunOutcome()
         try:
             for source, name in sources:
-                outcome.add(self.scrub_into(source, name, sinks, progress=progress))
+                outcome.add(name, self.scrub_into(source, name, sinks, progress=progress))
         finally:
             for sink in sinks:
                 sink.close()

@@ -79,3 +79,22 @@ def test_process_file_records_accepted_claims_once(tmp_path):
                          options=ScrubOptions(record=True))
         lines = ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from)
     assert [l.procedure for l in lines] == [l.procedure for l in record.claim.lines]
+
+
+def test_the_api_refuses_what_it_cannot_open_and_says_what_it_read(tmp_path):
+    import pytest
+
+    import scrubber
+    from scrubber.api import InputError
+
+    for missing in (tmp_path / "nope.x12", tmp_path):
+        with pytest.raises(InputError, match=str(missing)):
+            scrubber.scrub(missing)
+        with pytest.raises(InputError):
+            next(scrubber.iter_claims(missing))
+    junk = scrubber.scrub(b"\x00\x01binary")
+    assert not junk.ok and junk.verdict == "not an 837"
+    assert junk.summary["file_problems"] == 1
+    rejected = scrubber.scrub(RULES / "96523-units.fail.837p.x12")
+    assert not rejected.ok and rejected.verdict == "fix 1 claim"
+    assert scrubber.scrub(FIXTURES / "837p-multi.x12").ok

@@ -43,14 +43,23 @@ def test_cli_api_and_watcher_agree(tmp_path):
         assert (tmp_path / verdict / name).is_file(), (name, verdict)
 
 
-def test_a_folder_is_scanned_for_x12_files(tmp_path):
+def test_a_folder_is_scanned_and_nothing_in_it_is_skipped_in_silence(tmp_path):
     (tmp_path / "a.x12").write_bytes(SAMPLES[0].read_bytes())
     (tmp_path / "notes.txt").write_text("not a claim file")
     (tmp_path / "b.edi").write_bytes(b"\xef\xbb\xbf\n" + SAMPLES[1].read_bytes())
+    (tmp_path / "sub").mkdir()
+    (tmp_path / ".hidden").write_text("editor state")
     result = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "json",
                                        "--no-ledger"])
-    paths = [Path(f["path"]).name for f in json.loads(result.output)["files"]]
-    assert paths == ["a.x12", "b.edi"]
+    files = json.loads(result.stdout)["files"]
+    assert [Path(f["path"]).name for f in files] == ["a.x12", "b.edi", "notes.txt"]
+    assert [f["summary"]["file_problems"] for f in files] == [0, 0, 1]
+    assert result.exit_code == 2  # an input that is not an 837 is never a pass
+    assert f"not scrubbed: {tmp_path / 'notes.txt'}: no ISA header" in result.stderr
+    assert f"{tmp_path / 'sub'}: a folder inside" in result.stderr
+    (tmp_path / "notes.txt").unlink()
+    read_all = CliRunner().invoke(main, ["check", str(tmp_path), "--no-ledger"])
+    assert read_all.exit_code in (0, 1) and "not scrubbed" not in read_all.stderr
     empty = CliRunner().invoke(main, ["check", str(tmp_path / "nothing")])
     assert empty.exit_code == 2
 

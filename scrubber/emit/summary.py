@@ -86,6 +86,7 @@ class Tally:
             "rejected": self.rejected,
             "warnings": self.warnings,
             "envelope_problems": self.envelope_errors,
+            "file_problems": len(self.problems) - self.envelope_errors,  # unreadable: 1
             "charges_accepted": f"{self.charges_accepted:.2f}",
             "charges_rejected": f"{self.charges_rejected:.2f}",
         }
@@ -172,11 +173,15 @@ class TextSummary:
         t = self.tally
         for problem in t.problems:
             where = f"line {problem.location.line}" if problem.location else "file"
-            label = "999" if problem.code.startswith("ig-") else "ENVELOPE"
+            label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
+                     else "ENVELOPE")
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
                 w(f"      {problem.segment_text}\n")
+        if t.unreadable and not t.claims:
+            w("  not scrubbed: 1 file problem\n")
+            return
         w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
           f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
           f"{t.envelope_errors} envelope problem(s)\n")
