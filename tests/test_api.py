@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from scrubber.api import check_files, process_file
-from scrubber.core import ScrubOptions, Scrubber
+from scrubber.core import Scrubber, ScrubOptions
 from scrubber.rules import ScrubbedClaim
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -78,7 +78,7 @@ def test_process_file_records_accepted_claims_once(tmp_path):
             process_file(str(path), str(tmp_path), ledger=ledger,
                          options=ScrubOptions(record=True))
         lines = ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from)
-    assert [l.procedure for l in lines] == [l.procedure for l in record.claim.lines]
+    assert [ln.procedure for ln in lines] == [ln.procedure for ln in record.claim.lines]
 
 
 def test_the_api_refuses_what_it_cannot_open_and_says_what_it_read(tmp_path):
