@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from scrubber.core import AckIdentity, RunOutcome, Scrubber, ScrubOptions
+from scrubber.core import AckIdentity, Progress, RunOutcome, Scrubber, ScrubOptions
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import (
     AckFiles,
@@ -84,7 +84,7 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 style: ReportStyle | None = None, options: ScrubOptions | None = None,
                 ledger: Any = None, ack_dir: str | None = None,
                 ack: Ack277Writer | None = None, ack_999: bool = False,
-                progress: Any = None, **keywords: Any) -> RunOutcome:
+                progress: Progress | None = None, **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``

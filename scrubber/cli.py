@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +22,7 @@ from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
 from scrubber.emit.sinks import ReportStyle, report_formats
+from scrubber.ig import load_guides
 from scrubber.ledger import Ledger, LedgerError
 from scrubber.rules import Profile, ProfileError, load_profile, rules_table
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
@@ -203,7 +206,11 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         else:
             out = sys.stdout
         try:
-            with _progress(tuple(paths)) as progress:
+            with _progress(tuple(paths), quiet=quiet) as progress:
+                if progress is not None and conformance:
+                    progress.stage("loading the implementation guides (compiled once, on "
+                                   "first use)")
+                    load_guides()
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
                                       ack_999=ack_999, progress=progress,
                                       style=ReportStyle(show_phi=show_phi,
@@ -226,25 +233,78 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-PROGRESS_BYTES = 20 * 1024 * 1024  # below this a scrub is over before a bar helps
+class StatusLine:
+    """One line on standard error that says what a long run is doing, and how far it is.
+
+    Nothing shows for a run that ends within ``delay`` seconds; after that the
+    line is redrawn a few times a second until the run ends, then cleared.
+    It covers every stage, the first run's compile of the implementation
+    guides included, so a person is never left staring at a silent terminal.
+    """
+
+    def __init__(self, sizes: dict[str, int], stream: TextIO, *, delay: float = 1.0,
+                 period: float = 0.2):
+        self.sizes = sizes
+        self.stream = stream
+        self.delay, self.period = delay, period
+        self.label = "starting"
+        self.name: str | None = None
+        self.offset = 0
+        self.finished = 0  # bytes of the sources already through
+        self.width = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scrub-status", daemon=True)
+        self._thread.start()
+
+    def stage(self, label: str) -> None:
+        self.label = label
+
+    def advance(self, name: str, offset: int) -> None:
+        if name != self.name:
+            if self.name is not None:
+                self.finished += self.sizes.get(self.name, 0)
+            self.name, self.offset = name, 0
+        self.offset = max(self.offset, offset)
+
+    def _text(self) -> str:
+        total = sum(self.sizes.values())
+        text = f"scrub: {self.label}"
+        if self.label.startswith("scrubbing") and total:
+            done = self.finished + self.offset
+            text += f" {100 * done / total:3.0f}% of {total / 1e6:.1f} MB"
+        return _printable(text)
+
+    def _run(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        while not self._stop.is_set():
+            text = self._text()
+            self.stream.write("\r" + text.ljust(self.width))
+            self.stream.flush()
+            self.width = len(text)
+            self._stop.wait(self.period)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
 
 
 @contextlib.contextmanager
-def _progress(files: tuple[str, ...]):
-    """A progress bar on standard error for large inputs, when it is a terminal."""
-    sizes = {name: os.path.getsize(name) for name in files
-             if name != "-" and os.path.isfile(name)}
-    total = sum(sizes.values())
-    if total < PROGRESS_BYTES or not sys.stderr.isatty():
+def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[StatusLine | None]:
+    """A status line on standard error when it is a terminal (and the run is not quiet)."""
+    if quiet or not sys.stderr.isatty():
         yield None
         return
-    done = {name: 0 for name in sizes}
-    with click.progressbar(length=total, label="scrubbing", file=sys.stderr) as bar:
-        def advance(name: str, offset: int) -> None:
-            if name in done and offset > done[name]:
-                bar.update(offset - done[name])
-                done[name] = offset
-        yield advance
+    sizes = {name: os.path.getsize(name) for name in files
+             if name != "-" and os.path.isfile(name)}
+    status = StatusLine(sizes, sys.stderr)
+    try:
+        yield status
+    finally:
+        status.close()
 
 
 def _companion(name: str | None) -> str | None:

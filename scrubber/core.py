@@ -19,7 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
@@ -64,6 +64,14 @@ class ScrubOptions:
     def __post_init__(self) -> None:
         if self.fail_on not in ("reject", "warn"):
             raise ValueError(f"fail_on must be 'reject' or 'warn', not {self.fail_on!r}")
+
+
+class Progress(Protocol):
+    """What a front end shows while a run lasts: the stage, and how far into a source."""
+
+    def stage(self, label: str) -> None: ...
+
+    def advance(self, name: str, offset: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -135,7 +143,8 @@ class Scrubber:
         self.close()
 
     # -- the event stream ------------------------------------------------------------------
-    def events(self, source: Source, *, conformance: list | None = None
+    def events(self, source: Source, *, conformance: list | None = None,
+               progress: Progress | None = None, name: str = "<source>"
                ) -> Iterator[Event | ScrubbedClaim]:
         """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
 
@@ -148,15 +157,19 @@ class Scrubber:
         from scrubber.ig import check as ig_check
         from scrubber.ig.gate import Gate
 
+        stage = progress.stage if progress is not None else (lambda label: None)
         with _passes(source) as again:
             gate = None
             if self.options.conformance:
+                stage(f"checking {name} against the implementation guides")
                 report = ig_check(again(), companion=self.options.companion)
                 if conformance is not None:
                     conformance.append(report)
                 gate = Gate(report)
+            passes = iter((f"indexing the day context of {name}", f"scrubbing {name}"))
 
             def events() -> Iterator[Event]:
+                stage(next(passes, f"scrubbing {name}"))
                 return gate.annotate(read(again())) if gate else read(again())
 
             yield from rules_scrub(events, profile=self.profile, ledger=self.ledger,
@@ -164,13 +177,13 @@ class Scrubber:
 
     # -- one source into sinks -------------------------------------------------------------
     def scrub_into(self, source: Source, name: str, sinks: Sequence[Sink], *,
-                   progress: Callable[[str, int], None] | None = None) -> Tally:
+                   progress: Progress | None = None) -> Tally:
         """Scrub one source, feeding every sink as events come; return the file's counts.
 
         With ``options.record`` and a ledger, the accepted claims are recorded
         (per submission) once the file is through: their rows wait in an
-        on-disk spool, so memory stays flat. ``progress(name, byte offset)`` is
-        called as claims pass.
+        on-disk spool, so memory stays flat. ``progress`` hears each stage and,
+        as claims pass, their byte offsets.
         """
         for sink in sinks:
             sink.begin_file(name)
@@ -179,13 +192,13 @@ class Scrubber:
         pending = _Spool() if recording else None
         reports: list = []
         try:
-            for event in self.events(source, conformance=reports):
+            for event in self.events(source, conformance=reports, progress=progress, name=name):
                 counts.add(event)
                 if event.__class__ is ScrubbedClaim:
                     if pending is not None:
                         pending.add(submission_id(event.record), self.ledger.prepare(event))
                     if progress is not None:
-                        progress(name, event.record.claim.location.offset)
+                        progress.advance(name, event.record.claim.location.offset)
                 for sink in sinks:
                     sink.event(event)
             end = FileEnd(name, counts.summary(), reports[0] if reports else None)
@@ -200,7 +213,7 @@ class Scrubber:
         return counts
 
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
-            progress: Callable[[str, int], None] | None = None) -> RunOutcome:
+            progress: Progress | None = None) -> RunOutcome:
         """Scrub each (source, name) into the same sinks, then close them: one report."""
         outcome = RunOutcome()
         try:
