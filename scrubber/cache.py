@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
+import logging
 import os
 import sqlite3
 import tempfile
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
 
 
@@ -57,6 +60,28 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
     """
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                            check_same_thread=False)
+
+
+def read_meta(path: Path, key: str, version: int, field: str) -> dict | None:
+    """The JSON ``field`` of a complete index for ``key`` at ``path``, or None (build it).
+
+    None too for an index of another layout ``version`` or one that cannot be
+    read (a rebuild replaces it).
+    """
+    if not path.is_file():
+        return None
+    try:
+        db = connect_read_only(path)
+        try:
+            meta = dict(db.execute("SELECT name, value FROM meta"))
+        finally:
+            db.close()
+        if meta.get("key") != key or meta.get("version") != str(version):
+            return None
+        return json.loads(meta[field])
+    except (sqlite3.DatabaseError, KeyError, ValueError):
+        log.warning("rebuilding the unreadable index %s", path)
+        return None
 
 
 def touch(path: Path) -> None:

@@ -29,6 +29,7 @@ from scrubber.cache import (
     connect_read_only,
     default_cache_dir,
     file_sha256,
+    read_meta,
     touch,
 )
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
@@ -192,7 +193,7 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
         sort_keys=True).encode()).hexdigest()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"ncci-{key[:40]}.sqlite"
-    found = _open_counts(path, key)
+    found = read_meta(path, key, VERSION, "counts")
     built = found is None
     if found is None:
         counts = _build(path, key, sets, digests)
@@ -240,25 +241,6 @@ def _sets(plan: Mapping[str, tuple[Path, ...]], digests: Mapping[Path, str]
         set_id = ids.setdefault(tuple(digests[p] for p in paths), len(ids) + 1)
         out[kind] = (set_id, paths)
     return out
-
-
-def _open_counts(path: Path, key: str) -> dict[str, int] | None:
-    """The row counts of a complete index for ``key`` at ``path``, or None (build it)."""
-    if not path.is_file():
-        return None
-    try:
-        db = connect_read_only(path)
-        try:
-            meta = dict(db.execute("SELECT name, value FROM meta"))
-        finally:
-            db.close()
-        if meta.get("key") != key or meta.get("version") != str(VERSION):
-            return None
-        return json.loads(meta["counts"])
-    except (sqlite3.DatabaseError, KeyError, ValueError):
-        log.warning("rebuilding the unreadable NCCI index %s", path)
-        return None
-
 
 
 # -- building -----------------------------------------------------------------------------
