@@ -190,12 +190,14 @@ def hcpcs_file(path: Path) -> tuple[tuple[date, date], list[HcpcsRow]]:
     member, text = _text_member(path, r"^HCPC.*\.txt$", "HCPCS file (HCPC*.txt)")
     rows: list[HcpcsRow] = []
     for number, line in enumerate(io.StringIO(text), 1):
-        if not line.strip() or line[10:11] != "3":
+        if not line.strip() or line[10:11] in ("4", "7", "8"):
             continue  # continuation lines (4) and modifiers (7, 8) name no new code
         code = line[:5]
-        if len(line.rstrip("\r\n")) < 292 or not (HCPCS.fullmatch(code) or CPT.fullmatch(code)):
+        if line[10:11] != "3" or len(line.rstrip("\r\n")) < 292 or \
+                not (HCPCS.fullmatch(code) or CPT.fullmatch(code)):
             raise CodeSetError(f"{path}: line {number} is not in the layout of CMS's HCPCS "
-                               "file (320-character records, code in positions 1-5)")
+                               "file (320-character records, code in positions 1-5, record "
+                               "id in 11; the Excel copy is not read)")
         rows.append((code, _day(line[268:276], path, number), _day(line[276:284], path, number),
                      _day(line[284:292], path, number)))
     if not rows:

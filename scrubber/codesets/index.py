@@ -95,6 +95,8 @@ class CodeSets:
         self._hcpcs = lru_cache(maxsize=1 << 12)(self._hcpcs_rows)
         self._cpt = lru_cache(maxsize=1 << 12)(self._cpt_row)
         self._release_for = lru_cache(maxsize=1024)(self._judging_release)
+        # a claim's codes and dates repeat across a batch: one dict probe per diagnosis
+        self._verdict = lru_cache(maxsize=1 << 16)(self._diagnosis)
 
     def __reduce__(self):
         # Worker processes reopen the same index file instead of copying it.
@@ -122,6 +124,9 @@ class CodeSets:
 
     def diagnosis(self, code: str, day: date) -> DxVerdict:
         """The verdict on ``code`` (no dot) for a service on ``day``."""
+        return self._verdict(code, day)
+
+    def _diagnosis(self, code: str, day: date) -> DxVerdict:
         code = code.upper().replace(".", "")
         release, covered = self.release_for(day)
         rows = dict(self._dx(code))
