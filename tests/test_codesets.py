@@ -234,3 +234,37 @@ def test_an_837i_is_judged_on_the_statement_period_through_date(two_years):
     assert [f.rule for f in spanning] == ["dx-not-billable"]
     assert dx_findings(two_years, "837i", ("A001",), [("99213", "20230929", "1")],
                        period="20230928-20230929") == []
+
+
+def test_a_payer_profile_turns_the_code_checks_off_or_down(tmp_path):
+    path = tmp_path / "payer.xml"
+    path.write_text("""<?xml version="1.0"?>
+<profile name="payer-x">
+  <rules>
+    <rule id="dx-not-billable" severity="warn"/>
+    <rule id="dx-unknown" enabled="false"/>
+  </rules>
+</profile>""", encoding="utf-8")
+    profile = load_profile(path)
+    fixtures = Path(__file__).resolve().parent.parent / "fixtures" / "codesets"
+
+    def found(name):
+        return [(f.rule, f.severity.value)
+                for e in scrub_events(lambda: read(fixtures / name), profile=profile)
+                if isinstance(e, ScrubbedClaim) for f in e.findings]
+
+    assert found("dx-not-billable.fail.837p.x12") == [("dx-not-billable", "warn")]
+    assert found("dx-unknown.fail.837p.x12") == []
+
+
+def test_an_unwritable_cache_folder_still_gets_the_bundled_release(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("", encoding="ascii")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    bundled.cache_clear()
+    try:
+        sets = bundled()
+        assert sets is not None and sets.diagnosis("E1165", date(2026, 5, 4)).status == OK
+        assert not sets.path.is_relative_to(blocker)
+    finally:
+        bundled.cache_clear()

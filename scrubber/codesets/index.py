@@ -255,14 +255,17 @@ def bundled() -> CodeSets | None:
     """The bundled release alone, opened once per process; None when it cannot be had.
 
     Rules fall back to it when the run was given no code-set files, so
-    ICD-10-CM is checked out of the box. A cache folder that cannot be written
-    gets the index in a temporary folder instead.
+    ICD-10-CM is checked out of the box. When the cache folder cannot be
+    written, the index is built in a new private temporary folder (not a shared
+    one, where another user could have put an index under the expected name).
     """
     try:
         try:
             return load_codesets()
-        except OSError:
-            return load_codesets(cache_dir=Path(tempfile.gettempdir()) / "scrubber-cache")
+        except OSError as exc:
+            log.warning("cannot write the code-set index to the cache folder (%s); building "
+                        "it in a temporary folder", exc.strerror or exc)
+            return load_codesets(cache_dir=tempfile.mkdtemp(prefix="scrubber-codesets-"))
     except (CodeSetError, OSError) as exc:
         log.warning("ICD-10-CM codes are checked by form only: %s", exc)
         return None
