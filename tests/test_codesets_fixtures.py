@@ -12,13 +12,14 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from rule_fixtures import assert_fixture
 
 from scrubber.codesets import load_codesets
 from scrubber.model import read
 from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
-from scrubber.rules.registry import all_rules, get_rule
+from scrubber.rules.registry import all_rules
 from scrubber.rules.resources import Resources
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "codesets"
@@ -42,26 +43,9 @@ def scrub(path: Path, codesets=None) -> list[ScrubbedClaim]:
 
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
 def test_fixture(path, codesets):
-    rule_id, outcome, kind, _ = path.name.rsplit(".", 3)
-    rule = get_rule(rule_id)
-    assert rule is not None, f"{path.name} names no registered rule"
-    claims = scrub(path, codesets)
-    assert claims and all(c.record.kind == kind.upper() for c in claims)
-    findings = [f for c in claims for f in c.findings]
-    if outcome.startswith("fail"):
-        mine = [f for f in findings if f.rule == rule_id]
-        assert mine, f"{rule_id} did not fire on {path.name}"
-        # a date after every release is judged by the nearest one, as a warning only
-        expected = Severity.WARN if "nocover" in outcome else \
-            load_profile().severity(rule, kind.upper())
-        for finding in mine:
-            assert finding.severity is expected
-            assert finding.status == rule.status
-            assert finding.message and finding.fix and finding.segment_text
-        assert [f.rule for f in findings] == [rule_id] * len(mine)
-    else:
-        loud = [(f.rule, f.severity.value) for f in findings if f.severity is not Severity.INFO]
-        assert loud == [], f"{path.name} should draw no reject or warning"
+    # a date after every release is judged by the nearest one, as a warning only
+    assert_fixture(path, scrub(path, codesets),
+                   Severity.WARN if "nocover" in path.name else None)
 
 
 @pytest.mark.parametrize("path", [p for p in FILES if p.name.startswith(
