@@ -22,7 +22,6 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from importlib import metadata
 from pathlib import Path
 
 ICD10CM = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
@@ -85,6 +84,8 @@ def bundled_code_list() -> tuple[Path, str]:
     Found through the package metadata, not by importing the library: its
     import parses the whole tabular XML, seconds we need not spend.
     """
+    from importlib import metadata  # tens of ms to import: only when an index is opened
+
     try:
         dist = metadata.distribution(LIBRARY)
     except metadata.PackageNotFoundError:
