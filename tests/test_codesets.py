@@ -268,3 +268,14 @@ def test_an_unwritable_cache_folder_still_gets_the_bundled_release(tmp_path, mon
         assert not sets.path.is_relative_to(blocker)
     finally:
         bundled.cache_clear()
+
+
+def test_a_date_a_release_covers_decides_over_one_only_the_nearest_judges():
+    # E11.6 on a line of 2026-11-02 (after the bundled release: a warning at most) and on
+    # one of 2026-05-04 (inside it): the covered date rejects
+    findings = dx_findings(bundled(), "837p", ("E116",),
+                           [("99213", "20261102", "1"), ("99214", "20260504", "1")])
+    assert [(f.rule, f.severity.value) for f in findings] == [("dx-not-billable", "reject")]
+    assert "2026-05-04" in findings[0].message and "nearest" not in findings[0].message
+    (late,) = dx_findings(bundled(), "837p", ("E116",), [("99213", "20261102", "1")])
+    assert late.severity.value == "warn" and "FY2027" in late.message

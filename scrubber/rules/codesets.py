@@ -36,9 +36,8 @@ from scrubber.model.claims import Diagnosis, ServiceLine
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
-from scrubber.rules.snip import ICD10_START
+from scrubber.rules.snip import ICD10_QUALIFIERS, ICD10_START
 
-_ICD10_QUALIFIERS = frozenset(("ABK", "ABF", "ABJ", "APR", "ABN"))
 _SHOWN = 12  # billable codes named in a message; the rest are counted
 
 
@@ -90,7 +89,7 @@ def _dx_days(ctx: ClaimContext) -> dict[int, tuple[date, ...]]:
     if ctx.kind == "837I":
         through = _statement_through(ctx)
         if through is None:
-            days = [d for line in ctx.claim.lines for d in (line.date_to,) if d is not None]
+            days = [line.date_to for line in ctx.claim.lines if line.date_to is not None]
             through = max(days) if days else None
         return {dx.position: (through,) for dx in ctx.claim.diagnoses} if through else {}
     pointed: dict[int, set[date]] = {}
@@ -108,8 +107,9 @@ def _dx_days(ctx: ClaimContext) -> dict[int, tuple[date, ...]]:
 def dx_verdicts(ctx: ClaimContext) -> tuple[tuple[Diagnosis, DxVerdict], ...]:
     """Each ICD-10-CM diagnosis with its first failing verdict; worked out once per claim.
 
-    Codes without the ICD-10-CM form or dated before ICD-10 are the
-    ``snip-diagnosis-code`` rule's to report.
+    A verdict on a date some release covers (a reject) wins over one judged by
+    the nearest release (a warning). Codes without the ICD-10-CM form or dated
+    before ICD-10 are the ``snip-diagnosis-code`` rule's to report.
     """
     def compute() -> tuple[tuple[Diagnosis, DxVerdict], ...]:
         sets = code_sets(ctx)
@@ -118,19 +118,16 @@ def dx_verdicts(ctx: ClaimContext) -> tuple[tuple[Diagnosis, DxVerdict], ...]:
         days = _dx_days(ctx)
         out = []
         for dx in ctx.claim.diagnoses:
-            if dx.qualifier not in _ICD10_QUALIFIERS or not ICD10CM.fullmatch(dx.code):
+            if dx.qualifier not in ICD10_QUALIFIERS or not ICD10CM.fullmatch(dx.code):
                 continue
-            for day in days.get(dx.position, ()):
-                if day < ICD10_START:
-                    continue
-                verdict = sets.diagnosis(dx.code, day)
-                if verdict.status != OK:
-                    out.append((dx, verdict))
-                    break
+            failed = [v for v in (sets.diagnosis(dx.code, day)
+                                  for day in days.get(dx.position, ()) if day >= ICD10_START)
+                      if v.status != OK]
+            if failed:
+                out.append((dx, min(failed, key=lambda v: not v.covered)))
         return tuple(out)
 
     return ctx.once("codesets-dx", compute)
-
 
 
 def _element(dx: Diagnosis) -> str:
