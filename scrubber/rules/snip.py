@@ -11,9 +11,9 @@ form only: no code list ships here, see docs/rules.md). Each rejects with the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
-from typing import Iterator
 
 from scrubber.model.claims import DateValue, ServiceLine
 from scrubber.rules.context import ClaimContext
@@ -22,7 +22,7 @@ from scrubber.rules.registry import REJECT, Hit, rule
 _SNIP = "WEDI SNIP Type {}: {}"
 ICD10_START = date(2015, 10, 1)  # HHS: ICD-10-CM for services from this date
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
-_ICD10_QUALIFIERS = frozenset(("ABK", "ABF", "ABJ", "APR", "ABN"))
+ICD10_QUALIFIERS = frozenset(("ABK", "ABF", "ABJ", "APR", "ABN"))
 _ICD9_QUALIFIERS = frozenset(("BK", "BF", "BJ", "PR", "BN"))
 _PROCEDURE = re.compile(r"[0-9]{4}[0-9FTU]|[A-V][0-9]{4}")
 _MODIFIER = re.compile(r"[0-9A-Z]{2}")
@@ -210,7 +210,7 @@ def diagnosis_codes(ctx: ClaimContext) -> Iterator[Hit]:
     day = _first_service_day(ctx)
     for dx in ctx.claim.diagnoses:
         element = f"HI{dx.position:02d}-2" if dx.position <= 12 else "HI"
-        if dx.qualifier in _ICD10_QUALIFIERS and not _ICD10.fullmatch(dx.code):
+        if dx.qualifier in ICD10_QUALIFIERS and not _ICD10.fullmatch(dx.code):
             yield Hit(f"diagnosis {dx.code} ({dx.qualifier}) is not an ICD-10-CM code "
                       "(a letter, a digit, then up to five more letters or digits, no dot)",
                       "Send the ICD-10-CM code without its dot.", segment=dx.location,
@@ -220,7 +220,7 @@ def diagnosis_codes(ctx: ClaimContext) -> Iterator[Hit]:
                       f"on {day:%Y-%m-%d}: ICD-10-CM applies from 2015-10-01",
                       f"Code the diagnosis in ICD-10-CM with qualifier A{dx.qualifier}.",
                       segment=dx.location, element=element)
-        elif dx.qualifier in _ICD10_QUALIFIERS and day is not None and day < ICD10_START:
+        elif dx.qualifier in ICD10_QUALIFIERS and day is not None and day < ICD10_START:
             yield Hit(f"diagnosis {dx.code} is sent as ICD-10-CM ({dx.qualifier}) for a "
                       f"service on {day:%Y-%m-%d}, before ICD-10 took effect (2015-10-01)",
                       f"Code the diagnosis in ICD-9-CM with qualifier {dx.qualifier[1:]}.",
