@@ -165,3 +165,24 @@ def test_output_writes_the_report_owner_only(tmp_path):
     assert result.exit_code == 0 and result.output == ""
     assert json.loads(target.read_text())["files"][0]["summary"]["claims"] == 3
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_code_set_files_reach_the_rules_from_the_command_line_and_scrub_toml(tmp_path,
+                                                                           monkeypatch):
+    sets = FIXTURES / "codesets"
+    claim = str(sets / "dx-not-in-force.fail.837p.x12")
+    years = ["--icd10cm", str(sets / "icd10cm_order_2024.txt"),
+             "--icd10cm", str(sets / "icd10cm_order_2025.txt")]
+    given = CliRunner().invoke(main, ["check", claim, "--no-ledger", "--format", "json", *years])
+    assert given.exit_code == 1
+    assert "dx-not-in-force" in given.stdout
+    bundled_only = CliRunner().invoke(main, ["check", claim, "--no-ledger"])
+    assert bundled_only.exit_code == 0  # the bundled release alone cannot say "not yet"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scrub.toml").write_text(
+        "[check]\nno-ledger = true\nicd10cm = [" + ", ".join(
+            f'"{sets / name}"' for name in ("icd10cm_order_2024.txt", "icd10cm_order_2025.txt"))
+        + "]\n")
+    assert "dx-not-in-force" in CliRunner().invoke(main, ["check", claim]).stdout
+    broken = CliRunner().invoke(main, ["check", claim, "--icd10cm", str(tmp_path / "nope.txt")])
+    assert broken.exit_code == 2 and "nope.txt" in broken.output
