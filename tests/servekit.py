@@ -11,6 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -124,3 +129,49 @@ def pg_database() -> Iterator[str]:
             yield urlunsplit(urlsplit(PG_URL)._replace(path=f"/{name}"))
         finally:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def running_server(folder: Path, *args: str, ready_within: float = 120.0
+                   ) -> Iterator[tuple[str, Path]]:
+    """A real ``scrub serve`` on 127.0.0.1 (a free port): its base URL and its log file."""
+    import httpx
+
+    tokens = folder / "tokens"
+    tokens.write_text(TOKEN_TEXT)
+    tokens.chmod(0o600)
+    port = free_port()
+    log = folder / "serve.log"
+    with open(log, "wb") as err:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "scrubber", "serve", "--port", str(port), "--tokens",
+             str(tokens), "--data-dir", str(folder / "serve"), *args],
+            stdout=err, stderr=subprocess.STDOUT, cwd=folder)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + ready_within
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"scrub serve exited: {log.read_text()}")
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"scrub serve not ready: {log.read_text()}")
+            time.sleep(0.3)
+        yield base, log
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

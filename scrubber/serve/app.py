@@ -42,7 +42,14 @@ from scrubber.core import Scrubber
 from scrubber.emit.sinks import report_sink
 from scrubber.ledger import LedgerError
 from scrubber.serve.settings import ServeSettings
-from scrubber.serve.spool import NoFile, Spooled, TooLarge, multipart_file, spool_body
+from scrubber.serve.spool import (
+    NoFile,
+    Spooled,
+    TooLarge,
+    discard,
+    multipart_file,
+    spool_body,
+)
 from scrubber.serve.store import StoreError, Submission, SubmissionStore, open_store
 
 log = logging.getLogger("scrubber.serve")
@@ -244,6 +251,7 @@ async def _spooled_body(request: Request, settings: ServeSettings) -> tuple[Spoo
     """The request's 837 on disk and the name to report it under; 413 past the limit."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > settings.max_body:
+        await discard(request.stream())
         raise ApiError(413, "too_large", f"the body is larger than {settings.max_body} bytes",
                        headers={"Connection": "close"})
     try:

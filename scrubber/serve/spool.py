@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 1 << 16
+LINGER = 5.0  # seconds an oversized body is still read (and dropped) so its client hears 413
 
 
 class TooLarge(Exception):
@@ -45,6 +47,18 @@ def _private_file(folder: Path) -> tuple[int, Path]:
     return fd, Path(name)
 
 
+async def discard(chunks: AsyncIterator[bytes], seconds: float = LINGER) -> None:
+    """Read and drop the rest of a body for a while, as a web server's lingering close does.
+
+    A client still sending when the server answers and closes gets a reset
+    instead of the 413; reading on (not storing) lets it hear the answer.
+    """
+    deadline = time.monotonic() + seconds
+    async for _ in chunks:
+        if time.monotonic() > deadline:
+            return
+
+
 async def spool_body(chunks: AsyncIterator[bytes], folder: Path, limit: int) -> Spooled:
     """Write ``chunks`` to a new owner-only file in ``folder``; TooLarge past ``limit`` bytes."""
     fd, path = _private_file(folder)
@@ -55,6 +69,7 @@ async def spool_body(chunks: AsyncIterator[bytes], folder: Path, limit: int) -> 
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
+                    await discard(chunks)
                     raise TooLarge(f"the body is larger than {limit} bytes")
                 digest.update(chunk)
                 out.write(chunk)
