@@ -337,3 +337,42 @@ def test_scrub_serve_refuses_to_start_without_tokens(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path / "d"),
                                        "--store", str(tmp_path / "junk")])
     assert result.exit_code == 2 and "not a usable submission store" in result.output
+
+
+def test_scrub_toml_serve_table_reaches_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCRUB_SERVE_TOKENS", "acme:acme-token-0123456789abcdef")
+    junk = tmp_path / "junk-store"
+    junk.write_bytes(b"not sqlite" * 200)
+    config = tmp_path / "scrub.toml"
+    config.write_text(f'[serve]\nstore = "{junk}"\ndata-dir = "{tmp_path / "d"}"\n'
+                      "workers = 3\nmax-body = 1000\nretention-days = 7\n")
+    result = CliRunner().invoke(main, ["--config", str(config), "serve"])
+    assert result.exit_code == 2 and f"{junk} is not a usable submission store" in result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[serve]\nworkers = 0\n")
+    result = CliRunner().invoke(main, ["--config", str(bad), "serve"])
+    assert result.exit_code == 2 and "[serve] workers" in result.output
+
+
+def test_docs_serve_lists_every_option_and_runs_its_code(tmp_path, monkeypatch):
+    import re
+
+    from scrubber.cli import serve
+
+    text = (FIXTURES.parent / "docs" / "serve.md").read_text()
+    for param in serve.params:
+        for name in getattr(param, "opts", []):
+            if name.startswith("--") and not name.startswith(("--ncci", "--mue")):
+                assert f"`{name}" in text or f" {name}" in text, name
+    tokens = tmp_path / "tokens"
+    tokens.write_text("pm-system:8c1f0e3d2b6a49e7a5d4c3b2a1908f7e\n")
+    tokens.chmod(0o600)
+    (block,) = re.findall(r"```python\n(.*?)```", text, re.S)
+    block = block.replace("/etc/scrubber/tokens", str(tokens)).replace("/srv/scrubber",
+                                                                       str(tmp_path))
+    scope: dict = {}
+    exec(compile(block, "docs/serve.md", "exec"), scope)
+    with TestClient(scope["app"]) as client:
+        answer = client.post("/v1/submissions", content=VALID.read_bytes(), headers={
+            "Authorization": "Bearer 8c1f0e3d2b6a49e7a5d4c3b2a1908f7e"})
+        assert answer.status_code == 201
