@@ -376,3 +376,39 @@ def test_docs_serve_lists_every_option_and_runs_its_code(tmp_path, monkeypatch):
         answer = client.post("/v1/submissions", content=VALID.read_bytes(), headers={
             "Authorization": "Bearer 8c1f0e3d2b6a49e7a5d4c3b2a1908f7e"})
         assert answer.status_code == 201
+
+
+def test_a_bug_is_a_json_500_logged_by_class_only(service, caplog, monkeypatch):
+    from scrubber.serve.app import Intake
+
+    def broken(self, body, name):
+        raise RuntimeError("SAMPLETON BOB FAKE0000002 went wrong")
+
+    monkeypatch.setattr(Intake, "validate", broken)
+    with caplog.at_level(logging.INFO, logger="scrubber.serve"):
+        answer = service.post("/v1/validate", content=VALID.read_bytes(), headers=auth())
+    assert answer.status_code == 500
+    assert answer.json() == {"error": "internal", "message": "the request could not be handled"}
+    assert "internal error RuntimeError on /v1/validate" in caplog.text
+    assert "SAMPLETON" not in caplog.text and "Traceback" not in caplog.text
+    assert list(service.config.spool_dir.iterdir()) == []
+
+
+def test_a_key_held_by_a_dead_worker_is_taken_over_once_stale(tmp_path):
+    import hashlib
+
+    body = VALID.read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    headers = {**auth(), "Idempotency-Key": "held"}
+    config = settings(tmp_path, idempotency_wait=0.5, pending_stale=3600)
+    with TestClient(create_app(config)) as client:
+        dead = open_store(config.store_target).claim("acme", "held", digest)
+        assert dead.won  # a worker claimed the key and died before answering
+        waiting = client.post("/v1/submissions", content=body, headers=headers)
+        assert waiting.status_code == 409 and waiting.json()["error"] == "in_progress"
+    stale = settings(tmp_path, idempotency_wait=5, pending_stale=0.2)
+    with TestClient(create_app(stale)) as client:
+        taken = client.post("/v1/submissions", content=body, headers=headers)
+        assert taken.status_code == 201 and taken.json()["id"] != dead.submission.id
+        again = client.post("/v1/submissions", content=body, headers=headers)
+        assert again.json()["id"] == taken.json()["id"]

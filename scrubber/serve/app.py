@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -35,12 +35,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.types import Message, Receive, Scope, Send
 
 from scrubber import __version__
 from scrubber.api import FileOutcome, process_file
 from scrubber.core import Scrubber
 from scrubber.emit.sinks import report_sink
 from scrubber.ledger import LedgerError
+from scrubber.rules import Profile, load_profile
 from scrubber.serve.settings import ServeSettings
 from scrubber.serve.spool import (
     NoFile,
@@ -120,6 +123,8 @@ class Intake:
         self.settings = settings
         self.store: SubmissionStore = open_store(settings.store_target)
         options = settings.options
+        if not isinstance(options.profile, Profile):  # load it once, not per request
+            options = replace(options, profile=load_profile(options.profile))
         self.check_options = replace(options, record=False)
         self.intake_options = replace(options, record=options.ledger is not None)
         self.guides_loaded = False
@@ -173,6 +178,13 @@ class Intake:
             self.store.remove(old.id)
             removed += 1
         return removed
+
+    def drop_stale(self, submission_id: str) -> bool:
+        """Drop a submission whose worker died while scrubbing it, with what it wrote."""
+        if not self.store.drop_stale(submission_id, self.settings.pending_stale):
+            return False
+        shutil.rmtree(self.settings.submissions_dir / submission_id, ignore_errors=True)
+        return True
 
     def purge_due(self) -> bool:
         return time.monotonic() - self._last_purge > PURGE_EVERY
@@ -256,6 +268,9 @@ async def _spooled_body(request: Request, settings: ServeSettings) -> tuple[Spoo
                        headers={"Connection": "close"})
     try:
         body = await spool_body(request.stream(), settings.spool_dir, settings.max_body)
+    except ClientDisconnect:
+        raise ApiError(400, "incomplete_body", "the client went away before the body "
+                       "was complete") from None
     except TooLarge as exc:
         raise ApiError(413, "too_large", str(exc), headers={"Connection": "close"}) from None
     content_type = request.headers.get("content-type", "")
@@ -285,27 +300,34 @@ class AccessLog:
 
     The route template (``/v1/submissions/{submission_id}``), never the
     path as sent nor its query string, and never a body: nothing here can
-    carry a member id, a name or a birth date.
+    carry a member id, a name or a birth date. An exception nothing else
+    handled ends here as a JSON 500 and one log line naming its class: a
+    traceback or an exception's message could quote the claim file.
     """
 
     def __init__(self, app: Any):
         self.app = app
 
-    async def __call__(self, scope: dict, receive: Callable[[], Awaitable[dict]],
-                       send: Callable[[dict], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
         status = [0]
 
-        async def sending(message: dict) -> None:
+        async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             await send(message)
 
         try:
             await self.app(scope, receive, sending)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", None) or "<no route>"
+            log.error("internal error %s on %s", type(exc).__name__, route)
+            if not status[0]:
+                await ApiError(500, "internal", "the request could not be handled"
+                               ).response()(scope, receive, sending)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "<no route>"
@@ -375,13 +397,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         log.error("unavailable: %s", exc)
         return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"}).response()
 
-    @app.exception_handler(Exception)
-    async def internal(request: Request, exc: Exception) -> JSONResponse:
-        # the class only: a message could quote the claim file
-        log.error("internal error %s on %s", type(exc).__name__,
-                  getattr(request.scope.get("route"), "path", "?"))
-        return ApiError(500, "internal", "the request could not be handled").response()
-
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict:
         """The process is up."""
@@ -432,14 +447,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         key = _key(idempotency_key)
         body, name = await _spooled_body(request, settings)
         try:
-            claim = await run_in_threadpool(intake.store.claim, who, key, body.sha256)
-            if claim.won:
-                status, answer = await run_in_threadpool(intake.submit, claim.submission,
-                                                         body, name)
-                replayed = False
-            else:
-                status, answer = await _first_answer(intake, claim.submission, body)
-                replayed = True
+            status, answer, replayed = await _intake(intake, who, key, body, name)
         finally:
             body.remove()
         if intake.purge_due():
@@ -488,21 +496,47 @@ def create_app(settings: ServeSettings) -> FastAPI:
     return app
 
 
-async def _first_answer(intake: Intake, holder: Submission, body: Spooled) -> tuple[int, dict]:
-    """The answer the first request with this key got (waiting for it if need be)."""
+async def _intake(intake: Intake, client: str, key: str | None, body: Spooled, name: str
+                  ) -> tuple[int, dict, bool]:
+    """Claim the key and scrub, or return the first answer: (status, answer, replayed)."""
+    for _ in range(3):  # a holder that failed or went stale hands the key on
+        claim = await run_in_threadpool(intake.store.claim, client, key, body.sha256)
+        if claim.won:
+            status, answer = await run_in_threadpool(intake.submit, claim.submission, body,
+                                                     name)
+            return status, answer, False
+        first = await _first_answer(intake, claim.submission, body)
+        if first is not None:
+            return (*first, True)
+    raise ApiError(409, "in_progress", "the first request with this Idempotency-Key keeps "
+                   "failing; send it again later", headers={"Retry-After": "5"})
+
+
+async def _first_answer(intake: Intake, holder: Submission, body: Spooled
+                        ) -> tuple[int, dict] | None:
+    """The answer the first request with this key got, waiting for it if need be.
+
+    None when there is none to wait for: the first request failed (its claim
+    was dropped), or it has been pending longer than ``pending_stale`` (its
+    worker died) and its claim is dropped here; the caller claims again.
+    """
     if holder.body_sha256 != body.sha256:
         raise ApiError(422, "idempotency_key_reused",
                        "this Idempotency-Key was used with another body")
+    store = intake.store
     deadline = time.monotonic() + intake.settings.idempotency_wait
     delay = 0.02
     found: Submission | None = holder
-    while found is not None and not found.done and time.monotonic() < deadline:
+    while found is not None and not found.done:
+        if await run_in_threadpool(intake.drop_stale, found.id):
+            return None
+        if time.monotonic() >= deadline:
+            break
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.5)
-        found = await run_in_threadpool(intake.store.get, holder.client, holder.id)
+        found = await run_in_threadpool(store.get, holder.client, holder.id)
     if found is None:
-        raise ApiError(409, "in_progress", "the first request with this Idempotency-Key "
-                       "failed; send it again")
+        return None
     if not found.done or found.status is None or found.answer is None:
         raise ApiError(409, "in_progress", "the first request with this Idempotency-Key is "
                        "still being scrubbed; retry later", headers={"Retry-After": "5"})

@@ -78,6 +78,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _ago(span: timedelta) -> str:
+    """The moment ``span`` ago, written as ``created`` is: ISO strings compare as times."""
+    return (datetime.now(UTC) - span).isoformat(timespec="microseconds")
+
+
 def _row(row: tuple) -> Submission:
     values = list(row)
     values[7] = json.loads(values[7]) if values[7] else None
@@ -133,6 +138,13 @@ class SubmissionStore:
         self._execute("DELETE FROM serve_submissions WHERE id = ? AND state = 'pending'",
                       (submission_id,))
 
+    def drop_stale(self, submission_id: str, seconds: float) -> bool:
+        """Drop a submission pending for more than ``seconds`` (its worker died): dropped?"""
+        cutoff = _ago(timedelta(seconds=seconds))
+        dropped, _ = self._execute("DELETE FROM serve_submissions WHERE id = ? AND state = "
+                                   "'pending' AND created < ?", (submission_id, cutoff))
+        return dropped == 1
+
     def get(self, client: str, submission_id: str) -> Submission | None:
         _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE id = ? "
                                 "AND client = ?", (submission_id, client))
@@ -145,8 +157,7 @@ class SubmissionStore:
 
     def expired(self, days: int) -> list[Submission]:
         """Finished submissions older than ``days`` days."""
-        before = (datetime.now(UTC) - timedelta(days=days)).isoformat(
-            timespec="microseconds")
+        before = _ago(timedelta(days=days))
         _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE created < ? "
                                 "AND state = 'done'", (before,))
         return [_row(row) for row in rows]
