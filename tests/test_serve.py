@@ -16,6 +16,7 @@ from servekit import FIXTURES, auth, ledger_lines, pg_database, settings
 
 from scrubber.cli import main
 from scrubber.serve import create_app
+from scrubber.serve.app import SubmissionAnswer
 from scrubber.serve.auth import TokenError, load_tokens, parse_tokens
 from scrubber.serve.store import open_store
 
@@ -168,6 +169,7 @@ def test_a_submission_is_recorded_and_its_reports_and_acks_are_kept(service):
     assert answer.status_code == 201
     body = answer.json()
     assert body["verdict"] == "accepted" and body["file"] == "batch.x12"
+    SubmissionAnswer.model_validate(body)  # the answer the OpenAPI schema documents
     assert body["counts"] == {"claims": 3, "accepted": 3, "rejected": 0,
                               "envelope_problems": 0}
     assert answer.headers["location"] == body["links"]["self"] == f"/v1/submissions/{body['id']}"

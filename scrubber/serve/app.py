@@ -32,6 +32,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -75,10 +76,29 @@ _BODY = {"requestBody": {"required": True, "content": {
 }}}
 
 
-def _error_body(code: str, message: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {"error": {"type": "string", "example": code},
-                                             "message": {"type": "string",
-                                                         "example": message}}}
+class ErrorAnswer(BaseModel):
+    """Every error: a code to branch on and a sentence for a person."""
+
+    error: str
+    message: str
+    problems: list[dict[str, Any]] | None = None  # not_an_837: the located problems
+
+
+class Counts(BaseModel):
+    claims: int
+    accepted: int
+    rejected: int
+    envelope_problems: int
+
+
+class SubmissionAnswer(BaseModel):
+    """What POST /v1/submissions answers (201), and a retry with its key again."""
+
+    id: str
+    file: str  # the upload's file name, as in the reports
+    verdict: Literal["accepted", "rejected", "failed"]
+    counts: Counts
+    links: dict[str, str]  # self, report_json/html/text, and 277ca/999/ta1 when there are
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -88,8 +108,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             413: "the body is larger than the limit",
             422: "the Idempotency-Key was used before with another body, or a bad parameter",
             503: "the ledger or the submission store cannot be reached"}
-    return {status: {"description": said[status], "content": {"application/json": {
-        "schema": _error_body(str(status), said[status])}}} for status in statuses}
+    return {status: {"description": said[status], "model": ErrorAnswer} for status in statuses}
 
 
 class ApiError(Exception):
@@ -434,7 +453,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
                             background=BackgroundTask(os.unlink, report))
 
     @app.post("/v1/submissions", tags=["claims"], status_code=201, openapi_extra=_BODY,
-              responses={201: {"description": "the submission: id, verdict, counts, links"},
+              responses={201: {"description": "the submission: id, verdict, counts, links",
+                               "model": SubmissionAnswer},
                          **_errors(400, 401, 409, 413, 422, 503)})
     async def submit(request: Request, who: Client,
                      idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")]
@@ -468,7 +488,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.get("/v1/submissions/{submission_id}", tags=["claims"],
              responses={200: {"description": "the report", "content": {
                  "application/json": {}, "text/html": {}, "text/plain": {}}},
-                 **_errors(401, 404, 409)})
+                 **_errors(401, 404, 409, 422)})
     async def report(submission_id: SubmissionId, who: Client,
                      format: Annotated[Literal["json", "html", "text"], Query()] = "json"
                      ) -> Response:
@@ -483,7 +503,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/v1/submissions/{submission_id}/{kind}", tags=["claims"],
              responses={200: {"description": "the acknowledgement (X12)",
-                              "content": {X12_MEDIA: {}}}, **_errors(401, 404, 409)})
+                              "content": {X12_MEDIA: {}}}, **_errors(401, 404, 409, 422)})
     async def acknowledgement(kind: AckKind, submission_id: SubmissionId,
                               who: Client) -> Response:
         """A submission's 277CA, 999 or TA1; 404 when it has none of that kind."""
