@@ -134,14 +134,17 @@ FILE_REPORTS = (("json", True), ("text", False), ("html", False))
 
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
-                 options: ScrubOptions | None = None, ledger: Any = None,
-                 ack: Ack277Writer | None = None, **keywords: Any) -> FileOutcome:
+                 name: str | None = None, options: ScrubOptions | None = None,
+                 ledger: Any = None, ack: Ack277Writer | None = None, **keywords: Any
+                 ) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes ``stem``.json, ``stem``.txt and ``stem``.html (the summaries) and,
     when there is anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
-    ``stem`` defaults to the input's file name. Streams: memory does not grow
+    ``stem`` defaults to the input's file name; ``name`` is the file's name in
+    the reports (default: its file name), for an input spooled under another
+    name such as an HTTP upload. Streams: memory does not grow
     with the file. With ``options.record``, accepted claims are recorded in the
     ledger. Writing the same stem again overwrites: a redo after a crash
     leaves one set of reports.
@@ -160,7 +163,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
             outputs = AckFiles(lambda name: base)
             sinks += ack_sinks(outputs, scrubber.acks, ack_999=options.conformance)
             try:
-                tally = scrubber.scrub_into(src, src.name, sinks)
+                tally = scrubber.scrub_into(src, name or src.name, sinks)
             finally:
                 for sink in sinks:
                     sink.close()

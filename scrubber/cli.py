@@ -110,6 +110,17 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
     return ledger or str(default_ledger_path())
 
 
+def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> str | None:
+    """The ledger target, opened once to refuse an unusable one before a service starts."""
+    target = _ledger_target(ctx, ledger, no_ledger)
+    if target is not None:
+        try:
+            Ledger.open(target).close()
+        except LedgerError as exc:
+            raise click.UsageError(str(exc)) from None
+    return target
+
+
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
@@ -390,12 +401,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     from scrubber.watch import WatchSettings, run_watch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ledger = _ledger_target(ctx, ledger_path, no_ledger)
-    if ledger is not None:
-        try:
-            Ledger.open(ledger).close()
-        except LedgerError as exc:
-            raise click.UsageError(str(exc)) from None
+    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
     # a broken profile, companion or resource file is refused before any file is taken
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            resources=_resources(resource_values), ledger=ledger,
@@ -403,6 +409,82 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                              use_events=not poll, options=options)
     run_watch(settings, once=once)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (put a TLS proxy in front for anything but localhost).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8837, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes; they share the ledger and the submission store.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Spool and kept reports, owner-only (default: $XDG_STATE_HOME/scrubber/serve).")
+@click.option("--store", metavar="PATH|URL",
+              help="Submissions and idempotency keys: a SQLite file or a postgresql:// URL "
+                   "(default: in --data-dir).")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False),
+              help="Bearer tokens, one client:token a line (owner-only file).")
+@click.option("--tokens-env", default="SCRUB_SERVE_TOKENS", show_default=True,
+              help="Environment variable with client:token entries (comma-separated).")
+@click.option("--max-body", type=click.IntRange(1), default=64 * 1024 * 1024,
+              show_default=True, help="Largest body in bytes; a larger one gets 413.")
+@click.option("--retention-days", type=click.IntRange(0), default=30, show_default=True,
+              help="Remove a submission's reports and acknowledgements after this many days "
+                   "(0: keep them).")
+@click.option("--ledger", "ledger_path", metavar="PATH|URL",
+              help="Claim-history ledger (default: the per-user ledger).")
+@click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+              help="Payer profile (XML) with severities, switched-off rules and code lists.")
+@click.option("--companion", metavar="NAME",
+              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
+                   "implementation guides.")
+@click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
+              help="Check implementation-guide conformance first (999).")
+@click.option("--ack-sender", default="SCRUBBER", show_default=True,
+              help="Our id in the acknowledgements (ISA06/GS02).")
+@click.option("--ack-name", default="SCRUBBER", show_default=True,
+              help="Our name as information source in the 277CA (2100A NM103).")
+@resource_options
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
+          store: str | None, tokens_file: str | None, tokens_env: str, max_body: int,
+          retention_days: int, ledger_path: str | None, no_ledger: bool,
+          profile_path: str | None, companion: str | None, conformance: bool, ack_sender: str,
+          ack_name: str, **resource_values: Any) -> None:
+    """Serve the HTTP intake: POST /v1/validate, POST /v1/submissions (docs/serve.md).
+
+    \b
+    Example:
+        SCRUB_SERVE_TOKENS=pm-system:$(openssl rand -hex 24) scrub serve --workers 4
+    """
+    from scrubber.serve.auth import TokenError, load_tokens
+    from scrubber.serve.server import run_server
+    from scrubber.serve.settings import ServeSettings
+    from scrubber.serve.store import StoreError, open_store
+
+    try:
+        clients = load_tokens(tokens_file, tokens_env)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None
+    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
+    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger, record=ledger is not None,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    settings = ServeSettings(data_dir=Path(data_dir or Path(state) / "scrubber" / "serve"),
+                             clients=clients, options=options, store=store,
+                             max_body=max_body, retention_days=retention_days, host=host,
+                             port=port, workers=workers)
+    try:
+        settings.prepare()
+        open_store(settings.store_target).close()
+    except (StoreError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"scrub: serving on http://{host}:{port} ({workers} worker"
+               f"{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)})", err=True)
+    run_server(settings)
 
 
 @main.command()
