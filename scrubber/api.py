@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from scrubber.core import AckIdentity, RunOutcome, Scrubber, ScrubOptions
 from scrubber.emit.ack277 import Ack277Writer
+from scrubber.emit.batch import verdict
 from scrubber.emit.sinks import (
     AckFiles,
     AckMemory,
@@ -194,12 +195,7 @@ class ScrubResult:
     @property
     def verdict(self) -> str:
         """"not an 837" (nothing could be read), "fix N claims" or "ready to send"."""
-        if self.summary.get("file_problems"):
-            return "not an 837"
-        if self.summary["rejected"] or self.summary["envelope_problems"]:
-            n = self.summary["rejected"]
-            return f"fix {n} claim{'s' if n != 1 else ''}" if n else "fix the envelope"
-        return "ready to send"
+        return verdict(self.summary)
 
     @property
     def ok(self) -> bool:

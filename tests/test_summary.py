@@ -9,13 +9,13 @@ from pathlib import Path
 import jsonschema
 import lxml.html
 import pytest
+from x12text import claim_837p, interchange
 
 from scrubber.api import check_files
 from scrubber.core import Scrubber
 from scrubber.emit.summary import HtmlSummary, TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
-from x12text import claim_837p, interchange
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -45,7 +45,8 @@ def test_text_summary_golden():
         "      line 24: SV1*HC:96523*120*UN*[2]***1\n"
         "      what to do: Bill 96523 with 1 unit.\n"
         "  1 claim(s): 0 accepted (0.00), 1 rejected (120.00), 0 with warnings; "
-        "0 envelope problem(s)\n")
+        "0 envelope problem(s)\n"
+        "  verdict: fix 1 claim\n")
 
 
 def test_colour_only_on_request_and_phi_only_when_asked():
@@ -53,6 +54,42 @@ def test_colour_only_on_request_and_phi_only_when_asked():
     assert "\x1b[" not in render(TextSummary, path)
     assert "\x1b[31;1mREJECTED" in render(TextSummary, path, color=True)
     assert "RIVERA" in render(TextSummary, path, show_phi=True)
+
+
+def test_the_marked_element_is_reverse_video_or_brackets_never_both():
+    path = RULES / "96523-units.fail.837p.x12"
+    assert "SV1*HC:96523*120*UN*[2]***1" in render(TextSummary, path)
+    coloured = render(TextSummary, path, color=True)
+    assert "SV1*HC:96523*120*UN*\x1b[7m2\x1b[0m***1" in coloured
+    assert "[2]" not in coloured
+
+
+def test_a_batch_gets_a_verdict_per_file_and_a_total_naming_what_was_not_scrubbed(tmp_path):
+    junk = tmp_path / "claims.txt"
+    junk.write_text("these are not claims")
+    paths = [str(RULES / "96523-units.fail.837p.x12"), str(FIXTURES / "837p-multi.x12"),
+             str(junk)]
+    out = io.StringIO()
+    outcome = check_files(paths, out, conformance=False)
+    text = out.getvalue()
+    verdicts = [line.strip() for line in text.splitlines() if line.startswith("  verdict:")]
+    assert verdicts == ["verdict: fix 1 claim", "verdict: ready to send",
+                        "verdict: not an 837", "verdict: 1 file not scrubbed; fix 1 file "
+                        "(1 claim rejected)"]
+    total = text[text.index("total: 3 files"):]
+    assert "4 claim(s): 3 accepted (428.50), 1 rejected (120.00)" in total
+    assert f"not scrubbed: {junk}: no ISA header" in total
+    assert outcome.not_scrubbed == [(str(junk), outcome.not_scrubbed[0][1])]
+    one = io.StringIO()
+    check_files(paths[:1], one, conformance=False)
+    assert "total:" not in one.getvalue()  # one file is its own total
+
+
+def test_envelope_problems_come_in_line_order():
+    text = render(TextSummary, FIXTURES / "broken-truncated.x12")
+    lines = [int(line.split(" line ")[1].split(":")[0]) for line in text.splitlines()
+             if line.startswith("  ENVELOPE")]
+    assert len(lines) >= 2 and lines == sorted(lines)
 
 
 def test_envelope_problems_are_explained_in_words():
@@ -78,6 +115,35 @@ def test_json_report_validates_against_its_schema(path):
     summary = report["files"][0]["summary"]
     assert summary["claims"] == len(claims)
     assert summary["rejected"] == sum(c["status"] == "rejected" for c in claims)
+
+
+def test_json_claims_name_their_payer_and_the_report_has_a_total(tmp_path):
+    junk = tmp_path / "empty.x12"
+    junk.write_bytes(b"")
+    paths = [str(RULES / "96523-units.fail.837p.x12"), str(FIXTURES / "837i-multi.x12"),
+             str(junk)]
+    out = io.StringIO()
+    check_files(paths, out, fmt="json", conformance=False)
+    report = json.loads(out.getvalue())
+    jsonschema.validate(report, SCHEMA)
+    claims = [c for f in report["files"] for ic in f["interchanges"] for g in ic["groups"]
+              for t in g["transactions"] for c in t["claims"]]
+    text = "\n".join(p.read_text() for p in map(Path, paths[:2]))
+    for claim in claims:  # the payer is the NM1*PR of the file, name and id
+        assert f"NM1*PR*2*{claim['payer']['name']}*****PI*{claim['payer']['id']}~" in text
+    total = report["total"]
+    assert total["files"] == 3 and total["files_not_scrubbed"] == 1
+    assert total["claims"] == len(claims)
+    assert total["rejected"] == sum(c["status"] == "rejected" for c in claims)
+    assert [f["verdict"] for f in report["files"]][2] == "not an 837"
+    assert total["not_scrubbed"] == [{"path": str(junk), "reason": total["not_scrubbed"][0]
+                                      ["reason"]}]
+    by_payer = {(p["name"], p["id"]): p["claims"] for p in total["by_payer"]}
+    assert sum(by_payer.values()) == len(claims)
+    for (name, ident), n in by_payer.items():
+        assert n == sum(c["payer"] == {"name": name, "id": ident} for c in claims)
+    units = next(r for r in total["by_rule"] if r["rule"] == "96523-units")
+    assert (units["rejected"], units["at_risk"]) == (1, "120.00")
 
 
 def test_schema_rejects_a_broken_report():

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from lxml import etree
 from lxml.html import builder as E
 
+from scrubber.emit.batch import Batch, plural, verdict
 from scrubber.emit.json_report import mask
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.model import Problem
@@ -57,7 +58,7 @@ class Tally:
         self.unreadable = False
         self.reason = ""
 
-    def add(self, event: object) -> None:
+    def add(self, event: Any) -> None:
         cls = event.__class__
         if cls is ScrubbedClaim:
             self.claims += 1
@@ -111,6 +112,11 @@ def _problem_words(problem: Problem) -> str:
     return words
 
 
+def in_line_order(problems: list[Problem]) -> list[Problem]:
+    """Problems by the line they point at (those without a place first), as a reader reads."""
+    return sorted(problems, key=lambda p: p.location.line if p.location else 0)
+
+
 class TextSummary:
     """The annotated summary as plain text, coloured when ``color`` (a terminal).
 
@@ -123,18 +129,28 @@ class TextSummary:
         self.show_phi = show_phi
         self.color = color
         self.verbose = verbose
+        self.batch = Batch()  # the run's total, written at close when there are several files
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
+    def _mark(self, element: str) -> str:
+        """The offending element: reverse video on a colour terminal, else in brackets.
+
+        Never both, so a segment copied from the terminal carries no brackets.
+        """
+        return self._c("7", element) if self.color else f"[{element}]"
+
     def begin_file(self, path: str) -> None:
         self.path = path
         self.tally = Tally()
+        self.batch.begin_file(path)
         self.out.write(self._c("1", path) + "\n")
 
     def event(self, event: Any) -> None:
         cls = event.__class__
         self.tally.add(event)
+        self.batch.add(event)
         if cls is ScrubbedClaim and (self.verbose or any(f.severity is not Severity.INFO
                                                          for f in event.findings)):
             self._claim(event)
@@ -162,7 +178,7 @@ class TextSummary:
             where = f"line {finding.location.line}" if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
-                w(f"{prefix}{before}{self._c('7', '[' + marked + ']')}{after}\n")
+                w(f"{prefix}{before}{self._mark(marked)}{after}\n")
             else:
                 w(f"{prefix}{finding.segment_text}\n")
         if finding.fix:
@@ -171,7 +187,9 @@ class TextSummary:
     def end_file(self, summary: dict | None = None) -> None:
         w = self.out.write
         t = self.tally
-        for problem in t.problems:
+        summary = summary if summary is not None else t.summary()
+        self.batch.end_file(summary)
+        for problem in in_line_order(t.problems):
             where = f"line {problem.location.line}" if problem.location else "file"
             label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
                      else "ENVELOPE")
@@ -181,13 +199,33 @@ class TextSummary:
                 w(f"      {problem.segment_text}\n")
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
-            return
-        w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
-          f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
-          f"{t.envelope_errors} envelope problem(s)\n")
+        else:
+            w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
+              f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
+              f"{t.envelope_errors} envelope problem(s)\n")
+        w(f"  verdict: {self._verdict(verdict(summary))}\n")
+
+    def _verdict(self, said: str) -> str:
+        return self._c("32" if said == "ready to send" else "31;1", said)
 
     def close(self) -> None:
+        if len(self.batch.files) > 1:
+            self._total()
         self.out.flush()
+
+    def _total(self) -> None:
+        """The run added up, and every file that was not scrubbed, with why."""
+        w = self.out.write
+        total = self.batch.total()
+        w(self._c("1", f"total: {plural(total['files'], 'file')}") + "\n")
+        w(f"  {total['claims']} claim(s): {total['accepted']} accepted "
+          f"({total['charges_accepted']}), {total['rejected']} rejected "
+          f"({total['charges_rejected']}), {total['warnings']} with warnings; "
+          f"{total['envelope_problems']} envelope problem(s)\n")
+        for name, reason in self.batch.not_scrubbed:
+            said = reason if name in reason else f"{name}: {reason}"
+            w(f"  not scrubbed: {said}\n")
+        w(f"  verdict: {self._verdict(total['verdict'])}\n")
 
 
 _CSS = """
