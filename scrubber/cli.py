@@ -180,8 +180,6 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             paths += found
         else:
             paths.append(name)
-    if fmt == "html" and len(paths) > 1:
-        raise click.UsageError("--format html writes one page: give one file per run")
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not conformance:

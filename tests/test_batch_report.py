@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
+import lxml.html
 from click.testing import CliRunner
+from x12text import claim_837p, interchange
 
+from scrubber.api import check_files
 from scrubber.cli import main
+from scrubber.emit.html_report import HtmlReport
+from scrubber.model import ClaimRecord, read
+from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -30,7 +37,7 @@ def test_a_valid_batch_beside_junk_is_not_a_pass(tmp_path):
 def test_every_format_writes_one_report_for_every_input_to_output(tmp_path):
     inputs = [str(FIXTURES / "837p-multi.x12"), str(FIXTURES / "rules" /
                                                    "96523-units.fail.837p.x12")]
-    for fmt in ("text", "json"):
+    for fmt in ("text", "json", "html"):
         target = tmp_path / f"report.{fmt}"
         result = CliRunner().invoke(main, ["check", *inputs, "--no-ledger", "--format", fmt,
                                            "--output", str(target)])
@@ -41,3 +48,79 @@ def test_every_format_writes_one_report_for_every_input_to_output(tmp_path):
             assert name in body, fmt
         if fmt == "json":
             assert json.loads(body)["total"]["files"] == 2
+
+
+def report(paths: list[str], fmt: str) -> str:
+    out = io.StringIO()
+    check_files(paths, out, fmt=fmt, conformance=False)
+    return out.getvalue()
+
+
+def test_one_html_page_for_a_batch_with_sections_chart_and_breakdowns(tmp_path):
+    junk = tmp_path / "claims.txt"
+    junk.write_text("not claims")
+    paths = [str(p) for p in sorted((FIXTURES / "rules").glob("96523-*.fail*.x12"))[:6]]
+    paths += [str(FIXTURES / "837i-multi.x12"), str(junk)]
+    page = report(paths, "html")
+    assert page.count("<html") == 1
+    doc = lxml.html.document_fromstring(page)
+    sections = doc.xpath("//section[@class='file']/h2")
+    assert [h.text_content() for h in sections] == paths
+    assert str(junk) in doc.get_element_by_id("not-scrubbed").text_content()
+    total = json.loads(report(paths, "json"))["total"]
+    bars = {r.get("data-rule"): (int(r.get("data-claims")), r.get("data-at-risk"))
+            for r in doc.xpath("//svg[@id='chart']/rect")}
+    assert bars == {r["rule"]: (r["rejected"], r["at_risk"]) for r in total["by_rule"]
+                    if r["rejected"]}
+    assert bars  # the sample has rejections to chart
+    payers = [row.xpath("td")[0].text_content()
+              for row in doc.get_element_by_id("by-payer").xpath("tbody/tr")]
+    assert payers == [f"{p['name']} ({p['id']})" for p in total["by_payer"]]
+    rows = doc.get_element_by_id("claims").xpath("tbody/tr")
+    assert sum(r.get("data-status") == "rejected" for r in rows) == total["rejected"]
+    verdicts = [row.xpath("td")[-1].text_content()
+                for row in doc.get_element_by_id("by-file").xpath("tbody/tr")]
+    assert verdicts == [f["verdict"] for f in json.loads(report(paths, "json"))["files"]]
+
+
+def _record() -> ClaimRecord:
+    text = interchange(claim_837p("ORDER-1", lines=[("96523", "60", "2", "20261102")]))
+    (record,) = [e for e in read(text.encode()) if isinstance(e, ClaimRecord)]
+    return record
+
+
+def _finding(record: ClaimRecord, severity: Severity, rule: str, on: str, fix: str) -> Finding:
+    segment = next(s for s in record.claim.segments if s.elements[0] == on)
+    where = record.claim.location._replace(segment=segment.ordinal, line=segment.line)
+    return Finding(rule, severity, f"{rule} says so", fix, record.claim.id,
+                   1 if on == "SV1" else None, where, "*".join(segment.elements))
+
+
+def test_rejections_come_first_and_each_segment_is_shown_once():
+    record = _record()
+    findings = (_finding(record, Severity.WARN, "rule-w", "CLM", "Check the claim."),
+                _finding(record, Severity.REJECT, "rule-a", "SV1", "Fix the line."),
+                _finding(record, Severity.REJECT, "rule-b", "SV1", "Fix the line."))
+    out = io.StringIO()
+    writer = HtmlReport(out)
+    writer.begin_file("one.x12")
+    writer.event(ScrubbedClaim(record, findings))
+    writer.end_file()
+    writer.close()
+    doc = lxml.html.document_fromstring(out.getvalue())
+    said = [p.text_content().split(" says")[0] for p in doc.xpath("//p[@class='finding']")]
+    assert said == ["REJECT rule-a, service line 1: rule-a", "REJECT rule-b, service line 1: "
+                    "rule-b", "WARN rule-w: rule-w"]
+    assert len(doc.xpath("//div[@class='claim']/pre")) == 2  # SV1 once, CLM once
+    fixes = [p.text_content() for p in doc.xpath("//div[@class='claim']/p[strong]")]
+    assert fixes == ["What to do: Fix the line.", "What to do: Check the claim."]
+    assert doc.xpath("//td/span[@class='status rejected']")
+
+
+def test_a_claim_a_finding_names_is_a_link_that_lands_on_it():
+    path = str(FIXTURES / "rules" / "96523-drug-admin.fail.837p.x12")
+    doc = lxml.html.document_fromstring(report([path], "html"))
+    (link,) = doc.xpath("//a[@class='related']")
+    target = doc.get_element_by_id(link.get("href")[1:])
+    assert "ADMIN-B" in target.text_content()
+    assert "accepted (no findings), charge 300" in target.getparent().text_content()

@@ -13,7 +13,8 @@ from x12text import claim_837p, interchange
 
 from scrubber.api import check_files
 from scrubber.core import Scrubber
-from scrubber.emit.summary import HtmlSummary, TextSummary, split_marked
+from scrubber.emit.html_report import HtmlReport
+from scrubber.emit.summary import TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
@@ -155,14 +156,15 @@ def test_schema_rejects_a_broken_report():
 @pytest.mark.parametrize("path", sorted(RULES.glob("*.fail*.x12"))[:12],
                          ids=lambda p: p.name)
 def test_html_page_parses_and_holds_every_rejected_claim(path):
-    page = render(HtmlSummary, path)
+    page = render(HtmlReport, path)
     doc = lxml.html.document_fromstring(page)
     rejected = [e.record.claim.id for e in Scrubber().events(path)
                 if isinstance(e, ScrubbedClaim) and e.rejected]
     headings = [h.text_content() for h in doc.iter("h3")]
     for claim_id in rejected:
         assert any(claim_id in h for h in headings)
-    assert not doc.xpath("//script | //link | //img | //*[@src]")  # self-contained
+    assert not doc.xpath("//link | //img | //*[@src] | //*[@href][not(starts-with(@href, '#'))]")
+    assert all(script.text for script in doc.iter("script"))  # inline only: self-contained
     if rejected:
         assert doc.xpath("//mark") or doc.xpath("//pre")
 
@@ -174,27 +176,52 @@ def test_html_escapes_everything():
                       "fix <b>this</b>", record.claim.id, None, record.claim.location,
                       "CLM*A&B<1>*100", element="CLM01")
     out = io.StringIO()
-    writer = HtmlSummary(out)
+    writer = HtmlReport(out)
     writer.begin_file("<batch>.x12")
     writer.event(record.interchange)
     writer.event(ScrubbedClaim(record, (finding,)))
     writer.end_file()
+    writer.close()
     page = out.getvalue()
-    assert "<script>" not in page and "<b>this" not in page
+    assert "<script>alert" not in page and "<b>this" not in page
     assert "&lt;script&gt;" in page and "A&amp;B&lt;1&gt;" in page
     doc = lxml.html.document_fromstring(page)
     assert doc.xpath("//mark")[0].text == "A&B<1>"
 
 
-@pytest.mark.parametrize("writer_class, name", [(TextSummary, "sample-summary.txt"),
-                                                (HtmlSummary, "sample-summary.html")])
-def test_docs_samples_are_what_the_scrubber_writes(writer_class, name):
-    """docs/ shows a real summary; regenerate it when the format changes."""
-    sample = "fixtures/rules/96523-drug-admin.fail.837p.x12"
+SAMPLE_BATCH = [  # docs/sample-summary.* and docs/sample-report.png show this batch
+    "fixtures/rules/96523-drug-admin.fail.837p.x12",
+    "fixtures/rules/96523-units.fail.837p.x12",
+    "fixtures/rules/96523-device.fail.837p.x12",
+    "fixtures/rules/96523-device.fail-picc.837p.x12",
+    "fixtures/rules/96523-device.fail-transport.837p.x12",
+    "fixtures/rules/96523-sole-service.fail.837i.x12",
+    "fixtures/rules/snip-claim-balance.fail.837p.x12",
+    "fixtures/rules/snip-npi-check-digit.fail.837p.x12",
+    "fixtures/837p-multi.x12",
+    "fixtures/broken-missing-iea.x12",
+    "fixtures/broken-empty.x12",
+]
+
+
+def sample(fmt: str) -> str:
+    """What `scrub check <SAMPLE_BATCH> --format fmt --no-ledger` writes, run from the root."""
     import os
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        assert render(writer_class, Path(sample)) == (ROOT / "docs" / name).read_text()
+        out = io.StringIO()
+        check_files(SAMPLE_BATCH, out, fmt=fmt)
+        return out.getvalue()
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.parametrize("fmt, name", [("text", "sample-summary.txt"),
+                                       ("html", "sample-summary.html")])
+def test_docs_samples_are_what_the_scrubber_writes(fmt, name):
+    """docs/ shows a real batch report; regenerate it when the format changes, e.g.
+    ``python -c 'import sys; sys.path[:0] = ["tests"]; import test_summary as t;
+    print(t.sample("text"), end="")' > docs/sample-summary.txt``.
+    """
+    assert sample(fmt) == (ROOT / "docs" / name).read_text()

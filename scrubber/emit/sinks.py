@@ -130,9 +130,9 @@ def _json(out: TextIO, style: ReportStyle) -> Sink:
 
 
 def _html(out: TextIO, style: ReportStyle) -> Sink:
-    from scrubber.emit.summary import HtmlSummary
+    from scrubber.emit.html_report import HtmlReport
 
-    return _WriterSink(HtmlSummary(out, show_phi=style.show_phi))
+    return _WriterSink(HtmlReport(out, show_phi=style.show_phi))
 
 
 register_format(ReportFormat(
@@ -140,7 +140,7 @@ register_format(ReportFormat(
 register_format(ReportFormat(
     "json", "the JSON contract (docs/report.schema.json)", "json", _json))
 register_format(ReportFormat(
-    "html", "one self-contained HTML page", "html", _html))
+    "html", "one self-contained HTML page for the whole batch", "html", _html))
 
 
 # -- acknowledgements ----------------------------------------------------------------------
