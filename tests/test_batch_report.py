@@ -124,3 +124,44 @@ def test_a_claim_a_finding_names_is_a_link_that_lands_on_it():
     target = doc.get_element_by_id(link.get("href")[1:])
     assert "ADMIN-B" in target.text_content()
     assert "accepted (no findings), charge 300" in target.getparent().text_content()
+
+
+def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
+    import csv
+
+    empty = tmp_path / "empty.x12"
+    empty.write_bytes(b"")
+    paths = [str(p) for p in sorted((FIXTURES / "rules").glob("*.fail*.837p.x12"))[:8]]
+    paths += [str(FIXTURES / "rules" / "96523-units.fail.837p.x12"),
+              str(FIXTURES / "broken-missing-iea.x12"), str(empty)]
+    rows = list(csv.DictReader(io.StringIO(report(paths, "csv"))))
+    assert list(rows[0]) == ["file", "claim", "line", "rule", "severity", "status_code",
+                             "amount", "message", "fix", "patient", "payer", "file_line"]
+    files = json.loads(report(paths, "json"))["files"]
+    want = []
+    for f in files:
+        want += [(f["path"], "", p["code"]) for p in f["problems"]]
+        for ic in f["interchanges"]:
+            want += [(f["path"], "", p["code"]) for p in ic["problems"]]
+            for g in ic["groups"]:
+                want += [(f["path"], "", p["code"]) for p in g["problems"]]
+                for t in g["transactions"]:
+                    want += [(f["path"], "", p["code"]) for p in t["problems"]]
+                    want += [(f["path"], c["id"], x["rule"]) for c in t["claims"]
+                             for x in c["findings"]]
+    assert sorted((r["file"], r["claim"], r["rule"]) for r in rows) == sorted(want)
+    assert {r["file"] for r in rows} == set(paths)  # every file, scrubbed or not
+    assert next(r for r in rows if r["file"] == str(empty))["severity"] == "not scrubbed"
+    units = next(r for r in rows if r["rule"] == "96523-units")
+    assert (units["line"], units["status_code"], units["amount"], units["patient"]) == \
+        ("1", "A7:476", "120", "R*****, A***")
+    shown = CliRunner().invoke(main, ["check", *paths, "--format", "csv", "--no-ledger",
+                                      "--show-phi"])
+    assert "RIVERA" in shown.stdout and "RIVERA" not in report(paths, "csv")
+
+
+def test_a_csv_cell_never_runs_as_a_formula():
+    from scrubber.emit.csv_report import cell
+
+    assert [cell(v) for v in ("=SUM(A1)", "+1", "-2", "@x", "PLAIN", None, 3)] == \
+        ["'=SUM(A1)", "'+1", "'-2", "'@x", "PLAIN", "", "3"]

@@ -135,12 +135,20 @@ def _html(out: TextIO, style: ReportStyle) -> Sink:
     return _WriterSink(HtmlReport(out, show_phi=style.show_phi))
 
 
+def _csv(out: TextIO, style: ReportStyle) -> Sink:
+    from scrubber.emit.csv_report import CsvReport
+
+    return _WriterSink(CsvReport(out, show_phi=style.show_phi))
+
+
 register_format(ReportFormat(
     "text", "an annotated summary, coloured on a terminal", "txt", _text))
 register_format(ReportFormat(
     "json", "the JSON contract (docs/report.schema.json)", "json", _json))
 register_format(ReportFormat(
     "html", "one self-contained HTML page for the whole batch", "html", _html))
+register_format(ReportFormat(
+    "csv", "one row per finding, for a spreadsheet", "csv", _csv))
 
 
 # -- acknowledgements ----------------------------------------------------------------------
