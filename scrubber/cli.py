@@ -19,6 +19,7 @@ from scrubber import __version__
 from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
+from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ledger import Ledger, LedgerError
 from scrubber.rules import Profile, ProfileError, load_profile, rules_table
@@ -148,13 +149,25 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@click.option("--select", "select", multiple=True, metavar="RULE",
+              help="Run only these rules: ids or prefixes such as snip- (repeat, or separate "
+                   "with commas).")
+@click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+              help="Leave these rules out: ids or prefixes (repeat, or separate with commas).")
+@click.option("--statistics", is_flag=True,
+              help="After the report, count the findings per rule with the claims each "
+                   "rejected and the charges at risk (on standard error when a JSON, CSV or "
+                   "HTML report goes to standard output).")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the text report (default: on a terminal, unless NO_COLOR is set).")
 @resource_options
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
           show_phi: bool, profile_path: str | None, ack_dir: str | None, ack_999: bool,
           conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
           ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
-          fail_on: str, **resource_values: Any) -> None:
+          fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...], statistics: bool,
+          color: bool | None, **resource_values: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -187,10 +200,12 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     ledger = _ledger_target(ctx, ledger_path, no_ledger)
     if record and ledger is None:
         raise click.UsageError("--record needs a ledger: drop --no-ledger")
+    select, ignore = _rule_patterns(select), _rule_patterns(ignore)
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
                            ledger=ledger, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=select, ignore=ignore)
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -200,12 +215,14 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             out = stack.enter_context(open_private(output))
         else:
             out = sys.stdout
+        extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
         try:
             with _progress(tuple(paths)) as progress:
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
-                                      ack_999=ack_999, progress=progress,
+                                      ack_999=ack_999, progress=progress, sinks=extra,
                                       style=ReportStyle(show_phi=show_phi,
-                                                        color=out.isatty(), verbose=verbose))
+                                                        color=use_color(color, out),
+                                                        verbose=verbose))
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
@@ -217,6 +234,32 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                    err=True)
     failed = outcome.failed(fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _rule_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
+    """--select/--ignore values, each repeated or comma-separated; checked against the rules."""
+    from scrubber.rules.registry import all_rules, selected
+
+    patterns = tuple(p.strip() for value in values for p in value.split(",") if p.strip())
+    try:
+        selected(all_rules(), patterns)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return patterns
+
+
+def use_color(flag: bool | None, out: TextIO) -> bool:
+    """--color/--no-color when given; else colour on a terminal unless NO_COLOR is set."""
+    if flag is not None:
+        return flag
+    return bool(out.isatty()) and not os.environ.get("NO_COLOR")
+
+
+def _statistics_stream(fmt: str, out: TextIO) -> TextIO:
+    """Where --statistics goes: after a text report, else where it cannot spoil the report."""
+    if fmt == "text" or out is not sys.stdout:
+        return sys.stdout
+    return sys.stderr
 
 
 def _printable(text: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TextIO
 
 from scrubber.model import ClaimRecord, Problem
 from scrubber.rules.findings import ScrubbedClaim, Severity
@@ -186,3 +186,39 @@ def _rules_of(claim: ScrubbedClaim) -> dict[str, list[Severity]]:
     for finding in claim.findings:
         rules.setdefault(finding.rule, []).append(finding.severity)
     return rules
+
+
+class StatisticsSink:
+    """``--statistics``: how often each rule (and problem code) fired, written at close.
+
+    Like a linter's statistics: count, rule id, claims it rejected and the
+    charges they hold back, most costly first; nothing when nothing fired.
+    """
+
+    def __init__(self, out: TextIO):
+        self.out = out
+        self.batch = Batch()
+
+    def begin_file(self, name: str) -> None:
+        self.batch.begin_file(name)
+
+    def event(self, event: Any) -> None:
+        self.batch.add(event)
+
+    def end_file(self, end: Any) -> None:
+        self.batch.end_file(end.summary)
+
+    def close(self) -> None:
+        self.out.write("".join(statistics_lines(self.batch)))
+        self.out.flush()
+
+
+def statistics_lines(batch: Batch) -> list[str]:
+    """One line per rule: findings, id, claims rejected, charges at risk."""
+    rows = ranked(batch.by_rule)
+    if not rows:
+        return []
+    width = max(len(rule) for rule, _ in rows)
+    count = max(len(str(bucket.findings)) for _, bucket in rows)
+    return [f"{bucket.findings:>{count}}  {rule:<{width}}  {plural(bucket.rejected, 'claim')} "
+            f"rejected, {bucket.at_risk:.2f} at risk\n" for rule, bucket in rows]
