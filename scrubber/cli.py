@@ -22,14 +22,14 @@ from scrubber.core import AckIdentity, ScrubOptions
 from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ledger import Ledger, LedgerError
-from scrubber.rules import Profile, ProfileError, load_profile, rules_table
+from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scrub")
+@click.version_option(__version__, prog_name="scrub", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Site settings (TOML); default: ./scrub.toml when present.")
 @click.pass_context
@@ -108,7 +108,7 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
     return ledger or str(default_ledger_path())
 
 
-@main.command()
+@main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
               help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
@@ -311,25 +311,76 @@ def _profile(path: str | None) -> Profile:
         raise click.UsageError(str(exc)) from None
 
 
-@main.command()
+@main.command(short_help="List the rules with severity and 277CA status, or explain one.")
+@click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Show severities as this profile sets them.")
-def rules(profile_path: str | None) -> None:
-    """List every rule: id, severity, summary.
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="A table for people, or JSON for tools.")
+def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
+    """List every rule: id, severity, 277CA status, summary; or explain RULE.
+
+    RULE is a rule id (its summary, severity, status code, source and
+    examples) or a prefix such as snip- (the rules it covers).
 
     \b
     Example:
         scrub rules
+        scrub rules 96523-units
+        scrub rules snip- --format json
         scrub rules --profile my-payer.xml
     """
-    table = rules_table(_profile(profile_path))
-    width = max(len(rule_id) for rule_id, _, _ in table)
-    sev = max(len(severity) for _, severity, _ in table)
-    for rule_id, severity, summary in table:
-        click.echo(f"{rule_id:<{width}}  {severity:<{sev}}  {summary}")
+    import json
+
+    from scrubber.rules.docs import explain, rule_dict, severity_text, status_text
+    from scrubber.rules.registry import all_rules, get_rule, selected
+
+    profile = _profile(profile_path)
+    found = all_rules()
+    if rule_id:
+        one = get_rule(rule_id)
+        if one is not None and fmt == "text":
+            click.echo(explain(one, profile), nl=False)
+            return
+        try:
+            found = (one,) if one is not None else selected(found, (rule_id,))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
+        return
+    table = [(r.id, severity_text(r, profile), status_text(r), r.summary) for r in found]
+    widths = [max(len(row[n]) for row in table) for n in range(3)]
+    for row in table:
+        click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
+                   + "  " + row[3])
 
 
-@main.command()
+@main.group(short_help="The payer profile: print the default one to start your own.")
+def profile() -> None:
+    """The payer profile (XML): severities, rules switched off, term and code lists.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+    """
+
+
+@profile.command("show", short_help="Print the default profile (XML).")
+def profile_show() -> None:
+    """Print the default profile, the starting point for a payer's own.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+        scrub check batch.x12 --profile my-payer.xml
+    """
+    from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
+
+    click.echo((maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8"), nl=False)
+
+
+@main.command(short_help="Watch ROOT/inbox; file inputs as accepted, rejected or failed.")
 @click.argument("root", type=click.Path(file_okay=False), required=False)
 @click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default=True, help="Worker processes scrubbing files at once.")
@@ -386,13 +437,13 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     run_watch(settings, once=once)
 
 
-@main.command()
+@main.command(hidden=True)
 def version() -> None:
-    """Print the version.
+    """Print the version, as ``scrub --version`` does (kept for scripts that call it).
 
     \b
     Example:
-        scrub version
+        scrub --version
     """
     click.echo(f"scrub {__version__}")
 
