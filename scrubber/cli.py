@@ -117,8 +117,8 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="Write the report to this file (owner-only: it names patients) instead of "
                    "standard output.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text and HTML reports (masked by default; the "
-                   "JSON report always carries them).")
+              help="Show patient names in the text, HTML and CSV reports (masked by default; "
+                   "the JSON report always carries names, member ids and birth dates).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),

@@ -144,7 +144,8 @@ def _csv(out: TextIO, style: ReportStyle) -> Sink:
 register_format(ReportFormat(
     "text", "an annotated summary, coloured on a terminal", "txt", _text))
 register_format(ReportFormat(
-    "json", "the JSON contract (docs/report.schema.json)", "json", _json))
+    "json", "the JSON contract (docs/report.schema.json; always carries names, member ids "
+    "and birth dates)", "json", _json))
 register_format(ReportFormat(
     "html", "one self-contained HTML page for the whole batch", "html", _html))
 register_format(ReportFormat(
