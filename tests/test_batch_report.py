@@ -165,3 +165,15 @@ def test_a_csv_cell_never_runs_as_a_formula():
 
     assert [cell(v) for v in ("=SUM(A1)", "+1", "-2", "@x", "PLAIN", None, 3)] == \
         ["'=SUM(A1)", "'+1", "'-2", "'@x", "PLAIN", "", "3"]
+
+
+def test_a_control_character_in_the_data_is_shown_not_fatal_to_the_page(tmp_path):
+    """XML cannot hold \\x07; the page shows it as an escape instead of failing."""
+    text = interchange(claim_837p("BELL\x07", lines=[("96523", "60", "2", "20261102")]))
+    path = tmp_path / "bell.x12"
+    path.write_text(text)
+    doc = lxml.html.document_fromstring(report([str(path)], "html"))
+    (heading,) = [h.text_content() for h in doc.iter("h3")]
+    assert heading.startswith("Claim BELL\\x07")
+    (row,) = doc.get_element_by_id("claims").xpath("tbody/tr")
+    assert doc.get_element_by_id(row.xpath(".//a")[0].get("href")[1:]) is not None

@@ -22,7 +22,7 @@ import tempfile
 from typing import IO, Any, TextIO
 
 from lxml import etree
-from lxml.html import builder as E
+from lxml.html import builder as _builder
 
 from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
 from scrubber.emit.summary import Tally, _patient, _problem_words, in_line_order, split_marked
@@ -90,6 +90,41 @@ _SCRIPT = """
 """
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters shown as escapes ("\\x07"): XML cannot hold them,
+    and a biller should see that the file carries one rather than lose the page."""
+    return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return visible(value)
+    if isinstance(value, dict):
+        return {key: visible(str(v)) for key, v in value.items()}
+    return value
+
+
+class _SafeBuilder:
+    """lxml's HTML builder with every string and attribute made XML-safe on the way in."""
+
+    def __getattr__(self, tag: str) -> Any:
+        make = getattr(_builder, tag)
+        if tag == "CLASS":
+            return make
+
+        def element(*children: Any, **attributes: Any) -> Any:
+            return make(*[_safe(c) for c in children],
+                        **{key: visible(str(v)) for key, v in attributes.items()})
+
+        return element
+
+
+E = _SafeBuilder()
+
+
 def _html(element: Any) -> str:
     return etree.tostring(element, encoding="unicode", method="html")
 
@@ -153,12 +188,12 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
         y = n * row + 4
         width = max(2, round(CHART_WIDTH * bucket.rejected / most))
         name = etree.SubElement(svg, "text", x="0", y=str(y + 15))
-        name.text = rule
+        name.text = visible(rule)
         bar = etree.SubElement(svg, "rect", {
             "class": "bar", "x": str(label), "y": str(y), "width": str(width),
-            "height": str(row - 6), "fill": "#c62828", "data-rule": rule,
+            "height": str(row - 6), "fill": "#c62828", "data-rule": visible(rule),
             "data-claims": str(bucket.rejected), "data-at-risk": f"{bucket.at_risk:.2f}"})
-        etree.SubElement(bar, "title").text = (
+        etree.SubElement(bar, "title").text = visible(
             f"{rule}: {plural(bucket.rejected, 'claim')} rejected, "
             f"{bucket.at_risk:.2f} at risk")
         words = etree.SubElement(svg, "text", x=str(label + width + 6), y=str(y + 15))
@@ -300,7 +335,7 @@ class HtmlReport:
             self.out.flush()
             return
         total = self.batch.total()
-        title = (f"Scrub report: {self.batch.files[0][0]}" if self.files == 1
+        title = (f"Scrub report: {self.path}" if self.files == 1
                  else f"Scrub report: {plural(self.files, 'file')}")
         body: list[Any] = [E.H1(title),
                            E.P("Verdict: ", E.SPAN(total["verdict"],
@@ -396,7 +431,7 @@ def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> Any:
                if where is not None and seg.ordinal == where.segment), None)
     pre = E.PRE()
     if at is None or where is None:
-        pre.text = finding.segment_text
+        pre.text = visible(finding.segment_text)
         return pre
     for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
         text = separator.join(seg.elements)
@@ -404,13 +439,13 @@ def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> Any:
         if seg.ordinal == where.segment:
             row.set("class", "here")
             before, marked, after = split_marked(text, separator, finding.element)
-            row.text = f"{seg.line:>6}  {before}"
+            row.text = visible(f"{seg.line:>6}  {before}")
             if marked:
                 highlight = E.MARK(marked)
-                highlight.tail = after
+                highlight.tail = visible(after)
                 row.append(highlight)
         else:
-            row.text = f"{seg.line:>6}  {text}"
+            row.text = visible(f"{seg.line:>6}  {text}")
         row.tail = "\n"
         pre.append(row)
     return pre
