@@ -69,7 +69,7 @@ def test_one_html_page_for_a_batch_with_sections_chart_and_breakdowns(tmp_path):
     assert str(junk) in doc.get_element_by_id("not-scrubbed").text_content()
     total = json.loads(report(paths, "json"))["total"]
     bars = {r.get("data-rule"): (int(r.get("data-claims")), r.get("data-at-risk"))
-            for r in doc.xpath("//svg[@id='chart']/rect")}
+            for r in doc.xpath("//svg[@id='chart']/rect[@class='bar']")}
     assert bars == {r["rule"]: (r["rejected"], r["at_risk"]) for r in total["by_rule"]
                     if r["rejected"]}
     assert bars  # the sample has rejections to chart
@@ -177,3 +177,23 @@ def test_a_control_character_in_the_data_is_shown_not_fatal_to_the_page(tmp_path
     assert heading.startswith("Claim BELL\\x07")
     (row,) = doc.get_element_by_id("claims").xpath("tbody/tr")
     assert doc.get_element_by_id(row.xpath(".//a")[0].get("href")[1:]) is not None
+
+
+def test_the_fixtures_folder_gives_one_page_with_the_chart_and_breakdowns(tmp_path):
+    """The issue's 'done when': scrub check fixtures/ --format html --output report.html."""
+    target = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["check", str(FIXTURES), "--format", "html",
+                                       "--output", str(target), "--no-ledger"])
+    assert result.exit_code == 2  # the folder holds files that are not 837s
+    page = target.read_text()
+    assert page.count("<html") == 1
+    doc = lxml.html.document_fromstring(page)
+    inputs = sorted(str(p) for p in FIXTURES.iterdir()
+                    if p.is_file() and not p.name.startswith("."))
+    assert sorted(h.text_content() for h in doc.xpath("//section/h2")) == inputs
+    assert doc.xpath("//svg[@id='chart']/rect[@class='bar']")
+    for table in ("by-rule", "by-payer", "by-provider", "by-file", "claims"):
+        assert doc.get_element_by_id(table).xpath("tbody/tr"), table
+    not_scrubbed = doc.get_element_by_id("not-scrubbed").text_content()
+    for name in ("broken-empty.x12", "broken-no-isa.x12", "broken-binary.bin"):
+        assert name in not_scrubbed

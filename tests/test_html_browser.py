@@ -81,7 +81,7 @@ def _visible_rows(driver) -> list:
 def test_the_chart_draws_bars_as_long_as_the_counts(browser):
     from selenium.webdriver.common.by import By
 
-    bars = browser.find_elements(By.CSS_SELECTOR, "svg#chart rect.bar")
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg#chart rect.bar")  # claims
     assert len(bars) >= 3
     table = {row.find_elements(By.TAG_NAME, "td")[0].text:
              int(row.find_elements(By.TAG_NAME, "td")[2].text)
@@ -96,6 +96,18 @@ def test_the_chart_draws_bars_as_long_as_the_counts(browser):
     for rule, width in widths.items():  # drawn, and in proportion to the count
         assert width > 0
         assert abs(width / longest - counts[rule] / most) < 0.02, rule
+    amounts = {bar.get_attribute("data-rule"): (float(bar.get_attribute("data-at-risk")),
+                                                bar.rect["width"])
+               for bar in browser.find_elements(By.CSS_SELECTOR, "svg#chart rect.amount-bar")}
+    at_risk = {row.find_elements(By.TAG_NAME, "td")[0].text:
+               float(row.find_elements(By.TAG_NAME, "td")[4].text)
+               for row in browser.find_elements(By.CSS_SELECTOR, "#by-rule tbody tr")}
+    assert {rule: amount for rule, (amount, _) in amounts.items()} == \
+        {rule: at_risk[rule] for rule in counts}
+    dearest = max(amount for amount, _ in amounts.values())
+    widest = max(width for _, width in amounts.values())
+    for rule, (amount, width) in amounts.items():
+        assert abs(width / widest - amount / dearest) < 0.02, rule
 
 
 def test_filters_hide_the_right_rows_and_the_header_sorts(browser):

@@ -173,31 +173,45 @@ def _table(head: list[str], rows: list[list[Any]], numeric: frozenset[int] = fro
 
 
 def chart(by_rule: dict[str, Bucket]) -> Any:
-    """A horizontal bar per rule that rejected claims: the claims, and the charges held back."""
+    """Two bars per rule that rejected claims: how many claims, and the charges they hold back.
+
+    Each kind of bar is scaled to its own largest value; the numbers are written
+    beside them and every bar carries them as data-claims / data-at-risk.
+    """
     bars = [(rule, bucket) for rule, bucket in ranked(by_rule) if bucket.rejected]
     if not bars:
         return E.P("No claim was rejected: nothing to chart.", E.CLASS("chart-empty"))
     most = max(bucket.rejected for _, bucket in bars)
+    dearest = max(bucket.at_risk for _, bucket in bars) or 1
     label = max(len(rule) for rule, _ in bars) * 7 + 10
-    row = 24
+    row, legend = 32, 22
     svg = etree.Element("svg", xmlns="http://www.w3.org/2000/svg", role="img",
-                        width=str(label + CHART_WIDTH + 220), height=str(row * len(bars) + 8),
-                        id="chart")
+                        width=str(label + CHART_WIDTH + 200),
+                        height=str(legend + row * len(bars) + 4), id="chart")
     etree.SubElement(svg, "title").text = "Rejected claims and charges at risk, by rule"
+    for x, colour, words in ((label, "#c62828", "claims rejected"),
+                             (label + 150, "#5c7cfa", "charges at risk")):
+        etree.SubElement(svg, "rect", x=str(x), y="4", width="12", height="10", fill=colour)
+        etree.SubElement(svg, "text", x=str(x + 16), y="14").text = words
     for n, (rule, bucket) in enumerate(bars):
-        y = n * row + 4
-        width = max(2, round(CHART_WIDTH * bucket.rejected / most))
-        name = etree.SubElement(svg, "text", x="0", y=str(y + 15))
-        name.text = visible(rule)
-        bar = etree.SubElement(svg, "rect", {
-            "class": "bar", "x": str(label), "y": str(y), "width": str(width),
-            "height": str(row - 6), "fill": "#c62828", "data-rule": visible(rule),
-            "data-claims": str(bucket.rejected), "data-at-risk": f"{bucket.at_risk:.2f}"})
-        etree.SubElement(bar, "title").text = visible(
-            f"{rule}: {plural(bucket.rejected, 'claim')} rejected, "
-            f"{bucket.at_risk:.2f} at risk")
-        words = etree.SubElement(svg, "text", x=str(label + width + 6), y=str(y + 15))
-        words.text = f"{plural(bucket.rejected, 'claim')}, {bucket.at_risk:.2f} at risk"
+        y = legend + n * row
+        numbers = {"data-rule": visible(rule), "data-claims": str(bucket.rejected),
+                   "data-at-risk": f"{bucket.at_risk:.2f}"}
+        etree.SubElement(svg, "text", x="0", y=str(y + 16)).text = visible(rule)
+        longest = 0
+        for kind, top, height, share, colour, words in (
+                ("bar", y + 2, 12, bucket.rejected / most, "#c62828",
+                 plural(bucket.rejected, "claim")),
+                ("amount-bar", y + 16, 9, float(bucket.at_risk / dearest), "#5c7cfa",
+                 f"{bucket.at_risk:.2f} at risk")):
+            width = max(2, round(CHART_WIDTH * share))
+            longest = max(longest, width)
+            bar = etree.SubElement(svg, "rect", {
+                "class": kind, "x": str(label), "y": str(top), "width": str(width),
+                "height": str(height), "fill": colour, **numbers})
+            etree.SubElement(bar, "title").text = visible(f"{rule}: {words}")
+        etree.SubElement(svg, "text", x=str(label + longest + 6), y=str(y + 16)).text = (
+            f"{plural(bucket.rejected, 'claim')}, {bucket.at_risk:.2f} at risk")
     return svg
 
 
