@@ -225,3 +225,21 @@ def test_docs_samples_are_what_the_scrubber_writes(fmt, name):
     print(t.sample("text"), end="")' > docs/sample-summary.txt``.
     """
     assert sample(fmt) == (ROOT / "docs" / name).read_text()
+
+
+def test_the_text_lists_rejections_before_warnings():
+    (record,) = [e for e in read(interchange(claim_837p("MIX-1")).encode())
+                 if isinstance(e, ClaimRecord)]
+    findings = tuple(Finding(rule, severity, f"{rule} found", "", record.claim.id, None,
+                             record.claim.location, "")
+                     for rule, severity in (("rule-w", Severity.WARN),
+                                            ("rule-i", Severity.INFO),
+                                            ("rule-r", Severity.REJECT)))
+    out = io.StringIO()
+    writer = TextSummary(out)
+    writer.begin_file("mix.x12")
+    writer.event(ScrubbedClaim(record, findings))
+    writer.end_file()
+    said = [line.split()[1].rstrip(":") for line in out.getvalue().splitlines()
+            if line.startswith("    ") and line.split()[0] in ("REJECT", "WARN", "INFO")]
+    assert said == ["rule-r", "rule-w", "rule-i"]

@@ -25,11 +25,17 @@ from lxml import etree
 from lxml.html import builder as _builder
 
 from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
-from scrubber.emit.summary import Tally, _patient, _problem_words, in_line_order, split_marked
+from scrubber.emit.summary import (
+    Tally,
+    _patient,
+    _problem_words,
+    in_line_order,
+    rejections_first,
+    split_marked,
+)
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment
-_WEIGHT = {Severity.REJECT: 0, Severity.WARN: 1, Severity.INFO: 2}
 _ROWS, _SECTIONS = "scrubber-claim-rows", "scrubber-file-sections"
 CHART_WIDTH = 320  # pixels of the longest bar
 
@@ -261,7 +267,7 @@ class HtmlReport:
         else:
             self.anchors[claim.id] = anchor
         css, words = _status(event)
-        findings = sorted(event.findings, key=lambda f: _WEIGHT[f.severity])
+        findings = rejections_first(event.findings)
         rules = list(dict.fromkeys(f.rule for f in findings))
         payer = _payer_label(payer_of(event.record))
         name, npi = provider_of(event.record)

@@ -8,6 +8,7 @@ shares the helpers here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -105,6 +106,14 @@ def _problem_words(problem: Problem) -> str:
     return words
 
 
+_WEIGHT = {Severity.REJECT: 0, Severity.WARN: 1, Severity.INFO: 2}
+
+
+def rejections_first(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings with the rejections first, then warnings, then notes; otherwise as found."""
+    return sorted(findings, key=lambda f: _WEIGHT[f.severity])
+
+
 def in_line_order(problems: list[Problem]) -> list[Problem]:
     """Problems by the line they point at (those without a place first), as a reader reads."""
     return sorted(problems, key=lambda p: p.location.line if p.location else 0)
@@ -156,7 +165,7 @@ class TextSummary:
         w(f"  claim {claim.id}  {status}  charge {claim.charge_text}  patient "
           f"{_patient(event, self.show_phi)}  billing NPI {provider.npi if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
-        for finding in event.findings:
+        for finding in rejections_first(event.findings):
             self._finding(finding, separator)
 
     def _finding(self, finding: Finding, separator: str) -> None:
