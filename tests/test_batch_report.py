@@ -197,3 +197,13 @@ def test_the_fixtures_folder_gives_one_page_with_the_chart_and_breakdowns(tmp_pa
     not_scrubbed = doc.get_element_by_id("not-scrubbed").text_content()
     for name in ("broken-empty.x12", "broken-no-isa.x12", "broken-binary.bin"):
         assert name in not_scrubbed
+
+
+def test_html_masks_names_unless_asked(tmp_path):
+    path = str(FIXTURES / "rules" / "96523-units.fail.837p.x12")
+    masked = report([path], "html")
+    assert "RIVERA" not in masked and "R*****, A***" in masked
+    shown = tmp_path / "shown.html"
+    CliRunner().invoke(main, ["check", path, "--format", "html", "--show-phi", "--no-ledger",
+                              "--output", str(shown)])
+    assert "RIVERA" in shown.read_text()
