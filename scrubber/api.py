@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from scrubber.core import AckIdentity, Progress, RunOutcome, Scrubber, ScrubOptions
 from scrubber.emit.ack277 import Ack277Writer
+from scrubber.emit.batch import verdict
 from scrubber.emit.sinks import (
     AckFiles,
     AckMemory,
@@ -84,26 +85,28 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 style: ReportStyle | None = None, options: ScrubOptions | None = None,
                 ledger: Any = None, ack_dir: str | None = None,
                 ack: Ack277Writer | None = None, ack_999: bool = False,
-                progress: Progress | None = None, **keywords: Any) -> RunOutcome:
+                progress: Progress | None = None, sinks: Sequence[Sink] = (),
+                **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
     broken and, with ``ack_999``, the 999 of the implementation-guide check.
-    ``keywords`` (profile, conformance, companion, ncci) lay over ``options``.
+    ``sinks`` are fed too (``--statistics`` ...). ``keywords`` (profile,
+    conformance, companion, ncci) lay over ``options``.
     """
     import sys
 
     options = _options(options, **keywords)
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
-        sinks: list[Sink] = [report_sink(fmt, out, style or ReportStyle())]
+        every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
         if ack_dir is not None:
             outputs = AckFiles(lambda name: Path(ack_dir) / (
                 "stdin" if name == "<stdin>" else Path(name).name))
-            sinks += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
+            every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
         sources = [(sys.stdin.buffer if path == "-" else path,
                     "<stdin>" if path == "-" else path) for path in paths]
-        return scrubber.run(sources, sinks, progress=progress)
+        return scrubber.run(sources, every, progress=progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +200,7 @@ class ScrubResult:
     @property
     def verdict(self) -> str:
         """"not an 837" (nothing could be read), "fix N claims" or "ready to send"."""
-        if self.summary.get("file_problems"):
-            return "not an 837"
-        if self.summary["rejected"] or self.summary["envelope_problems"]:
-            n = self.summary["rejected"]
-            return f"fix {n} claim{'s' if n != 1 else ''}" if n else "fix the envelope"
-        return "ready to send"
+        return verdict(self.summary)
 
     @property
     def ok(self) -> bool:

@@ -21,17 +21,18 @@ from scrubber import __version__
 from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
+from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
 from scrubber.ledger import Ledger, LedgerError
-from scrubber.rules import Profile, ProfileError, load_profile, rules_table
+from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scrub")
+@click.version_option(__version__, prog_name="scrub", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Site settings (TOML); default: ./scrub.toml when present.")
 @click.pass_context
@@ -121,7 +122,7 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
     return target
 
 
-@main.command()
+@main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
               help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
@@ -130,8 +131,8 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="Write the report to this file (owner-only: it names patients) instead of "
                    "standard output.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text and HTML reports (masked by default; the "
-                   "JSON report always carries them).")
+              help="Show patient names in the text, HTML and CSV reports (masked by default; "
+                   "the JSON report always carries names, member ids and birth dates).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
@@ -162,13 +163,25 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@click.option("--select", "select", multiple=True, metavar="RULE",
+              help="Run only these rules: ids or prefixes such as snip- (repeat, or separate "
+                   "with commas).")
+@click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+              help="Leave these rules out: ids or prefixes (repeat, or separate with commas).")
+@click.option("--statistics", is_flag=True,
+              help="After the report, count the findings per rule with the claims each "
+                   "rejected and the charges at risk (on standard error when a JSON, CSV or "
+                   "HTML report goes to standard output).")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the text report (default: on a terminal, unless NO_COLOR is set).")
 @resource_options
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
           show_phi: bool, profile_path: str | None, ack_dir: str | None, ack_999: bool,
           conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
           ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
-          fail_on: str, **resource_values: Any) -> None:
+          fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...], statistics: bool,
+          color: bool | None, **resource_values: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -194,8 +207,6 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             paths += found
         else:
             paths.append(name)
-    if fmt == "html" and len(paths) > 1:
-        raise click.UsageError("--format html writes one page: give one file per run")
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not conformance:
@@ -203,10 +214,12 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     ledger = _ledger_target(ctx, ledger_path, no_ledger)
     if record and ledger is None:
         raise click.UsageError("--record needs a ledger: drop --no-ledger")
+    select, ignore = _rule_patterns(select), _rule_patterns(ignore)
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
                            ledger=ledger, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=select, ignore=ignore)
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -216,6 +229,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             out = stack.enter_context(open_private(output))
         else:
             out = sys.stdout
+        extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
         try:
             with _progress(tuple(paths), quiet=quiet) as progress:
                 if progress is not None and conformance:
@@ -223,9 +237,10 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                                    "first use)")
                     load_guides()
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
-                                      ack_999=ack_999, progress=progress,
+                                      ack_999=ack_999, progress=progress, sinks=extra,
                                       style=ReportStyle(show_phi=show_phi,
-                                                        color=out.isatty(), verbose=verbose))
+                                                        color=use_color(color, out),
+                                                        verbose=verbose))
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
@@ -237,6 +252,32 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                    err=True)
     failed = outcome.failed(fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _rule_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
+    """--select/--ignore values, each repeated or comma-separated; checked against the rules."""
+    from scrubber.rules.registry import all_rules, selected
+
+    patterns = tuple(p.strip() for value in values for p in value.split(",") if p.strip())
+    try:
+        selected(all_rules(), patterns)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return patterns
+
+
+def use_color(flag: bool | None, out: TextIO) -> bool:
+    """--color/--no-color when given; else colour on a terminal unless NO_COLOR is set."""
+    if flag is not None:
+        return flag
+    return bool(out.isatty()) and not os.environ.get("NO_COLOR")
+
+
+def _statistics_stream(fmt: str, out: TextIO) -> TextIO:
+    """Where --statistics goes: after a text report, else where it cannot spoil the report."""
+    if fmt == "text" or out is not sys.stdout:
+        return sys.stdout
+    return sys.stderr
 
 
 def _printable(text: str) -> str:
@@ -341,25 +382,76 @@ def _profile(path: str | None) -> Profile:
         raise click.UsageError(str(exc)) from None
 
 
-@main.command()
+@main.command(short_help="List the rules with severity and 277CA status, or explain one.")
+@click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Show severities as this profile sets them.")
-def rules(profile_path: str | None) -> None:
-    """List every rule: id, severity, summary.
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="A table for people, or JSON for tools.")
+def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
+    """List every rule: id, severity, 277CA status, summary; or explain RULE.
+
+    RULE is a rule id (its summary, severity, status code, source and
+    examples) or a prefix such as snip- (the rules it covers).
 
     \b
     Example:
         scrub rules
+        scrub rules 96523-units
+        scrub rules snip- --format json
         scrub rules --profile my-payer.xml
     """
-    table = rules_table(_profile(profile_path))
-    width = max(len(rule_id) for rule_id, _, _ in table)
-    sev = max(len(severity) for _, severity, _ in table)
-    for rule_id, severity, summary in table:
-        click.echo(f"{rule_id:<{width}}  {severity:<{sev}}  {summary}")
+    import json
+
+    from scrubber.rules.docs import explain, rule_dict, severity_text, status_text
+    from scrubber.rules.registry import all_rules, get_rule, selected
+
+    profile = _profile(profile_path)
+    found = all_rules()
+    if rule_id:
+        one = get_rule(rule_id)
+        if one is not None and fmt == "text":
+            click.echo(explain(one, profile), nl=False)
+            return
+        try:
+            found = (one,) if one is not None else selected(found, (rule_id,))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
+        return
+    table = [(r.id, severity_text(r, profile), status_text(r), r.summary) for r in found]
+    widths = [max(len(row[n]) for row in table) for n in range(3)]
+    for row in table:
+        click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
+                   + "  " + row[3])
 
 
-@main.command()
+@main.group(short_help="The payer profile: print the default one to start your own.")
+def profile() -> None:
+    """The payer profile (XML): severities, rules switched off, term and code lists.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+    """
+
+
+@profile.command("show", short_help="Print the default profile (XML).")
+def profile_show() -> None:
+    """Print the default profile, the starting point for a payer's own.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+        scrub check batch.x12 --profile my-payer.xml
+    """
+    from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
+
+    click.echo((maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8"), nl=False)
+
+
+@main.command(short_help="Watch ROOT/inbox; file inputs as accepted, rejected or failed.")
 @click.argument("root", type=click.Path(file_okay=False), required=False)
 @click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default=True, help="Worker processes scrubbing files at once.")
@@ -411,7 +503,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     run_watch(settings, once=once)
 
 
-@main.command()
+@main.command(short_help="Serve the HTTP intake (POST /v1/validate, /v1/submissions).")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (put a TLS proxy in front for anything but localhost).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8837, show_default=True)
@@ -487,13 +579,13 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     run_server(settings)
 
 
-@main.command()
+@main.command(hidden=True)
 def version() -> None:
-    """Print the version.
+    """Print the version, as ``scrub --version`` does (kept for scripts that call it).
 
     \b
     Example:
-        scrub version
+        scrub --version
     """
     click.echo(f"scrub {__version__}")
 

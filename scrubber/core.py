@@ -60,6 +60,8 @@ class ScrubOptions:
     record: bool = False  # record accepted claims in the ledger (a submission, not a check)
     ack: AckIdentity = field(default_factory=AckIdentity)
     fail_on: str = "reject"  # "reject" or "warn": what makes a run fail
+    select: tuple[str, ...] = ()  # rule ids or prefixes ("snip-") to run only; () all
+    ignore: tuple[str, ...] = ()  # rule ids or prefixes to leave out
 
     def __post_init__(self) -> None:
         if self.fail_on not in ("reject", "warn"):
@@ -115,7 +117,8 @@ class Scrubber:
         self.options = options or ScrubOptions()
         profile = self.options.profile
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
-        self.engine = Engine(self.profile, resources=self.options.resources)
+        self.engine = Engine(self.profile, resources=self.options.resources,
+                             select=self.options.select, ignore=self.options.ignore)
         self._own_ledger = ledger is None and self.options.ledger is not None
         self.ledger = ledger
         if self._own_ledger:

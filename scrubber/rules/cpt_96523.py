@@ -11,15 +11,18 @@ solution and its amount. Every code and term list comes from the profile.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterator
 
 from scrubber.model.claims import ServiceLine
 from scrubber.rules.context import LEDGER, ClaimContext, DayService
 from scrubber.rules.registry import INFO, REJECT, WARN, Hit, rule
 
-SEED = "seed 000_8270676562d9688b / CPT 96523 instruction"
+# The coding reference page for CPT 96523 the pack is built from (kept as
+# shared/seeds/000_8270676562d9688b.txt); sources name the reference, not the file.
+SEED = ("CPT 96523 coding reference (2025 CPT code 96523: irrigation of implanted venous "
+        "access device)")
 _ONE = Decimal(1)
 
 
@@ -372,8 +375,9 @@ def amount(ctx: ClaimContext) -> Iterator[Hit]:
 
 @rule("96523-diagnosis", severity=WARN, stc=None,
       summary="96523 without a diagnosis that supports device maintenance",
-      source="domain notes: Z45.2, T82.7XX-, T82.868- support device maintenance "
-             "(profile list)")
+      source="ICD-10-CM: Z45.2 (management of a vascular access device), T82.7XX- and "
+             "T82.868- (complications of vascular devices) support device maintenance "
+             "(a profile list)")
 def diagnosis(ctx: ClaimContext) -> Iterator[Hit]:
     """A diagnosis supports the irrigation (Z45.2, T82.7XX-, T82.868- by default).
 

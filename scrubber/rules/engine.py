@@ -34,7 +34,7 @@ from scrubber.rules.context import (
 )
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import Profile
-from scrubber.rules.registry import Hit, Rule, all_rules, milder
+from scrubber.rules.registry import Hit, Rule, all_rules, milder, selected
 
 if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
@@ -65,13 +65,16 @@ class Engine:
     """The registered rules resolved against one profile, per claim kind."""
 
     def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None, *,
-                 resources: Resources | None = None, ncci: NcciTables | None = None):
+                 resources: Resources | None = None, ncci: NcciTables | None = None,
+                 select: Sequence[str] = (), ignore: Sequence[str] = ()):
+        """``select``/``ignore``: rule ids or prefixes to run only / to leave out, as a
+        linter's; applied after the profile, so a rule the profile turns off stays off."""
         from scrubber.rules.resources import Resources
 
         self.profile = profile
         # outside data the packs read; ``ncci`` is a shorthand for Resources.of(ncci=...)
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
-        rules = tuple(all_rules() if rules is None else rules)
+        rules = selected(all_rules() if rules is None else rules, select, ignore)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
             self._active[kind] = tuple(

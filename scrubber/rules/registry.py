@@ -118,3 +118,25 @@ def get_rule(rule_id: str) -> Rule | None:
     """The rule registered under ``rule_id``, or None."""
     _load_packs()
     return _REGISTRY.get(rule_id)
+
+
+def matches(rule_id: str, patterns: Iterable[str]) -> bool:
+    """Whether ``rule_id`` is one of ``patterns`` or starts with one ("snip-" covers a pack)."""
+    return any(rule_id == p or rule_id.startswith(p) for p in patterns)
+
+
+def selected(rules: Iterable[Rule], select: Iterable[str] = (), ignore: Iterable[str] = ()
+             ) -> tuple[Rule, ...]:
+    """The rules ``select`` names (all when empty) less those ``ignore`` names, as linters do.
+
+    Each pattern is a rule id or a prefix of ids. One that matches no rule is
+    a ValueError naming it: a typo must not quietly switch every rule off (or
+    none).
+    """
+    rules = tuple(rules)
+    select, ignore = tuple(select), tuple(ignore)
+    for pattern in (*select, *ignore):
+        if not any(matches(r.id, (pattern,)) for r in rules):
+            raise ValueError(f"no rule id is or begins with {pattern!r} (see `scrub rules`)")
+    return tuple(r for r in rules
+                 if (not select or matches(r.id, select)) and not matches(r.id, ignore))
