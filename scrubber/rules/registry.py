@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
 from scrubber.model.claims import Location, ServiceLine
 from scrubber.rules.findings import Severity
@@ -66,7 +67,7 @@ class Rule:
                 return severity
         return self.severity
 
-    def run(self, context: "ClaimContext") -> Iterator[Hit]:
+    def run(self, context: ClaimContext) -> Iterator[Hit]:
         yield from self.check(context)
 
 
@@ -91,7 +92,8 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
     return register
 
 
-_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci")
+_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci",
+          "scrubber.rules.history")
 
 
 def _load_packs() -> None:
