@@ -19,6 +19,7 @@ from scrubber.api import check_files, find_x12_files
 from scrubber.config import ConfigError, load_config
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.ledger import Ledger, LedgerError
+from scrubber.ledger.commands import ledger_group
 from scrubber.rules import ProfileError, load_profile, rules_table
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
@@ -313,6 +314,8 @@ def version() -> None:
     """
     click.echo(f"scrub {__version__}")
 
+
+main.add_command(ledger_group, "ledger")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -47,6 +47,10 @@ def rejected(record: ClaimRecord) -> ScrubbedClaim:
     return ScrubbedClaim(record, (finding,))
 
 
+def check(ledger: str, *args: str):
+    return CliRunner().invoke(main, ["check", *args, "--ledger", ledger])
+
+
 def identity():
     return patient_identity(records(build.claim("X", [VISIT]))[0])
 
@@ -255,13 +259,12 @@ def test_two_submissions_through_the_cli(tmp_path):
     afternoon.write_text(build.interchange("837p", [[build.claim("PF-1", [build.CLEAN])]],
                                            control="000000002"))
     ledger = str(tmp_path / "ledger.sqlite")
-    run = lambda *a: CliRunner().invoke(main, ["check", *a, "--ledger", ledger])  # noqa: E731
-    assert run(str(morning)).exit_code == 0
-    result = run(str(afternoon))
+    assert check(ledger, str(morning)).exit_code == 0
+    result = check(ledger, str(afternoon))
     assert result.exit_code == 1
     assert "96523-sole-service" in result.output and "EM-1" in result.output
     # rerunning the morning file does not conflict with itself, nor duplicate it
-    assert run(str(morning)).exit_code == 0
+    assert check(ledger, str(morning)).exit_code == 0
     with open_store(ledger) as opened:
         assert [x.claim_id for x in opened.lines_for(identity(), DAY)] == ["EM-1"]
     # checked on its own, the afternoon file is clean
@@ -277,13 +280,87 @@ def test_service_after_a_sent_96523_is_warned_through_the_cli(tmp_path):
     afternoon.write_text(build.interchange("837p", [[build.claim("EM-2", [VISIT])]],
                                            control="000000002"))
     ledger = str(tmp_path / "ledger.sqlite")
-    run = lambda *a: CliRunner().invoke(main, ["check", *a, "--ledger", ledger])  # noqa: E731
-    assert run(str(morning)).exit_code == 0
-    result = run(str(afternoon), "--format", "json")
+    assert check(ledger, str(morning)).exit_code == 0
+    result = check(ledger, str(afternoon), "--format", "json")
     (claim,) = [c for ic in json.loads(result.output)["files"][0]["interchanges"]
                 for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]
     (finding,) = claim["findings"]
     assert finding["rule"] == "96523-sole-service" and finding["severity"] == "warn"
     assert "PF-1" in finding["message"] and "000000001" in finding["message"]
     assert result.exit_code == 0  # accepted, with the warning
-    assert run(str(afternoon), "--fail-on", "warn").exit_code == 1
+    assert check(ledger, str(afternoon), "--fail-on", "warn").exit_code == 1
+
+
+# -- the issue's check, fix, check again ----------------------------------------------------
+
+MULTI = ROOT / "fixtures" / "837p-multi.x12"
+
+
+def test_the_same_batch_with_a_new_isa13_never_conflicts_with_itself(tmp_path):
+    """scrub check 837p-multi.x12, then the same batch under ISA13 000000199."""
+    again = tmp_path / "batch-v2.x12"
+    again.write_text(MULTI.read_text().replace("000000102", "000000199"))
+    ledger = str(tmp_path / "ledger.sqlite")
+    first = check(ledger, str(MULTI))
+    assert first.exit_code == 0, first.output
+    second = check(ledger, str(again), "--format", "json")
+    claims = [c for ic in json.loads(second.output)["files"][0]["interchanges"]
+              for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]
+    assert [c["status"] for c in claims] == ["accepted"] * 3
+    rules = {f["rule"] for c in claims for f in c["findings"]}
+    assert not any(rule.startswith("96523") for rule in rules)
+    # today's check records, so the resend is what a payer would deny as a duplicate
+    for claim in claims:
+        (finding,) = claim["findings"]
+        assert finding["rule"] == "duplicate-claim" and finding["severity"] == "warn"
+        assert "SCRUBTESTSUBM:000000102" in finding["message"]
+        assert "CLM05-3 = 7" in finding["fix"]
+        assert finding["status_code"] == "A3:78"
+    assert second.exit_code == 0
+
+
+def test_the_same_claim_in_two_files_of_one_run_never_conflicts(tmp_path):
+    """Another file of the same run holding MLT-0003 again is the same claim, not a second."""
+    copy = tmp_path / "copy.x12"
+    copy.write_text(MULTI.read_text().replace("000000102", "000000103"))
+    result = check(str(tmp_path / "ledger.sqlite"), str(MULTI), str(copy))
+    assert "REJECT" not in result.output and "96523-units" not in result.output
+    assert result.exit_code == 0, result.output
+
+
+def _scrub(store, data: bytes, *, record: bool) -> list[ScrubbedClaim]:
+    return [e for e in scrub_events(lambda: read(data), profile=load_profile(), ledger=store,
+                                    record=record) if isinstance(e, ScrubbedClaim)]
+
+
+def test_checking_reads_the_ledger_but_records_only_when_asked(ledger_target):
+    data = MULTI.read_bytes()
+    with open_store(ledger_target) as store:
+        assert all(not c.rejected for c in _scrub(store, data, record=False))
+        assert store.stats()["claims"] == 0
+        _scrub(store, data, record=True)
+        assert store.stats()["claims"] == 3
+        # a rerun of the same submission is not a resend: no duplicate, no conflict
+        assert all(c.findings == () for c in _scrub(store, data, record=True))
+        assert store.stats()["claims"] == 3
+        resent = data.replace(b"000000102", b"000000199")
+        assert {f.rule for c in _scrub(store, resent, record=False) for f in c.findings} == \
+            {"duplicate-claim"}
+        replaced = resent.replace(b"*11:B:1*", b"*11:B:7*")
+        assert all(c.findings == () for c in _scrub(store, replaced, record=True))
+        assert {s.submission for s in store.submissions()} == {"SCRUBTESTSUBM:000000199"}
+
+
+def test_duplicate_claim_can_be_made_a_reject_by_the_profile(tmp_path):
+    profile = tmp_path / "strict.xml"
+    profile.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<profile name="strict">'
+                       '<rules><rule id="duplicate-claim" severity="reject"/></rules>'
+                       '</profile>\n')
+    data = MULTI.read_bytes()
+    with open_store(tmp_path / "ledger.sqlite") as store:
+        _scrub(store, data, record=True)
+        resent = data.replace(b"000000102", b"000000199")
+        claims = [e for e in scrub_events(lambda: read(resent), ledger=store,
+                                          profile=load_profile(str(profile)))
+                  if isinstance(e, ScrubbedClaim)]
+    assert [c.status for c in claims] == ["rejected"] * 3
