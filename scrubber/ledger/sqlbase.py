@@ -32,6 +32,7 @@ from scrubber.rules.context import ClaimKey, SentClaim, claim_key, service_date
 from scrubber.rules.findings import ScrubbedClaim
 
 _CHUNK = 500  # claims per transaction when recording or importing a batch
+_PREFETCH = 200  # keys per prefetch query
 _CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
 
 
@@ -80,10 +81,8 @@ class SqlStore:
         self._key = resolve_key(key, default_file, may_create=fresh)
         check = key_check(self._key)
         if stored is None:
-            with self._transaction():
-                if self._meta("key_check") is None:
-                    self._run("INSERT INTO meta (name, value) VALUES (?, ?)",
-                              ("key_check", check))
+            self._run("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                      "DO NOTHING", ("key_check", check))  # a racing first opener may win
             stored = self._meta("key_check")
         if stored != check:
             raise LedgerError(f"the ledger key does not match the ledger {self.location}: "
@@ -176,14 +175,17 @@ class SqlStore:
         Two workers deciding on a shared patient-day key take turns, so the
         second one reads what the first recorded (see docs/ledger.md).
         """
+        keys = sorted(set(keys))
         decision = _Decision(self, immediate=self._serialize)
         if not self._serialize:  # the lost update the lock prevents: read, then write
+            decision.prefetch(keys)
             yield decision
             with self._transaction():
                 decision.flush()
             return
         with self._transaction():
-            self._lock(sorted(set(keys)))
+            self._lock(keys)
+            decision.prefetch(keys)
             yield decision
             decision.flush()
 
@@ -376,13 +378,55 @@ class _Decision:
         self._recorded_at = now_utc()
         self._pending: list[tuple[str, PreparedClaim]] = []
         self.totals = [0, 0, 0, 0, 0]  # as RecordStats
+        # what the block's keys held when it began: (patient, day) -> [(npi, line)], and
+        # claim key -> its recorded copy; an entry goes once the block records over it
+        self._days: dict[tuple[bytes, str], list[tuple[str, LedgerLine]]] = {}
+        self._sent: dict[tuple[str, ...], SentClaim | None] = {}
+
+    def prefetch(self, keys: list[str]) -> None:
+        """Read the day lines and claims of every key in a few queries, not one per claim:
+        with a networked store the round trips, not the rows, are the cost."""
+        days: list[tuple[bytes, str]] = []
+        claims: list[tuple[str, ...]] = []
+        for key in keys:
+            kind, *parts = key.split("\x1f")
+            if kind == "day":
+                days.append((bytes.fromhex(parts[0]), parts[1]))
+            else:
+                claims.append(tuple(parts))
+        run = self._store._run
+        for start in range(0, len(days), _PREFETCH):
+            part = days[start:start + _PREFETCH]
+            for day in part:
+                self._days[day] = []
+            for patient, npi, *line in run(
+                    "SELECT l.patient, c.npi, c.claim_id, l.line_number, l.procedure, "
+                    "l.modifiers, l.units, l.service_date, c.submission, c.payer FROM lines l "
+                    "JOIN claims c ON c.id = l.claim WHERE (l.patient, l.service_date) IN "
+                    f"(VALUES {', '.join(['(?, ?)'] * len(part))}) ORDER BY c.id, l.id",
+                    [value for day in part for value in day]).fetchall():
+                self._days[(bytes(patient), line[5])].append((npi, _line(line)))
+        for start in range(0, len(claims), _PREFETCH):
+            some = claims[start:start + _PREFETCH]
+            for claim in some:
+                self._sent[claim] = None
+            for row in run(f"SELECT {_CLAIM_COLUMNS} FROM claims WHERE (npi, payer, claim_id) "
+                           f"IN (VALUES {', '.join(['(?, ?, ?)'] * len(some))})",
+                           [value for claim in some for value in claim]).fetchall():
+                self._sent[tuple(row[:3])] = SentClaim(*row)
 
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> list[LedgerLine]:
-        return self._store.lines_for(identity, service_date,
-                                     exclude_submission=exclude_submission)
+        known = self._days.get((self._store.patient_hash(identity), service_date.isoformat()))
+        if known is None:
+            return self._store.lines_for(identity, service_date,
+                                         exclude_submission=exclude_submission)
+        return [line for npi, line in known
+                if npi == identity[0] and line.submission != exclude_submission]
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        if key in self._sent:
+            return self._sent[key]
         return self._store.sent_claim(key)
 
     def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None:
@@ -395,6 +439,9 @@ class _Decision:
         self._pending.append((submission, claim))
         if self._immediate:
             self.flush()
+            self._sent.pop(claim.key, None)
+            for row in claim.rows:
+                self._days.pop((claim.patient, row[0]), None)
 
     def flush(self) -> None:
         for submission, claim in self._pending:
