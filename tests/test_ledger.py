@@ -97,7 +97,10 @@ def test_same_claim_again_takes_the_place_of_its_earlier_copy(ledger_target):
 def test_replacement_and_void(ledger_target):
     with open_store(ledger_target) as ledger:
         ledger.record("SUB:1", accepted(build.claim("EM-1", [VISIT, build.line("36415")])))
-        assert len(ledger.lines_for(identity(), DAY)) == 2
+        assert [x.procedure for x in ledger.lines_for(identity(), DAY)] == ["99213", "36415"]
+        (entry,) = ledger.claims("EM-1")
+        assert [(x.line_number, x.procedure) for x in entry.lines] == [(1, "99213"),
+                                                                      (2, "36415")]
         stats = ledger.record("SUB:2", accepted(build.claim("EM-1", [VISIT], freq="7"),
                                                 control="000000002"))
         assert stats.removed_claims == 1
@@ -364,3 +367,17 @@ def test_duplicate_claim_can_be_made_a_reject_by_the_profile(tmp_path):
                                           profile=load_profile(str(profile)))
                   if isinstance(e, ScrubbedClaim)]
     assert [c.status for c in claims] == ["rejected"] * 3
+
+
+def test_a_resend_later_in_the_same_run_is_a_duplicate(ledger_target):
+    """Recorded and read back inside one locked block: the later copy sees the earlier."""
+    data = "".join(build.interchange("837p", [[build.claim("RS-1", [VISIT]),
+                                               build.claim(f"RS-{n}", [VISIT],
+                                                           patient=build.SAM)]],
+                                     control=f"00000000{n}") for n in (2, 3)).encode()
+    with open_store(ledger_target) as store:
+        claims = _scrub(store, data, record=True)
+        assert [(c.claim.id, [f.rule for f in c.findings]) for c in claims] == [
+            ("RS-1", []), ("RS-2", []), ("RS-1", ["duplicate-claim"]), ("RS-3", [])]
+        assert [(s.submission, s.claims) for s in store.submissions()] == [
+            ("EXAMPLESUBM:000000002", 1), ("EXAMPLESUBM:000000003", 2)]

@@ -20,7 +20,8 @@ from typing import Any
 
 from scrubber.ledger import migrations
 from scrubber.ledger.keys import LedgerError
-from scrubber.ledger.sqlbase import SqlStore
+from scrubber.ledger.sqlbase import CLAIM_COLUMNS, SqlStore
+from scrubber.ledger.store import PreparedClaim
 
 _MIGRATION_LOCK = 0x5C12_B0E5  # advisory lock id held while the schema is migrated
 
@@ -89,6 +90,31 @@ class PostgresStore(SqlStore):
     def _run_many(self, sql: str, rows: list[tuple]) -> None:
         with self._db.cursor() as cursor:
             cursor.executemany(sql.replace("?", "%s"), rows)
+
+    def _in(self, types: tuple[str, ...], rows: Sequence[tuple]) -> tuple[str, list]:
+        """Arrays, one per column: one query text whatever the count, so it is prepared once."""
+        columns = [[row[i] for row in rows] for i in range(len(types))]
+        return ("(SELECT * FROM unnest(" + ", ".join(f"?::{t}[]" for t in types) + "))",
+                columns)
+
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
+        """New claims and their lines in one statement, arrays in: one round trip."""
+        claim_rows, params = self._in(
+            ("text", "text", "text", "text", "text", "text", "bytea", "integer"),
+            [(*claim.key, claim.frequency, submission, recorded_at, claim.patient,
+              len(claim.rows)) for submission, claim in claims])
+        line_rows, line_params = self._in(
+            ("integer", "text", "text", "text", "bytea", "text", "text", "text", "text",
+             "integer"),
+            [(order, *line) for order, line in enumerate(
+                (*claim.key, claim.patient, *row) for _, claim in claims for row in claim.rows)])
+        self._run(
+            f"WITH c AS (INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count) "
+            f"SELECT * FROM {claim_rows} AS v RETURNING id, npi, payer, claim_id) "
+            "INSERT INTO lines (claim, patient, service_date, procedure, modifiers, units, "
+            f"line_number) SELECT c.id, v.pt, v.d, v.p, v.m, v.u, v.n FROM {line_rows} "
+            "AS v(o, npi, payer, cid, pt, d, p, m, u, n) JOIN c ON c.npi = v.npi AND "
+            "c.payer = v.payer AND c.claim_id = v.cid ORDER BY v.o", params + line_params)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -33,7 +33,7 @@ from scrubber.rules.findings import ScrubbedClaim
 
 _CHUNK = 500  # claims per transaction when recording or importing a batch
 _PREFETCH = 200  # keys per prefetch query
-_CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
+CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
 
 
 def now_utc() -> str:
@@ -71,6 +71,11 @@ class SqlStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _in(self, types: tuple[str, ...], rows: Sequence[tuple]) -> tuple[str, list]:
+        """A set of rows for ``(a, b) IN <set>`` and its parameters (``types``: SQL types)."""
+        marks = "(" + ", ".join("?" * len(types)) + ")"
+        return f"(VALUES {', '.join([marks] * len(rows))})", [v for row in rows for v in row]
 
     # -- opening: the key and its check value ---------------------------------------------
 
@@ -146,7 +151,7 @@ class SqlStore:
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
         """The recorded copy of the claim with this identity, if one was recorded."""
-        row = self._run(f"SELECT {_CLAIM_COLUMNS} FROM claims WHERE npi = ? AND payer = ? "
+        row = self._run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE npi = ? AND payer = ? "
                         "AND claim_id = ?", key).fetchone()
         return SentClaim(*row) if row else None
 
@@ -176,7 +181,7 @@ class SqlStore:
         second one reads what the first recorded (see docs/ledger.md).
         """
         keys = sorted(set(keys))
-        decision = _Decision(self, immediate=self._serialize)
+        decision = _Decision(self, locked=self._serialize)
         if not self._serialize:  # the lost update the lock prevents: read, then write
             decision.prefetch(keys)
             yield decision
@@ -217,7 +222,8 @@ class SqlStore:
             flush()
         return RecordStats(*totals)
 
-    def _write(self, submission: str, claim: PreparedClaim, recorded_at: str) -> tuple[int, int]:
+    def _write(self, submission: str, claim: PreparedClaim, recorded_at: str
+               ) -> tuple[int, int]:
         """Put ``claim`` in place of its identity's earlier copy: (claims removed, lines)."""
         removed = 0
         for (old,) in self._run("SELECT id FROM claims WHERE npi = ? AND payer = ? AND "
@@ -227,8 +233,18 @@ class SqlStore:
             removed += 1
         if claim.frequency == "8":
             return removed, 0
+        self._insert(submission, claim, recorded_at)
+        return removed, len(claim.rows)
+
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
+        """Insert new claims (none of them recorded yet); a dialect may batch them."""
+        for submission, claim in claims:
+            self._insert(submission, claim, recorded_at)
+
+    def _insert(self, submission: str, claim: PreparedClaim, recorded_at: str) -> None:
+        """Insert the claim row, then its lines (a dialect may do both in one statement)."""
         (new,) = self._run(
-            f"INSERT INTO claims ({_CLAIM_COLUMNS}, patient, line_count) "
+            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (*claim.key, claim.frequency, submission, recorded_at, claim.patient,
              len(claim.rows))).fetchone()
@@ -236,7 +252,6 @@ class SqlStore:
             self._run_many("INSERT INTO lines (claim, patient, service_date, procedure, "
                            "modifiers, units, line_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(new, claim.patient, *row) for row in claim.rows])
-        return removed, len(claim.rows)
 
     # -- retention and administration ------------------------------------------------------
 
@@ -252,7 +267,7 @@ class SqlStore:
     def claims(self, claim_id: str) -> list[ClaimEntry]:
         """The recorded claims with this CLM01 (one per billing provider and payer)."""
         out = []
-        for row in self._run(f"SELECT id, {_CLAIM_COLUMNS} FROM claims WHERE claim_id = ? "
+        for row in self._run(f"SELECT id, {CLAIM_COLUMNS} FROM claims WHERE claim_id = ? "
                              "ORDER BY id", (claim_id,)).fetchall():
             sent = SentClaim(*row[1:])
             lines = self._run(
@@ -311,7 +326,7 @@ class SqlStore:
         yield {"scrubber_ledger": SCHEMA_VERSION, "key_check": key_check(self._key)}
         last = 0
         while True:
-            rows = self._run(f"SELECT id, {_CLAIM_COLUMNS}, patient FROM claims WHERE id > ? "
+            rows = self._run(f"SELECT id, {CLAIM_COLUMNS}, patient FROM claims WHERE id > ? "
                              f"ORDER BY id LIMIT {_CHUNK}", (last,)).fetchall()
             if not rows:
                 return
@@ -367,14 +382,14 @@ class SqlStore:
 class _Decision:
     """Reads and records of one ``deciding`` block.
 
-    Inside the lock a record is written at once, so the next claim of the
-    block reads it; without the lock (the test's lost-update case) records
-    wait for ``flush``.
+    Its reads see its own records: a read of a key with a record pending
+    writes the pending records first. Without the lock (the test's lost-update
+    case) the reads happen before the writing transaction even begins.
     """
 
-    def __init__(self, store: SqlStore, *, immediate: bool):
+    def __init__(self, store: SqlStore, *, locked: bool):
         self._store = store
-        self._immediate = immediate
+        self._locked = locked
         self._recorded_at = now_utc()
         self._pending: list[tuple[str, PreparedClaim]] = []
         self.totals = [0, 0, 0, 0, 0]  # as RecordStats
@@ -382,6 +397,8 @@ class _Decision:
         # claim key -> its recorded copy; an entry goes once the block records over it
         self._days: dict[tuple[bytes, str], list[tuple[str, LedgerLine]]] = {}
         self._sent: dict[tuple[str, ...], SentClaim | None] = {}
+        self._touched_claims: set[tuple[str, ...]] = set()  # keys with writes pending
+        self._touched_days: set[tuple[bytes, str]] = set()
 
     def prefetch(self, keys: list[str]) -> None:
         """Read the day lines and claims of every key in a few queries, not one per claim:
@@ -399,25 +416,28 @@ class _Decision:
             part = days[start:start + _PREFETCH]
             for day in part:
                 self._days[day] = []
+            rows, params = self._store._in(("bytea", "text"), part)
             for patient, npi, *line in run(
                     "SELECT l.patient, c.npi, c.claim_id, l.line_number, l.procedure, "
                     "l.modifiers, l.units, l.service_date, c.submission, c.payer FROM lines l "
                     "JOIN claims c ON c.id = l.claim WHERE (l.patient, l.service_date) IN "
-                    f"(VALUES {', '.join(['(?, ?)'] * len(part))}) ORDER BY c.id, l.id",
-                    [value for day in part for value in day]).fetchall():
+                    f"{rows} ORDER BY c.id, l.id", params).fetchall():
                 self._days[(bytes(patient), line[5])].append((npi, _line(line)))
         for start in range(0, len(claims), _PREFETCH):
             some = claims[start:start + _PREFETCH]
             for claim in some:
                 self._sent[claim] = None
-            for row in run(f"SELECT {_CLAIM_COLUMNS} FROM claims WHERE (npi, payer, claim_id) "
-                           f"IN (VALUES {', '.join(['(?, ?, ?)'] * len(some))})",
-                           [value for claim in some for value in claim]).fetchall():
+            rows, params = self._store._in(("text", "text", "text"), some)
+            for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE (npi, payer, claim_id) "
+                           f"IN {rows}", params).fetchall():
                 self._sent[tuple(row[:3])] = SentClaim(*row)
 
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> list[LedgerLine]:
-        known = self._days.get((self._store.patient_hash(identity), service_date.isoformat()))
+        day = (self._store.patient_hash(identity), service_date.isoformat())
+        if day in self._touched_days:
+            self.flush()
+        known = self._days.get(day)
         if known is None:
             return self._store.lines_for(identity, service_date,
                                          exclude_submission=exclude_submission)
@@ -425,34 +445,55 @@ class _Decision:
                 if npi == identity[0] and line.submission != exclude_submission]
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        if key in self._touched_claims:
+            self.flush()
         if key in self._sent:
             return self._sent[key]
         return self._store.sent_claim(key)
 
     def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None:
-        """Record ``claim`` as sent in ``submission`` when this block commits (if accepted)."""
+        """Record ``claim`` as sent in ``submission`` before this block commits (if accepted).
+
+        Writes wait until the block ends, or until a read or record of the same
+        key in the block needs them: then a block's new claims go in a few
+        statements instead of one or more each.
+        """
         if not isinstance(claim, PreparedClaim):
             claim = self._store.prepare(claim)
         if claim.rejected:
             self.totals[3] += 1
             return
+        if claim.key in self._touched_claims:
+            self.flush()  # the same claim twice in a block: the later replaces the earlier
         self._pending.append((submission, claim))
-        if self._immediate:
-            self.flush()
+        self._touched_claims.add(claim.key)
+        self._touched_days.update((claim.patient, row[0]) for row in claim.rows)
+
+    def flush(self) -> None:
+        """Write what the block recorded; what was read of those keys is then stale."""
+        new: list[tuple[str, PreparedClaim]] = []
+        for submission, claim in self._pending:
+            if claim.frequency != "8":
+                self.totals[0] += 1
+                self.totals[1] += len(claim.rows)
+                self.totals[4] += claim.undated
+            # under the lock, a key read as unrecorded stays so: nothing to replace
+            if self._locked and claim.key in self._sent and self._sent[claim.key] is None:
+                if claim.frequency != "8":
+                    new.append((submission, claim))
+                continue
+            removed, _ = self._store._write(submission, claim, self._recorded_at)
+            if claim.frequency in ("7", "8"):
+                self.totals[2] += removed
+        if new:
+            self._store._insert_many(new, self._recorded_at)
+        for _, claim in self._pending:
             self._sent.pop(claim.key, None)
             for row in claim.rows:
                 self._days.pop((claim.patient, row[0]), None)
-
-    def flush(self) -> None:
-        for submission, claim in self._pending:
-            removed, lines = self._store._write(submission, claim, self._recorded_at)
-            if claim.frequency in ("7", "8"):
-                self.totals[2] += removed
-            if claim.frequency != "8":
-                self.totals[0] += 1
-                self.totals[1] += lines
-                self.totals[4] += claim.undated
         self._pending.clear()
+        self._touched_claims.clear()
+        self._touched_days.clear()
 
 
 def _line(row: Sequence[Any]) -> LedgerLine:
