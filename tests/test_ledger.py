@@ -381,3 +381,15 @@ def test_a_resend_later_in_the_same_run_is_a_duplicate(ledger_target):
             ("RS-1", []), ("RS-2", []), ("RS-1", ["duplicate-claim"]), ("RS-3", [])]
         assert [(s.submission, s.claims) for s in store.submissions()] == [
             ("EXAMPLESUBM:000000002", 1), ("EXAMPLESUBM:000000003", 2)]
+
+
+def test_a_lost_server_is_a_clear_error(pg_schema):
+    import psycopg
+    from conftest import PG_URL
+
+    store = open_store(pg_schema, key=b"\x5c" * 32)
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (store._db.info.backend_pid,))
+    with pytest.raises(LedgerError, match="failed"):
+        store.stats()
+    store.close()

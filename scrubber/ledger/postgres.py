@@ -31,6 +31,17 @@ def safe_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1@", url)
 
 
+def _psycopg_error() -> type[Exception]:
+    import psycopg
+
+    return psycopg.Error
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def lock_id(key: str) -> int:
     """A signed 64-bit advisory lock id for a patient-day or claim key."""
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
@@ -45,6 +56,7 @@ class PostgresStore(SqlStore):
     def __init__(self, location: str, key: bytes, connection: Any):
         super().__init__(location, key)
         self._db = connection
+        self._error: type[Exception] = _psycopg_error()
 
     @classmethod
     def open(cls, url: str, *, key: bytes | str | os.PathLike | None = None
@@ -57,16 +69,12 @@ class PostgresStore(SqlStore):
         try:
             db = psycopg.connect(url, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise LedgerError(f"the ledger {safe_url(url)} cannot be reached: "
-                              f"{reason}") from None
+                              f"{_first_line(exc)}") from None
         store = cls(safe_url(url), b"", db)
         try:
             store._migrate()
             store._adopt_key(key, None)
-        except psycopg.Error as exc:
-            store.close()
-            raise LedgerError(f"the ledger {store.location} is not usable: {exc}") from None
         except BaseException:
             store.close()
             raise
@@ -85,11 +93,19 @@ class PostgresStore(SqlStore):
                 self._run("UPDATE scrubber_schema SET version = ?", (version,))
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._db.execute(sql.replace("?", "%s"), tuple(params))
+        try:
+            return self._db.execute(sql.replace("?", "%s"), tuple(params))
+        except self._error as exc:  # the server went away, a statement timed out ...
+            raise LedgerError(f"the ledger {self.location} failed: {_first_line(exc)}"
+                              ) from None
 
     def _run_many(self, sql: str, rows: list[tuple]) -> None:
-        with self._db.cursor() as cursor:
-            cursor.executemany(sql.replace("?", "%s"), rows)
+        try:
+            with self._db.cursor() as cursor:
+                cursor.executemany(sql.replace("?", "%s"), rows)
+        except self._error as exc:
+            raise LedgerError(f"the ledger {self.location} failed: {_first_line(exc)}"
+                              ) from None
 
     def _in(self, types: tuple[str, ...], rows: Sequence[tuple]) -> tuple[str, list]:
         """Arrays, one per column: one query text whatever the count, so it is prepared once."""
@@ -118,8 +134,12 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._db.transaction():
-            yield
+        try:
+            with self._db.transaction():
+                yield
+        except self._error as exc:  # at COMMIT: the server went away, say
+            raise LedgerError(f"the ledger {self.location} failed: {_first_line(exc)}"
+                              ) from None
 
     def _lock(self, keys: list[str]) -> None:
         ids = sorted({lock_id(k) for k in keys})

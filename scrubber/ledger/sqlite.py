@@ -37,9 +37,12 @@ class SqliteStore(SqlStore):
     @classmethod
     def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
              ) -> SqliteStore:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not path.exists():
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise LedgerError(f"the ledger {path} cannot be created ({exc.strerror})") from None
         try:
             db = sqlite3.connect(path, timeout=_BUSY_MS / 1000, isolation_level=None,
                                  check_same_thread=False)
@@ -73,10 +76,16 @@ class SqliteStore(SqlStore):
         return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._db.execute(sql, tuple(params))
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:  # disk full, I/O error, locked too long
+            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
 
     def _run_many(self, sql: str, rows: list[tuple]) -> None:
-        self._db.executemany(sql, rows)
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
