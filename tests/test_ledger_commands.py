@@ -166,3 +166,11 @@ def test_new_key(tmp_path):
     assert code == 0 and stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(path.read_bytes()) == 32
     assert scrub("ledger", "new-key", str(path))[0] == 2  # never overwritten
+
+
+def test_every_ledger_command_has_help_with_an_example():
+    from scrubber.ledger.commands import ledger_group
+
+    for name in (None, *ledger_group.commands):
+        code, out = scrub("ledger", *([name] if name else []), "--help")
+        assert code == 0 and "Example" in out, name

@@ -67,13 +67,25 @@ def _emit(fmt: str, data: Any, text: str) -> None:
 
 @click.group("ledger")
 def ledger_group() -> None:
-    """The claim history: what was sent, for the day and duplicate checks (docs/ledger.md)."""
+    """The claim history: what was sent, for the day and duplicate checks (docs/ledger.md).
+
+    \b
+    Example:
+        scrub ledger list
+        scrub ledger show MLT-0003 --ledger postgresql://scrub@db.example/claims
+        scrub ledger prune --before 2025-11-01
+    """
 
 
 @ledger_group.command("list")
 @_options
 def list_submissions(target: str | None, fmt: str) -> None:
-    """Submissions with recorded claims: when, sender, counts (no patients)."""
+    """Submissions with recorded claims: when, sender, counts (no patients).
+
+    \b
+    Example:
+        scrub ledger list --format json
+    """
     with _store(target) as store:
         rows = store.submissions()
     lines = [f"{'submission':<32} {'recorded (UTC)':<25} {'claims':>7} {'lines':>7}"]
@@ -87,7 +99,12 @@ def list_submissions(target: str | None, fmt: str) -> None:
 @click.argument("claim_id")
 @_options
 def show(claim_id: str, target: str | None, fmt: str) -> None:
-    """The recorded claim(s) with CLM01 CLAIM_ID and their service lines."""
+    """The recorded claim(s) with CLM01 CLAIM_ID and their service lines.
+
+    \b
+    Example:
+        scrub ledger show MLT-0003
+    """
     with _store(target) as store:
         entries = store.claims(claim_id)
     if not entries:
@@ -115,7 +132,13 @@ def show(claim_id: str, target: str | None, fmt: str) -> None:
 @_options
 def forget(submission: str | None, claim_id: str | None, npi: str | None, payer: str | None,
            target: str | None, fmt: str) -> None:
-    """Remove a submission (SENDER:ISA13) or, with --claim, a claim that was never sent."""
+    """Remove a submission (SENDER:ISA13) or, with --claim, a claim that was never sent.
+
+    \b
+    Example:
+        scrub ledger forget SCRUBTESTSUBM:000000102
+        scrub ledger forget --claim MLT-0003 --npi 1728394655
+    """
     if (submission is None) == (claim_id is None):
         raise click.UsageError("name a SUBMISSION or --claim CLM01 (one of the two)")
     with _store(target) as store:
@@ -139,7 +162,12 @@ def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:
               help="Remove the claims recorded before this date (UTC).")
 @_options
 def prune(before: date, target: str | None, fmt: str) -> None:
-    """Retention: remove what was recorded before a date, so the ledger does not grow forever."""
+    """Retention: remove what was recorded before a date, so the ledger does not grow forever.
+
+    \b
+    Example:
+        scrub ledger prune --before 2025-11-01
+    """
     with _store(target) as store:
         count = store.prune(before)
     _emit(fmt, {"pruned_claims": count, "before": before.isoformat()},
@@ -149,7 +177,12 @@ def prune(before: date, target: str | None, fmt: str) -> None:
 @ledger_group.command("stats")
 @_options
 def stats(target: str | None, fmt: str) -> None:
-    """Counts, dates and schema version of the ledger."""
+    """Counts, dates and schema version of the ledger.
+
+    \b
+    Example:
+        scrub ledger stats --format json
+    """
     with _store(target) as store:
         data = store.stats()
     _emit(fmt, data, "\n".join(f"{k}: {'-' if v is None else v}" for k, v in data.items()))
@@ -160,7 +193,12 @@ def stats(target: str | None, fmt: str) -> None:
               help="File to write (owner-only); default: standard output.")
 @_options
 def export(output: str, target: str | None, fmt: str) -> None:
-    """Every recorded claim as JSON lines (patients stay hashed): to move or back up a ledger."""
+    """Every recorded claim as JSON lines (patients stay hashed): to move or back up a ledger.
+
+    \b
+    Example:
+        scrub ledger export -o ledger.jsonl
+    """
     with _store(target) as store:
         if output == "-":
             count = _write_lines(store, sys.stdout)
@@ -186,7 +224,13 @@ def _write_lines(store: LedgerStore, out: TextIO) -> int:
 @click.argument("source", type=click.Path(dir_okay=False, allow_dash=True))
 @_options
 def import_(source: str, target: str | None, fmt: str) -> None:
-    """Load an export into this ledger (made under the same key): SQLite to PostgreSQL, say."""
+    """Load an export into this ledger (made under the same key): SQLite to PostgreSQL, say.
+
+    \b
+    Example:
+        SCRUBBER_LEDGER_KEY_FILE=~/.local/state/scrubber/ledger.sqlite.key \\
+            scrub ledger import ledger.jsonl --ledger postgresql://scrub@db.example/claims
+    """
     handle = sys.stdin if source == "-" else None
     try:
         handle = handle or open(source, encoding="utf-8")
@@ -216,6 +260,10 @@ def new_key(path: str) -> None:
     """Write a new ledger key to PATH (owner-only, never over an existing file).
 
     Give every worker of a site the same key: SCRUBBER_LEDGER_KEY_FILE=PATH.
+
+    \b
+    Example:
+        scrub ledger new-key /etc/scrubber/ledger.key
     """
     if Path(path).exists():
         raise _Unusable(f"{path} exists; a ledger key is never overwritten")
