@@ -105,6 +105,11 @@ class LedgerStore(Protocol):
 
     location: str  # a path, or a URL without its password: safe to print
 
+    @property
+    def path(self) -> str:
+        """``location`` under the name the front ends used before the PostgreSQL store."""
+        ...
+
     # -- what the engine reads (outside recording: a check that records nothing)
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
