@@ -393,3 +393,32 @@ def test_a_lost_server_is_a_clear_error(pg_schema):
     with pytest.raises(LedgerError, match="failed"):
         store.stats()
     store.close()
+
+
+def test_default_target_is_the_per_user_sqlite_ledger():
+    with open_store(None) as store:
+        assert store.location == str(Path(os.environ["XDG_STATE_HOME"]) / "scrubber" /
+                                     "ledger.sqlite")
+        assert store.stats()["store"] == "sqlite"
+
+
+def test_under_ci_a_missing_postgresql_server_fails_instead_of_skipping(tmp_path):
+    """CI must run the PostgreSQL half of the store tests, never skip it quietly."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CI": "true",
+           "SCRUBBER_TEST_PG_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+         "round_trip_on_both_stores", str(Path(__file__))],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1, result.stdout
+    assert "1 passed" in result.stdout and "1 error" in result.stdout
+    assert "not reachable" in result.stdout
+    env.pop("CI")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k",
+         "round_trip_on_both_stores", str(Path(__file__))],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0 and "1 passed, 1 skipped" in result.stdout, result.stdout
