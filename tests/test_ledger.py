@@ -208,9 +208,9 @@ def test_first_ledger_schema_is_migrated_with_its_entries(tmp_path):
     with open_store(path) as ledger:
         (line,) = ledger.lines_for(identity(), DAY)
         assert (line.claim_id, line.procedure, line.payer) == ("OLD-1", "96523", "")
-        assert ledger.stats()["schema_version"] == 2
+        assert ledger.stats()["schema_version"] == 3
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
     # its claim resent now (the payer known) does not conflict with its first-ledger copy
     profile = load_profile()
     data = build.interchange("837p", [[build.claim("OLD-1", [build.CLEAN])]],
@@ -249,7 +249,7 @@ def test_workers_starting_together_migrate_once(pg_schema):
         thread.join()
     assert errors == []
     with open_store(pg_schema, key=b"\x5c" * 32) as ledger:
-        assert ledger.stats()["schema_version"] == 2
+        assert ledger.stats()["schema_version"] == 3
 
 
 # -- through the command line --------------------------------------------------------------
@@ -422,3 +422,42 @@ def test_under_ci_a_missing_postgresql_server_fails_instead_of_skipping(tmp_path
          "round_trip_on_both_stores", str(Path(__file__))],
         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert result.returncode == 0 and "1 passed, 1 skipped" in result.stdout, result.stdout
+
+
+def test_held_claims_reserve_their_day_and_become_sent_on_release(ledger_target):
+    """An intake that forwards before it records: decide and hold, forward, then release."""
+    data = MULTI.read_bytes()
+    with open_store(ledger_target) as store:
+        assert all(not c.rejected for c in _scrub_held(store, data))
+        (info,) = store.submissions()
+        assert (info.claims, info.held) == (3, 3) and store.stats()["held_claims"] == 3
+        # held, not sent: the same claims under a new ISA13 are no duplicates yet
+        resent = data.replace(b"000000102", b"000000199")
+        assert all(c.findings == () for c in _scrub(store, resent, record=False))
+        assert store.release("SCRUBTESTSUBM:000000102") == 3
+        assert store.release("SCRUBTESTSUBM:000000102") == 0
+        assert {f.rule for c in _scrub(store, resent, record=False) for f in c.findings} == \
+            {"duplicate-claim"}
+        assert store.stats()["held_claims"] == 0
+
+
+def _scrub_held(store, data: bytes) -> list[ScrubbedClaim]:
+    return [e for e in scrub_events(lambda: read(data), profile=load_profile(), ledger=store,
+                                    record=True, hold=True) if isinstance(e, ScrubbedClaim)]
+
+
+def test_a_held_96523_rejects_a_second_one_for_its_day(ledger_target):
+    """Held claims count in the day context at once: concurrent workers see them."""
+    first = build.interchange("837p", [[build.claim("PF-1", [build.CLEAN])]],
+                              control="000000001").encode()
+    second = build.interchange("837p", [[build.claim("PF-2", [build.CLEAN])]],
+                               control="000000002").encode()
+    with open_store(ledger_target) as store:
+        (held,) = _scrub_held(store, first)
+        assert not held.rejected
+        (later,) = _scrub(store, second, record=True)
+        assert later.rejected and [f.rule for f in later.findings] == ["96523-units"]
+        assert "PF-1" in later.findings[0].message
+        assert store.forget_submission("EXAMPLESUBM:000000001") == 1  # never forwarded
+        (again,) = _scrub(store, second, record=True)
+        assert not again.rejected

@@ -96,12 +96,27 @@ def test_forget_a_submission_and_a_claim(filled):
     assert ledger(filled, "forget", "X:1", "--claim", "PF-1")[0] == 2
 
 
+def test_release_held_claims(ledger_target):
+    with open_store(ledger_target) as store:
+        with store.deciding(()) as decision:
+            for claim in accepted(build.claim("EM-1", [VISIT]), control="000000001"):
+                decision.record("EXAMPLESUBM:000000001", claim, held=True)
+    code, out = ledger(ledger_target, "list", "--format", "json")
+    assert json.loads(out)["submissions"][0]["held"] == 1
+    code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001", "--format", "json")
+    assert code == 0 and json.loads(out) == {"released_claims": 1}
+    code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001")
+    assert code == 0 and "released 0 held claim(s)" in out
+    code, out = ledger(ledger_target, "show", "EM-1", "--format", "json")
+    assert json.loads(out)["claims"][0]["submission"] == "EXAMPLESUBM:000000001"
+
+
 def test_prune_and_stats(filled):
     code, out = ledger(filled, "stats", "--format", "json")
     assert code == 0
     data = json.loads(out)
     assert (data["claims"], data["lines"], data["submissions"], data["schema_version"]) == \
-        (3, 3, 2, 2)
+        (3, 3, 2, 3)
     code, out = ledger(filled, "prune", "--before", "2000-01-01")
     assert code == 0 and "pruned 0 claim(s)" in out
     code, out = ledger(filled, "prune", "--before", TOMORROW, "--format", "json")
@@ -117,7 +132,7 @@ def test_export_import_round_trip_and_key_check(filled, tmp_path, monkeypatch):
     assert code == 0 and json.loads(out)["exported_claims"] == 3
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     header, *claims = [json.loads(x) for x in dump.read_text().splitlines()]
-    assert header["scrubber_ledger"] == 2 and len(claims) == 3
+    assert header["scrubber_ledger"] == 3 and len(claims) == 3
     assert no_patient_in(dump.read_text())
     # into a fresh SQLite ledger under the same key
     if filled.endswith(".sqlite"):

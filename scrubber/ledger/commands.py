@@ -88,9 +88,10 @@ def list_submissions(target: str | None, fmt: str) -> None:
     """
     with _store(target) as store:
         rows = store.submissions()
-    lines = [f"{'submission':<32} {'recorded (UTC)':<25} {'claims':>7} {'lines':>7}"]
-    lines += [f"{r.submission:<32} {r.last_recorded:<25} {r.claims:>7} {r.lines:>7}"
-              for r in rows]
+    lines = [f"{'submission':<32} {'recorded (UTC)':<25} {'claims':>7} {'lines':>7} "
+             f"{'held':>5}"]
+    lines += [f"{r.submission:<32} {r.last_recorded:<25} {r.claims:>7} {r.lines:>7} "
+              f"{r.held:>5}" for r in rows]
     _emit(fmt, {"submissions": [asdict(r) for r in rows]},
           "\n".join(lines) if rows else "the ledger holds no submissions")
 
@@ -148,6 +149,22 @@ def forget(submission: str | None, claim_id: str | None, npi: str | None, payer:
             count = store.forget_submission(submission or "")
     what = f"claim {claim_id}" if claim_id is not None else f"submission {submission}"
     _emit(fmt, {"forgotten_claims": count}, f"forgot {count} claim(s) of {what}")
+
+
+@ledger_group.command("release")
+@click.argument("submission")
+@_options
+def release(submission: str, target: str | None, fmt: str) -> None:
+    """Mark the claims held for SUBMISSION as sent, once the intake has forwarded them.
+
+    \b
+    Example:
+        scrub ledger release SCRUBTESTSUBM:000000102
+    """
+    with _store(target) as store:
+        count = store.release(submission)
+    _emit(fmt, {"released_claims": count},
+          f"released {count} held claim(s) of submission {submission} as sent")
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:

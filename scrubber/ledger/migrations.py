@@ -2,7 +2,8 @@
 
 Version 1 was the single ``lines`` table of the first SQLite ledger; version 2
 adds claims as rows of their own (identity: billing NPI, payer, CLM01) and a
-``meta`` table holding the key's check value. A store runs the steps above its
+``meta`` table holding the key's check value; version 3 a claim's status: sent,
+or held (decided and recorded, not yet forwarded). A store runs the steps above its
 current version inside one transaction that also holds the migration lock
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so several workers
 starting at once migrate exactly once.
@@ -15,7 +16,7 @@ from typing import Any
 
 from scrubber.ledger.keys import LedgerError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 Run = Callable[..., Any]
 
@@ -62,9 +63,13 @@ def _postgres_v2(run: Run, current: int) -> None:
         run(statement)
 
 
+def _v3(run: Run, current: int) -> None:
+    run("ALTER TABLE claims ADD COLUMN status TEXT NOT NULL DEFAULT 'sent'")
+
+
 # (version, step(run, current version)): a new schema appends a step to both lists
-SQLITE_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _sqlite_v2)]
-POSTGRES_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _postgres_v2)]
+SQLITE_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _sqlite_v2), (3, _v3)]
+POSTGRES_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _postgres_v2), (3, _v3)]
 
 
 def apply(steps: list[tuple[int, Callable[[Run, int], None]]], run: Run, current: int) -> int:

@@ -116,16 +116,17 @@ class PostgresStore(SqlStore):
     def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
         """New claims and their lines in one statement, arrays in: one round trip."""
         claim_rows, params = self._in(
-            ("text", "text", "text", "text", "text", "text", "bytea", "integer"),
+            ("text", "text", "text", "text", "text", "text", "bytea", "integer", "text"),
             [(*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-              len(claim.rows)) for submission, claim in claims])
+              len(claim.rows), "held" if claim.held else "sent")
+             for submission, claim in claims])
         line_rows, line_params = self._in(
             ("integer", "text", "text", "text", "bytea", "text", "text", "text", "text",
              "integer"),
             [(order, *line) for order, line in enumerate(
                 (*claim.key, claim.patient, *row) for _, claim in claims for row in claim.rows)])
         self._run(
-            f"WITH c AS (INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count) "
+            f"WITH c AS (INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status) "
             f"SELECT * FROM {claim_rows} AS v RETURNING id, npi, payer, claim_id) "
             "INSERT INTO lines (claim, patient, service_date, procedure, modifiers, units, "
             f"line_number) SELECT c.id, v.pt, v.d, v.p, v.m, v.u, v.n FROM {line_rows} "

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -150,9 +151,9 @@ class SqlStore:
         return [_line(row) for row in rows.fetchall()]
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
-        """The recorded copy of the claim with this identity, if one was recorded."""
+        """The copy of the claim with this identity recorded as sent (a held one is not)."""
         row = self._run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE npi = ? AND payer = ? "
-                        "AND claim_id = ?", key).fetchone()
+                        "AND claim_id = ? AND status = 'sent'", key).fetchone()
         return SentClaim(*row) if row else None
 
     # -- recording -------------------------------------------------------------------------
@@ -244,14 +245,21 @@ class SqlStore:
     def _insert(self, submission: str, claim: PreparedClaim, recorded_at: str) -> None:
         """Insert the claim row, then its lines (a dialect may do both in one statement)."""
         (new,) = self._run(
-            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-             len(claim.rows))).fetchone()
+             len(claim.rows), _status(claim))).fetchone()
         if claim.rows:
             self._run_many("INSERT INTO lines (claim, patient, service_date, procedure, "
                            "modifiers, units, line_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(new, claim.patient, *row) for row in claim.rows])
+
+    def release(self, submission: str) -> int:
+        """Mark the claims held for ``submission`` as sent, now that they were forwarded."""
+        with self._transaction():
+            return int(self._run("UPDATE claims SET status = 'sent', recorded_at = ? WHERE "
+                                 "submission = ? AND status = 'held'",
+                                 (now_utc(), submission)).rowcount)
 
     # -- retention and administration ------------------------------------------------------
 
@@ -259,10 +267,11 @@ class SqlStore:
         """Every submission with recorded claims, oldest first: counts only, no patients."""
         rows = self._run(
             "SELECT submission, MIN(recorded_at), MAX(recorded_at), COUNT(*), "
-            "SUM(line_count) FROM claims GROUP BY submission ORDER BY MIN(recorded_at), "
-            "submission").fetchall()
-        return [SubmissionInfo(sub, sub.rpartition(":")[0], first, last, int(n), int(lines))
-                for sub, first, last, n, lines in rows]
+            "SUM(line_count), SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END) FROM claims "
+            "GROUP BY submission ORDER BY MIN(recorded_at), submission").fetchall()
+        return [SubmissionInfo(sub, sub.rpartition(":")[0], first, last, int(n), int(lines),
+                               int(held))
+                for sub, first, last, n, lines, held in rows]
 
     def claims(self, claim_id: str) -> list[ClaimEntry]:
         """The recorded claims with this CLM01 (one per billing provider and payer)."""
@@ -315,6 +324,8 @@ class SqlStore:
                 "lines": self._count("lines"),
                 "submissions": int(self._run("SELECT COUNT(DISTINCT submission) FROM claims"
                                              ).fetchone()[0]),
+                "held_claims": int(self._run("SELECT COUNT(*) FROM claims WHERE status = "
+                                             "'held'").fetchone()[0]),
                 "oldest_recorded": oldest, "newest_recorded": newest}
 
     def export(self) -> Iterator[dict]:
@@ -326,7 +337,8 @@ class SqlStore:
         yield {"scrubber_ledger": SCHEMA_VERSION, "key_check": key_check(self._key)}
         last = 0
         while True:
-            rows = self._run(f"SELECT id, {CLAIM_COLUMNS}, patient FROM claims WHERE id > ? "
+            rows = self._run(f"SELECT id, {CLAIM_COLUMNS}, patient, status FROM claims "
+                             "WHERE id > ? "
                              f"ORDER BY id LIMIT {_CHUNK}", (last,)).fetchall()
             if not rows:
                 return
@@ -338,11 +350,12 @@ class SqlStore:
                     ids).fetchall():
                 lines[claim].append(line)
             for row in rows:
-                npi, payer, claim_id, frequency, submission, recorded_at, patient = row[1:]
+                npi, payer, claim_id, frequency, submission, recorded_at, patient, status = \
+                    row[1:]
                 yield {"npi": npi, "payer": payer, "claim_id": claim_id,
                        "frequency": frequency, "submission": submission,
-                       "recorded_at": recorded_at, "patient": bytes(patient).hex(),
-                       "lines": lines[row[0]]}
+                       "recorded_at": recorded_at, "status": status,
+                       "patient": bytes(patient).hex(), "lines": lines[row[0]]}
             last = ids[-1]
 
     def import_(self, items: Iterable[dict]) -> int:
@@ -361,7 +374,8 @@ class SqlStore:
                 chunk.append((item["submission"], item["recorded_at"], PreparedClaim(
                     False, item["npi"], item["payer"], item["claim_id"], item["frequency"],
                     bytes.fromhex(item["patient"]),
-                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0)))
+                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0,
+                    item.get("status", "sent") == "held")))
             except (KeyError, TypeError, ValueError) as exc:
                 raise LedgerError(f"claim {count + len(chunk) + 1} of the export is damaged "
                                   f"({type(exc).__name__}: {exc})") from None
@@ -397,6 +411,7 @@ class _Decision:
         # claim key -> its recorded copy; an entry goes once the block records over it
         self._days: dict[tuple[bytes, str], list[tuple[str, LedgerLine]]] = {}
         self._sent: dict[tuple[str, ...], SentClaim | None] = {}
+        self._present: set[tuple[str, ...]] = set()  # prefetched keys recorded in any status
         self._touched_claims: set[tuple[str, ...]] = set()  # keys with writes pending
         self._touched_days: set[tuple[bytes, str]] = set()
 
@@ -428,9 +443,11 @@ class _Decision:
             for claim in some:
                 self._sent[claim] = None
             rows, params = self._store._in(("text", "text", "text"), some)
-            for row in run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE (npi, payer, claim_id) "
-                           f"IN {rows}", params).fetchall():
-                self._sent[tuple(row[:3])] = SentClaim(*row)
+            for *row, status in run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
+                                    f"(npi, payer, claim_id) IN {rows}", params).fetchall():
+                self._present.add(tuple(row[:3]))
+                if status == "sent":
+                    self._sent[tuple(row[:3])] = SentClaim(*row)
 
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> list[LedgerLine]:
@@ -451,8 +468,13 @@ class _Decision:
             return self._sent[key]
         return self._store.sent_claim(key)
 
-    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None:
+    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
+               held: bool = False) -> None:
         """Record ``claim`` as sent in ``submission`` before this block commits (if accepted).
+
+        ``held``: recorded but not yet sent (the caller forwards it, then calls
+        ``store.release(submission)``): it counts in every day context at once,
+        so concurrent workers see it, but is no duplicate's earlier copy yet.
 
         Writes wait until the block ends, or until a read or record of the same
         key in the block needs them: then a block's new claims go in a few
@@ -463,6 +485,8 @@ class _Decision:
         if claim.rejected:
             self.totals[3] += 1
             return
+        if held != claim.held:
+            claim = replace(claim, held=held)
         if claim.key in self._touched_claims:
             self.flush()  # the same claim twice in a block: the later replaces the earlier
         self._pending.append((submission, claim))
@@ -478,7 +502,7 @@ class _Decision:
                 self.totals[1] += len(claim.rows)
                 self.totals[4] += claim.undated
             # under the lock, a key read as unrecorded stays so: nothing to replace
-            if self._locked and claim.key in self._sent and self._sent[claim.key] is None:
+            if self._locked and claim.key in self._sent and claim.key not in self._present:
                 if claim.frequency != "8":
                     new.append((submission, claim))
                 continue
@@ -489,11 +513,16 @@ class _Decision:
             self._store._insert_many(new, self._recorded_at)
         for _, claim in self._pending:
             self._sent.pop(claim.key, None)
+            self._present.discard(claim.key)
             for row in claim.rows:
                 self._days.pop((claim.patient, row[0]), None)
         self._pending.clear()
         self._touched_claims.clear()
         self._touched_days.clear()
+
+
+def _status(claim: PreparedClaim) -> str:
+    return "held" if claim.held else "sent"
 
 
 def _line(row: Sequence[Any]) -> LedgerLine:

@@ -52,6 +52,7 @@ class PreparedClaim:
     patient: bytes  # HMAC of the patient identity
     rows: tuple[tuple[str, str, str, str, int | None], ...]  # day, code, modifiers, units, LX01
     undated: int  # lines with no single date of service: not recorded
+    held: bool = False  # recorded before it is forwarded: counts for the day, not yet sent
 
     @property
     def key(self) -> ClaimKey:
@@ -79,6 +80,7 @@ class SubmissionInfo:
     last_recorded: str
     claims: int
     lines: int
+    held: int = 0  # claims recorded as held: decided, not yet released as sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +99,8 @@ class Decision(Protocol):
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
-    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None: ...
+    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
+               held: bool = False) -> None: ...
 
 
 class LedgerStore(Protocol):
@@ -125,6 +128,8 @@ class LedgerStore(Protocol):
 
     def record(self, submission: str,
                claims: Iterable[ScrubbedClaim | PreparedClaim]) -> RecordStats: ...
+
+    def release(self, submission: str) -> int: ...
 
     # -- retention and administration
     def submissions(self) -> list[SubmissionInfo]: ...

@@ -70,7 +70,7 @@ class LedgerReader(Protocol):
 class LedgerDecision(LedgerReader, Protocol):
     """A locked ledger transaction: reads, then records the claims decided in it."""
 
-    def record(self, submission: str, claim: ScrubbedClaim) -> None: ...
+    def record(self, submission: str, claim: ScrubbedClaim, *, held: bool = False) -> None: ...
 
 
 class LedgerRecorder(LedgerReader, Protocol):
@@ -372,7 +372,8 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                  ledger: LedgerReader | None = None, engine: Engine | None = None,
                  ncci: NcciTables | None = None,
                  held: Callable[[ClaimRecord], str | None] | None = None,
-                 record: bool = False) -> Iterator[Event | ScrubbedClaim]:
+                 record: bool = False, hold: bool = False
+                 ) -> Iterator[Event | ScrubbedClaim]:
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
 
     ``open_events`` is called twice (two passes over the same input): once to
@@ -384,6 +385,9 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
     claim is recorded as it is decided, in the same transaction that read its
     day from the ledger and holds its patient-day keys: two workers scrubbing
     the same patient and day at once take turns, the second sees the first.
+    With ``hold`` as well, they are recorded as held: in every day context at
+    once, but not sent until the caller has forwarded them and calls
+    ``ledger.release(submission)`` (or drops them with ``forget_submission``).
     ``held(record)`` names why a claim goes no further (its transaction set failed the
     implementation-guide check): such a claim is neither scrubbed nor part of
     any other claim's day context, as the payer never sees it. ``ncci``, the
@@ -402,7 +406,7 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
         index.finish()
         if record and ledger is not None:
             yield from _scrub_recording(open_events(), engine, index,
-                                        cast("LedgerRecorder", ledger), held)
+                                        cast("LedgerRecorder", ledger), held, hold)
             return
         ordinal = 0
         for event in open_events():
@@ -436,8 +440,8 @@ _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, sh
 
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayIndex,
-                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None
-                     ) -> Iterator[Event | ScrubbedClaim]:
+                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
+                     hold: bool = False) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
 
     Events wait in ``out`` until their batch is decided, so nothing is yielded
@@ -452,7 +456,7 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayIndex,
             with ledger.deciding(keys) as decision:
                 for slot, ordinal, record in batch:
                     scrubbed = _scrub_one(engine, record, ordinal, index, decision)
-                    decision.record(submission_id(record), scrubbed)
+                    decision.record(submission_id(record), scrubbed, held=hold)
                     out[slot] = scrubbed
             batch.clear()
         yield from out
