@@ -9,8 +9,8 @@ read-then-write race. Both stores.
 
 With the serialization removed (SCRUBBER_TEST_UNSERIALIZED=1 in the
 environment: the workers then read the day outside the locked transaction and
-record afterwards) this test fails with dozens of keys accepted twice or more
-on both stores; see docs/ledger.md.
+record afterwards) this test fails on both stores: every key accepted more than
+once; see docs/ledger.md.
 """
 
 from __future__ import annotations
