@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
 
 _CLAIM_RECORD = ClaimRecord
-_CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
 
 
 class LedgerLine(Protocol):
