@@ -25,6 +25,7 @@ from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
 from scrubber.ledger import Ledger, LedgerError
+from scrubber.ledger.commands import ledger_group
 from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
@@ -589,6 +590,8 @@ def version() -> None:
     """
     click.echo(f"scrub {__version__}")
 
+
+main.add_command(ledger_group, "ledger")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -23,7 +23,7 @@ def test_ids_are_unique_and_records_frozen():
     assert len(ids) == len(set(ids))
     packs = [r.id.split("-")[0] for r in rules]  # pack by pack, in a fixed order
     assert packs == ["96523"] * 10 + ["snip"] * 12 + ["ncci", "mue"] + ["dx"] * 3 + \
-        ["hcpcs"] * 2 + ["cpt"]
+        ["hcpcs"] * 2 + ["cpt", "duplicate"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules[0].severity = Severity.INFO  # type: ignore[misc]
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
 from x12text import claim_837p, interchange
+
+from scrubber.ledger import open_store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTPUTS = ("accepted", "rejected", "failed")
@@ -202,8 +202,9 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
         assert folder == ("rejected" if int(name[1:4]) % 7 == 0 else "accepted")
         reports = list((tmp_path / "reports").glob(f"*__{name}.json"))
         assert len(reports) == 1, (name, reports)
-    with sqlite3.connect(ledger) as db:
-        rows = db.execute("SELECT claim_id, submission, line_number FROM lines").fetchall()
+    with open_store(ledger) as store:
+        rows = [(claim["claim_id"], claim["submission"], line[4])
+                for claim in list(store.export())[1:] for line in claim["lines"]]
     accepted = [n for n in range(total) if n % 7]
     assert len(rows) == len(set(rows)) == len(accepted)
     assert sorted(r[0] for r in rows) == [f"W{n:04d}" for n in accepted]

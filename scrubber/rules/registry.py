@@ -93,7 +93,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
 
 
 _PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci",
-          "scrubber.rules.codesets")
+          "scrubber.rules.codesets", "scrubber.rules.history")
 
 
 def _load_packs() -> None:
