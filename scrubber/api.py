@@ -234,13 +234,28 @@ class ScrubResult:
                 written.append(str(target))
         return written
 
+    @property
+    def submissions(self) -> tuple[str, ...]:
+        """The submissions (interchange sender:control number) the claims came in."""
+        return tuple(dict.fromkeys(submission_id(c.record) for c in self.claims))
+
     def record(self, ledger: Any) -> None:
-        """Record the accepted claims in ``ledger``: call it once they have been sent."""
+        """Record the accepted claims in ``ledger``: call it once they have been sent.
+
+        This records after the decision, so a worker scrubbing a conflicting
+        claim in between is not seen; an intake with several workers scrubs
+        with ``hold=True`` instead and calls ``release`` once it has forwarded.
+        """
         by_submission: dict[str, list] = {}
         for claim in self.claims:
             by_submission.setdefault(submission_id(claim.record), []).append(claim)
         for submission, items in by_submission.items():
             ledger.record(submission, items)
+
+    def release(self, ledger: Any) -> None:
+        """Mark the claims held by ``scrub(..., hold=True)`` as sent, once forwarded."""
+        for submission in self.submissions:
+            ledger.release(submission)
 
 
 class _Keep:
@@ -264,13 +279,16 @@ class _Keep:
 
 
 def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = None,
-          ack: Ack277Writer | None = None, record: bool = False, **keywords: Any
-          ) -> ScrubResult:
+          ack: Ack277Writer | None = None, record: bool = False, hold: bool = False,
+          **keywords: Any) -> ScrubResult:
     """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
 
-    ``ledger`` is an open ledger to check against; the accepted claims are
-    recorded in it only with ``record`` (or later, once sent, with
-    ``result.record(ledger)``). ``keywords``: ``profile`` (a Profile or a path),
+    ``ledger`` is an open store (``scrubber.ledger.open_store``) to check
+    against; the accepted claims are recorded in it only when asked: with
+    ``record`` as each is decided (serialized per patient and day against
+    other workers), with ``hold`` as held claims that count at once and are
+    marked sent by ``result.release(ledger)`` after forwarding (or dropped with
+    ``ledger.forget_submission``). ``keywords``: ``profile`` (a Profile or a path),
     ``conformance`` (the implementation-guide check first; its 999 in
     ``ack_999``), ``companion`` (a payer companion guide), ``ncci`` (the user's
     CMS NCCI tables, ``scrubber.ncci.load_tables``). A path that cannot be
@@ -279,6 +297,8 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
     """
     _openable(source)
     options = _options(options, **keywords)
+    if (record or hold) and ledger is not None:
+        options = replace(options, record=True, hold=hold)
     memory = AckMemory()
     keep = _Keep()
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
@@ -290,8 +310,6 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
                          keep.end.summary, memory.data.get("277ca", b""),
                          memory.data.get("ta1", b""), memory.data.get("999", b""),
                          keep.end.conformance)
-    if record and ledger is not None:
-        result.record(ledger)
     return result
 
 

@@ -24,7 +24,7 @@ from scrubber.core import AckIdentity, ScrubOptions
 from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
-from scrubber.ledger import Ledger, LedgerError
+from scrubber.ledger import LedgerError, open_store
 from scrubber.ledger.commands import ledger_group
 from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
@@ -117,7 +117,7 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
     target = _ledger_target(ctx, ledger, no_ledger)
     if target is not None:
         try:
-            Ledger.open(target).close()
+            open_store(target).close()
         except LedgerError as exc:
             raise click.UsageError(str(exc)) from None
     return target

@@ -27,6 +27,7 @@ import pytest
 
 import scrubber
 from scrubber.core import ScrubOptions
+from scrubber.ledger import open_store
 from scrubber.model.keys import patient_identity
 from scrubber.rules.context import service_date
 from scrubber.serve.auth import parse_tokens
@@ -77,21 +78,6 @@ def generated(path: Path, claims: int, seed: int) -> Path:
     return path
 
 
-def open_ledger(target: str):
-    """The ledger at ``target`` through the package's own factory."""
-    import scrubber.ledger as ledger
-
-    factory = getattr(ledger, "open_store", None)
-    return factory(target) if factory else ledger.Ledger.open(target)
-
-
-def ledger_supports(target: str) -> bool:
-    """Whether this build's ledger can open ``target`` (a PostgreSQL URL needs open_store)."""
-    import scrubber.ledger as ledger
-
-    return not target.startswith("postgres") or hasattr(ledger, "open_store")
-
-
 def ledger_lines(target: str, files: Iterable[Path]) -> list[tuple]:
     """Every ledger line on a day of a claim in ``files``: the ledger seen through its API."""
     days = set()
@@ -101,7 +87,7 @@ def ledger_lines(target: str, files: Iterable[Path]) -> list[tuple]:
                 day = service_date(claim.record, line)
                 if day is not None:
                     days.add((patient_identity(claim.record), day))
-    ledger = open_ledger(target)
+    ledger = open_store(target)
     try:
         return sorted((identity, line) for identity, day in days
                       for line in map(astuple, ledger.lines_for(identity, day)))

@@ -22,7 +22,7 @@ from scrubber.emit.sinks import (
     register_format,
     report_sink,
 )
-from scrubber.ledger import Ledger
+from scrubber.ledger import open_store
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
@@ -122,8 +122,12 @@ def test_resources_come_from_the_packs_registry():
 
 
 def _claims_recorded(path: Path) -> list[str]:
-    with Ledger.open(path) as ledger:
-        return [row[0] for row in ledger._db.execute("SELECT DISTINCT claim_id FROM lines")]
+    with open_store(path) as ledger:
+        return _claim_ids(ledger)
+
+
+def _claim_ids(ledger) -> list[str]:
+    return sorted(item["claim_id"] for item in list(ledger.export())[1:])
 
 
 def test_the_command_line_wins_over_scrub_toml(tmp_path, monkeypatch):
@@ -150,12 +154,16 @@ def test_a_check_records_nothing_unless_asked(tmp_path):
     run = lambda *a: CliRunner().invoke(main, ["check", str(MULTI), "--ledger", str(path), *a])  # noqa: E731
     assert run().exit_code == 0 and _claims_recorded(path) == []
     assert run("--record").exit_code == 0 and len(_claims_recorded(path)) == 3
-    with Ledger.open(tmp_path / "api.sqlite") as ledger:
+    with open_store(tmp_path / "api.sqlite") as ledger:
         result = scrub(MULTI, ledger=ledger)
-        assert ledger._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0] == 0
+        assert _claim_ids(ledger) == []
         result.record(ledger)  # the intake step records once it has sent the claims
-        assert ledger._db.execute("SELECT COUNT(DISTINCT claim_id) FROM lines"
-                                  ).fetchone()[0] == 3
+        assert _claim_ids(ledger) == ["MLT-0001", "MLT-0002", "MLT-0003"]
+    with open_store(tmp_path / "held.sqlite") as ledger:
+        result = scrub(MULTI, ledger=ledger, hold=True)  # counted at once, not yet sent
+        assert {c["status"] for c in list(ledger.export())[1:]} == {"held"}
+        result.release(ledger)  # forwarded
+        assert {c["status"] for c in list(ledger.export())[1:]} == {"sent"}
 
 
 def test_output_writes_the_report_owner_only(tmp_path):

@@ -306,7 +306,10 @@ def test_the_same_batch_with_a_new_isa13_never_conflicts_with_itself(tmp_path):
     again = tmp_path / "batch-v2.x12"
     again.write_text(MULTI.read_text().replace("000000102", "000000199"))
     ledger = str(tmp_path / "ledger.sqlite")
-    first = check(ledger, str(MULTI))
+    assert check(ledger, str(MULTI)).exit_code == 0  # checked only: nothing to conflict with
+    unsent = check(ledger, str(again), "--format", "json")
+    assert unsent.exit_code == 0 and '"findings": [{' not in unsent.stdout
+    first = check(ledger, str(MULTI), "--record")
     assert first.exit_code == 0, first.output
     second = check(ledger, str(again), "--format", "json")
     claims = [c for ic in json.loads(second.output)["files"][0]["interchanges"]
@@ -314,7 +317,7 @@ def test_the_same_batch_with_a_new_isa13_never_conflicts_with_itself(tmp_path):
     assert [c["status"] for c in claims] == ["accepted"] * 3
     rules = {f["rule"] for c in claims for f in c["findings"]}
     assert not any(rule.startswith("96523") for rule in rules)
-    # today's check records, so the resend is what a payer would deny as a duplicate
+    # the first batch was sent, so the resend is what a payer would deny as a duplicate
     for claim in claims:
         (finding,) = claim["findings"]
         assert finding["rule"] == "duplicate-claim" and finding["severity"] == "warn"

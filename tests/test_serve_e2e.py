@@ -23,7 +23,6 @@ from servekit import (
     auth,
     generated,
     ledger_lines,
-    ledger_supports,
     pg_database,
     running_server,
 )
@@ -63,17 +62,18 @@ def _sequential(files: list[Path], ledger: Path) -> dict[str, tuple[int, str]]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backends(request, tmp_path):
+def backends(request, tmp_path, monkeypatch):
     """(store, ledger) targets: SQLite files, or a fresh PostgreSQL database for both.
 
-    The ledger goes to PostgreSQL once the package's ledger opens URLs; until then
-    the PostgreSQL run shares only the submission store between the workers.
+    A PostgreSQL ledger takes its key from the site's environment, the same for every
+    worker (and for this test, which reads the ledger afterwards).
     """
     if request.param == "sqlite":
         yield str(tmp_path / "store.sqlite"), str(tmp_path / "ledger.sqlite")
         return
+    monkeypatch.setenv("SCRUBBER_LEDGER_KEY", "5e" * 32)
     with pg_database() as url:
-        yield url, url if ledger_supports(url) else str(tmp_path / "ledger.sqlite")
+        yield url, url
 
 
 def test_concurrent_clients_get_the_sequential_answers(tmp_path, backends):

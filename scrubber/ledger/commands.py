@@ -65,7 +65,7 @@ def _emit(fmt: str, data: Any, text: str) -> None:
     click.echo(json.dumps(data, indent=2) if fmt == "json" else text)
 
 
-@click.group("ledger")
+@click.group("ledger", short_help="The claim history: list, show, forget, prune, export, import.")
 def ledger_group() -> None:
     """The claim history: what was sent, for the day and duplicate checks (docs/ledger.md).
 
