@@ -18,6 +18,7 @@ from scrubber.emit.ack999 import write_999
 from scrubber.emit.json_report import JsonWriter
 from scrubber.emit.ta1 import envelope_events, write_ta1
 from scrubber.emit.summary import HtmlSummary, Tally, TextSummary
+from scrubber.files import open_private
 from scrubber.ig import IgReport
 from scrubber.ig import check as ig_check
 from scrubber.ig.gate import Gate
@@ -234,13 +235,6 @@ class _Spool:
 
     def __exit__(self, *exc: object) -> None:
         self._file.close()
-
-
-def open_private(path: str | os.PathLike, mode: str = "w"):
-    """Create (or truncate) a report file readable by its owner only: reports carry PHI."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
 
 
 def _writer(fmt: str, out: TextIO, *, show_phi: bool, color: bool, verbose: bool = False):

@@ -31,6 +31,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
+from scrubber.files import write_private
+
 log = logging.getLogger("scrubber.watch")
 
 FOLDERS = ("inbox", "work", "accepted", "rejected", "failed", "reports")
@@ -170,10 +172,8 @@ class Watcher:
                 seconds: float) -> None:
         name = job.split("__", 1)[-1]
         if verdict == "failed" and error:
-            reason = self.settings.folder("reports") / f"{job}.reason.txt"
-            fd = os.open(reason, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(error + "\n")
+            write_private(self.settings.folder("reports") / f"{job}.reason.txt",
+                          (error + "\n").encode("utf-8", "replace"))
         target = _free_name(self.settings.folder(verdict), name)
         os.rename(self.settings.folder("work") / job, target)
         _journal(self.settings, step="done", job=job, verdict=verdict, to=target.name)
