@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
 
 log = logging.getLogger("scrubber.watch")
@@ -84,18 +85,6 @@ class WatchSettings:
 def ensure_folders(settings: WatchSettings) -> None:
     for name in FOLDERS:
         settings.folder(name).mkdir(mode=0o700, parents=True, exist_ok=True)
-
-
-def printable(name: str) -> str:
-    """``name`` for a log line: control characters, undecodable bytes and quotes escaped.
-
-    A newline in a file name would otherwise forge a second log line, and an
-    escape sequence would drive the operator's terminal.
-    """
-    if name.isprintable():  # undecodable bytes (surrogates) are not printable either
-        return name
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
-                   for c in name)
 
 
 def safe_job_name(name: str) -> str:

@@ -8,11 +8,15 @@ interchange and start one of its own.
 from __future__ import annotations
 
 import itertools
+import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
-from acks import interchanges
 from x12text import claim_837p, interchange
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from fuzz import ack_interchanges as interchanges  # noqa: E402
 
 from scrubber import scrub
 from scrubber.emit.ack277 import Ack277Writer

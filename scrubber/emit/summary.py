@@ -20,6 +20,7 @@ from lxml.html import builder as E
 
 from scrubber.emit.json_report import mask
 from scrubber.emit.ta1 import TA1_CODES
+from scrubber.emit.values import shown
 from scrubber.model import Problem
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
@@ -98,11 +99,11 @@ def _patient(event: ScrubbedClaim, show_phi: bool) -> str:
     last, first = patient.last_name, patient.first_name
     if not show_phi:
         last, first = mask(last), mask(first)
-    return f"{last}, {first}"
+    return shown(f"{last}, {first}")
 
 
 def _problem_words(problem: Problem) -> str:
-    words = problem.message
+    words = shown(problem.message)
     if problem.code in TA1_CODES:
         ack, note, _ = TA1_CODES[problem.code]
         verdict = "rejected" if ack == "R" else "accepted with errors"
@@ -129,7 +130,7 @@ class TextSummary:
     def begin_file(self, path: str) -> None:
         self.path = path
         self.tally = Tally()
-        self.out.write(self._c("1", path) + "\n")
+        self.out.write(self._c("1", shown(path)) + "\n")
 
     def event(self, event: Any) -> None:
         cls = event.__class__
@@ -143,8 +144,9 @@ class TextSummary:
         claim = event.record.claim
         provider = event.record.billing_provider
         status = self._c("31;1", "REJECTED") if event.rejected else self._c("33", "accepted")
-        w(f"  claim {claim.id}  {status}  charge {claim.charge_text}  patient "
-          f"{_patient(event, self.show_phi)}  billing NPI {provider.npi if provider else '-'}\n")
+        w(f"  claim {shown(claim.id)}  {status}  charge {shown(claim.charge_text)}  patient "
+          f"{_patient(event, self.show_phi)}  billing NPI "
+          f"{shown(provider.npi) if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
         for finding in event.findings:
             self._finding(finding, separator)
@@ -154,18 +156,18 @@ class TextSummary:
         colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
         line = f" (service line {finding.line_number})" if finding.line_number else ""
         w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
-          f"{finding.message}\n")
+          f"{shown(finding.message)}\n")
         if finding.segment_text:
-            before, marked, after = split_marked(finding.segment_text, separator,
-                                                 finding.element)
+            before, marked, after = (shown(part) for part in split_marked(
+                finding.segment_text, separator, finding.element))
             where = f"line {finding.location.line}" if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._c('7', '[' + marked + ']')}{after}\n")
             else:
-                w(f"{prefix}{finding.segment_text}\n")
+                w(f"{prefix}{shown(finding.segment_text)}\n")
         if finding.fix:
-            w(f"      what to do: {finding.fix}\n")
+            w(f"      what to do: {shown(finding.fix)}\n")
 
     def end_file(self, summary: dict | None = None) -> None:
         w = self.out.write
@@ -176,7 +178,7 @@ class TextSummary:
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
-                w(f"      {problem.segment_text}\n")
+                w(f"      {shown(problem.segment_text)}\n")
         w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
           f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
           f"{t.envelope_errors} envelope problem(s)\n")
@@ -231,21 +233,22 @@ class HtmlSummary:
         self.claims += 1
         anchor = f"claim-{self.claims}"
         status = "rejected" if event.rejected else "accepted with warnings"
+        claim_id = shown(claim.id)
         self.rows.write(_html(E.TR(
-            E.TD(E.A(claim.id, href=f"#{anchor}")), E.TD(status),
-            E.TD(claim.charge_text), E.TD(_patient(event, self.show_phi)),
-            E.TD(provider.npi if provider else "-"),
+            E.TD(E.A(claim_id, href=f"#{anchor}")), E.TD(status),
+            E.TD(shown(claim.charge_text)), E.TD(_patient(event, self.show_phi)),
+            E.TD(shown(provider.npi) if provider else "-"),
             E.TD(", ".join(sorted({f.rule for f in event.findings}))))))
         separator = event.record.interchange.delimiters.element
-        parts = [E.H3(f"Claim {claim.id} ({status})", id=anchor)]
+        parts = [E.H3(f"Claim {claim_id} ({status})", id=anchor)]
         for finding in event.findings:
             line = f", service line {finding.line_number}" if finding.line_number else ""
             parts.append(E.P(E.SPAN(finding.severity.value.upper(),
                                     E.CLASS(finding.severity.value)),
-                             f" {finding.rule}{line}: {finding.message}"))
+                             f" {finding.rule}{line}: {shown(finding.message)}"))
             parts.append(self._context(event, finding, separator))
             if finding.fix:
-                parts.append(E.P(E.STRONG("What to do: "), finding.fix))
+                parts.append(E.P(E.STRONG("What to do: "), shown(finding.fix)))
         self.details.write(_html(E.DIV(*parts, E.CLASS("claim"))))
 
     @staticmethod
@@ -256,21 +259,22 @@ class HtmlSummary:
                   None)
         pre = E.PRE()
         if at is None:
-            pre.text = finding.segment_text
+            pre.text = shown(finding.segment_text or "")
             return pre
         for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
             text = separator.join(seg.elements)
             row = E.SPAN()
             if seg.ordinal == finding.location.segment:
                 row.set("class", "here")
-                before, marked, after = split_marked(text, separator, finding.element)
+                before, marked, after = (shown(part) for part in split_marked(
+                    text, separator, finding.element))
                 row.text = f"{seg.line:>6}  {before}"
                 if marked:
                     highlight = E.MARK(marked)
                     highlight.tail = after
                     row.append(highlight)
             else:
-                row.text = f"{seg.line:>6}  {text}"
+                row.text = f"{seg.line:>6}  {shown(text)}"
             row.tail = "\n"
             pre.append(row)
         return pre
@@ -283,7 +287,7 @@ class HtmlSummary:
             E.TR(E.TH("rejected"), E.TD(f"{t.rejected} ({t.charges_rejected:.2f})")),
             E.TR(E.TH("with warnings"), E.TD(str(t.warnings))),
             E.TR(E.TH("envelope problems"), E.TD(str(t.envelope_errors))))
-        body = [E.H1(f"Scrub summary: {self.path}"), counts]
+        body = [E.H1(f"Scrub summary: {shown(self.path)}"), counts]
         if t.problems:
             body.append(E.H2("Envelope and implementation-guide (999) problems"))
             body.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
@@ -293,7 +297,7 @@ class HtmlSummary:
                                                         "billing NPI", "rules")]),
                             E.TR(id=_ROWS), E.CLASS("claims")))
         body.append(E.DIV(id=_DETAILS))
-        page = E.HTML(E.HEAD(E.META(charset="utf-8"), E.TITLE(f"Scrub summary: {self.path}"),
+        page = E.HTML(E.HEAD(E.META(charset="utf-8"), E.TITLE(f"Scrub summary: {shown(self.path)}"),
                              E.STYLE(_CSS)), E.BODY(*body))
         # the page around the placeholders, with the spooled rows and details in their place
         text = _html(page)

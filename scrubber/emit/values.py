@@ -8,12 +8,17 @@ sender's choosing. Every value taken from an input goes through ``carry``
 characters and anything outside the X12 extended character set become a
 space or ``?``, so an acknowledgement always parses as the one interchange we
 meant. ``altered`` tells a writer when a value could not be carried as sent.
+
+``shown`` does the same for what people read (text and HTML reports, logs): a
+control character in a claim id would otherwise drive the reader's terminal
+(``ESC[2J``), forge a log line, or break the HTML page (XML forbids it).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Sequence, TypeAlias
+from collections.abc import Sequence
+from typing import TypeAlias
 
 from scrubber.ig.elements import BAD_CHAR
 
@@ -57,3 +62,16 @@ def join(elements: Sequence[Element]) -> str:
     while len(parts) > 1 and parts[-1] == "":
         parts.pop()
     return ELEMENT.join(parts)
+
+
+def shown(text: str) -> str:
+    """``text`` for a person to read: anything not printable written as an escape (``\\x1b``).
+
+    Control characters (C0 and C1, newlines included), undecodable bytes and
+    non-characters are escaped, so the text can neither drive a terminal, nor
+    split a log line, nor be refused by an XML serializer.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in text)

@@ -52,7 +52,8 @@ class Gate:
 
     def held(self, record: ClaimRecord) -> str | None:
         """Why the claim's transaction set goes no further, or None when it was accepted."""
-        key = (record.interchange.control_number, record.group.control_number,
+        key = (record.interchange.control_number,
+               record.group.control_number if record.group else "",
                record.transaction.control_number)
         if self.report.is_accepted(*key):
             return None

@@ -430,8 +430,10 @@ class Tokenizer:
                             pos = seg_offset + len(part) + 1 - base
                             continue
                     # the pattern broke somewhere in this block (often at the next
-                    # interchange): retry from here in small blocks, then split carefully
-                    if len(block) > 8192:
+                    # interchange): retry from here in small blocks, then split carefully;
+                    # not when its first segment alone is longer than a small block (that
+                    # retry found the same block again, forever)
+                    if len(block) > 8192 and buf.find(term_b, pos, pos + 4096) >= 0:
                         window = 4096
                         continue
                     regular = False
