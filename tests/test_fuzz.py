@@ -54,3 +54,18 @@ def test_cases_are_reproducible_and_mutated():
 def test_the_bench_command_reports_findings(capsys):
     assert main(["--seed", "5", "--count", "3"]) == 0
     assert "seed 5: 3 cases, 0 findings" in capsys.readouterr().out
+
+
+def test_the_coverage_guided_harness_runs(tmp_path):
+    """bench/atheris_fuzz.py: a short libFuzzer run over the reader and the IG check."""
+    pytest.importorskip("atheris")
+    import subprocess
+
+    corpus = tmp_path / "corpus"
+    result = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parent.parent / "bench" /
+                             "atheris_fuzz.py"), "-runs=150", "-seed=1", str(corpus)],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Done 150 runs" in result.stderr
+    assert not list(tmp_path.glob("crash-*")) and len(list(corpus.iterdir())) >= 4
