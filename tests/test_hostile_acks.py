@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from ig_reference import run_pyx12
 from x12text import claim_837p, interchange
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -65,8 +66,11 @@ def test_values_holding_our_delimiters_stay_inside_every_ack():
         (one,) = interchanges(ack)
         isa = one[0]
         assert len(isa.elements[8]) == 15 and "~" not in isa.elements[8]
-    trn = [s for s in interchanges(result.ack_277ca)[0] if s.id == "TRN" and s.get(1) == "2"]
+    segments = interchanges(result.ack_277ca)[0]
+    trn = [s for s in segments if s.id == "TRN" and s.get(1) == "2"]
     assert trn[-1].get(2) == "A IEA 1 1 X"  # the claim id, carried without its delimiters
+    stc = segments[segments.index(trn[-1]) + 1]
+    assert stc.id == "STC" and "TRN02 has them replaced" in stc.get(12)  # and says so
     ak2 = [s for s in interchanges(result.ack_999)[0] if s.id == "AK2"]
     assert ak2[0].get(2) == "0 IEA 1"
 
@@ -99,3 +103,5 @@ def test_control_and_delimiter_claim_ids_never_break_the_acks(claim_id):
     unchecked = scrub(hostile_837(claim_id=claim_id), ack=_writer(), conformance=False)
     (one,) = interchanges(unchecked.ack_277ca)  # unchecked, the claim gets a 277CA
     assert [s.id for s in one].count("TRN") == 4  # source, submitter, provider, claim
+    ok, tree, _ = run_pyx12(unchecked.ack_277ca)  # STC12 saying so is X214-valid
+    assert ok, tree

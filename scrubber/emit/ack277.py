@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.emit.ta1 import TA1_CODES
@@ -31,7 +32,7 @@ from scrubber.emit.values import COMPONENT as _COMPONENT
 from scrubber.emit.values import ELEMENT as _ELEMENT
 from scrubber.emit.values import REPETITION as _REPETITION
 from scrubber.emit.values import TERMINATOR as _TERMINATOR
-from scrubber.emit.values import Element, carry, isa_value
+from scrubber.emit.values import Element, altered, carry, isa_value
 from scrubber.emit.values import join as _join
 from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
 from scrubber.rules.findings import ScrubbedClaim, Severity
@@ -40,6 +41,9 @@ from scrubber.rules.findings import ScrubbedClaim, Severity
 TA1_PROBLEMS = frozenset(TA1_CODES)
 _DEFAULT_STATUS = ("A7", "21")  # a reject with no mapped status: missing or invalid information
 _STC12_MAX = 264
+#: STC12 of a claim whose CLM01 held what a 277CA cannot carry (TRN02 is then not CLM01)
+ALTERED = ("CLM01 holds characters this acknowledgement cannot carry (delimiters, control or "
+           "non-X12 characters); TRN02 has them replaced")
 
 
 def _clean(text: str, limit: int | None = None) -> str:
@@ -193,7 +197,8 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
         d9=claim.reference("D9"),
         dates=dates,
         statuses=_statuses(rejects),
-        text="; ".join(f"{f.rule}: {f.message}" for f in rejects),
+        text="; ".join(([ALTERED] if altered(claim.id) else []) +
+                       [f"{f.rule}: {f.message}" for f in rejects]),
         lines=tuple(lines),
     )
 
@@ -329,6 +334,8 @@ class Ack277Writer:
                            _clean(claim.text, _STC12_MAX)]
                 else:
                     stc = ["STC", ("A2", "20"), today, "WQ", _money(claim.charge)]
+                    if claim.text:  # STC12: why TRN02 is not CLM01 exactly
+                        stc += [""] * 7 + [_clean(claim.text, _STC12_MAX)]
                 add(stc)
                 if claim.d9:
                     add(["REF", "D9", _clean(claim.d9, 50)])

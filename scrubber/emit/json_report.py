@@ -13,10 +13,10 @@ in memory; problems of an envelope are held until that envelope closes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO
 
-from scrubber.rules.findings import ScrubbedClaim
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -26,6 +26,7 @@ from scrubber.model import (
     ServiceLine,
     Transaction,
 )
+from scrubber.rules.findings import ScrubbedClaim
 
 _LEVELS = ("interchange", "group", "transaction")
 

@@ -18,9 +18,10 @@ severe, first by this table's order.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.emit.values import carry, isa_value

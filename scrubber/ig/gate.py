@@ -9,7 +9,7 @@ and ``held`` tells the engine which claims to hold, and why, in words.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from scrubber.ig.report import IgError, IgReport
 from scrubber.model import (

@@ -11,9 +11,9 @@ form only: no code list ships here, see docs/rules.md). Each rejects with the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
-from typing import Iterator
 
 from scrubber.model.claims import DateValue, ServiceLine
 from scrubber.rules.context import ClaimContext
