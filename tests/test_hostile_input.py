@@ -173,3 +173,42 @@ def test_a_problem_quotes_a_huge_segment_only_in_part():
     quoted = [p["segment_text"] for p in problems(result) if p.get("segment_text")]
     assert quoted and max(len(q) for q in quoted) < 2100
     assert any("more characters" in q for q in quoted)
+
+
+MEASURE = """
+import sys
+from scrubber.cli import main
+sys.argv = ["scrub", "check", sys.argv[1], "--format", "json", "--no-ledger"]
+try:
+    main()
+except SystemExit as end:
+    code = end.code
+# VmHWM, not ru_maxrss: getrusage keeps the peak of the forking parent across exec
+peak = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM"))
+sys.stderr.write(f"exit {code} peak {peak}\\n")
+"""
+
+
+@pytest.mark.parametrize("filler", [b"A" * (30 << 20), b"*A" * (15 << 20)],
+                         ids=["30 MB element", "15 M elements"])
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+def test_a_huge_segment_is_skipped_in_bounded_memory(tmp_path, filler):
+    import subprocess
+
+    body = claim_837p("BIG1")
+    text = interchange(body)
+    head, _, tail = text.partition("HI*ABK:Z452~")
+    path = tmp_path / "big.x12"
+    with open(path, "wb") as out:
+        out.write(head.encode() + b"NTE*ADD*" + filler + b"~\n" + b"HI*ABK:Z452~" +
+                  tail.encode())
+    result = subprocess.run([sys.executable, "-c", MEASURE, str(path)], capture_output=True,
+                            text=True, timeout=300)
+    code, peak_kb = result.stderr.split()[-3], int(result.stderr.split()[-1])
+    assert code == "1", result.stderr[-2000:]
+    report = json.loads(result.stdout)
+    codes = [p["code"] for p in problems(report)]
+    assert "syntax-segment-too-long" in codes
+    assert walked(report) == 1  # the claim around it is still read
+    assert len(result.stdout) < 100_000
+    assert peak_kb < 120_000, f"peak {peak_kb // 1024} MB for a 30 MB segment"
