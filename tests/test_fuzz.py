@@ -26,6 +26,7 @@ FOUND = [
     (1, 251),  # NUL bytes in ST03: the set is not read (env-unsupported-version)
     (1, 373),  # a GS with fewer than 8 elements: IndexError in the IG check
     (20261202, 125),  # 4,096 NUL bytes: 4,095 empty-segment problems, a 1 MB report
+    (4, 226),  # 100,000 IG errors in one set: a 36 MB report from 150 KB
 ]
 
 

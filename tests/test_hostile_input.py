@@ -212,3 +212,16 @@ def test_a_huge_segment_is_skipped_in_bounded_memory(tmp_path, filler):
     assert walked(report) == 1  # the claim around it is still read
     assert len(result.stdout) < 100_000
     assert peak_kb < 120_000, f"peak {peak_kb // 1024} MB for a 30 MB segment"
+
+
+def test_a_set_with_thousands_of_ig_errors_lists_a_thousand_and_counts_the_rest():
+    body = claim_837p("MANY1")
+    at = next(i for i, s in enumerate(body) if s.startswith("CLM*")) + 1
+    body[at:at] = ["ZZ1*X"] * 1200
+    body[-2] = f"SE*{len(body) - 2}*0001"  # SE01 recounted: the IG errors are the only fault
+    _, result = report(interchange(body))
+    found = problems(result)
+    assert sum(p["code"].startswith("ig-") and p["code"] != "ig-more-errors"
+               for p in found) == 1000
+    (more,) = [p for p in found if p["code"] == "ig-more-errors"]
+    assert int(more["message"].split()[0]) >= 200  # every ZZ1 beyond the first 1,000
