@@ -26,6 +26,7 @@ from scrubber.emit.sinks import (
     ack_sinks,
     report_sink,
 )
+from scrubber.files import open_private
 from scrubber.ig import IgReport
 from scrubber.model import Problem, Source
 from scrubber.rules import Profile, ScrubbedClaim
@@ -72,13 +73,6 @@ def _options(options: ScrubOptions | None, *, profile: Profile | str | None = No
     if ncci is not None:
         changes["resources"] = options.resources.merged(Resources.of(ncci=ncci))
     return replace(options, **changes) if changes else options
-
-
-def open_private(path: str | os.PathLike, mode: str = "w") -> Any:
-    """Create (or truncate) a report file readable by its owner only: reports carry PHI."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-    return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
 
 
 def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",

@@ -233,7 +233,8 @@ def test_body_with_other_delimiters_than_the_isa_gives_one_clear_problem():
     text = interchange(claim_837p())
     data = (text[:106] + text[106:].replace("*", "|")).encode()
     problems = [e for e in read(data) if isinstance(e, Problem)]
-    assert [p.code for p in problems] == ["env-wrong-delimiter", "env-outside-transaction",
-                                          "env-missing-iea"]
+    assert [p.code for p in problems] == ["env-wrong-delimiter", "env-claim-outside-transaction",
+                                          "env-outside-transaction", "env-missing-iea"]
+    assert "'PCN001'" in problems[1].message  # each claim named, not only counted
     assert "'|'" in problems[0].message and "'*'" in problems[0].message
     assert problems[0].location.line == 2

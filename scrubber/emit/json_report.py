@@ -189,12 +189,21 @@ class JsonWriter:
             if top == level:
                 return
 
-    def _ensure(self, level: str) -> None:
-        """Open placeholder parents for a record found outside its envelope."""
-        want = _LEVELS[: _LEVELS.index(level)]
-        have = [lvl for lvl, _ in self._stack]
-        for missing in want[len(have):]:
-            self._open(missing, {"control_number": None, "missing": True})
+    def _inside(self, level: str) -> None:
+        """Make ``level`` the innermost open envelope: deeper ones closed, missing ones opened.
+
+        Open envelopes always follow _LEVELS from the top, so each record lands in
+        its parent's array whatever order the input's envelopes came in (a GS
+        inside an open ST once put claims straight into ``transactions``).
+        """
+        depth = _LEVELS.index(level) + 1
+        while len(self._stack) > depth:
+            self._close()
+        for missing in _LEVELS[len(self._stack):depth]:
+            header: dict[str, Any] = {"control_number": None, "missing": True}
+            if missing == "transaction":
+                header["type"] = None  # not known: no ST opened it
+            self._open(missing, header)
 
     # -- the stream ----------------------------------------------------------
     def begin_file(self, path: str) -> None:
@@ -211,14 +220,14 @@ class JsonWriter:
         self.batch.add(event)
         cls = event.__class__
         if cls is ScrubbedClaim:
-            self._ensure("transaction")
+            self._inside("transaction")
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
             data["findings"] = [finding.as_dict() for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:
-            self._ensure("transaction")
+            self._inside("transaction")
             data = claim_to_dict(event, self.show_phi)
             if self.decorate is not None:
                 data.update(self.decorate(event))
@@ -233,14 +242,10 @@ class JsonWriter:
                 self._close()
             self._open("interchange", _header(event))
         elif cls is FunctionalGroup:
-            while self._stack and self._stack[-1][0] != "interchange":
-                self._close()
-            self._ensure("group")
+            self._inside("interchange")
             self._open("group", _header(event))
         elif cls is Transaction:
-            while self._stack and self._stack[-1][0] == "transaction":
-                self._close()
-            self._ensure("transaction")
+            self._inside("group")
             self._open("transaction", _header(event))
 
     def problem(self, problem: Problem) -> None:

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from scrubber.emit.batch import Batch, plural, verdict
 from scrubber.emit.json_report import mask
 from scrubber.emit.ta1 import TA1_CODES
+from scrubber.emit.values import shown
 from scrubber.model import Problem
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
@@ -94,11 +95,11 @@ def _patient(event: ScrubbedClaim, show_phi: bool) -> str:
     last, first = patient.last_name, patient.first_name
     if not show_phi:
         last, first = mask(last), mask(first)
-    return f"{last}, {first}"
+    return shown(f"{last}, {first}")
 
 
 def _problem_words(problem: Problem) -> str:
-    words = problem.message
+    words = shown(problem.message)
     if problem.code in TA1_CODES:
         ack, note, _ = TA1_CODES[problem.code]
         verdict = "rejected" if ack == "R" else "accepted with errors"
@@ -147,7 +148,7 @@ class TextSummary:
         self.path = path
         self.tally = Tally()
         self.batch.begin_file(path)
-        self.out.write(self._c("1", path) + "\n")
+        self.out.write(self._c("1", shown(path)) + "\n")
 
     def event(self, event: Any) -> None:
         cls = event.__class__
@@ -162,8 +163,9 @@ class TextSummary:
         claim = event.record.claim
         provider = event.record.billing_provider
         status = self._c("31;1", "REJECTED") if event.rejected else self._c("33", "accepted")
-        w(f"  claim {claim.id}  {status}  charge {claim.charge_text}  patient "
-          f"{_patient(event, self.show_phi)}  billing NPI {provider.npi if provider else '-'}\n")
+        w(f"  claim {shown(claim.id)}  {status}  charge {shown(claim.charge_text)}  patient "
+          f"{_patient(event, self.show_phi)}  billing NPI "
+          f"{shown(provider.npi) if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
         for finding in rejections_first(event.findings):
             self._finding(finding, separator)
@@ -173,18 +175,18 @@ class TextSummary:
         colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
         line = f" (service line {finding.line_number})" if finding.line_number else ""
         w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
-          f"{finding.message}\n")
+          f"{shown(finding.message)}\n")
         if finding.segment_text:
-            before, marked, after = split_marked(finding.segment_text, separator,
-                                                 finding.element)
+            before, marked, after = (shown(part) for part in split_marked(
+                finding.segment_text, separator, finding.element))
             where = f"line {finding.location.line}" if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._mark(marked)}{after}\n")
             else:
-                w(f"{prefix}{finding.segment_text}\n")
+                w(f"{prefix}{shown(finding.segment_text)}\n")
         if finding.fix:
-            w(f"      what to do: {finding.fix}\n")
+            w(f"      what to do: {shown(finding.fix)}\n")
 
     def end_file(self, summary: dict | None = None) -> None:
         w = self.out.write
@@ -198,7 +200,7 @@ class TextSummary:
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
-                w(f"      {problem.segment_text}\n")
+                w(f"      {shown(problem.segment_text)}\n")
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
         else:
@@ -226,5 +228,5 @@ class TextSummary:
           f"{total['envelope_problems']} envelope problem(s)\n")
         for name, reason in self.batch.not_scrubbed:
             said = reason if name in reason else f"{name}: {reason}"
-            w(f"  not scrubbed: {said}\n")
+            w(f"  not scrubbed: {shown(said)}\n")
         w(f"  verdict: {self._verdict(total['verdict'])}\n")

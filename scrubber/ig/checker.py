@@ -281,14 +281,15 @@ class Checker:
                                              seg[3], seg[2]))
             return
         elements = seg[1]
-        if gs.note and len(elements) > 3 and elements[3] == gs.elements[8]:
+        gs08 = gs.elements[8] if len(gs.elements) > 8 else ""  # a short GS has none
+        if gs.note and len(elements) > 3 and elements[3] == gs08:
             elements = _with_version(elements, 3, gs.guide.implementation or elements[3])
         if not self._walk(seg, gs, elements):
             # not the transaction set this group's guide describes: nothing in it can be placed
             st.errors.clear()
             st.checked = False
             st.envelope.append(EnvelopeError("6", f"ST01 {seg.get(1) or '(empty)'} is not the "
-                                                  f"transaction set GS08 {gs.elements[8]} describes",
+                                                  f"transaction set GS08 {gs08} describes",
                                              seg[3], seg[2]))
 
     def _close_st(self, seg: Segment | None) -> None:

@@ -77,6 +77,10 @@ _PAD = ("",) * 10  # appended to an element tuple so that absent trailing elemen
 _PAD_LIST = [""] * 8
 _new = tuple.__new__
 _UNSEEN = object()
+# X12 R and N values: digits, an optional sign and decimal point, no exponent; at most 18
+# digits (CLM02, SV102 are R 1/18), so no sum of them can overflow or grow without bound
+_NUMBER = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)", re.ASCII)
+_NUMBER_TEXT = 20  # 18 digits, a sign and a point
 
 
 def parse_date(text: str) -> date | None:
@@ -103,17 +107,24 @@ def parse_decimal(text: str) -> Decimal | None:
     if value is not _UNSEEN:
         return value
     value = None
-    if text:
+    if text and len(text) <= _NUMBER_TEXT and _NUMBER.fullmatch(text) and \
+            len(text) - text.startswith("-") - ("." in text) <= 18:
         try:
             value = Decimal(text)
         except (InvalidOperation, ValueError):
-            value = None
-        if value is not None and not value.is_finite():
             value = None
     if len(_decimals) > 100000:
         _decimals.clear()
     _decimals[text] = value
     return value
+
+
+def small_int(text: str, digits: int = 6) -> int | None:
+    """A count or pointer of at most ``digits`` ASCII digits (LX01 is N0 1/6); else None.
+
+    ``int()`` alone takes "\u00b2" (read from a Latin-1 byte) and raises on 4,300 digits.
+    """
+    return int(text) if len(text) <= digits and text.isascii() and text.isdigit() else None
 
 
 def _date_range(fmt: str, text: str) -> tuple[date | None, date | None]:
@@ -157,9 +168,16 @@ def _provider(seg: Segment, taxonomy: str = "") -> Provider:
     return Provider(seg.get(1), seg.get(2), seg.get(3), seg.get(4), npi, taxonomy, Location.of(seg))
 
 
+SEGMENT_TEXT = 2000  # characters of a segment quoted in a problem: a report stays small
+SYNTAX_LISTED = 100  # syntax problems of one kind listed in full per interchange
+
+
 def _segment_text(seg: Segment, delimiters: Delimiters | None) -> str:
     sep = delimiters.element if delimiters else "*"
-    return sep.join(seg.elements)
+    text = sep.join(seg.elements)
+    if len(text) > SEGMENT_TEXT:
+        text = f"{text[:SEGMENT_TEXT]}... ({len(text) - SEGMENT_TEXT} more characters)"
+    return text
 
 
 class _LineBuilder:
@@ -183,7 +201,7 @@ class _LineBuilder:
         if self.pending_provider is not None:
             self.providers.append(_provider(self.pending_provider))
         number_text = self.lx.get(1)
-        number = int(number_text) if number_text.isdigit() else None
+        number = small_int(number_text)
         svc = self.service
         qualifier = procedure = description = revenue = charge_text = basis = units_text = ""
         pos = ""
@@ -194,7 +212,8 @@ class _LineBuilder:
             if svc.id == "SV1":
                 composite, charge_text, basis, units_text, pos = el[1:6]
                 if el[7]:
-                    pointers = tuple(int(p) for p in el[7].split(component) if p.isdigit())
+                    pointers = tuple(n for n in (small_int(p) for p in el[7].split(component))
+                                     if n is not None)
             else:  # SV2
                 revenue, composite, charge_text, basis, units_text = el[1:6]
             parts = composite.split(component) + _PAD_LIST
@@ -538,6 +557,7 @@ class _Walker:
         self.claim_segments: list[Segment | Run] | None = None  # CLM and what follows it
         self.isa_problems: list[SyntaxProblem] = []  # about the ISA that comes next
         self.stray = 0
+        self.syntax_seen: dict[str, int] = {}  # syntax problems of this interchange, by code
         self.out: list[Event] = []  # events not yet handed out
         self.emit = self.out.append
 
@@ -572,7 +592,7 @@ class _Walker:
             elif item.code in _ISA_PROBLEMS:
                 self.isa_problems.append(item)
             else:
-                self.emit(self.syntax_problem(item))
+                self.syntax(item)
             if out:
                 yield from out
                 out.clear()
@@ -653,6 +673,28 @@ class _Walker:
             for seg in run.segments():
                 self.segment(seg)
 
+    def syntax(self, item: SyntaxProblem) -> None:
+        """A syntax problem, in full the first SYNTAX_LISTED times per interchange, then counted.
+
+        4,096 NUL bytes are 4,095 empty segments: one problem each made a report
+        of a megabyte from a 7 KB input.
+        """
+        seen = self.syntax_seen[item.code] = self.syntax_seen.get(item.code, 0) + 1
+        if seen <= SYNTAX_LISTED or item.fatal:
+            self.emit(self.syntax_problem(item))
+
+    def syntax_counted(self) -> None:
+        """One problem for each kind of syntax problem beyond those listed in full."""
+        for code, seen in self.syntax_seen.items():
+            if seen > SYNTAX_LISTED:
+                control = self.interchange.control_number if self.interchange else None
+                self.emit(Problem(
+                    code, f"{seen - SYNTAX_LISTED} more problems like the above ({code}) in "
+                    f"interchange {control} were not listed one by one",
+                    "interchange" if self.interchange else "file",
+                    self.interchange.location if self.interchange else None, control))
+        self.syntax_seen = {}
+
     def syntax_problem(self, item: SyntaxProblem) -> Problem:
         envelope = "interchange" if self.interchange is not None else "file"
         return Problem(
@@ -667,6 +709,7 @@ class _Walker:
         if sid == "ISA":
             if self.interchange is not None:
                 self.close_interchange(seg, closed=False)
+            self.syntax_counted()  # those before this ISA, outside any interchange
             self.delimiters = self.tokenizer.delimiters
             self.interchange_count += 1
             self.interchange = _interchange(seg, self.delimiters, self.interchange_count)
@@ -724,6 +767,9 @@ class _Walker:
         elif sid == "TA1":
             return  # an interchange acknowledgement request answer; nothing to read
         else:
+            if sid[:3] == "CLM" and not sid[3:4].isalnum():
+                self.stray_claim(seg)
+                return
             # Report the first stray segment of an interchange in full and count the rest:
             # a file whose body uses other delimiters than its ISA declares would
             # otherwise give one problem per segment.
@@ -744,6 +790,21 @@ class _Walker:
                     "env-outside-transaction",
                     f"segment {sid} stands outside any transaction set (between envelopes); "
                     "it was ignored", envelope, seg))
+
+    def stray_claim(self, seg: Segment) -> None:
+        """A CLM outside any transaction set: a located problem of its own, never a count.
+
+        Each such claim is named, so that a damaged file accounts for every claim
+        it holds; its id is read with any separator the segment uses.
+        """
+        sep = seg.id[3:4] or (self.delimiters.element if self.delimiters else "*")
+        claim_id = seg.get(1) if len(seg.id) == 3 else seg.id[4:].split(sep, 1)[0]
+        envelope = "group" if self.group else "interchange" if self.interchange else "file"
+        self.emit(self.problem(
+            "env-claim-outside-transaction",
+            f"claim {claim_id[:38]!r} stands outside any transaction set (its ST, GS or ISA is "
+            "missing or out of order): it was not scrubbed. Put it inside an ST...SE of a "
+            "GS...GE group, or re-export the file", envelope, seg))
 
     # -- transaction sets --------------------------------------------------
     def begin_transaction(self, st: Segment) -> None:
@@ -884,6 +945,7 @@ class _Walker:
                 f"{self.stray - 1} more segments outside any transaction set were ignored in "
                 f"interchange {control}", "interchange", None, control=control,
                 location=ic.location))
+        self.syntax_counted()
         if not closed:
             where = "the end of the file" if at is None or at.id != "ISA" else \
                 f"the next ISA at line {at.line}"
@@ -912,6 +974,7 @@ class _Walker:
     def finish(self) -> None:
         if self.interchange is not None:
             self.close_interchange(None, closed=False)
+        self.syntax_counted()
 
     # -- the HL tree -----------------------------------------------------------
     def begin_hl(self, hl: Segment) -> None:

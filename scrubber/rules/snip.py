@@ -39,7 +39,7 @@ _ROLES = {"82": "rendering", "71": "attending", "72": "operating", "ZZ": "other 
 @lru_cache(maxsize=4096)  # the same few NPIs come back on every claim
 def npi_is_valid(npi: str) -> bool:
     """10 digits whose last is the Luhn check digit over "80840" + the first nine."""
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not (npi.isascii() and npi.isdigit()):
         return False
     total = 0
     for i, ch in enumerate(reversed("80840" + npi[:9])):
@@ -329,7 +329,7 @@ def implementation_reference(ctx: ClaimContext) -> Iterator[Hit]:
     Passes: GS08 005010X222A1 and ST03 005010X222A1
     """
     st03 = ctx.record.transaction.version
-    gs08 = ctx.record.group.version
+    gs08 = ctx.record.group.version if ctx.record.group else ""
     if st03 and gs08 and st03 != gs08:
         yield Hit(f"ST03 {st03} differs from GS08 {gs08}", "Send ST03 equal to GS08.",
                   segment=ctx.record.transaction.location, element="ST03")

@@ -20,6 +20,7 @@ _WHITESPACE = b" \t\r\n\x0b\x0c"
 _WHITESPACE_STR = " \t\r\n\x0b\x0c"
 _ISA_SCAN_LIMIT = 512  # an ISA longer than this is not an ISA
 _ISA_LOOKAHEAD = 1024
+MAX_SEGMENT = 1 << 20  # bytes: an 837 segment is at most a few KB; a longer one is skipped
 
 
 class Segment(NamedTuple):
@@ -356,6 +357,18 @@ class Tokenizer:
                     if pos + window < len(buf):
                         window *= 2
                         continue
+                    if not eof and len(buf) - pos > MAX_SEGMENT:
+                        yield self._too_long(term, base + pos, line)
+                        ordinal += 1
+                        while True:  # skip to the next terminator, holding a chunk at most
+                            found = buf.find(term_b, pos)
+                            line += buf.count(b"\n", pos, found if found >= 0 else len(buf))
+                            pos = found + 1 if found >= 0 else len(buf)
+                            if found >= 0 or eof:
+                                break
+                            refill(chunk_size)
+                        window = 4096
+                        continue
                     if not eof:
                         refill(len(buf) - pos + chunk_size)
                         continue
@@ -380,7 +393,7 @@ class Tokenizer:
                     break
                 window = min(window * 2, chunk_size)
                 block = buf[pos:last]
-                if regular and block.isascii():
+                if regular and len(block) <= 2 * chunk_size and block.isascii():
                     text = block.decode("ascii")
                     if text.startswith(suffix) and lead_space not in text:
                         body_text = text[len(suffix):] if suffix else text
@@ -430,8 +443,10 @@ class Tokenizer:
                             pos = seg_offset + len(part) + 1 - base
                             continue
                     # the pattern broke somewhere in this block (often at the next
-                    # interchange): retry from here in small blocks, then split carefully
-                    if len(block) > 8192:
+                    # interchange): retry from here in small blocks, then split carefully;
+                    # not when its first segment alone is longer than a small block (that
+                    # retry found the same block again, forever)
+                    if len(block) > 8192 and buf.find(term_b, pos, pos + 4096) >= 0:
                         window = 4096
                         continue
                     regular = False
@@ -462,6 +477,10 @@ class Tokenizer:
                         body = part
                         seg_line = line
                         seg_offset = part_offset
+                    if len(body) > MAX_SEGMENT:
+                        ordinal += 1
+                        yield self._too_long(term, seg_offset, seg_line)
+                        continue
                     if not body:
                         if part and index == len(parts) - 1:
                             continue  # white space after the last terminator of a block
@@ -491,6 +510,17 @@ class Tokenizer:
                     # one odd spot (an empty segment, a wrapped line) does not make the
                     # rest of the interchange slow: the next block is tried as a Run again
                     regular = not term_is_space
+
+    @staticmethod
+    def _too_long(term: str, offset: int, line: int) -> SyntaxProblem:
+        """A segment over MAX_SEGMENT bytes: skipped, so that memory stays bounded."""
+        return SyntaxProblem(
+            "syntax-segment-too-long",
+            f"a segment runs on for more than {MAX_SEGMENT >> 20} MB (no terminator {term!r} "
+            "within it): it was skipped up to its terminator; an 837 segment is a few KB at "
+            "most, so check the segment terminator the ISA declares (its last character)",
+            offset, line,
+        )
 
     def _junk_problem(self, start: int, line: int, end: int, found_isa: bool) -> SyntaxProblem:
         size = end - start
