@@ -17,7 +17,8 @@ from x12text import claim_837p, interchange
 
 import scrubber
 from scrubber.cli import main
-from scrubber.emit.summary import HtmlSummary, TextSummary
+from scrubber.emit.html_report import HtmlReport
+from scrubber.emit.summary import TextSummary
 from scrubber.model.build import parse_decimal, small_int
 from scrubber.rules.snip import npi_is_valid
 
@@ -145,11 +146,12 @@ def test_control_characters_in_a_claim_id_are_shown_escaped(fmt):
     result = scrubber.scrub(interchange(body).encode("latin-1"), conformance=False)
     assert result.rejected
     out = io.StringIO()
-    writer = (TextSummary if fmt == "text" else HtmlSummary)(out)
+    writer = (TextSummary if fmt == "text" else HtmlReport)(out)
     writer.begin_file("in\x1b[2J.x12")
     for event in result.events:
         writer.event(event)
     writer.end_file(result.summary)
+    writer.close()
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text
     assert "\\x1b]0;TITLE\\x07\\x1b[2J" in text
