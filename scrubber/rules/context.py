@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from scrubber.model.claims import ClaimRecord, Location, ServiceLine
 from scrubber.rules.profile import Profile
