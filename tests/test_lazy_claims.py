@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from scrubber.model import ClaimRecord, Problem, read
-from scrubber.model.build import _Walker, claim_body
+from scrubber.model.claim_body import claim_body
+from scrubber.model.walker import _Walker
 from scrubber.x12.tokenizer import Run, Segment, Tokenizer, _interchange_end
 
 ROOT = Path(__file__).resolve().parent.parent

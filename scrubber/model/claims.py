@@ -17,7 +17,7 @@ from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Segment
 
 if TYPE_CHECKING:
-    from scrubber.model.build import ClaimSource
+    from scrubber.model.claim_source import ClaimSource
 
 _new = tuple.__new__
 
@@ -30,7 +30,7 @@ class Location(NamedTuple):
     offset: int  # byte offset in the source
 
     @classmethod
-    def of(cls, segment: Segment) -> "Location":
+    def of(cls, segment: Segment) -> Location:
         return _new(cls, (segment[2], segment[3], segment[4]))
 
     def as_dict(self) -> dict:
@@ -333,7 +333,7 @@ class Claim:
     benefits_assigned: str  # CLM08
     release_of_information: str  # CLM09
     location: Location
-    source: "ClaimSource"  # scrubber.model.build.ClaimSource: CLM through the claim's end
+    source: ClaimSource  # CLM through the claim's end, as read
     _body: tuple | None = field(default=None, compare=False, repr=False)
 
     def _get_body(self) -> tuple:
