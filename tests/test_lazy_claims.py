@@ -10,6 +10,7 @@ every kind of place.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import sys
@@ -217,7 +218,7 @@ def test_non_ascii_block_is_read_carefully_and_located_in_bytes():
 
 
 def test_records_stay_frozen_and_of_their_own_class():
-    """_fast_init fills records through a twin class: the result must be the real, frozen one."""
+    """fast_init fills records through a twin class: the result must be the real, frozen one."""
     import dataclasses
     import importlib
 
@@ -236,3 +237,45 @@ def test_records_stay_frozen_and_of_their_own_class():
     with pytest.raises((AttributeError, TypeError)):
         record.claim.lines = ()
     assert record.claim.lines[0] is line
+
+
+def test_fast_init_keeps_defaults_factories_and_post_init():
+    """The generated __init__ does what the dataclass one did, field for field."""
+    from scrubber.model.claims import fast_init
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Sample:
+        name: str
+        size: int = 3
+        tags: list = dataclasses.field(default_factory=list)
+        checked: tuple = dataclasses.field(default=(), compare=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "checked", (self.name, self.size, len(self.tags)))
+
+    fast_init(Sample)
+    first, second = Sample("a"), Sample("b", 5, ["x"])
+    assert (first.size, first.tags, first.checked) == (3, [], ("a", 3, 0))
+    assert (second.size, second.tags, second.checked) == (5, ["x"], ("b", 5, 1))
+    assert Sample("c").tags is not Sample("d").tags  # one new list per instance
+    assert type(first) is Sample
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.size = 4
+
+
+@pytest.mark.parametrize("declare", ["initvar", "init_false", "kw_only", "not_frozen"])
+def test_fast_init_refuses_what_it_cannot_fill(declare):
+    from scrubber.model.claims import fast_init
+
+    # (the InitVar annotation is a string here: dataclasses finds InitVar through the
+    # module's own ``import dataclasses``)
+    @dataclasses.dataclass(frozen=declare != "not_frozen", slots=True,
+                           kw_only=declare == "kw_only")
+    class Sample:
+        name: str
+        size: int = dataclasses.field(default=0, init=declare != "init_false")
+        if declare == "initvar":
+            seed: dataclasses.InitVar[int] = 0
+
+    with pytest.raises(TypeError, match="fast_init"):
+        fast_init(Sample)
