@@ -199,3 +199,20 @@ def test_errata_versions_pyx12_has_no_map_for_are_checked_with_the_nearest(kind,
     # the stand-in does not hide real errors
     broken = check(data.replace(map_version, sent).replace(b"SBR*P*", b"SBR*Q*", 1))
     assert not broken.accepted
+
+
+def test_positions_and_segment_counts_survive_a_tokenizer_problem_inside_a_set():
+    """The body loop keeps its own segment count: an empty segment (a tokenizer problem
+    handled mid-loop), an error after it and the SE count must all see the true count."""
+    data = build_837("P", 0, 1)
+    data = _edit(data, b"*11:B:1*", b"*11:Q:1*")  # an element error on the first CLM
+    clm = _position(data, b"CLM*")
+    data = _edit(data, b"\nCLM*", b"\n~\nCLM*")  # an empty segment just before it
+    (st,) = check(data).transactions
+    assert ("5", "an empty segment") in [(e.code, e.message[:16]) for e in st.envelope_errors]
+    element_errors = [e for e in st.errors if e.segment_id == "CLM" and e.segment_code == "8"]
+    assert [e.position for e in element_errors] == [clm]  # the empty segment is no segment
+    se = next(s for s in data.split(b"~") if s.strip().startswith(b"SE*"))
+    se_count = int(se.split(b"*")[1])
+    assert st.segment_count == se_count  # ST through SE, as SE01 declares for the clean file
+    assert not [e for e in st.envelope_errors if e.code == "4"]  # SE01 still agrees
