@@ -20,6 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 from scrubber.ig.tables import MAXINT, CompositeSpec, ElementSpec, Guide, GuideSet, Node
+from scrubber.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -339,11 +340,6 @@ def compile_guides(stamp: str = "") -> GuideSet:
         guides[map_file] = _Builder(data_elements, code_lists, map_file).finish(
             root, map_file, _implementation(root))
     return GuideSet(guides=guides, index=_map_index(), control=CONTROL_MAP, fingerprint=stamp)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
 
 
 _LOADED: dict[str, GuideSet] = {}

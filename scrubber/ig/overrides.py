@@ -18,6 +18,7 @@ from pathlib import Path
 from lxml import etree
 
 from scrubber.ig.tables import CompositeSpec, ElementSpec, Guide, GuideSet, Node
+from scrubber.paths import maps_dir
 
 OVERRIDES = "ig-overrides.xml"
 SCHEMA = "ig-overrides.xsd"
@@ -49,17 +50,11 @@ class Companion:
     changes: tuple[Change, ...]
 
 
-def _maps_dir() -> Path:
-    from scrubber.rules.profile import maps_dir
-
-    return maps_dir()
-
-
 def load_companions(path: str | Path | None = None) -> dict[str, Companion]:
     """Read and validate the companion-guide file (default: x12_maps/ig-overrides.xml)."""
-    path = Path(path) if path is not None else _maps_dir() / OVERRIDES
+    path = Path(path) if path is not None else maps_dir() / OVERRIDES
     try:
-        schema = etree.XMLSchema(etree.parse(str(_maps_dir() / SCHEMA)))
+        schema = etree.XMLSchema(etree.parse(str(maps_dir() / SCHEMA)))
         doc = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
     except (OSError, etree.XMLSyntaxError) as exc:
         raise OverrideError(f"{path}: {exc}") from exc

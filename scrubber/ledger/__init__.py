@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Iterable
 
 from scrubber.model.keys import patient_identity
+from scrubber.paths import state_dir
 from scrubber.rules.context import service_date
 from scrubber.rules.findings import ScrubbedClaim
 
@@ -95,8 +96,7 @@ class PreparedClaim:
 
 def default_ledger_path() -> Path:
     """The per-user ledger: $XDG_STATE_HOME/scrubber/ledger.sqlite (~/.local/state/...)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "scrubber" / "ledger.sqlite"
+    return state_dir() / "ledger.sqlite"
 
 
 def _secret(path: Path) -> bytes:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
+from scrubber.paths import cache_dir as default_cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -196,12 +197,6 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
         _touch(path)
     return NcciTables(path, {k: s for k, (s, _) in sets["ptp"].items()},
                       {k: s for k, (s, _) in sets["mue"].items()}, counts, built)
-
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/scrubber, else ~/.cache/scrubber."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
 
 
 def _per_kind(files: Files, table: str) -> dict[str, tuple[Path, ...]]:
