@@ -25,6 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Iterable
 
+from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.model.keys import patient_identity
 from scrubber.paths import state_dir
 from scrubber.rules.context import service_date
@@ -234,7 +235,7 @@ class Ledger:
                     if claim.rejected:
                         stats[3] += 1
                         continue
-                    if claim.frequency in ("7", "8"):
+                    if claim.frequency in CHANGE_FREQUENCIES:
                         removed = db.execute("DELETE FROM lines WHERE npi = ? AND claim_id = ?",
                                              (claim.npi, claim.claim_id)).rowcount
                         stats[2] += 1 if removed else 0

@@ -21,6 +21,22 @@ if TYPE_CHECKING:
     from scrubber.model.claim_source import ClaimSource
 
 _new = tuple.__new__
+
+#: the claim kinds, professional and institutional, in the order reports list them
+KINDS = ("837P", "837I")
+#: CLM05-3 frequency codes of a claim that changes an earlier one: 7 replacement, 8 void
+CHANGE_FREQUENCIES = ("7", "8")
+#: where a service line's fields stand in each kind: SV1 (837P) or SV2 (837I)
+_SERVICE_ELEMENTS = {
+    "837P": {"procedure": "SV101", "unit_basis": "SV103", "units": "SV104"},
+    "837I": {"procedure": "SV202", "unit_basis": "SV204", "units": "SV205"},
+}
+
+
+def service_element(kind: str, field: str) -> str:
+    """The X12 element that holds a service line's ``field`` (procedure, unit_basis, units)
+    in a claim of ``kind``, for findings to point at: SV101 on an 837P, SV202 on an 837I."""
+    return _SERVICE_ELEMENTS[kind][field]
 _NO_VALUE = object()  # a default_factory field left to its factory
 
 

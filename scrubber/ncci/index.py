@@ -26,13 +26,13 @@ from itertools import islice
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
+from scrubber.model.claims import KINDS
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
 from scrubber.paths import cache_dir as default_cache_dir
 
 log = logging.getLogger(__name__)
 
 VERSION = 2  # of the index layout: a new layout never opens an old file
-KINDS = ("837P", "837I")
 BATCH = 20_000  # rows per executemany: large enough to be fast, small enough to stay flat
 STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from dataclasses import replace
 from functools import partial
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Protocol, Sequence
 
 from scrubber.model.build import Event
+from scrubber.model.claims import CHANGE_FREQUENCIES as _CHANGES  # CLM05-3 7 and 8
 from scrubber.model.claims import ClaimRecord, Location
 from scrubber.model.keys import patient_identity
 from scrubber.rules.context import (
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
 
 _CLAIM_RECORD = ClaimRecord
-_CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
 
 
 class LedgerLine(Protocol):

@@ -14,9 +14,10 @@ from pathlib import Path
 
 from lxml import etree
 
+from scrubber.model.claims import KINDS
 from scrubber.paths import maps_dir
 from scrubber.rules.findings import Severity
-from scrubber.rules.registry import KINDS, Rule, get_rule
+from scrubber.rules.registry import Rule, get_rule
 
 DEFAULT_PROFILE = "default-profile.xml"
 SCHEMA = "profile.xsd"

@@ -14,6 +14,7 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
+from scrubber.model.claims import KINDS as KINDS  # re-exported: rules.docs reads it here
 from scrubber.model.claims import Location, ServiceLine
 from scrubber.rules.findings import Severity
 
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
     from scrubber.rules.context import ClaimContext
 
 REJECT, WARN, INFO = Severity.REJECT, Severity.WARN, Severity.INFO
-KINDS = ("837P", "837I")
 _WEIGHT = {Severity.INFO: 0, Severity.WARN: 1, Severity.REJECT: 2}
 
 
