@@ -237,3 +237,19 @@ def test_body_with_other_delimiters_than_the_isa_gives_one_clear_problem():
                                           "env-missing-iea"]
     assert "'|'" in problems[0].message and "'*'" in problems[0].message
     assert problems[0].location.line == 2
+
+
+@pytest.mark.parametrize("conformance", [True, False])
+def test_a_set_sent_without_gs_is_reported_not_a_crash(conformance):
+    """ISA, ST..SE, IEA with no GS/GE: the claim has no group (group is None) and the
+    file is still scrubbed: the envelope problem is reported, nothing raises."""
+    from scrubber import scrub
+
+    data = (FIXTURES / "837p-single.x12").read_bytes()
+    kept = [s for s in data.split(b"~") if not s.strip().startswith((b"GS*", b"GE*"))]
+    data = b"~".join(kept)
+    (record,) = claims_of(data)
+    assert record.group is None and record.transaction.control_number
+    assert "env-outside-group" in codes(data)
+    result = scrub(data, conformance=conformance, record=False)
+    assert len(result.claims) == 1

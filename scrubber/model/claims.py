@@ -398,7 +398,7 @@ class ClaimRecord:
     """A claim with the context it was sent in: who billed, for whom, in which envelope."""
 
     interchange: Interchange
-    group: FunctionalGroup
+    group: FunctionalGroup | None  # None for a set sent without GS (env-outside-group)
     transaction: Transaction
     billing_provider: BillingProvider | None
     subscriber: Subscriber | None

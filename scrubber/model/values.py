@@ -10,7 +10,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-PAD = ("",) * 10  # appended to an element tuple so that absent trailing elements read ""
+#: appended to an element tuple so that absent trailing elements read ""
+PAD: tuple[str, ...] = ("",) * 10
 
 _dates: dict[str, date | None] = {}
 _decimals: dict[str, Decimal | None] = {}

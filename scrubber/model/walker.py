@@ -127,18 +127,17 @@ class _Walker:
     def events(self) -> Iterator[Event]:
         # the methods below emit() their events into a list that is handed out here
         # after each item, which costs less than a chain of generators
-        segment_class, run_class = Segment, Run
         out = self.out
         for item in self.tokenizer.items():
-            cls = item.__class__
-            if cls is run_class:
+            if type(item) is Run:  # type() is cheap, and mypy narrows on it
                 yield from self.run(item)
-            elif cls is segment_class:
+            elif type(item) is Segment:
                 self.segment(item)
-            elif item.code in _ISA_PROBLEMS:
-                self.isa_problems.append(item)
-            else:
-                self.emit(self.syntax_problem(item))
+            elif isinstance(item, SyntaxProblem):
+                if item.code in _ISA_PROBLEMS:
+                    self.isa_problems.append(item)
+                else:
+                    self.emit(self.syntax_problem(item))
             if out:
                 yield from out
                 out.clear()
@@ -233,9 +232,10 @@ class _Walker:
         if sid == "ISA":
             if self.interchange is not None:
                 self.close_interchange(seg, closed=False)
-            self.delimiters = self.tokenizer.delimiters
+            delimiters = self.delimiters = self.tokenizer.delimiters
+            assert delimiters is not None, "the tokenizer sets them as it reads the ISA"
             self.interchange_count += 1
-            self.interchange = build_interchange(seg, self.delimiters, self.interchange_count)
+            self.interchange = build_interchange(seg, delimiters, self.interchange_count)
             self.group_count = 0
             self.stray = 0  # segments outside any transaction set in this interchange
             self.emit(self.interchange)
@@ -350,15 +350,16 @@ class _Walker:
         assert self.st is not None, "a transaction is made only inside ST..SE"
         return build_transaction(self.st, self.header, self.kind, self.group)
 
-    def close_transaction(self, at: Segment, closed: bool) -> None:
+    def close_transaction(self, at: Segment | None, closed: bool) -> None:
         st = self.st
+        assert st is not None, "only an open transaction set is closed"
         if self.transaction is None:
             self.transaction = self.make_transaction()
             self.emit(self.transaction)
         if self.hl is not None:
             self.end_hl()
         control = st.get(2)
-        count = at.ordinal - st.ordinal + 1 if closed else 0  # ST through SE
+        count = at.ordinal - st.ordinal + 1 if closed and at is not None else 0  # ST through SE
         if not closed:
             where = "the end of the file" if at is None else f"{at.id} at line {at.line}"
             self.emit(self.problem(
@@ -367,6 +368,7 @@ class _Walker:
                 "the file is truncated or the trailer was lost; resend the whole batch",
                 "transaction", st))
         else:
+            assert at is not None, "a trailer closed it"
             if at.get(2) != control:
                 self.emit(self.problem(
                     "env-se-control",
@@ -389,6 +391,7 @@ class _Walker:
         if self.st is not None:
             self.close_transaction(at, closed=False)
         group = self.group
+        assert group is not None, "only an open group is closed"
         control = group.control_number
         if not closed:
             where = "the end of the file" if at is None else f"{at.id} at line {at.line}"
@@ -399,6 +402,7 @@ class _Walker:
                 "group", at, control=control,
                 location=group.location if at is None else None))
         else:
+            assert at is not None, "a trailer closed it"
             if at.get(2) != control:
                 self.emit(self.problem(
                     "env-ge-control",
@@ -422,6 +426,7 @@ class _Walker:
         elif self.st is not None:
             self.close_transaction(at, closed=False)
         ic = self.interchange
+        assert ic is not None, "only an open interchange is closed"
         control = ic.control_number
         if self.stray > 1:
             self.emit(self.problem(
@@ -438,6 +443,7 @@ class _Walker:
                 f"{where}; the file is truncated or the trailer was lost",
                 "interchange", None, control=control, location=ic.location))
         else:
+            assert at is not None, "a trailer closed it"
             if at.get(2) != control:
                 self.emit(self.problem(
                     "env-iea-control",
@@ -499,6 +505,7 @@ class _Walker:
     def end_hl(self) -> None:
         """Freeze the entity of the HL loop in hand and make it the current one."""
         hl, pieces = self.hl, self.hl_segments
+        assert hl is not None, "begin_hl set it"
         hl_id, parent, level = self.hl_tree
         if level == "20":
             provider = build_billing_provider(hl, select_segments(pieces))
@@ -514,10 +521,10 @@ class _Walker:
             self.patient = None  # the subscriber, made a Patient when a claim needs it
             self.patient_is_subscriber = True
         elif level == "23":
-            sub = self.subscribers.get(parent, self.subscriber)
-            if sub is not None and sub is not self.subscriber:
-                self.subscriber = sub
-            self.patient = build_patient(hl, select_segments(pieces, _PATIENT_IDS), sub)
+            owner = self.subscribers.get(parent, self.subscriber)
+            if owner is not None and owner is not self.subscriber:
+                self.subscriber = owner
+            self.patient = build_patient(hl, select_segments(pieces, _PATIENT_IDS), owner)
             self.patient_is_subscriber = False
         self.hl = None
         self.hl_segments = []
@@ -533,15 +540,19 @@ class _Walker:
 
     def end_claim(self) -> None:
         segments = self.claim_segments
+        assert segments is not None and self.delimiters is not None, "begin_claim opened it"
+        clm = segments[0]
+        assert type(clm) is Segment, "begin_claim put the CLM first"
+        assert self.interchange is not None and self.transaction is not None, "as begin_claim"
         self.claim_segments = None
-        claim = claim_from(segments[0], tuple(segments), self.delimiters.component)
-        if self.patient is None and self.patient_is_subscriber:
+        claim = claim_from(clm, tuple(segments), self.delimiters.component)
+        if self.patient is None and self.patient_is_subscriber and self.subscriber is not None:
             self.patient = patient_from_subscriber(self.subscriber)
         if self.patient is None:
             self.emit(self.problem(
                 "env-claim-without-patient",
-                f"claim {claim.id!r} (CLM at line {segments[0].line}) is not inside a "
-                "subscriber or patient HL loop", "transaction", segments[0]))
+                f"claim {claim.id!r} (CLM at line {clm.line}) is not inside a "
+                "subscriber or patient HL loop", "transaction", clm))
         self.emit(ClaimRecord(self.interchange, self.group, self.transaction,
                               self.billing_provider, self.subscriber, self.patient, claim))
 

@@ -329,7 +329,7 @@ def implementation_reference(ctx: ClaimContext) -> Iterator[Hit]:
     Passes: GS08 005010X222A1 and ST03 005010X222A1
     """
     st03 = ctx.record.transaction.version
-    gs08 = ctx.record.group.version
+    gs08 = ctx.record.group.version if ctx.record.group is not None else ""
     if st03 and gs08 and st03 != gs08:
         yield Hit(f"ST03 {st03} differs from GS08 {gs08}", "Send ST03 equal to GS08.",
                   segment=ctx.record.transaction.location, element="ST03")
