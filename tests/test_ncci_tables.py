@@ -314,6 +314,7 @@ def test_two_processes_loading_at_once_both_get_a_whole_index(tmp_path, private_
     assert [p.suffix for p in private_cache.iterdir()] == [".sqlite"]
 
 
+@pytest.mark.slow
 def test_building_streams_rows_in_flat_memory(tmp_path):
     rows = 150_000
     path = tmp_path / "big.txt"

@@ -187,6 +187,7 @@ def test_day_index_holds_no_patient_names():
         index.close()
 
 
+@pytest.mark.slow
 def test_many_claims_keep_memory_flat():
     """The day index lives in SQLite: scrubbing costs no more memory per claim than reading."""
     import tracemalloc
