@@ -19,12 +19,12 @@ import os
 import sqlite3
 import tempfile
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
 from scrubber.model.claims import KINDS
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
@@ -132,6 +132,7 @@ class NcciTables:
             self._db = None
 
     def _pair_rows(self, set_id: int, column1: str, column2: str) -> tuple[PtpEdit, ...]:
+        assert self._db is not None, "asked only while open (see ptp)"
         rows = self._db.execute(
             "SELECT effective, deletion, modifier, prior, text FROM ptp "
             "JOIN rationale ON rationale.id = ptp.rationale "
@@ -141,6 +142,7 @@ class NcciTables:
                      for effective, deletion, modifier, prior, text in rows)
 
     def _mue_row(self, set_id: int, code: str) -> MueLimit | None:
+        assert self._db is not None, "asked only while open (see mue)"
         row = self._db.execute(
             "SELECT units, indicator, text FROM mue JOIN rationale ON rationale.id = "
             "mue.rationale WHERE set_id = ? AND code = ? ORDER BY units LIMIT 1",
@@ -191,7 +193,7 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
     path = folder / f"ncci-{key[:40]}.sqlite"
     counts = _open_counts(path, key)
     built = counts is None
-    if built:
+    if counts is None:
         counts = _build(path, key, sets, digests)
     else:
         _touch(path)
@@ -351,13 +353,13 @@ def _fill(db: sqlite3.Connection, sets, digests) -> dict[str, int]:
     return counts
 
 
-def _ptp_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+def _ptp_values(set_id: int, row, rationale: _Rationales) -> tuple:
     column1, column2, prior, effective, deletion, modifier, text = row
     return (set_id, column1, column2, effective, deletion, modifier, int(prior),
             rationale.id(text))
 
 
-def _mue_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+def _mue_values(set_id: int, row, rationale: _Rationales) -> tuple:
     code, units, indicator, text = row
     return set_id, code, units, indicator, rationale.id(text)
 
@@ -374,7 +376,8 @@ class _Rationales:
     LIMIT = 10_000  # texts kept in memory; beyond, looked up in the table (flat memory)
 
     def __init__(self, db: sqlite3.Connection):
-        self.db, self.known = db, {}
+        self.db = db
+        self.known: dict[str, int] = {}
 
     def id(self, text: str) -> int:
         found = self.known.get(text)
