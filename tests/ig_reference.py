@@ -77,7 +77,8 @@ def pyx12_view(tree: dict) -> dict:
 
 _READER = {"ig-trailing-separator": "SEG1", "ig-empty-segment": "EMPTY",
            "ig-hl-sequence": "HL1", "ig-hl-parent": "HL2", "ig-lx-sequence": "LX"}
-_READER_CODES = frozenset(_READER.values())  # the segment they land on differs; compare the position
+# the segment they land on differs; compare the position
+_READER_CODES = frozenset(_READER.values())
 _ENVELOPE_SEGMENTS = ("ST", "SE")
 
 

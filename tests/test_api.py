@@ -74,4 +74,4 @@ def test_process_file_records_accepted_claims_once(tmp_path):
         for _ in range(2):  # a redo after a crash must not duplicate
             process_file(str(path), str(tmp_path), ledger=ledger)
         lines = ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from)
-    assert [l.procedure for l in lines] == [l.procedure for l in record.claim.lines]
+    assert [ln.procedure for ln in lines] == [ln.procedure for ln in record.claim.lines]

@@ -8,8 +8,8 @@ import pickle
 from pathlib import Path
 
 import pytest
-
 from mutate import build_837
+
 from scrubber.ig import check, load_guides
 from scrubber.ig import compile as ig_compile
 
@@ -81,7 +81,8 @@ def test_element_errors_are_ik4_with_position_and_code():
 
 
 def test_bad_dates_and_times_are_ik4_8_and_9():
-    data = _edit(build_837("P", 0, 1), b"BHT*0019*00*MUT00000*20261120*0930", b"BHT*0019*00*MUT00000*20260230*2460")
+    data = _edit(build_837("P", 0, 1), b"BHT*0019*00*MUT00000*20261120*0930",
+                 b"BHT*0019*00*MUT00000*20260230*2460")
     assert _errors(data) == [("BHT", 2, "", "8", 4, "8"), ("BHT", 2, "", "8", 5, "9")]
 
 
@@ -155,7 +156,8 @@ def test_duplicate_transaction_control_numbers_are_not_accepted():
 
 def test_the_shared_corpus_reads_without_a_crash():
     corpus = Path("/work/shared/corpus")
-    files = sorted(corpus.rglob("*.edi"))[:40] + sorted(corpus.rglob("*.x12"))[:40] if corpus.is_dir() else []
+    files = sorted(corpus.rglob("*.edi"))[:40] + sorted(corpus.rglob("*.x12"))[:40] \
+        if corpus.is_dir() else []
     if not files:
         pytest.skip("no shared corpus here")
     for path in files:

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-
 from mutate import base_files, mutants
+
 from scrubber.ig import fastpath
 from scrubber.ig.compile import load_guides
 from scrubber.ig.elements import check_element, check_segment
-from scrubber.ig.tables import CompositeSpec, ElementSpec
+from scrubber.ig.tables import CompositeSpec
 from scrubber.ig.walker import Walker, key_values
 from scrubber.x12.tokenizer import Tokenizer
 
@@ -111,7 +111,8 @@ def _segments(data: bytes):
         if walker is None or seg.id in ("ISA", "IEA", "GE"):
             continue
         d = tokenizer.delimiters
-        target = walker.step(seg.id, key_values(walker.guide, seg.id, seg.elements, d.component), [])
+        keyvals = key_values(walker.guide, seg.id, seg.elements, d.component)
+        target = walker.step(seg.id, keyvals, [])
         if target is not None:
             yield walker.guide.nodes[target], seg.elements, d.element, d.component
 

@@ -104,7 +104,7 @@ def test_claim_segments_and_body_match_the_reference(name, data, chunk_size):
     want = expected_claim_segments(reference)
     got = claims_by_walker(data, chunk_size)
     assert [c.claim.id for c in got] == [w[0][1][1] for w in want]
-    for record, segments in zip(got, want):
+    for record, segments in zip(got, want, strict=True):
         claim = record.claim
         assert [tuple(s) for s in claim.segments] == segments
         assert tuple(claim.location) == segments[0][2:5]
@@ -163,7 +163,7 @@ def test_claim_records_pickle_built_or_not():
     records = [e for e in read(generated("P", 5)) if isinstance(e, ClaimRecord)]
     lazy = pickle.loads(pickle.dumps(records[0]))
     assert lazy.claim.lines == records[0].claim.lines
-    records[1].claim.lines
+    _ = records[1].claim.lines  # built before pickling
     built = pickle.loads(pickle.dumps(records[1]))
     assert built.claim.segments == records[1].claim.segments
     assert built == records[1]
@@ -206,13 +206,13 @@ def test_non_ascii_block_is_read_carefully_and_located_in_bytes():
     data = generated("P", 30)
     at = data.index(b"NM1*QC*1*") + len(b"NM1*QC*1*")
     end = data.index(b"*", at)
-    data = data[:at] + "MUÑOZ".encode("utf-8") + data[end:]
+    data = data[:at] + "MUÑOZ".encode() + data[end:]
     reference = reference_segments(data)
     want = expected_claim_segments(reference)
     for chunk_size in (1 << 20, 301):
         got = claims_by_walker(data, chunk_size)
         assert len(got) == len(want) == 30
-        for record, segments in zip(got, want):
+        for record, segments in zip(got, want, strict=True):
             assert [s[2:] for s in record.claim.segments] == [s[2:] for s in segments]
         assert "MUÑOZ" in {r.patient.last_name for r in got}
 

@@ -82,7 +82,7 @@ def test_replacement_and_void(tmp_path):
         stats = ledger.record("SUB:2", accepted(build.claim("EM-1", [VISIT], freq="7"),
                                                 control="000000002"))
         assert stats.removed_claims == 1
-        assert [(l.claim_id, l.submission) for l in ledger.lines_for(identity(), DAY)] == \
+        assert [(ln.claim_id, ln.submission) for ln in ledger.lines_for(identity(), DAY)] == \
             [("EM-1", "SUB:2")]
         ledger.record("SUB:3", accepted(build.claim("EM-1", [VISIT], freq="8"),
                                         control="000000003"))
@@ -141,7 +141,7 @@ def test_two_submissions_through_the_cli(tmp_path):
     # rerunning the morning file does not conflict with itself, nor duplicate it
     assert run(str(morning)).exit_code == 0
     with Ledger.open(ledger) as opened:
-        assert [l.claim_id for l in opened.lines_for(identity(), DAY)] == ["EM-1"]
+        assert [ln.claim_id for ln in opened.lines_for(identity(), DAY)] == ["EM-1"]
     # checked on its own, the afternoon file is clean
     alone = CliRunner().invoke(main, ["check", str(afternoon), "--no-ledger"])
     assert alone.exit_code == 0, alone.output

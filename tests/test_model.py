@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from x12text import claim_837p, interchange, npi
 
 from scrubber.model import (
     ClaimRecord,
@@ -19,7 +20,6 @@ from scrubber.model import (
     read,
 )
 from scrubber.model.keys import patient_identity
-from x12text import claim_837p, interchange, npi
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -50,7 +50,7 @@ def test_valid_fixtures_read_exactly_as_the_manifest_says(entry):
     assert sum(isinstance(e, Interchange) for e in evs) == entry["interchanges"]
     assert sum(isinstance(e, Transaction) for e in evs) == entry["transactions"]
     assert [c.claim.id for c in claims] == [m["id"] for m in entry["claims"]]
-    for record, want in zip(claims, entry["claims"]):
+    for record, want in zip(claims, entry["claims"], strict=True):
         claim = record.claim
         assert record.kind == entry["kind"]
         assert claim.charge_text == want["charge"]
@@ -67,9 +67,9 @@ def test_valid_fixtures_read_exactly_as_the_manifest_says(entry):
 def test_same_content_whatever_the_layout():
     """One segment per line, all on one line, other delimiters: the same claims."""
     def summary(name):
-        return [(c.claim.charge, [(l.procedure, l.modifiers, l.charge, l.units,
-                                               l.date_from, l.diagnosis_pointers)
-                                              for l in c.claim.lines])
+        return [(c.claim.charge, [(ln.procedure, ln.modifiers, ln.charge, ln.units,
+                                   ln.date_from, ln.diagnosis_pointers)
+                                  for ln in c.claim.lines])
                 for c in claims_of(FIXTURES / name)]
     single = summary("837p-single.x12")
     assert summary("837p-oneline.x12") == single
@@ -182,7 +182,8 @@ def test_truncated_file_still_yields_the_claims_it_has():
     entry = next(m for m in MANIFEST if m["file"] == "broken-truncated.x12")
     records = claims_of(FIXTURES / "broken-truncated.x12")
     assert [r.claim.id for r in records] == [c["id"] for c in entry["claims"]]
-    assert {"env-missing-se", "env-missing-ge", "env-missing-iea"} <= set(codes(FIXTURES / "broken-truncated.x12"))
+    assert {"env-missing-se", "env-missing-ge", "env-missing-iea"} <= \
+        set(codes(FIXTURES / "broken-truncated.x12"))
 
 
 def test_control_mismatch_names_both_numbers():

@@ -14,7 +14,7 @@ from scrubber.model import ClaimRecord, Problem, read
 from scrubber.model.keys import patient_identity
 from scrubber.rules import cpt_96523
 from scrubber.rules.engine import DayIndex, scrub_events
-from scrubber.rules.findings import ScrubbedClaim, Severity
+from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +137,7 @@ def test_events_pass_through_in_order_and_open_events_is_called_twice():
     out = list(scrub_events(open_events, profile=PROFILE))
     plain = list(read(path))
     assert len(calls) == 2 and len(out) == len(plain)
-    for got, want in zip(out, plain):
+    for got, want in zip(out, plain, strict=True):
         if isinstance(want, ClaimRecord):
             assert isinstance(got, ScrubbedClaim) and got.record == want
         else:
@@ -209,8 +209,8 @@ def test_many_claims_keep_memory_flat():
     extra = []
     for n in (200, 2000):
         data = many(n)
-        read_peak, _ = peak(lambda: sum(1 for _ in read(data)))
-        scrub_peak, accepted = peak(lambda: sum(
+        read_peak, _ = peak(lambda data=data: sum(1 for _ in read(data)))
+        scrub_peak, accepted = peak(lambda data=data: sum(
             1 for e in scrub_events(lambda: read(data), profile=PROFILE)
             if isinstance(e, ScrubbedClaim) and not e.rejected))
         assert accepted == n

@@ -9,12 +9,12 @@ from pathlib import Path
 import jsonschema
 import lxml.html
 import pytest
+from x12text import claim_837p, interchange
 
 from scrubber.api import check_files, scrub_events
 from scrubber.emit.summary import HtmlSummary, TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
-from x12text import claim_837p, interchange
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"

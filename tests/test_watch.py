@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from x12text import claim_837p, interchange
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
