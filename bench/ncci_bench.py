@@ -119,7 +119,7 @@ def step_build(args: dict) -> dict:
     start = time.perf_counter()
     tables = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
     seconds = time.perf_counter() - start
-    assert tables.built
+    assert tables.built and tables.path is not None
     return {"build_s": seconds, "build_peak_mb": _peak_mb(), "rows": tables.counts,
             "index_mb": tables.path.stat().st_size / 1e6}
 
@@ -190,7 +190,8 @@ def step_scrub(args: dict) -> dict:
     if args["with_tables"]:
         ncci = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
     path = args["x12"]
-    claims, rules = 0, {}
+    claims = 0
+    rules: dict[str, int] = {}
     start = time.perf_counter()
     for event in scrub_events(lambda: read(path), profile=profile, ncci=ncci):
         if event.__class__ is ScrubbedClaim:

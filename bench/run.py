@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
     OUT.mkdir(exist_ok=True)
     kinds = ("P", "I") if a.kind == "both" else (a.kind,)
     started = time.time()
-    info = {
+    info: dict[str, Any] = {  # the run's circumstances, written to last-run.json
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),

@@ -66,6 +66,7 @@ def pyx12_errors(text: str) -> list:
 def interchanges(text: str) -> list[list[Segment]]:
     result: list[list[Segment]] = []
     for seg in Tokenizer(io.BytesIO(text.encode())):
+        assert isinstance(seg, Segment), seg  # the golden texts are clean X12
         if seg.id == "ISA":
             result.append([])
         result[-1].append(seg)

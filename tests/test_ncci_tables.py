@@ -20,6 +20,7 @@ from scrubber.ncci.files import mue_rows, ptp_rows
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("ncci_fixture_build",
                                                ROOT / "fixtures" / "ncci" / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 ptp, mue = build.ptp, build.mue
