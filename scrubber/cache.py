@@ -22,15 +22,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from scrubber.paths import cache_dir
+
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
 
 
 def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/scrubber, else ~/.cache/scrubber."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
+    """The per-user cache folder (scrubber.paths.cache_dir), where the indexes live."""
+    return cache_dir()
 
 
 def file_sha256(path: Path, error: type[Exception], what: str) -> str:

@@ -565,8 +565,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
                            conformance=conformance, resources=_resources(resource_values),
                            ledger=ledger, record=ledger is not None,
                            ack=AckIdentity(sender_id=ack_sender, name=ack_name))
-    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    settings = ServeSettings(data_dir=Path(data_dir or Path(state) / "scrubber" / "serve"),
+    from scrubber.paths import state_dir
+
+    settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
                              clients=clients, options=options, store=store,
                              max_body=max_body, retention_days=retention_days, host=host,
                              port=port, workers=workers)

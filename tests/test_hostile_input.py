@@ -19,7 +19,7 @@ import scrubber
 from scrubber.cli import main
 from scrubber.emit.html_report import HtmlReport
 from scrubber.emit.summary import TextSummary
-from scrubber.model.build import parse_decimal, small_int
+from scrubber.model.values import parse_decimal, small_int
 from scrubber.rules.snip import npi_is_valid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))

@@ -26,6 +26,7 @@ from scrubber.rules.profile import load_profile
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("rules_fixture_build",
                                                ROOT / "fixtures" / "rules" / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 DAY = date(2026, 11, 2)

@@ -23,6 +23,7 @@ from scrubber.rules.registry import all_rules
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "ncci"
 FILES = sorted(FIXTURES.glob("*.x12"))
 _spec = importlib.util.spec_from_file_location("ncci_fixture_build", FIXTURES / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 

@@ -20,6 +20,7 @@ from scrubber.rules.profile import load_profile
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("rules_fixture_build",
                                                ROOT / "fixtures" / "rules" / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 PROFILE = load_profile()
@@ -197,6 +198,7 @@ def test_day_index_holds_no_patient_names():
         index.close()
 
 
+@pytest.mark.slow
 def test_many_claims_keep_memory_flat():
     """The day index lives in SQLite: scrubbing costs no more memory per claim than reading."""
     import tracemalloc

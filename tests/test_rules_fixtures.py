@@ -76,6 +76,7 @@ def test_fixtures_match_their_builder():
         assert (FIXTURES / name).read_text(encoding="ascii") == text, name
 
 
+@pytest.mark.slow
 def test_fixtures_are_valid_for_pyx12():
     pytest.importorskip("pyx12")
     import io

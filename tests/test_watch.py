@@ -138,6 +138,7 @@ def test_slow_writer_is_taken_only_when_complete(tmp_path):
     assert (root / "accepted" / "slow.x12").read_text() == batch_file(4)
 
 
+@pytest.mark.slow
 def test_burst_of_200_files(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir(parents=True)
@@ -179,6 +180,7 @@ def test_poison_file_goes_to_failed_and_the_watcher_goes_on(tmp_path):
     assert "scrubber bug triggered" in reason.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1])
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
     rng = random.Random(seed)

@@ -53,9 +53,8 @@ class Gate:
 
     def held(self, record: ClaimRecord) -> str | None:
         """Why the claim's transaction set goes no further, or None when it was accepted."""
-        key = (record.interchange.control_number,
-               record.group.control_number if record.group else "",
-               record.transaction.control_number)
+        group = record.group.control_number if record.group is not None else ""
+        key = (record.interchange.control_number, group, record.transaction.control_number)
         if self.report.is_accepted(*key):
             return None
         places = self.report.placements(*key)

@@ -20,6 +20,7 @@ from typing import Protocol
 
 from scrubber.ledger.keys import LedgerError
 from scrubber.model.claims import ClaimRecord
+from scrubber.paths import state_dir
 from scrubber.rules.context import ClaimKey, SentClaim
 from scrubber.rules.findings import ScrubbedClaim
 
@@ -158,8 +159,7 @@ class LedgerStore(Protocol):
 
 def default_ledger_path() -> Path:
     """The per-user ledger: $XDG_STATE_HOME/scrubber/ledger.sqlite (~/.local/state/...)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "scrubber" / "ledger.sqlite"
+    return state_dir() / "ledger.sqlite"
 
 
 def is_url(target: str | os.PathLike | None) -> bool:

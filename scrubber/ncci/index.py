@@ -32,12 +32,12 @@ from scrubber.cache import (
     read_meta,
     touch,
 )
+from scrubber.model.claims import KINDS
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
 
 log = logging.getLogger(__name__)
 
 VERSION = 2  # of the index layout: a new layout never opens an old file
-KINDS = ("837P", "837I")
 BATCH = 20_000  # rows per executemany: large enough to be fast, small enough to stay flat
 
 Paths = str | os.PathLike | Sequence[str | os.PathLike]

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
 
-from scrubber.model.claims import ServiceLine
+from scrubber.model.claims import ServiceLine, service_element
 from scrubber.rules.context import LEDGER, ClaimContext, DayService
 from scrubber.rules.registry import INFO, REJECT, WARN, Hit, rule
 
@@ -107,7 +107,7 @@ def _conflict_hits(ctx: ClaimContext, category: str, what: str, fix_837p: str
                        f"{services}. 96523 is reported only when it is the sole service that "
                        "day." + _bypass_note(ctx, line))
             fix = fix_837p
-        yield Hit(message, fix, line=line, element="SV101" if ctx.kind == "837P" else "SV202",
+        yield Hit(message, fix, line=line, element=service_element(ctx.kind, "procedure"),
                   related=related)
 
 
@@ -174,7 +174,7 @@ def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
             "sole service of the day and will be denied or recouped.",
             "Void or correct the claim that carried 96523 for this date (remove the 96523 "
             "line), or hold this service if it was not performed.",
-            line=line, element="SV101" if ctx.kind == "837P" else "SV202",
+            line=line, element=service_element(ctx.kind, "procedure"),
             related=tuple(dict.fromkeys(s.reference() for s in sent)), ceiling=WARN)
 
 
@@ -233,7 +233,7 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:96523*120*UN*2 on 20261102
     Passes: SV1*HC:96523*60*UN*1 on 20261102
     """
-    element = "SV104" if ctx.kind == "837P" else "SV205"
+    element = service_element(ctx.kind, "units")
     for line in irrigation_lines(ctx):
         if line.units != _ONE:
             shown = line.units_text or "none"

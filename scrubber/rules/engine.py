@@ -20,9 +20,9 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, cast
 
-from scrubber.model.build import Event
 from scrubber.model.claims import ClaimRecord, Location
 from scrubber.model.keys import patient_identity
+from scrubber.model.walker import Event
 from scrubber.rules.context import (
     LEDGER,
     SUBMISSION,

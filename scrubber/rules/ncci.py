@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
-from scrubber.model.claims import ServiceLine
+from scrubber.model.claims import ServiceLine, service_element
 from scrubber.ncci import MueLimit, NcciTables, PtpEdit
 from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
@@ -81,9 +81,7 @@ def bypass_modifiers(ctx: ClaimContext):
 
 
 def _element(ctx: ClaimContext, units: bool = False) -> str:
-    if ctx.kind == "837P":
-        return "SV104" if units else "SV101"
-    return "SV205" if units else "SV202"
+    return service_element(ctx.kind, "units" if units else "procedure")
 
 
 def _related(ctx: ClaimContext, services) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from scrubber.model.claims import KINDS as KINDS  # re-exported: rules.docs reads it here
 from scrubber.model.claims import Location, ServiceLine
 from scrubber.rules.findings import Severity
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from scrubber.rules.context import ClaimContext
 
 REJECT, WARN, INFO = Severity.REJECT, Severity.WARN, Severity.INFO
-KINDS = ("837P", "837I")
 _WEIGHT = {Severity.INFO: 0, Severity.WARN: 1, Severity.REJECT: 2}
 
 

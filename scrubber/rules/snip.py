@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
-from scrubber.model.claims import DateValue, ServiceLine
+from scrubber.model.claims import CHANGE_FREQUENCIES, DateValue, ServiceLine, service_element
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import REJECT, Hit, rule
 
@@ -51,7 +51,7 @@ def npi_is_valid(npi: str) -> bool:
 
 
 def _procedure_element(ctx: ClaimContext, part: int) -> str:
-    return f"SV101-{part}" if ctx.kind == "837P" else f"SV202-{part}"
+    return f"{service_element(ctx.kind, 'procedure')}-{part}"
 
 
 def _dates(ctx: ClaimContext) -> Iterator[tuple[DateValue, ServiceLine | None]]:
@@ -275,8 +275,8 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:99213*100*UN*0, SV1*HC:99213*100*MJ*15
     Passes: SV1*HC:99213*100*UN*1, SV1*HC:00840*900*MJ*95
     """
-    basis_element, units_element = ("SV103", "SV104") if ctx.kind == "837P" else \
-        ("SV204", "SV205")
+    basis_element = service_element(ctx.kind, "unit_basis")
+    units_element = service_element(ctx.kind, "units")
     for line in ctx.claim.lines:
         if line.units is not None and line.units <= 0:
             yield Hit(f"line {line.number} bills {line.units_text} units: units must be above "
@@ -308,7 +308,7 @@ def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: two CLM*PCN1 claims of billing NPI 1234567893 in one interchange
     Passes: CLM*PCN1 and CLM*PCN2
     """
-    if ctx.claim.frequency in ("7", "8"):
+    if ctx.claim.frequency in CHANGE_FREQUENCIES:
         return
     earlier = ctx.twins()
     if earlier:
@@ -329,7 +329,7 @@ def implementation_reference(ctx: ClaimContext) -> Iterator[Hit]:
     Passes: GS08 005010X222A1 and ST03 005010X222A1
     """
     st03 = ctx.record.transaction.version
-    gs08 = ctx.record.group.version if ctx.record.group else ""
+    gs08 = ctx.record.group.version if ctx.record.group is not None else ""
     if st03 and gs08 and st03 != gs08:
         yield Hit(f"ST03 {st03} differs from GS08 {gs08}", "Send ST03 equal to GS08.",
                   segment=ctx.record.transaction.location, element="ST03")
