@@ -180,6 +180,7 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
                            else "", line.units_text, line.control_number,
                            _line_dates(line), _statuses(found)))
     spans = [d for d in (_line_dates(line) for line in claim.lines) if d]
+    dates: tuple[date, date] | None
     if spans:
         dates = (min(a for a, _ in spans), max(b for _, b in spans))
     else:
@@ -367,17 +368,16 @@ class Ack277Stream:
         self.ta1_reason = ""
 
     def event(self, event: object) -> None:
-        cls = event.__class__
-        if cls is Interchange:
+        if isinstance(event, Interchange):
             self.interchange, self.providers, self.ta1_reason = event, {}, ""
             self.submitter, self.batch = ("", ""), ""
             self.rows.clear()
-        elif cls is Transaction and not self.submitter[0] and event.submitter:
+        elif isinstance(event, Transaction) and not self.submitter[0] and event.submitter:
             self.submitter = (event.submitter.name, event.submitter.id)
             self.batch = event.reference
-        elif cls is Problem and event.code in TA1_PROBLEMS and not self.ta1_reason:
+        elif isinstance(event, Problem) and event.code in TA1_PROBLEMS and not self.ta1_reason:
             self.ta1_reason = event.message
-        elif cls is ScrubbedClaim and not event.held:  # held: the 999 answers it
+        elif isinstance(event, ScrubbedClaim) and not event.held:  # the 999 answers a held one
             provider = event.record.billing_provider
             key = (provider.npi, provider.name) if provider else ("", "")
             if key not in self.providers:
@@ -390,7 +390,8 @@ class Ack277Stream:
             row = _claim_row(event)
             self.providers[key].count(row)
             self.rows.add(self.providers[key].number, row)
-        elif cls is EnvelopeEnd and event.envelope == "interchange" and self.interchange:
+        elif isinstance(event, EnvelopeEnd) and event.envelope == "interchange" and \
+                self.interchange:
             if self.ta1_reason:
                 self.summaries.append(AckSummary(self.interchange.control_number, "", 0, 0,
                                                  self.ta1_reason))

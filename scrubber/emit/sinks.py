@@ -173,7 +173,7 @@ class AckFiles:
 
     @contextmanager
     def open(self, name: str, suffix: str) -> Iterator[BinaryIO]:
-        from scrubber.api import open_private
+        from scrubber.files import open_private
 
         target = f"{self.stem(name)}.{suffix}.x12"
         with open_private(target, "wb") as handle:

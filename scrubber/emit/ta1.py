@@ -82,9 +82,9 @@ def ta1_answers(events: Iterable) -> Iterator[Ta1]:
 
 def envelope_events(event: object) -> bool:
     """Whether ``event`` matters to the TA1: small enough to keep for a whole file."""
-    cls = event.__class__
-    return cls is Interchange or (cls is Problem and event.code in TA1_CODES) or (
-        cls is EnvelopeEnd and event.envelope == "interchange")
+    return isinstance(event, Interchange) or (
+        isinstance(event, Problem) and event.code in TA1_CODES) or (
+        isinstance(event, EnvelopeEnd) and event.envelope == "interchange")
 
 
 def write_ta1(events: Iterable, out: BinaryIO, *, sources: dict[str, Interchange] | None = None,

@@ -90,9 +90,9 @@ def _related(ctx: ClaimContext, services) -> tuple[str, ...]:
 
 # -- procedure-to-procedure --------------------------------------------------------------
 
-def _applies(edit: PtpEdit | None, modifiers: tuple[str, ...], bypass) -> bool:
+def _applies(edit: PtpEdit, modifiers: tuple[str, ...], bypass) -> bool:
     """True when the edit denies the column 2 service: indicator 0, or 1 with no bypass."""
-    if edit is None or edit.modifier == 9:
+    if edit.modifier == 9:
         return False
     return edit.modifier == 0 or not any(m in bypass for m in modifiers)
 
@@ -145,11 +145,11 @@ def ptp_pairs(ctx: ClaimContext) -> Iterator[Hit]:
         for other in ctx.others(line):
             modifiers = line.modifiers + other.modifiers
             edit = tables.ptp(other.procedure, line.procedure, day, ctx.kind)
-            if _applies(edit, modifiers, bypass):
+            if edit is not None and _applies(edit, modifiers, bypass):
                 denied[edit].append(other)
             elif other.where == LEDGER:
                 edit = tables.ptp(line.procedure, other.procedure, day, ctx.kind)
-                if _applies(edit, modifiers, bypass):
+                if edit is not None and _applies(edit, modifiers, bypass):
                     sent[edit].append(other)
         for edit, services in denied.items():
             yield Hit(f"{line.procedure} on {day:%Y-%m-%d} is billed with "
@@ -193,7 +193,8 @@ def _mue_fix(limit: MueLimit, code: str) -> str:
 
 def _day_units(ctx: ClaimContext, line: ServiceLine) -> tuple[Decimal, list[DayService]]:
     same = [s for s in ctx.others(line) if s.procedure == line.procedure and s.units]
-    return line.units + sum((s.units for s in same), Decimal(0)), same
+    total = sum((s.units or Decimal(0) for s in same), line.units or Decimal(0))
+    return total, same
 
 
 @rule("mue", severity=REJECT, stc=("A7", "476"),
