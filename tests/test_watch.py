@@ -208,3 +208,27 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
     accepted = [n for n in range(total) if n % 7]
     assert len(rows) == len(set(rows)) == len(accepted)
     assert sorted(r[0] for r in rows) == [f"W{n:04d}" for n in accepted]
+
+
+def test_scrub_toml_sets_every_site_default_of_the_watcher(tmp_path):
+    """[watch] takes what the README lists as site defaults: the ack sender among them."""
+    root = tmp_path / "claims"
+    (root / "inbox").mkdir(parents=True)
+    (root / "inbox" / "two-units.x12").write_text(batch_file(1, reject=True))
+    (tmp_path / "scrub.toml").write_text(
+        '[watch]\nroot = "claims"\nworkers = 1\nsettle = 0.2\npoll = true\n'
+        'no-ledger = true\nig = true\nack-sender = "ACMECH"\nack-name = "ACME CLEARING"\n'
+        'ignore = ["96523-units"]\nselect = ["96523-,snip-"]\n')
+    result = subprocess.run([sys.executable, "-m", "scrubber", "watch", "--once"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert placed(root) == {"two-units.x12": ["accepted"]}  # the rule it breaks is ignored
+    (ack,) = (root / "reports").glob("*.277ca.x12")
+    text = ack.read_text()
+    assert text.startswith("ISA*") and text.split("*")[6] == "ACMECH".ljust(15)
+    assert "*ACME CLEARING*" in text or "*ACME CLEARING~" in text
+    (tmp_path / "scrub.toml").write_text('[watch]\nack-sendr = "ACMECH"\n')
+    result = subprocess.run([sys.executable, "-m", "scrubber", "watch", "--once"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "ack-sendr is not an option" in result.stderr
+    assert "Traceback" not in result.stderr
