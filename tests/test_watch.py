@@ -344,3 +344,15 @@ def test_a_stop_says_at_once_what_it_is_finishing(tmp_path):
     assert f"stopped: {len(in_hand)} file" in rest
     run_once(tmp_path, "--no-ledger")  # the next start redoes the rest
     assert sorted(placed(tmp_path)) == ["big0.x12", "big1.x12", "big2.x12", "big3.x12"]
+
+
+def test_the_documented_watch_table_is_accepted(tmp_path):
+    from scrubber.cli import main
+    from scrubber.config import load_config
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "watcher.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert example is not None
+    (tmp_path / "scrub.toml").write_text(example.group(1))
+    table = load_config(main, str(tmp_path / "scrub.toml"))["watch"]
+    assert table["ack_sender"] == "ACMECH" and table["ignore"] == ("96523-units",)
