@@ -78,6 +78,36 @@ def resource_options(command: Any) -> Any:
     return command
 
 
+def service_options(command: Any) -> Any:
+    """What decides verdicts and signs acknowledgements, alike for the watcher and the server."""
+    for option in reversed((
+            click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+                         help="Payer profile (XML) with severities, switched-off rules and "
+                              "code lists."),
+            click.option("--companion", metavar="NAME",
+                         help="Lay a payer companion guide of x12_maps/ig-overrides.xml over "
+                              "the implementation guides."),
+            click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
+                         help="Check implementation-guide conformance first (999)."),
+            click.option("--ack-sender", default="SCRUBBER", show_default=True,
+                         help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and "
+                              "TA1)."),
+            click.option("--ack-name", default="SCRUBBER", show_default=True,
+                         help="Our name as information source in the 277CA (2100A NM103)."))):
+        command = option(command)
+    return command
+
+
+def rule_selection(command: Any) -> Any:
+    """--select and --ignore: which rules run."""
+    command = click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+                           help="Leave these rules out: ids or prefixes (repeat, or separate "
+                                "with commas).")(command)
+    return click.option("--select", "select", multiple=True, metavar="RULE",
+                        help="Run only these rules: ids or prefixes such as snip- (repeat, "
+                             "or separate with commas).")(command)
+
+
 def _resources(values: dict[str, Any]) -> Resources:
     """Load the resources the options name; a file that cannot be used is a usage error."""
     try:
@@ -164,11 +194,7 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
-@click.option("--select", "select", multiple=True, metavar="RULE",
-              help="Run only these rules: ids or prefixes such as snip- (repeat, or separate "
-                   "with commas).")
-@click.option("--ignore", "ignore", multiple=True, metavar="RULE",
-              help="Leave these rules out: ids or prefixes (repeat, or separate with commas).")
+@rule_selection
 @click.option("--statistics", is_flag=True,
               help="After the report, count the findings per rule with the claims each "
                    "rejected and the charges at risk (on standard error when a JSON, CSV or "
@@ -467,16 +493,14 @@ def profile_show() -> None:
 @click.option("--record/--no-record", default=True, show_default=True,
               help="Record the accepted claims in the ledger: the watcher is an intake that "
                    "forwards what it accepts.")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-              help="Payer profile (XML) with severities, switched-off rules and code lists.")
-@click.option("--companion", metavar="NAME",
-              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
-                   "implementation guides.")
+@service_options
+@rule_selection
 @resource_options
 @click.pass_context
 def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool, once: bool,
           ledger_path: str | None, no_ledger: bool, record: bool, profile_path: str | None,
-          companion: str | None, **resource_values: Any) -> None:
+          companion: str | None, conformance: bool, ack_sender: str, ack_name: str,
+          select: tuple[str, ...], ignore: tuple[str, ...], **resource_values: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -497,8 +521,10 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     ledger = _usable_ledger(ctx, ledger_path, no_ledger)
     # a broken profile, companion or resource file is refused before any file is taken
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           resources=_resources(resource_values), ledger=ledger,
-                           record=record and ledger is not None)
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger, record=record and ledger is not None,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                              use_events=not poll, options=options)
     run_watch(settings, once=once)
@@ -527,17 +553,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
 @click.option("--ledger", "ledger_path", metavar="PATH|URL",
               help="Claim-history ledger (default: the per-user ledger).")
 @click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-              help="Payer profile (XML) with severities, switched-off rules and code lists.")
-@click.option("--companion", metavar="NAME",
-              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
-                   "implementation guides.")
-@click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
-              help="Check implementation-guide conformance first (999).")
-@click.option("--ack-sender", default="SCRUBBER", show_default=True,
-              help="Our id in the acknowledgements (ISA06/GS02).")
-@click.option("--ack-name", default="SCRUBBER", show_default=True,
-              help="Our name as information source in the 277CA (2100A NM103).")
+@service_options
 @resource_options
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,

@@ -9,12 +9,15 @@ Folders under one root (created if missing)::
 
 Crash safety rests on renames within one filesystem, which are atomic: a file
 is taken by renaming it from inbox/ into work/ under a job name, its reports
-are written under that job name (so a redo overwrites, never duplicates), and
-it is done the moment it is renamed out of work/. On start, anything still in
-work/ is redone from scratch; the ledger records a submission idempotently, so
-a redo never counts a claim twice. The journal (work/journal.jsonl) records each
-step for people, and the original name of each job (a job name is made safe:
-short, printable, UTF-8); the folders are the truth.
+are named after its original name and the job (``b.x12.<job id>.json``: a redo
+overwrites, never duplicates), and it is done the moment it is renamed out of
+work/ (a name already there gets a number before its extension: ``b-2.x12``).
+On start, anything still in work/ is redone from scratch; the ledger records a
+submission idempotently, so a redo never counts a claim twice. The journal
+(work/journal.jsonl) records each step for people, and the original name of each
+job (a job name is made safe: short, printable, UTF-8); the folders are the truth.
+The log says where the watcher runs with what, each file's verdict (a failure's
+reason), and on a stop what it is finishing; never patient data.
 
 Faults the watcher outlives (docs/reliability.md): a worker process that dies
 (the pool is made again and its jobs redone, a file that kills it three times
@@ -134,14 +137,41 @@ def _journal_names(settings: WatchSettings) -> dict[str, str]:
     return names
 
 
+def job_stem(job: str) -> str:
+    """The name of a job's reports: ``<safe original name>.<job id>``.
+
+    The original name first makes a file's reports findable next to it; the
+    job id keeps two files of one name apart and lets a redo overwrite its own.
+    """
+    ident, _, safe = job.partition("__")
+    return f"{safe}.{ident}" if safe else job
+
+
+def numbered(name: str, n: int) -> str:
+    """``a.x12`` as its n-th copy, ``a-n.x12``: the extension kept, so tools still know it.
+
+    The number goes before the last extension (``a.tar-2.x12``), or at the end
+    of a name without one (``a-2``).
+    """
+    stem, _, extension = name.rpartition(".")
+    return f"{stem}-{n}.{extension}" if stem else f"{name}-{n}"
+
+
 def _free_name(folder: Path, name: str) -> Path:
-    """``name`` in ``folder``, suffixed (.1, .2 ...) when taken: never overwrite."""
+    """``name`` in ``folder``, numbered (a-2.x12, a-3.x12 ...) when taken: never overwrite."""
     target = folder / name
-    n = 0
+    n = 1
     while os.path.lexists(target):
         n += 1
-        target = folder / f"{name}.{n}"
+        target = folder / numbered(name, n)
     return target
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    """A reason fit for one log line: its first line, cut short (a traceback stays in
+    the reason file)."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[:limit] + "..."
 
 
 def _die_with_parent(parent: int) -> None:
@@ -169,8 +199,12 @@ def _fingerprint(path: Path) -> tuple[int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, str | None]:
+def _job_file(job: str, name: str, settings: WatchSettings
+              ) -> tuple[str, str, str | None, str | None]:
     """Scrub one taken file (in a worker process): its verdict and reports.
+
+    The reports are named after the original ``name`` (``job_stem``) and show
+    it, escaped, as the file's name.
 
     Returns (job, verdict, summary line, error). Anything the scrubber raises
     makes the file poison: it goes to failed/ with the error, and the watcher
@@ -186,9 +220,10 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-            return job, "failed", None, f"{job.split('__', 1)[-1]} is {kind}; not read"
+            return job, "failed", None, f"{printable(name)} is {kind}; not read"
         before = _fingerprint(path)
-        outcome = process_file(str(path), str(reports), stem=job, options=settings.options)
+        outcome = process_file(str(path), str(reports), stem=job_stem(job),
+                               name=printable(name), options=settings.options)
         if _fingerprint(path) != before:
             return job, CHANGED, None, "the file changed while it was scrubbed"
     except OSError as exc:
@@ -290,7 +325,7 @@ class Watcher:
         """File the job under its verdict; OSError leaves it in work/ (see ``_settle``)."""
         name = self._name(job)
         if verdict == "failed" and error:
-            write_private(self.settings.folder("reports") / f"{job}.reason.txt",
+            write_private(self.settings.folder("reports") / f"{job_stem(job)}.reason.txt",
                           (error + "\n").encode("utf-8", "replace"))
         try:
             target = _free_name(self.settings.folder(verdict), name)
@@ -304,8 +339,11 @@ class Watcher:
         self._names.pop(job, None)
         self._deaths.pop(job, None)
         self.done += 1
-        log.info("%s: %s; %s (%.2f s)", printable(name), verdict,
-                 printable(line or error or ""), seconds)
+        filed = printable(target.name)
+        if target.name != name:
+            filed += f" (arrived as {printable(name)})"
+        said = "; ".join(printable(_first_line(part)) for part in (error, line) if part)
+        log.info("%s: %s; %s (%.2f s)", filed, verdict, said, seconds)
 
     def _settle(self, result: Result, seconds: float, attempt: int = 0) -> None:
         """Act on a job's result: file it, or keep it in work/ to be tried again."""
@@ -367,11 +405,16 @@ class Watcher:
         observer = self._observe() if self.settings.use_events and not once else None
         pending: dict[Future, tuple[str, float, int]] = {}
         queue: deque[tuple[str, int]] = deque((job, 0) for job in self.recover())
+        log.info("%s", describe(self.settings, redo=len(queue), once=once))
         for job, _ in queue:
             _journal(self.settings, step="redo", job=job)
         pool = self._pool()
+        stopping = False
         try:
             while True:
+                if self.stop.is_set() and not stopping:
+                    stopping = True
+                    self._stopping(pending, queue)
                 if not self.stop.is_set():
                     for name in self._ready():
                         taken = self._take(name)
@@ -386,10 +429,10 @@ class Watcher:
                 lost: list[tuple[str, int]] = []  # jobs in hand when a worker died
                 # after a death, suspects are redone one at a time: a death is then theirs
                 room = 1 if self._suspects else 2 * self.settings.workers
-                while queue and len(pending) < room:
+                while queue and len(pending) < room and not stopping:
                     job, attempt = queue.popleft()
                     try:
-                        future = pool.submit(_job_file, job, self.settings)
+                        future = pool.submit(_job_file, job, self._name(job), self.settings)
                     except (BrokenProcessPool, RuntimeError):  # an idle worker was killed
                         queue.appendleft((job, attempt))
                         broken = True
@@ -406,11 +449,15 @@ class Watcher:
                     self._settle(result, time.monotonic() - started, attempt)
                 if broken:
                     pool = self._remake(pool, pending, queue, lost)
-                if self.stop.is_set() and not pending:
+                if stopping and not pending:
+                    log.info("stopped: %d file%s filed%s", self.done, _s(self.done),
+                             _left(len(queue) + len(self._later)))
                     return self.done  # what was queued but not started stays in work/
                 if once and not pending and not queue and not self._inbox_busy() and \
                         not any(item.result is None and item.attempt <= ONCE_ATTEMPTS
                                 for item in self._later):
+                    log.info("done: %d file%s filed%s", self.done, _s(self.done),
+                             _left(len(self._later)))
                     return self.done  # jobs still waiting stay in work/ for the next run
                 self.wake.wait(self.settings.poll_seconds if not pending else 0.05)
                 self.wake.clear()
@@ -419,6 +466,26 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=2)
+
+    def _stopping(self, pending: dict[Future, tuple[str, float, int]],
+                  queue: deque[tuple[str, int]]) -> None:
+        """Say at once what a stop waits for: the files in hand, by name.
+
+        Jobs handed to the pool but not started are called back: like the
+        queued ones they stay in work/ for the next start.
+        """
+        for future, (job, _, attempt) in list(pending.items()):
+            if future.cancel():
+                del pending[future]
+                queue.append((job, attempt))
+        names = [printable(self._name(job)) for job, _, _ in pending.values()]
+        if names:
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more"
+                                              if len(names) > 10 else "")
+            finishing = f"finishing {len(names)} file{_s(len(names))} in hand ({shown})"
+        else:
+            finishing = "nothing in hand"
+        log.info("stopping: %s%s", finishing, _left(len(queue) + len(self._later)))
 
     def _remake(self, pool: ProcessPoolExecutor,
                 pending: dict[Future, tuple[str, float, int]],
@@ -474,6 +541,40 @@ class Watcher:
         observer.schedule(Wake(), str(self.settings.folder("inbox")), recursive=False)
         observer.start()
         return observer
+
+
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _left(n: int) -> str:
+    return f"; {n} taken file{_s(n)} stay{'s' if n == 1 else ''} in work/ for the next start" \
+        if n else ""
+
+
+def describe(settings: WatchSettings, *, redo: int = 0, once: bool = False) -> str:
+    """The start line: where, how many workers, which ledger and profile (no password)."""
+    from scrubber.ledger.postgres import safe_url
+
+    options = settings.options
+    ledger = "none"
+    if options.ledger:
+        ledger = printable(safe_url(options.ledger))
+        ledger += ", recording accepted claims" if options.record else ", not recording"
+    profile = options.profile
+    if profile is None:
+        profile_name = "default"
+    elif isinstance(profile, str):
+        profile_name = printable(profile)
+    else:
+        profile_name = printable(profile.name) + (
+            "" if profile.name == "default" else f" ({printable(profile.path)})")
+    text = (f"watching {printable(str(settings.root))}{' once' if once else ''}: "
+            f"{settings.workers} worker{_s(settings.workers)}, ledger {ledger}, "
+            f"profile {profile_name}")
+    if redo:
+        text += f"; {redo} file{_s(redo)} left in work/ redone"
+    return text
 
 
 def run_watch(settings: WatchSettings, stop: threading.Event | None = None,

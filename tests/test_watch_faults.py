@@ -145,7 +145,7 @@ def test_a_file_that_kills_its_worker_is_redone_then_failed(tmp_path):
     (inbox / "always-dies.x12").write_text(batch_file(2))
     run_patched(tmp_path, DIES)
     assert placed(tmp_path) == {"dies-once.x12": ["accepted"], "always-dies.x12": ["failed"]}
-    (reason,) = (tmp_path / "reports").glob("*always-dies.x12.reason.txt")
+    (reason,) = (tmp_path / "reports").glob("always-dies.x12.*.reason.txt")
     assert "died 3 times" in reason.read_text()
 
 
@@ -249,7 +249,7 @@ def test_a_full_disk_keeps_the_file_in_work_until_there_is_room(small_disk):
         out = stop(proc)
     assert placed(root) == {"full.x12": ["accepted"]}
     assert "stays in work/" in out and "Traceback" not in out
-    (report,) = (root / "reports").glob("*__full.x12.json")
+    (report,) = (root / "reports").glob("full.x12.*.json")
     assert json.loads(report.read_text())["files"][0]["summary"]["claims"] == 1
 
 
@@ -291,5 +291,5 @@ def test_a_file_appended_to_during_its_scrub_is_scrubbed_again(tmp_path):
     out = run_patched(tmp_path, APPENDS)
     assert placed(tmp_path) == {"growing.x12": ["accepted"]}
     assert "changed while it was scrubbed" in out
-    (report,) = (tmp_path / "reports").glob("*__growing.x12.json")
+    (report,) = (tmp_path / "reports").glob("growing.x12.*.json")
     assert json.loads(report.read_text())["files"][0]["summary"]["claims"] == 2
