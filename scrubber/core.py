@@ -1,7 +1,7 @@
 """The scrub core: one options object and one Scrubber that every front end drives.
 
-A front end (the command line, the watcher, the Python API, and later the
-HTTP service and the Spark job) turns its own input into ``ScrubOptions`` and
+A front end (the command line, the watcher, the Python API, the HTTP service
+and the Spark job) turns its own input into ``ScrubOptions`` and
 a source, and its own output out of sinks (scrubber.emit.sinks). The core
 does the rest in one place: the implementation-guide check first, as a
 payer's front end does; the rules over every claim with its day context and
@@ -155,7 +155,8 @@ class Scrubber:
         ``conformance`` the implementation-guide check runs first: its errors
         come out as transaction-set problems and the claims of a rejected set
         are held (``ScrubbedClaim.held``) instead of scrubbed; its report is
-        appended to ``conformance`` (for a 999). Nothing is recorded here.
+        appended to ``conformance`` (for a 999). With the options' ``record``,
+        each accepted claim is recorded in the ledger as it is decided.
         """
         from scrubber.ig import check as ig_check
         from scrubber.ig.gate import Gate
