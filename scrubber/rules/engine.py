@@ -279,7 +279,22 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayIndex,
+class DayContextIndex(Protocol):
+    """What a claim's day lookups read from the run's lines: DayIndex, or the Spark job's."""
+
+    def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]: ...
+
+    def changed(self, key: bytes, claim_id: str) -> bool: ...
+
+
+def day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
+                ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
+    """The claim's day context over any run index: a front end that indexes elsewhere
+    (scrubber.spark) gets the same lookups, and so the same verdicts, as ``scrub_events``."""
+    return _day_lookups(record, ordinal, submission, index, ledger)
+
+
+def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
                  ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
     """The claim's day context, whole and the ledger's part alone, each cached per date."""
     key = patient_key(record)
@@ -303,7 +318,7 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayI
 
 
 def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
-                     index: DayIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
+                     index: DayContextIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
     claim = record.claim
     out = []
     for item in ledger.lines_for(patient_identity(record), day, exclude_submission=submission):
