@@ -286,12 +286,7 @@ class DayContextIndex(Protocol):
 
     def changed(self, key: bytes, claim_id: str) -> bool: ...
 
-
-def day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
-                ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
-    """The claim's day context over any run index: a front end that indexes elsewhere
-    (scrubber.spark) gets the same lookups, and so the same verdicts, as ``scrub_events``."""
-    return _day_lookups(record, ordinal, submission, index, ledger)
+    def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]: ...
 
 
 def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
@@ -348,6 +343,32 @@ def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
     return ScrubbedClaim(record, (finding,), held=True)
 
 
+def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
+                  ledger: LedgerReader | None = None,
+                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1
+                  ) -> Iterator[Event | ScrubbedClaim]:
+    """Yield ``events`` with every ClaimRecord scrubbed against an index of the run's lines.
+
+    The claims are numbered from ``first`` in the order they come (as ``index``
+    numbers them); a claim ``held`` names a reason for is not scrubbed.
+    """
+    ordinal = first - 1
+    for event in events:
+        if event.__class__ is not _CLAIM_RECORD:
+            yield event
+            continue
+        ordinal += 1
+        reason = held(event) if held is not None else None
+        if reason is not None:
+            yield held_claim(event, reason)
+            continue
+        submission = submission_id(event)
+        day, ledger_day = _day_lookups(event, ordinal, submission, index, ledger)
+        yield engine.scrub(event, ordinal=ordinal, submission=submission, day=day,
+                           twins=partial(index.twins, event, submission, ordinal),
+                           ledger_day=ledger_day)
+
+
 def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
                  ledger: LedgerReader | None = None, engine: Engine | None = None,
                  ncci: NcciTables | None = None, resources: Resources | None = None,
@@ -377,20 +398,6 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                 if held is None or held(event) is None:
                     index.add(event, ordinal, submission_id(event))
         index.finish()
-        ordinal = 0
-        for event in open_events():
-            if event.__class__ is not _CLAIM_RECORD:
-                yield event
-                continue
-            ordinal += 1
-            reason = held(event) if held is not None else None
-            if reason is not None:
-                yield held_claim(event, reason)
-                continue
-            submission = submission_id(event)
-            day, ledger_day = _day_lookups(event, ordinal, submission, index, ledger)
-            yield engine.scrub(event, ordinal=ordinal, submission=submission, day=day,
-                               twins=partial(index.twins, event, submission, ordinal),
-                               ledger_day=ledger_day)
+        yield from scrub_indexed(open_events(), engine, index, ledger, held)
     finally:
         index.close()
