@@ -5,8 +5,8 @@ What runs where (docs/scale.md):
   collects two small things: each piece's claim count (to number the claims as
   one process would) and, with a ledger, the replaced or voided claims;
 - stage 1 reads each piece where it is scheduled: no shuffle;
-- two shuffles bring every line of a patient's day (the day key) and every
-  claim of a twin key (CLM01, billing NPI, submission) together; a third
+- one shuffle brings every line of a patient's day (the day key) and every
+  claim of a twin key (CLM01, billing NPI, submission) together; a second
   brings the context back to the piece, which stage 3 reads again and scrubs.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from scrubber.core import ScrubOptions
 from scrubber.spark.pieces import PIECE_BYTES, Piece, plan
-from scrubber.spark.stages import FILE, RUN, Job, day_context, index_pieces, scrub_pieces, twins
+from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
 
 # the tables' columns, in the order scrubber.spark.stages.Rows writes them
 SCHEMAS = {
@@ -111,7 +111,8 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
     parts = None
     if acks is not None:
         parts = Path(acks) / ".parts"
-        parts.mkdir(mode=0o700, parents=True, exist_ok=True)
+        shutil.rmtree(parts, ignore_errors=True)  # an interrupted run's parts are not ours
+        parts.mkdir(mode=0o700, parents=True)
     job = Job(options, secret or os.urandom(32), scope, ack_999,
               str(parts) if parts is not None else None)
     n = partitions or max(1, min(len(pieces), sc.defaultParallelism * 4))
@@ -126,12 +127,10 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
                         .map(lambda row: row[1]).collect()) if options.ledger else frozenset()
     shared = sc.broadcast((bases, file_bases, changes))
 
-    days = (indexed.filter(lambda row: row[0] == "line").map(lambda row: (row[1], row[2]))
-            .groupByKey(n).mapPartitions(lambda groups: day_context(groups, shared.value[0])))
-    earlier = (indexed.filter(lambda row: row[0] == "claim")
-               .map(lambda row: (row[1], (row[2], row[3])))
-               .groupByKey(n).mapPartitions(lambda groups: twins(groups, shared.value[0])))
-    context = (by_piece.mapValues(lambda piece: ("piece", piece)).union(days).union(earlier)
+    grouped = (indexed.filter(lambda row: row[0] in ("line", "claim"))
+               .map(lambda row: (row[1], row[2])).groupByKey(n)
+               .mapPartitions(lambda groups: context_rows(groups, shared.value[0])))
+    context = (by_piece.mapValues(lambda piece: ("piece", piece)).union(grouped)
                .partitionBy(n, _piece_partition))
     result = context.mapPartitions(
         lambda rows: scrub_pieces(rows, job, *shared.value)).persist(keep)

@@ -8,8 +8,8 @@ cluster; scrubber.spark.job only wires them together.
    rows of every claim the check does not hold (one per dated line, keyed by the
    *day key*), its twin key (billing NPI, CLM01, submission) and the piece's
    claim count.
-2. ``day_context`` and ``twins`` (after a shuffle on those keys): each claim gets
-   the lines of other claims on its patient's day, and its earlier twins.
+2. ``context_rows`` (after one shuffle on those keys): each claim gets the lines
+   of other claims on its patient's day, and its earlier twins.
 3. ``scrub_pieces`` (after a shuffle back to the piece): the piece is read again
    and its claims go through the engine's own ``scrub_indexed`` with that
    context, inside the core's Scrubber, so the verdicts, acknowledgements and
@@ -26,7 +26,7 @@ import hashlib
 import resource
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -84,8 +84,8 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     """The day-context rows of each piece, as ``DayIndex.add`` would index them.
 
     Rows: ("count", piece id, claims), ("line", day key, (date, DayService, piece
-    id)) with the claim's ordinal in the piece, ("claim", twin key, piece id, ordinal)
-    and ("changed", (patient key, CLM01)) for a replacement or void.
+    id)) with the claim's ordinal in the piece, ("claim", twin key, (piece id,
+    ordinal)) and ("changed", (patient key, CLM01)) for a replacement or void.
     """
     for piece in pieces:
         _, held = _held_reasons(piece, job.options)
@@ -112,50 +112,61 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
         yield ("changed", (key, claim.id))
     else:
         npi = record.billing_provider.npi if record.billing_provider else ""
-        yield ("claim", (reach, submission, npi, claim.id), piece.id, ordinal)
+        yield ("claim", (reach, submission, npi, claim.id), (piece.id, ordinal))
     if claim.frequency == "8":
         return
     for index, line in enumerate(claim.lines):
         day = service_date(record, line)
         if day is None:
             continue
-        yield ("line", job.day_key(engine_key, day, reach), (day, DayService(
+        # a DayService's fields as a plain tuple: pickled several times on the way, and a
+        # tuple pickles about five times faster than a slotted dataclass
+        yield ("line", job.day_key(engine_key, day, reach), (day, (
             SUBMISSION, claim.id, ordinal, index, line.number, line.procedure,
             line.modifiers, line.units, submission, line.service_location or line.location),
             piece.id))
 
 
-# -- stage 2: after the shuffle on the day key and the twin key ------------------------------
+# -- stage 2: after one shuffle on the day keys and twin keys --------------------------------
 
-def day_context(groups: Iterable[tuple[bytes, Iterable[tuple[date, DayService, int]]]],
-                bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
-    """For each claim of a day group, the other claims' lines: (piece id, ("day", ...)).
+def context_rows(groups: Iterable[tuple[bytes | tuple, Iterable[tuple]]],
+                 bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
+    """The context each claim needs from its groups, as (piece id, row) for stage 3.
 
-    ``bases`` turns a claim's ordinal in its piece into its ordinal in the
-    run (or file); a claim alone on its day gets no row (its context is its own).
+    A day key (bytes) groups a patient's day: each claim of it gets the other
+    claims' lines, ("day", ordinal, date, services); a claim alone on its day
+    gets no row (its own lines are its context). A twin key (a tuple) groups
+    the claims of one CLM01, billing NPI and submission: each gets the
+    ordinals of the earlier ones, ("twins", ordinal, ordinals). ``bases`` turns
+    a claim's ordinal in its piece into its ordinal in the run (or file).
     """
-    for _, items in groups:
-        rows = list(items)
-        day = rows[0][0]
-        lines = sorted(((replace(service, claim_ordinal=bases[piece] + service.claim_ordinal),
-                         piece) for _, service, piece in rows),
-                       key=lambda item: (item[0].claim_ordinal, item[0].line_index))
-        claims = {(service.claim_ordinal, piece) for service, piece in lines}
-        if len(claims) < 2:
-            continue
-        for ordinal, piece in claims:
-            others = tuple(s for s, _ in lines if s.claim_ordinal != ordinal)
-            yield piece, ("day", ordinal, day, others)
+    for key, items in groups:
+        if isinstance(key, bytes):
+            yield from _day_group(items, bases)
+        else:
+            yield from _twin_group(items, bases)
 
 
-def twins(groups: Iterable[tuple[tuple, Iterable[tuple[int, int]]]],
-          bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
-    """For each claim with earlier claims of the same twin key: (piece id, ("twins", ...))."""
-    for _, items in groups:
-        ordinals = sorted((bases[piece] + ordinal, piece) for piece, ordinal in items)
-        for position, (ordinal, piece) in enumerate(ordinals):
-            if position:
-                yield piece, ("twins", ordinal, tuple(o for o, _ in ordinals[:position]))
+def _day_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
+    rows = list(items)
+    day = rows[0][0]
+    # (ordinal in the run, line index, the service's fields with that ordinal, piece)
+    lines = sorted((bases[piece] + fields[2], fields[3],
+                    (*fields[:2], bases[piece] + fields[2], *fields[3:]), piece)
+                   for _, fields, piece in rows)
+    claims = {(ordinal, piece) for ordinal, _, _, piece in lines}
+    if len(claims) < 2:
+        return
+    for ordinal, piece in claims:
+        others = tuple(fields for other, _, fields, _ in lines if other != ordinal)
+        yield piece, ("day", ordinal, day, others)
+
+
+def _twin_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
+    ordinals = sorted((bases[piece] + ordinal, piece) for piece, ordinal in items)
+    for position, (ordinal, piece) in enumerate(ordinals):
+        if position:
+            yield piece, ("twins", ordinal, tuple(o for o, _ in ordinals[:position]))
 
 
 # -- stage 3: back where the piece is read ---------------------------------------------------
@@ -205,7 +216,8 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
         if item[0] == "piece":
             pieces[piece_id] = item[1]
         elif item[0] == "day":
-            contexts[piece_id].days[item[1], item[2]] = item[3]
+            contexts[piece_id].days[item[1], item[2]] = tuple(
+                DayService(*fields) for fields in item[3])
         else:
             contexts[piece_id].earlier[item[1]] = item[2]
     if not pieces:
