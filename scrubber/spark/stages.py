@@ -65,17 +65,15 @@ class Job:
         return self.hashed(b"%s|%s|%d" % (patient, day.isoformat().encode(), reach))
 
 
-def _held_reasons(piece: Piece, options: ScrubOptions
-                  ) -> tuple[Any, Callable[[ClaimRecord], str | None] | None]:
-    """The piece's implementation-guide report and its gate (None without the check)."""
+def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], str | None] | None:
+    """Why the implementation-guide check holds a claim of the piece (None without the check)."""
     if not options.conformance:
-        return None, None
+        return None
     from scrubber.ig import check as ig_check
     from scrubber.ig.gate import Gate
 
     with piece.open() as source:
-        report = ig_check(source, companion=options.companion)
-    return report, Gate(report).held
+        return Gate(ig_check(source, companion=options.companion)).held
 
 
 # -- stage 1: where the piece is read -------------------------------------------------------
@@ -85,10 +83,10 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
 
     Rows: ("count", piece id, claims), ("line", day key, (date, DayService, piece
     id)) with the claim's ordinal in the piece, ("claim", twin key, (piece id,
-    ordinal)) and ("changed", (patient key, CLM01)) for a replacement or void.
+    ordinal)) and ("changed", (reach, patient key, CLM01)) for a replacement or void.
     """
     for piece in pieces:
-        _, held = _held_reasons(piece, job.options)
+        held = _held(piece, job.options)
         reach = job.reach(piece)
         ordinal = 0
         with piece.open() as source:
@@ -109,7 +107,7 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
     key = job.hashed(engine_key)
     submission = submission_id(record)
     if claim.frequency in _CHANGES:
-        yield ("changed", (key, claim.id))
+        yield ("changed", (reach, key, claim.id))
     else:
         npi = record.billing_provider.npi if record.billing_provider else ""
         yield ("claim", (reach, submission, npi, claim.id), (piece.id, ordinal))
@@ -176,7 +174,8 @@ class _PieceContext:
     """One piece's share of the run's day context, as ``day_lookups`` reads it."""
 
     job: Job
-    changes: frozenset[tuple[bytes, str]]
+    changes: frozenset[tuple[int, bytes, str]]  # the replacements and voids of the run
+    reach: int
     days: dict[tuple[int, date], tuple[DayService, ...]] = field(default_factory=dict)
     earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
@@ -184,7 +183,7 @@ class _PieceContext:
         return self.days.get((ordinal, day), ())
 
     def changed(self, key: bytes, claim_id: str) -> bool:
-        return (self.job.hashed(key), claim_id) in self.changes
+        return (self.reach, self.job.hashed(key), claim_id) in self.changes
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
         return self.earlier.get(ordinal, ())
@@ -204,29 +203,30 @@ class _PieceScrubber(Scrubber):
 
 
 def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, int],
-                 file_bases: dict[int, int], changes: frozenset[tuple[bytes, str]]
+                 file_bases: dict[int, int], changes: frozenset[tuple[int, bytes, str]]
                  ) -> Iterator[tuple]:
     """Scrub the pieces of a partition with their context; yield the table rows.
 
     ``rows`` are (piece id, ("piece", Piece) | ("day", ...) | ("twins", ...)).
     """
     pieces: dict[int, Piece] = {}
-    contexts: dict[int, _PieceContext] = defaultdict(lambda: _PieceContext(job, changes))
+    days: dict[int, dict[tuple[int, date], tuple[DayService, ...]]] = defaultdict(dict)
+    earlier: dict[int, dict[int, tuple[int, ...]]] = defaultdict(dict)
     for piece_id, item in rows:
         if item[0] == "piece":
             pieces[piece_id] = item[1]
         elif item[0] == "day":
-            contexts[piece_id].days[item[1], item[2]] = tuple(
-                DayService(*fields) for fields in item[3])
+            days[piece_id][item[1], item[2]] = tuple(DayService(*fields) for fields in item[3])
         else:
-            contexts[piece_id].earlier[item[1]] = item[2]
+            earlier[piece_id][item[1]] = item[2]
     if not pieces:
         return
     scrubber = _PieceScrubber(job.options)
     try:
         for piece_id in sorted(pieces):
             piece = pieces[piece_id]
-            scrubber.context = contexts.pop(piece_id, _PieceContext(job, changes))
+            scrubber.context = _PieceContext(job, changes, job.reach(piece),
+                                             days.pop(piece_id, {}), earlier.pop(piece_id, {}))
             scrubber.base = bases[piece_id]
             table = Rows(piece, file_bases[piece_id])
             sinks: list = [table]
