@@ -10,10 +10,11 @@ number and new claim ids, same services), so every patient-day of a first file
 is met again in another file: the cross-file day context a clearinghouse's
 run has to get right.
 
-Each tool runs in its own process; "s" is its wall time (start-up included:
-Spark's JVM takes about 20 s of it here), "claims/s" claims over that, "peak
-RSS" the largest process's (getrusage RUSAGE_CHILDREN: the JVM for Spark) and,
-for Spark, the largest Python worker's (as its tasks report it).
+Each tool runs in its own process; "wall s" is its wall time (start-up
+included: Spark's JVM takes 8-30 s of it here, by load), "job s" the time of the
+Spark job itself (from planning the pieces to the tables and acks written,
+as ``scrub batch --json`` reports it); memory is each kind of process's peak
+RSS, sampled from /proc (see ``_timed``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import argparse
 import json
 import os
 import re
-import resource
 import subprocess
 import sys
 import tempfile
@@ -67,16 +67,61 @@ def _again(first: Path, path: Path) -> Path:
     return path
 
 
-def _timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (KiB) of the largest child process, and standard output."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def _timed(command: list[str]) -> tuple[float, dict[str, int], str]:
+    """Wall seconds, peak RSS (KiB) by kind of process, and standard output of ``command``.
+
+    The process tree is sampled every 0.2 s from /proc: "driver" is the command's
+    own process, "jvm" Spark's Java process (driver and, in local mode, the
+    executor), "worker" the largest Python worker, "total" the whole tree at once.
+    """
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - start
-    if done.returncode not in (0, 1):
-        raise SystemExit(f"{' '.join(command[:4])} ...: exit {done.returncode}\n{done.stderr}")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, peak if peak > before else 0, done.stdout
+    with tempfile.TemporaryFile("w+") as out, subprocess.Popen(
+            command, stdout=out, stderr=subprocess.PIPE, text=True) as proc:
+        peaks = {"driver": 0, "jvm": 0, "worker": 0, "total": 0}
+        while proc.poll() is None:
+            _sample(proc.pid, peaks)
+            time.sleep(0.2)
+        seconds = time.perf_counter() - start
+        errors = proc.stderr.read() if proc.stderr else ""
+        out.seek(0)
+        text = out.read()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command[:4])} ...: exit {proc.returncode}\n{errors}")
+    return seconds, peaks, text
+
+
+def _sample(root: int, peaks: dict[str, int]) -> None:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, total = {root}, 0
+    for _ in range(6):  # the JVM's Python workers are a few generations down
+        tree |= {pid for pid, parent in parents.items() if parent in tree}
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                words = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        rss = int(fields.get("VmRSS", "0 kB").split()[0])
+        total += rss
+        if pid == root:
+            kind = "driver"
+        elif words[0].endswith(b"java"):
+            kind = "jvm"
+        elif b"pyspark.daemon" in words or b"pyspark.worker" in words:
+            kind = "worker"
+        else:
+            continue
+        peaks[kind] = max(peaks[kind], rss)
+    peaks["total"] = max(peaks["total"], total)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,24 +134,26 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as work:
         paths = [str(p) for p in make_day(Path(work) / "in", args.files, args.claims)]
         total = args.files * args.claims
-        seconds, peak, _ = _timed([sys.executable, "-m", "scrubber", "check", "--no-ledger",
-                                   "--format", "json", "-q", *paths])
-        rows.append({"tool": "scrub check (one process)", "s": seconds, "peak_kib": peak})
+        seconds, peaks, _ = _timed([sys.executable, "-m", "scrubber", "check", "--no-ledger",
+                                    "--format", "json", "-q", *paths])
+        rows.append({"tool": "scrub check (one process)", "s": seconds, **peaks})
         for master in args.masters:
             out = Path(work) / f"out-{master}"
-            seconds, peak, text = _timed([sys.executable, "-m", "scrubber.spark", *paths,
-                                          "--out", str(out), "--master", master, "--json"])
+            seconds, peaks, text = _timed([sys.executable, "-m", "scrubber.spark", *paths,
+                                           "--out", str(out), "--master", master, "--json"])
             summary = json.loads(text.strip().splitlines()[-1])
             assert summary["claims"] == total, summary
-            rows.append({"tool": f"Spark {master}", "s": seconds, "peak_kib": peak,
-                         "worker_kib": summary["worker_peak_kib"]})
-    print(f"{args.files} files, {total} claims")
-    print("| tool | s | claims/s | peak RSS MB | Python worker peak MB |")
-    print("|---|---:|---:|---:|---:|")
+            rows.append({"tool": f"Spark {master}", "s": seconds, "job": summary["seconds"],
+                         **peaks})
+    print(f"{args.files} files, {total} claims; load average {os.getloadavg()[0]:.1f}")
+    print("| tool | wall s | claims/s | job s | claims/s (job) | driver MB | JVM MB | "
+          "Python worker MB | all processes MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        worker = f"{row['worker_kib'] / 1024:.0f}" if "worker_kib" in row else ""
-        print(f"| {row['tool']} | {row['s']:.1f} | {total / row['s']:.0f} | "
-              f"{row['peak_kib'] / 1024:.0f} | {worker} |")
+        job = f"{row['job']:.1f} | {total / row['job']:.0f}" if "job" in row else "- | -"
+        print(f"| {row['tool']} | {row['s']:.1f} | {total / row['s']:.0f} | {job} | "
+              + " | ".join(f"{row[k] / 1024:.0f}" if row[k] else "-"
+                           for k in ("driver", "jvm", "worker", "total")) + " |")
     return 0
 
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,7 @@ class BatchResult:
     not_scrubbed: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     acks: list[str] = field(default_factory=list)
     worker_peak_kib: int = 0  # the largest peak RSS a Python worker reported
+    seconds: float = 0.0  # the job's wall time, from planning to the acknowledgements joined
 
     @property
     def unreadable(self) -> bool:
@@ -85,7 +87,8 @@ class BatchResult:
                            "warnings": self.warnings,
                            "envelope_problems": self.envelope_problems,
                            "not_scrubbed": [path for path, _ in self.not_scrubbed],
-                           "acks": len(self.acks), "worker_peak_kib": self.worker_peak_kib})
+                           "acks": len(self.acks), "worker_peak_kib": self.worker_peak_kib,
+                           "seconds": round(self.seconds, 2)})
 
 
 def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | None = None,
@@ -105,6 +108,7 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
 
     if scope not in (RUN, FILE):
         raise ValueError(f"scope must be {RUN!r} or {FILE!r}, not {scope!r}")
+    started = time.perf_counter()
     options = options or ScrubOptions()
     sc = spark.sparkContext
     pieces = plan(list(paths), piece_bytes)
@@ -141,7 +145,8 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
         result.filter(lambda row, name=name: row[0] == name).map(lambda row: row[1:]), schema)
         for name, schema in SCHEMAS.items()}
     written = assemble_acks(pieces, parts, Path(acks)) if parts is not None and acks else []
-    return _result(tables, pieces, tallies, written)
+    return replace(_result(tables, pieces, tallies, written),
+                   seconds=time.perf_counter() - started)
 
 
 def _piece_partition(piece_id: int) -> int:
