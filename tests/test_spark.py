@@ -282,3 +282,18 @@ def test_with_a_ledger_same_verdicts_and_recording(spark, day, options, tmp_path
     from_spark = json.loads(CliRunner().invoke(main, [*args[:1], "--ledger", spark_ledger,
                                                       *args[1:]]).stdout)
     assert claims_of_report(from_spark) == want
+
+
+def test_a_dataframe_of_file_contents_is_scrubbed_like_the_files(spark, day, options):
+    paths = [str(FIXTURES / "837p-multi.x12"), str(FIXTURES / "broken-missing-se.x12"),
+             day[0], day[FILES // 2]]
+    frame = spark.read.format("binaryFile").load(paths)
+    from_frame = scrub_batch(spark, frame, options=options)
+    from_paths = scrub_batch(spark, sorted(paths), options=options)
+
+    def by_name(result) -> dict:
+        return {(Path(path.removeprefix("file:")).name, position): value
+                for (path, position), value in claims_of_tables(result).items()}
+
+    assert by_name(from_frame) == by_name(from_paths)
+    assert from_frame.claims == from_paths.claims == 3 + 2 * CLAIMS + 1

@@ -91,7 +91,7 @@ class BatchResult:
                            "seconds": round(self.seconds, 2)})
 
 
-def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | None = None,
+def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions | None = None,
                 acks: str | os.PathLike | None = None, ack_999: bool = True,
                 scope: str = RUN, piece_bytes: int = PIECE_BYTES,
                 partitions: int | None = None, secret: bytes | None = None) -> BatchResult:
@@ -103,6 +103,10 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
     does. ``acks`` is a folder for each input's 277CA, TA1 and (with ``ack_999``)
     999; on a cluster it must be a filesystem every executor writes to.
     ``secret`` keys the day-key hash (default: fresh for the run).
+
+    ``paths`` may also be a DataFrame of file contents, with ``path`` and
+    ``content`` columns (as ``spark.read.format("binaryFile")`` gives): each row
+    is then one piece, held whole by its task, so give large files as paths.
     """
     from pyspark import StorageLevel
 
@@ -111,7 +115,15 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
     started = time.perf_counter()
     options = options or ScrubOptions()
     sc = spark.sparkContext
-    pieces = plan(list(paths), piece_bytes)
+    frame: Any = None if isinstance(paths, (list, tuple)) else paths
+    if frame is not None and hasattr(frame, "rdd"):  # a DataFrame of file contents
+        # the driver lists the paths only (the content column is not read for it)
+        names = sorted(row[0] for row in frame.select("path").collect())
+        pieces = [Piece(number, number, name, 0) for number, name in enumerate(names)]
+        numbers = sc.broadcast({name: number for number, name in enumerate(names)})
+    else:
+        frame = None
+        pieces = plan(list(paths), piece_bytes)
     parts = None
     if acks is not None:
         parts = Path(acks) / ".parts"
@@ -122,7 +134,12 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
     n = partitions or max(1, min(len(pieces), sc.defaultParallelism * 4))
     keep = StorageLevel.MEMORY_AND_DISK
 
-    by_piece = sc.parallelize([(piece.id, piece) for piece in pieces], n)
+    if frame is not None:
+        by_piece = frame.select("path", "content").rdd.map(
+            lambda row: _content_piece(numbers.value[row[0]], row[0], row[1])
+        ).partitionBy(n, _piece_partition)
+    else:
+        by_piece = sc.parallelize([(piece.id, piece) for piece in pieces], n)
     indexed = by_piece.values().mapPartitions(lambda it: index_pieces(it, job)).persist(keep)
     counts = dict(indexed.filter(lambda row: row[0] == "count")
                   .map(lambda row: (row[1], row[2])).collect())
@@ -147,6 +164,10 @@ def scrub_batch(spark: Any, paths: Sequence[str], *, options: ScrubOptions | Non
     written = assemble_acks(pieces, parts, Path(acks)) if parts is not None and acks else []
     return replace(_result(tables, pieces, tallies, written),
                    seconds=time.perf_counter() - started)
+
+
+def _content_piece(number: int, path: str, content: bytes) -> tuple[int, Piece]:
+    return number, Piece(number, number, path, 0, data=bytes(content))
 
 
 def _piece_partition(piece_id: int) -> int:

@@ -16,7 +16,7 @@ import io
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scrubber.model import Location, Source
@@ -39,6 +39,7 @@ class Piece:
     start: int = 0  # byte offset in the file
     end: int | None = None  # None: to the end (a whole file, read by its path)
     line: int = 1  # physical line of ``start`` in the file
+    data: bytes | None = field(default=None, repr=False)  # the file itself, when given so
 
     @property
     def whole(self) -> bool:
@@ -51,7 +52,10 @@ class Piece:
 
     @contextmanager
     def open(self) -> Iterator[Source]:
-        """The piece as the reader takes it: the path of a whole file, else a bounded stream."""
+        """The piece as the reader takes it: its bytes or path when whole, else a bounded stream."""
+        if self.data is not None:
+            yield self.data
+            return
         if self.end is None:
             yield self.path
             return
