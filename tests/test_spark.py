@@ -248,6 +248,9 @@ def test_scrub_batch_command_writes_tables_and_owner_only_acks(spark, tmp_path):
     assert [p.name for p in acks if p.name.endswith(".277ca.x12")] == [
         "837i-multi.x12.277ca.x12", "837p-multi.x12.277ca.x12"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in acks)
+    assert stat.S_IMODE((out / "acks").stat().st_mode) == 0o700
+    tables = [p for p in out.rglob("*.parquet")]
+    assert tables and all(stat.S_IMODE(p.stat().st_mode) & 0o077 == 0 for p in tables)
     assert not (out / "acks" / ".parts").exists()
 
 

@@ -126,9 +126,10 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
         pieces = plan(list(paths), piece_bytes)
     parts = None
     if acks is not None:
+        Path(acks).mkdir(mode=0o700, parents=True, exist_ok=True)  # acks name patients
         parts = Path(acks) / ".parts"
         shutil.rmtree(parts, ignore_errors=True)  # an interrupted run's parts are not ours
-        parts.mkdir(mode=0o700, parents=True)
+        parts.mkdir(mode=0o700)
     job = Job(options, secret or os.urandom(32), scope, ack_999,
               str(parts) if parts is not None else None)
     n = partitions or max(1, min(len(pieces), sc.defaultParallelism * 4))
