@@ -171,7 +171,7 @@ def _twin_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple
 
 @dataclass(slots=True)
 class _PieceContext:
-    """One piece's share of the run's day context, as ``day_lookups`` reads it."""
+    """One piece's share of the run's day context, read by the engine's ``scrub_indexed``."""
 
     job: Job
     changes: frozenset[tuple[int, bytes, str]]  # the replacements and voids of the run
