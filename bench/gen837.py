@@ -53,7 +53,8 @@ SURNAME_HEAD = (
     "NORRI", "PELLAN", "QUILL", "ROSTEN", "SALVE", "TARRIN", "VANTE", "WEXLO",
 )
 SURNAME_TAIL = ("BECK", "DALE", "FIELD", "GROVE", "HART", "MERE", "STONE", "THORPE", "WICK", "WOOD")
-STREETS = ("MAPLE", "CEDAR", "ORCHARD", "HARBOR", "MILL", "RIDGE", "WILLOW", "LANTERN", "QUARRY", "SUMMIT")
+STREETS = ("MAPLE", "CEDAR", "ORCHARD", "HARBOR", "MILL", "RIDGE", "WILLOW", "LANTERN", "QUARRY",
+           "SUMMIT")
 STREET_KIND = ("ST", "AVE", "RD", "LN", "DR", "CT")
 CITIES = (
     ("NORTHVALE", "OH", "43"), ("EASTBRIDGE", "PA", "17"), ("LAKEMONT", "NY", "14"),
@@ -61,7 +62,8 @@ CITIES = (
     ("RIVERGATE", "MI", "49"), ("STONEFORD", "NC", "27"),
 )
 ORG_WORDS = ("VALLEY", "SUMMIT", "HARBOR", "MERIDIAN", "CEDAR", "BLUE RIVER", "NORTHSTAR", "LAUREL")
-ORG_KINDS_P = ("ONCOLOGY ASSOCIATES", "FAMILY MEDICINE", "INFUSION CENTER", "INTERNAL MEDICINE GROUP")
+ORG_KINDS_P = ("ONCOLOGY ASSOCIATES", "FAMILY MEDICINE", "INFUSION CENTER",
+               "INTERNAL MEDICINE GROUP")
 ORG_KINDS_I = ("REGIONAL HOSPITAL", "MEDICAL CENTER", "COMMUNITY HOSPITAL", "CANCER INSTITUTE")
 TAXONOMY_P = ("207RH0003X", "207Q00000X", "207R00000X", "208D00000X")
 TAXONOMY_I = ("282N00000X",)
@@ -73,8 +75,10 @@ PAYERS = (
     ("DEMO HMO", "DHM44", "HM"),
     ("STATE MEDICAID TEST", "SMT55", "MC"),
 )
-PRINCIPAL_DX = ("Z452", "T827XXA", "T82868A", "C50919", "C3490", "C189", "E119", "I10", "J449", "N390", "Z5111")
-OTHER_DX = ("D649", "E785", "Z95828", "Z9221", "K219", "R5383", "F329", "R0602", "M545", "Z23", "E119", "I10")
+PRINCIPAL_DX = ("Z452", "T827XXA", "T82868A", "C50919", "C3490", "C189", "E119", "I10", "J449",
+                "N390", "Z5111")
+OTHER_DX = ("D649", "E785", "Z95828", "Z9221", "K219", "R5383", "F329", "R0602", "M545", "Z23",
+            "E119", "I10")
 REASON_DX = ("R5383", "R0602", "R509", "R112")
 # (code, modifier or "", min cents, max cents, revenue code for 837I)
 PROCS = (
@@ -206,7 +210,8 @@ class _Gen:
 
     def dmg(self, lo: int, hi: int) -> None:
         rng = self.rng
-        self.out.seg(f"DMG*D8*{rng.randint(lo, hi)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}*{rng.choice('FM')}")
+        born = f"{rng.randint(lo, hi)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
+        self.out.seg(f"DMG*D8*{born}*{rng.choice('FM')}")
 
     # -- envelope ---------------------------------------------------------
     def isa(self, ctrl: int) -> str:
@@ -444,7 +449,8 @@ def main(argv=None) -> int:
     ap.add_argument("--claims-per-transaction", type=int, default=5000)
     ap.add_argument("--lines", type=int, nargs=2, default=(1, 4), metavar=("MIN", "MAX"),
                     help="service lines per claim (max 50)")
-    ap.add_argument("--no-newline", action="store_true", help="no newline after the segment terminator")
+    ap.add_argument("--no-newline", action="store_true",
+                    help="no newline after the segment terminator")
     a = ap.parse_args(argv)
     target = sys.stdout.buffer if a.out == "-" else a.out
     counts = generate(target, a.claims, a.kind, a.seed, a.claims_per_transaction, tuple(a.lines),

@@ -119,7 +119,7 @@ def step_build(args: dict) -> dict:
     start = time.perf_counter()
     tables = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
     seconds = time.perf_counter() - start
-    assert tables.built
+    assert tables.built and tables.path is not None
     return {"build_s": seconds, "build_peak_mb": _peak_mb(), "rows": tables.counts,
             "index_mb": tables.path.stat().st_size / 1e6}
 
@@ -148,10 +148,11 @@ def step_open(args: dict) -> dict:
     out = {"hash_s": hash_s, "open_cold_s": cold, "open_warm_s": warm}
     for name, pairs in (("hit", hits), ("miss", misses)):
         fresh = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
-        out[f"ptp_{name}_us"] = _per_call(lambda: [fresh.ptp(a, b, DAY) for a, b in pairs],
-                                          len(pairs))
-        out[f"ptp_{name}_cached_us"] = _per_call(
-            lambda: [fresh.ptp(a, b, DAY) for a, b in pairs], len(pairs))
+        def look_up(fresh=fresh, pairs=pairs) -> list:
+            return [fresh.ptp(a, b, DAY) for a, b in pairs]
+
+        out[f"ptp_{name}_us"] = _per_call(look_up, len(pairs))
+        out[f"ptp_{name}_cached_us"] = _per_call(look_up, len(pairs))
     fresh = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
     sample = rng.sample(codes, 5000)
     out["mue_us"] = _per_call(lambda: [fresh.mue(c) for c in sample], len(sample))
@@ -189,7 +190,8 @@ def step_scrub(args: dict) -> dict:
     if args["with_tables"]:
         ncci = load_tables(ptp=args["ptp"], mue=args["mue"], cache_dir=args["cache"])
     path = args["x12"]
-    claims, rules = 0, {}
+    claims = 0
+    rules: dict[str, int] = {}
     start = time.perf_counter()
     for event in scrub_events(lambda: read(path), profile=profile, ncci=ncci):
         if event.__class__ is ScrubbedClaim:

@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -123,7 +124,8 @@ def make(name: str, claims: int, kind: str, seed: int) -> tuple[Path, dict]:
     want = {"claims": claims, "kind": kind, "seed": seed, "generator": gen_fingerprint()}
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
-        if all(meta.get(k) == v for k, v in want.items()) and meta.get("bytes") == path.stat().st_size:
+        if all(meta.get(k) == v for k, v in want.items()) \
+                and meta.get("bytes") == path.stat().st_size:
             return path, meta
     start = time.perf_counter()
     counts = generate(path, claims, kind, seed=seed)
@@ -181,10 +183,13 @@ def measure_best(tool: str, path: Path, repeat: int) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--claims", type=int, default=50000, help="claims in each main file (default 50000, ~20 MB 837P)")
-    ap.add_argument("--pyx12-claims", type=int, default=3000, help="claims in the file pyx12 reads (default 3000)")
+    ap.add_argument("--claims", type=int, default=50000,
+                    help="claims in each main file (default 50000, ~20 MB 837P)")
+    ap.add_argument("--pyx12-claims", type=int, default=3000,
+                    help="claims in the file pyx12 reads (default 3000)")
     ap.add_argument("--kind", choices=("P", "I", "both"), default="both")
-    ap.add_argument("--big-mb", type=float, default=200, help="size of the 837P for the memory check (0 skips)")
+    ap.add_argument("--big-mb", type=float, default=200,
+                    help="size of the 837P for the memory check (0 skips)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--skip-scrub", action="store_true", help="leave out scrub check")
     ap.add_argument("--repeat", type=int, default=3,
@@ -196,15 +201,15 @@ def main(argv=None) -> int:
     OUT.mkdir(exist_ok=True)
     kinds = ("P", "I") if a.kind == "both" else (a.kind,)
     started = time.time()
-    info = {
+    info: dict[str, Any] = {  # the run's circumstances, written to last-run.json
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "loadavg_start": os.getloadavg(),
         "scrub": scrub_command(),
         "argv": sys.argv[1:],
     }
-    print(f"python {info['python']}, {info['cpus']} CPUs, load average {info['loadavg_start'][0]:.2f}",
-          flush=True)
+    print(f"python {info['python']}, {info['cpus']} CPUs, "
+          f"load average {info['loadavg_start'][0]:.2f}", flush=True)
     rows: list[dict] = []
     header = (f"{'tool':<7} {'file':<26} {'MB':>7} {'claims':>8} {'s':>7} {'work s':>7} "
               f"{'MB/s':>7} {'work MB/s':>9} {'claims/s':>9} {'peak MB':>8} {'x pyx12':>8} "
@@ -215,7 +220,8 @@ def main(argv=None) -> int:
         mb = path.stat().st_size / 1e6
         claims = res.get("claims", meta["claims"])
         if claims != meta["claims"]:
-            print(f"  !! {tool} counted {claims} claims in {path.name}, generator wrote {meta['claims']}")
+            print(f"  !! {tool} counted {claims} claims in {path.name}, "
+                  f"generator wrote {meta['claims']}")
         wall = res["wall_s"]
         row = {"tool": tool, "file": path.name, "mb": mb, "claims": claims, "seconds": wall,
                "work_s": res.get("work_s"), "mb_s": mb / wall, "claims_s": claims / wall,
@@ -247,7 +253,8 @@ def main(argv=None) -> int:
     mains: dict[str, tuple[Path, dict]] = {}
     for kind in kinds:
         print(f"\n837{kind}:", flush=True)
-        small, small_meta = make(f"837{kind}-{a.pyx12_claims}c-s{a.seed}.x12", a.pyx12_claims, kind, a.seed)
+        small, small_meta = make(f"837{kind}-{a.pyx12_claims}c-s{a.seed}.x12", a.pyx12_claims,
+                                 kind, a.seed)
         big, big_meta = make(f"837{kind}-{a.claims}c-s{a.seed}.x12", a.claims, kind, a.seed)
         mains[kind] = (big, big_meta)
         print(header)
@@ -276,8 +283,10 @@ def main(argv=None) -> int:
             mid_row = record("reader", mid, mid_meta, measure_best("reader", mid, a.repeat), None)
         huge_row = record("reader", huge, huge_meta, measure_best("reader", huge, a.repeat), None)
         built_row = record("built", huge, huge_meta, measure("built", huge), None)
-        flat = {"small_file": mid.name, "small_mb": mid_row["mb"], "small_peak_mb": mid_row["peak_rss_mb"],
-                "big_file": huge.name, "big_mb": huge_row["mb"], "big_peak_mb": huge_row["peak_rss_mb"],
+        flat = {"small_file": mid.name, "small_mb": mid_row["mb"],
+                "small_peak_mb": mid_row["peak_rss_mb"],
+                "big_file": huge.name, "big_mb": huge_row["mb"],
+                "big_peak_mb": huge_row["peak_rss_mb"],
                 "big_built_peak_mb": built_row["peak_rss_mb"]}
         print(f"reader peak RSS: {flat['small_peak_mb']:.0f} MB on {flat['small_mb']:.0f} MB, "
               f"{flat['big_peak_mb']:.0f} MB on {flat['big_mb']:.0f} MB "
@@ -286,7 +295,8 @@ def main(argv=None) -> int:
     info["loadavg_end"] = os.getloadavg()
     info["total_s"] = time.time() - started
     print(f"\ntotal {info['total_s']:.0f} s; load average at end {info['loadavg_end'][0]:.2f}")
-    (OUT / "last-run.json").write_text(json.dumps({"info": info, "rows": rows, "flat": flat}, indent=1))
+    result = {"info": info, "rows": rows, "flat": flat}
+    (OUT / "last-run.json").write_text(json.dumps(result, indent=1))
     return 0
 
 

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -130,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--claims", type=int, default=500, help="claims per file (default 500)")
     ap.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"])
     args = ap.parse_args(argv)
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as work:
         paths = [str(p) for p in make_day(Path(work) / "in", args.files, args.claims)]
         total = args.files * args.claims

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from scrubber.core import AckIdentity, RunOutcome, Scrubber, ScrubOptions
+from scrubber.core import AckIdentity, Progress, RunOutcome, Scrubber, ScrubOptions
 from scrubber.emit.ack277 import Ack277Writer
+from scrubber.emit.batch import verdict
 from scrubber.emit.sinks import (
     AckFiles,
     AckMemory,
@@ -25,6 +26,7 @@ from scrubber.emit.sinks import (
     ack_sinks,
     report_sink,
 )
+from scrubber.files import open_private
 from scrubber.ig import IgReport
 from scrubber.model import Problem, Source
 from scrubber.rules import Profile, ScrubbedClaim
@@ -73,37 +75,32 @@ def _options(options: ScrubOptions | None, *, profile: Profile | str | None = No
     return replace(options, **changes) if changes else options
 
 
-def open_private(path: str | os.PathLike, mode: str = "w") -> Any:
-    """Create (or truncate) a report file readable by its owner only: reports carry PHI."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its old mode otherwise
-    return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")
-
-
 def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 style: ReportStyle | None = None, options: ScrubOptions | None = None,
                 ledger: Any = None, ack_dir: str | None = None,
                 ack: Ack277Writer | None = None, ack_999: bool = False,
-                progress: Any = None, **keywords: Any) -> RunOutcome:
+                progress: Progress | None = None, sinks: Sequence[Sink] = (),
+                **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
     broken and, with ``ack_999``, the 999 of the implementation-guide check.
-    ``keywords`` (profile, conformance, companion, ncci) lay over ``options``.
+    ``sinks`` are fed too (``--statistics`` ...). ``keywords`` (profile,
+    conformance, companion, ncci) lay over ``options``.
     """
     import sys
 
     options = _options(options, **keywords)
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
-        sinks: list[Sink] = [report_sink(fmt, out, style or ReportStyle())]
+        every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
         if ack_dir is not None:
             outputs = AckFiles(lambda name: Path(ack_dir) / (
                 "stdin" if name == "<stdin>" else Path(name).name))
-            sinks += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
+            every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
         sources = [(sys.stdin.buffer if path == "-" else path,
                     "<stdin>" if path == "-" else path) for path in paths]
-        return scrubber.run(sources, sinks, progress=progress)
+        return scrubber.run(sources, every, progress=progress)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,14 +131,17 @@ FILE_REPORTS = (("json", True), ("text", False), ("html", False))
 
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
-                 options: ScrubOptions | None = None, ledger: Any = None,
-                 ack: Ack277Writer | None = None, **keywords: Any) -> FileOutcome:
+                 name: str | None = None, options: ScrubOptions | None = None,
+                 ledger: Any = None, ack: Ack277Writer | None = None, **keywords: Any
+                 ) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes ``stem``.json, ``stem``.txt and ``stem``.html (the summaries) and,
     when there is anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
-    ``stem`` defaults to the input's file name. Streams: memory does not grow
+    ``stem`` defaults to the input's file name; ``name`` is the file's name in
+    the reports (default: its file name), for an input spooled under another
+    name such as an HTTP upload. Streams: memory does not grow
     with the file. With ``options.record``, accepted claims are recorded in the
     ledger. Writing the same stem again overwrites: a redo after a crash
     leaves one set of reports.
@@ -160,7 +160,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
             outputs = AckFiles(lambda name: base)
             sinks += ack_sinks(outputs, scrubber.acks, ack_999=options.conformance)
             try:
-                tally = scrubber.scrub_into(src, src.name, sinks)
+                tally = scrubber.scrub_into(src, name or src.name, sinks)
             finally:
                 for sink in sinks:
                     sink.close()
@@ -194,12 +194,7 @@ class ScrubResult:
     @property
     def verdict(self) -> str:
         """"not an 837" (nothing could be read), "fix N claims" or "ready to send"."""
-        if self.summary.get("file_problems"):
-            return "not an 837"
-        if self.summary["rejected"] or self.summary["envelope_problems"]:
-            n = self.summary["rejected"]
-            return f"fix {n} claim{'s' if n != 1 else ''}" if n else "fix the envelope"
-        return "ready to send"
+        return verdict(self.summary)
 
     @property
     def ok(self) -> bool:
@@ -233,13 +228,28 @@ class ScrubResult:
                 written.append(str(target))
         return written
 
+    @property
+    def submissions(self) -> tuple[str, ...]:
+        """The submissions (interchange sender:control number) the claims came in."""
+        return tuple(dict.fromkeys(submission_id(c.record) for c in self.claims))
+
     def record(self, ledger: Any) -> None:
-        """Record the accepted claims in ``ledger``: call it once they have been sent."""
+        """Record the accepted claims in ``ledger``: call it once they have been sent.
+
+        This records after the decision, so a worker scrubbing a conflicting
+        claim in between is not seen; an intake with several workers scrubs
+        with ``hold=True`` instead and calls ``release`` once it has forwarded.
+        """
         by_submission: dict[str, list] = {}
         for claim in self.claims:
             by_submission.setdefault(submission_id(claim.record), []).append(claim)
         for submission, items in by_submission.items():
             ledger.record(submission, items)
+
+    def release(self, ledger: Any) -> None:
+        """Mark the claims held by ``scrub(..., hold=True)`` as sent, once forwarded."""
+        for submission in self.submissions:
+            ledger.release(submission)
 
 
 class _Keep:
@@ -263,13 +273,16 @@ class _Keep:
 
 
 def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = None,
-          ack: Ack277Writer | None = None, record: bool = False, **keywords: Any
-          ) -> ScrubResult:
+          ack: Ack277Writer | None = None, record: bool = False, hold: bool = False,
+          **keywords: Any) -> ScrubResult:
     """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
 
-    ``ledger`` is an open ledger to check against; the accepted claims are
-    recorded in it only with ``record`` (or later, once sent, with
-    ``result.record(ledger)``). ``keywords``: ``profile`` (a Profile or a path),
+    ``ledger`` is an open store (``scrubber.ledger.open_store``) to check
+    against; the accepted claims are recorded in it only when asked: with
+    ``record`` as each is decided (serialized per patient and day against
+    other workers), with ``hold`` as held claims that count at once and are
+    marked sent by ``result.release(ledger)`` after forwarding (or dropped with
+    ``ledger.forget_submission``). ``keywords``: ``profile`` (a Profile or a path),
     ``conformance`` (the implementation-guide check first; its 999 in
     ``ack_999``), ``companion`` (a payer companion guide), ``ncci`` (the user's
     CMS NCCI tables, ``scrubber.ncci.load_tables``). A path that cannot be
@@ -278,6 +291,8 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
     """
     _openable(source)
     options = _options(options, **keywords)
+    if (record or hold) and ledger is not None:
+        options = replace(options, record=True, hold=hold)
     memory = AckMemory()
     keep = _Keep()
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
@@ -289,8 +304,6 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
                          keep.end.summary, memory.data.get("277ca", b""),
                          memory.data.get("ta1", b""), memory.data.get("999", b""),
                          keep.end.conformance)
-    if record and ledger is not None:
-        result.record(ledger)
     return result
 
 

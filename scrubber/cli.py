@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -19,16 +21,19 @@ from scrubber import __version__
 from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
+from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
-from scrubber.ledger import Ledger, LedgerError
-from scrubber.rules import Profile, ProfileError, load_profile, rules_table
+from scrubber.ig import load_guides
+from scrubber.ledger import LedgerError, open_store
+from scrubber.ledger.commands import ledger_group
+from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scrub")
+@click.version_option(__version__, prog_name="scrub", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Site settings (TOML); default: ./scrub.toml when present.")
 @click.pass_context
@@ -73,6 +78,36 @@ def resource_options(command: Any) -> Any:
     return command
 
 
+def service_options(command: Any) -> Any:
+    """What decides verdicts and signs acknowledgements, alike for the watcher and the server."""
+    for option in reversed((
+            click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
+                         help="Payer profile (XML) with severities, switched-off rules and "
+                              "code lists."),
+            click.option("--companion", metavar="NAME",
+                         help="Lay a payer companion guide of x12_maps/ig-overrides.xml over "
+                              "the implementation guides."),
+            click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
+                         help="Check implementation-guide conformance first (999)."),
+            click.option("--ack-sender", default="SCRUBBER", show_default=True,
+                         help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and "
+                              "TA1)."),
+            click.option("--ack-name", default="SCRUBBER", show_default=True,
+                         help="Our name as information source in the 277CA (2100A NM103)."))):
+        command = option(command)
+    return command
+
+
+def rule_selection(command: Any) -> Any:
+    """--select and --ignore: which rules run."""
+    command = click.option("--ignore", "ignore", multiple=True, metavar="RULE",
+                           help="Leave these rules out: ids or prefixes (repeat, or separate "
+                                "with commas).")(command)
+    return click.option("--select", "select", multiple=True, metavar="RULE",
+                        help="Run only these rules: ids or prefixes such as snip- (repeat, "
+                             "or separate with commas).")(command)
+
+
 def _resources(values: dict[str, Any]) -> Resources:
     """Load the resources the options name; a file that cannot be used is a usage error."""
     try:
@@ -107,7 +142,18 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
     return ledger or str(default_ledger_path())
 
 
-@main.command()
+def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> str | None:
+    """The ledger target, opened once to refuse an unusable one before a service starts."""
+    target = _ledger_target(ctx, ledger, no_ledger)
+    if target is not None:
+        try:
+            open_store(target).close()
+        except LedgerError as exc:
+            raise click.UsageError(str(exc)) from None
+    return target
+
+
+@main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
               help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
@@ -116,8 +162,8 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="Write the report to this file (owner-only: it names patients) instead of "
                    "standard output.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text and HTML reports (masked by default; the "
-                   "JSON report always carries them).")
+              help="Show patient names in the text, HTML and CSV reports (masked by default; "
+                   "the JSON report always carries names, member ids and birth dates).")
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
@@ -148,13 +194,21 @@ def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="List accepted claims too in the text summary.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@rule_selection
+@click.option("--statistics", is_flag=True,
+              help="After the report, count the findings per rule with the claims each "
+                   "rejected and the charges at risk (on standard error when a JSON, CSV or "
+                   "HTML report goes to standard output).")
+@click.option("--color/--no-color", "color", default=None,
+              help="Colour the text report (default: on a terminal, unless NO_COLOR is set).")
 @resource_options
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
           show_phi: bool, profile_path: str | None, ack_dir: str | None, ack_999: bool,
           conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
           ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
-          fail_on: str, **resource_values: Any) -> None:
+          fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...], statistics: bool,
+          color: bool | None, **resource_values: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -170,8 +224,6 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         cat batch.x12 | scrub check - --format json
     """
     paths = _inputs(files)
-    if fmt == "html" and len(paths) > 1:
-        raise click.UsageError("--format html writes one page: give one file per run")
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not conformance:
@@ -179,10 +231,12 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     ledger = _ledger_target(ctx, ledger_path, no_ledger)
     if record and ledger is None:
         raise click.UsageError("--record needs a ledger: drop --no-ledger")
+    select, ignore = _rule_patterns(select), _rule_patterns(ignore)
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
                            ledger=ledger, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=select, ignore=ignore)
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -192,18 +246,22 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             out = stack.enter_context(open_private(output))
         else:
             out = sys.stdout
+        extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
         try:
-            with _progress(tuple(paths)) as progress:
+            with _progress(tuple(paths), quiet=quiet) as progress:
+                if progress is not None and conformance:
+                    progress.stage("loading the implementation guides (compiled once, on "
+                                   "first use)")
+                    load_guides()
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
-                                      ack_999=ack_999, progress=progress,
+                                      ack_999=ack_999, progress=progress, sinks=extra,
                                       style=ReportStyle(show_phi=show_phi,
-                                                        color=out.isatty(), verbose=verbose))
+                                                        color=use_color(color, out),
+                                                        verbose=verbose))
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
-    for name, reason in outcome.not_scrubbed:
-        said = reason if name in reason else f"{name}: {reason}"
-        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
+    _say_not_scrubbed(outcome.not_scrubbed)
     if record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger}",
                    err=True)
@@ -227,30 +285,116 @@ def _inputs(files: tuple[str, ...]) -> list[str]:
     return paths
 
 
+def _rule_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
+    """--select/--ignore values, each repeated or comma-separated; checked against the rules."""
+    from scrubber.rules.registry import all_rules, selected
+
+    patterns = tuple(p.strip() for value in values for p in value.split(",") if p.strip())
+    try:
+        selected(all_rules(), patterns)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    return patterns
+
+
+def use_color(flag: bool | None, out: TextIO) -> bool:
+    """--color/--no-color when given; else colour on a terminal unless NO_COLOR is set."""
+    if flag is not None:
+        return flag
+    return bool(out.isatty()) and not os.environ.get("NO_COLOR")
+
+
+def _statistics_stream(fmt: str, out: TextIO) -> TextIO:
+    """Where --statistics goes: after a text report, else where it cannot spoil the report."""
+    if fmt == "text" or out is not sys.stdout:
+        return sys.stdout
+    return sys.stderr
+
+
+def _say_not_scrubbed(not_scrubbed: list[tuple[str, str]]) -> None:
+    """Name each input that could not be read on stderr, with why: none is skipped in silence."""
+    for name, reason in not_scrubbed:
+        said = reason if name in reason else f"{name}: {reason}"
+        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
+
+
 def _printable(text: str) -> str:
     """``text`` with control characters shown as escapes: a file name cannot drive a terminal."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
-PROGRESS_BYTES = 20 * 1024 * 1024  # below this a scrub is over before a bar helps
+class StatusLine:
+    """One line on standard error that says what a long run is doing, and how far it is.
+
+    Nothing shows for a run that ends within ``delay`` seconds; after that the
+    line is redrawn a few times a second until the run ends, then cleared.
+    It covers every stage, the first run's compile of the implementation
+    guides included, so a person is never left staring at a silent terminal.
+    """
+
+    def __init__(self, sizes: dict[str, int], stream: TextIO, *, delay: float = 1.0,
+                 period: float = 0.2):
+        self.sizes = sizes
+        self.stream = stream
+        self.delay, self.period = delay, period
+        self.label = "starting"
+        self.name: str | None = None
+        self.offset = 0
+        self.finished = 0  # bytes of the sources already through
+        self.width = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="scrub-status", daemon=True)
+        self._thread.start()
+
+    def stage(self, label: str) -> None:
+        self.label = label
+
+    def advance(self, name: str, offset: int) -> None:
+        if name != self.name:
+            if self.name is not None:
+                self.finished += self.sizes.get(self.name, 0)
+            self.name, self.offset = name, 0
+        self.offset = max(self.offset, offset)
+
+    def _text(self) -> str:
+        total = sum(self.sizes.values())
+        text = f"scrub: {self.label}"
+        if self.label.startswith("scrubbing") and total:
+            done = self.finished + self.offset
+            text += f" {100 * done / total:3.0f}% of {total / 1e6:.1f} MB"
+        return _printable(text)
+
+    def _run(self) -> None:
+        if self._stop.wait(self.delay):
+            return
+        while not self._stop.is_set():
+            text = self._text()
+            self.stream.write("\r" + text.ljust(self.width))
+            self.stream.flush()
+            self.width = len(text)
+            self._stop.wait(self.period)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.width:
+            self.stream.write("\r" + " " * self.width + "\r")
+            self.stream.flush()
 
 
 @contextlib.contextmanager
-def _progress(files: tuple[str, ...]):
-    """A progress bar on standard error for large inputs, when it is a terminal."""
-    sizes = {name: os.path.getsize(name) for name in files
-             if name != "-" and os.path.isfile(name)}
-    total = sum(sizes.values())
-    if total < PROGRESS_BYTES or not sys.stderr.isatty():
+def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[StatusLine | None]:
+    """A status line on standard error when it is a terminal (and the run is not quiet)."""
+    if quiet or not sys.stderr.isatty():
         yield None
         return
-    done = {name: 0 for name in sizes}
-    with click.progressbar(length=total, label="scrubbing", file=sys.stderr) as bar:
-        def advance(name: str, offset: int) -> None:
-            if name in done and offset > done[name]:
-                bar.update(offset - done[name])
-                done[name] = offset
-        yield advance
+    sizes = {name: os.path.getsize(name) for name in files
+             if name != "-" and os.path.isfile(name)}
+    status = StatusLine(sizes, sys.stderr)
+    try:
+        yield status
+    finally:
+        status.close()
 
 
 def _companion(name: str | None) -> str | None:
@@ -276,25 +420,76 @@ def _profile(path: str | None) -> Profile:
         raise click.UsageError(str(exc)) from None
 
 
-@main.command()
+@main.command(short_help="List the rules with severity and 277CA status, or explain one.")
+@click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
               help="Show severities as this profile sets them.")
-def rules(profile_path: str | None) -> None:
-    """List every rule: id, severity, summary.
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="A table for people, or JSON for tools.")
+def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
+    """List every rule: id, severity, 277CA status, summary; or explain RULE.
+
+    RULE is a rule id (its summary, severity, status code, source and
+    examples) or a prefix such as snip- (the rules it covers).
 
     \b
     Example:
         scrub rules
+        scrub rules 96523-units
+        scrub rules snip- --format json
         scrub rules --profile my-payer.xml
     """
-    table = rules_table(_profile(profile_path))
-    width = max(len(rule_id) for rule_id, _, _ in table)
-    sev = max(len(severity) for _, severity, _ in table)
-    for rule_id, severity, summary in table:
-        click.echo(f"{rule_id:<{width}}  {severity:<{sev}}  {summary}")
+    import json
+
+    from scrubber.rules.docs import explain, rule_dict, severity_text, status_text
+    from scrubber.rules.registry import all_rules, get_rule, selected
+
+    profile = _profile(profile_path)
+    found = all_rules()
+    if rule_id:
+        one = get_rule(rule_id)
+        if one is not None and fmt == "text":
+            click.echo(explain(one, profile), nl=False)
+            return
+        try:
+            found = (one,) if one is not None else selected(found, (rule_id,))
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+    if fmt == "json":
+        click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
+        return
+    table = [(r.id, severity_text(r, profile), status_text(r), r.summary) for r in found]
+    widths = [max(len(row[n]) for row in table) for n in range(3)]
+    for row in table:
+        click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
+                   + "  " + row[3])
 
 
-@main.command()
+@main.group(short_help="The payer profile: print the default one to start your own.")
+def profile() -> None:
+    """The payer profile (XML): severities, rules switched off, term and code lists.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+    """
+
+
+@profile.command("show", short_help="Print the default profile (XML).")
+def profile_show() -> None:
+    """Print the default profile, the starting point for a payer's own.
+
+    \b
+    Example:
+        scrub profile show > my-payer.xml
+        scrub check batch.x12 --profile my-payer.xml
+    """
+    from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
+
+    click.echo((maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8"), nl=False)
+
+
+@main.command(short_help="Watch ROOT/inbox; file inputs as accepted, rejected or failed.")
 @click.argument("root", type=click.Path(file_okay=False), required=False)
 @click.option("--workers", type=click.IntRange(1), default=os.cpu_count() or 1,
               show_default=True, help="Worker processes scrubbing files at once.")
@@ -309,16 +504,14 @@ def rules(profile_path: str | None) -> None:
 @click.option("--record/--no-record", default=True, show_default=True,
               help="Record the accepted claims in the ledger: the watcher is an intake that "
                    "forwards what it accepts.")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-              help="Payer profile (XML) with severities, switched-off rules and code lists.")
-@click.option("--companion", metavar="NAME",
-              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
-                   "implementation guides.")
+@service_options
+@rule_selection
 @resource_options
 @click.pass_context
 def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool, once: bool,
           ledger_path: str | None, no_ledger: bool, record: bool, profile_path: str | None,
-          companion: str | None, **resource_values: Any) -> None:
+          companion: str | None, conformance: bool, ack_sender: str, ack_name: str,
+          select: tuple[str, ...], ignore: tuple[str, ...], **resource_values: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -336,22 +529,19 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     from scrubber.watch import WatchSettings, run_watch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ledger = _ledger_target(ctx, ledger_path, no_ledger)
-    if ledger is not None:
-        try:
-            Ledger.open(ledger).close()
-        except LedgerError as exc:
-            raise click.UsageError(str(exc)) from None
+    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
     # a broken profile, companion or resource file is refused before any file is taken
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           resources=_resources(resource_values), ledger=ledger,
-                           record=record and ledger is not None)
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger, record=record and ledger is not None,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                              use_events=not poll, options=options)
     run_watch(settings, once=once)
 
 
-@main.command()
+@main.command(short_help="Scrub a day of 837 files on Apache Spark into Parquet tables.")
 @click.argument("files", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False),
               help="Folder for the Parquet tables (claims, service_lines, findings, problems; "
@@ -363,35 +553,26 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
 @click.option("--scope", type=click.Choice(["run", "file"]), default="run", show_default=True,
               help="Day context over every file of the run, or over each file on its own "
                    "(as scrub check FILE... does).")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-              help="Payer profile (XML) with severities, switched-off rules and code lists.")
-@click.option("--companion", metavar="NAME",
-              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
-                   "implementation guides.")
-@click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
-              help="Check implementation-guide conformance first; claims of a rejected "
-                   "transaction set are held, not scrubbed.")
 @click.option("--999/--no-999", "ack_999", default=True, show_default=True,
               help="Write the 999 of the implementation-guide check per input.")
-@click.option("--ack-sender", default="SCRUBBER", show_default=True,
-              help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
-@click.option("--ack-name", default="SCRUBBER", show_default=True,
-              help="Our name as information source in the 277CA (2100A NM103).")
 @click.option("--ledger", "ledger_path", metavar="PATH|URL",
               help="Claim-history ledger to check against (default: none).")
 @click.option("--record/--no-record", default=False, show_default=True,
-              help="Record the accepted claims in the ledger after their verdicts.")
+              help="Record the accepted claims in the ledger as they are decided: say it "
+                   "when the files are being sent.")
 @click.option("--piece-mb", type=click.IntRange(1), default=64, show_default=True,
               help="A larger file is cut at interchange boundaries into pieces of this size.")
 @click.option("--json", "as_json", is_flag=True, help="The summary line as JSON.")
 @click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
               show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@service_options
+@rule_selection
 @resource_options
 def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tuple[str, ...],
-          scope: str, profile_path: str | None, companion: str | None, conformance: bool,
-          ack_999: bool, ack_sender: str, ack_name: str, ledger_path: str | None,
-          record: bool, piece_mb: int, as_json: bool, fail_on: str,
-          **resource_values: Any) -> None:
+          scope: str, ack_999: bool, ledger_path: str | None, record: bool, piece_mb: int,
+          as_json: bool, fail_on: str, profile_path: str | None, companion: str | None,
+          conformance: bool, ack_sender: str, ack_name: str, select: tuple[str, ...],
+          ignore: tuple[str, ...], **resource_values: Any) -> None:
     """Scrub a day of 837 FILES (folders: their files) on Apache Spark into --out.
 
     The verdicts are those of scrub check (docs/scale.md); needs the spark extra:
@@ -415,7 +596,8 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
                            ledger=ledger_path, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
     try:
         result = run_batch(_inputs(files), out, options=options, master=master, conf=conf,
                            scope=scope, ack_999=ack_999 and conformance,
@@ -423,24 +605,91 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
     except BatchError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)
-    for name, reason in result.not_scrubbed:
-        said = reason if name in reason else f"{name}: {reason}"
-        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
+    _say_not_scrubbed(result.not_scrubbed)
     click.echo(result.as_json() if as_json else f"{result.summary()}; tables in {out}")
     sys.exit(EXIT_UNREADABLE if result.unreadable
              else EXIT_REJECTED if result.failed(fail_on) else EXIT_OK)
 
 
-@main.command()
-def version() -> None:
-    """Print the version.
+@main.command(short_help="Serve the HTTP intake (POST /v1/validate, /v1/submissions).")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (put a TLS proxy in front for anything but localhost).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8837, show_default=True)
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Worker processes; they share the ledger and the submission store.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Spool and kept reports, owner-only (default: $XDG_STATE_HOME/scrubber/serve).")
+@click.option("--store", metavar="PATH|URL",
+              help="Submissions and idempotency keys: a SQLite file or a postgresql:// URL "
+                   "(default: in --data-dir).")
+@click.option("--tokens", "tokens_file", type=click.Path(dir_okay=False),
+              help="Bearer tokens, one client:token a line (owner-only file).")
+@click.option("--tokens-env", default="SCRUB_SERVE_TOKENS", show_default=True,
+              help="Environment variable with client:token entries (comma-separated).")
+@click.option("--max-body", type=click.IntRange(1), default=64 * 1024 * 1024,
+              show_default=True, help="Largest body in bytes; a larger one gets 413.")
+@click.option("--retention-days", type=click.IntRange(0), default=30, show_default=True,
+              help="Remove a submission's reports and acknowledgements after this many days "
+                   "(0: keep them).")
+@click.option("--ledger", "ledger_path", metavar="PATH|URL",
+              help="Claim-history ledger (default: the per-user ledger).")
+@click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+@service_options
+@resource_options
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
+          store: str | None, tokens_file: str | None, tokens_env: str, max_body: int,
+          retention_days: int, ledger_path: str | None, no_ledger: bool,
+          profile_path: str | None, companion: str | None, conformance: bool, ack_sender: str,
+          ack_name: str, **resource_values: Any) -> None:
+    """Serve the HTTP intake: POST /v1/validate, POST /v1/submissions (docs/serve.md).
 
     \b
     Example:
-        scrub version
+        SCRUB_SERVE_TOKENS=pm-system:$(openssl rand -hex 24) scrub serve --workers 4
+    """
+    from scrubber.serve.auth import TokenError, load_tokens
+    from scrubber.serve.server import run_server
+    from scrubber.serve.settings import ServeSettings
+    from scrubber.serve.store import StoreError, open_store
+
+    try:
+        clients = load_tokens(tokens_file, tokens_env)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None
+    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
+    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger, record=ledger is not None,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+    from scrubber.paths import state_dir
+
+    settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
+                             clients=clients, options=options, store=store,
+                             max_body=max_body, retention_days=retention_days, host=host,
+                             port=port, workers=workers)
+    try:
+        settings.prepare()
+        open_store(settings.store_target).close()
+    except (StoreError, OSError) as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(f"scrub: serving on http://{host}:{port} ({workers} worker"
+               f"{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)})", err=True)
+    run_server(settings)
+
+
+@main.command(hidden=True)
+def version() -> None:
+    """Print the version, as ``scrub --version`` does (kept for scripts that call it).
+
+    \b
+    Example:
+        scrub --version
     """
     click.echo(f"scrub {__version__}")
 
+
+main.add_command(ledger_group, "ledger")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

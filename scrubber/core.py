@@ -11,15 +11,13 @@ each event to the sinks as it comes, so nothing of a file is held.
 
 from __future__ import annotations
 
-import itertools
 import os
-import pickle
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
@@ -27,7 +25,6 @@ from scrubber.emit.summary import Tally
 from scrubber.model import ClaimRecord, Event, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
-from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
 
 
@@ -56,14 +53,27 @@ class ScrubOptions:
     companion: str | None = None  # a payer companion guide of x12_maps/ig-overrides.xml
     conformance: bool = True  # the implementation-guide check first (999), as a payer does
     resources: Resources = field(default_factory=Resources)  # NCCI tables, code sets ...
-    ledger: str | None = None  # claim history: a path or URL; None: none
+    ledger: str | None = None  # claim history: a path or postgresql:// URL; None: none
     record: bool = False  # record accepted claims in the ledger (a submission, not a check)
+    # with record: recorded as held (in every day context at once, not yet sent) until the
+    # caller has forwarded them and calls ledger.release(submission)
+    hold: bool = False
     ack: AckIdentity = field(default_factory=AckIdentity)
     fail_on: str = "reject"  # "reject" or "warn": what makes a run fail
+    select: tuple[str, ...] = ()  # rule ids or prefixes ("snip-") to run only; () all
+    ignore: tuple[str, ...] = ()  # rule ids or prefixes to leave out
 
     def __post_init__(self) -> None:
         if self.fail_on not in ("reject", "warn"):
             raise ValueError(f"fail_on must be 'reject' or 'warn', not {self.fail_on!r}")
+
+
+class Progress(Protocol):
+    """What a front end shows while a run lasts: the stage, and how far into a source."""
+
+    def stage(self, label: str) -> None: ...
+
+    def advance(self, name: str, offset: int) -> None: ...
 
 
 @dataclass(slots=True)
@@ -107,13 +117,14 @@ class Scrubber:
         self.options = options or ScrubOptions()
         profile = self.options.profile
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
-        self.engine = Engine(self.profile, resources=self.options.resources)
+        self.engine = Engine(self.profile, resources=self.options.resources,
+                             select=self.options.select, ignore=self.options.ignore)
         self._own_ledger = ledger is None and self.options.ledger is not None
         self.ledger = ledger
         if self._own_ledger:
-            from scrubber.ledger import Ledger
+            from scrubber.ledger import open_store
 
-            self.ledger = Ledger.open(self.options.ledger)
+            self.ledger = open_store(self.options.ledger)
         self._acks = acks
 
     @property
@@ -135,7 +146,8 @@ class Scrubber:
         self.close()
 
     # -- the event stream ------------------------------------------------------------------
-    def events(self, source: Source, *, conformance: list | None = None
+    def events(self, source: Source, *, conformance: list | None = None,
+               progress: Progress | None = None, name: str = "<source>"
                ) -> Iterator[Event | ScrubbedClaim]:
         """The scrubbed event stream of one source: model events, claims as ScrubbedClaim.
 
@@ -148,15 +160,19 @@ class Scrubber:
         from scrubber.ig import check as ig_check
         from scrubber.ig.gate import Gate
 
+        stage = progress.stage if progress is not None else (lambda label: None)
         with _passes(source) as again:
             gate = None
             if self.options.conformance:
+                stage(f"checking {name} against the implementation guides")
                 report = ig_check(again(), companion=self.options.companion)
                 if conformance is not None:
                     conformance.append(report)
                 gate = Gate(report)
+            passes = iter((f"indexing the day context of {name}", f"scrubbing {name}"))
 
             def events() -> Iterator[Event]:
+                stage(next(passes, f"scrubbing {name}"))
                 return gate.annotate(read(again())) if gate else read(again())
 
             yield from self.scrub_claims(events, held=gate.held if gate else None)
@@ -171,47 +187,36 @@ class Scrubber:
         and the implementation-guide check, sinks and recording stay the core's.
         """
         return rules_scrub(open_events, profile=self.profile, ledger=self.ledger,
-                           engine=self.engine, held=held)
+                           engine=self.engine, held=held, record=self.options.record,
+                           hold=self.options.hold)
 
     # -- one source into sinks -------------------------------------------------------------
     def scrub_into(self, source: Source, name: str, sinks: Sequence[Sink], *,
-                   progress: Callable[[str, int], None] | None = None) -> Tally:
+                   progress: Progress | None = None) -> Tally:
         """Scrub one source, feeding every sink as events come; return the file's counts.
 
-        With ``options.record`` and a ledger, the accepted claims are recorded
-        (per submission) once the file is through: their rows wait in an
-        on-disk spool, so memory stays flat. ``progress(name, byte offset)`` is
-        called as claims pass.
+        With ``options.record`` and a ledger, each accepted claim is recorded
+        as it is decided (scrubber.rules.engine.scrub_events: serialized per
+        patient-day key, so two workers never both accept a conflict).
+        ``progress`` hears each stage and, as claims pass, their byte offsets.
         """
         for sink in sinks:
             sink.begin_file(name)
         counts = Tally()
-        recording = self.options.record and self.ledger is not None
-        pending = _Spool() if recording else None
         reports: list = []
-        try:
-            for event in self.events(source, conformance=reports):
-                counts.add(event)
-                if event.__class__ is ScrubbedClaim:
-                    if pending is not None:
-                        pending.add(submission_id(event.record), self.ledger.prepare(event))
-                    if progress is not None:
-                        progress(name, event.record.claim.location.offset)
-                for sink in sinks:
-                    sink.event(event)
-            end = FileEnd(name, counts.summary(), reports[0] if reports else None)
+        for event in self.events(source, conformance=reports, progress=progress, name=name):
+            counts.add(event)
+            if progress is not None and event.__class__ is ScrubbedClaim:
+                progress.advance(name, event.record.claim.location.offset)
             for sink in sinks:
-                sink.end_file(end)
-            if pending is not None:
-                for submission, claims in pending.runs():
-                    self.ledger.record(submission, claims)
-        finally:
-            if pending is not None:
-                pending.close()
+                sink.event(event)
+        end = FileEnd(name, counts.summary(), reports[0] if reports else None)
+        for sink in sinks:
+            sink.end_file(end)
         return counts
 
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
-            progress: Callable[[str, int], None] | None = None) -> RunOutcome:
+            progress: Progress | None = None) -> RunOutcome:
         """Scrub each (source, name) into the same sinks, then close them: one report."""
         outcome = RunOutcome()
         try:
@@ -250,32 +255,3 @@ def _passes(source: Source) -> Iterator[Callable[[], Source]]:
         yield lambda: name
     finally:
         os.unlink(name)
-
-
-class _Spool:
-    """Ledger rows of a file's claims, kept in an unlinked temporary file, not in memory.
-
-    Claims of one submission (interchange) arrive together; ``runs`` hands them
-    back as (submission, claims) in that order, reading as it goes.
-    """
-
-    def __init__(self) -> None:
-        self._file = tempfile.TemporaryFile()  # owner-only and already unlinked
-
-    def add(self, submission: str, claim: object) -> None:
-        pickle.dump((submission, claim), self._file, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def _items(self) -> Iterator[tuple[str, object]]:
-        self._file.seek(0)
-        while True:
-            try:
-                yield pickle.load(self._file)
-            except EOFError:
-                return
-
-    def runs(self) -> Iterator[tuple[str, Iterator]]:
-        for submission, group in itertools.groupby(self._items(), key=lambda item: item[0]):
-            yield submission, (claim for _, claim in group)
-
-    def close(self) -> None:
-        self._file.close()

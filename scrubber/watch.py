@@ -9,15 +9,29 @@ Folders under one root (created if missing)::
 
 Crash safety rests on renames within one filesystem, which are atomic: a file
 is taken by renaming it from inbox/ into work/ under a job name, its reports
-are written under that job name (so a redo overwrites, never duplicates), and
-it is done the moment it is renamed out of work/. On start, anything still in
-work/ is redone from scratch; the ledger records a submission idempotently, so
-a redo never counts a claim twice. The journal (work/journal.jsonl) records each
-step for people, not for recovery: the folders are the truth.
+are named after its original name and the job (``b.x12.<job id>.json``: a redo
+overwrites, never duplicates), and it is done the moment it is renamed out of
+work/ (a name already there gets a number before its extension: ``b-2.x12``).
+On start, anything still in work/ is redone from scratch; the ledger records a
+submission idempotently, so a redo never counts a claim twice. The journal
+(work/journal.jsonl) records each step for people, and the original name of each
+job (a job name is made safe: short, printable, UTF-8); the folders are the truth.
+The log says where the watcher runs with what, each file's verdict (a failure's
+reason), and on a stop what it is finishing; never patient data.
+
+Faults the watcher outlives (docs/reliability.md): a worker process that dies
+(the pool is made again and its jobs redone, a file that kills it three times
+goes to failed/), an outcome or reports folder that cannot be written (read-only,
+full: the file stays in work/, the reason is logged, it is retried with
+back-off while other files go on), names that are long, not UTF-8 or hold
+control characters, a file still being appended to while it was scrubbed
+(scrubbed again), and its own death (workers die with it).
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import json
 import logging
 import os
@@ -26,16 +40,29 @@ import stat
 import threading
 import time
 import traceback
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from scrubber.core import ScrubOptions
+from scrubber.emit.values import shown as printable
+from scrubber.files import write_private
 
 log = logging.getLogger("scrubber.watch")
 
 FOLDERS = ("inbox", "work", "accepted", "rejected", "failed", "reports")
+JOURNAL = "journal.jsonl"
+NAME_BYTES = 120  # of the original name kept in a job name: job + ".reason.txt" < 255 bytes
+#: errors of the machine, not of the file: the file waits in work/ and is tried again
+ENVIRONMENT_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
+                                errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE,
+                                errno.ENOMEM, errno.EXDEV))
+RETRY = "retry"  # a job's verdict when the machine, not the file, failed
+CHANGED = "changed"  # a job's verdict when the file changed while it was scrubbed
+ONCE_ATTEMPTS = 3  # with --once, scrubs of a job the machine failed before leaving it in work/
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +77,9 @@ class WatchSettings:
     # what the scrub core is to do (profile, ledger, resources ...); the watcher records
     # accepted claims by default, as an intake that forwards them
     options: ScrubOptions = field(default_factory=lambda: ScrubOptions(record=True))
+    retry_seconds: float = 1.0  # first wait before a job the machine failed is tried again
+    retry_max_seconds: float = 60.0  # the wait doubles up to this
+    worker_deaths: int = 3  # a file whose scrub kills the worker this often goes to failed/
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -60,34 +90,127 @@ def ensure_folders(settings: WatchSettings) -> None:
         settings.folder(name).mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
+def safe_job_name(name: str) -> str:
+    """The part of a job name that comes from the input's name: printable UTF-8, short.
+
+    Undecodable bytes, control characters and path-hostile characters become
+    ``_``; the name is cut to NAME_BYTES bytes of UTF-8. The original is kept in
+    the journal and restored when the file is filed.
+    """
+    cleaned = "".join(c if c.isprintable() and c not in "/\\" else "_" for c in name)
+    data = cleaned.encode("utf-8")[:NAME_BYTES]
+    return data.decode("utf-8", "ignore") or "_"
+
+
 def _journal(settings: WatchSettings, **entry: object) -> None:
+    """Append one step to the journal; a journal that cannot be written is only logged."""
     entry["at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    line = json.dumps(entry) + "\n"
-    fd = os.open(settings.folder("work") / "journal.jsonl",
-                 os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    line = json.dumps(entry) + "\n"  # ASCII: undecodable name bytes are escaped
     try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fd = os.open(settings.folder("work") / JOURNAL,
+                     os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        log.warning("journal not written (%s): %s", exc.strerror, entry.get("step"))
+
+
+def _journal_names(settings: WatchSettings) -> dict[str, str]:
+    """job -> original name, from the journal's "taken" steps (for jobs a crash left)."""
+    names: dict[str, str] = {}
+    try:
+        with open(settings.folder("work") / JOURNAL, encoding="utf-8",
+                  errors="replace") as journal:
+            for line in journal:
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line cut short by a crash or a full disk
+                if isinstance(entry, dict) and entry.get("step") == "taken" and \
+                        isinstance(entry.get("name"), str):
+                    names[str(entry.get("job"))] = entry["name"]
+    except OSError:
+        pass
+    return names
+
+
+def job_stem(job: str) -> str:
+    """The name of a job's reports: ``<safe original name>.<job id>``.
+
+    The original name first makes a file's reports findable next to it; the
+    job id keeps two files of one name apart and lets a redo overwrite its own.
+    """
+    ident, _, safe = job.partition("__")
+    return f"{safe}.{ident}" if safe else job
+
+
+def numbered(name: str, n: int) -> str:
+    """``a.x12`` as its n-th copy, ``a-n.x12``: the extension kept, so tools still know it.
+
+    The number goes before the last extension (``a.tar-2.x12``), or at the end
+    of a name without one (``a-2``).
+    """
+    stem, _, extension = name.rpartition(".")
+    return f"{stem}-{n}.{extension}" if stem else f"{name}-{n}"
 
 
 def _free_name(folder: Path, name: str) -> Path:
-    """``name`` in ``folder``, suffixed (.1, .2 ...) when taken: never overwrite."""
+    """``name`` in ``folder``, numbered (a-2.x12, a-3.x12 ...) when taken: never overwrite."""
     target = folder / name
-    n = 0
+    n = 1
     while os.path.lexists(target):
         n += 1
-        target = folder / f"{name}.{n}"
+        target = folder / numbered(name, n)
     return target
 
 
-def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, str | None]:
+def _first_line(text: str, limit: int = 300) -> str:
+    """A reason fit for one log line: its first line, cut short (a traceback stays in
+    the reason file)."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= limit else first[:limit] + "..."
+
+
+def _die_with_parent(parent: int) -> None:
+    """Pool worker start: die with the watcher, leave SIGTERM to it, ignore Ctrl-C.
+
+    A watcher killed with SIGKILL cannot stop its workers, so each asks the
+    kernel for SIGKILL when its parent dies (Linux PR_SET_PDEATHSIG), then
+    checks the parent did not die before the request. Workers forked after the
+    watcher set its own SIGTERM handler would otherwise inherit it and ignore
+    SIGTERM.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the watcher finishes the files in hand
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass  # not Linux: the check below and the pool's own pipes still stop us
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _fingerprint(path: Path) -> tuple[int, int, int]:
+    info = os.stat(path, follow_symlinks=False)
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _job_file(job: str, name: str, settings: WatchSettings
+              ) -> tuple[str, str, str | None, str | None]:
     """Scrub one taken file (in a worker process): its verdict and reports.
+
+    The reports are named after the original ``name`` (``job_stem``) and show
+    it, escaped, as the file's name.
 
     Returns (job, verdict, summary line, error). Anything the scrubber raises
     makes the file poison: it goes to failed/ with the error, and the watcher
-    goes on.
+    goes on. An error of the machine (a full disk, a folder that cannot be
+    written) is RETRY instead, and a file that changed while it was read is
+    CHANGED: neither is the file's fault.
     """
     from scrubber.api import process_file
 
@@ -97,13 +220,34 @@ def _job_file(job: str, settings: WatchSettings) -> tuple[str, str, str | None, 
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-            return job, "failed", None, f"{job.split('__', 1)[-1]} is {kind}; not read"
-        outcome = process_file(str(path), str(reports), stem=job, options=settings.options)
+            return job, "failed", None, f"{printable(name)} is {kind}; not read"
+        before = _fingerprint(path)
+        outcome = process_file(str(path), str(reports), stem=job_stem(job),
+                               name=printable(name), options=settings.options)
+        if _fingerprint(path) != before:
+            return job, CHANGED, None, "the file changed while it was scrubbed"
+    except OSError as exc:
+        if exc.errno in ENVIRONMENT_ERRORS and exc.filename != str(path):
+            return job, RETRY, None, f"{exc.strerror or exc}"
+        return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip()
     except Exception as exc:  # a poison file must not stop the watcher
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip()
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
             f" envelope problems {outcome.envelope_errors}")
     return job, outcome.verdict, line, outcome.reason or None
+
+
+Result = tuple[str, str, str | None, str | None]
+
+
+@dataclass(slots=True)
+class _Later:
+    """A job waiting in work/ to be tried again: rescrubbed, or (with ``result``) filed."""
+
+    due: float  # time.monotonic()
+    job: str
+    result: Result | None
+    attempt: int
 
 
 class Watcher:
@@ -115,6 +259,11 @@ class Watcher:
         self.wake = threading.Event()
         self._seen: dict[str, tuple[int, float, float]] = {}  # name -> size, mtime, since
         self._counter = 0
+        self._names: dict[str, str] = {}  # job -> the original file name
+        self._deaths: dict[str, int] = {}  # job -> worker deaths charged to it
+        self._suspects: set[str] = set()  # jobs in hand, with others, when a worker died
+        self._later: list[_Later] = []
+        self._untakable: dict[str, float] = {}  # inbox name -> when to try taking it again
         self.done = 0
 
     # -- taking files ----------------------------------------------------------------
@@ -128,6 +277,8 @@ class Watcher:
             if name.startswith(".") or name.endswith(".tmp"):
                 continue
             names.add(name)
+            if self._untakable.get(name, 0.0) > now:
+                continue
             try:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
@@ -147,72 +298,167 @@ class Watcher:
         return sorted(ready)
 
     def _take(self, name: str) -> str | None:
+        """Rename ``name`` into work/ under a safe job name; None when it cannot be taken."""
         self._counter += 1
-        job = f"{time.time_ns()}-{os.getpid()}-{self._counter}__{name}"
+        job = f"{time.time_ns()}-{os.getpid()}-{self._counter}__{safe_job_name(name)}"
         try:
             os.rename(self.settings.folder("inbox") / name, self.settings.folder("work") / job)
         except FileNotFoundError:
             return None
+        except OSError as exc:  # e.g. a read-only work/: try again later, serve the rest
+            self._untakable[name] = time.monotonic() + self.settings.retry_max_seconds
+            log.warning("%s: not taken (%s); tried again later", printable(name),
+                        exc.strerror)
+            return None
+        self._untakable.pop(name, None)
         self._seen.pop(name, None)
-        _journal(self.settings, step="taken", job=job)
+        self._names[job] = name
+        _journal(self.settings, step="taken", job=job, name=name)
         return job
+
+    def _name(self, job: str) -> str:
+        return self._names.get(job) or job.split("__", 1)[-1]
 
     # -- finishing files ---------------------------------------------------------------
     def _finish(self, job: str, verdict: str, line: str | None, error: str | None,
                 seconds: float) -> None:
-        name = job.split("__", 1)[-1]
+        """File the job under its verdict; OSError leaves it in work/ (see ``_settle``)."""
+        name = self._name(job)
         if verdict == "failed" and error:
-            reason = self.settings.folder("reports") / f"{job}.reason.txt"
-            fd = os.open(reason, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(error + "\n")
-        target = _free_name(self.settings.folder(verdict), name)
-        os.rename(self.settings.folder("work") / job, target)
+            write_private(self.settings.folder("reports") / f"{job_stem(job)}.reason.txt",
+                          (error + "\n").encode("utf-8", "replace"))
+        try:
+            target = _free_name(self.settings.folder(verdict), name)
+            os.rename(self.settings.folder("work") / job, target)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+            target = _free_name(self.settings.folder(verdict), job)  # the safe name fits
+            os.rename(self.settings.folder("work") / job, target)
         _journal(self.settings, step="done", job=job, verdict=verdict, to=target.name)
+        self._names.pop(job, None)
+        self._deaths.pop(job, None)
         self.done += 1
-        log.info("%s: %s; %s (%.2f s)", name, verdict, line or error or "", seconds)
+        filed = printable(target.name)
+        if target.name != name:
+            filed += f" (arrived as {printable(name)})"
+        said = "; ".join(printable(_first_line(part)) for part in (error, line) if part)
+        log.info("%s: %s; %s (%.2f s)", filed, verdict, said, seconds)
+
+    def _settle(self, result: Result, seconds: float, attempt: int = 0) -> None:
+        """Act on a job's result: file it, or keep it in work/ to be tried again."""
+        job, verdict, _, error = result
+        self._suspects.discard(job)  # it came back: no worker died of it
+        if verdict == CHANGED:
+            log.info("%s: changed while it was scrubbed; scrubbed again",
+                     printable(self._name(job)))
+            self._retry(job, None, attempt, self.settings.settle_seconds)
+            return
+        if verdict == RETRY:
+            self._retry(job, None, attempt)
+            log.warning("%s: not scrubbed (%s); stays in work/, tried again in %.0f s",
+                        printable(self._name(job)), error, self._later[-1].due -
+                        time.monotonic())
+            return
+        try:
+            self._finish(*result, seconds=seconds)
+        except OSError as exc:  # a read-only or full outcome folder: not the file's fault
+            self._retry(job, result, attempt)
+            log.warning("%s: not filed under %s/ (%s); stays in work/, tried again in %.0f s",
+                        printable(self._name(job)), verdict, exc.strerror or exc,
+                        self._later[-1].due - time.monotonic())
+
+    def _retry(self, job: str, result: Result | None, attempt: int,
+               wait: float | None = None) -> None:
+        if wait is None:
+            wait = min(self.settings.retry_seconds * 2 ** attempt,
+                       self.settings.retry_max_seconds)
+        self._later.append(_Later(time.monotonic() + wait, job, result, attempt + 1))
+
+    def _due(self) -> list[_Later]:
+        now = time.monotonic()
+        due = [item for item in self._later if item.due <= now]
+        self._later = [item for item in self._later if item.due > now]
+        return due
 
     def recover(self) -> list[str]:
         """Jobs a crash left in work/: they are redone from scratch."""
-        return sorted(e.name for e in os.scandir(self.settings.folder("work"))
-                      if e.name != "journal.jsonl")
+        jobs = sorted(e.name for e in os.scandir(self.settings.folder("work"))
+                      if e.name != JOURNAL)
+        if jobs:
+            names = _journal_names(self.settings)
+            self._names.update({job: names[job] for job in jobs if job in names})
+        return jobs
 
     # -- the loop ----------------------------------------------------------------------
+    def _pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=max(1, self.settings.workers),
+                                   initializer=_die_with_parent, initargs=(os.getpid(),))
+
     def run(self, once: bool = False) -> int:
-        """Process files until stopped (or, with ``once``, until the inbox is empty)."""
+        """Process files until stopped (or, with ``once``, until the inbox is empty).
+
+        With ``once``, jobs waiting for a folder to become writable again stay
+        in work/ for the next run.
+        """
         ensure_folders(self.settings)
         observer = self._observe() if self.settings.use_events and not once else None
-        pending: dict[Future, tuple[str, float]] = {}
-        queue = self.recover()
-        for job in queue:
+        pending: dict[Future, tuple[str, float, int]] = {}
+        queue: deque[tuple[str, int]] = deque((job, 0) for job in self.recover())
+        log.info("%s", describe(self.settings, redo=len(queue), once=once))
+        for job, _ in queue:
             _journal(self.settings, step="redo", job=job)
-        pool = ProcessPoolExecutor(max_workers=max(1, self.settings.workers))
+        pool = self._pool()
+        stopping = False
         try:
             while True:
+                if self.stop.is_set() and not stopping:
+                    stopping = True
+                    self._stopping(pending, queue)
                 if not self.stop.is_set():
                     for name in self._ready():
-                        job = self._take(name)
-                        if job:
-                            queue.append(job)
-                while queue and len(pending) < 2 * self.settings.workers:
-                    job = queue.pop(0)
-                    pending[pool.submit(_job_file, job, self.settings)] = (job, time.monotonic())
+                        taken = self._take(name)
+                        if taken:
+                            queue.append((taken, 0))
+                for item in self._due():
+                    if item.result is None:
+                        queue.append((item.job, item.attempt))
+                    else:
+                        self._settle(item.result, 0.0, item.attempt)
+                broken = False
+                lost: list[tuple[str, int]] = []  # jobs in hand when a worker died
+                # after a death, suspects are redone one at a time: a death is then theirs
+                room = 1 if self._suspects else 2 * self.settings.workers
+                while queue and len(pending) < room and not stopping:
+                    job, attempt = queue.popleft()
+                    try:
+                        future = pool.submit(_job_file, job, self._name(job), self.settings)
+                    except (BrokenProcessPool, RuntimeError):  # an idle worker was killed
+                        queue.appendleft((job, attempt))
+                        broken = True
+                        break
+                    pending[future] = (job, time.monotonic(), attempt)
                 for future in [f for f in pending if f.done()]:
-                    job, started = pending.pop(future)
+                    job, started, attempt = pending.pop(future)
                     try:
                         result = future.result()
-                    except BrokenProcessPool as exc:  # the worker itself died
-                        result = (job, "failed", None, f"the scrubber process died: {exc}")
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        pool = ProcessPoolExecutor(max_workers=max(1, self.settings.workers))
-                        for other, (other_job, _) in list(pending.items()):
-                            queue.append(other_job)
-                            del pending[other]
-                    self._finish(*result, seconds=time.monotonic() - started)
-                if self.stop.is_set() and not pending:
+                    except BrokenProcessPool:  # a worker died: every job in hand is redone
+                        broken = True
+                        lost.append((job, attempt))
+                        continue
+                    self._settle(result, time.monotonic() - started, attempt)
+                if broken:
+                    pool = self._remake(pool, pending, queue, lost)
+                if stopping and not pending:
+                    log.info("stopped: %d file%s filed%s", self.done, _s(self.done),
+                             _left(len(queue) + len(self._later)))
                     return self.done  # what was queued but not started stays in work/
-                if once and not pending and not queue and not self._inbox_busy():
-                    return self.done
+                if once and not pending and not queue and not self._inbox_busy() and \
+                        not any(item.result is None and item.attempt <= ONCE_ATTEMPTS
+                                for item in self._later):
+                    log.info("done: %d file%s filed%s", self.done, _s(self.done),
+                             _left(len(self._later)))
+                    return self.done  # jobs still waiting stay in work/ for the next run
                 self.wake.wait(self.settings.poll_seconds if not pending else 0.05)
                 self.wake.clear()
         finally:
@@ -221,20 +467,74 @@ class Watcher:
                 observer.stop()
                 observer.join(timeout=2)
 
+    def _stopping(self, pending: dict[Future, tuple[str, float, int]],
+                  queue: deque[tuple[str, int]]) -> None:
+        """Say at once what a stop waits for: the files in hand, by name.
+
+        Jobs handed to the pool but not started are called back: like the
+        queued ones they stay in work/ for the next start.
+        """
+        for future, (job, _, attempt) in list(pending.items()):
+            if future.cancel():
+                del pending[future]
+                queue.append((job, attempt))
+        names = [printable(self._name(job)) for job, _, _ in pending.values()]
+        if names:
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more"
+                                              if len(names) > 10 else "")
+            finishing = f"finishing {len(names)} file{_s(len(names))} in hand ({shown})"
+        else:
+            finishing = "nothing in hand"
+        log.info("stopping: %s%s", finishing, _left(len(queue) + len(self._later)))
+
+    def _remake(self, pool: ProcessPoolExecutor,
+                pending: dict[Future, tuple[str, float, int]],
+                queue: deque[tuple[str, int]],
+                lost: list[tuple[str, int]]) -> ProcessPoolExecutor:
+        """A new pool for a broken one; the jobs it held are queued again.
+
+        Which job's worker died is known only when one job was in hand: that
+        job is charged with the death (and fails at ``worker_deaths``). With
+        several, none is charged; they become suspects, redone one at a time.
+        """
+        log.warning("a scrubber process died; its pool is made again and its files redone")
+        for future, (job, _, attempt) in list(pending.items()):
+            del pending[future]
+            if future.done() and future.exception() is None:
+                self._settle(future.result(), 0.0, attempt)
+            else:
+                lost.append((job, attempt))
+        pool.shutdown(wait=False, cancel_futures=True)
+        if len(lost) == 1:
+            job, attempt = lost[0]
+            deaths = self._deaths[job] = self._deaths.get(job, 0) + 1
+            if deaths >= self.settings.worker_deaths:
+                self._suspects.discard(job)
+                self._settle((job, "failed", None, f"the scrubber process died {deaths} "
+                              "times while reading this file"), 0.0, attempt)
+                return self._pool()
+        for job, attempt in reversed(lost):
+            self._suspects.add(job)
+            _journal(self.settings, step="redo", job=job, why="worker died")
+            queue.appendleft((job, attempt))
+        return self._pool()
+
     def _inbox_busy(self) -> bool:
         """Whether the inbox still holds files that are settling."""
-        return any(not (e.name.startswith(".") or e.name.endswith(".tmp"))
+        now = time.monotonic()
+        return any(not (e.name.startswith(".") or e.name.endswith(".tmp")) and
+                   self._untakable.get(e.name, 0.0) <= now
                    for e in os.scandir(self.settings.folder("inbox")))
 
-    def _observe(self):
+    def _observe(self) -> Any:
         """Wake the loop on file events (watchdog); polling still runs underneath."""
-        from watchdog.events import FileSystemEventHandler
+        from watchdog.events import FileSystemEvent, FileSystemEventHandler
         from watchdog.observers import Observer
 
         wake = self.wake
 
         class Wake(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:
+            def on_any_event(self, event: FileSystemEvent) -> None:
                 wake.set()
 
         observer = Observer()
@@ -243,12 +543,51 @@ class Watcher:
         return observer
 
 
+def _s(n: int) -> str:
+    return "" if n == 1 else "s"
+
+
+def _left(n: int) -> str:
+    return f"; {n} taken file{_s(n)} stay{'s' if n == 1 else ''} in work/ for the next start" \
+        if n else ""
+
+
+def describe(settings: WatchSettings, *, redo: int = 0, once: bool = False) -> str:
+    """The start line: where, how many workers, which ledger and profile (no password)."""
+    from scrubber.ledger.postgres import safe_url
+
+    options = settings.options
+    ledger = "none"
+    if options.ledger:
+        ledger = printable(safe_url(options.ledger))
+        ledger += ", recording accepted claims" if options.record else ", not recording"
+    profile = options.profile
+    if profile is None:
+        profile_name = "default"
+    elif isinstance(profile, str):
+        profile_name = printable(profile)
+    else:
+        profile_name = printable(profile.name) + (
+            "" if profile.name == "default" else f" ({printable(profile.path)})")
+    text = (f"watching {printable(str(settings.root))}{' once' if once else ''}: "
+            f"{settings.workers} worker{_s(settings.workers)}, ledger {ledger}, "
+            f"profile {profile_name}")
+    if redo:
+        text += f"; {redo} file{_s(redo)} left in work/ redone"
+    return text
+
+
 def run_watch(settings: WatchSettings, stop: threading.Event | None = None,
               once: bool = False) -> int:
     """Run the watcher; SIGTERM and SIGINT stop it after the files in hand are done."""
     stop = stop or threading.Event()
     watcher = Watcher(settings, stop)
+
+    def stopping(*_: object) -> None:
+        stop.set()
+        watcher.wake.set()
+
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: (stop.set(), watcher.wake.set()))
+            signal.signal(sig, stopping)
     return watcher.run(once=once)

@@ -21,3 +21,50 @@ import pytest  # noqa: E402
 def private_state(tmp_path_factory, monkeypatch):
     """Each test gets its own per-user state: no ledger carries over between tests."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
+# -- the ledger stores: every store test runs on SQLite and on PostgreSQL ----------------------
+
+PG_URL = os.environ.get("SCRUBBER_TEST_PG_URL",
+                        "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_KEY = "5c" * 32  # the PostgreSQL ledger's key in tests (it has no key file beside it)
+
+
+def pg_schema_url(schema: str) -> str:
+    """The test server's URL with every table in ``schema`` (search_path)."""
+    joiner = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{joiner}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def pg_schema():
+    """A fresh schema on the test server, dropped afterwards: its URL.
+
+    Under CI=true a missing server fails the test; elsewhere it skips.
+    """
+    import uuid
+
+    try:
+        import psycopg
+
+        admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
+    except Exception as exc:  # ImportError or psycopg.OperationalError
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the PostgreSQL test server {PG_URL} is not reachable: {exc}")
+        pytest.skip(f"no PostgreSQL test server at {PG_URL} ({type(exc).__name__})")
+    schema = f"scrub_test_{uuid.uuid4().hex[:12]}"
+    admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield pg_schema_url(schema)
+    finally:
+        admin.execute(f"DROP SCHEMA {schema} CASCADE")
+        admin.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_target(request, tmp_path, monkeypatch):
+    """Where a test's ledger lives, on each store: a file path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    monkeypatch.setenv("SCRUBBER_LEDGER_KEY", TEST_KEY)
+    return request.getfixturevalue("pg_schema")

@@ -56,7 +56,7 @@ def pyx12_view(tree: dict) -> dict:
     for isa in tree["interchanges"]:
         for gs in isa["groups"]:
             for st in gs["transactions"]:
-                errors = set()
+                errors: set[tuple] = set()
                 for seg in st["segments"]:
                     for e in seg["errors"]:
                         code = e["err_cde"]
@@ -77,7 +77,8 @@ def pyx12_view(tree: dict) -> dict:
 
 _READER = {"ig-trailing-separator": "SEG1", "ig-empty-segment": "EMPTY",
            "ig-hl-sequence": "HL1", "ig-hl-parent": "HL2", "ig-lx-sequence": "LX"}
-_READER_CODES = frozenset(_READER.values())  # the segment they land on differs; compare the position
+# the segment they land on differs; compare the position
+_READER_CODES = frozenset(_READER.values())
 _ENVELOPE_SEGMENTS = ("ST", "SE")
 
 
@@ -96,7 +97,7 @@ def our_view(report) -> dict:
     for st in report.transactions:
         unplaced = {e.position for e in st.errors if e.check == "ig-unexpected-segment"}
         last_body = st.segment_count - 1 if st.envelope_errors == () or st.segment_count else 0
-        errors = set()
+        errors: set[tuple] = set()
         for e in st.errors:
             if e.segment_id in _ENVELOPE_SEGMENTS and e.check in (
                     "ig-element", "ig-composite", "ig-syntax", "ig-too-many-elements"):

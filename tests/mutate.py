@@ -49,7 +49,8 @@ def build_837(kind: str, seed: int, claims: int = 1) -> bytes:
         f"ST*837*0001*{impl}",
         f"BHT*0019*00*MUT{seed:05d}*20261120*0930*CH",
         "NM1*41*2*MUTATION TEST SUBMITTER*****46*MUTSUB01",
-        "PER*IC*PAT TESTWELL*TE*5555550188" + ("*EM*EDI@EXAMPLE.TEST" if rng.random() < 0.5 else ""),
+        "PER*IC*PAT TESTWELL*TE*5555550188"
+        + ("*EM*EDI@EXAMPLE.TEST" if rng.random() < 0.5 else ""),
         "NM1*40*2*IMAGINARY PAYER CO*****46*IMAGPAY1",
         "HL*1**20*1",
     ]
@@ -102,7 +103,9 @@ def _claim(kind: str, rng: random.Random, seed: int, c: int) -> list[str]:
             out.append(f"REF*G1*PA{rng.randint(1000, 9999)}")
         if rng.random() < 0.3:
             out.append("NTE*ADD*FICTIONAL NOTE FOR TESTING")
-        out.append("HI*ABK:" + rng.choice(ICD) + ("*ABF:" + rng.choice(ICD) if rng.random() < 0.5 else ""))
+        principal = rng.choice(ICD)  # drawn first, as before: the seeds give the same files
+        other = "*ABF:" + rng.choice(ICD) if rng.random() < 0.5 else ""
+        out.append("HI*ABK:" + principal + other)
         if rng.random() < 0.4:
             out += [f"NM1*82*1*{rng.choice(LAST)}*{rng.choice(FIRST)}****XX*{npi(rng)}",
                     "PRV*PE*PXC*207Q00000X"]
@@ -195,14 +198,16 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, str, bytes, bool]:
             seg.pop()
     elif kind in ("bad-code", "bad-qualifier"):
         candidates = [(i, k) for i in body for k in range(1, len(segs[i]))
-                      if 1 <= len(segs[i][k]) <= 3 and segs[i][k].isalnum() and not segs[i][k].isdigit()
+                      if 1 <= len(segs[i][k]) <= 3 and segs[i][k].isalnum()
+                      and not segs[i][k].isdigit()
                       and (kind == "bad-code" or k == 1)]
         i, k = rng.choice(candidates)
         target = f"{segs[i][0]}{k:02d}"
         segs[i][k] = rng.choice(("ZZQ", "Q9", "XX"))
     elif kind == "bad-date":
         candidates = [(i, k) for i in body for k in range(1, len(segs[i]))
-                      if len(segs[i][k]) >= 8 and segs[i][k][:8].isdigit() and segs[i][k][:2] in ("19", "20")]
+                      if len(segs[i][k]) >= 8 and segs[i][k][:8].isdigit()
+                      and segs[i][k][:2] in ("19", "20")]
         i, k = rng.choice(candidates)
         target = f"{segs[i][0]}{k:02d}"
         bad = rng.choice(("20261331", "20260230", "20260000", "2026011", "19000431"))
@@ -219,7 +224,8 @@ def mutate(data: bytes, rng: random.Random) -> tuple[str, str, bytes, bool]:
         segs[i] = segs[i] + [""] * rng.randint(0, 12) + ["EXTRA"]
     elif kind == "bad-number":
         candidates = [(i, k) for i in body for k in range(1, len(segs[i]))
-                      if segs[i][k].replace(".", "").isdigit() and segs[i][0] in ("CLM", "SV1", "SV2", "LX", "HL")]
+                      if segs[i][k].replace(".", "").isdigit()
+                      and segs[i][0] in ("CLM", "SV1", "SV2", "LX", "HL")]
         i, k = rng.choice(candidates)
         target = f"{segs[i][0]}{k:02d}"
         segs[i][k] = rng.choice(("12.3.4", "1O0", "-", "7" * 20))

@@ -17,8 +17,8 @@ import pyx12.params
 import pyx12.x12n_document
 from click.testing import CliRunner
 
-from scrubber.core import Scrubber
 from scrubber.cli import main
+from scrubber.core import Scrubber
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.model import ClaimRecord, read
 from scrubber.x12 import Segment, Tokenizer
@@ -66,6 +66,7 @@ def pyx12_errors(text: str) -> list:
 def interchanges(text: str) -> list[list[Segment]]:
     result: list[list[Segment]] = []
     for seg in Tokenizer(io.BytesIO(text.encode())):
+        assert isinstance(seg, Segment), seg  # the golden texts are clean X12
         if seg.id == "ISA":
             result.append([])
         result[-1].append(seg)

@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from ig_reference import run_pyx12
 from mutate import build_837, mutants
+
 from scrubber.emit.ack999 import write_999
 from scrubber.ig import check
 
@@ -72,7 +72,8 @@ def test_every_999_passes_pyx12_and_matches_the_verdicts():
             assert text == "" and not all(isa.accepted for isa in report.interchanges)
             continue
         _validate(text)
-        ik5 = [line.split("*")[1].rstrip("~") for line in text.splitlines() if line.startswith("IK5*")]
+        ik5 = [line.split("*")[1].rstrip("~") for line in text.splitlines()
+               if line.startswith("IK5*")]
         assert ik5 == [st.ack_code for st in answered]
         ik3 = sum(1 for line in text.splitlines() if line.startswith("IK3*"))
         assert (ik3 > 0) == any(st.errors for st in answered)

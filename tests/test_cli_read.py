@@ -80,10 +80,20 @@ def test_progress_reports_offsets_of_claims():
 
     from scrubber.api import check_files
 
-    seen = []
-    check_files([str(FIXTURES / "837p-multi.x12")], io.StringIO(),
-                progress=lambda name, offset: seen.append(offset))
+    seen, stages = [], []
+
+    class Progress:
+        def stage(self, label: str) -> None:
+            stages.append(label)
+
+        def advance(self, name: str, offset: int) -> None:
+            seen.append(offset)
+
+    path = str(FIXTURES / "837p-multi.x12")
+    check_files([path], io.StringIO(), progress=Progress())
     assert len(seen) == 3 and seen == sorted(seen) and seen[0] > 0
+    assert stages == [f"checking {path} against the implementation guides",
+                      f"indexing the day context of {path}", f"scrubbing {path}"]
 
 
 def test_every_command_has_help_with_an_example():
@@ -91,3 +101,36 @@ def test_every_command_has_help_with_an_example():
         result = run(name, "--help")
         assert result.exit_code == 0 and "Example" in result.output, name
     assert run("version").output.startswith("scrub ")
+
+
+def test_a_long_run_shows_a_status_line_and_clears_it():
+    import io
+    import time
+
+    from scrubber.cli import StatusLine
+
+    stream = io.StringIO()
+    status = StatusLine({"a.x12": 1000, "b.x12": 3000}, stream, delay=0.05, period=0.01)
+    status.stage("loading the implementation guides")
+    time.sleep(0.2)
+    status.stage("scrubbing b.x12")
+    status.advance("a.x12", 900)
+    status.advance("b.x12", 1000)  # a.x12 is through: 1000 + 1000 of 4000 bytes
+    time.sleep(0.2)
+    status.close()
+    text = stream.getvalue()
+    assert "\rscrub: loading the implementation guides" in text
+    assert "scrub: scrubbing b.x12  50% of 0.0 MB" in text
+    assert text.endswith("\r" + " " * status.width + "\r")
+
+
+def test_a_quick_run_shows_no_status_line():
+    import io
+
+    from scrubber.cli import StatusLine
+
+    stream = io.StringIO()
+    status = StatusLine({}, stream, delay=5)
+    status.stage("scrubbing a.x12")
+    status.close()
+    assert stream.getvalue() == ""

@@ -22,7 +22,7 @@ from scrubber.emit.sinks import (
     register_format,
     report_sink,
 )
-from scrubber.ledger import Ledger
+from scrubber.ledger import open_store
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
@@ -122,8 +122,12 @@ def test_resources_come_from_the_packs_registry():
 
 
 def _claims_recorded(path: Path) -> list[str]:
-    with Ledger.open(path) as ledger:
-        return [row[0] for row in ledger._db.execute("SELECT DISTINCT claim_id FROM lines")]
+    with open_store(path) as ledger:
+        return _claim_ids(ledger)
+
+
+def _claim_ids(ledger) -> list[str]:
+    return sorted(item["claim_id"] for item in list(ledger.export())[1:])
 
 
 def test_the_command_line_wins_over_scrub_toml(tmp_path, monkeypatch):
@@ -150,12 +154,16 @@ def test_a_check_records_nothing_unless_asked(tmp_path):
     run = lambda *a: CliRunner().invoke(main, ["check", str(MULTI), "--ledger", str(path), *a])  # noqa: E731
     assert run().exit_code == 0 and _claims_recorded(path) == []
     assert run("--record").exit_code == 0 and len(_claims_recorded(path)) == 3
-    with Ledger.open(tmp_path / "api.sqlite") as ledger:
+    with open_store(tmp_path / "api.sqlite") as ledger:
         result = scrub(MULTI, ledger=ledger)
-        assert ledger._db.execute("SELECT COUNT(*) FROM lines").fetchone()[0] == 0
+        assert _claim_ids(ledger) == []
         result.record(ledger)  # the intake step records once it has sent the claims
-        assert ledger._db.execute("SELECT COUNT(DISTINCT claim_id) FROM lines"
-                                  ).fetchone()[0] == 3
+        assert _claim_ids(ledger) == ["MLT-0001", "MLT-0002", "MLT-0003"]
+    with open_store(tmp_path / "held.sqlite") as ledger:
+        result = scrub(MULTI, ledger=ledger, hold=True)  # counted at once, not yet sent
+        assert {c["status"] for c in list(ledger.export())[1:]} == {"held"}
+        result.release(ledger)  # forwarded
+        assert {c["status"] for c in list(ledger.export())[1:]} == {"sent"}
 
 
 def test_output_writes_the_report_owner_only(tmp_path):
@@ -165,3 +173,24 @@ def test_output_writes_the_report_owner_only(tmp_path):
     assert result.exit_code == 0 and result.output == ""
     assert json.loads(target.read_text())["files"][0]["summary"]["claims"] == 3
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_code_set_files_reach_the_rules_from_the_command_line_and_scrub_toml(tmp_path,
+                                                                           monkeypatch):
+    sets = FIXTURES / "codesets"
+    claim = str(sets / "dx-not-in-force.fail.837p.x12")
+    years = ["--icd10cm", str(sets / "icd10cm_order_2024.txt"),
+             "--icd10cm", str(sets / "icd10cm_order_2025.txt")]
+    given = CliRunner().invoke(main, ["check", claim, "--no-ledger", "--format", "json", *years])
+    assert given.exit_code == 1
+    assert "dx-not-in-force" in given.stdout
+    bundled_only = CliRunner().invoke(main, ["check", claim, "--no-ledger"])
+    assert bundled_only.exit_code == 0  # the bundled release alone cannot say "not yet"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scrub.toml").write_text(
+        "[check]\nno-ledger = true\nicd10cm = [" + ", ".join(
+            f'"{sets / name}"' for name in ("icd10cm_order_2024.txt", "icd10cm_order_2025.txt"))
+        + "]\n")
+    assert "dx-not-in-force" in CliRunner().invoke(main, ["check", claim]).stdout
+    broken = CliRunner().invoke(main, ["check", claim, "--icd10cm", str(tmp_path / "nope.txt")])
+    assert broken.exit_code == 2 and "nope.txt" in broken.output

@@ -8,8 +8,8 @@ import pickle
 from pathlib import Path
 
 import pytest
-
 from mutate import build_837
+
 from scrubber.ig import check, load_guides
 from scrubber.ig import compile as ig_compile
 
@@ -81,7 +81,8 @@ def test_element_errors_are_ik4_with_position_and_code():
 
 
 def test_bad_dates_and_times_are_ik4_8_and_9():
-    data = _edit(build_837("P", 0, 1), b"BHT*0019*00*MUT00000*20261120*0930", b"BHT*0019*00*MUT00000*20260230*2460")
+    data = _edit(build_837("P", 0, 1), b"BHT*0019*00*MUT00000*20261120*0930",
+                 b"BHT*0019*00*MUT00000*20260230*2460")
     assert _errors(data) == [("BHT", 2, "", "8", 4, "8"), ("BHT", 2, "", "8", 5, "9")]
 
 
@@ -155,7 +156,8 @@ def test_duplicate_transaction_control_numbers_are_not_accepted():
 
 def test_the_shared_corpus_reads_without_a_crash():
     corpus = Path("/work/shared/corpus")
-    files = sorted(corpus.rglob("*.edi"))[:40] + sorted(corpus.rglob("*.x12"))[:40] if corpus.is_dir() else []
+    files = sorted(corpus.rglob("*.edi"))[:40] + sorted(corpus.rglob("*.x12"))[:40] \
+        if corpus.is_dir() else []
     if not files:
         pytest.skip("no shared corpus here")
     for path in files:
@@ -199,3 +201,20 @@ def test_errata_versions_pyx12_has_no_map_for_are_checked_with_the_nearest(kind,
     # the stand-in does not hide real errors
     broken = check(data.replace(map_version, sent).replace(b"SBR*P*", b"SBR*Q*", 1))
     assert not broken.accepted
+
+
+def test_positions_and_segment_counts_survive_a_tokenizer_problem_inside_a_set():
+    """The body loop keeps its own segment count: an empty segment (a tokenizer problem
+    handled mid-loop), an error after it and the SE count must all see the true count."""
+    data = build_837("P", 0, 1)
+    data = _edit(data, b"*11:B:1*", b"*11:Q:1*")  # an element error on the first CLM
+    clm = _position(data, b"CLM*")
+    data = _edit(data, b"\nCLM*", b"\n~\nCLM*")  # an empty segment just before it
+    (st,) = check(data).transactions
+    assert ("5", "an empty segment") in [(e.code, e.message[:16]) for e in st.envelope_errors]
+    element_errors = [e for e in st.errors if e.segment_id == "CLM" and e.segment_code == "8"]
+    assert [e.position for e in element_errors] == [clm]  # the empty segment is no segment
+    se = next(s for s in data.split(b"~") if s.strip().startswith(b"SE*"))
+    se_count = int(se.split(b"*")[1])
+    assert st.segment_count == se_count  # ST through SE, as SE01 declares for the clean file
+    assert not [e for e in st.envelope_errors if e.code == "4"]  # SE01 still agrees

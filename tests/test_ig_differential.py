@@ -13,9 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from ig_reference import our_view, pyx12_view, run_pyx12
 from mutate import base_files, build_837, mutants
+
 from scrubber.ig import check
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -28,7 +28,8 @@ def _manifest() -> list[str]:
         return []
     # 5010 only: 4010 was retired in 2012 and we compile no 4010 guide (pyx12 still has them)
     return [entry["file"] for entry in json.loads(path.read_text())
-            if entry.get("valid_pyx12") and (FIXTURES / entry["file"]).read_bytes()[84:89] == b"00501"]
+            if entry.get("valid_pyx12")
+            and (FIXTURES / entry["file"]).read_bytes()[84:89] == b"00501"]
 
 
 def _same(data: bytes, report=None):

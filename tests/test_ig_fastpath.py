@@ -11,14 +11,14 @@ import re
 from pathlib import Path
 
 import pytest
-
 from mutate import base_files, mutants
+
 from scrubber.ig import fastpath
 from scrubber.ig.compile import load_guides
 from scrubber.ig.elements import check_element, check_segment
-from scrubber.ig.tables import CompositeSpec, ElementSpec
+from scrubber.ig.tables import CompositeSpec
 from scrubber.ig.walker import Walker, key_values
-from scrubber.x12.tokenizer import Tokenizer
+from scrubber.x12.tokenizer import Segment, Tokenizer
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 GUIDES = load_guides()
@@ -100,7 +100,7 @@ def _segments(data: bytes):
     tokenizer = Tokenizer(__import__("io").BytesIO(data))
     walker = None
     for seg in tokenizer:
-        if not hasattr(seg, "elements"):
+        if not isinstance(seg, Segment):
             continue
         if seg.id == "GS":
             guide = GUIDES.guides[GUIDES.index[("00501", seg.get(8), seg.get(1))]]
@@ -111,7 +111,9 @@ def _segments(data: bytes):
         if walker is None or seg.id in ("ISA", "IEA", "GE"):
             continue
         d = tokenizer.delimiters
-        target = walker.step(seg.id, key_values(walker.guide, seg.id, seg.elements, d.component), [])
+        assert d is not None  # set at the ISA
+        keyvals = key_values(walker.guide, seg.id, seg.elements, d.component)
+        target = walker.step(seg.id, keyvals, [])
         if target is not None:
             yield walker.guide.nodes[target], seg.elements, d.element, d.component
 

@@ -13,9 +13,9 @@ import stat
 from pathlib import Path
 
 from click.testing import CliRunner
+from ig_reference import run_pyx12
 
 import scrubber
-from ig_reference import run_pyx12
 from scrubber.api import process_file
 from scrubber.cli import main
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from mutate import build_837
+
 from scrubber.ig import OverrideError, check, load_companions, load_guides
 from scrubber.ig.overrides import apply
 
@@ -49,7 +49,8 @@ def test_loop_repeats_tighten():
     lx, se = text.index("LX*1~"), text.index("SE*")
     end = text.find("LX*2~")
     line = text[lx:end if end > 0 else se]
-    text = text[:lx] + "".join(line.replace("LX*1~", f"LX*{i}~", 1) for i in range(1, 27)) + text[se:]
+    lines = "".join(line.replace("LX*1~", f"LX*{i}~", 1) for i in range(1, 27))
+    text = text[:lx] + lines + text[se:]
     count = text.count("~\n", text.index("ST*"), text.index("SE*")) + 1
     text = text[:text.index("SE*")] + f"SE*{count}*0001~\n" + text[text.index("GE*"):]
     assert check(text.encode()).accepted
@@ -68,7 +69,8 @@ def test_the_base_guides_stay_untouched():
 
 @pytest.mark.parametrize("body, message", [
     ('<element loop="2300" segment="CLM" ref="CLM01" max_len="20"/>', "why"),
-    ('<element loop="2399" segment="CLM" ref="CLM01" max_len="20" why="x"/>', "no segment CLM in loop 2399"),
+    ('<element loop="2399" segment="CLM" ref="CLM01" max_len="20" why="x"/>',
+     "no segment CLM in loop 2399"),
     ('<element loop="2300" segment="CLM" ref="CLM99" max_len="20" why="x"/>', "no element CLM99"),
     ('<loop id="9999" repeat="2" why="x"/>', "no loop 9999"),
     ('<segment loop="2010BA" segment="DMG" usage="Q" why="x"/>', "usage"),

@@ -10,6 +10,7 @@ every kind of place.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 import sys
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from scrubber.model import ClaimRecord, Problem, read
-from scrubber.model.build import _Walker, claim_body
+from scrubber.model.claim_body import claim_body
+from scrubber.model.walker import _Walker
 from scrubber.x12.tokenizer import Run, Segment, Tokenizer, _interchange_end
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +45,7 @@ def reference_segments(data: bytes) -> list[tuple] | None:
             return out
         if data.startswith(b"ISA", pos):
             sep, term, ordinal = data[pos + 3 : pos + 4], data[pos + 105 : pos + 106], 0
+        assert sep is not None and term is not None, "a file starts with ISA"
         end = data.find(term, pos)
         if end < 0:
             return None  # unterminated: not a file this reference is for
@@ -102,7 +105,7 @@ def test_claim_segments_and_body_match_the_reference(name, data, chunk_size):
     want = expected_claim_segments(reference)
     got = claims_by_walker(data, chunk_size)
     assert [c.claim.id for c in got] == [w[0][1][1] for w in want]
-    for record, segments in zip(got, want):
+    for record, segments in zip(got, want, strict=True):
         claim = record.claim
         assert [tuple(s) for s in claim.segments] == segments
         assert tuple(claim.location) == segments[0][2:5]
@@ -161,7 +164,7 @@ def test_claim_records_pickle_built_or_not():
     records = [e for e in read(generated("P", 5)) if isinstance(e, ClaimRecord)]
     lazy = pickle.loads(pickle.dumps(records[0]))
     assert lazy.claim.lines == records[0].claim.lines
-    records[1].claim.lines
+    _ = records[1].claim.lines  # built before pickling
     built = pickle.loads(pickle.dumps(records[1]))
     assert built.claim.segments == records[1].claim.segments
     assert built == records[1]
@@ -204,19 +207,19 @@ def test_non_ascii_block_is_read_carefully_and_located_in_bytes():
     data = generated("P", 30)
     at = data.index(b"NM1*QC*1*") + len(b"NM1*QC*1*")
     end = data.index(b"*", at)
-    data = data[:at] + "MUÑOZ".encode("utf-8") + data[end:]
+    data = data[:at] + "MUÑOZ".encode() + data[end:]
     reference = reference_segments(data)
     want = expected_claim_segments(reference)
     for chunk_size in (1 << 20, 301):
         got = claims_by_walker(data, chunk_size)
         assert len(got) == len(want) == 30
-        for record, segments in zip(got, want):
+        for record, segments in zip(got, want, strict=True):
             assert [s[2:] for s in record.claim.segments] == [s[2:] for s in segments]
         assert "MUÑOZ" in {r.patient.last_name for r in got}
 
 
 def test_records_stay_frozen_and_of_their_own_class():
-    """_fast_init fills records through a twin class: the result must be the real, frozen one."""
+    """fast_init fills records through a twin class: the result must be the real, frozen one."""
     import dataclasses
     import importlib
 
@@ -235,3 +238,57 @@ def test_records_stay_frozen_and_of_their_own_class():
     with pytest.raises((AttributeError, TypeError)):
         record.claim.lines = ()
     assert record.claim.lines[0] is line
+
+
+def test_fast_init_keeps_defaults_factories_and_post_init():
+    """The generated __init__ does what the dataclass one did, field for field."""
+    from scrubber.model.claims import fast_init
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Sample:
+        name: str
+        size: int = 3
+        tags: list = dataclasses.field(default_factory=list)
+        checked: tuple = dataclasses.field(default=(), compare=False)
+
+        def __post_init__(self) -> None:
+            object.__setattr__(self, "checked", (self.name, self.size, len(self.tags)))
+
+    fast_init(Sample)
+    first, second = Sample("a"), Sample("b", 5, ["x"])
+    assert (first.size, first.tags, first.checked) == (3, [], ("a", 3, 0))
+    assert (second.size, second.tags, second.checked) == (5, ["x"], ("b", 5, 1))
+    assert Sample("c").tags is not Sample("d").tags  # one new list per instance
+    assert type(first) is Sample
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.size = 4
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _WithInitVar:
+    name: str
+    seed: dataclasses.InitVar[int] = 0
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _WithInitFalse:
+    name: str
+    size: int = dataclasses.field(default=0, init=False)
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _KeywordOnly:
+    name: str
+
+
+@dataclasses.dataclass(slots=True)
+class _NotFrozen:
+    name: str
+
+
+@pytest.mark.parametrize("cls", [_WithInitVar, _WithInitFalse, _KeywordOnly, _NotFrozen])
+def test_fast_init_refuses_what_it_cannot_fill(cls):
+    from scrubber.model.claims import fast_init
+
+    with pytest.raises(TypeError, match="fast_init"):
+        fast_init(cls)

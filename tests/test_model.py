@@ -9,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from x12text import claim_837p, interchange, npi
 
 from scrubber.model import (
     ClaimRecord,
@@ -19,7 +20,6 @@ from scrubber.model import (
     read,
 )
 from scrubber.model.keys import patient_identity
-from x12text import claim_837p, interchange, npi
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -50,7 +50,7 @@ def test_valid_fixtures_read_exactly_as_the_manifest_says(entry):
     assert sum(isinstance(e, Interchange) for e in evs) == entry["interchanges"]
     assert sum(isinstance(e, Transaction) for e in evs) == entry["transactions"]
     assert [c.claim.id for c in claims] == [m["id"] for m in entry["claims"]]
-    for record, want in zip(claims, entry["claims"]):
+    for record, want in zip(claims, entry["claims"], strict=True):
         claim = record.claim
         assert record.kind == entry["kind"]
         assert claim.charge_text == want["charge"]
@@ -67,9 +67,9 @@ def test_valid_fixtures_read_exactly_as_the_manifest_says(entry):
 def test_same_content_whatever_the_layout():
     """One segment per line, all on one line, other delimiters: the same claims."""
     def summary(name):
-        return [(c.claim.charge, [(l.procedure, l.modifiers, l.charge, l.units,
-                                               l.date_from, l.diagnosis_pointers)
-                                              for l in c.claim.lines])
+        return [(c.claim.charge, [(ln.procedure, ln.modifiers, ln.charge, ln.units,
+                                   ln.date_from, ln.diagnosis_pointers)
+                                  for ln in c.claim.lines])
                 for c in claims_of(FIXTURES / name)]
     single = summary("837p-single.x12")
     assert summary("837p-oneline.x12") == single
@@ -182,7 +182,8 @@ def test_truncated_file_still_yields_the_claims_it_has():
     entry = next(m for m in MANIFEST if m["file"] == "broken-truncated.x12")
     records = claims_of(FIXTURES / "broken-truncated.x12")
     assert [r.claim.id for r in records] == [c["id"] for c in entry["claims"]]
-    assert {"env-missing-se", "env-missing-ge", "env-missing-iea"} <= set(codes(FIXTURES / "broken-truncated.x12"))
+    assert {"env-missing-se", "env-missing-ge", "env-missing-iea"} <= \
+        set(codes(FIXTURES / "broken-truncated.x12"))
 
 
 def test_control_mismatch_names_both_numbers():
@@ -233,7 +234,24 @@ def test_body_with_other_delimiters_than_the_isa_gives_one_clear_problem():
     text = interchange(claim_837p())
     data = (text[:106] + text[106:].replace("*", "|")).encode()
     problems = [e for e in read(data) if isinstance(e, Problem)]
-    assert [p.code for p in problems] == ["env-wrong-delimiter", "env-outside-transaction",
-                                          "env-missing-iea"]
+    assert [p.code for p in problems] == ["env-wrong-delimiter", "env-claim-outside-transaction",
+                                          "env-outside-transaction", "env-missing-iea"]
+    assert "'PCN001'" in problems[1].message  # each claim named, not only counted
     assert "'|'" in problems[0].message and "'*'" in problems[0].message
     assert problems[0].location.line == 2
+
+
+@pytest.mark.parametrize("conformance", [True, False])
+def test_a_set_sent_without_gs_is_reported_not_a_crash(conformance):
+    """ISA, ST..SE, IEA with no GS/GE: the claim has no group (group is None) and the
+    file is still scrubbed: the envelope problem is reported, nothing raises."""
+    from scrubber import scrub
+
+    data = (FIXTURES / "837p-single.x12").read_bytes()
+    kept = [s for s in data.split(b"~") if not s.strip().startswith((b"GS*", b"GE*"))]
+    data = b"~".join(kept)
+    (record,) = claims_of(data)
+    assert record.group is None and record.transaction.control_number
+    assert "env-outside-group" in codes(data)
+    result = scrub(data, conformance=conformance, record=False)
+    assert len(result.claims) == 1

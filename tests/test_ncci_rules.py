@@ -9,14 +9,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from test_rules_engine import FakeLedger, FakeLine, alex_identity
 
 from scrubber.model import read
 from scrubber.ncci import load_tables
 from scrubber.rules.engine import Engine, scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
-from scrubber.rules.profile import CodeList, load_profile
 from scrubber.rules.ncci import BYPASS_MODIFIERS
-from test_rules_engine import FakeLedger, FakeLine, alex_identity
+from scrubber.rules.profile import CodeList, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 

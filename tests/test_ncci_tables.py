@@ -20,6 +20,7 @@ from scrubber.ncci.files import mue_rows, ptp_rows
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("ncci_fixture_build",
                                                ROOT / "fixtures" / "ncci" / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 ptp, mue = build.ptp, build.mue
@@ -314,6 +315,7 @@ def test_two_processes_loading_at_once_both_get_a_whole_index(tmp_path, private_
     assert [p.suffix for p in private_cache.iterdir()] == [".sqlite"]
 
 
+@pytest.mark.slow
 def test_building_streams_rows_in_flat_memory(tmp_path):
     rows = 150_000
     path = tmp_path / "big.txt"

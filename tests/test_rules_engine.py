@@ -14,12 +14,13 @@ from scrubber.model import ClaimRecord, Problem, read
 from scrubber.model.keys import patient_identity
 from scrubber.rules import cpt_96523
 from scrubber.rules.engine import DayIndex, scrub_events
-from scrubber.rules.findings import ScrubbedClaim, Severity
+from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("rules_fixture_build",
                                                ROOT / "fixtures" / "rules" / "build.py")
+assert _spec is not None and _spec.loader is not None
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 PROFILE = load_profile()
@@ -36,6 +37,7 @@ class FakeLine:
     units: Decimal | None
     service_date: date
     submission: str
+    payer: str = "96523"  # NM109 of the builder's NM1*PR
 
 
 class FakeLedger:
@@ -50,6 +52,9 @@ class FakeLedger:
             return []
         return [x for x in self.lines
                 if x.service_date == service_date and x.submission != exclude_submission]
+
+    def sent_claim(self, key):
+        return None
 
 
 def text(*claims, kind="837p"):
@@ -88,11 +93,17 @@ def test_rerun_of_the_same_submission_never_conflicts_with_itself():
     assert claim.findings == ()
 
 
-@pytest.mark.parametrize("frequency, fires", [("1", True), ("7", False)])
-def test_replacement_does_not_conflict_with_the_claim_it_replaces(frequency, fires):
+@pytest.mark.parametrize("frequency", ["1", "7"])
+def test_the_same_claim_never_conflicts_with_its_earlier_copy(frequency):
+    """A resend (1) or a replacement (7) takes the place of its own earlier lines."""
     ledger = ledger_with(("P-1", 1, "96523", (), Decimal(1), DAY, "EXAMPLESUBM:000000001"))
     (claim,) = scrubbed(text(build.claim("P-1", [build.CLEAN], freq=frequency)), ledger)
-    assert [f.rule for f in claim.findings] == (["96523-units"] if fires else [])
+    assert claim.findings == ()
+    # the same CLM01 under another payer is another claim: its 96523 counts
+    other = ledger_with(("P-1", 1, "96523", (), Decimal(1), DAY, "EXAMPLESUBM:000000001",
+                         "OTHERPAYER"))
+    (claim,) = scrubbed(text(build.claim("P-1", [build.CLEAN], freq=frequency)), other)
+    assert [f.rule for f in claim.findings] == ["96523-units"]
 
 
 def test_void_in_the_submission_removes_the_ledger_service():
@@ -137,7 +148,7 @@ def test_events_pass_through_in_order_and_open_events_is_called_twice():
     out = list(scrub_events(open_events, profile=PROFILE))
     plain = list(read(path))
     assert len(calls) == 2 and len(out) == len(plain)
-    for got, want in zip(out, plain):
+    for got, want in zip(out, plain, strict=True):
         if isinstance(want, ClaimRecord):
             assert isinstance(got, ScrubbedClaim) and got.record == want
         else:
@@ -187,6 +198,7 @@ def test_day_index_holds_no_patient_names():
         index.close()
 
 
+@pytest.mark.slow
 def test_many_claims_keep_memory_flat():
     """The day index lives in SQLite: scrubbing costs no more memory per claim than reading."""
     import tracemalloc
@@ -208,8 +220,8 @@ def test_many_claims_keep_memory_flat():
     extra = []
     for n in (200, 2000):
         data = many(n)
-        read_peak, _ = peak(lambda: sum(1 for _ in read(data)))
-        scrub_peak, accepted = peak(lambda: sum(
+        read_peak, _ = peak(lambda data=data: sum(1 for _ in read(data)))
+        scrub_peak, accepted = peak(lambda data=data: sum(
             1 for e in scrub_events(lambda: read(data), profile=PROFILE)
             if isinstance(e, ScrubbedClaim) and not e.rejected))
         assert accepted == n

@@ -14,6 +14,7 @@ from scrubber.rules.registry import all_rules, rule
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "rules"
 NCCI_FIXTURES = ROOT / "fixtures" / "ncci"  # scrubbed with the tables beside them
+CODESET_FIXTURES = ROOT / "fixtures" / "codesets"  # scrubbed with the code-set files beside them
 
 
 def test_ids_are_unique_and_records_frozen():
@@ -21,7 +22,8 @@ def test_ids_are_unique_and_records_frozen():
     ids = [r.id for r in rules]
     assert len(ids) == len(set(ids))
     packs = [r.id.split("-")[0] for r in rules]  # pack by pack, in a fixed order
-    assert packs == ["96523"] * 10 + ["snip"] * 12 + ["ncci", "mue"]
+    assert packs == ["96523"] * 10 + ["snip"] * 12 + ["ncci", "mue"] + ["dx"] * 3 + \
+        ["hcpcs"] * 2 + ["cpt", "duplicate"]
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules[0].severity = Severity.INFO  # type: ignore[misc]
 
@@ -38,7 +40,8 @@ def test_rule_is_documented_and_has_both_fixtures(r):
     assert r.source
     assert "Fails:" in r.doc and "Passes:" in r.doc
     assert r.doc.splitlines()[0].endswith(".")
-    folder = NCCI_FIXTURES if r.source.startswith("CMS NCCI") else FIXTURES
+    folder = NCCI_FIXTURES if r.source.startswith("CMS NCCI") else \
+        CODESET_FIXTURES if r.check.__module__ == "scrubber.rules.codesets" else FIXTURES
     assert list(folder.glob(f"{r.id}.pass*.837p.x12")) or \
         list(folder.glob(f"{r.id}.pass*.837i.x12"))
     assert list(folder.glob(f"{r.id}.fail*.x12"))

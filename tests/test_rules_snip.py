@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from mutate import build_837
+
 from scrubber.model import read
 from scrubber.rules import snip
 from scrubber.rules.engine import scrub_events

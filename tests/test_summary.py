@@ -9,13 +9,14 @@ from pathlib import Path
 import jsonschema
 import lxml.html
 import pytest
+from x12text import claim_837p, interchange
 
 from scrubber.api import check_files
 from scrubber.core import Scrubber
-from scrubber.emit.summary import HtmlSummary, TextSummary, split_marked
+from scrubber.emit.html_report import HtmlReport
+from scrubber.emit.summary import TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
-from x12text import claim_837p, interchange
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -45,7 +46,8 @@ def test_text_summary_golden():
         "      line 24: SV1*HC:96523*120*UN*[2]***1\n"
         "      what to do: Bill 96523 with 1 unit.\n"
         "  1 claim(s): 0 accepted (0.00), 1 rejected (120.00), 0 with warnings; "
-        "0 envelope problem(s)\n")
+        "0 envelope problem(s)\n"
+        "  verdict: fix 1 claim\n")
 
 
 def test_colour_only_on_request_and_phi_only_when_asked():
@@ -53,6 +55,42 @@ def test_colour_only_on_request_and_phi_only_when_asked():
     assert "\x1b[" not in render(TextSummary, path)
     assert "\x1b[31;1mREJECTED" in render(TextSummary, path, color=True)
     assert "RIVERA" in render(TextSummary, path, show_phi=True)
+
+
+def test_the_marked_element_is_reverse_video_or_brackets_never_both():
+    path = RULES / "96523-units.fail.837p.x12"
+    assert "SV1*HC:96523*120*UN*[2]***1" in render(TextSummary, path)
+    coloured = render(TextSummary, path, color=True)
+    assert "SV1*HC:96523*120*UN*\x1b[7m2\x1b[0m***1" in coloured
+    assert "[2]" not in coloured
+
+
+def test_a_batch_gets_a_verdict_per_file_and_a_total_naming_what_was_not_scrubbed(tmp_path):
+    junk = tmp_path / "claims.txt"
+    junk.write_text("these are not claims")
+    paths = [str(RULES / "96523-units.fail.837p.x12"), str(FIXTURES / "837p-multi.x12"),
+             str(junk)]
+    out = io.StringIO()
+    outcome = check_files(paths, out, conformance=False)
+    text = out.getvalue()
+    verdicts = [line.strip() for line in text.splitlines() if line.startswith("  verdict:")]
+    assert verdicts == ["verdict: fix 1 claim", "verdict: ready to send",
+                        "verdict: not an 837", "verdict: 1 file not scrubbed; fix 1 file "
+                        "(1 claim rejected)"]
+    total = text[text.index("total: 3 files"):]
+    assert "4 claim(s): 3 accepted (428.50), 1 rejected (120.00)" in total
+    assert f"not scrubbed: {junk}: no ISA header" in total
+    assert outcome.not_scrubbed == [(str(junk), outcome.not_scrubbed[0][1])]
+    one = io.StringIO()
+    check_files(paths[:1], one, conformance=False)
+    assert "total:" not in one.getvalue()  # one file is its own total
+
+
+def test_envelope_problems_come_in_line_order():
+    text = render(TextSummary, FIXTURES / "broken-truncated.x12")
+    lines = [int(line.split(" line ")[1].split(":")[0]) for line in text.splitlines()
+             if line.startswith("  ENVELOPE")]
+    assert len(lines) >= 2 and lines == sorted(lines)
 
 
 def test_envelope_problems_are_explained_in_words():
@@ -80,6 +118,35 @@ def test_json_report_validates_against_its_schema(path):
     assert summary["rejected"] == sum(c["status"] == "rejected" for c in claims)
 
 
+def test_json_claims_name_their_payer_and_the_report_has_a_total(tmp_path):
+    junk = tmp_path / "empty.x12"
+    junk.write_bytes(b"")
+    paths = [str(RULES / "96523-units.fail.837p.x12"), str(FIXTURES / "837i-multi.x12"),
+             str(junk)]
+    out = io.StringIO()
+    check_files(paths, out, fmt="json", conformance=False)
+    report = json.loads(out.getvalue())
+    jsonschema.validate(report, SCHEMA)
+    claims = [c for f in report["files"] for ic in f["interchanges"] for g in ic["groups"]
+              for t in g["transactions"] for c in t["claims"]]
+    text = "\n".join(p.read_text() for p in map(Path, paths[:2]))
+    for claim in claims:  # the payer is the NM1*PR of the file, name and id
+        assert f"NM1*PR*2*{claim['payer']['name']}*****PI*{claim['payer']['id']}~" in text
+    total = report["total"]
+    assert total["files"] == 3 and total["files_not_scrubbed"] == 1
+    assert total["claims"] == len(claims)
+    assert total["rejected"] == sum(c["status"] == "rejected" for c in claims)
+    assert [f["verdict"] for f in report["files"]][2] == "not an 837"
+    assert total["not_scrubbed"] == [{"path": str(junk), "reason": total["not_scrubbed"][0]
+                                      ["reason"]}]
+    by_payer = {(p["name"], p["id"]): p["claims"] for p in total["by_payer"]}
+    assert sum(by_payer.values()) == len(claims)
+    for (name, ident), n in by_payer.items():
+        assert n == sum(c["payer"] == {"name": name, "id": ident} for c in claims)
+    units = next(r for r in total["by_rule"] if r["rule"] == "96523-units")
+    assert (units["rejected"], units["at_risk"]) == (1, "120.00")
+
+
 def test_schema_rejects_a_broken_report():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"files": [{"path": "x", "interchanges": [], "problems": []}]},
@@ -89,14 +156,15 @@ def test_schema_rejects_a_broken_report():
 @pytest.mark.parametrize("path", sorted(RULES.glob("*.fail*.x12"))[:12],
                          ids=lambda p: p.name)
 def test_html_page_parses_and_holds_every_rejected_claim(path):
-    page = render(HtmlSummary, path)
+    page = render(HtmlReport, path)
     doc = lxml.html.document_fromstring(page)
     rejected = [e.record.claim.id for e in Scrubber().events(path)
                 if isinstance(e, ScrubbedClaim) and e.rejected]
     headings = [h.text_content() for h in doc.iter("h3")]
     for claim_id in rejected:
         assert any(claim_id in h for h in headings)
-    assert not doc.xpath("//script | //link | //img | //*[@src]")  # self-contained
+    assert not doc.xpath("//link | //img | //*[@src] | //*[@href][not(starts-with(@href, '#'))]")
+    assert all(script.text for script in doc.iter("script"))  # inline only: self-contained
     if rejected:
         assert doc.xpath("//mark") or doc.xpath("//pre")
 
@@ -108,27 +176,70 @@ def test_html_escapes_everything():
                       "fix <b>this</b>", record.claim.id, None, record.claim.location,
                       "CLM*A&B<1>*100", element="CLM01")
     out = io.StringIO()
-    writer = HtmlSummary(out)
+    writer = HtmlReport(out)
     writer.begin_file("<batch>.x12")
     writer.event(record.interchange)
     writer.event(ScrubbedClaim(record, (finding,)))
     writer.end_file()
+    writer.close()
     page = out.getvalue()
-    assert "<script>" not in page and "<b>this" not in page
+    assert "<script>alert" not in page and "<b>this" not in page
     assert "&lt;script&gt;" in page and "A&amp;B&lt;1&gt;" in page
     doc = lxml.html.document_fromstring(page)
     assert doc.xpath("//mark")[0].text == "A&B<1>"
 
 
-@pytest.mark.parametrize("writer_class, name", [(TextSummary, "sample-summary.txt"),
-                                                (HtmlSummary, "sample-summary.html")])
-def test_docs_samples_are_what_the_scrubber_writes(writer_class, name):
-    """docs/ shows a real summary; regenerate it when the format changes."""
-    sample = "fixtures/rules/96523-drug-admin.fail.837p.x12"
+SAMPLE_BATCH = [  # docs/sample-summary.* and docs/sample-report.png show this batch
+    "fixtures/rules/96523-drug-admin.fail.837p.x12",
+    "fixtures/rules/96523-units.fail.837p.x12",
+    "fixtures/rules/96523-device.fail.837p.x12",
+    "fixtures/rules/96523-device.fail-picc.837p.x12",
+    "fixtures/rules/96523-device.fail-transport.837p.x12",
+    "fixtures/rules/96523-sole-service.fail.837i.x12",
+    "fixtures/rules/snip-claim-balance.fail.837p.x12",
+    "fixtures/rules/snip-npi-check-digit.fail.837p.x12",
+    "fixtures/837p-multi.x12",
+    "fixtures/broken-missing-iea.x12",
+    "fixtures/broken-empty.x12",
+]
+
+
+def sample(fmt: str) -> str:
+    """What `scrub check <SAMPLE_BATCH> --format fmt --no-ledger` writes, run from the root."""
     import os
     cwd = os.getcwd()
     os.chdir(ROOT)
     try:
-        assert render(writer_class, Path(sample)) == (ROOT / "docs" / name).read_text()
+        out = io.StringIO()
+        check_files(SAMPLE_BATCH, out, fmt=fmt)
+        return out.getvalue()
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.parametrize("fmt, name", [("text", "sample-summary.txt"),
+                                       ("html", "sample-summary.html")])
+def test_docs_samples_are_what_the_scrubber_writes(fmt, name):
+    """docs/ shows a real batch report; regenerate it when the format changes, e.g.
+    ``python -c 'import sys; sys.path[:0] = ["tests"]; import test_summary as t;
+    print(t.sample("text"), end="")' > docs/sample-summary.txt``.
+    """
+    assert sample(fmt) == (ROOT / "docs" / name).read_text()
+
+
+def test_the_text_lists_rejections_before_warnings():
+    (record,) = [e for e in read(interchange(claim_837p("MIX-1")).encode())
+                 if isinstance(e, ClaimRecord)]
+    findings = tuple(Finding(rule, severity, f"{rule} found", "", record.claim.id, None,
+                             record.claim.location, "")
+                     for rule, severity in (("rule-w", Severity.WARN),
+                                            ("rule-i", Severity.INFO),
+                                            ("rule-r", Severity.REJECT)))
+    out = io.StringIO()
+    writer = TextSummary(out)
+    writer.begin_file("mix.x12")
+    writer.event(ScrubbedClaim(record, findings))
+    writer.end_file()
+    said = [line.split()[1].rstrip(":") for line in out.getvalue().splitlines()
+            if line.startswith("    ") and line.split()[0] in ("REJECT", "WARN", "INFO")]
+    assert said == ["rule-r", "rule-w", "rule-i"]

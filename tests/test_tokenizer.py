@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from x12text import claim_837p, interchange, isa
 
 from scrubber.x12 import Segment, SyntaxProblem, Tokenizer
-from x12text import claim_837p, interchange, isa
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus"

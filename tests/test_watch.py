@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-
 from x12text import claim_837p, interchange
+
+from scrubber.ledger import open_store
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 OUTPUTS = ("accepted", "rejected", "failed")
@@ -75,13 +77,28 @@ def test_mixed_inbox_is_filed_and_reported(tmp_path):
     assert sorted(e.name for e in (tmp_path / "inbox").iterdir()) == [".hidden.x12",
                                                                       "partial.tmp"]
     reports = [p.name for p in (tmp_path / "reports").iterdir()]
+    job = r"\.\d+-\d+-\d+\."  # the job id after the original name: a redo overwrites
     for name in ("good.x12", "bad.x12"):
-        assert sum(r.endswith(f"__{name}.json") for r in reports) == 1
-        assert sum(r.endswith(f"__{name}.277ca.x12") for r in reports) == 1
-    for name in ("dir.x12", "link.x12", "pipe.x12", "junk.bin"):
-        assert sum(r.endswith(f"__{name}.reason.txt") for r in reports) == 1
-    # one log line per file, and no patient data in the log
+        assert sum(bool(re.fullmatch(re.escape(name) + job + "json", r)) for r in reports) == 1
+        assert sum(bool(re.fullmatch(re.escape(name) + job + "277ca.x12", r))
+                   for r in reports) == 1
+        # the reports show the name the file arrived under, not the job name
+        (report,) = (tmp_path / "reports").glob(f"{name}.*.json")
+        assert json.loads(report.read_text())["files"][0]["path"] == name
+        text = report.with_suffix(".txt").read_text()
+        assert name in text and "__" not in text
+    for name in ("dir.x12", "link.x12", "pipe.x12", "junk.bin", "empty.x12"):
+        assert sum(bool(re.fullmatch(re.escape(name) + job + "reason.txt", r))
+                   for r in reports) == 1, (name, reports)
+    # one log line per file, a failure with its reason, and no patient data in the log
     assert out.count("good.x12: accepted") == 1 and "bad.x12: rejected" in out
+    logged = {line.split(" ", 2)[2].split(":")[0]: line for line in out.splitlines()
+              if ": failed; " in line}
+    assert sorted(logged) == ["dir.x12", "empty.x12", "junk.bin", "link.x12", "pipe.x12"]
+    for name in ("junk.bin", "empty.x12"):
+        reason = next((tmp_path / "reports").glob(f"{name}.*.reason.txt")).read_text().strip()
+        assert reason and reason in logged[name], (reason, logged[name])
+    assert "symbolic link" in logged["link.x12"]
     assert "TESTER" not in out and "MBR000001" not in out
 
 
@@ -98,14 +115,31 @@ def test_the_watcher_scrubs_with_the_profile_it_is_given(tmp_path):
     assert placed(tmp_path / "lenient") == {"two-units.x12": ["accepted"]}
 
 
-def test_name_clash_in_output_folder_never_overwrites(tmp_path):
+def test_name_clash_in_output_folder_never_overwrites_and_keeps_the_extension(tmp_path):
     (tmp_path / "accepted").mkdir(parents=True)
-    (tmp_path / "accepted" / "same.x12").write_text("earlier")
+    for name in ("same.x12", "a.tar.x12", "noext"):
+        (tmp_path / "accepted" / name).write_text("earlier")
     (tmp_path / "inbox").mkdir()
-    (tmp_path / "inbox" / "same.x12").write_text(batch_file(3))
-    run_once(tmp_path, "--no-ledger")
-    assert (tmp_path / "accepted" / "same.x12").read_text() == "earlier"
-    assert (tmp_path / "accepted" / "same.x12.1").read_text() == batch_file(3)
+    for n, name in enumerate(("same.x12", "a.tar.x12", "noext")):
+        (tmp_path / "inbox" / name).write_text(batch_file(3 + n))
+    out = run_once(tmp_path, "--no-ledger")
+    (tmp_path / "inbox" / "same.x12").write_text(batch_file(9))  # a third same.x12
+    out += run_once(tmp_path, "--no-ledger")
+    accepted = tmp_path / "accepted"
+    assert sorted(p.name for p in accepted.iterdir()) == [
+        "a.tar-2.x12", "a.tar.x12", "noext", "noext-2", "same-2.x12", "same-3.x12", "same.x12"]
+    assert all((accepted / name).read_text() == "earlier"
+               for name in ("same.x12", "a.tar.x12", "noext"))
+    assert (accepted / "same-2.x12").read_text() == batch_file(3)
+    assert (accepted / "a.tar-2.x12").read_text() == batch_file(4)
+    assert (accepted / "noext-2").read_text() == batch_file(5)
+    assert (accepted / "same-3.x12").read_text() == batch_file(9)
+    # logged and journaled under the name it got
+    assert "same-2.x12 (arrived as same.x12): accepted;" in out
+    assert "same-3.x12 (arrived as same.x12): accepted;" in out
+    journal = [json.loads(line) for line in (tmp_path / "work" / "journal.jsonl").open()]
+    assert sorted(e["to"] for e in journal if e["step"] == "done") == [
+        "a.tar-2.x12", "noext-2", "same-2.x12", "same-3.x12"]
 
 
 def test_slow_writer_is_taken_only_when_complete(tmp_path):
@@ -138,6 +172,7 @@ def test_slow_writer_is_taken_only_when_complete(tmp_path):
     assert (root / "accepted" / "slow.x12").read_text() == batch_file(4)
 
 
+@pytest.mark.slow
 def test_burst_of_200_files(tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir(parents=True)
@@ -175,10 +210,11 @@ def test_poison_file_goes_to_failed_and_the_watcher_goes_on(tmp_path):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert placed(tmp_path) == {"a-poison.x12": ["failed"], "b-fine.x12": ["accepted"]}
-    (reason,) = (tmp_path / "reports").glob("*a-poison.x12.reason.txt")
+    (reason,) = (tmp_path / "reports").glob("a-poison.x12.*.reason.txt")
     assert "scrubber bug triggered" in reason.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1])
 def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
     rng = random.Random(seed)
@@ -200,10 +236,125 @@ def test_kill_9_at_random_moments_loses_and_duplicates_nothing(tmp_path, seed):
     assert leftovers(tmp_path) == []
     for name, (folder,) in where.items():
         assert folder == ("rejected" if int(name[1:4]) % 7 == 0 else "accepted")
-        reports = list((tmp_path / "reports").glob(f"*__{name}.json"))
+        reports = list((tmp_path / "reports").glob(f"{name}.*.json"))
         assert len(reports) == 1, (name, reports)
-    with sqlite3.connect(ledger) as db:
-        rows = db.execute("SELECT claim_id, submission, line_number FROM lines").fetchall()
+    with open_store(ledger) as store:
+        rows = [(claim["claim_id"], claim["submission"], line[4])
+                for claim in list(store.export())[1:] for line in claim["lines"]]
     accepted = [n for n in range(total) if n % 7]
     assert len(rows) == len(set(rows)) == len(accepted)
     assert sorted(r[0] for r in rows) == [f"W{n:04d}" for n in accepted]
+
+
+def test_scrub_toml_sets_every_site_default_of_the_watcher(tmp_path):
+    """[watch] takes what the README lists as site defaults: the ack sender among them."""
+    root = tmp_path / "claims"
+    (root / "inbox").mkdir(parents=True)
+    (root / "inbox" / "two-units.x12").write_text(batch_file(1, reject=True))
+    (tmp_path / "scrub.toml").write_text(
+        '[watch]\nroot = "claims"\nworkers = 1\nsettle = 0.2\npoll = true\n'
+        'no-ledger = true\nig = true\nack-sender = "ACMECH"\nack-name = "ACME CLEARING"\n'
+        'ignore = ["96523-units"]\nselect = ["96523-,snip-"]\n')
+    result = subprocess.run([sys.executable, "-m", "scrubber", "watch", "--once"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert placed(root) == {"two-units.x12": ["accepted"]}  # the rule it breaks is ignored
+    (ack,) = (root / "reports").glob("*.277ca.x12")
+    text = ack.read_text()
+    assert text.startswith("ISA*") and text.split("*")[6] == "ACMECH".ljust(15)
+    assert "*ACME CLEARING*" in text or "*ACME CLEARING~" in text
+    (tmp_path / "scrub.toml").write_text('[watch]\nack-sendr = "ACMECH"\n')
+    result = subprocess.run([sys.executable, "-m", "scrubber", "watch", "--once"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "ack-sendr is not an option" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_start_line_says_where_with_what(tmp_path):
+    from scrubber.core import ScrubOptions
+    from scrubber.watch import WatchSettings, describe
+
+    profile = tmp_path / "payer.xml"
+    profile.write_text('<?xml version="1.0"?><profile name="acme-lenient"><rules>'
+                       '<rule id="96523-units" enabled="false"/></rules></profile>')
+    ledger = tmp_path / "ledger.sqlite"
+    out = run_once(tmp_path / "root", "--ledger", str(ledger), "--profile", str(profile))
+    (start,) = [line for line in out.splitlines() if " watching " in line]
+    assert f"watching {tmp_path / 'root'} once: 2 workers" in start
+    assert f"ledger {ledger}, recording accepted claims" in start
+    assert f"profile acme-lenient ({profile})" in start
+    assert "ledger none, profile default" in run_once(tmp_path / "plain", "--no-ledger")
+    # a ledger URL's password is never shown
+    settings = WatchSettings(root=Path("/srv/claims"), workers=1, options=ScrubOptions(
+        ledger="postgresql://billing:s3cret-pw@db.example/claims", record=False))
+    line = describe(settings, redo=2)
+    assert "s3cret-pw" not in line and "postgresql://billing@db.example/claims" in line
+    assert line.startswith("watching /srv/claims: 1 worker, ") and "2 files left" in line
+
+
+SLOW = """
+import sys, time
+from pathlib import Path
+import scrubber.api as api
+real = api.process_file
+ROOT = Path(sys.argv[1])
+def process_file(path, *a, **k):
+    (ROOT / ("started-" + Path(path).name.split("__")[-1])).write_text("x")
+    time.sleep(2.0)  # a big file
+    return real(path, *a, **k)
+api.process_file = process_file
+from scrubber.cli import main
+sys.argv = ["scrub", "watch", str(ROOT), "--settle", "0.2", "--poll", "--no-ledger",
+            "--workers", "1"]
+main()
+"""
+
+
+def test_a_stop_says_at_once_what_it_is_finishing(tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir(parents=True)
+    for n in range(4):
+        (inbox / f"big{n}.x12").write_text(batch_file(n))
+    proc = subprocess.Popen([sys.executable, "-c", SLOW, str(tmp_path)], text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.time() + 60
+        while not (tmp_path / "started-big0.x12").exists() and time.time() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # the stop line comes before the file in hand is filed
+            seen.append(line)
+            if " stopping: " in line:
+                break
+        assert not (tmp_path / "accepted" / "big0.x12").exists(), seen
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, "".join(seen) + rest
+    stopping = seen[-1]
+    assert "finishing" in stopping and "big0.x12" in stopping, stopping
+    in_hand = [name for name in ("big0.x12", "big1.x12", "big2.x12", "big3.x12")
+               if name in stopping]
+    left = 4 - len(in_hand)
+    assert f"{left} taken files stay in work/" in stopping
+    assert sorted(placed(tmp_path)) == in_hand  # what it said it finished, it finished
+    assert len(leftovers(tmp_path)) == left
+    assert f"stopped: {len(in_hand)} file" in rest
+    run_once(tmp_path, "--no-ledger")  # the next start redoes the rest
+    assert sorted(placed(tmp_path)) == ["big0.x12", "big1.x12", "big2.x12", "big3.x12"]
+
+
+def test_the_documented_watch_table_is_accepted(tmp_path):
+    from scrubber.cli import main
+    from scrubber.config import load_config
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "watcher.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", doc, re.S)
+    assert example is not None
+    (tmp_path / "scrub.toml").write_text(example.group(1))
+    table = load_config(main, str(tmp_path / "scrub.toml"))["watch"]
+    assert table["ack_sender"] == "ACMECH" and table["ignore"] == ("96523-units",)

@@ -6,6 +6,8 @@ check digits (see ``npi``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def luhn_npi_ok(npi: str) -> bool:
     """NPI check digit: Luhn over "80840" + the first nine digits."""
@@ -64,7 +66,7 @@ def interchange(segments: list[str], control: str = "000000001", *, element: str
 def claim_837p(claim_id: str = "PCN001", *, lines: list[tuple[str, str, str, str]] | None = None,
                billing_npi: str | None = None, member: str = "MBR123456",
                patient: tuple[str, str, str] = ("TESTER", "ALEX", "19800101"),
-               notes: list[str] = (), control: str = "0001") -> list[str]:
+               notes: Sequence[str] = (), control: str = "0001") -> list[str]:
     """The body segments (GS..GE) of a one-claim 837P, counts right.
 
     ``lines`` are (procedure, charge, units, date CCYYMMDD).

@@ -28,6 +28,12 @@ from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
 from scrubber.emit.ta1 import TA1_CODES
+from scrubber.emit.values import COMPONENT as _COMPONENT
+from scrubber.emit.values import ELEMENT as _ELEMENT
+from scrubber.emit.values import REPETITION as _REPETITION
+from scrubber.emit.values import TERMINATOR as _TERMINATOR
+from scrubber.emit.values import Element, altered, carry, isa_value
+from scrubber.emit.values import join as _join
 from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
 from scrubber.rules.findings import ScrubbedClaim, Severity
 
@@ -35,14 +41,14 @@ from scrubber.rules.findings import ScrubbedClaim, Severity
 TA1_PROBLEMS = frozenset(TA1_CODES)
 _DEFAULT_STATUS = ("A7", "21")  # a reject with no mapped status: missing or invalid information
 _STC12_MAX = 264
-_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR = "*", ":", "^", "~"
+#: STC12 of a claim whose CLM01 held what a 277CA cannot carry (TRN02 is then not CLM01)
+ALTERED = ("CLM01 holds characters this acknowledgement cannot carry (delimiters, control or "
+           "non-X12 characters); TRN02 has them replaced")
 
 
 def _clean(text: str, limit: int | None = None) -> str:
-    """Free text made safe for our delimiters, and short enough for its element."""
-    for ch in (_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR, "\r", "\n"):
-        text = text.replace(ch, " ")
-    text = " ".join(text.split())
+    """Free text made safe for our delimiters, one space between words, cut to its element."""
+    text = " ".join(carry(text).split())
     return text[:limit].rstrip() if limit else text
 
 
@@ -54,7 +60,7 @@ def _money(value: Decimal | None) -> str:
 class _Line:
     """A rejected service line: 2220D."""
 
-    procedure: str  # SVC01 composite, built
+    procedure: tuple[str, ...]  # SVC01 composite: qualifier, code, modifiers
     charge: str
     revenue_code: str
     units: str
@@ -169,11 +175,12 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
             continue
         code = line.procedure or line.revenue_code
         qualifier = line.procedure_qualifier or ("HC" if line.procedure else "NU")
-        svc01 = _COMPONENT.join([qualifier, code, *line.modifiers])
+        svc01 = (qualifier, code, *line.modifiers)
         lines.append(_Line(svc01, _money(line.charge), line.revenue_code if line.procedure
                            else "", line.units_text, line.control_number,
                            _line_dates(line), _statuses(found)))
     spans = [d for d in (_line_dates(line) for line in claim.lines) if d]
+    dates: tuple[date, date] | None
     if spans:
         dates = (min(a for a, _ in spans), max(b for _, b in spans))
     else:
@@ -191,7 +198,8 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
         d9=claim.reference("D9"),
         dates=dates,
         statuses=_statuses(rejects),
-        text="; ".join(f"{f.rule}: {f.message}" for f in rejects),
+        text="; ".join(([ALTERED] if altered(claim.id) else []) +
+                       [f"{f.rule}: {f.message}" for f in rejects]),
         lines=tuple(lines),
     )
 
@@ -237,7 +245,7 @@ class Ack277Writer:
         def write_line(text: str) -> None:
             out.write((text + _TERMINATOR + "\n").encode("utf-8"))
 
-        def add(elements: list[str]) -> None:
+        def add(elements: list[Element]) -> None:
             nonlocal counted
             counted += 1
             write_line(_join(elements))
@@ -261,7 +269,7 @@ class Ack277Writer:
         add(["NM1", "41", "2", _clean(submitter[0] or source.sender_id, 60), "", "", "", "",
              "46", _clean(submitter[1] or source.sender_id, 80)])
         add(["TRN", "2", _clean(batch or source.control_number, 50)])
-        add(["STC", "A1:19", today, "WQ", _money(accepted_amount + rejected_amount)])
+        add(["STC", ("A1", "19"), today, "WQ", _money(accepted_amount + rejected_amount)])
         self._counts(add, "90", "AA", accepted, rejected, accepted_amount, rejected_amount)
         hl = 2
         for provider in providers:
@@ -273,7 +281,7 @@ class Ack277Writer:
                  _clean(provider.first_name, 35) if person else "", "", "", "",
                  "XX", provider.npi or "0000000000"])
             add(["TRN", "1", f"{control:04d}{provider_hl:05d}"])
-            add(["STC", "A1:19", "", "WQ",
+            add(["STC", ("A1", "19"), "", "WQ",
                  _money(provider.accepted_amount + provider.rejected_amount)])
             self._counts(add, "QA", "QC", provider.accepted, provider.rejected,
                          provider.accepted_amount, provider.rejected_amount)
@@ -285,13 +293,15 @@ class Ack277Writer:
                      _clean(claim.member_id, 80) or "UNKNOWN"])
                 add(["TRN", "2", claim.claim_id])
                 if claim.statuses:
-                    stc = ["STC", self._composite(claim.statuses[0]), today, "U",
+                    stc: list[Element] = ["STC", claim.statuses[0], today, "U",
                            _money(claim.charge), "", "", "", "", "",
-                           self._composite(claim.statuses[1]) if len(claim.statuses) > 1 else "",
-                           self._composite(claim.statuses[2]) if len(claim.statuses) > 2 else "",
+                           claim.statuses[1] if len(claim.statuses) > 1 else "",
+                           claim.statuses[2] if len(claim.statuses) > 2 else "",
                            _clean(claim.text, _STC12_MAX)]
                 else:
-                    stc = ["STC", "A2:20", today, "WQ", _money(claim.charge)]
+                    stc = ["STC", ("A2", "20"), today, "WQ", _money(claim.charge)]
+                    if claim.text:  # STC12: why TRN02 is not CLM01 exactly
+                        stc += [""] * 7 + [_clean(claim.text, _STC12_MAX)]
                 add(stc)
                 if claim.d9:
                     add(["REF", "D9", _clean(claim.d9, 50)])
@@ -299,10 +309,10 @@ class Ack277Writer:
                 for line in claim.lines:
                     add(["SVC", line.procedure, line.charge, "", line.revenue_code, "", "",
                          line.units])
-                    stc = ["STC", self._composite(line.statuses[0]), today, "U", "", "", "",
+                    stc = ["STC", line.statuses[0], today, "U", "", "", "",
                            "", "", "",
-                           self._composite(line.statuses[1]) if len(line.statuses) > 1 else "",
-                           self._composite(line.statuses[2]) if len(line.statuses) > 2 else ""]
+                           line.statuses[1] if len(line.statuses) > 1 else "",
+                           line.statuses[2] if len(line.statuses) > 2 else ""]
                     add(stc)
                     if line.control_number:
                         add(["REF", "FJ", _clean(line.control_number, 50)])
@@ -326,10 +336,6 @@ class Ack277Writer:
             add(["AMT", "YY", _money(rejected_amount)])
 
     @staticmethod
-    def _composite(status: tuple[str, str]) -> str:
-        return _COMPONENT.join(status)
-
-    @staticmethod
     def _dates(span: tuple[date, date] | None, fallback: date) -> list[str]:
         start, end = span or (fallback, fallback)
         if start == end:
@@ -338,17 +344,13 @@ class Ack277Writer:
 
     def _isa(self, source: Interchange, control: int, now: datetime) -> str:
         fields = ["ISA", "00", " " * 10, "00", " " * 10,
-                  self.sender_qualifier.ljust(2)[:2], _clean(self.sender_id, 15).ljust(15),
-                  (source.sender_qualifier or "ZZ").ljust(2)[:2],
-                  source.sender_id[:15].ljust(15), now.strftime("%y%m%d"), now.strftime("%H%M"),
-                  _REPETITION, "00501", f"{control:09d}", "0", source.usage or "P", _COMPONENT]
+                  isa_value(self.sender_qualifier, 2, "ZZ"), isa_value(self.sender_id, 15),
+                  isa_value(source.sender_qualifier, 2, "ZZ"), isa_value(source.sender_id, 15),
+                  now.strftime("%y%m%d"), now.strftime("%H%M"), _REPETITION, "00501",
+                  f"{control:09d}", "0", source.usage if source.usage in ("P", "T", "I") else "P",
+                  _COMPONENT]
         return _ELEMENT.join(fields)
 
-
-def _join(elements: list[str]) -> str:
-    while len(elements) > 1 and elements[-1] == "":
-        elements = elements[:-1]
-    return _ELEMENT.join(elements)
 
 
 class Ack277Stream:
@@ -366,17 +368,16 @@ class Ack277Stream:
         self.ta1_reason = ""
 
     def event(self, event: object) -> None:
-        cls = event.__class__
-        if cls is Interchange:
+        if isinstance(event, Interchange):
             self.interchange, self.providers, self.ta1_reason = event, {}, ""
             self.submitter, self.batch = ("", ""), ""
             self.rows.clear()
-        elif cls is Transaction and not self.submitter[0] and event.submitter:
+        elif isinstance(event, Transaction) and not self.submitter[0] and event.submitter:
             self.submitter = (event.submitter.name, event.submitter.id)
             self.batch = event.reference
-        elif cls is Problem and event.code in TA1_PROBLEMS and not self.ta1_reason:
+        elif isinstance(event, Problem) and event.code in TA1_PROBLEMS and not self.ta1_reason:
             self.ta1_reason = event.message
-        elif cls is ScrubbedClaim and not event.held:  # held: the 999 answers it
+        elif isinstance(event, ScrubbedClaim) and not event.held:  # the 999 answers a held one
             provider = event.record.billing_provider
             key = (provider.npi, provider.name) if provider else ("", "")
             if key not in self.providers:
@@ -389,7 +390,8 @@ class Ack277Stream:
             row = _claim_row(event)
             self.providers[key].count(row)
             self.rows.add(self.providers[key].number, row)
-        elif cls is EnvelopeEnd and event.envelope == "interchange" and self.interchange:
+        elif isinstance(event, EnvelopeEnd) and event.envelope == "interchange" and \
+                self.interchange:
             if self.ta1_reason:
                 self.summaries.append(AckSummary(self.interchange.control_number, "", 0, 0,
                                                  self.ta1_reason))

@@ -14,30 +14,30 @@ a file should create that file with mode 0600, like any file that can carry PHI.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
-from scrubber.ig.elements import BAD_CHAR
-from scrubber.ig.report import GroupVerdict, IgError, IgReport, InterchangeResult, TransactionVerdict
+from scrubber.emit.values import COMPONENT as _COMPONENT
+from scrubber.emit.values import ELEMENT as _ELEMENT
+from scrubber.emit.values import REPETITION as _REPETITION
+from scrubber.emit.values import TERMINATOR as _TERMINATOR
+from scrubber.emit.values import Element, carry, isa_value, join
+from scrubber.ig.report import (
+    GroupVerdict,
+    IgError,
+    IgReport,
+    InterchangeResult,
+    TransactionVerdict,
+)
 
 VERSION = "005010X231A1"
-_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR = "*", ":", "^", "~"
 _IK304 = frozenset(("1", "2", "3", "4", "5", "6", "7", "8", "I4", "I6", "I7", "I8", "I9"))
 
 
-def _clean(text: str, limit: int) -> str:
-    """A value made safe for our delimiters and the basic character set, cut to its element."""
-    for ch in (_ELEMENT, _COMPONENT, _REPETITION, _TERMINATOR, "\r", "\n"):
-        text = text.replace(ch, " ")
-    return BAD_CHAR.sub("?", text)[:limit].rstrip()
-
-
-def _segment(*elements: str) -> str:
-    parts = list(elements)
-    while len(parts) > 1 and parts[-1] == "":
-        parts.pop()
-    return _ELEMENT.join(parts) + _TERMINATOR
+def _segment(*elements: Element) -> str:
+    return join(elements) + _TERMINATOR
 
 
 def _isa_field(isa: tuple, index: int, default: str = "") -> str:
@@ -67,12 +67,13 @@ def _interchange(source: InterchangeResult, sender_id: str, sender_qualifier: st
                  now: datetime, control: int) -> list[str]:
     isa = source.isa
     lines = [_ELEMENT.join([
-        "ISA", "00", " " * 10, "00", " " * 10, sender_qualifier.ljust(2)[:2], sender_id[:15].ljust(15),
-        (_isa_field(isa, 5) or "ZZ").ljust(2)[:2], (_isa_field(isa, 6) or "UNKNOWN")[:15].ljust(15),
+        "ISA", "00", " " * 10, "00", " " * 10, isa_value(sender_qualifier, 2, "ZZ"),
+        isa_value(sender_id, 15, "SCRUBBER"), isa_value(_isa_field(isa, 5), 2, "ZZ"),
+        isa_value(_isa_field(isa, 6), 15, "UNKNOWN"),
         now.strftime("%y%m%d"), now.strftime("%H%M"), _REPETITION, "00501", f"{control:09d}", "0",
-        _isa_field(isa, 15, "P") or "P", _COMPONENT]) + _TERMINATOR]
-    lines.append(_segment("GS", "FA", _clean(sender_id, 15) or "SCRUBBER",
-                          _clean(source.groups[0].sender, 15) or "UNKNOWN", now.strftime("%Y%m%d"),
+        _usage(_isa_field(isa, 15)), _COMPONENT]) + _TERMINATOR]
+    lines.append(_segment("GS", "FA", carry(sender_id, 15) or "SCRUBBER",
+                          carry(source.groups[0].sender, 15) or "UNKNOWN", now.strftime("%Y%m%d"),
                           now.strftime("%H%M"), str(control), "X", VERSION))
     for number, group in enumerate(source.groups, 1):
         lines += _transaction_set(group, f"{number:04d}")
@@ -95,16 +96,21 @@ def _transaction_set(group: GroupVerdict, control: str) -> list[str]:
 def _response(st: TransactionVerdict) -> list[str]:
     out = [_segment("AK2", st.transaction_set_id, st.transaction_control, st.implementation)]
     for head, elements in _by_segment(st.errors):
-        out.append(_segment("IK3", head.segment_id, str(head.position), head.loop_id[:4],
+        out.append(_segment("IK3", carry(head.segment_id, 3), str(head.position), head.loop_id[:4],
                             head.segment_code if head.segment_code in _IK304 else "8"))
         if head.claim_id:
-            out.append(_segment("CTX", f"CLM01{_COMPONENT}{_clean(head.claim_id, 35)}"))
+            out.append(_segment("CTX", ("CLM01", carry(head.claim_id, 35))))
         for e in elements:
-            where = str(e.element) + (f"{_COMPONENT}{e.component}" if e.component else "")
-            value = _clean(e.value, 99) if e.value else ""
+            where = (str(e.element), str(e.component)) if e.component else str(e.element)
+            value = carry(e.value, 99) if e.value else ""
             out.append(_segment("IK4", where, e.data_element, e.element_code, value))
     out.append(_segment("IK5", st.ack_code, *st.syntax_codes[:5]))
     return out
+
+
+def _usage(code: str) -> str:
+    """ISA15 of the answer: the input's test/production flag when it is one."""
+    return code if code in ("P", "T", "I") else "P"
 
 
 def _by_segment(errors: tuple[IgError, ...]) -> list[tuple[IgError, list[IgError]]]:

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+
+from scrubber.paths import state_dir
 
 try:
     import fcntl
@@ -27,8 +29,7 @@ BLOCK = 100  # numbers reserved at a time
 
 def counter_path() -> Path:
     """$XDG_STATE_HOME/scrubber/ack-control-number (~/.local/state/...), beside the ledger."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "scrubber" / "ack-control-number"
+    return state_dir() / "ack-control-number"
 
 
 def control_numbers(path: str | os.PathLike | None = None, block: int = BLOCK

@@ -13,10 +13,11 @@ in memory; problems of an envelope are held until that envelope closes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from datetime import date
-from typing import Any, Callable, Iterable, TextIO
+from typing import Any, TextIO
 
-from scrubber.rules.findings import ScrubbedClaim
+from scrubber.emit.batch import Batch, payer_of, verdict
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -26,6 +27,7 @@ from scrubber.model import (
     ServiceLine,
     Transaction,
 )
+from scrubber.rules.findings import ScrubbedClaim
 
 _LEVELS = ("interchange", "group", "transaction")
 
@@ -83,10 +85,19 @@ def claim_to_dict(record: ClaimRecord, show_phi: bool = True) -> dict[str, Any]:
         "frequency": claim.frequency,
         "patient": person,
         "billing_provider_npi": record.billing_provider.npi if record.billing_provider else None,
+        "payer": _payer(record),
         "payer_claim_number": claim.payer_claim_number or None,
         "lines": [line_to_dict(line) for line in claim.lines],
         "location": claim.location._asdict(),
     }
+
+
+def _payer(record: ClaimRecord) -> dict[str, str] | None:
+    """The claim's payer (2010BB NM1*PR) as {"name", "id"}; None when the file names none."""
+    if record.subscriber is None or record.subscriber.payer is None:
+        return None
+    name, ident = payer_of(record)
+    return {"name": name, "id": ident}
 
 
 def mask(text: str) -> str:
@@ -148,6 +159,7 @@ class JsonWriter:
         self._stack: list[tuple[str, list[dict]]] = []  # open envelopes and their problems
         self._first: list[bool] = []  # whether the open array is still empty
         self._file_problems: list[dict] = []
+        self.batch = Batch()  # the run's total and breakdowns, written at close
         self.out.write('{"files": [')
 
     # -- low-level -----------------------------------------------------------
@@ -177,12 +189,21 @@ class JsonWriter:
             if top == level:
                 return
 
-    def _ensure(self, level: str) -> None:
-        """Open placeholder parents for a record found outside its envelope."""
-        want = _LEVELS[: _LEVELS.index(level)]
-        have = [lvl for lvl, _ in self._stack]
-        for missing in want[len(have):]:
-            self._open(missing, {"control_number": None, "missing": True})
+    def _inside(self, level: str) -> None:
+        """Make ``level`` the innermost open envelope: deeper ones closed, missing ones opened.
+
+        Open envelopes always follow _LEVELS from the top, so each record lands in
+        its parent's array whatever order the input's envelopes came in (a GS
+        inside an open ST once put claims straight into ``transactions``).
+        """
+        depth = _LEVELS.index(level) + 1
+        while len(self._stack) > depth:
+            self._close()
+        for missing in _LEVELS[len(self._stack):depth]:
+            header: dict[str, Any] = {"control_number": None, "missing": True}
+            if missing == "transaction":
+                header["type"] = None  # not known: no ST opened it
+            self._open(missing, header)
 
     # -- the stream ----------------------------------------------------------
     def begin_file(self, path: str) -> None:
@@ -193,18 +214,20 @@ class JsonWriter:
         self._first = [True]
         self._stack = []
         self._file_problems = []
+        self.batch.begin_file(path)
 
     def event(self, event: Any) -> None:
+        self.batch.add(event)
         cls = event.__class__
         if cls is ScrubbedClaim:
-            self._ensure("transaction")
+            self._inside("transaction")
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
             data["findings"] = [finding.as_dict() for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:
-            self._ensure("transaction")
+            self._inside("transaction")
             data = claim_to_dict(event, self.show_phi)
             if self.decorate is not None:
                 data.update(self.decorate(event))
@@ -219,14 +242,10 @@ class JsonWriter:
                 self._close()
             self._open("interchange", _header(event))
         elif cls is FunctionalGroup:
-            while self._stack and self._stack[-1][0] != "interchange":
-                self._close()
-            self._ensure("group")
+            self._inside("interchange")
             self._open("group", _header(event))
         elif cls is Transaction:
-            while self._stack and self._stack[-1][0] == "transaction":
-                self._close()
-            self._ensure("transaction")
+            self._inside("group")
             self._open("transaction", _header(event))
 
     def problem(self, problem: Problem) -> None:
@@ -242,12 +261,18 @@ class JsonWriter:
         self.out.write(f'], "problems": {json.dumps(self._file_problems)}')
         if summary is not None:
             self.out.write(f', "summary": {json.dumps(summary)}')
+            self.out.write(f', "verdict": {json.dumps(verdict(summary))}')
+            self.batch.end_file(summary)
         for key, value in (extra or {}).items():
             self.out.write(f", {json.dumps(key)}: {json.dumps(value)}")
         self.out.write("}")
 
     def close(self) -> None:
-        self.out.write("]}\n")
+        self.out.write("]")
+        if self.batch.files:
+            total = {**self.batch.total(), **self.batch.breakdowns()}
+            self.out.write(f', "total": {json.dumps(total)}')
+        self.out.write("}\n")
         self.out.flush()
 
 

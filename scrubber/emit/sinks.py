@@ -130,17 +130,26 @@ def _json(out: TextIO, style: ReportStyle) -> Sink:
 
 
 def _html(out: TextIO, style: ReportStyle) -> Sink:
-    from scrubber.emit.summary import HtmlSummary
+    from scrubber.emit.html_report import HtmlReport
 
-    return _WriterSink(HtmlSummary(out, show_phi=style.show_phi))
+    return _WriterSink(HtmlReport(out, show_phi=style.show_phi))
+
+
+def _csv(out: TextIO, style: ReportStyle) -> Sink:
+    from scrubber.emit.csv_report import CsvReport
+
+    return _WriterSink(CsvReport(out, show_phi=style.show_phi))
 
 
 register_format(ReportFormat(
     "text", "an annotated summary, coloured on a terminal", "txt", _text))
 register_format(ReportFormat(
-    "json", "the JSON contract (docs/report.schema.json)", "json", _json))
+    "json", "the JSON contract (docs/report.schema.json; always carries names, member ids "
+    "and birth dates)", "json", _json))
 register_format(ReportFormat(
-    "html", "one self-contained HTML page", "html", _html))
+    "html", "one self-contained HTML page for the whole batch", "html", _html))
+register_format(ReportFormat(
+    "csv", "one row per finding, for a spreadsheet", "csv", _csv))
 
 
 # -- acknowledgements ----------------------------------------------------------------------
@@ -164,7 +173,7 @@ class AckFiles:
 
     @contextmanager
     def open(self, name: str, suffix: str) -> Iterator[BinaryIO]:
-        from scrubber.api import open_private
+        from scrubber.files import open_private
 
         target = f"{self.stem(name)}.{suffix}.x12"
         with open_private(target, "wb") as handle:

@@ -18,11 +18,13 @@ severe, first by this table's order.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import BinaryIO, Callable, Iterable, Iterator
+from typing import BinaryIO
 
 from scrubber.emit.control import control_numbers as fresh_control_numbers
+from scrubber.emit.values import carry, isa_value
 from scrubber.model import EnvelopeEnd, Interchange, Problem
 
 #: problem code -> (TA104, TA105, plain words)
@@ -80,9 +82,9 @@ def ta1_answers(events: Iterable) -> Iterator[Ta1]:
 
 def envelope_events(event: object) -> bool:
     """Whether ``event`` matters to the TA1: small enough to keep for a whole file."""
-    cls = event.__class__
-    return cls is Interchange or (cls is Problem and event.code in TA1_CODES) or (
-        cls is EnvelopeEnd and event.envelope == "interchange")
+    return isinstance(event, Interchange) or (
+        isinstance(event, Problem) and event.code in TA1_CODES) or (
+        isinstance(event, EnvelopeEnd) and event.envelope == "interchange")
 
 
 def write_ta1(events: Iterable, out: BinaryIO, *, sources: dict[str, Interchange] | None = None,
@@ -105,14 +107,15 @@ def write_ta1(events: Iterable, out: BinaryIO, *, sources: dict[str, Interchange
         source = seen.get(ta1.control_number)
         control = next(numbers)
         isa = "*".join([
-            "ISA", "00", " " * 10, "00", " " * 10, sender_qualifier.ljust(2)[:2],
-            sender_id[:15].ljust(15),
-            ((source.sender_qualifier if source else "") or "ZZ").ljust(2)[:2],
-            ((source.sender_id if source else "") or "UNKNOWN")[:15].ljust(15),
+            "ISA", "00", " " * 10, "00", " " * 10, isa_value(sender_qualifier, 2, "ZZ"),
+            isa_value(sender_id, 15),
+            isa_value(source.sender_qualifier if source else "", 2, "ZZ"),
+            isa_value(source.sender_id if source else "", 15, "UNKNOWN"),
             now.strftime("%y%m%d"), now.strftime("%H%M"), "^", "00501", f"{control:09d}", "0",
-            (source.usage if source else "") or "P", ":"])
-        text = (f"{isa}~\nTA1*{ta1.control_number.rjust(9, '0')[:9]}*{ta1.date}*{ta1.time}*"
+            source.usage if source and source.usage in ("P", "T", "I") else "P", ":"])
+        answered = carry(ta1.control_number).rjust(9, "0")[:9]
+        text = (f"{isa}~\nTA1*{answered}*{carry(ta1.date, 6)}*{carry(ta1.time, 4)}*"
                 f"{ta1.ack_code}*{ta1.note_code}~\nIEA*0*{control:09d}~\n")
-        out.write(text.encode())
+        out.write(text.encode("ascii"))
         answers.append(ta1)
     return answers

@@ -11,15 +11,13 @@ pyx12 is wrong the difference is written down in ``docs/conformance.md``.
 
 from __future__ import annotations
 
-import io
-import os
 import re
-from pathlib import Path
-from typing import BinaryIO, Iterable, Union
+from collections.abc import Callable, Iterable, Iterator
+from typing import Literal, TypeAlias
 
 from scrubber.ig import fastpath
 from scrubber.ig.compile import load_guides
-from scrubber.ig.elements import check_segment, check_syntax
+from scrubber.ig.elements import check_segment
 from scrubber.ig.report import (
     EnvelopeError,
     GroupVerdict,
@@ -28,11 +26,15 @@ from scrubber.ig.report import (
     InterchangeResult,
     TransactionVerdict,
 )
-from scrubber.ig.tables import Guide, GuideSet
-from scrubber.ig.walker import MATCH_SEG, Walker, key_values
+from scrubber.ig.tables import Guide, GuideSet, Node
+from scrubber.ig.walker import Walker, key_values
+from scrubber.model.source import Source, UnreadableSource, open_source
+from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Segment, SyntaxProblem, Tokenizer
 
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+#: a map segment's fast check: a pattern its text must match and the syntax rules (P, R, C
+#: ...) a pattern cannot express; False where the segment has none (see ``fastpath``)
+_Fast: TypeAlias = tuple[re.Pattern, Callable[[tuple], bool] | None] | Literal[False]
 
 #: versions pyx12 has no map for, read with the nearest map (errata changed codes, not loops)
 STAND_INS = {
@@ -137,7 +139,7 @@ class Checker:
 
     # -- envelope -------------------------------------------------------------------
 
-    def _open_isa(self, seg: Segment, delimiters) -> None:
+    def _open_isa(self, seg: Segment, delimiters: Delimiters | None) -> None:
         if self.isa is not None:
             self._close_isa(None)
         element_sep = delimiters.element if delimiters else "*"
@@ -163,7 +165,8 @@ class Checker:
             isa.errors.append(EnvelopeError("023", "the interchange has no IEA trailer", isa.line))
         else:
             if seg.get(2) != isa.control:
-                isa.errors.append(EnvelopeError("001", "IEA02 does not match ISA13", seg[3], seg[2]))
+                isa.errors.append(EnvelopeError("001", "IEA02 does not match ISA13", seg[3],
+                                                seg[2]))
             if _int(seg.get(1)) != isa.gs_count:
                 isa.errors.append(EnvelopeError("021", f"IEA01 says {seg.get(1) or 'nothing'}; the "
                                                        f"interchange has {isa.gs_count} groups",
@@ -172,7 +175,8 @@ class Checker:
             iea = self._node_by_path(self.control, "/ISA_LOOP/IEA")
             check_segment(iea, seg[1], "\x00", errors)
             for _, _, _, (ele, _), message, _ in errors:
-                isa.errors.append(EnvelopeError("021" if ele == 1 else "018", message, seg[3], seg[2]))
+                isa.errors.append(EnvelopeError("021" if ele == 1 else "018", message, seg[3],
+                                                seg[2]))
         self.interchanges.append(InterchangeResult(
             control=isa.control, isa=isa.elements, groups=tuple(isa.groups),
             errors=tuple(isa.errors), element_separator=isa.element_sep,
@@ -180,7 +184,7 @@ class Checker:
         self.isa = None
 
     @staticmethod
-    def _node_by_path(guide: Guide, path: str):
+    def _node_by_path(guide: Guide, path: str) -> Node:
         for node in guide.nodes:
             if node.path == path:
                 return node
@@ -188,6 +192,7 @@ class Checker:
 
     def _open_gs(self, seg: Segment) -> None:
         isa = self.isa
+        assert isa is not None, "_envelope opens a group only inside an interchange"
         if self.gs is not None:
             self._close_gs(None)
         gs = self.gs = _Group(seg)
@@ -228,7 +233,8 @@ class Checker:
             gs.errors.append(EnvelopeError("6" if ele == 6 else "1", message, seg[3], seg[2]))
 
     def _close_gs(self, seg: Segment | None) -> None:
-        gs = self.gs
+        gs, isa = self.gs, self.isa
+        assert gs is not None and isa is not None, "only an open group is closed"
         if self.st is not None:
             if seg is not None:
                 gs.errors.append(EnvelopeError("3", "the last transaction set has no SE trailer",
@@ -240,8 +246,8 @@ class Checker:
             if seg.get(2) != gs.control:
                 gs.errors.append(EnvelopeError("4", "GE02 does not match GS06", seg[3], seg[2]))
             if _int(seg.get(1)) != gs.st_count:
-                gs.errors.append(EnvelopeError("5", f"GE01 says {seg.get(1) or 'nothing'}; the group "
-                                                    f"has {gs.st_count} transaction sets",
+                gs.errors.append(EnvelopeError("5", f"GE01 says {seg.get(1) or 'nothing'}; the "
+                                                    f"group has {gs.st_count} transaction sets",
                                                seg[3], seg[2]))
             if gs.guide is not None:
                 self._walk(seg, gs, None)
@@ -257,7 +263,7 @@ class Checker:
         else:
             ack = "R"
         el = gs.elements
-        self.isa.groups.append(GroupVerdict(
+        isa.groups.append(GroupVerdict(
             control=gs.control, functional_id=el[1] if len(el) > 1 else "",
             sender=el[2] if len(el) > 2 else "", receiver=el[3] if len(el) > 3 else "",
             version=el[8] if len(el) > 8 else "", ack_code=ack,
@@ -268,6 +274,7 @@ class Checker:
 
     def _open_st(self, seg: Segment) -> None:
         gs = self.gs
+        assert gs is not None, "_envelope opens a transaction set only inside a group"
         if self.st is not None:
             self._close_st(None)
         st = self.st = _Transaction(seg, gs.guide.map_file if gs.guide else "", gs.note)
@@ -281,19 +288,20 @@ class Checker:
                                              seg[3], seg[2]))
             return
         elements = seg[1]
-        if gs.note and len(elements) > 3 and elements[3] == gs.elements[8]:
+        gs08 = gs.elements[8] if len(gs.elements) > 8 else ""  # a short GS has none
+        if gs.note and len(elements) > 3 and elements[3] == gs08:
             elements = _with_version(elements, 3, gs.guide.implementation or elements[3])
         if not self._walk(seg, gs, elements):
             # not the transaction set this group's guide describes: nothing in it can be placed
             st.errors.clear()
             st.checked = False
             st.envelope.append(EnvelopeError("6", f"ST01 {seg.get(1) or '(empty)'} is not the "
-                                                  f"transaction set GS08 {gs.elements[8]} describes",
+                                                  f"transaction set GS08 {gs08} describes",
                                              seg[3], seg[2]))
 
     def _close_st(self, seg: Segment | None) -> None:
-        st = self.st
-        gs = self.gs
+        st, gs, isa = self.st, self.gs, self.isa
+        assert st is not None and gs is not None and isa is not None, "only an open set is closed"
         if seg is None:
             st.envelope.append(EnvelopeError("2", "the transaction set has no SE trailer", st.line))
         else:
@@ -311,7 +319,7 @@ class Checker:
         ack = "R" if codes else "A"
         el = st.elements
         gs.transactions.append(TransactionVerdict(
-            interchange_control=self.isa.control, group_control=gs.control,
+            interchange_control=isa.control, group_control=gs.control,
             transaction_control=st.control, transaction_set_id=el[1] if len(el) > 1 else "",
             implementation=el[3] if len(el) > 3 else "", ack_code=ack,
             syntax_codes=tuple(sorted(codes, key=lambda c: (len(c), c))[:5]),
@@ -324,21 +332,23 @@ class Checker:
 
     def _walk(self, seg: Segment, gs: _Group, elements: tuple | None) -> bool:
         """Walk an envelope segment (ST, SE, GE) and check its elements; False if unplaced."""
-        walker = gs.walker
-        errors: list = []
-        comp = self.isa.component_sep
+        walker, isa = gs.walker, self.isa
+        assert walker is not None and isa is not None, "only a group with a guide is walked"
+        errors: list[tuple[str, int, str]] = []
+        comp = isa.component_sep
         target = walker.step(seg[0], key_values(walker.guide, seg[0], seg[1], comp), errors)
         st = self.st
         if st is None or not st.checked:
             return target is not None
-        self._record_walk(st, seg, errors, walker.guide)
+        self._record_walk(st, seg, errors, walker.guide, st.seg_count)
         if target is not None and seg[0] in ("ST", "SE"):
             found: list = []
             check_segment(walker.guide.nodes[target], elements or seg[1], comp, found)
-            self._record_elements(st, seg, found, walker.guide.nodes[target])
+            self._record_elements(st, seg, found, walker.guide.nodes[target], st.seg_count)
         return target is not None
 
-    def _record_walk(self, st: _Transaction, seg: Segment, errors: list, guide: Guide) -> None:
+    def _record_walk(self, st: _Transaction, seg: Segment, errors: list[tuple[str, int, str]],
+                     guide: Guide, position: int) -> None:
         nodes = guide.nodes
         for code, index, message in errors:
             node = nodes[index]
@@ -354,50 +364,87 @@ class Checker:
             else:
                 seg_id, loop = seg[0], node.loop_id or node.xid
             st.errors.append(IgError(
-                segment_id=seg_id, position=st.seg_count, loop_id=_loop_code(loop),
+                segment_id=seg_id, position=position, loop_id=_loop_code(loop),
                 segment_code=code, message=message, check=_WALK_CHECKS[code], line=seg[3],
                 offset=seg[4], ordinal=seg[2], claim_id=claim))
 
-    def _record_elements(self, st: _Transaction, seg: Segment, found: list, node) -> None:
+    def _record_elements(self, st: _Transaction, seg: Segment, found: list, node: Node,
+                         position: int) -> None:
         for check_id, ik4, spec, (ele, comp), message, value in found:
             st.errors.append(IgError(
-                segment_id=seg[0], position=st.seg_count, loop_id=_loop_code(node.loop_id),
+                segment_id=seg[0], position=position, loop_id=_loop_code(node.loop_id),
                 segment_code="8", message=message, check=check_id, element=ele, component=comp,
                 data_element=spec.data_ele if spec is not None else "", element_code=ik4,
                 value=value, line=seg[3], offset=seg[4], ordinal=seg[2], claim_id=st.claim_id))
 
-    def feed(self, items: Iterable, tokenizer: Tokenizer | None = None) -> None:
-        """Check segments (and tokenizer problems) in order."""
-        envelope = _ENVELOPE
-        counted = _COUNTED
-        syntax_problem = SyntaxProblem
-        match_seg = MATCH_SEG
-        st = walker = None
-        count = node = 0
-        for item in items:
-            if item.__class__ is syntax_problem:
-                if walker is not None:
-                    st.seg_count = count
-                self._problem(item)
-                continue
-            sid = item[0]
-            if walker is not None and sid not in envelope:
-                # the body of a transaction set: the hot path. ``count`` and ``node`` stand
-                # for st.seg_count and walker.node, written back before anything reads them
+    def feed(self, items: Iterable[Segment | SyntaxProblem],
+             tokenizer: Tokenizer | None = None) -> None:
+        """Check segments (and tokenizer problems) in order.
+
+        Envelope segments, and everything outside a checked transaction set, go
+        through ``_envelope``; the body of a checked set goes through ``_body``,
+        which reads on from the same iterator and hands back the envelope segment
+        that ended the body.
+        """
+        stream = iter(items)
+        for first in stream:
+            item: Segment | SyntaxProblem | None = first
+            while item is not None:
+                if isinstance(item, SyntaxProblem):
+                    self._problem(item)
+                    break
+                self._envelope(item, tokenizer)
+                st, gs = self.st, self.gs
+                if st is None or not st.checked or gs is None or gs.walker is None:
+                    break
+                item = self._body(stream, st, gs.walker)
+
+    def _body(self, stream: Iterator[Segment | SyntaxProblem], st: _Transaction,
+              walker: Walker) -> Segment | None:
+        """The hot path: the body of a checked transaction set, up to the next envelope
+        segment (returned, not handled) or the end of the stream (None).
+
+        Everything the loop reads is bound before it starts. ``count`` and ``node``
+        are the loop's own copies of ``st.seg_count`` and ``walker.node`` (an
+        attribute per segment costs more than the check of a repeated segment):
+        the recorders are given ``count`` as the position, the walker is given
+        ``node`` right before it steps, and both are written back on the way out.
+        """
+        assert self.isa is not None, "a transaction set is open only inside an interchange"
+        envelope, counted = _ENVELOPE, _COUNTED
+        guide = walker.guide
+        nodes = guide.nodes
+        key_at = self._key_at(guide)
+        counts, zeros = walker.counts, walker.zeros
+        sep, comp = self.isa.element_sep, self.isa.component_sep
+        patterns = self._patterns(guide, sep, comp)
+        hot = _HOT.setdefault((self.guides.fingerprint, guide.map_file, sep, comp), {})
+        accepted = self._accepted(guide, sep, comp)
+        count, node = st.seg_count, walker.node
+        errors: list[tuple[str, int, str]]
+        fast: _Fast | None
+        try:
+            for item in stream:
+                if type(item) is not Segment:  # a tokenizer problem (type() is cheap here)
+                    if isinstance(item, SyntaxProblem):
+                        self._problem(item)
+                    continue
+                sid = item[0]
+                if sid in envelope:
+                    return item
                 count += 1
                 elements = item[1]
                 at = key_at.get(sid)
                 if elements[-1] == "" or len(elements) == 1 or at is None or sid in counted:
-                    st.seg_count = count
                     if elements[-1] == "" or len(elements) == 1:
-                        self._blank(st, item)
+                        self._blank(st, item, count)
                     if sid in counted:
-                        self._counters(st, item, guide)
+                        self._counters(st, item, guide, count)
                     if at is None:
-                        self._segment_id(st, item)
+                        self._segment_id(st, item, count)
                         at = 0
                 if at == 0:
-                    keyvals = ()
+                    keyvals: tuple = ()
                 elif at > 0:
                     keyvals = (elements[at] if len(elements) > at else None,)
                 elif at == -1:
@@ -413,28 +460,24 @@ class Checker:
                     if kind == 0:
                         counts[a] += 1
                         if counts[a] > b:
-                            st.seg_count = count
                             errors = []
-                            walker._seg_usage(nodes[node], errors)
-                            self._record_walk(st, item, errors, guide)
+                            walker.seg_usage(nodes[node], errors)
+                            self._record_walk(st, item, errors, guide, count)
                     else:
                         counts[a:b] = zeros[: b - a]
                         counts[c] += 1
                         counts[e] += 1
                         if counts[c] > d:
-                            st.seg_count = count
                             errors = []
-                            walker._replay((walker.traces.get(key) or walker._trace(key))[7],
-                                           errors, counted=True)
-                            self._record_walk(st, item, errors, guide)
+                            walker.replay(walker.trace(key)[7], errors, counted=True)
+                            self._record_walk(st, item, errors, guide, count)
                 else:
-                    st.seg_count = count
                     errors = []
                     walker.node = node
                     target = walker.step(sid, keyvals, errors)
                     node = walker.node
                     if errors:
-                        self._record_walk(st, item, errors, guide)
+                        self._record_walk(st, item, errors, guide, count)
                     if target is None:
                         continue
                     fast = patterns[target]
@@ -456,31 +499,12 @@ class Checker:
                     if len(seen) < _SEEN_LIMIT:
                         seen.add(text)
                     continue
-                st.seg_count = count
                 found: list = []
                 check_segment(nodes[node], elements, comp, found)
                 if found:
-                    self._record_elements(st, item, found, nodes[node])
-                continue
-            if walker is not None:
-                st.seg_count = count
-                walker.node = node
-            self._envelope(item, tokenizer)
-            st = self.st
-            walker = self.gs.walker if (st is not None and st.checked) else None
-            if walker is not None:
-                guide = walker.guide
-                nodes = guide.nodes
-                key_at = self._key_at(guide)
-                counts = walker.counts
-                zeros = walker.zeros
-                sep, comp = self.isa.element_sep, self.isa.component_sep
-                patterns = self._patterns(guide, sep, comp)
-                hot = _HOT.setdefault((self.guides.fingerprint, guide.map_file, sep, comp), {})
-                accepted = self._accepted(guide, sep, comp)
-                count = st.seg_count
-                node = walker.node
-        if walker is not None:
+                    self._record_elements(st, item, found, nodes[node], count)
+            return None
+        finally:
             st.seg_count = count
             walker.node = node
 
@@ -522,26 +546,27 @@ class Checker:
             _PATTERNS[key] = [None] * len(guide.nodes)
         return _PATTERNS[key]
 
-    def _blank(self, st: _Transaction, seg: Segment) -> None:
+    def _blank(self, st: _Transaction, seg: Segment, position: int) -> None:
         """Trailing separators and segments without data (pyx12's SEG1 and "is empty")."""
+        assert self.isa is not None
         elements = seg[1]
         comp = self.isa.component_sep
         if elements[-1] == "" and len(elements) > 1:
-            st.errors.append(IgError(seg[0], st.seg_count, "", "8", "the segment ends with an "
+            st.errors.append(IgError(seg[0], position, "", "8", "the segment ends with an "
                                      "element separator; remove the trailing separators",
                                      "ig-trailing-separator", line=seg[3], offset=seg[4],
                                      ordinal=seg[2], claim_id=st.claim_id))
         if not any(e.replace(comp, "") for e in elements[1:]):
-            st.errors.append(IgError(seg[0], st.seg_count, "", "8", "the segment has no data; "
+            st.errors.append(IgError(seg[0], position, "", "8", "the segment has no data; "
                                      "remove it or fill in its elements", "ig-empty-segment",
                                      line=seg[3], offset=seg[4], ordinal=seg[2],
                                      claim_id=st.claim_id))
 
-    def _segment_id(self, st: _Transaction, seg: Segment) -> None:
+    def _segment_id(self, st: _Transaction, seg: Segment, position: int) -> None:
         """A segment id the guide does not know: is it even a well-formed id?"""
         if _SEG_ID.match(seg[0]):
             return
-        st.errors.append(IgError(seg[0][:3], st.seg_count, "", "1", "the segment id is not two or "
+        st.errors.append(IgError(seg[0][:3], position, "", "1", "the segment id is not two or "
                                  "three letters and digits", "ig-segment-id", line=seg[3],
                                  offset=seg[4], ordinal=seg[2]))
 
@@ -571,20 +596,22 @@ class Checker:
         else:
             self.st.seg_count += 1  # a transaction set of a group without a guide
 
-    def _counters(self, st: _Transaction, seg: Segment, guide: Guide) -> None:
+    def _counters(self, st: _Transaction, seg: Segment, guide: Guide, position: int) -> None:
         """HL01 numbering and HL02 parents; LX01 numbering within a claim (837 only, as pyx12)."""
         sid = seg[0]
         if sid == "HL":
             st.hl_count += 1
             hl01 = seg.get(1)
             if _int(hl01) != st.hl_count:
-                self._counter_error(st, seg, "ig-hl-sequence", 1, "628", f"HL01 should be {st.hl_count}: HL ids count "
-                                                       "up from 1 in each transaction set")
+                self._counter_error(st, seg, position, "ig-hl-sequence", 1, "628",
+                                    f"HL01 should be {st.hl_count}: HL ids count up from 1 in "
+                                    "each transaction set")
             hl02 = seg.get(2)
             if hl02 != "":
                 parent = _int(hl02)
                 if parent not in st.hl_stack:
-                    self._counter_error(st, seg, "ig-hl-parent", 2, "734", "HL02 does not name an open parent HL")
+                    self._counter_error(st, seg, position, "ig-hl-parent", 2, "734",
+                                        "HL02 does not name an open parent HL")
                 while st.hl_stack and parent != st.hl_stack[-1]:
                     st.hl_stack.pop()
             st.hl_stack.append(st.hl_count)
@@ -594,11 +621,13 @@ class Checker:
             else:
                 st.lx_count += 1
                 if seg.get(1) != str(st.lx_count):
-                    self._counter_error(st, seg, "ig-lx-sequence", 1, "554", f"LX01 should be {st.lx_count}: service "
-                                                           "lines count up from 1 in each claim")
+                    self._counter_error(st, seg, position, "ig-lx-sequence", 1, "554",
+                                        f"LX01 should be {st.lx_count}: service lines count up "
+                                        "from 1 in each claim")
 
-    def _counter_error(self, st, seg, check_id, element, data_element, message) -> None:
-        st.errors.append(IgError(seg[0], st.seg_count, "", "8", message, check_id, element=element,
+    def _counter_error(self, st: _Transaction, seg: Segment, position: int, check_id: str,
+                       element: int, data_element: str, message: str) -> None:
+        st.errors.append(IgError(seg[0], position, "", "8", message, check_id, element=element,
                                  data_element=data_element, element_code="I12",
                                  value=seg.get(element) or None, line=seg[3], offset=seg[4],
                                  ordinal=seg[2], claim_id=st.claim_id))
@@ -639,18 +668,6 @@ def _with_companion(guides: GuideSet, name: str) -> GuideSet:
     return _COMPANIONS[stamp]
 
 
-def _open(source: Source) -> tuple[BinaryIO | None, bool, str]:
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return io.BytesIO(bytes(source)), True, ""
-    if hasattr(source, "read"):
-        return source, False, ""
-    path = Path(os.fspath(source))
-    try:
-        return open(path, "rb"), True, ""
-    except OSError as exc:
-        return None, False, f"file-unreadable: cannot read {path}: {exc.strerror or exc}"
-
-
 def check(source: Source, *, guides: GuideSet | None = None,
           companion: str | None = None) -> IgReport:
     """Check a source (a path, bytes or a binary stream) against the implementation guides.
@@ -662,9 +679,10 @@ def check(source: Source, *, guides: GuideSet | None = None,
     """
     if companion is not None:
         guides = _with_companion(guides or load_guides(), companion)
-    stream, owned, problem = _open(source)
-    if stream is None:
-        return IgReport(interchanges=(), problems=(problem,))
+    try:
+        stream, owned = open_source(source)
+    except UnreadableSource as exc:
+        return IgReport(interchanges=(), problems=(f"file-unreadable: {exc}",))
     try:
         checker = Checker(guides)
         tokenizer = Tokenizer(stream)

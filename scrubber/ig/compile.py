@@ -20,6 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 from scrubber.ig.tables import MAXINT, CompositeSpec, ElementSpec, Guide, GuideSet, Node
+from scrubber.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,14 @@ def _field(elem, name: str) -> str | None:
         return value
     text = elem.findtext(name)
     return text.strip() if text is not None else None
+
+
+def _number(elem, name: str) -> int:
+    """A numeric field every map node has (seq, pos); its absence is a broken map."""
+    value = _field(elem, name)
+    if value is None or not value.lstrip("-").isdigit():
+        raise GuideError(f"map node {elem.get('xid') or elem.tag} has no numeric {name}")
+    return int(value)
 
 
 def _repeat(text: str | None) -> int:
@@ -97,7 +106,7 @@ class _Builder:
             name=_field(e, "name") or "",
             data_ele=data_ele,
             usage=_field(e, "usage") or "S",
-            seq=int(_field(e, "seq")),
+            seq=_number(e, "seq"),
             data_type=data_type,
             min_len=min_len,
             max_len=max_len,
@@ -112,7 +121,7 @@ class _Builder:
 
     def composite(self, e) -> CompositeSpec:
         usage = _field(e, "usage") or "S"
-        seq = int(_field(e, "seq"))
+        seq = _number(e, "seq")
         return CompositeSpec(
             refdes=_field(e, "refdes") or e.get("xid") or "",
             name=_field(e, "name") or "",
@@ -133,7 +142,8 @@ class _Builder:
             return (2, 0), c1.codes
         if isinstance(c0, CompositeSpec) and c0.components:
             first = c0.components[0]
-            if first.codes and (first.data_type == "ID" or (seg_id == "CTX" and first.data_type == "AN")):
+            if first.codes and (first.data_type == "ID"
+                                or (seg_id == "CTX" and first.data_type == "AN")):
                 return (1, 1), first.codes
         if seg_id == "HL" and isinstance(c2, ElementSpec) and c2.codes:
             return (3, 0), c2.codes
@@ -148,9 +158,10 @@ class _Builder:
                           pos=0, max_repeat=1, path="/", slot=-1)
         else:
             record.update(xid=elem.get("xid") or "", name=_field(elem, "name") or "",
-                          usage=_field(elem, "usage") or "S", pos=int(_field(elem, "pos")))
+                          usage=_field(elem, "usage") or "S", pos=_number(elem, "pos"))
         if kind == "segment":
-            elements = []
+            found: list[tuple[int, ElementSpec | CompositeSpec, str | None]] = []
+            spec: ElementSpec | CompositeSpec
             for child in elem:
                 if child.tag == "element":
                     spec = self.element(child)
@@ -160,15 +171,16 @@ class _Builder:
                     code = child.findtext("element/valid_codes/code")
                 else:
                     continue
-                elements.append((spec.seq, spec, code))
-            elements.sort(key=lambda t: t[0])
-            record["first_codes"] = tuple(code for _, _, code in elements)
-            elements = [spec for _, spec, _ in elements]
+                found.append((spec.seq, spec, code))
+            found.sort(key=lambda t: t[0])
+            record["first_codes"] = tuple(code for _, _, code in found)
+            elements = [spec for _, spec, _ in found]
             syntax = []
             for s in elem.findall("syntax"):
                 text = (s.text or "").strip()
                 if text and text[0] in "PRCLE":
-                    syntax.append((text[0],) + tuple(int(text[i:i + 2]) for i in range(1, len(text) - 1, 2)))
+                    syntax.append((text[0],) + tuple(int(text[i:i + 2])
+                                                     for i in range(1, len(text) - 1, 2)))
             key, key_codes = self.segment_key(record["xid"], tuple(elements))
             record.update(max_repeat=_repeat(_field(elem, "max_use")), elements=tuple(elements),
                           syntax=tuple(syntax), key=key, key_codes=key_codes, loop_id=loop_id,
@@ -208,7 +220,7 @@ class _Builder:
 
     def finish(self, elem, map_file: str, implementation: str) -> Guide:
         self.build(elem, "root", -1, "/", "")
-        last_slot = {}
+        last_slot: dict[int, int] = {}
         for rec in reversed(self.nodes):
             own = [rec["slot"]] if rec["slot"] >= 0 else []
             kids = [last_slot[i] for _, members in rec.get("children", ()) for i in members]
@@ -331,7 +343,8 @@ def compile_guides(stamp: str = "") -> GuideSet:
     data_elements = _data_elements()
     code_lists = _code_lists()
     control_xml = etree.fromstring(_read(CONTROL_MAP), _PARSER)
-    guides = {CONTROL_MAP: _Builder(data_elements, code_lists, CONTROL_MAP).finish(control_xml, CONTROL_MAP, "")}
+    control = _Builder(data_elements, code_lists, CONTROL_MAP).finish(control_xml, CONTROL_MAP, "")
+    guides = {CONTROL_MAP: control}
     for map_file in GUIDE_MAPS:
         root = etree.fromstring(_read(map_file), _PARSER)
         if root.find("loop") is not None and root.find("loop").get("xid") == "ST_LOOP":
@@ -339,11 +352,6 @@ def compile_guides(stamp: str = "") -> GuideSet:
         guides[map_file] = _Builder(data_elements, code_lists, map_file).finish(
             root, map_file, _implementation(root))
     return GuideSet(guides=guides, index=_map_index(), control=CONTROL_MAP, fingerprint=stamp)
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
 
 
 _LOADED: dict[str, GuideSet] = {}

@@ -78,10 +78,10 @@ def valid_type(val: str, data_type: str) -> bool:
         return True
     if data_type[0] == "N":
         m = _N.match(val)
-        return bool(m) and m.group(0) == val
+        return m is not None and m.group(0) == val
     if data_type == "R":
         m = _R.match(val)
-        return bool(m) and m.group(0) == val
+        return m is not None and m.group(0) == val
     if data_type in ("ID", "AN"):
         return not BAD_CHAR.search(val)
     if data_type == "RD8":
@@ -113,72 +113,88 @@ def check_element(spec: ElementSpec, value: str | None, component: str, position
                        f"{ref} ({name}) holds components; it is a simple element", value))
         return
     if not value:
-        if spec.usage == "R" and (spec.seq != 1 or not spec.in_composite or spec.composite_usage == "R"):
-            errors.append(("ig-element", "1", spec, position, f"required element {ref} ({name}) is missing", None))
+        if spec.usage == "R" and (spec.seq != 1 or not spec.in_composite
+                                  or spec.composite_usage == "R"):
+            errors.append(("ig-element", "1", spec, position,
+                           f"required element {ref} ({name}) is missing", None))
         return
     if spec.usage == "N":
-        errors.append(("ig-element", "10", spec, position, f"{ref} ({name}) is not used in this guide; "
-                                                  "leave it empty", None))
+        errors.append(("ig-element", "10", spec, position,
+                       f"{ref} ({name}) is not used in this guide; "
+                       "leave it empty", None))
         return
     data_type = spec.data_type
     measured = value
     if data_type and (data_type == "R" or data_type[0] == "N"):
         measured = value.replace("-", "").replace(".", "")
     if len(measured) < spec.min_len:
-        errors.append(("ig-element", "4", spec, position, f"{ref} ({name}) is too short: {len(measured)} "
-                                                 f"characters, at least {spec.min_len}", value))
+        errors.append(("ig-element", "4", spec, position,
+                       f"{ref} ({name}) is too short: {len(measured)} "
+                       f"characters, at least {spec.min_len}", value))
     if len(measured) > spec.max_len:
-        errors.append(("ig-element", "5", spec, position, f"{ref} ({name}) is too long: {len(measured)} "
-                                                 f"characters, at most {spec.max_len}", value))
+        errors.append(("ig-element", "5", spec, position,
+                       f"{ref} ({name}) is too long: {len(measured)} "
+                       f"characters, at most {spec.max_len}", value))
     for ch in _CONTROL:
         if ch in value:
-            errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) holds a control character "
-                                                     f"(0x{ord(ch):02X})", None))
+            errors.append(("ig-element", "6", spec, position,
+                           f"{ref} ({name}) holds a control character "
+                           f"(0x{ord(ch):02X})", None))
             return
     if data_type in ("AN", "ID") and value[-1] == " " and len(value.rstrip()) >= spec.min_len:
-        errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) has trailing spaces", value))
+        errors.append(("ig-element", "6", spec, position,
+                       f"{ref} ({name}) has trailing spaces", value))
     if spec.checks_codes and value not in spec.allowed:
-        errors.append(("ig-element", "7", spec, position, f"{ref} ({name}): the guide does not list this "
-                                                 "code", value))
+        errors.append(("ig-element", "7", spec, position,
+                       f"{ref} ({name}): the guide does not list this "
+                       "code", value))
     if not valid_type(value, data_type):
         if data_type in DATE_TYPES:
             errors.append(("ig-element", "8", spec, position, f"{ref} ({name}) is not a valid date "
                                                      "(CCYYMMDD)", value))
         elif data_type == "TM":
-            errors.append(("ig-element", "9", spec, position, f"{ref} ({name}) is not a valid time (HHMM)",
+            errors.append(("ig-element", "9", spec, position,
+                           f"{ref} ({name}) is not a valid time (HHMM)",
                            value))
         else:
-            errors.append(("ig-element", "6", spec, position, f"{ref} ({name}) holds characters its type "
-                                                     f"{data_type} does not allow", value))
+            errors.append(("ig-element", "6", spec, position,
+                           f"{ref} ({name}) holds characters its type "
+                           f"{data_type} does not allow", value))
     if type_list and not any(t and valid_type(value, t) for t in type_list):
         if "TM" in type_list:
-            errors.append(("ig-element", "9", spec, position, f"{ref} ({name}) is not a valid time", value))
+            errors.append(("ig-element", "9", spec, position,
+                           f"{ref} ({name}) is not a valid time", value))
         elif any(t in type_list for t in DATE_TYPES):
-            errors.append(("ig-element", "8", spec, position, f"{ref} ({name}) is not a valid date in the "
-                                                     "format its qualifier names", value))
+            errors.append(("ig-element", "8", spec, position,
+                           f"{ref} ({name}) is not a valid date in the "
+                           "format its qualifier names", value))
     if spec.regex is not None and not _search(spec.regex, value):
-        errors.append(("ig-element", "7", spec, position, f"{ref} ({name}) does not have the form the "
-                                                 "guide requires", value))
+        errors.append(("ig-element", "7", spec, position,
+                       f"{ref} ({name}) does not have the form the "
+                       "guide requires", value))
 
 
 def _check_composite(spec: CompositeSpec, value: str | None, component: str, errors: list) -> None:
-    subs = value.split(component) if value is not None else None
-    empty = subs is None or not any(subs)
+    subs = value.split(component) if value is not None else []
+    empty = not any(subs)
     if empty and spec.usage in ("N", "S"):
         return
     where = (spec.seq, 0)
     if spec.usage == "R" and empty:
-        errors.append(("ig-composite", "1", None, where, f"required composite {spec.refdes} ({spec.name}) is "
-                                              "missing", None))
+        errors.append(("ig-composite", "1", None, where,
+                       f"required composite {spec.refdes} ({spec.name}) is "
+                       "missing", None))
         return
     if spec.usage == "N":
-        errors.append(("ig-composite", "10", None, where, f"composite {spec.refdes} ({spec.name}) is not used "
-                                               "in this guide", None))
+        errors.append(("ig-composite", "10", None, where,
+                       f"composite {spec.refdes} ({spec.name}) is not used "
+                       "in this guide", None))
         return
     count = len(spec.components)
     if len(subs) > count:
-        errors.append(("ig-composite", "13", None, where, f"composite {spec.refdes} ({spec.name}) has "
-                                               f"{len(subs)} components; the guide allows {count}",
+        errors.append(("ig-composite", "13", None, where,
+                       f"composite {spec.refdes} ({spec.name}) has "
+                       f"{len(subs)} components; the guide allows {count}",
                        value))
     for i, comp in enumerate(spec.components):
         check_element(comp, subs[i] if i < len(subs) else None, component,
@@ -192,8 +208,9 @@ def check_segment(node: Node, elements: tuple, component: str, errors: list) -> 
     count = len(specs)
     seg_id = elements[0]
     if present > count:
-        errors.append(("ig-too-many-elements", "3", None, (count + 1, 0), f"segment {seg_id} has {present} elements; "
-                                                        f"the guide allows {count}",
+        errors.append(("ig-too-many-elements", "3", None, (count + 1, 0),
+                       f"segment {seg_id} has {present} elements; "
+                       f"the guide allows {count}",
                        elements[count + 1]))
     type_list: list[str] = []
     dtp_type: tuple = ()
@@ -217,7 +234,8 @@ def check_segment(node: Node, elements: tuple, component: str, errors: list) -> 
 
 
 def check_syntax(rule: tuple, elements: tuple, errors: list) -> None:
-    """X12 syntax notes: P paired, R at least one, E exclusive, C conditional, L list conditional."""
+    """X12 syntax notes: P paired, R at least one, E exclusive, C conditional, L list
+    conditional."""
     code, idx = rule[0], rule[1:]
     seg_id = elements[0]
     n = len(elements)
@@ -225,20 +243,24 @@ def check_syntax(rule: tuple, elements: tuple, errors: list) -> None:
     names = ", ".join(f"{seg_id}{i:02d}" for i in idx)
     if code == "P" and have and len(have) != len(idx):
         missing = next(i for i in idx if i not in have)
-        errors.append(("ig-syntax", "2", None, (missing, 0), f"{names}: when one is present all are required "
-                                                     f"(syntax P)", None))
+        errors.append(("ig-syntax", "2", None, (missing, 0),
+                       f"{names}: when one is present all are required "
+                       f"(syntax P)", None))
     elif code == "R" and not have:
-        errors.append(("ig-syntax", "2", None, (idx[0], 0), f"{names}: at least one is required (syntax R)",
+        errors.append(("ig-syntax", "2", None, (idx[0], 0),
+                       f"{names}: at least one is required (syntax R)",
                        None))
     elif code == "E" and len(have) > 1:
-        errors.append(("ig-syntax", "10", None, (have[1], 0), f"{names}: at most one may be present "
-                                                      f"(syntax E)", None))
+        errors.append(("ig-syntax", "10", None, (have[1], 0),
+                       f"{names}: at most one may be present "
+                       f"(syntax E)", None))
     elif code == "C" and idx[0] in have and len(have) != len(idx):
         missing = next(i for i in idx[1:] if i not in have)
-        errors.append(("ig-syntax", "2", None, (missing, 0), f"{seg_id}{idx[0]:02d} is present, so "
-                                                     f"{seg_id}{missing:02d} is required (syntax C)",
-                       None))
+        errors.append(("ig-syntax", "2", None, (missing, 0),
+                       f"{seg_id}{idx[0]:02d} is present, so "
+                       f"{seg_id}{missing:02d} is required (syntax C)", None))
     elif code == "L" and idx[0] in have and len(have) == 1:
-        errors.append(("ig-syntax", "2", None, (idx[1], 0), f"{seg_id}{idx[0]:02d} is present, so one of "
-                                                    f"the others in {names} is required (syntax L)",
+        errors.append(("ig-syntax", "2", None, (idx[1], 0),
+                       f"{seg_id}{idx[0]:02d} is present, so one of "
+                       f"the others in {names} is required (syntax L)",
                        None))

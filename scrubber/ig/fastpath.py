@@ -83,7 +83,7 @@ def _time(spec: ElementSpec) -> str | None:
         return _NEVER
     if hi < 6:
         return TIME4
-    return TIME4 + "(?:[0-5][0-9]" + ("[0-9]{0,%d}" % min(hi - 6, 2)) + ")?"
+    return TIME4 + "(?:[0-5][0-9]" + f"[0-9]{{0,{min(hi - 6, 2)}}}" + ")?"
 
 
 def _value(spec: ElementSpec, ctx: _Ctx, type_list: tuple = ()) -> str | None:
@@ -111,14 +111,14 @@ def _value(spec: ElementSpec, ctx: _Ctx, type_list: tuple = ()) -> str | None:
     if dt in ("AN", "ID"):
         if lo < 1:
             return _NEVER
-        return ctx.cls + ("{%d,%d}" % (lo - 1, hi - 1)) + ctx.cls_nospace
+        return ctx.cls + f"{{{lo - 1},{hi - 1}}}" + ctx.cls_nospace
     if dt and dt[0] == "N":
-        return "-?[0-9]{%d,%d}" % (lo, hi)
+        return f"-?[0-9]{{{lo},{hi}}}"
     if dt == "R":
         if lo != 1:
             return _NEVER
-        return ("-?(?:[0-9]{1,%d}(?![0-9.])|(?=[0-9.]{2,%d}(?![0-9.]))[0-9]*\\.[0-9]+)"
-                % (hi, hi + 1))
+        return (f"-?(?:[0-9]{{1,{hi}}}(?![0-9.])|(?=[0-9.]{{2,{hi + 1}}}(?![0-9.]))"
+                "[0-9]*\\.[0-9]+)")
     if dt == "DT":
         if lo == hi == 8:
             return DATE8
@@ -155,7 +155,8 @@ def _composite(spec: CompositeSpec, ctx: _Ctx) -> str | None:
         return _NEVER
     body = _nest(parts, ctx.comp, first=True)
     if spec.usage == "R" and not parts[0][1]:
-        return _NEVER  # an R composite with an optional first component: leave it to the exact check
+        # an R composite with an optional first component: leave it to the exact check
+        return _NEVER
     return body if spec.usage == "R" else "(?:" + body + ")?"
 
 
@@ -185,7 +186,8 @@ def build(node: Node, element: str, component: str) -> re.Pattern | None:
         if isinstance(spec, CompositeSpec):
             p = _composite(spec, ctx)
             required = spec.usage == "R"
-        elif seg_id == "DTP" and i == 1 and i + 1 < len(specs) and isinstance(specs[2], ElementSpec):
+        elif seg_id == "DTP" and i == 1 and i + 1 < len(specs) \
+                and isinstance(specs[2], ElementSpec):
             p = _dtp(spec, specs[2], ctx)
             if p is None:
                 return None
@@ -239,6 +241,7 @@ def _dtp(qualifier: ElementSpec, value: ElementSpec, ctx: _Ctx) -> str | None:
     if qualifier.usage != "R" or value.usage != "R" or value.regex is not None:
         return None
     options = []
+    fmt: str | None
     for code in sorted(qualifier.allowed):
         if not code or not _clean(qualifier, code, ctx):
             continue

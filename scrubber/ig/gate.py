@@ -9,7 +9,7 @@ and ``held`` tells the engine which claims to hold, and why, in words.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from scrubber.ig.report import IgError, IgReport
 from scrubber.model import (
@@ -22,6 +22,7 @@ from scrubber.model import (
 )
 
 HELD_RULE = "ig-999"
+LISTED = 1000  # IG errors of one transaction set listed in a report: it stays proportional
 
 _IK304 = {"1": "unrecognized segment", "2": "segment not used here", "3": "required segment "
           "missing", "4": "loop occurs too often", "5": "segment occurs too often",
@@ -52,8 +53,8 @@ class Gate:
 
     def held(self, record: ClaimRecord) -> str | None:
         """Why the claim's transaction set goes no further, or None when it was accepted."""
-        key = (record.interchange.control_number, record.group.control_number,
-               record.transaction.control_number)
+        group = record.group.control_number if record.group is not None else ""
+        key = (record.interchange.control_number, group, record.transaction.control_number)
         if self.report.is_accepted(*key):
             return None
         places = self.report.placements(*key)
@@ -84,8 +85,14 @@ class Gate:
             if cls is Transaction:
                 verdict = self.report.verdict(interchange, group, event.control_number)
                 if verdict is not None:
-                    for error in verdict.errors:
+                    for error in verdict.errors[:LISTED]:
                         yield error_problem(error, event.control_number)
+                    if len(verdict.errors) > LISTED:
+                        yield Problem(
+                            "ig-more-errors", f"{len(verdict.errors) - LISTED} more "
+                            "implementation-guide errors in this transaction set are not "
+                            "listed here; the 999 lists every one", "transaction",
+                            event.location, event.control_number)
             elif cls is FunctionalGroup:
                 group = event.control_number
             elif cls is Interchange:

@@ -18,6 +18,7 @@ from pathlib import Path
 from lxml import etree
 
 from scrubber.ig.tables import CompositeSpec, ElementSpec, Guide, GuideSet, Node
+from scrubber.paths import maps_dir
 
 OVERRIDES = "ig-overrides.xml"
 SCHEMA = "ig-overrides.xsd"
@@ -49,17 +50,11 @@ class Companion:
     changes: tuple[Change, ...]
 
 
-def _maps_dir() -> Path:
-    from scrubber.rules.profile import maps_dir
-
-    return maps_dir()
-
-
 def load_companions(path: str | Path | None = None) -> dict[str, Companion]:
     """Read and validate the companion-guide file (default: x12_maps/ig-overrides.xml)."""
-    path = Path(path) if path is not None else _maps_dir() / OVERRIDES
+    path = Path(path) if path is not None else maps_dir() / OVERRIDES
     try:
-        schema = etree.XMLSchema(etree.parse(str(_maps_dir() / SCHEMA)))
+        schema = etree.XMLSchema(etree.parse(str(maps_dir() / SCHEMA)))
         doc = etree.parse(str(path), etree.XMLParser(resolve_entities=False, no_network=True))
     except (OSError, etree.XMLSyntaxError) as exc:
         raise OverrideError(f"{path}: {exc}") from exc
@@ -72,7 +67,7 @@ def load_companions(path: str | Path | None = None) -> dict[str, Companion]:
         for item in comp:
             if item.tag in ("description",) or not isinstance(item.tag, str):
                 continue
-            settings = []
+            settings: list[tuple[str, object]] = []
             for field in ("usage", "min_len", "max_len", "max_use", "repeat", "codes"):
                 value = item.get(field)
                 if value is None:
@@ -149,14 +144,15 @@ def apply(guides: GuideSet, name: str, path: str | Path | None = None) -> GuideS
                     n, usage=settings.get("usage", n.usage),
                     max_repeat=settings.get("max_use", n.max_repeat))
                 continue
-            elements, found = [], False
+            elements: list[ElementSpec | CompositeSpec] = []
+            found = False
             for spec in n.elements:
                 if isinstance(spec, CompositeSpec):
                     comps = tuple(_element(c, settings) if c.refdes == change.ref else c
                                   for c in spec.components)
                     found |= comps != spec.components
                     if spec.refdes == change.ref and "usage" in settings:
-                        spec = dataclasses.replace(spec, usage=settings["usage"])
+                        spec = dataclasses.replace(spec, usage=str(settings["usage"]))
                         found = True
                     elements.append(dataclasses.replace(spec, components=comps))
                 elif spec.refdes == change.ref:
@@ -165,7 +161,8 @@ def apply(guides: GuideSet, name: str, path: str | Path | None = None) -> GuideS
                 else:
                     elements.append(spec)
             if not found:
-                raise OverrideError(f"{where}: segment {change.segment} has no element {change.ref}")
+                raise OverrideError(f"{where}: segment {change.segment} has no element "
+                                    f"{change.ref}")
             nodes[n.index] = dataclasses.replace(n, elements=tuple(elements))
     stamp = hashlib.sha256(repr(companion).encode()).hexdigest()[:12]
     changed = dict(guides.guides)

@@ -18,13 +18,16 @@ class IgError:
     segment_id: str  # IK301: the segment in error (or the missing segment)
     position: int  # IK302: segment position in the transaction set, ST = 1
     loop_id: str  # IK303: the guide's loop, e.g. "2300" ("" in the header)
-    segment_code: str  # IK304: 1 unrecognised, 2 not used, 3 missing, 4 loop repeats, 5 max use, 8 element errors
+    # IK304: 1 unrecognised, 2 not used, 3 missing, 4 loop repeats, 5 max use, 8 element errors
+    segment_code: str
     message: str  # plain words; never the data itself (it may be a member id or a name)
     check: str = ""  # stable id of the check, e.g. "ig-missing", "ig-element", "ig-hl-parent"
     element: int = 0  # IK401-1, 0 for a segment error
     component: int = 0  # IK401-2, 0 when not in a composite
     data_element: str = ""  # IK402, the data element number
-    element_code: str = ""  # IK403: 1 missing, 2 conditional, 4 short, 5 long, 6 character, 7 code, 8 date, 9 time, 10 excluded, 13 components
+    # IK403: 1 missing, 2 conditional, 4 short, 5 long, 6 character, 7 code, 8 date, 9 time,
+    # 10 excluded, 13 components
+    element_code: str = ""
     value: str | None = None  # IK404: a copy of the bad value, for the 999 only
     line: int = 0  # physical line of the segment in the source (0 for a missing one)
     offset: int = -1  # byte offset of the segment in the source

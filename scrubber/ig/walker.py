@@ -35,7 +35,7 @@ def key_values(guide: Guide, seg_id: str, elements: tuple, component: str) -> tu
     fields = guide.key_fields.get(seg_id)
     if not fields:
         return ()
-    values = []
+    values: list[str | None] = []
     n = len(elements)
     for ele, comp in fields:
         if ele >= n:
@@ -53,7 +53,7 @@ class _Tracer:
     def __init__(self, guide: Guide, seg_id: str, keyvals: tuple):
         self.nodes = guide.nodes
         self.seg_id = seg_id
-        self.keys = dict(zip(guide.key_fields.get(seg_id, ()), keyvals))
+        self.keys = dict(zip(guide.key_fields.get(seg_id, ()), keyvals, strict=True))
         self.events: list[tuple] = []
 
     def is_match(self, node: Node) -> bool:
@@ -186,27 +186,31 @@ class Walker:
         key = (self.node, seg_id, keyvals)
         trace = self.traces.get(key)
         if trace is None:
-            trace = self._trace(key)
+            trace = self.trace(key)
         target, kind, a, b, c, d, e, events = trace
         counts = self.counts
         if kind == 0:
             counts[a] += 1
             if counts[a] > b:
-                self._seg_usage(self.nodes[target], errors)
+                self.seg_usage(self.nodes[target], errors)
         elif kind == 1:
             counts[a:b] = self.zeros[: b - a]
             counts[c] += 1
             if counts[c] > d:
-                self._replay(events, errors, counted=True)
+                self.replay(events, errors, counted=True)
             counts[e] += 1
         else:
-            self._replay(events, errors)
+            self.replay(events, errors)
             if target is None:
                 return None
         self.node = target
         return target
 
-    def _trace(self, key: tuple) -> tuple:
+    def trace(self, key: tuple) -> tuple:
+        """The trace of ``key`` = (start node, segment id, key values): kept, or found now."""
+        trace = self.traces.get(key)
+        if trace is not None:
+            return trace
         if len(self.traces) > _CACHE_LIMIT:
             self.traces.clear()
         target, events = _Tracer(self.guide, key[1], key[2]).walk(key[0])
@@ -214,7 +218,8 @@ class Walker:
         if target is not None and len(events) == 1 and events[0][0] == MATCH_SEG:
             seg = self.nodes[target]
             # a "not used" segment always errs: a limit of -1 sends it to _seg_usage
-            trace = (target, 0, seg.slot, seg.max_repeat if seg.usage != "N" else -1, 0, 0, 0, events)
+            limit = seg.max_repeat if seg.usage != "N" else -1
+            trace = (target, 0, seg.slot, limit, 0, 0, 0, events)
         elif target is not None and len(events) == 1 and events[0][0] == ENTER_LOOP \
                 and self.nodes[events[0][1]].usage != "N":
             loop = self.nodes[events[0][1]]
@@ -223,15 +228,16 @@ class Walker:
         self.traces[key] = trace
         return trace
 
-    def _seg_usage(self, seg: Node, errors: list) -> None:
+    def seg_usage(self, seg: Node, errors: list) -> None:
         if seg.usage == "N":
-            errors.append(("2", seg.index, f"segment {seg.xid} ({seg.name}) is not used in this guide"))
+            errors.append(("2", seg.index,
+                           f"segment {seg.xid} ({seg.name}) is not used in this guide"))
         elif self.counts[seg.slot] > seg.max_repeat:
             errors.append(("5", seg.index, f"segment {seg.xid} ({seg.name}) occurs "
                                             f"{self.counts[seg.slot]} times; the guide allows "
                                             f"{seg.max_repeat}"))
 
-    def _replay(self, events: tuple, errors: list, counted: bool = False) -> None:
+    def replay(self, events: tuple, errors: list, counted: bool = False) -> None:
         """Apply a trace's events to the counters in pyx12's order.
 
         ``counted`` re-runs a lone ENTER_LOOP whose counting the fast path
@@ -252,9 +258,11 @@ class Walker:
                 if seg.pos == keep_pos:
                     continue
                 if loop is None:
-                    errors.append(("3", seg.index, f"required segment {seg.xid} ({seg.name}) is missing"))
+                    errors.append(("3", seg.index,
+                                   f"required segment {seg.xid} ({seg.name}) is missing"))
                 else:
-                    errors.append(("3", seg.index, f"required loop {loop.xid} ({loop.name}) is missing"))
+                    errors.append(("3", seg.index,
+                                   f"required loop {loop.xid} ({loop.name}) is missing"))
             pending[:] = [p for p in pending if p[0].pos == keep_pos]
 
         for event in events:
@@ -270,7 +278,7 @@ class Walker:
             elif kind == MATCH_SEG:
                 seg = nodes[event[1]]
                 counts[seg.slot] += 1
-                self._seg_usage(seg, errors)
+                self.seg_usage(seg, errors)
                 parent = nodes[seg.parent].xid
                 # pyx12 compares map nodes by id and parent id: any REF of the loop clears REF
                 pending[:] = [p for p in pending
@@ -282,7 +290,8 @@ class Walker:
                     errors.append(("2", loop.index, f"loop {loop.xid} ({loop.name}) is not used in "
                                                     "this guide"))
                 else:
-                    counts[loop.slot + 1: loop.last_slot + 1] = self.zeros[: loop.last_slot - loop.slot]
+                    counts[loop.slot + 1: loop.last_slot + 1] = \
+                        self.zeros[: loop.last_slot - loop.slot]
                     counts[loop.slot] += 1
                     if counts[loop.slot] > loop.max_repeat:
                         errors.append(("4", loop.index, f"loop {loop.xid} ({loop.name}) repeats "

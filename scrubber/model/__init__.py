@@ -1,6 +1,5 @@
 """The claim model and the walker that streams 837 segments into it."""
 
-from scrubber.model.build import VERSIONS, Event, Source, claims, read
 from scrubber.model.claims import (
     Address,
     Attachment,
@@ -25,6 +24,8 @@ from scrubber.model.claims import (
     Subscriber,
     Transaction,
 )
+from scrubber.model.source import Source
+from scrubber.model.walker import VERSIONS, Event, claims, read
 
 __all__ = [
     "VERSIONS", "Event", "Source", "claims", "read",

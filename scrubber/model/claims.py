@@ -8,18 +8,36 @@ person fixing the file both need it exactly as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from decimal import Decimal
+from types import FunctionType
 from typing import TYPE_CHECKING, NamedTuple
 
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Segment
 
 if TYPE_CHECKING:
-    from scrubber.model.build import ClaimSource
+    from scrubber.model.claim_source import ClaimSource
 
 _new = tuple.__new__
+
+#: the claim kinds, professional and institutional, in the order reports list them
+KINDS = ("837P", "837I")
+#: CLM05-3 frequency codes of a claim that changes an earlier one: 7 replacement, 8 void
+CHANGE_FREQUENCIES = ("7", "8")
+#: where a service line's fields stand in each kind: SV1 (837P) or SV2 (837I)
+_SERVICE_ELEMENTS = {
+    "837P": {"procedure": "SV101", "unit_basis": "SV103", "units": "SV104"},
+    "837I": {"procedure": "SV202", "unit_basis": "SV204", "units": "SV205"},
+}
+
+
+def service_element(kind: str, field: str) -> str:
+    """The X12 element that holds a service line's ``field`` (procedure, unit_basis, units)
+    in a claim of ``kind``, for findings to point at: SV101 on an 837P, SV202 on an 837I."""
+    return _SERVICE_ELEMENTS[kind][field]
+_NO_VALUE = object()  # a default_factory field left to its factory
 
 
 class Location(NamedTuple):
@@ -30,7 +48,7 @@ class Location(NamedTuple):
     offset: int  # byte offset in the source
 
     @classmethod
-    def of(cls, segment: Segment) -> "Location":
+    def of(cls, segment: Segment) -> Location:
         return _new(cls, (segment[2], segment[3], segment[4]))
 
     def as_dict(self) -> dict:
@@ -333,7 +351,7 @@ class Claim:
     benefits_assigned: str  # CLM08
     release_of_information: str  # CLM09
     location: Location
-    source: "ClaimSource"  # scrubber.model.build.ClaimSource: CLM through the claim's end
+    source: ClaimSource  # CLM through the claim's end, as read
     _body: tuple | None = field(default=None, compare=False, repr=False)
 
     def _get_body(self) -> tuple:
@@ -380,7 +398,7 @@ class ClaimRecord:
     """A claim with the context it was sent in: who billed, for whom, in which envelope."""
 
     interchange: Interchange
-    group: FunctionalGroup
+    group: FunctionalGroup | None  # None for a set sent without GS (env-outside-group)
     transaction: Transaction
     billing_provider: BillingProvider | None
     subscriber: Subscriber | None
@@ -404,7 +422,7 @@ class EnvelopeEnd:
     counted: int = 0  # transactions (group), groups (interchange) or segments (transaction)
 
 
-def _fast_init(cls: type) -> None:
+def fast_init(cls: type) -> None:
     """Give a frozen slotted dataclass an __init__ that fills its slots at plain speed.
 
     A frozen dataclass's generated __init__ goes through object.__setattr__ for
@@ -414,31 +432,53 @@ def _fast_init(cls: type) -> None:
     slots and no frozen __setattr__, filled with ordinary attribute stores, and
     given its class back (0.9 us). Nobody else can see it in between, and
     afterwards it is as immutable as before (__setattr__ still refuses).
-    """
-    from dataclasses import MISSING, fields
 
-    twin = type(f"_{cls.__name__}Filling", (), {"__slots__": cls.__slots__})
-    params, body = [], []
-    env = {"_twin": twin, "_cls": cls, "_set_class": object.__setattr__}
+    It does what the dataclass __init__ did: defaults, ``default_factory`` (called
+    per instance) and ``__post_init__``. What it cannot do (InitVar, init=False,
+    keyword-only fields) it refuses when the class is defined, not at first use.
+    """
+    slots = cls.__dict__.get("__slots__")
+    params = getattr(cls, "__dataclass_params__", None)
+    if slots is None or params is None or not params.frozen:
+        raise TypeError(f"fast_init: {cls.__name__} is not a frozen, slotted dataclass")
+    generated = cls.__dict__["__init__"].__code__
+    if generated.co_kwonlyargcount or generated.co_varnames[1:generated.co_argcount] != \
+            tuple(f.name for f in fields(cls)):
+        raise TypeError(f"fast_init: {cls.__name__} has InitVar, init=False or keyword-only "
+                        "fields, which its generated __init__ handles and this one would not")
+    twin = type(f"_{cls.__name__}Filling", (), {"__slots__": slots})
+    args, body = [], []
+    env: dict[str, object] = {"_twin": twin, "_cls": cls, "_set_class": object.__setattr__,
+                              "_NO_VALUE": _NO_VALUE}
     for f in fields(cls):
         if f.default is not MISSING:
             env[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
+            args.append(f"{f.name}=_default_{f.name}")
+            body.append(f"    self.{f.name} = {f.name}")
+        elif f.default_factory is not MISSING:
+            env[f"_factory_{f.name}"] = f.default_factory
+            args.append(f"{f.name}=_NO_VALUE")
+            body.append(f"    self.{f.name} = _factory_{f.name}() if {f.name} is _NO_VALUE "
+                        f"else {f.name}")
         else:
-            params.append(f.name)
-        body.append(f"    self.{f.name} = {f.name}")
-    source = (f"def __init__(self, {', '.join(params)}):\n"
-              "    _set_class(self, '__class__', _twin)\n" + "\n".join(body) +
-              "\n    self.__class__ = _cls\n")
-    exec(source, env)  # noqa: S102 - generated from the class's own field names
-    env["__init__"].__qualname__ = f"{cls.__qualname__}.__init__"
-    cls.__init__ = env["__init__"]
+            args.append(f.name)
+            body.append(f"    self.{f.name} = {f.name}")
+    body.append("    self.__class__ = _cls")
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = (f"def __init__(self, {', '.join(args)}):\n"
+              "    _set_class(self, '__class__', _twin)\n" + "\n".join(body) + "\n")
+    exec(source, env)  # generated from the class's own field names, nothing else
+    init = env["__init__"]
+    assert isinstance(init, FunctionType)
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    type.__setattr__(cls, "__init__", init)
 
 
 for _cls in (Problem, Interchange, FunctionalGroup, Party, Transaction, Address,
              BillingProvider, Subscriber, Patient, DateValue, Diagnosis, CodeValue, Note,
              Attachment, Reference, Provider, Institutional, ServiceLine, Claim, ClaimRecord,
              EnvelopeEnd):
-    _fast_init(_cls)
+    fast_init(_cls)
 del _cls
-_set_claim_body = Claim._body.__set__  # type: ignore[attr-defined]  # fills the lazy slot once
+_set_claim_body = Claim.__dict__["_body"].__set__  # the slot's own setter fills it once

@@ -21,11 +21,12 @@ import csv
 import io
 import re
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 # CPT (Category I, II "1234F", III "0123T", PLA "0001U") or HCPCS Level II ("J1234").
 CODE = re.compile(r"\d{4}[0-9A-Z]|[A-Z]\d{4}")
@@ -93,7 +94,9 @@ def _texts(path: Path) -> Iterator[tuple[Where, Iterator[tuple[int, str]]]]:
                     "CMS publishes the tables as tab-delimited text or CSV")
             for member in members:
                 # ZipExtFile reads lines in Python; a buffer over it reads them in C.
-                with io.BufferedReader(archive.open(member), 1 << 20) as fh:
+                member_file = archive.open(member)
+                assert isinstance(member_file, zipfile.ZipExtFile)  # opened for reading
+                with io.BufferedReader(member_file, 1 << 20) as fh:
                     yield Where(str(path), member.filename), _lines(fh)
     except (zipfile.BadZipFile, NotImplementedError, OSError) as exc:
         raise NcciError(f"{path}: cannot read the zip: {exc}") from exc

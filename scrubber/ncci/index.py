@@ -11,29 +11,34 @@ however many millions of rows the files hold.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
 import sqlite3
-import tempfile
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping, Sequence
 
+from scrubber.cache import (
+    build_atomically,
+    connect_read_only,
+    default_cache_dir,
+    file_sha256,
+    read_meta,
+    touch,
+)
+from scrubber.model.claims import KINDS
 from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
 
 log = logging.getLogger(__name__)
 
 VERSION = 2  # of the index layout: a new layout never opens an old file
-KINDS = ("837P", "837I")
 BATCH = 20_000  # rows per executemany: large enough to be fast, small enough to stay flat
-STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
 
 Paths = str | os.PathLike | Sequence[str | os.PathLike]
 Files = Paths | Mapping[str, Paths] | None
@@ -80,7 +85,7 @@ class NcciTables:
         self.counts = dict(counts)  # {"ptp": rows, "mue": rows}
         self.built = built  # True when this load built the index
         self._ptp_sets, self._mue_sets = dict(ptp_sets), dict(mue_sets)
-        self._db = _connect_read_only(path) if path is not None else None
+        self._db = connect_read_only(path) if path is not None else None
         self._pair = lru_cache(maxsize=1 << 16)(self._pair_rows)
         self._code = lru_cache(maxsize=1 << 14)(self._mue_row)
 
@@ -130,8 +135,14 @@ class NcciTables:
             self._db.close()
             self._db = None
 
+    def _query(self, sql: str, args: tuple) -> sqlite3.Cursor:
+        # the callers check for an index first; a closed one is the caller's error
+        if self._db is None:
+            raise RuntimeError("the NCCI index is closed")
+        return self._db.execute(sql, args)
+
     def _pair_rows(self, set_id: int, column1: str, column2: str) -> tuple[PtpEdit, ...]:
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT effective, deletion, modifier, prior, text FROM ptp "
             "JOIN rationale ON rationale.id = ptp.rationale "
             "WHERE set_id = ? AND col1 = ? AND col2 = ?", (set_id, column1, column2))
@@ -140,7 +151,7 @@ class NcciTables:
                      for effective, deletion, modifier, prior, text in rows)
 
     def _mue_row(self, set_id: int, code: str) -> MueLimit | None:
-        row = self._db.execute(
+        row = self._query(
             "SELECT units, indicator, text FROM mue JOIN rationale ON rationale.id = "
             "mue.rationale WHERE set_id = ? AND code = ? ORDER BY units LIMIT 1",
             (set_id, code)).fetchone()
@@ -154,12 +165,6 @@ def _day(value: int) -> date:
 def _deletion(value: int) -> date | None:
     return None if value == NO_DELETION else _day(value)
 
-
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    # immutable: the file never changes once renamed into place (a rebuild replaces it),
-    # so SQLite may skip locking; check_same_thread off so threads may share the tables.
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                           check_same_thread=False)
 
 
 # -- loading ------------------------------------------------------------------------------
@@ -188,20 +193,16 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
         sort_keys=True).encode()).hexdigest()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"ncci-{key[:40]}.sqlite"
-    counts = _open_counts(path, key)
-    built = counts is None
-    if built:
+    found = read_meta(path, key, VERSION, "counts")
+    built = found is None
+    if found is None:
         counts = _build(path, key, sets, digests)
     else:
-        _touch(path)
+        counts = found
+        touch(path)
     return NcciTables(path, {k: s for k, (s, _) in sets["ptp"].items()},
                       {k: s for k, (s, _) in sets["mue"].items()}, counts, built)
 
-
-def default_cache_dir() -> Path:
-    """$XDG_CACHE_HOME/scrubber, else ~/.cache/scrubber."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "scrubber"
 
 
 def _per_kind(files: Files, table: str) -> dict[str, tuple[Path, ...]]:
@@ -226,19 +227,9 @@ def _paths(files: Paths | None) -> tuple[Path, ...]:
     return tuple(Path(f) for f in files)
 
 
+
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    except FileNotFoundError:
-        raise NcciError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise NcciError(f"{path}: is a folder; give the CMS file (.zip, .txt or .csv)") from None
-    except OSError as exc:
-        raise NcciError(f"{path}: cannot read: {exc.strerror}") from None
-    return digest.hexdigest()
+    return file_sha256(path, NcciError, "the CMS file (.zip, .txt or .csv)")
 
 
 def _sets(plan: Mapping[str, tuple[Path, ...]], digests: Mapping[Path, str]
@@ -250,32 +241,6 @@ def _sets(plan: Mapping[str, tuple[Path, ...]], digests: Mapping[Path, str]
         set_id = ids.setdefault(tuple(digests[p] for p in paths), len(ids) + 1)
         out[kind] = (set_id, paths)
     return out
-
-
-def _open_counts(path: Path, key: str) -> dict[str, int] | None:
-    """The row counts of a complete index for ``key`` at ``path``, or None (build it)."""
-    if not path.is_file():
-        return None
-    try:
-        db = _connect_read_only(path)
-        try:
-            meta = dict(db.execute("SELECT name, value FROM meta"))
-        finally:
-            db.close()
-        if meta.get("key") != key or meta.get("version") != str(VERSION):
-            return None
-        return json.loads(meta["counts"])
-    except (sqlite3.DatabaseError, KeyError, ValueError):
-        log.warning("rebuilding the unreadable NCCI index %s", path)
-        return None
-
-
-def _touch(path: Path) -> None:
-    # The modification time says when the index was last used (see _remove_stale).
-    try:
-        os.utime(path)
-    except OSError:
-        pass
 
 
 # -- building -----------------------------------------------------------------------------
@@ -299,37 +264,22 @@ def _build(path: Path, key: str, sets: Mapping[str, Mapping[str, tuple[int, tupl
            digests: Mapping[Path, str]) -> dict[str, int]:
     """Write the index to a temporary file beside ``path`` and rename it into place."""
     started = time.monotonic()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ncci-", suffix=".tmp")
-    os.close(fd)
-    try:
-        db = sqlite3.connect(tmp)
-        try:
-            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384",
-                           "locking_mode = EXCLUSIVE"):
-                db.execute(f"PRAGMA {pragma}")
-            db.executescript(_SCHEMA)
-            counts = _fill(db, sets, digests)
-            # Sorted once into the clustered table: a smaller file than a table plus an
-            # index, and a lookup reads one b-tree. Exact duplicate edits collapse.
-            db.execute("INSERT OR IGNORE INTO main.ptp SELECT * FROM stage.ptp ORDER BY "
-                       "set_id, col1, col2, effective, deletion, modifier")
-            db.execute("CREATE INDEX mue_code ON mue (set_id, code)")
-            db.executemany("INSERT INTO meta VALUES (?, ?)", [
-                ("version", str(VERSION)), ("key", key), ("counts", json.dumps(counts))])
-            db.commit()
-        finally:
-            db.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    def fill(db: sqlite3.Connection) -> dict[str, int]:
+        db.executescript(_SCHEMA)
+        counts = _fill(db, sets, digests)
+        # Sorted once into the clustered table: a smaller file than a table plus an
+        # index, and a lookup reads one b-tree. Exact duplicate edits collapse.
+        db.execute("INSERT OR IGNORE INTO main.ptp SELECT * FROM stage.ptp ORDER BY "
+                   "set_id, col1, col2, effective, deletion, modifier")
+        db.execute("CREATE INDEX mue_code ON mue (set_id, code)")
+        db.executemany("INSERT INTO meta VALUES (?, ?)", [
+            ("version", str(VERSION)), ("key", key), ("counts", json.dumps(counts))])
+        return counts
+
+    counts = build_atomically(path, "ncci", fill)
     log.info("built the NCCI index %s (%d PTP, %d MUE rows) in %.1f s", path,
              counts["ptp"], counts["mue"], time.monotonic() - started)
-    _remove_stale(path)
     return counts
 
 
@@ -356,13 +306,13 @@ def _fill(db: sqlite3.Connection, sets, digests) -> dict[str, int]:
     return counts
 
 
-def _ptp_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+def _ptp_values(set_id: int, row, rationale: _Rationales) -> tuple:
     column1, column2, prior, effective, deletion, modifier, text = row
     return (set_id, column1, column2, effective, deletion, modifier, int(prior),
             rationale.id(text))
 
 
-def _mue_values(set_id: int, row, rationale: "_Rationales") -> tuple:
+def _mue_values(set_id: int, row, rationale: _Rationales) -> tuple:
     code, units, indicator, text = row
     return set_id, code, units, indicator, rationale.id(text)
 
@@ -379,7 +329,8 @@ class _Rationales:
     LIMIT = 10_000  # texts kept in memory; beyond, looked up in the table (flat memory)
 
     def __init__(self, db: sqlite3.Connection):
-        self.db, self.known = db, {}
+        self.db = db
+        self.known: dict[str, int] = {}
 
     def id(self, text: str) -> int:
         found = self.known.get(text)
@@ -391,20 +342,3 @@ class _Rationales:
             self.known[text] = found
         return found
 
-
-def _remove_stale(keep: Path) -> None:
-    """Remove indexes unused for STALE_DAYS and temporary files of builds that died."""
-    now = time.time()
-    for entry in keep.parent.iterdir():
-        name = entry.name
-        if name.startswith("ncci-") and name.endswith(".sqlite") and entry != keep:
-            limit = STALE_DAYS * 86400
-        elif name.startswith(".ncci-") and name.endswith(".tmp"):
-            limit = 86400
-        else:
-            continue
-        try:
-            if now - entry.stat().st_mtime > limit:
-                entry.unlink()
-        except OSError:  # gone already, or not ours to remove: only costs disk
-            pass

@@ -4,10 +4,10 @@ Integration points: ``load_profile`` (``--profile``), ``all_rules`` and
 ``rules_table`` (``scrub rules``), ``scrub_events`` (the two-pass scrub).
 """
 
+from scrubber.rules.engine import Engine, scrub_claim, scrub_events
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import Profile, ProfileError, load_profile
 from scrubber.rules.registry import Rule, all_rules
-from scrubber.rules.engine import Engine, scrub_claim, scrub_events
 
 __all__ = ["Engine", "Finding", "Profile", "ProfileError", "Rule", "ScrubbedClaim", "Severity",
            "all_rules", "load_profile", "rules_table", "scrub_claim", "scrub_events"]

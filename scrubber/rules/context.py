@@ -19,6 +19,7 @@ from scrubber.rules.profile import Profile
 from scrubber.rules.resources import Resources
 
 SAME_CLAIM, SUBMISSION, LEDGER = "claim", "submission", "ledger"
+ClaimKey = tuple[str, str, str]  # (billing NPI, payer id, CLM01)
 T = TypeVar("T")
 
 
@@ -70,6 +71,31 @@ DayLookup = Callable[[date], tuple[DayService, ...]]
 
 
 @dataclass(frozen=True, slots=True)
+class SentClaim:
+    """The ledger's copy of a claim: recorded as sent, in an earlier submission."""
+
+    billing_npi: str  # NM109 of 2010AA
+    payer: str  # NM109 of 2010BB
+    claim_id: str  # CLM01
+    frequency: str  # CLM05-3 of the copy sent
+    submission: str  # interchange sender:control number it went in
+    recorded_at: str  # when it was recorded, ISO 8601 UTC
+
+
+def claim_key(record: ClaimRecord) -> ClaimKey:
+    """How a payer knows a claim: billing provider, payer and patient control number.
+
+    A resend, a rerun or a replacement of the claim carries the same key; see
+    docs/ledger.md ("Claim identity").
+    """
+    provider = record.billing_provider
+    subscriber = record.subscriber
+    payer = subscriber.payer if subscriber is not None else None
+    return (provider.npi if provider else "", payer.id if payer is not None else "",
+            record.claim.id)
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimContext:
     """One claim with its profile lists and day context: the only input of a rule."""
 
@@ -84,6 +110,8 @@ class ClaimContext:
     # the ledger's part of ``day`` alone (claims accepted in earlier submissions): cheaper
     # for a rule that only looks back, and nothing at all without a ledger
     ledger_day: DayLookup = lambda day: ()
+    # the ledger's copy of this same claim (billing NPI, payer, CLM01), when one was sent
+    sent: Callable[[], SentClaim | None] = lambda: None
     # what several rules derive from the same claim, worked out once (see ``once``)
     derived: dict = field(default_factory=dict, compare=False, repr=False)
 

@@ -11,15 +11,18 @@ solution and its amount. Every code and term list comes from the profile.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import lru_cache
-from typing import Iterator
 
-from scrubber.model.claims import ServiceLine
+from scrubber.model.claims import ServiceLine, service_element
 from scrubber.rules.context import LEDGER, ClaimContext, DayService
 from scrubber.rules.registry import INFO, REJECT, WARN, Hit, rule
 
-SEED = "seed 000_8270676562d9688b / CPT 96523 instruction"
+# The coding reference page for CPT 96523 the pack is built from (kept as
+# shared/seeds/000_8270676562d9688b.txt); sources name the reference, not the file.
+SEED = ("CPT 96523 coding reference (2025 CPT code 96523: irrigation of implanted venous "
+        "access device)")
 _ONE = Decimal(1)
 
 
@@ -104,7 +107,7 @@ def _conflict_hits(ctx: ClaimContext, category: str, what: str, fix_837p: str
                        f"{services}. 96523 is reported only when it is the sole service that "
                        "day." + _bypass_note(ctx, line))
             fix = fix_837p
-        yield Hit(message, fix, line=line, element="SV101" if ctx.kind == "837P" else "SV202",
+        yield Hit(message, fix, line=line, element=service_element(ctx.kind, "procedure"),
                   related=related)
 
 
@@ -171,7 +174,7 @@ def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
             "sole service of the day and will be denied or recouped.",
             "Void or correct the claim that carried 96523 for this date (remove the 96523 "
             "line), or hold this service if it was not performed.",
-            line=line, element="SV101" if ctx.kind == "837P" else "SV202",
+            line=line, element=service_element(ctx.kind, "procedure"),
             related=tuple(dict.fromkeys(s.reference() for s in sent)), ceiling=WARN)
 
 
@@ -230,7 +233,7 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:96523*120*UN*2 on 20261102
     Passes: SV1*HC:96523*60*UN*1 on 20261102
     """
-    element = "SV104" if ctx.kind == "837P" else "SV205"
+    element = service_element(ctx.kind, "units")
     for line in irrigation_lines(ctx):
         if line.units != _ONE:
             shown = line.units_text or "none"
@@ -372,8 +375,9 @@ def amount(ctx: ClaimContext) -> Iterator[Hit]:
 
 @rule("96523-diagnosis", severity=WARN, stc=None,
       summary="96523 without a diagnosis that supports device maintenance",
-      source="domain notes: Z45.2, T82.7XX-, T82.868- support device maintenance "
-             "(profile list)")
+      source="ICD-10-CM: Z45.2 (management of a vascular access device), T82.7XX- and "
+             "T82.868- (complications of vascular devices) support device maintenance "
+             "(a profile list)")
 def diagnosis(ctx: ClaimContext) -> Iterator[Hit]:
     """A diagnosis supports the irrigation (Z45.2, T82.7XX-, T82.868- by default).
 

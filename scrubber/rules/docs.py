@@ -6,6 +6,9 @@ matches ``render()``.
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from scrubber.rules.profile import Profile, load_profile
 from scrubber.rules.registry import KINDS, Rule, all_rules
 
@@ -26,6 +29,41 @@ def rules_table(profile: Profile | None = None) -> tuple[tuple[str, str, str], .
     return tuple((r.id, severity_text(r, profile), r.summary) for r in all_rules())
 
 
+def status_text(rule: Rule) -> str:
+    """The 277CA status a payer answers the rule's rejection with: "A7:476"; "-" for none."""
+    return ":".join(rule.status) if rule.status else "-"
+
+
+def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
+    """A rule as `scrub rules --format json` gives it."""
+    severities = {}
+    for kind in KINDS:
+        severity = profile.severity(rule, kind) if profile else rule.default_severity(kind)
+        severities[kind] = severity.value if severity is not None else "off"
+    return {"id": rule.id, "severity": severities, "status_code": rule.status and
+            ":".join(rule.status), "summary": rule.summary, "source": rule.source,
+            "doc": rule.doc}
+
+
+def fixture_examples(rule: Rule) -> list[Path]:
+    """The example 837 files of the rule in a source checkout (none in an installed copy)."""
+    root = Path(__file__).resolve().parents[2] / "fixtures"
+    folder = root / ("ncci" if rule.source.startswith("CMS NCCI") else "rules")
+    return sorted(folder.glob(f"{rule.id}.*.x12"))
+
+
+def explain(rule: Rule, profile: Profile | None = None) -> str:
+    """`scrub rules ID`: what the rule checks, where it comes from, how it is answered."""
+    lines = [f"{rule.id}: {rule.summary}", "",
+             f"severity:      {severity_text(rule, profile)}",
+             f"277CA status:  {status_text(rule)}",
+             f"source:        {rule.source}", "", rule.doc]
+    examples = fixture_examples(rule)
+    if examples:
+        lines += ["", "example files:", *[f"  {path}" for path in examples]]
+    return "\n".join(lines) + "\n"
+
+
 def render() -> str:
     """The Markdown of docs/rules.md."""
     profile = load_profile()
@@ -40,8 +78,8 @@ def render() -> str:
         "|---|---|---|---|",
     ]
     for r in all_rules():
-        status = ":".join(r.status) if r.status else "-"
-        out.append(f"| `{r.id}` | {severity_text(r, profile)} | {status} | {r.summary} |")
+        out.append(f"| `{r.id}` | {severity_text(r, profile)} | {status_text(r)} | "
+                   f"{r.summary} |")
     for r in all_rules():
         out += ["", f"## {r.id}", "", f"Source: {r.source}", "", r.doc]
     return "\n".join(out) + "\n"

@@ -13,35 +13,38 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from scrubber.model.build import Event
 from scrubber.model.claims import ClaimRecord, Location
 from scrubber.model.keys import patient_identity
+from scrubber.model.walker import Event
 from scrubber.rules.context import (
     LEDGER,
     SUBMISSION,
     ClaimContext,
+    ClaimKey,
     DayLookup,
     DayService,
+    SentClaim,
+    claim_key,
     own_services,
     service_date,
     submission_id,
 )
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import Profile
-from scrubber.rules.registry import Hit, Rule, all_rules, milder
+from scrubber.rules.registry import Hit, Rule, all_rules, milder, selected
 
 if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
     from scrubber.rules.resources import Resources
 
 _CLAIM_RECORD = ClaimRecord
-_CHANGES = ("7", "8")  # CLM05-3: replacement, void of an earlier claim
 
 
 class LedgerLine(Protocol):
@@ -52,26 +55,46 @@ class LedgerLine(Protocol):
     units: Decimal | None
     service_date: date
     submission: str
+    payer: str
 
 
 class LedgerReader(Protocol):
-    """What the engine needs from scrubber.ledger.Ledger."""
+    """What the engine reads from a ledger store (or from one of its decisions)."""
 
     def lines_for(self, identity: tuple[str, str, str, str, str], service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
+    def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
+
+
+class LedgerDecision(LedgerReader, Protocol):
+    """A locked ledger transaction: reads, then records the claims decided in it."""
+
+    def record(self, submission: str, claim: ScrubbedClaim, *, held: bool = False) -> None: ...
+
+
+class LedgerRecorder(LedgerReader, Protocol):
+    """What the engine needs of a store to record as it decides (scrubber.ledger.store)."""
+
+    def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
+
+    def deciding(self, keys: Iterable[str]) -> AbstractContextManager[LedgerDecision]: ...
 
 
 class Engine:
     """The registered rules resolved against one profile, per claim kind."""
 
     def __init__(self, profile: Profile, rules: Iterable[Rule] | None = None, *,
-                 resources: Resources | None = None, ncci: NcciTables | None = None):
+                 resources: Resources | None = None, ncci: NcciTables | None = None,
+                 select: Sequence[str] = (), ignore: Sequence[str] = ()):
+        """``select``/``ignore``: rule ids or prefixes to run only / to leave out, as a
+        linter's; applied after the profile, so a rule the profile turns off stays off."""
         from scrubber.rules.resources import Resources
 
         self.profile = profile
         # outside data the packs read; ``ncci`` is a shorthand for Resources.of(ncci=...)
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
-        rules = tuple(all_rules() if rules is None else rules)
+        rules = selected(all_rules() if rules is None else rules, select, ignore)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
             self._active[kind] = tuple(
@@ -80,12 +103,14 @@ class Engine:
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
               twins: Callable[[], tuple[int, ...]] | None = None,
-              ledger_day: DayLookup | None = None) -> ScrubbedClaim:
+              ledger_day: DayLookup | None = None,
+              sent: Callable[[], SentClaim | None] | None = None) -> ScrubbedClaim:
         """Run every active rule over one claim; ``day`` defaults to the claim's own lines.
 
         ``twins()`` lists the earlier claims of the submission with the same
         billing NPI and CLM01 (none when the claim is scrubbed on its own);
-        ``ledger_day`` the ledger's services of a date (none without a ledger).
+        ``ledger_day`` the ledger's services of a date (none without a ledger);
+        ``sent()`` the ledger's copy of this same claim, if one was recorded.
         """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
@@ -93,7 +118,8 @@ class Engine:
                 return own_services(record, submission, ordinal, when)
         context = ClaimContext(record, self.profile, ordinal, submission, day, self.resources,
                                twins=twins or (lambda: ()),
-                               ledger_day=ledger_day or (lambda when: ()))
+                               ledger_day=ledger_day or (lambda when: ()),
+                               sent=sent or (lambda: None))
         findings = []
         for rule, severity in self._active.get(record.transaction.kind, ()):
             for hit in rule.run(context):
@@ -183,7 +209,13 @@ def patient_key(record: ClaimRecord) -> bytes:
 
 
 class DayIndex:
-    """Service lines of one submission by (patient, date), in a private SQLite database."""
+    """Service lines of one run by (patient, date), in a private SQLite database.
+
+    A claim is known by its billing NPI, payer and CLM01 (``claim_key``). When
+    the run holds the same claim twice, the later copy takes the place of the
+    earlier in every other claim's day context, and the two copies never see
+    each other's lines: a claim does not conflict with itself.
+    """
 
     def __init__(self, cache_kib: int = 16384):
         # "" opens a private temporary database: in memory while it fits the cache,
@@ -194,24 +226,20 @@ class DayIndex:
         self.db.execute("PRAGMA synchronous = OFF")
         self.db.execute(
             "CREATE TABLE line (key BLOB, day TEXT, ordinal INTEGER, idx INTEGER, "
-            "claim_id TEXT, number INTEGER, procedure TEXT, modifiers TEXT, units TEXT, "
-            "submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
-        self.db.execute("CREATE TABLE changed (key BLOB, claim_id TEXT)")
-        self.db.execute("CREATE TABLE claim (submission TEXT, npi TEXT, claim_id TEXT, "
-                        "ordinal INTEGER)")
+            "claim_id TEXT, payer TEXT, number INTEGER, procedure TEXT, modifiers TEXT, "
+            "units TEXT, submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
+        self.db.execute("CREATE TABLE claim (submission TEXT, key BLOB, npi TEXT, payer TEXT, "
+                        "claim_id TEXT, frequency TEXT, ordinal INTEGER)")
         self._batch: list[tuple] = []
         self._claims: list[tuple] = []
         self.lines = 0
 
     def add(self, record: ClaimRecord, ordinal: int, submission: str) -> None:
-        """Index the dated lines of a claim; a void adds no services, it cancels them."""
+        """Index the claim and its dated lines; a void adds no services, it cancels them."""
         claim = record.claim
         key = patient_key(record)
-        if claim.frequency in _CHANGES:
-            self.db.execute("INSERT INTO changed VALUES (?, ?)", (key, claim.id))
-        else:
-            npi = record.billing_provider.npi if record.billing_provider else ""
-            self._claims.append((submission, npi, claim.id, ordinal))
+        npi, payer, claim_id = claim_key(record)
+        self._claims.append((submission, key, npi, payer, claim_id, claim.frequency, ordinal))
         if claim.frequency == "8":
             return
         for index, line in enumerate(claim.lines):
@@ -219,36 +247,48 @@ class DayIndex:
             if day is None:
                 continue
             where = line.service_location or line.location
-            self._batch.append((key, day.isoformat(), ordinal, index, claim.id, line.number,
-                                line.procedure, "\x1f".join(line.modifiers), line.units_text,
-                                submission, where.segment, where.line, where.offset))
+            self._batch.append((key, day.isoformat(), ordinal, index, claim.id, payer,
+                                line.number, line.procedure, "\x1f".join(line.modifiers),
+                                line.units_text, submission, where.segment, where.line,
+                                where.offset))
         if len(self._batch) + len(self._claims) >= 1000:
             self._flush()
 
     def _flush(self) -> None:
         if self._batch:
-            self.db.executemany("INSERT INTO line VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            self.db.executemany("INSERT INTO line VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                                 self._batch)
             self.lines += len(self._batch)
             self._batch = []
         if self._claims:
-            self.db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?)", self._claims)
+            self.db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?, ?)", self._claims)
             self._claims = []
 
     def finish(self) -> None:
-        """Index the table once, after loading: faster than keeping an index during inserts."""
+        """Index the tables once, after loading: faster than keeping an index during inserts.
+
+        ``gone`` lists the claims a later copy of the same claim supersedes.
+        """
         self._flush()
         self.db.execute("CREATE INDEX line_day ON line (key, day)")
-        self.db.execute("CREATE INDEX changed_key ON changed (key, claim_id)")
-        self.db.execute("CREATE INDEX claim_id ON claim (claim_id, npi, submission)")
+        self.db.execute("CREATE INDEX claim_id ON claim (claim_id, npi, payer, key)")
+        self.db.execute(
+            "CREATE TABLE gone AS SELECT DISTINCT a.ordinal FROM claim a JOIN claim b ON "
+            "b.claim_id = a.claim_id AND b.npi = a.npi AND b.payer = a.payer AND b.key = a.key "
+            "AND b.ordinal > a.ordinal")
+        self.db.execute("CREATE UNIQUE INDEX gone_ordinal ON gone (ordinal)")
         self.db.commit()
 
-    def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]:
-        """The lines of other claims of the submission on ``day`` (not claim ``ordinal``)."""
+    def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
+                 payer: str = "") -> tuple[DayService, ...]:
+        """The lines of other claims of the run on ``day``: not claim ``ordinal``, not its
+        other copies (same CLM01 and payer), not copies superseded by a later one."""
         rows = self.db.execute(
             "SELECT ordinal, idx, claim_id, number, procedure, modifiers, units, submission, "
             "segment, physical, offset FROM line WHERE key = ? AND day = ? AND ordinal != ? "
-            "ORDER BY ordinal, idx", (key, day.isoformat(), ordinal))
+            "AND NOT (claim_id = ? AND payer = ?) "
+            "AND ordinal NOT IN (SELECT ordinal FROM gone) ORDER BY ordinal, idx",
+            (key, day.isoformat(), ordinal, claim_id, payer))
         return tuple(
             DayService(SUBMISSION, claim_id, row_ordinal, idx, number, procedure,
                        tuple(m for m in modifiers.split("\x1f") if m), _decimal(units),
@@ -256,17 +296,20 @@ class DayIndex:
             for row_ordinal, idx, claim_id, number, procedure, modifiers, units, submission,
             segment, physical, offset in rows)
 
-    def changed(self, key: bytes, claim_id: str) -> bool:
-        """True when the submission replaces or voids a claim ``claim_id`` of this patient."""
-        return self.db.execute("SELECT 1 FROM changed WHERE key = ? AND claim_id = ? LIMIT 1",
-                               (key, claim_id)).fetchone() is not None
+    def holds(self, key: bytes, claim_id: str, payer: str) -> bool:
+        """True when the run holds a claim ``claim_id`` (a copy, a replacement or a void) of
+        this patient: its ledger copy no longer counts (a payer "" is a first-ledger entry)."""
+        return self.db.execute("SELECT 1 FROM claim WHERE key = ? AND claim_id = ? AND "
+                               "(payer = ? OR ? = '') LIMIT 1",
+                               (key, claim_id, payer, payer)).fetchone() is not None
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
         """Earlier original claims of the submission with this claim's billing NPI and CLM01."""
         npi = record.billing_provider.npi if record.billing_provider else ""
         return tuple(row[0] for row in self.db.execute(
             "SELECT ordinal FROM claim WHERE claim_id = ? AND npi = ? AND submission = ? "
-            "AND ordinal < ? ORDER BY ordinal", (record.claim.id, npi, submission, ordinal)))
+            "AND ordinal < ? AND frequency NOT IN ('7', '8') ORDER BY ordinal",
+            (record.claim.id, npi, submission, ordinal)))
 
     def close(self) -> None:
         self.db.close()
@@ -280,11 +323,12 @@ def _decimal(text: str) -> Decimal | None:
 
 
 class DayContextIndex(Protocol):
-    """What a claim's day lookups read from the run's lines: DayIndex, or the Spark job's."""
+    """What a claim's day lookups read from the run's claims: DayIndex, or the Spark job's."""
 
-    def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]: ...
+    def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
+                 payer: str = "") -> tuple[DayService, ...]: ...
 
-    def changed(self, key: bytes, claim_id: str) -> bool: ...
+    def holds(self, key: bytes, claim_id: str, payer: str) -> bool: ...
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]: ...
 
@@ -293,6 +337,7 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
                  ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
     """The claim's day context, whole and the ledger's part alone, each cached per date."""
     key = patient_key(record)
+    _, payer, claim_id = claim_key(record)
     cache: dict[date, tuple[DayService, ...]] = {}
     sent: dict[date, tuple[DayService, ...]] = {}
 
@@ -306,7 +351,7 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
     def lookup(day: date) -> tuple[DayService, ...]:
         if day not in cache:
             cache[day] = own_services(record, submission, ordinal, day) + \
-                index.services(key, day, ordinal) + from_ledger(day)
+                index.services(key, day, ordinal, claim_id, payer) + from_ledger(day)
         return cache[day]
 
     return lookup, from_ledger
@@ -314,14 +359,11 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
 
 def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
                      index: DayContextIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
-    claim = record.claim
     out = []
     for item in ledger.lines_for(patient_identity(record), day, exclude_submission=submission):
-        # A claim this submission replaces or voids no longer counts, nor does the
-        # earlier version of the claim in hand when it is itself a replacement.
-        if item.claim_id == claim.id and claim.frequency in _CHANGES:
-            continue
-        if index.changed(key, item.claim_id):
+        # The run's own copy of a claim (this one, a resend, a replacement or a void
+        # of it) takes the place of the ledger's: a claim never conflicts with itself.
+        if index.holds(key, item.claim_id, item.payer):
             continue
         out.append(DayService(LEDGER, item.claim_id, 0, (item.line_number or 0) - 1,
                               item.line_number, item.procedure, tuple(item.modifiers),
@@ -343,36 +385,11 @@ def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
     return ScrubbedClaim(record, (finding,), held=True)
 
 
-def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
-                  ledger: LedgerReader | None = None,
-                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1
-                  ) -> Iterator[Event | ScrubbedClaim]:
-    """Yield ``events`` with every ClaimRecord scrubbed against an index of the run's lines.
-
-    The claims are numbered from ``first`` in the order they come (as ``index``
-    numbers them); a claim ``held`` names a reason for is not scrubbed.
-    """
-    ordinal = first - 1
-    for event in events:
-        if event.__class__ is not _CLAIM_RECORD:
-            yield event
-            continue
-        ordinal += 1
-        reason = held(event) if held is not None else None
-        if reason is not None:
-            yield held_claim(event, reason)
-            continue
-        submission = submission_id(event)
-        day, ledger_day = _day_lookups(event, ordinal, submission, index, ledger)
-        yield engine.scrub(event, ordinal=ordinal, submission=submission, day=day,
-                           twins=partial(index.twins, event, submission, ordinal),
-                           ledger_day=ledger_day)
-
-
 def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
                  ledger: LedgerReader | None = None, engine: Engine | None = None,
                  ncci: NcciTables | None = None, resources: Resources | None = None,
-                 held: Callable[[ClaimRecord], str | None] | None = None
+                 held: Callable[[ClaimRecord], str | None] | None = None,
+                 record: bool = False, hold: bool = False
                  ) -> Iterator[Event | ScrubbedClaim]:
     """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
 
@@ -380,7 +397,14 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
     index the day context, once to scrub. (Keeping a small file's events from
     the first pass instead was tried: the garbage collector's scans of the
     kept objects cost about what reading again does.) The ledger, when given,
-    adds the lines of claims already accepted in other submissions.
+    adds the lines of claims already recorded in other submissions.
+    With ``record`` (and a ``LedgerRecorder`` as ``ledger``) each accepted
+    claim is recorded as it is decided, in the same transaction that read its
+    day from the ledger and holds its patient-day keys: two workers scrubbing
+    the same patient and day at once take turns, the second sees the first.
+    With ``hold`` as well, they are recorded as held: in every day context at
+    once, but not sent until the caller has forwarded them and calls
+    ``ledger.release(submission)`` (or drops them with ``forget_submission``).
     ``held(record)`` names why a claim goes no further (its transaction set failed the
     implementation-guide check): such a claim is neither scrubbed nor part of
     any other claim's day context, as the payer never sees it. ``resources``
@@ -398,6 +422,92 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                 if held is None or held(event) is None:
                     index.add(event, ordinal, submission_id(event))
         index.finish()
-        yield from scrub_indexed(open_events(), engine, index, ledger, held)
+        yield from scrub_indexed(open_events(), engine, index, ledger, held,
+                                 record=record, hold=hold)
     finally:
         index.close()
+
+
+def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
+                  ledger: LedgerReader | None = None,
+                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
+                  record: bool = False, hold: bool = False) -> Iterator[Event | ScrubbedClaim]:
+    """Pass 2 of ``scrub_events``: ``events`` with every ClaimRecord scrubbed against ``index``.
+
+    Public so that a front end with its own index of the run's claims (the
+    Spark job) scrubs with this very loop instead of a copy. The claims are
+    numbered from ``first`` in the order they come (as ``index`` numbers
+    them); a claim ``held`` names a reason for is not scrubbed. ``record`` and
+    ``hold`` are those of ``scrub_events`` (``ledger`` a ``LedgerRecorder``).
+    """
+    if record and ledger is not None:
+        yield from _scrub_recording(events, engine, index, cast("LedgerRecorder", ledger),
+                                    held, hold, first=first)
+        return
+    ordinal = first - 1
+    for event in events:
+        if event.__class__ is not _CLAIM_RECORD:
+            yield event
+            continue
+        ordinal += 1
+        reason = held(event) if held is not None else None
+        if reason is not None:
+            yield held_claim(event, reason)
+            continue
+        yield _scrub_one(engine, event, ordinal, index, ledger)
+
+
+def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayContextIndex,
+               ledger: LedgerReader | None) -> ScrubbedClaim:
+    submission = submission_id(record)
+    day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger)
+    sent = None
+    if ledger is not None:
+        def sent() -> SentClaim | None:
+            return ledger.sent_claim(claim_key(record))
+    return engine.scrub(record, ordinal=ordinal, submission=submission, day=day,
+                        twins=partial(index.twins, record, submission, ordinal),
+                        ledger_day=ledger_day, sent=sent)
+
+
+_DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks
+
+
+def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
+                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
+                     hold: bool = False, *, first: int = 1) -> Iterator[Event | ScrubbedClaim]:
+    """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
+
+    Events wait in ``out`` until their batch is decided, so nothing is yielded
+    (and handed to a slow consumer) while the ledger's locks are held.
+    """
+    out: list = []
+    batch: list[tuple[int, int, ClaimRecord]] = []  # (slot in out, ordinal, claim)
+
+    def decide() -> Iterator[Event | ScrubbedClaim]:
+        if batch:
+            keys = frozenset().union(*(ledger.lock_keys(r) for _, _, r in batch))
+            with ledger.deciding(keys) as decision:
+                for slot, ordinal, record in batch:
+                    scrubbed = _scrub_one(engine, record, ordinal, index, decision)
+                    decision.record(submission_id(record), scrubbed, held=hold)
+                    out[slot] = scrubbed
+            batch.clear()
+        yield from out
+        out.clear()
+
+    ordinal = first - 1
+    for event in events:
+        if event.__class__ is not _CLAIM_RECORD:
+            out.append(event)
+            continue
+        ordinal += 1
+        reason = held(event) if held is not None else None
+        if reason is not None:
+            out.append(held_claim(event, reason))
+            continue
+        batch.append((len(out), ordinal, event))
+        out.append(None)
+        if len(batch) >= _DECISION_BATCH:
+            yield from decide()
+    yield from decide()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from scrubber.model import ClaimRecord, Location
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How much a finding weighs: a reject stops the claim, a warning travels with it."""
 
     REJECT = "reject"

@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
 
-from scrubber.model.claims import ServiceLine
+from scrubber.model.claims import ServiceLine, service_element
 from scrubber.ncci import MueLimit, NcciTables, PtpEdit
 from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
@@ -81,9 +81,7 @@ def bypass_modifiers(ctx: ClaimContext):
 
 
 def _element(ctx: ClaimContext, units: bool = False) -> str:
-    if ctx.kind == "837P":
-        return "SV104" if units else "SV101"
-    return "SV205" if units else "SV202"
+    return service_element(ctx.kind, "units" if units else "procedure")
 
 
 def _related(ctx: ClaimContext, services) -> tuple[str, ...]:
@@ -92,9 +90,9 @@ def _related(ctx: ClaimContext, services) -> tuple[str, ...]:
 
 # -- procedure-to-procedure --------------------------------------------------------------
 
-def _applies(edit: PtpEdit | None, modifiers: tuple[str, ...], bypass) -> bool:
+def _applies(edit: PtpEdit, modifiers: tuple[str, ...], bypass) -> bool:
     """True when the edit denies the column 2 service: indicator 0, or 1 with no bypass."""
-    if edit is None or edit.modifier == 9:
+    if edit.modifier == 9:
         return False
     return edit.modifier == 0 or not any(m in bypass for m in modifiers)
 
@@ -147,11 +145,11 @@ def ptp_pairs(ctx: ClaimContext) -> Iterator[Hit]:
         for other in ctx.others(line):
             modifiers = line.modifiers + other.modifiers
             edit = tables.ptp(other.procedure, line.procedure, day, ctx.kind)
-            if _applies(edit, modifiers, bypass):
+            if edit is not None and _applies(edit, modifiers, bypass):
                 denied[edit].append(other)
             elif other.where == LEDGER:
                 edit = tables.ptp(line.procedure, other.procedure, day, ctx.kind)
-                if _applies(edit, modifiers, bypass):
+                if edit is not None and _applies(edit, modifiers, bypass):
                     sent[edit].append(other)
         for edit, services in denied.items():
             yield Hit(f"{line.procedure} on {day:%Y-%m-%d} is billed with "
@@ -195,7 +193,8 @@ def _mue_fix(limit: MueLimit, code: str) -> str:
 
 def _day_units(ctx: ClaimContext, line: ServiceLine) -> tuple[Decimal, list[DayService]]:
     same = [s for s in ctx.others(line) if s.procedure == line.procedure and s.units]
-    return line.units + sum((s.units for s in same), Decimal(0)), same
+    total = sum((s.units or Decimal(0) for s in same), line.units or Decimal(0))
+    return total, same
 
 
 @rule("mue", severity=REJECT, stc=("A7", "476"),

@@ -9,15 +9,15 @@ a payer file only states what it changes.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lxml import etree
 
-import scrubber
+from scrubber.model.claims import KINDS
+from scrubber.paths import maps_dir
 from scrubber.rules.findings import Severity
-from scrubber.rules.registry import KINDS, Rule, get_rule
+from scrubber.rules.registry import Rule, get_rule
 
 DEFAULT_PROFILE = "default-profile.xml"
 SCHEMA = "profile.xsd"
@@ -25,14 +25,6 @@ SCHEMA = "profile.xsd"
 
 class ProfileError(Exception):
     """The profile cannot be used: not XML, not valid against the schema, unknown rule id."""
-
-
-def maps_dir() -> Path:
-    """x12_maps/ beside the package (a checkout), else where ``pip install`` put the data."""
-    here = Path(scrubber.__file__).resolve().parent.parent / "x12_maps"
-    if (here / SCHEMA).is_file():
-        return here
-    return Path(sys.prefix) / "share" / "scrubber" / "x12_maps"
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING
 
+from scrubber.model.claims import KINDS as KINDS  # re-exported: rules.docs reads it here
 from scrubber.model.claims import Location, ServiceLine
 from scrubber.rules.findings import Severity
 
@@ -21,7 +23,6 @@ if TYPE_CHECKING:
     from scrubber.rules.context import ClaimContext
 
 REJECT, WARN, INFO = Severity.REJECT, Severity.WARN, Severity.INFO
-KINDS = ("837P", "837I")
 _WEIGHT = {Severity.INFO: 0, Severity.WARN: 1, Severity.REJECT: 2}
 
 
@@ -66,7 +67,7 @@ class Rule:
                 return severity
         return self.severity
 
-    def run(self, context: "ClaimContext") -> Iterator[Hit]:
+    def run(self, context: ClaimContext) -> Iterator[Hit]:
         yield from self.check(context)
 
 
@@ -91,7 +92,8 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
     return register
 
 
-_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci")
+_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci",
+          "scrubber.rules.codesets", "scrubber.rules.history")
 
 
 def _load_packs() -> None:
@@ -116,3 +118,25 @@ def get_rule(rule_id: str) -> Rule | None:
     """The rule registered under ``rule_id``, or None."""
     _load_packs()
     return _REGISTRY.get(rule_id)
+
+
+def matches(rule_id: str, patterns: Iterable[str]) -> bool:
+    """Whether ``rule_id`` is one of ``patterns`` or starts with one ("snip-" covers a pack)."""
+    return any(rule_id == p or rule_id.startswith(p) for p in patterns)
+
+
+def selected(rules: Iterable[Rule], select: Iterable[str] = (), ignore: Iterable[str] = ()
+             ) -> tuple[Rule, ...]:
+    """The rules ``select`` names (all when empty) less those ``ignore`` names, as linters do.
+
+    Each pattern is a rule id or a prefix of ids. One that matches no rule is
+    a ValueError naming it: a typo must not quietly switch every rule off (or
+    none).
+    """
+    rules = tuple(rules)
+    select, ignore = tuple(select), tuple(ignore)
+    for pattern in (*select, *ignore):
+        if not any(matches(r.id, (pattern,)) for r in rules):
+            raise ValueError(f"no rule id is or begins with {pattern!r} (see `scrub rules`)")
+    return tuple(r for r in rules
+                 if (not select or matches(r.id, select)) and not matches(r.id, ignore))

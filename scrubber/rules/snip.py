@@ -11,18 +11,18 @@ form only: no code list ships here, see docs/rules.md). Each rejects with the
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
-from typing import Iterator
 
-from scrubber.model.claims import DateValue, ServiceLine
+from scrubber.model.claims import CHANGE_FREQUENCIES, DateValue, ServiceLine, service_element
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import REJECT, Hit, rule
 
 _SNIP = "WEDI SNIP Type {}: {}"
 ICD10_START = date(2015, 10, 1)  # HHS: ICD-10-CM for services from this date
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")
-_ICD10_QUALIFIERS = frozenset(("ABK", "ABF", "ABJ", "APR", "ABN"))
+ICD10_QUALIFIERS = frozenset(("ABK", "ABF", "ABJ", "APR", "ABN"))
 _ICD9_QUALIFIERS = frozenset(("BK", "BF", "BJ", "PR", "BN"))
 _PROCEDURE = re.compile(r"[0-9]{4}[0-9FTU]|[A-V][0-9]{4}")
 _MODIFIER = re.compile(r"[0-9A-Z]{2}")
@@ -39,7 +39,7 @@ _ROLES = {"82": "rendering", "71": "attending", "72": "operating", "ZZ": "other 
 @lru_cache(maxsize=4096)  # the same few NPIs come back on every claim
 def npi_is_valid(npi: str) -> bool:
     """10 digits whose last is the Luhn check digit over "80840" + the first nine."""
-    if len(npi) != 10 or not npi.isdigit():
+    if len(npi) != 10 or not (npi.isascii() and npi.isdigit()):
         return False
     total = 0
     for i, ch in enumerate(reversed("80840" + npi[:9])):
@@ -51,7 +51,7 @@ def npi_is_valid(npi: str) -> bool:
 
 
 def _procedure_element(ctx: ClaimContext, part: int) -> str:
-    return f"SV101-{part}" if ctx.kind == "837P" else f"SV202-{part}"
+    return f"{service_element(ctx.kind, 'procedure')}-{part}"
 
 
 def _dates(ctx: ClaimContext) -> Iterator[tuple[DateValue, ServiceLine | None]]:
@@ -210,7 +210,7 @@ def diagnosis_codes(ctx: ClaimContext) -> Iterator[Hit]:
     day = _first_service_day(ctx)
     for dx in ctx.claim.diagnoses:
         element = f"HI{dx.position:02d}-2" if dx.position <= 12 else "HI"
-        if dx.qualifier in _ICD10_QUALIFIERS and not _ICD10.fullmatch(dx.code):
+        if dx.qualifier in ICD10_QUALIFIERS and not _ICD10.fullmatch(dx.code):
             yield Hit(f"diagnosis {dx.code} ({dx.qualifier}) is not an ICD-10-CM code "
                       "(a letter, a digit, then up to five more letters or digits, no dot)",
                       "Send the ICD-10-CM code without its dot.", segment=dx.location,
@@ -220,7 +220,7 @@ def diagnosis_codes(ctx: ClaimContext) -> Iterator[Hit]:
                       f"on {day:%Y-%m-%d}: ICD-10-CM applies from 2015-10-01",
                       f"Code the diagnosis in ICD-10-CM with qualifier A{dx.qualifier}.",
                       segment=dx.location, element=element)
-        elif dx.qualifier in _ICD10_QUALIFIERS and day is not None and day < ICD10_START:
+        elif dx.qualifier in ICD10_QUALIFIERS and day is not None and day < ICD10_START:
             yield Hit(f"diagnosis {dx.code} is sent as ICD-10-CM ({dx.qualifier}) for a "
                       f"service on {day:%Y-%m-%d}, before ICD-10 took effect (2015-10-01)",
                       f"Code the diagnosis in ICD-9-CM with qualifier {dx.qualifier[1:]}.",
@@ -275,8 +275,8 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: SV1*HC:99213*100*UN*0, SV1*HC:99213*100*MJ*15
     Passes: SV1*HC:99213*100*UN*1, SV1*HC:00840*900*MJ*95
     """
-    basis_element, units_element = ("SV103", "SV104") if ctx.kind == "837P" else \
-        ("SV204", "SV205")
+    basis_element = service_element(ctx.kind, "unit_basis")
+    units_element = service_element(ctx.kind, "units")
     for line in ctx.claim.lines:
         if line.units is not None and line.units <= 0:
             yield Hit(f"line {line.number} bills {line.units_text} units: units must be above "
@@ -308,7 +308,7 @@ def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: two CLM*PCN1 claims of billing NPI 1234567893 in one interchange
     Passes: CLM*PCN1 and CLM*PCN2
     """
-    if ctx.claim.frequency in ("7", "8"):
+    if ctx.claim.frequency in CHANGE_FREQUENCIES:
         return
     earlier = ctx.twins()
     if earlier:
@@ -329,7 +329,7 @@ def implementation_reference(ctx: ClaimContext) -> Iterator[Hit]:
     Passes: GS08 005010X222A1 and ST03 005010X222A1
     """
     st03 = ctx.record.transaction.version
-    gs08 = ctx.record.group.version
+    gs08 = ctx.record.group.version if ctx.record.group is not None else ""
     if st03 and gs08 and st03 != gs08:
         yield Hit(f"ST03 {st03} differs from GS08 {gs08}", "Send ST03 equal to GS08.",
                   segment=ctx.record.transaction.location, element="ST03")

@@ -2,11 +2,11 @@
 
 What runs where (docs/scale.md):
 - the driver plans the pieces (scrubber.spark.pieces) and, between the stages,
-  collects two small things: each piece's claim count (to number the claims as
-  one process would) and, with a ledger, the replaced or voided claims;
+  collects one small thing: each piece's claim count (to number the claims as
+  one process would);
 - stage 1 reads each piece where it is scheduled: no shuffle;
-- one shuffle brings every line of a patient's day (the day key) and every
-  claim of a twin key (CLM01, billing NPI, submission) together; a second
+- one shuffle brings every claim and line of a patient (the patient key) and
+  every claim of a twin key (CLM01, billing NPI, submission) together; a second
   brings the context back to the piece, which stage 3 reads again and scrubs.
 """
 
@@ -145,13 +145,12 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     counts = dict(indexed.filter(lambda row: row[0] == "count")
                   .map(lambda row: (row[1], row[2])).collect())
     bases, file_bases = ordinal_bases(pieces, counts, scope)
-    changes = frozenset(indexed.filter(lambda row: row[0] == "changed")
-                        .map(lambda row: row[1]).collect()) if options.ledger else frozenset()
-    shared = sc.broadcast((bases, file_bases, changes))
+    shared = sc.broadcast((bases, file_bases))
+    ledger = options.ledger is not None
 
-    grouped = (indexed.filter(lambda row: row[0] in ("line", "claim"))
-               .map(lambda row: (row[1], row[2])).groupByKey(n)
-               .mapPartitions(lambda groups: context_rows(groups, shared.value[0])))
+    grouped = (indexed.filter(lambda row: row[0] != "count")
+               .map(lambda row: (row[1], (row[0], row[2]))).groupByKey(n)
+               .mapPartitions(lambda groups: context_rows(groups, shared.value[0], ledger)))
     context = (by_piece.mapValues(lambda piece: ("piece", piece)).union(grouped)
                .partitionBy(n, _piece_partition))
     result = context.mapPartitions(

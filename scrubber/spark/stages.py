@@ -4,20 +4,23 @@ Nothing here imports pyspark, so every stage runs (and is tested) without a
 cluster; scrubber.spark.job only wires them together.
 
 1. ``index_pieces`` (where a piece is read, no shuffle): the implementation-guide
-   check and the reader, as ``scrub check`` runs them; out come the day-context
-   rows of every claim the check does not hold (one per dated line, keyed by the
-   *day key*), its twin key (billing NPI, CLM01, submission) and the piece's
-   claim count.
-2. ``context_rows`` (after one shuffle on those keys): each claim gets the lines
-   of other claims on its patient's day, and its earlier twins.
+   check and the reader, as ``scrub check`` runs them; out come the rows
+   ``DayIndex.add`` would index for every claim the check does not hold: the
+   claim itself and each dated line under its *patient key*, the claim under
+   its twin key (billing NPI, CLM01, submission), and the piece's claim count.
+2. ``context_rows`` (after one shuffle on those keys): each claim gets what
+   ``DayIndex`` would answer for it: the other claims' lines on each of its
+   days (``services``), the run's claims of its patient for the ledger's lines
+   (``holds``, with a ledger only) and its earlier twins (``twins``).
 3. ``scrub_pieces`` (after a shuffle back to the piece): the piece is read again
    and its claims go through the engine's own ``scrub_indexed`` with that
    context, inside the core's Scrubber, so the verdicts, acknowledgements and
    recording are the core's; out come table rows.
 
-The day key is a keyed hash (BLAKE2b with a per-run secret) of the engine's
-patient key and the date: shuffle files never hold a name, member id or birth
-date, and a hash seen there cannot be looked up outside the run.
+The patient key is a keyed hash (BLAKE2b with a per-run secret) of the
+engine's patient key and the context's reach: shuffle files never hold a
+name, member id or birth date, and a hash seen there cannot be looked up
+outside the run.
 """
 
 from __future__ import annotations
@@ -34,13 +37,19 @@ from typing import Any
 from scrubber.core import Scrubber, ScrubOptions
 from scrubber.emit.sinks import AckFiles, FileEnd, ack_sinks
 from scrubber.model import ClaimRecord, Event, Problem, Transaction, read
+from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.rules import ScrubbedClaim
-from scrubber.rules.context import SUBMISSION, DayService, service_date, submission_id
+from scrubber.rules.context import (
+    SUBMISSION,
+    DayService,
+    claim_key,
+    service_date,
+    submission_id,
+)
 from scrubber.rules.engine import patient_key, scrub_indexed
 from scrubber.spark.pieces import Piece
 
 RUN, FILE = "run", "file"  # the reach of the day context: every file of the run, or each file
-_CHANGES = ("7", "8")  # CLM05-3: replacement, void
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +57,19 @@ class Job:
     """What every task of one run needs; shipped to the executors with the closures."""
 
     options: ScrubOptions
-    secret: bytes  # the day key's hash key, made fresh for each run
+    secret: bytes  # the patient key's hash key, made fresh for each run
     scope: str = RUN
     ack_999: bool = True
     parts: str | None = None  # folder of the per-piece acknowledgements; None: none written
 
-    def hashed(self, key: bytes) -> bytes:
-        return hashlib.blake2b(key, key=self.secret, digest_size=16).digest()
-
     def reach(self, piece: Piece) -> int:
-        """What besides the key keeps day contexts apart: the file, or nothing (-1)."""
+        """What besides the patient keeps day contexts apart: the file, or nothing (-1)."""
         return piece.file if self.scope == FILE else -1
 
-    def day_key(self, patient: bytes, day: date, reach: int) -> bytes:
-        """The shuffle key of a patient's day: one keyed digest, the same on every executor."""
-        return self.hashed(b"%s|%s|%d" % (patient, day.isoformat().encode(), reach))
+    def patient_key(self, patient: bytes, reach: int) -> bytes:
+        """The shuffle key of a patient's claims: one keyed digest, the same on every executor."""
+        return hashlib.blake2b(b"%s|%d" % (patient, reach), key=self.secret,
+                               digest_size=16).digest()
 
 
 def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], str | None] | None:
@@ -81,9 +88,11 @@ def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], str | 
 def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     """The day-context rows of each piece, as ``DayIndex.add`` would index them.
 
-    Rows: ("count", piece id, claims), ("line", day key, (date, DayService, piece
-    id)) with the claim's ordinal in the piece, ("claim", twin key, (piece id,
-    ordinal)) and ("changed", (reach, patient key, CLM01)) for a replacement or void.
+    Rows, with the claim's ordinal in the piece: ("count", piece id, claims);
+    ("claim", patient key, (piece id, ordinal, billing NPI, payer, CLM01)) and
+    ("line", patient key, (piece id, date, DayService fields)); ("twin",
+    (reach, submission, billing NPI, CLM01), (piece id, ordinal, frequency)).
+    Stage 2 groups them as (key, (kind, item)).
     """
     for piece in pieces:
         held = _held(piece, job.options)
@@ -102,16 +111,14 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
 
 def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job: Job
                 ) -> Iterator[tuple]:
+    """``DayIndex.add`` as rows: change one, change the other (the equivalence tests say so)."""
     claim = record.claim
-    engine_key = patient_key(record)
-    key = job.hashed(engine_key)
+    key = job.patient_key(patient_key(record), reach)
+    npi, payer, claim_id = claim_key(record)
     submission = submission_id(record)
-    if claim.frequency in _CHANGES:
-        yield ("changed", (reach, key, claim.id))
-    else:
-        npi = record.billing_provider.npi if record.billing_provider else ""
-        yield ("claim", (reach, submission, npi, claim.id), (piece.id, ordinal))
-    if claim.frequency == "8":
+    yield ("claim", key, (piece.id, ordinal, npi, payer, claim_id))
+    yield ("twin", (reach, submission, npi, claim_id), (piece.id, ordinal, claim.frequency))
+    if claim.frequency == "8":  # a void adds no services, it cancels them
         return
     for index, line in enumerate(claim.lines):
         day = service_date(record, line)
@@ -119,71 +126,104 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
             continue
         # a DayService's fields as a plain tuple: pickled several times on the way, and a
         # tuple pickles about five times faster than a slotted dataclass
-        yield ("line", job.day_key(engine_key, day, reach), (day, (
+        yield ("line", key, (piece.id, day, (
             SUBMISSION, claim.id, ordinal, index, line.number, line.procedure,
-            line.modifiers, line.units, submission, line.service_location or line.location),
-            piece.id))
+            line.modifiers, line.units, submission, line.service_location or line.location)))
 
 
-# -- stage 2: after one shuffle on the day keys and twin keys --------------------------------
+# -- stage 2: after one shuffle on the patient keys and twin keys ----------------------------
 
 def context_rows(groups: Iterable[tuple[bytes | tuple, Iterable[tuple]]],
-                 bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
+                 bases: dict[int, int], ledger: bool = False) -> Iterator[tuple[int, tuple]]:
     """The context each claim needs from its groups, as (piece id, row) for stage 3.
 
-    A day key (bytes) groups a patient's day: each claim of it gets the other
-    claims' lines, ("day", ordinal, date, services); a claim alone on its day
-    gets no row (its own lines are its context). A twin key (a tuple) groups
-    the claims of one CLM01, billing NPI and submission: each gets the
-    ordinals of the earlier ones, ("twins", ordinal, ordinals). ``bases`` turns
-    a claim's ordinal in its piece into its ordinal in the run (or file).
+    ``bases`` turns a claim's ordinal in its piece into its ordinal in the run
+    (or file). A patient key (bytes) groups a patient's claims and lines: each
+    claim gets, per date of its lines, the lines ``DayIndex.services`` gives it,
+    ("day", ordinal, date, services), when there are any; with ``ledger`` each
+    piece gets the patient's claims for ``DayIndex.holds``, ("holds", patient
+    key, (CLM01, payer) pairs). A twin key (a tuple) groups the claims of one
+    CLM01, billing NPI and submission: each gets the ordinals of the earlier
+    originals, ("twins", ordinal, ordinals).
     """
     for key, items in groups:
         if isinstance(key, bytes):
-            yield from _day_group(items, bases)
+            yield from _patient_group(key, items, bases, ledger)
         else:
             yield from _twin_group(items, bases)
 
 
-def _day_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
-    rows = list(items)
-    day = rows[0][0]
-    # (ordinal in the run, line index, the service's fields with that ordinal, piece)
-    lines = sorted((bases[piece] + fields[2], fields[3],
-                    (*fields[:2], bases[piece] + fields[2], *fields[3:]), piece)
-                   for _, fields, piece in rows)
-    claims = {(ordinal, piece) for ordinal, _, _, piece in lines}
-    if len(claims) < 2:
-        return
-    for ordinal, piece in claims:
-        others = tuple(fields for other, _, fields, _ in lines if other != ordinal)
-        yield piece, ("day", ordinal, day, others)
+def _patient_group(key: bytes, items: Iterable[tuple], bases: dict[int, int], ledger: bool
+                   ) -> Iterator[tuple[int, tuple]]:
+    claims: dict[int, tuple] = {}  # ordinal in the run -> (piece, billing NPI, payer, CLM01)
+    days: dict[date, list[tuple]] = defaultdict(list)
+    for kind, item in items:
+        if kind == "claim":
+            piece, ordinal, *identity = item
+            claims[bases[piece] + ordinal] = (piece, *identity)
+        else:
+            piece, day, fields = item
+            ordinal = bases[piece] + fields[2]
+            days[day].append((ordinal, fields[3], (*fields[:2], ordinal, *fields[3:]), piece))
+    # DayIndex's ``gone``: a copy of a claim (billing NPI, payer, CLM01) that a later one
+    # in the run supersedes is in no other claim's day context
+    latest: dict[tuple, int] = {}
+    for ordinal in sorted(claims):
+        latest[claims[ordinal][1:]] = ordinal
+    gone = {ordinal for ordinal, claim in claims.items() if latest[claim[1:]] != ordinal}
+    for day, lines in days.items():
+        lines.sort(key=lambda line: line[:2])
+        for ordinal in sorted({line[0] for line in lines}):
+            piece, _, payer, claim_id = claims[ordinal]
+            # not its own lines, nor its other copies' (same CLM01 and payer), nor gone ones
+            others = tuple(fields for other, _, fields, _ in lines
+                           if other != ordinal and other not in gone
+                           and claims[other][2:] != (payer, claim_id))
+            if others:
+                yield piece, ("day", ordinal, day, others)
+    if ledger:
+        run_claims = frozenset((claim_id, payer) for _, _, payer, claim_id in claims.values())
+        for piece in {claim[0] for claim in claims.values()}:
+            yield piece, ("holds", key, run_claims)
 
 
 def _twin_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
-    ordinals = sorted((bases[piece] + ordinal, piece) for piece, ordinal in items)
-    for position, (ordinal, piece) in enumerate(ordinals):
-        if position:
-            yield piece, ("twins", ordinal, tuple(o for o, _ in ordinals[:position]))
+    claims = sorted((bases[piece] + ordinal, piece, frequency)
+                    for _, (piece, ordinal, frequency) in items)
+    originals: list[int] = []  # DayIndex.twins counts no replacement or void as a twin
+    for ordinal, piece, frequency in claims:
+        if originals:
+            yield piece, ("twins", ordinal, tuple(originals))
+        if frequency not in CHANGE_FREQUENCIES:
+            originals.append(ordinal)
 
 
 # -- stage 3: back where the piece is read ---------------------------------------------------
 
 @dataclass(slots=True)
-class _PieceContext:
-    """One piece's share of the run's day context, read by the engine's ``scrub_indexed``."""
+class PieceContext:
+    """One piece's share of the run's day context, read by the engine's ``scrub_indexed``
+    where ``scrub check`` reads ``DayIndex`` (the ``DayContextIndex`` protocol): each
+    answer is the one ``DayIndex`` gives for the piece's claims (tests/test_spark_stages.py).
+    """
 
     job: Job
-    changes: frozenset[tuple[int, bytes, str]]  # the replacements and voids of the run
-    reach: int
+    reach: int = -1  # the piece's (Job.reach)
+    # (ordinal, date) -> the services DayIndex.services gives that claim on that date
     days: dict[tuple[int, date], tuple[DayService, ...]] = field(default_factory=dict)
-    earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)  # ordinal -> its twins
+    # patient key -> the (CLM01, payer) of that patient's claims in the run
+    run_claims: dict[bytes, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
-    def services(self, key: bytes, day: date, ordinal: int) -> tuple[DayService, ...]:
+    def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
+                 payer: str = "") -> tuple[DayService, ...]:
         return self.days.get((ordinal, day), ())
 
-    def changed(self, key: bytes, claim_id: str) -> bool:
-        return (self.reach, self.job.hashed(key), claim_id) in self.changes
+    def holds(self, key: bytes, claim_id: str, payer: str) -> bool:
+        claims = self.run_claims.get(self.job.patient_key(key, self.reach), frozenset())
+        if payer:
+            return (claim_id, payer) in claims
+        return any(held == claim_id for held, _ in claims)  # a first ledger's line: no payer
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
         return self.earlier.get(ordinal, ())
@@ -192,41 +232,58 @@ class _PieceContext:
 class _PieceScrubber(Scrubber):
     """The core's Scrubber with the day context the shuffle brought in, for one piece."""
 
-    context: _PieceContext
+    context: PieceContext
     base: int
 
     def scrub_claims(self, open_events: Callable[[], Iterator[Event]], *,
                      held: Callable[[ClaimRecord], str | None] | None = None
                      ) -> Iterator[Event | ScrubbedClaim]:
         return scrub_indexed(open_events(), self.engine, self.context, self.ledger, held,
-                             first=self.base + 1)
+                             first=self.base + 1, record=self.options.record,
+                             hold=self.options.hold)
+
+
+def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
+                   ) -> dict[int, tuple[Piece, PieceContext]]:
+    """Each piece of a partition with its share of the day context, by piece id.
+
+    ``rows`` are (piece id, ("piece", Piece) | ("day", ...) | ("twins", ...) |
+    ("holds", ...)): the pieces and what ``context_rows`` sent them.
+    """
+    pieces: dict[int, Piece] = {}
+    contexts: dict[int, PieceContext] = {}
+    for piece_id, item in rows:
+        kind = item[0]
+        if kind == "piece":
+            pieces[piece_id] = item[1]
+            continue
+        context = contexts.get(piece_id)
+        if context is None:
+            context = contexts[piece_id] = PieceContext(job)
+        if kind == "day":
+            context.days[item[1], item[2]] = tuple(DayService(*fields) for fields in item[3])
+        elif kind == "holds":
+            context.run_claims[item[1]] = item[2]
+        else:
+            context.earlier[item[1]] = item[2]
+    out = {}
+    for piece_id, piece in pieces.items():
+        context = contexts.get(piece_id) or PieceContext(job)
+        context.reach = job.reach(piece)
+        out[piece_id] = (piece, context)
+    return out
 
 
 def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, int],
-                 file_bases: dict[int, int], changes: frozenset[tuple[int, bytes, str]]
-                 ) -> Iterator[tuple]:
-    """Scrub the pieces of a partition with their context; yield the table rows.
-
-    ``rows`` are (piece id, ("piece", Piece) | ("day", ...) | ("twins", ...)).
-    """
-    pieces: dict[int, Piece] = {}
-    days: dict[int, dict[tuple[int, date], tuple[DayService, ...]]] = defaultdict(dict)
-    earlier: dict[int, dict[int, tuple[int, ...]]] = defaultdict(dict)
-    for piece_id, item in rows:
-        if item[0] == "piece":
-            pieces[piece_id] = item[1]
-        elif item[0] == "day":
-            days[piece_id][item[1], item[2]] = tuple(DayService(*fields) for fields in item[3])
-        else:
-            earlier[piece_id][item[1]] = item[2]
+                 file_bases: dict[int, int]) -> Iterator[tuple]:
+    """Scrub the pieces of a partition with their context; yield the table rows."""
+    pieces = piece_contexts(rows, job)
     if not pieces:
         return
     scrubber = _PieceScrubber(job.options)
     try:
         for piece_id in sorted(pieces):
-            piece = pieces[piece_id]
-            scrubber.context = _PieceContext(job, changes, job.reach(piece),
-                                             days.pop(piece_id, {}), earlier.pop(piece_id, {}))
+            piece, scrubber.context = pieces.pop(piece_id)
             scrubber.base = bases[piece_id]
             table = Rows(piece, file_bases[piece_id])
             sinks: list = [table]

@@ -1,0 +1,141 @@
+"""Indexes of reference data in the user's cache folder: keyed by content, built once, atomic.
+
+The NCCI tables (scrubber.ncci) and the code sets (scrubber.codesets) are read
+from big files into SQLite indexes named after the sha256 of what went in, so
+the same inputs open the same index in milliseconds and a changed file builds
+a new one. An index is written to a temporary file beside its final name and
+renamed into place, so two processes never see a half-built one; afterwards
+it is only opened read-only. One module so both packs share the same care.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+from scrubber.paths import cache_dir
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+STALE_DAYS = 30  # an index nobody opened for this long is removed after the next build
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder (scrubber.paths.cache_dir), where the indexes live."""
+    return cache_dir()
+
+
+def file_sha256(path: Path, error: type[Exception], what: str) -> str:
+    """The sha256 of the file's bytes; ``error`` (naming the file) when it cannot be read.
+
+    ``what`` names the file the user should give instead of a folder.
+    """
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise error(f"{path}: is a folder; give {what}") from None
+    except OSError as exc:
+        raise error(f"{path}: cannot read: {exc.strerror}") from None
+    return digest.hexdigest()
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """An index opened read-only, shareable by threads.
+
+    immutable: the file never changes once renamed into place (a rebuild
+    replaces it), so SQLite may skip locking.
+    """
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
+                           check_same_thread=False)
+
+
+def read_meta(path: Path, key: str, version: int, field: str) -> dict | None:
+    """The JSON ``field`` of a complete index for ``key`` at ``path``, or None (build it).
+
+    None too for an index of another layout ``version`` or one that cannot be
+    read (a rebuild replaces it).
+    """
+    if not path.is_file():
+        return None
+    try:
+        db = connect_read_only(path)
+        try:
+            meta = dict(db.execute("SELECT name, value FROM meta"))
+        finally:
+            db.close()
+        if meta.get("key") != key or meta.get("version") != str(version):
+            return None
+        return json.loads(meta[field])
+    except (sqlite3.DatabaseError, KeyError, ValueError):
+        log.warning("rebuilding the unreadable index %s", path)
+        return None
+
+
+def touch(path: Path) -> None:
+    """Record that the index was used (its modification time; see ``remove_stale``)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+
+
+def build_atomically(path: Path, prefix: str, fill: Callable[[sqlite3.Connection], T]) -> T:
+    """Run ``fill`` on a new database in a temporary file, then rename it to ``path``.
+
+    ``prefix`` names the family of indexes ("ncci", "codesets"): stale files of
+    the family are removed afterwards. Returns what ``fill`` returns.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prefix}-", suffix=".tmp")
+    os.close(fd)
+    try:
+        db = sqlite3.connect(tmp)
+        try:
+            for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384",
+                           "locking_mode = EXCLUSIVE"):
+                db.execute(f"PRAGMA {pragma}")
+            result = fill(db)
+            db.commit()
+        finally:
+            db.close()
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    remove_stale(path, prefix)
+    return result
+
+
+def remove_stale(keep: Path, prefix: str) -> None:
+    """Remove ``prefix`` indexes unused for STALE_DAYS and temporary files of dead builds."""
+    now = time.time()
+    for entry in keep.parent.iterdir():
+        name = entry.name
+        if name.startswith(f"{prefix}-") and name.endswith(".sqlite") and entry != keep:
+            limit = STALE_DAYS * 86400
+        elif name.startswith(f".{prefix}-") and name.endswith(".tmp"):
+            limit = 86400
+        else:
+            continue
+        try:
+            if now - entry.stat().st_mtime > limit:
+                entry.unlink()
+        except OSError:  # gone already, or not ours to remove: only costs disk
+            pass

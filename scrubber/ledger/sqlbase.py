@@ -1,0 +1,538 @@
+"""What both SQL stores share: the schema, recording, reading, retention and export.
+
+A subclass supplies the connection and its dialect: how a statement runs, how
+a write transaction begins, how patient-day keys are locked inside it, and how
+the schema version is kept (``migrations``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from scrubber.ledger.keys import LedgerError, key_check, resolve_key
+from scrubber.ledger.migrations import SCHEMA_VERSION
+from scrubber.ledger.store import (
+    ClaimEntry,
+    LedgerLine,
+    LedgerStore,
+    PatientIdentity,
+    PreparedClaim,
+    RecordStats,
+    SubmissionInfo,
+)
+from scrubber.model.claims import ClaimRecord
+from scrubber.model.keys import patient_identity
+from scrubber.rules.context import ClaimKey, SentClaim, claim_key, service_date
+from scrubber.rules.findings import ScrubbedClaim
+
+_CHUNK = 500  # claims per transaction when recording or importing a batch
+_PREFETCH = 200  # keys per prefetch query
+CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class SqlStore:
+    """The ledger over one SQL connection; see scrubber.ledger.store.LedgerStore."""
+
+    kind = "sql"
+    location: str
+    # Cleared only by the concurrency test, to show that it fails without the lock.
+    _serialize = True
+
+    def __init__(self, location: str, key: bytes):
+        self.location = location
+        self._key = key
+
+    # -- dialect, supplied by the subclass -------------------------------------------------
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Execute ``sql`` (``?`` placeholders) and return a cursor."""
+        raise NotImplementedError
+
+    def _run_many(self, sql: str, rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def _transaction(self) -> AbstractContextManager[None]:
+        """A write transaction: committed when the block ends, rolled back on an error."""
+        raise NotImplementedError
+
+    def _lock(self, keys: list[str]) -> None:
+        """Inside a transaction, hold ``keys`` (sorted) until it ends."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def _in(self, types: tuple[str, ...], rows: Sequence[tuple]) -> tuple[str, list]:
+        """A set of rows for ``(a, b) IN <set>`` and its parameters (``types``: SQL types)."""
+        marks = "(" + ", ".join("?" * len(types)) + ")"
+        return f"(VALUES {', '.join([marks] * len(rows))})", [v for row in rows for v in row]
+
+    # -- opening: the key and its check value ---------------------------------------------
+
+    def _adopt_key(self, key: bytes | str | Any, default_file: Any) -> None:
+        """Take the key, refusing one that is not the key this ledger was made with."""
+        stored = self._meta("key_check")
+        fresh = stored is None and self._count("claims") == 0
+        self._key = resolve_key(key, default_file, may_create=fresh)
+        check = key_check(self._key)
+        if stored is None:
+            self._run("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) "
+                      "DO NOTHING", ("key_check", check))  # a racing first opener may win
+            stored = self._meta("key_check")
+        if stored != check:
+            raise LedgerError(f"the ledger key does not match the ledger {self.location}: "
+                              "it was made with another key, so its patients could not be "
+                              "matched; give the site's key ($SCRUBBER_LEDGER_KEY or "
+                              "$SCRUBBER_LEDGER_KEY_FILE)")
+
+    def _meta(self, name: str) -> str | None:
+        row = self._run("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return row[0] if row else None
+
+    def _count(self, table: str) -> int:
+        return int(self._run(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+
+    def __enter__(self) -> LedgerStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def path(self) -> str:
+        """Where the ledger is, for a message (old name of ``location``)."""
+        return self.location
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def patient_hash(self, identity: PatientIdentity) -> bytes:
+        return hmac.new(self._key, "\x1f".join(identity).encode("utf-8"),
+                        hashlib.sha256).digest()
+
+    def lock_keys(self, record: ClaimRecord) -> frozenset[str]:
+        """The claim's patient-day keys and its identity: what its decision must hold."""
+        patient = self.patient_hash(patient_identity(record)).hex()
+        keys = {"claim\x1f" + "\x1f".join(claim_key(record))}
+        for line in record.claim.lines:
+            day = service_date(record, line)
+            if day is not None:
+                keys.add(f"day\x1f{patient}\x1f{day.isoformat()}")
+        return frozenset(keys)
+
+    @staticmethod
+    def _prepared_keys(claim: PreparedClaim) -> set[str]:
+        keys = {"claim\x1f" + "\x1f".join(claim.key)}
+        keys.update(f"day\x1f{claim.patient.hex()}\x1f{row[0]}" for row in claim.rows)
+        return keys
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def lines_for(self, identity: PatientIdentity, service_date: date, *,
+                  exclude_submission: str | None = None) -> list[LedgerLine]:
+        """Lines of recorded claims for this patient (and billing NPI) on ``service_date``."""
+        rows = self._run(
+            "SELECT c.claim_id, l.line_number, l.procedure, l.modifiers, l.units, "
+            "l.service_date, c.submission, c.payer FROM lines l JOIN claims c ON c.id = l.claim "
+            "WHERE l.patient = ? AND l.service_date = ? AND c.npi = ? AND c.submission <> ? "
+            "ORDER BY c.id, l.id",
+            (self.patient_hash(identity), service_date.isoformat(), identity[0],
+             exclude_submission if exclude_submission is not None else "\x1f"))
+        return [_line(row) for row in rows.fetchall()]
+
+    def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        """The copy of the claim with this identity recorded as sent (a held one is not)."""
+        row = self._run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE npi = ? AND payer = ? "
+                        "AND claim_id = ? AND status = 'sent'", key).fetchone()
+        return SentClaim(*row) if row else None
+
+    # -- recording -------------------------------------------------------------------------
+
+    def prepare(self, scrubbed: ScrubbedClaim) -> PreparedClaim:
+        """What recording needs of a claim, small enough to hold for a whole submission."""
+        record = scrubbed.record
+        claim = record.claim
+        npi, payer, claim_id = claim_key(record)
+        rows, undated = [], 0
+        for line in claim.lines:
+            day = service_date(record, line)
+            if day is None:
+                undated += 1
+                continue
+            rows.append((day.isoformat(), line.procedure, ":".join(line.modifiers),
+                         line.units_text, line.number))
+        return PreparedClaim(scrubbed.rejected, npi, payer, claim_id, claim.frequency,
+                             self.patient_hash(patient_identity(record)), tuple(rows), undated)
+
+    @contextmanager
+    def deciding(self, keys: Iterable[str]) -> Iterator[_Decision]:
+        """A transaction holding ``keys``: read the day, decide, record, then commit.
+
+        Two workers deciding on a shared patient-day key take turns, so the
+        second one reads what the first recorded (see docs/ledger.md).
+        """
+        keys = sorted(set(keys))
+        decision = _Decision(self, locked=self._serialize)
+        if not self._serialize:  # the lost update the lock prevents: read, then write
+            decision.prefetch(keys)
+            yield decision
+            with self._transaction():
+                decision.flush()
+            return
+        with self._transaction():
+            self._lock(keys)
+            decision.prefetch(keys)
+            yield decision
+            decision.flush()
+
+    def record(self, submission: str,
+               claims: Iterable[ScrubbedClaim | PreparedClaim]) -> RecordStats:
+        """Record the accepted claims of a submission, a few hundred per transaction.
+
+        A claim takes the place of any recorded claim with the same identity
+        (billing NPI, payer, CLM01): a rerun or resend never counts twice, a
+        replacement (CLM05-3 = 7) replaces, a void (8) removes.
+        """
+        totals = [0, 0, 0, 0, 0]
+        chunk: list[PreparedClaim] = []
+
+        def flush() -> None:
+            keys = set().union(*(self._prepared_keys(c) for c in chunk))
+            with self.deciding(keys) as decision:
+                for item in chunk:
+                    decision.record(submission, item)
+            for i, value in enumerate(decision.totals):
+                totals[i] += value
+            chunk.clear()
+
+        for item in claims:
+            chunk.append(item if isinstance(item, PreparedClaim) else self.prepare(item))
+            if len(chunk) >= _CHUNK:
+                flush()
+        if chunk:
+            flush()
+        return RecordStats(*totals)
+
+    def _write(self, submission: str, claim: PreparedClaim, recorded_at: str
+               ) -> tuple[int, int]:
+        """Put ``claim`` in place of its identity's earlier copy: (claims removed, lines)."""
+        removed = 0
+        for (old,) in self._run("SELECT id FROM claims WHERE npi = ? AND payer = ? AND "
+                                "claim_id = ?", claim.key).fetchall():
+            self._run("DELETE FROM lines WHERE claim = ?", (old,))
+            self._run("DELETE FROM claims WHERE id = ?", (old,))
+            removed += 1
+        if claim.frequency == "8":
+            return removed, 0
+        self._insert(submission, claim, recorded_at)
+        return removed, len(claim.rows)
+
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
+        """Insert new claims (none of them recorded yet); a dialect may batch them."""
+        for submission, claim in claims:
+            self._insert(submission, claim, recorded_at)
+
+    def _insert(self, submission: str, claim: PreparedClaim, recorded_at: str) -> None:
+        """Insert the claim row, then its lines (a dialect may do both in one statement)."""
+        (new,) = self._run(
+            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (*claim.key, claim.frequency, submission, recorded_at, claim.patient,
+             len(claim.rows), _status(claim))).fetchone()
+        if claim.rows:
+            self._run_many("INSERT INTO lines (claim, patient, service_date, procedure, "
+                           "modifiers, units, line_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           [(new, claim.patient, *row) for row in claim.rows])
+
+    def release(self, submission: str) -> int:
+        """Mark the claims held for ``submission`` as sent, now that they were forwarded."""
+        with self._transaction():
+            return int(self._run("UPDATE claims SET status = 'sent', recorded_at = ? WHERE "
+                                 "submission = ? AND status = 'held'",
+                                 (now_utc(), submission)).rowcount)
+
+    # -- retention and administration ------------------------------------------------------
+
+    def submissions(self) -> list[SubmissionInfo]:
+        """Every submission with recorded claims, oldest first: counts only, no patients."""
+        rows = self._run(
+            "SELECT submission, MIN(recorded_at), MAX(recorded_at), COUNT(*), "
+            "SUM(line_count), SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END) FROM claims "
+            "GROUP BY submission ORDER BY MIN(recorded_at), submission").fetchall()
+        return [SubmissionInfo(sub, sub.rpartition(":")[0], first, last, int(n), int(lines),
+                               int(held))
+                for sub, first, last, n, lines, held in rows]
+
+    def claims(self, claim_id: str) -> list[ClaimEntry]:
+        """The recorded claims with this CLM01 (one per billing provider and payer)."""
+        out = []
+        for row in self._run(f"SELECT id, {CLAIM_COLUMNS} FROM claims WHERE claim_id = ? "
+                             "ORDER BY id", (claim_id,)).fetchall():
+            sent = SentClaim(*row[1:])
+            lines = self._run(
+                "SELECT line_number, procedure, modifiers, units, service_date FROM lines "
+                "WHERE claim = ? ORDER BY id", (row[0],)).fetchall()
+            out.append(ClaimEntry(sent, tuple(
+                _line((sent.claim_id, *line, sent.submission, sent.payer)) for line in lines)))
+        return out
+
+    def _forget(self, where: str, params: tuple) -> int:
+        with self._transaction():
+            ids = [row[0] for row in self._run(f"SELECT id FROM claims WHERE {where}",
+                                               params).fetchall()]
+            for start in range(0, len(ids), _CHUNK):
+                part = ids[start:start + _CHUNK]
+                marks = ", ".join("?" * len(part))
+                self._run(f"DELETE FROM lines WHERE claim IN ({marks})", part)
+                self._run(f"DELETE FROM claims WHERE id IN ({marks})", part)
+        return len(ids)
+
+    def forget_submission(self, submission: str) -> int:
+        """Remove every claim last recorded in ``submission`` (one never sent, say)."""
+        return self._forget("submission = ?", (submission,))
+
+    def forget_claim(self, claim_id: str, *, npi: str | None = None,
+                     payer: str | None = None) -> int:
+        """Remove the claim(s) with this CLM01 (held, or never sent), narrowed by NPI/payer."""
+        where, params = "claim_id = ?", [claim_id]
+        for column, value in (("npi", npi), ("payer", payer)):
+            if value is not None:
+                where += f" AND {column} = ?"
+                params.append(value)
+        return self._forget(where, tuple(params))
+
+    def prune(self, before: date) -> int:
+        """Retention: remove the claims recorded before ``before`` (a UTC date)."""
+        return self._forget("recorded_at < ?", (before.isoformat(),))
+
+    def stats(self) -> dict:
+        """Counts and dates: no patient, no claim."""
+        oldest, newest = self._run("SELECT MIN(recorded_at), MAX(recorded_at) FROM claims"
+                                   ).fetchone()
+        return {"store": self.kind, "location": self.location,
+                "schema_version": SCHEMA_VERSION, "claims": self._count("claims"),
+                "lines": self._count("lines"),
+                "submissions": int(self._run("SELECT COUNT(DISTINCT submission) FROM claims"
+                                             ).fetchone()[0]),
+                "held_claims": int(self._run("SELECT COUNT(*) FROM claims WHERE status = "
+                                             "'held'").fetchone()[0]),
+                "oldest_recorded": oldest, "newest_recorded": newest}
+
+    def export(self) -> Iterator[dict]:
+        """A header, then one dict per claim with its lines: JSON lines for `ledger export`.
+
+        Patients stay hashed: the file is only usable with the same key, which
+        ``import_`` checks.
+        """
+        yield {"scrubber_ledger": SCHEMA_VERSION, "key_check": key_check(self._key)}
+        last = 0
+        while True:
+            rows = self._run(f"SELECT id, {CLAIM_COLUMNS}, patient, status FROM claims "
+                             "WHERE id > ? "
+                             f"ORDER BY id LIMIT {_CHUNK}", (last,)).fetchall()
+            if not rows:
+                return
+            ids = [row[0] for row in rows]
+            lines: dict[int, list] = {i: [] for i in ids}
+            for claim, *line in self._run(
+                    "SELECT claim, service_date, procedure, modifiers, units, line_number "
+                    f"FROM lines WHERE claim IN ({', '.join('?' * len(ids))}) ORDER BY id",
+                    ids).fetchall():
+                lines[claim].append(line)
+            for row in rows:
+                npi, payer, claim_id, frequency, submission, recorded_at, patient, status = \
+                    row[1:]
+                yield {"npi": npi, "payer": payer, "claim_id": claim_id,
+                       "frequency": frequency, "submission": submission,
+                       "recorded_at": recorded_at, "status": status,
+                       "patient": bytes(patient).hex(), "lines": lines[row[0]]}
+            last = ids[-1]
+
+    def import_(self, items: Iterable[dict]) -> int:
+        """Load what ``export`` wrote (from any store); the key must be the same. Claims."""
+        stream = iter(items)
+        header = next(stream, None)
+        if not header or "scrubber_ledger" not in header:
+            raise LedgerError("not a ledger export: its first line is no scrubber_ledger header")
+        if header.get("key_check") != key_check(self._key):
+            raise LedgerError("the export was made under another ledger key: its patients "
+                              "would match no one here; import with the key of the ledger "
+                              "it came from")
+        count, chunk = 0, []
+        for item in stream:
+            try:
+                chunk.append((item["submission"], item["recorded_at"], PreparedClaim(
+                    False, item["npi"], item["payer"], item["claim_id"], item["frequency"],
+                    bytes.fromhex(item["patient"]),
+                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0,
+                    item.get("status", "sent") == "held")))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise LedgerError(f"claim {count + len(chunk) + 1} of the export is damaged "
+                                  f"({type(exc).__name__}: {exc})") from None
+            if len(chunk) >= _CHUNK:
+                count += self._import_chunk(chunk)
+                chunk = []
+        return count + (self._import_chunk(chunk) if chunk else 0)
+
+    def _import_chunk(self, chunk: list[tuple[str, str, PreparedClaim]]) -> int:
+        keys = set().union(*(self._prepared_keys(claim) for _, _, claim in chunk))
+        with self._transaction():
+            self._lock(sorted(keys))
+            for submission, recorded_at, claim in chunk:
+                self._write(submission, claim, recorded_at)
+        return len(chunk)
+
+
+class _Decision:
+    """Reads and records of one ``deciding`` block.
+
+    Its reads see its own records: a read of a key with a record pending
+    writes the pending records first. Without the lock (the test's lost-update
+    case) the reads happen before the writing transaction even begins.
+    """
+
+    def __init__(self, store: SqlStore, *, locked: bool):
+        self._store = store
+        self._locked = locked
+        self._recorded_at = now_utc()
+        self._pending: list[tuple[str, PreparedClaim]] = []
+        self.totals = [0, 0, 0, 0, 0]  # as RecordStats
+        # what the block's keys held when it began: (patient, day) -> [(npi, line)], and
+        # claim key -> its recorded copy; an entry goes once the block records over it
+        self._days: dict[tuple[bytes, str], list[tuple[str, LedgerLine]]] = {}
+        self._sent: dict[tuple[str, ...], SentClaim | None] = {}
+        self._present: set[tuple[str, ...]] = set()  # prefetched keys recorded in any status
+        self._touched_claims: set[tuple[str, ...]] = set()  # keys with writes pending
+        self._touched_days: set[tuple[bytes, str]] = set()
+
+    def prefetch(self, keys: list[str]) -> None:
+        """Read the day lines and claims of every key in a few queries, not one per claim:
+        with a networked store the round trips, not the rows, are the cost."""
+        days: list[tuple[bytes, str]] = []
+        claims: list[tuple[str, ...]] = []
+        for key in keys:
+            kind, *parts = key.split("\x1f")
+            if kind == "day":
+                days.append((bytes.fromhex(parts[0]), parts[1]))
+            else:
+                claims.append(tuple(parts))
+        run = self._store._run
+        for start in range(0, len(days), _PREFETCH):
+            part = days[start:start + _PREFETCH]
+            for day in part:
+                self._days[day] = []
+            rows, params = self._store._in(("bytea", "text"), part)
+            for patient, npi, *line in run(
+                    "SELECT l.patient, c.npi, c.claim_id, l.line_number, l.procedure, "
+                    "l.modifiers, l.units, l.service_date, c.submission, c.payer FROM lines l "
+                    "JOIN claims c ON c.id = l.claim WHERE (l.patient, l.service_date) IN "
+                    f"{rows} ORDER BY c.id, l.id", params).fetchall():
+                self._days[(bytes(patient), line[5])].append((npi, _line(line)))
+        for start in range(0, len(claims), _PREFETCH):
+            some = claims[start:start + _PREFETCH]
+            for claim in some:
+                self._sent[claim] = None
+            rows, params = self._store._in(("text", "text", "text"), some)
+            for *row, status in run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
+                                    f"(npi, payer, claim_id) IN {rows}", params).fetchall():
+                self._present.add(tuple(row[:3]))
+                if status == "sent":
+                    self._sent[tuple(row[:3])] = SentClaim(*row)
+
+    def lines_for(self, identity: PatientIdentity, service_date: date, *,
+                  exclude_submission: str | None = None) -> list[LedgerLine]:
+        day = (self._store.patient_hash(identity), service_date.isoformat())
+        if day in self._touched_days:
+            self.flush()
+        known = self._days.get(day)
+        if known is None:
+            return self._store.lines_for(identity, service_date,
+                                         exclude_submission=exclude_submission)
+        return [line for npi, line in known
+                if npi == identity[0] and line.submission != exclude_submission]
+
+    def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        if key in self._touched_claims:
+            self.flush()
+        if key in self._sent:
+            return self._sent[key]
+        return self._store.sent_claim(key)
+
+    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
+               held: bool = False) -> None:
+        """Record ``claim`` as sent in ``submission`` before this block commits (if accepted).
+
+        ``held``: recorded but not yet sent (the caller forwards it, then calls
+        ``store.release(submission)``): it counts in every day context at once,
+        so concurrent workers see it, but is no duplicate's earlier copy yet.
+
+        Writes wait until the block ends, or until a read or record of the same
+        key in the block needs them: then a block's new claims go in a few
+        statements instead of one or more each.
+        """
+        if not isinstance(claim, PreparedClaim):
+            claim = self._store.prepare(claim)
+        if claim.rejected:
+            self.totals[3] += 1
+            return
+        if held != claim.held:
+            claim = replace(claim, held=held)
+        if claim.key in self._touched_claims:
+            self.flush()  # the same claim twice in a block: the later replaces the earlier
+        self._pending.append((submission, claim))
+        self._touched_claims.add(claim.key)
+        self._touched_days.update((claim.patient, row[0]) for row in claim.rows)
+
+    def flush(self) -> None:
+        """Write what the block recorded; what was read of those keys is then stale."""
+        new: list[tuple[str, PreparedClaim]] = []
+        for submission, claim in self._pending:
+            if claim.frequency != "8":
+                self.totals[0] += 1
+                self.totals[1] += len(claim.rows)
+                self.totals[4] += claim.undated
+            # under the lock, a key read as unrecorded stays so: nothing to replace
+            if self._locked and claim.key in self._sent and claim.key not in self._present:
+                if claim.frequency != "8":
+                    new.append((submission, claim))
+                continue
+            removed, _ = self._store._write(submission, claim, self._recorded_at)
+            if claim.frequency in ("7", "8"):
+                self.totals[2] += removed
+        if new:
+            self._store._insert_many(new, self._recorded_at)
+        for _, claim in self._pending:
+            self._sent.pop(claim.key, None)
+            self._present.discard(claim.key)
+            for row in claim.rows:
+                self._days.pop((claim.patient, row[0]), None)
+        self._pending.clear()
+        self._touched_claims.clear()
+        self._touched_days.clear()
+
+
+def _status(claim: PreparedClaim) -> str:
+    return "held" if claim.held else "sent"
+
+
+def _line(row: Sequence[Any]) -> LedgerLine:
+    claim_id, number, procedure, modifiers, units, day, submission, payer = row
+    return LedgerLine(claim_id, number, procedure, tuple(m for m in modifiers.split(":") if m),
+                      _units(units), date.fromisoformat(day), submission, payer)
+
+
+def _units(text: str) -> Decimal | None:
+    try:
+        return Decimal(text) if text else None
+    except InvalidOperation:
+        return None

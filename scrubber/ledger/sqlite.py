@@ -1,0 +1,113 @@
+"""The embedded ledger: one SQLite file per user or site, nothing to install or start.
+
+WAL mode lets a CLI run and watchers share the file. Every write is a
+``BEGIN IMMEDIATE`` transaction: SQLite then holds its one write lock, so
+decisions that record are serialized per database, a superset of per
+patient-day key. The key lives beside the database (``ledger.sqlite.key``),
+owner-only, unless one is given or set in the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from scrubber.ledger import migrations
+from scrubber.ledger.keys import LedgerError
+from scrubber.ledger.sqlbase import SqlStore
+
+_BUSY_MS = 30000
+_RETRIES = 20
+
+
+class SqliteStore(SqlStore):
+    """The ledger in one SQLite file (open it with scrubber.ledger.open_store)."""
+
+    kind = "sqlite"
+
+    def __init__(self, location: str, key: bytes, connection: sqlite3.Connection):
+        super().__init__(location, key)
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
+             ) -> SqliteStore:
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as exc:
+            raise LedgerError(f"the ledger {path} cannot be created ({exc.strerror})") from None
+        try:
+            db = sqlite3.connect(path, timeout=_BUSY_MS / 1000, isolation_level=None,
+                                 check_same_thread=False)
+            db.execute(f"PRAGMA busy_timeout = {_BUSY_MS}")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = NORMAL")
+            store = cls(str(path), b"", db)
+            store._migrate()
+            store._count("claims")
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{path} is not a usable ledger ({exc}); move it aside to "
+                              "start a new one") from None
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if name.exists():
+                os.chmod(name, 0o600)
+        try:
+            store._adopt_key(key, path.with_name(path.name + ".key"))
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _migrate(self) -> None:
+        if self._version() == migrations.SCHEMA_VERSION:
+            return
+        with self._transaction():
+            version = migrations.apply(migrations.SQLITE_STEPS, self._run, self._version())
+            self._db.execute(f"PRAGMA user_version = {int(version)}")
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as exc:  # disk full, I/O error, locked too long
+            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+
+    def _run_many(self, sql: str, rows: list[tuple]) -> None:
+        try:
+            self._db.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        for attempt in range(_RETRIES):  # busy_timeout covers most waits; this the rest
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise LedgerError(f"the ledger could not be written: {exc}") from None
+                time.sleep(0.05 * (attempt + 1))
+        else:
+            raise LedgerError("the ledger stayed locked by another process; try again")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _lock(self, keys: list[str]) -> None:
+        """BEGIN IMMEDIATE already holds the database's one write lock."""
+
+    def close(self) -> None:
+        self._db.close()

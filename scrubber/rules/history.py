@@ -1,0 +1,46 @@
+"""Rules over the claim history: what the ledger says was already sent.
+
+A payer knows a claim by billing provider, payer and patient control number
+(CLM01). An original (CLM05-3 = 1) that repeats a claim already sent is
+denied as an exact duplicate (CARC 18); a correction goes as a replacement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from scrubber.rules.context import ClaimContext
+from scrubber.rules.registry import WARN, Hit, rule
+
+
+@rule("duplicate-claim", severity=WARN, stc=("A3", "78"),
+      summary="an original claim repeats a claim already sent (same provider, payer, CLM01)",
+      source="X12 005010X222A1/X223A2 CLM05-3 claim frequency; payers deny an exact "
+             "duplicate (CARC 18); the ledger's record of what was sent")
+def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
+    """An original claim is not sent again: a sent claim is corrected with a replacement.
+
+    The ledger records the claims sent. A claim with the same billing NPI,
+    payer and CLM01 seen again as an original (frequency 1) in a later
+    submission is what the payer denies as a duplicate. Checking the same
+    submission again (a rerun) is not a resend. Replacements (7) and voids
+    (8) name an earlier claim on purpose.
+
+    Fails: CLM*PCN1 (frequency 1) sent in submission 1, sent again as frequency 1
+    Passes: CLM*PCN1 sent in submission 1, then CLM*PCN1 with frequency 7
+    """
+    if ctx.claim.frequency != "1":
+        return
+    sent = ctx.sent()
+    if sent is None or sent.submission == ctx.submission:
+        return
+    yield Hit(
+        f"claim {sent.claim_id} was already sent to payer {sent.payer or '(none named)'} by "
+        f"billing provider {sent.billing_npi} on {sent.recorded_at[:10]} in submission "
+        f"{sent.submission} (frequency {sent.frequency}); sent again as an original it is "
+        "denied as a duplicate",
+        "To correct the claim already sent, send it as a replacement (CLM05-3 = 7, with the "
+        "payer's claim number in REF*F8); if it was never sent, forget it in the ledger "
+        f"(scrub ledger forget --claim {sent.claim_id}); otherwise do not send it again.",
+        segment=ctx.claim.location, element="CLM05-3",
+        related=(f"{sent.claim_id} (submission {sent.submission})",))

@@ -1,0 +1,73 @@
+"""What ``scrub serve`` is configured with, in one frozen object every worker receives."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from scrubber.core import ScrubOptions
+from scrubber.serve.auth import Clients
+
+#: the environment variable naming the pickled settings a worker process starts from
+SETTINGS_ENV = "SCRUBBER_SERVE_SETTINGS"
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """The service's settings; ``options`` decide verdicts exactly as ``scrub check`` would.
+
+    ``data_dir`` holds the spool of request bodies and every submission's
+    reports and acknowledgements (all owner-only: they carry PHI).
+    ``store`` is where submissions and idempotency keys are kept: a SQLite
+    path or a ``postgresql://`` URL shared by every worker; None keeps it in
+    ``data_dir``.
+    """
+
+    data_dir: Path
+    clients: Clients
+    options: ScrubOptions = field(default_factory=ScrubOptions)
+    store: str | None = None
+    max_body: int = 64 * 1024 * 1024  # bytes; a larger body is answered with 413
+    retention_days: int = 30  # a submission's reports are removed after this; 0 keeps them
+    idempotency_wait: float = 120.0  # seconds a retry waits for the first request's answer
+    pending_stale: float = 3600.0  # seconds after which a pending submission's worker is dead
+    host: str = "127.0.0.1"
+    port: int = 8837
+    workers: int = 1
+
+    @property
+    def store_target(self) -> str:
+        return self.store or str(self.data_dir / "submissions.sqlite")
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def submissions_dir(self) -> Path:
+        return self.data_dir / "submissions"
+
+    def prepare(self) -> None:
+        """Create the data folders, owner-only."""
+        for folder in (self.data_dir, self.spool_dir, self.submissions_dir):
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(folder, 0o700)
+
+    def save(self) -> Path:
+        """Write these settings owner-only for worker processes to load (they hold tokens)."""
+        self.prepare()
+        path = self.data_dir / "serve-settings.pickle"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            pickle.dump(self, out, protocol=pickle.HIGHEST_PROTOCOL)
+        return path
+
+    @staticmethod
+    def load(path: str | os.PathLike) -> ServeSettings:
+        with open(path, "rb") as handle:
+            settings = pickle.load(handle)
+        if not isinstance(settings, ServeSettings):
+            raise TypeError(f"{path} does not hold serve settings")
+        return settings
