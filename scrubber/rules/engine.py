@@ -214,7 +214,9 @@ class DayIndex:
     A claim is known by its billing NPI, payer and CLM01 (``claim_key``). When
     the run holds the same claim twice, the later copy takes the place of the
     earlier in every other claim's day context, and the two copies never see
-    each other's lines: a claim does not conflict with itself.
+    each other's lines: a claim does not conflict with itself. The Spark job
+    answers the same three questions from shuffled rows (scrubber.spark.stages):
+    a change here is a change there, which tests/test_spark_stages.py checks.
     """
 
     def __init__(self, cache_kib: int = 16384):
