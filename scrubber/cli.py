@@ -223,17 +223,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
-    paths: list[str] = []
-    for name in files:
-        if name != "-" and os.path.isdir(name):
-            found, folders = folder_inputs(name)
-            if not found:
-                raise click.UsageError(f"{name}: no files in this folder")
-            for folder in folders:
-                click.echo(f"scrub: {folder}: a folder inside {name}, not searched", err=True)
-            paths += found
-        else:
-            paths.append(name)
+    paths = _inputs(files)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not conformance:
@@ -271,14 +261,28 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
-    for name, reason in outcome.not_scrubbed:
-        said = reason if name in reason else f"{name}: {reason}"
-        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
+    _say_not_scrubbed(outcome.not_scrubbed)
     if record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger}",
                    err=True)
     failed = outcome.failed(fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _inputs(files: tuple[str, ...]) -> list[str]:
+    """The inputs FILES name: a folder stands for its files, its subfolders are named on stderr."""
+    paths: list[str] = []
+    for name in files:
+        if name != "-" and os.path.isdir(name):
+            found, folders = folder_inputs(name)
+            if not found:
+                raise click.UsageError(f"{name}: no files in this folder")
+            for folder in folders:
+                click.echo(f"scrub: {folder}: a folder inside {name}, not searched", err=True)
+            paths += found
+        else:
+            paths.append(name)
+    return paths
 
 
 def _rule_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -305,6 +309,13 @@ def _statistics_stream(fmt: str, out: TextIO) -> TextIO:
     if fmt == "text" or out is not sys.stdout:
         return sys.stdout
     return sys.stderr
+
+
+def _say_not_scrubbed(not_scrubbed: list[tuple[str, str]]) -> None:
+    """Name each input that could not be read on stderr, with why: none is skipped in silence."""
+    for name, reason in not_scrubbed:
+        said = reason if name in reason else f"{name}: {reason}"
+        click.echo(f"scrub: not scrubbed: {_printable(said)}", err=True)
 
 
 def _printable(text: str) -> str:
@@ -528,6 +539,76 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                              use_events=not poll, options=options)
     run_watch(settings, once=once)
+
+
+@main.command(short_help="Scrub a day of 837 files on Apache Spark into Parquet tables.")
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False),
+              help="Folder for the Parquet tables (claims, service_lines, findings, problems; "
+                   "replaced) and acks/ (a 277CA, TA1 and 999 per input).")
+@click.option("--master", metavar="URL",
+              help="Spark master, e.g. local[2] (default: spark-submit's, else local[*]).")
+@click.option("--spark-conf", "spark_conf", multiple=True, metavar="KEY=VALUE",
+              help="A Spark setting (repeatable), e.g. spark.executor.memory=4g.")
+@click.option("--scope", type=click.Choice(["run", "file"]), default="run", show_default=True,
+              help="Day context over every file of the run, or over each file on its own "
+                   "(as scrub check FILE... does).")
+@click.option("--999/--no-999", "ack_999", default=True, show_default=True,
+              help="Write the 999 of the implementation-guide check per input.")
+@click.option("--ledger", "ledger_path", metavar="PATH|URL",
+              help="Claim-history ledger to check against (default: none).")
+@click.option("--record/--no-record", default=False, show_default=True,
+              help="Record the accepted claims in the ledger as they are decided: say it "
+                   "when the files are being sent.")
+@click.option("--piece-mb", type=click.IntRange(1), default=64, show_default=True,
+              help="A larger file is cut at interchange boundaries into pieces of this size.")
+@click.option("--json", "as_json", is_flag=True, help="The summary line as JSON.")
+@click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
+              show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
+@service_options
+@rule_selection
+@resource_options
+def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tuple[str, ...],
+          scope: str, ack_999: bool, ledger_path: str | None, record: bool, piece_mb: int,
+          as_json: bool, fail_on: str, profile_path: str | None, companion: str | None,
+          conformance: bool, ack_sender: str, ack_name: str, select: tuple[str, ...],
+          ignore: tuple[str, ...], **resource_values: Any) -> None:
+    """Scrub a day of 837 FILES (folders: their files) on Apache Spark into --out.
+
+    The verdicts are those of scrub check (docs/scale.md); needs the spark extra:
+    pip install 'scrubber[spark]'. Exit status as for check.
+
+    \b
+    Examples:
+        scrub batch /srv/claims/2026-12-01 --out /srv/scrubbed/2026-12-01 --master local[2]
+        spark-submit --master yarn .../scrubber/spark/__main__.py FILES --out DIR
+    """
+    from scrubber.spark.run import BatchError, run_batch
+
+    if record and not ledger_path:
+        raise click.UsageError("--record needs a ledger: give --ledger")
+    conf = []
+    for item in spark_conf:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise click.UsageError(f"--spark-conf {item!r}: write KEY=VALUE")
+        conf.append((key.strip(), value.strip()))
+    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
+                           conformance=conformance, resources=_resources(resource_values),
+                           ledger=ledger_path, record=record, fail_on=fail_on,
+                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
+                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
+    try:
+        result = run_batch(_inputs(files), out, options=options, master=master, conf=conf,
+                           scope=scope, ack_999=ack_999 and conformance,
+                           piece_bytes=piece_mb << 20)
+    except BatchError as exc:
+        click.echo(f"scrub: {exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    _say_not_scrubbed(result.not_scrubbed)
+    click.echo(result.as_json() if as_json else f"{result.summary()}; tables in {out}")
+    sys.exit(EXIT_UNREADABLE if result.unreadable
+             else EXIT_REJECTED if result.failed(fail_on) else EXIT_OK)
 
 
 @main.command(short_help="Serve the HTTP intake (POST /v1/validate, /v1/submissions).")

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.summary import Tally
-from scrubber.model import Event, Source, read
+from scrubber.model import ClaimRecord, Event, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
 from scrubber.rules.resources import Resources
@@ -176,9 +176,20 @@ class Scrubber:
                 stage(next(passes, f"scrubbing {name}"))
                 return gate.annotate(read(again())) if gate else read(again())
 
-            yield from rules_scrub(events, profile=self.profile, ledger=self.ledger,
-                                   engine=self.engine, held=gate.held if gate else None,
-                                   record=self.options.record, hold=self.options.hold)
+            yield from self.scrub_claims(events, held=gate.held if gate else None)
+
+    def scrub_claims(self, open_events: Callable[[], Iterator[Event]], *,
+                     held: Callable[[ClaimRecord], str | None] | None = None
+                     ) -> Iterator[Event | ScrubbedClaim]:
+        """The rules over every claim of ``open_events()``, with the day context of the source.
+
+        The seam for a front end that gathers the day context elsewhere (the
+        Spark job shuffles it in from every file of the run): override this,
+        and the implementation-guide check, sinks and recording stay the core's.
+        """
+        return rules_scrub(open_events, profile=self.profile, ledger=self.ledger,
+                           engine=self.engine, held=held, record=self.options.record,
+                           hold=self.options.hold)
 
     # -- one source into sinks -------------------------------------------------------------
     def scrub_into(self, source: Source, name: str, sinks: Sequence[Sink], *,

@@ -7,7 +7,9 @@ fix and the segment); a pass fixture draws no reject or warning from any rule.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
@@ -35,3 +37,13 @@ def assert_fixture(path: Path, claims: list[ScrubbedClaim],
     else:
         loud = [(f.rule, f.severity.value) for f in findings if f.severity is not Severity.INFO]
         assert loud == [], f"{path.name} should draw no reject or warning"
+
+
+def rules_builder() -> ModuleType:
+    """fixtures/rules/build.py as a module, for a test that writes its own 837s with it."""
+    path = Path(__file__).resolve().parent.parent / "fixtures" / "rules" / "build.py"
+    spec = importlib.util.spec_from_file_location("rules_fixture_build", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

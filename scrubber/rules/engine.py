@@ -214,7 +214,9 @@ class DayIndex:
     A claim is known by its billing NPI, payer and CLM01 (``claim_key``). When
     the run holds the same claim twice, the later copy takes the place of the
     earlier in every other claim's day context, and the two copies never see
-    each other's lines: a claim does not conflict with itself.
+    each other's lines: a claim does not conflict with itself. The Spark job
+    answers the same three questions from shuffled rows (scrubber.spark.stages):
+    a change here is a change there, which tests/test_spark_stages.py checks.
     """
 
     def __init__(self, cache_kib: int = 16384):
@@ -322,7 +324,18 @@ def _decimal(text: str) -> Decimal | None:
         return None
 
 
-def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayIndex,
+class DayContextIndex(Protocol):
+    """What a claim's day lookups read from the run's claims: DayIndex, or the Spark job's."""
+
+    def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
+                 payer: str = "") -> tuple[DayService, ...]: ...
+
+    def holds(self, key: bytes, claim_id: str, payer: str) -> bool: ...
+
+    def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]: ...
+
+
+def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
                  ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
     """The claim's day context, whole and the ledger's part alone, each cached per date."""
     key = patient_key(record)
@@ -347,7 +360,7 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayI
 
 
 def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
-                     index: DayIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
+                     index: DayContextIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
     out = []
     for item in ledger.lines_for(patient_identity(record), day, exclude_submission=submission):
         # The run's own copy of a claim (this one, a resend, a replacement or a void
@@ -411,26 +424,42 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
                 if held is None or held(event) is None:
                     index.add(event, ordinal, submission_id(event))
         index.finish()
-        if record and ledger is not None:
-            yield from _scrub_recording(open_events(), engine, index,
-                                        cast("LedgerRecorder", ledger), held, hold)
-            return
-        ordinal = 0
-        for event in open_events():
-            if event.__class__ is not _CLAIM_RECORD:
-                yield event
-                continue
-            ordinal += 1
-            reason = held(event) if held is not None else None
-            if reason is not None:
-                yield held_claim(event, reason)
-                continue
-            yield _scrub_one(engine, event, ordinal, index, ledger)
+        yield from scrub_indexed(open_events(), engine, index, ledger, held,
+                                 record=record, hold=hold)
     finally:
         index.close()
 
 
-def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayIndex,
+def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
+                  ledger: LedgerReader | None = None,
+                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
+                  record: bool = False, hold: bool = False) -> Iterator[Event | ScrubbedClaim]:
+    """Pass 2 of ``scrub_events``: ``events`` with every ClaimRecord scrubbed against ``index``.
+
+    Public so that a front end with its own index of the run's claims (the
+    Spark job) scrubs with this very loop instead of a copy. The claims are
+    numbered from ``first`` in the order they come (as ``index`` numbers
+    them); a claim ``held`` names a reason for is not scrubbed. ``record`` and
+    ``hold`` are those of ``scrub_events`` (``ledger`` a ``LedgerRecorder``).
+    """
+    if record and ledger is not None:
+        yield from _scrub_recording(events, engine, index, cast("LedgerRecorder", ledger),
+                                    held, hold, first=first)
+        return
+    ordinal = first - 1
+    for event in events:
+        if event.__class__ is not _CLAIM_RECORD:
+            yield event
+            continue
+        ordinal += 1
+        reason = held(event) if held is not None else None
+        if reason is not None:
+            yield held_claim(event, reason)
+            continue
+        yield _scrub_one(engine, event, ordinal, index, ledger)
+
+
+def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayContextIndex,
                ledger: LedgerReader | None) -> ScrubbedClaim:
     submission = submission_id(record)
     day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger)
@@ -446,9 +475,9 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayInde
 _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks
 
 
-def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayIndex,
+def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                      ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
-                     hold: bool = False) -> Iterator[Event | ScrubbedClaim]:
+                     hold: bool = False, *, first: int = 1) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
 
     Events wait in ``out`` until their batch is decided, so nothing is yielded
@@ -469,7 +498,7 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayIndex,
         yield from out
         out.clear()
 
-    ordinal = 0
+    ordinal = first - 1
     for event in events:
         if event.__class__ is not _CLAIM_RECORD:
             out.append(event)

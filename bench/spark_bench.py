@@ -1,0 +1,162 @@
+"""A clearinghouse's day of files, scrubbed by `scrub check` and by Spark: claims/s and memory.
+
+    python bench/spark_bench.py                    # 40 files, about 20,000 claims
+    python bench/spark_bench.py --files 8 --claims 200 --masters local[2]
+
+``make_day`` writes the day (also used by tests/test_spark.py): half the files
+come from bench/gen837.py (837P and 837I by turns), the other half are later
+submissions of the same patients on the same days (a new interchange control
+number and new claim ids, same services), so every patient-day of a first file
+is met again in another file: the cross-file day context a clearinghouse's
+run has to get right.
+
+Each tool runs in its own process; "wall s" is its wall time (start-up
+included: Spark's JVM takes 8-30 s of it here, by load), "job s" the time of the
+Spark job itself (from planning the pieces to the tables and acks written,
+as ``scrub batch --json`` reports it); memory is each kind of process's peak
+RSS, sampled from /proc (see ``_timed``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def make_day(folder: str | os.PathLike, files: int = 40, claims: int = 500, seed: int = 1
+             ) -> list[Path]:
+    """Write ``files`` 837s of ``claims`` claims each into ``folder``; return their paths."""
+    from gen837 import generate
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    made = []
+    firsts = (files + 1) // 2
+    for number in range(firsts):
+        path = folder / f"day-{number:03d}.x12"
+        generate(path, claims, "P" if number % 2 == 0 else "I", seed=seed + number,
+                 claims_per_transaction=max(1, claims // 2))
+        made.append(path)
+    for number in range(files - firsts):
+        made.append(_again(made[number], folder / f"day-{firsts + number:03d}.x12"))
+    return made
+
+
+def _again(first: Path, path: Path) -> Path:
+    """``first`` sent again later: another interchange control number, other CLM01s."""
+    text = first.read_text()
+    isa = re.search(r"^ISA(.)(?:[^~]*?\1){12}(\d{9})\1", text)
+    assert isa is not None, first
+    separator, control = isa.group(1), isa.group(2)
+    later = f"{(int(control) + 500_000) % 999_999_999:09d}"
+    text = text.replace(f"{separator}{control}{separator}", f"{separator}{later}{separator}", 1)
+    iea = f"IEA{separator}1{separator}"
+    text = text.replace(f"{iea}{control}", f"{iea}{later}")
+    text = re.sub(r"(~\s*CLM\*[PI]\d{3})C", r"\1L", text)
+    path.write_text(text)
+    return path
+
+
+def _timed(command: list[str]) -> tuple[float, dict[str, int], str]:
+    """Wall seconds, peak RSS (KiB) by kind of process, and standard output of ``command``.
+
+    The process tree is sampled every 0.2 s from /proc: "driver" is the command's
+    own process, "jvm" Spark's Java process (driver and, in local mode, the
+    executor), "worker" the largest Python worker, "total" the whole tree at once.
+    """
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, subprocess.Popen(
+            command, stdout=out, stderr=subprocess.PIPE, text=True) as proc:
+        peaks = {"driver": 0, "jvm": 0, "worker": 0, "total": 0}
+        while proc.poll() is None:
+            _sample(proc.pid, peaks)
+            time.sleep(0.2)
+        seconds = time.perf_counter() - start
+        errors = proc.stderr.read() if proc.stderr else ""
+        out.seek(0)
+        text = out.read()
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(command[:4])} ...: exit {proc.returncode}\n{errors}")
+    return seconds, peaks, text
+
+
+def _sample(root: int, peaks: dict[str, int]) -> None:
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    tree, total = {root}, 0
+    for _ in range(6):  # the JVM's Python workers are a few generations down
+        tree |= {pid for pid, parent in parents.items() if parent in tree}
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                words = cmdline.read().split(b"\0")
+        except OSError:
+            continue
+        rss = int(fields.get("VmRSS", "0 kB").split()[0])
+        total += rss
+        if pid == root:
+            kind = "driver"
+        elif words[0].endswith(b"java"):
+            kind = "jvm"
+        elif b"pyspark.daemon" in words or b"pyspark.worker" in words:
+            kind = "worker"
+        else:
+            continue
+        peaks[kind] = max(peaks[kind], rss)
+    peaks["total"] = max(peaks["total"], total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--files", type=int, default=40)
+    ap.add_argument("--claims", type=int, default=500, help="claims per file (default 500)")
+    ap.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"])
+    args = ap.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="spark-bench-") as work:
+        paths = [str(p) for p in make_day(Path(work) / "in", args.files, args.claims)]
+        total = args.files * args.claims
+        seconds, peaks, _ = _timed([sys.executable, "-m", "scrubber", "check", "--no-ledger",
+                                    "--format", "json", "-q", *paths])
+        rows.append({"tool": "scrub check (one process)", "s": seconds, **peaks})
+        for master in args.masters:
+            out = Path(work) / f"out-{master}"
+            seconds, peaks, text = _timed([sys.executable, "-m", "scrubber.spark", *paths,
+                                           "--out", str(out), "--master", master, "--json"])
+            summary = json.loads(text.strip().splitlines()[-1])
+            assert summary["claims"] == total, summary
+            rows.append({"tool": f"Spark {master}", "s": seconds, "job": summary["seconds"],
+                         **peaks})
+    print(f"{args.files} files, {total} claims; load average {os.getloadavg()[0]:.1f}")
+    print("| tool | wall s | claims/s | job s | claims/s (job) | driver MB | JVM MB | "
+          "Python worker MB | all processes MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        job = f"{row['job']:.1f} | {total / row['job']:.0f}" if "job" in row else "- | -"
+        print(f"| {row['tool']} | {row['s']:.1f} | {total / row['s']:.0f} | {job} | "
+              + " | ".join(f"{row[k] / 1024:.0f}" if row[k] else "-"
+                           for k in ("driver", "jvm", "worker", "total")) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

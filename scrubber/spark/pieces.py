@@ -1,0 +1,191 @@
+"""Cut the inputs into pieces a task can read: whole files, or runs of interchanges.
+
+The driver plans the pieces before any task runs. A file up to ``piece_bytes``
+is one piece, read by its path exactly as ``scrub check`` reads it. A larger
+file is scanned once, in chunks (never held whole), for the starts of its
+interchanges (ISA), and cut there into pieces of at most ``piece_bytes``
+(one interchange bigger than that is a piece of its own): an interchange
+is the unit of the envelope checks and the acknowledgements, so nothing that
+decides a verdict spans two pieces, no task holds a whole large file, and no
+value shipped between stages nears Arrow's 2 GB limit.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrubber.model import Location, Source
+
+PIECE_BYTES = 64 << 20  # a task's share of a large file
+_CHUNK = 8 << 20  # the driver's scan reads this much at a time
+_ISA_LENGTH = 106
+# ISA is fixed width: the element separator stands at these positions (after ISA, ISA01 ...)
+_SEPARATORS = (3, 6, 17, 20, 31, 34, 50, 53, 69, 76, 81, 83, 89, 99, 101, 103)
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """A part of one input that one task reads: bytes ``start`` to ``end`` of file ``file``."""
+
+    id: int  # unique in the run: the key of everything made from this piece
+    file: int  # the input's position in the run (0-based)
+    path: str
+    index: int  # the piece's position in its file (0-based)
+    start: int = 0  # byte offset in the file
+    end: int | None = None  # None: to the end (a whole file, read by its path)
+    line: int = 1  # physical line of ``start`` in the file
+    data: bytes | None = field(default=None, repr=False)  # the file itself, when given so
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.end is None
+
+    @property
+    def name(self) -> str:
+        """The piece's name among the acknowledgement parts: file and piece number."""
+        return f"{self.file:06d}-{self.index:06d}"
+
+    @contextmanager
+    def open(self) -> Iterator[Source]:
+        """The piece as the reader takes it: its bytes or path when whole, else a bounded stream."""
+        if self.data is not None:
+            yield self.data
+            return
+        if self.end is None:
+            yield self.path
+            return
+        with io.BufferedReader(_Slice(self.path, self.start, self.end), _CHUNK) as stream:
+            yield stream
+
+    def in_file(self, location: Location | None) -> Location | None:
+        """``location`` (read from the piece) as a place in the whole file."""
+        if location is None or self.whole:
+            return location
+        return Location(location.segment, location.line + self.line - 1,
+                        location.offset + self.start)
+
+
+def plan(paths: Sequence[str], piece_bytes: int = PIECE_BYTES) -> list[Piece]:
+    """The pieces of ``paths``, in input order; a path that is no regular file is one piece.
+
+    Whatever is wrong with such a path (missing, a folder) is reported by the
+    task that reads it, as ``scrub check`` reports it: nothing is dropped here.
+    """
+    pieces: list[Piece] = []
+    for number, path in enumerate(paths):
+        try:
+            size = os.path.getsize(path) if os.path.isfile(path) else 0
+        except OSError:
+            size = 0
+        if size <= piece_bytes:
+            pieces.append(Piece(len(pieces), number, path, 0))
+            continue
+        with open(path, "rb") as stream:
+            cuts = _cuts(interchange_starts(stream), size, piece_bytes)
+        if len(cuts) == 2:  # one interchange, or no ISA at all: nothing to cut
+            pieces.append(Piece(len(pieces), number, path, 0))
+            continue
+        for index, ((start, line), (end, _)) in enumerate(zip(cuts, cuts[1:], strict=False)):
+            pieces.append(Piece(len(pieces), number, path, index, start, end, line))
+    return pieces
+
+
+def _cuts(starts: Iterator[tuple[int, int]], size: int, piece_bytes: int
+          ) -> list[tuple[int, int]]:
+    """Piece boundaries (offset, line): the file's start, interchange starts, its end.
+
+    A piece runs to the last interchange start that keeps it within
+    ``piece_bytes``; the first piece also holds whatever precedes the first ISA.
+    """
+    cuts = [(0, 1)]
+    last: tuple[int, int] | None = None  # the latest interchange start not yet cut at
+    for start in starts:
+        if start[0] - cuts[-1][0] > piece_bytes and last is not None and last[0] > cuts[-1][0]:
+            cuts.append(last)
+        last = start
+    if last is not None and size - cuts[-1][0] > piece_bytes and last[0] > cuts[-1][0]:
+        cuts.append(last)
+    cuts.append((size, 0))
+    return cuts
+
+
+def interchange_starts(stream: io.BufferedIOBase | io.RawIOBase) -> Iterator[tuple[int, int]]:
+    """(byte offset, line) of every ISA segment of a stream, read in chunks.
+
+    An ISA is recognised by its fixed layout (106 characters, the same
+    separator at each of its 16 element boundaries), so "ISA" inside a name
+    or a note is never taken for one.
+    """
+    buf = b""
+    base = 0  # file offset of buf[0]
+    line = 1  # line of buf[0]
+    eof = False
+    while not eof:
+        data = stream.read(_CHUNK)
+        eof = not data
+        buf += data or b""
+        # an ISA starting before ``limit`` is whole in buf; the rest waits for the next chunk
+        limit = len(buf) if eof else max(len(buf) - _ISA_LENGTH, 0)
+        counted = search = 0
+        while (at := buf.find(b"ISA", search, limit + 2)) >= 0:
+            if _is_isa(buf, at):
+                line += buf.count(b"\n", counted, at)
+                counted = at
+                yield base + at, line
+            search = at + 1
+        line += buf.count(b"\n", counted, limit)
+        buf = buf[limit:]
+        base += limit
+
+
+def _is_isa(buf: bytes, at: int) -> bool:
+    if at + _ISA_LENGTH > len(buf):
+        return False
+    separator = buf[at + 3]
+    if chr(separator).isalnum() or separator in b" \r\n":
+        return False
+    return all(buf[at + p] == separator for p in _SEPARATORS)
+
+
+class _Slice(io.RawIOBase):
+    """Bytes ``start`` to ``end`` of a file as a seekable stream of their own."""
+
+    def __init__(self, path: str, start: int, end: int):
+        self._file = open(path, "rb")
+        self._start, self._end = start, end
+        self._file.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._end - self._file.tell()
+        if left <= 0:
+            return 0
+        view = memoryview(buffer)[:left]
+        return self._file.readinto(view)
+
+    def tell(self) -> int:
+        return self._file.tell() - self._start
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            target = self._start + offset
+        elif whence == io.SEEK_CUR:
+            target = self._file.tell() + offset
+        else:
+            target = self._end + offset
+        self._file.seek(max(self._start, min(target, self._end)))
+        return self.tell()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()

@@ -1,0 +1,62 @@
+"""``scrub batch`` as one library call: a session, the scrub, the tables written."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from scrubber.core import ScrubOptions
+from scrubber.spark.job import BatchResult, scrub_batch
+from scrubber.spark.pieces import PIECE_BYTES
+from scrubber.spark.session import session
+from scrubber.spark.stages import RUN
+
+
+class BatchError(Exception):
+    """The run itself could not go ahead: no pyspark or Java, an --out that cannot be made."""
+
+
+def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
+              options: ScrubOptions | None = None, master: str | None = None,
+              conf: Sequence[tuple[str, str]] = (), scope: str = RUN, ack_999: bool = True,
+              piece_bytes: int = PIECE_BYTES) -> BatchResult:
+    """Scrub ``paths`` on Spark; write the Parquet tables and ``acks/`` into ``out``.
+
+    The tables (claims, service_lines, findings, problems) replace any of an
+    earlier run in ``out``, so a day can be scrubbed again; a session this
+    call starts is stopped when it ends, one already running is left running.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise BatchError("scrub batch needs pyspark: pip install 'scrubber[spark]'") from None
+    folder = Path(out)
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"{folder}: cannot be made: {exc.strerror or exc}") from None
+    running = SparkSession.getActiveSession()
+    try:
+        spark = running or session(master, conf)
+    except Exception as exc:  # the JVM did not start: no Java, a bad master or setting
+        raise BatchError(f"Spark did not start: {_first_line(exc)}") from None
+    try:
+        result = scrub_batch(spark, paths, options=options, acks=folder / "acks",
+                             ack_999=ack_999, scope=scope, piece_bytes=piece_bytes)
+        started = time.perf_counter()
+        for name, frame in result.tables.items():
+            frame.write.mode("overwrite").parquet(str(folder / name))
+        return replace(result, seconds=result.seconds + time.perf_counter() - started)
+    except Exception as exc:  # a task failed: say so in one line, not a JVM stack
+        raise BatchError(f"the Spark job failed: {_first_line(exc)}") from exc
+    finally:
+        if running is None:
+            spark.stop()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
