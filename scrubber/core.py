@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
@@ -25,7 +25,11 @@ from scrubber.emit.summary import Tally
 from scrubber.model import ClaimRecord, Event, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
+from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
+
+if TYPE_CHECKING:
+    from scrubber.ig.gate import Gate
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,25 +162,30 @@ class Scrubber:
         appended to ``conformance`` (for a 999). With the options' ``record``,
         each accepted claim is recorded in the ledger as it is decided.
         """
-        from scrubber.ig import check as ig_check
-        from scrubber.ig.gate import Gate
-
-        stage = progress.stage if progress is not None else (lambda label: None)
+        stage = progress.stage if progress is not None else _silent
         with _passes(source) as again:
-            gate = None
-            if self.options.conformance:
-                stage(f"checking {name} against the implementation guides")
-                report = ig_check(again(), companion=self.options.companion)
-                if conformance is not None:
-                    conformance.append(report)
-                gate = Gate(report)
+            gate = self._gate(again, name, stage, conformance)
             passes = iter((f"indexing the day context of {name}", f"scrubbing {name}"))
 
             def events() -> Iterator[Event]:
                 stage(next(passes, f"scrubbing {name}"))
-                return gate.annotate(read(again())) if gate else read(again())
+                return _read(again, gate)
 
             yield from self.scrub_claims(events, held=gate.held if gate else None)
+
+    def _gate(self, again: Callable[[], Source], name: str, stage: Callable[[str], None],
+              conformance: list | None) -> Gate | None:
+        """The implementation-guide check of a source, when the options ask for it."""
+        if not self.options.conformance:
+            return None
+        from scrubber.ig import check as ig_check
+        from scrubber.ig.gate import Gate
+
+        stage(f"checking {name} against the implementation guides")
+        report = ig_check(again(), companion=self.options.companion)
+        if conformance is not None:
+            conformance.append(report)
+        return Gate(report)
 
     def scrub_claims(self, open_events: Callable[[], Iterator[Event]], *,
                      held: Callable[[ClaimRecord], str | None] | None = None
@@ -201,32 +210,84 @@ class Scrubber:
         patient-day key, so two workers never both accept a conflict).
         ``progress`` hears each stage and, as claims pass, their byte offsets.
         """
-        for sink in sinks:
-            sink.begin_file(name)
-        counts = Tally()
         reports: list = []
-        for event in self.events(source, conformance=reports, progress=progress, name=name):
-            counts.add(event)
-            if progress is not None and event.__class__ is ScrubbedClaim:
-                progress.advance(name, event.record.claim.location.offset)
-            for sink in sinks:
-                sink.event(event)
-        end = FileEnd(name, counts.summary(), reports[0] if reports else None)
-        for sink in sinks:
-            sink.end_file(end)
-        return counts
+        events = self.events(source, conformance=reports, progress=progress, name=name)
+        return _feed(name, events, sinks, reports, progress)
 
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
             progress: Progress | None = None) -> RunOutcome:
-        """Scrub each (source, name) into the same sinks, then close them: one report."""
+        """Scrub the (source, name) pairs as one run into the same sinks, then close them.
+
+        The day context spans the run, as a payer's spans every claim it has: a
+        96523 in one file and an office visit for the same patient and day in
+        another conflict, and the same claim in two files is one claim. Every
+        source is checked and indexed first, then each is scrubbed into the
+        sinks in turn (a one-shot stream is spooled to an owner-only file).
+        """
+        from scrubber.rules.engine import DayIndex, scrub_indexed
+
         outcome = RunOutcome()
+        stage = progress.stage if progress is not None else _silent
         try:
-            for source, name in sources:
+            if len(sources) == 1:
+                (source, name), = sources
                 outcome.add(name, self.scrub_into(source, name, sinks, progress=progress))
+                return outcome
+            with ExitStack() as stack:
+                index = DayIndex()
+                stack.callback(index.close)
+                planned = []
+                ordinal = 0
+                for source, name in sources:
+                    again = stack.enter_context(_passes(source))
+                    reports: list = []
+                    gate = self._gate(again, name, stage, reports)
+                    planned.append((again, name, gate, reports, ordinal + 1))
+                    stage(f"indexing the day context of {name}")
+                    for event in _read(again, gate):
+                        if event.__class__ is ClaimRecord:
+                            ordinal += 1
+                            if gate is None or gate.held(event) is None:
+                                index.add(event, ordinal, submission_id(event))
+                index.finish()
+                for again, name, gate, reports, first in planned:
+                    stage(f"scrubbing {name}")
+                    events = scrub_indexed(
+                        _read(again, gate), self.engine, index, self.ledger,
+                        gate.held if gate else None, first=first,
+                        record=self.options.record, hold=self.options.hold)
+                    outcome.add(name, _feed(name, events, sinks, reports, progress))
         finally:
             for sink in sinks:
                 sink.close()
         return outcome
+
+
+def _silent(label: str) -> None:
+    """A stage nobody watches."""
+
+
+def _read(again: Callable[[], Source], gate: Gate | None) -> Iterator[Event]:
+    """A fresh read of the source, with the IG check's problems and holds laid in."""
+    return gate.annotate(read(again())) if gate else read(again())
+
+
+def _feed(name: str, events: Iterable[Event | ScrubbedClaim], sinks: Sequence[Sink],
+          reports: list, progress: Progress | None) -> Tally:
+    """Hand one source's scrubbed events to every sink as they come; return its counts."""
+    for sink in sinks:
+        sink.begin_file(name)
+    counts = Tally()
+    for event in events:
+        counts.add(event)
+        if progress is not None and event.__class__ is ScrubbedClaim:
+            progress.advance(name, event.record.claim.location.offset)
+        for sink in sinks:
+            sink.event(event)
+    end = FileEnd(name, counts.summary(), reports[0] if reports else None)
+    for sink in sinks:
+        sink.end_file(end)
+    return counts
 
 
 @contextmanager

@@ -194,3 +194,32 @@ def test_code_set_files_reach_the_rules_from_the_command_line_and_scrub_toml(tmp
     assert "dx-not-in-force" in CliRunner().invoke(main, ["check", claim]).stdout
     broken = CliRunner().invoke(main, ["check", claim, "--icd10cm", str(tmp_path / "nope.txt")])
     assert broken.exit_code == 2 and "nope.txt" in broken.output
+
+
+def test_the_day_context_spans_every_file_of_a_run(tmp_path):
+    """96523 this morning in one file, an office visit for the same patient and day in
+    another: one run sees both, whichever file each is in; each file alone is clean."""
+    from rule_fixtures import rules_builder
+
+    build = rules_builder()
+    morning, afternoon = tmp_path / "morning.x12", tmp_path / "afternoon.x12"
+    morning.write_text(build.interchange("837p", [[build.claim("PF-1", [build.CLEAN])]],
+                                         control="000000001"))
+    afternoon.write_text(build.interchange(
+        "837p", [[build.claim("EM-2", [build.line("99213", charge="100")])]],
+        control="000000002"))
+    for alone in (morning, afternoon):
+        assert CliRunner().invoke(main, ["check", str(alone), "--no-ledger"]).exit_code == 0
+    both = CliRunner().invoke(main, ["check", str(morning), str(afternoon), "--no-ledger",
+                                     "--format", "json"])
+    assert both.exit_code == 1
+    claims = {c["id"]: c for f in json.loads(both.stdout)["files"] for ic in f["interchanges"]
+              for g in ic["groups"] for t in g["transactions"] for c in t["claims"]}
+    assert claims["PF-1"]["status"] == "rejected"
+    (finding,) = [f for f in claims["PF-1"]["findings"] if f["rule"] == "96523-sole-service"]
+    assert "EM-2" in finding["message"]
+    # the same claim in two files of the run is one claim, never its own conflict
+    again = tmp_path / "again.x12"
+    again.write_text(morning.read_text().replace("000000001", "000000003"))
+    twice = CliRunner().invoke(main, ["check", str(morning), str(again), "--no-ledger"])
+    assert twice.exit_code == 0, twice.output

@@ -74,8 +74,19 @@ def fixture_files() -> list[str]:
 # -- what scrub check says -------------------------------------------------------------------
 
 def check(paths: list[str], acks: Path, stdin: bytes | None = None) -> dict:
+    """scrub check's JSON report of standard input, or of each path checked on its own.
+
+    Several files given to one scrub check are one run with one day context, as
+    Spark's scope "run"; scope "file" is each file in a run of its own.
+    """
+    if stdin is not None:
+        return _check(["-"], acks, stdin)
+    return {"files": [file for path in paths for file in _check([path], acks)["files"]]}
+
+
+def _check(inputs: list[str], acks: Path, stdin: bytes | None = None) -> dict:
     args = ["check", "--no-ledger", "--format", "json", "--277ca", str(acks), "--999",
-            *NCCI_ARGS, *(["-"] if stdin is not None else paths)]
+            *NCCI_ARGS, *inputs]
     result = CliRunner().invoke(main, args, input=stdin)
     assert result.exit_code in (0, 1, 2), result.output
     return json.loads(result.stdout)
