@@ -152,7 +152,8 @@ def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
     assert sorted((r["file"], r["claim"], r["rule"]) for r in rows) == sorted(want)
     assert {r["file"] for r in rows} == set(paths)  # every file, scrubbed or not
     assert next(r for r in rows if r["file"] == str(empty))["severity"] == "not scrubbed"
-    units = next(r for r in rows if r["rule"] == "96523-units")
+    units = next(r for r in rows if r["rule"] == "96523-units"
+                 and r["file"].endswith("96523-units.fail.837p.x12"))
     assert (units["line"], units["status_code"], units["amount"], units["patient"]) == \
         ("1", "A7:476", "120", "R*****, A***")
     shown = CliRunner().invoke(main, ["check", *paths, "--format", "csv", "--no-ledger",
