@@ -195,6 +195,8 @@ class Scrubber:
         The seam for a front end that gathers the day context elsewhere (the
         Spark job shuffles it in from every file of the run): override this,
         and the implementation-guide check, sinks and recording stay the core's.
+        ``events`` and ``scrub_into`` go through it; ``run`` over several
+        sources does not, since it indexes them all into one day context itself.
         """
         return rules_scrub(open_events, profile=self.profile, ledger=self.ledger,
                            engine=self.engine, held=held, record=self.options.record,
