@@ -136,6 +136,16 @@ def test_unknown_url_and_unreachable_server_are_clear_errors(monkeypatch):
     assert "hunter2" not in str(caught.value)  # the password never reaches a message
 
 
+def test_a_password_holding_an_at_sign_is_hidden_whole():
+    from scrubber.ledger.postgres import safe_url
+
+    assert safe_url("postgresql://billing:p@ss@db.example:5433/claims") == \
+        "postgresql://billing@db.example:5433/claims"
+    assert safe_url("postgresql://billing@db.example/claims") == \
+        "postgresql://billing@db.example/claims"
+    assert safe_url("postgresql://:secret@db.example/claims") == "postgresql://db.example/claims"
+
+
 # -- the key -------------------------------------------------------------------------------
 
 def test_missing_key_file_of_an_existing_ledger_is_an_error_not_a_new_key(tmp_path):

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scrubber.ledger import migrations
 from scrubber.ledger.keys import LedgerError
@@ -27,8 +27,17 @@ _MIGRATION_LOCK = 0x5C12_B0E5  # advisory lock id held while the schema is migra
 
 
 def safe_url(url: str) -> str:
-    """The URL without its password, fit for messages and logs."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1@", url)
+    """The URL without its password, fit for messages and logs.
+
+    Parsed, not matched: a password holding "@" (the user info ends at the
+    last one) is dropped whole, never shown in part.
+    """
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
 
 
 def _psycopg_error() -> type[Exception]:

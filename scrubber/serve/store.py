@@ -26,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from scrubber.ledger.postgres import safe_url
+
 _COLUMNS = "id, client, idem_key, body_sha256, created, state, status, answer, folder"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS serve_submissions (
@@ -216,7 +218,7 @@ class PostgresStore(SubmissionStore):
                 db.execute(_SCHEMA)
                 db.commit()
         except psycopg.Error as exc:
-            raise StoreError(f"the submission store at {_safe_url(url)} cannot be used: "
+            raise StoreError(f"the submission store at {safe_url(url)} cannot be used: "
                              f"{exc}") from None
 
     @contextmanager
@@ -227,18 +229,6 @@ class PostgresStore(SubmissionStore):
                 yield db
         except psycopg.Error as exc:
             raise StoreError(f"the submission store failed: {exc}") from None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    if parts.password:
-        host = parts.hostname or ""
-        netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
 
 
 def open_store(target: str) -> SubmissionStore:
