@@ -25,6 +25,7 @@ from scrubber.ig.report import (
     IgReport,
     InterchangeResult,
     TransactionVerdict,
+    group_ack,
 )
 from scrubber.ig.tables import Guide, GuideSet, Node
 from scrubber.ig.walker import Walker, key_values
@@ -60,7 +61,8 @@ _ISA_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007
 
 class _Transaction:
     __slots__ = ("elements", "control", "line", "ordinal", "errors", "envelope", "seg_count",
-                 "hl_count", "hl_stack", "lx_count", "claim_id", "checked", "guide", "note")
+                 "hl_count", "hl_stack", "lx_count", "claim_id", "checked", "guide", "note",
+                 "skipped")
 
     def __init__(self, seg: Segment, guide: str, note: str):
         self.elements = seg[1]
@@ -77,6 +79,7 @@ class _Transaction:
         self.checked = True  # False once ST01 shows the guide does not describe this set
         self.guide = guide
         self.note = note
+        self.skipped = False  # its body is another checker's (``Checker(owns=...)``)
 
 
 class _Group:
@@ -122,9 +125,18 @@ def _int(text: str) -> int | None:
 
 
 class Checker:
-    """Check a stream of segments; ``report()`` once the stream is done."""
+    """Check a stream of segments; ``report()`` once the stream is done.
 
-    def __init__(self, guides: GuideSet | None = None):
+    ``owns(offset)``, when given, says which transaction sets (by the byte
+    offset of their ST) this checker checks: the others are only counted, and
+    their verdicts come out ``skipped``. Processes that each own a share of a
+    file's sets read the whole file (so every envelope check stays whole) and
+    their reports are merged with ``merge_reports``.
+    """
+
+    def __init__(self, guides: GuideSet | None = None,
+                 owns: Callable[[int], bool] | None = None):
+        self.owns = owns
         self.guides = guides or load_guides()
         self.control = self.guides.guides[self.guides.control]
         self.interchanges: list[InterchangeResult] = []
@@ -252,16 +264,8 @@ class Checker:
             if gs.guide is not None:
                 self._walk(seg, gs, None)
         declared = _int(seg.get(1)) if seg is not None else None
-        accepted = sum(1 for t in gs.transactions if t.accepted)
+        ack, accepted = group_ack(gs.errors, gs.transactions)
         codes = sorted({e.code for e in gs.errors})
-        if gs.errors or not gs.transactions:
-            ack = "R"
-        elif accepted == len(gs.transactions):
-            ack = "A"
-        elif accepted:
-            ack = "P"
-        else:
-            ack = "R"
         el = gs.elements
         isa.groups.append(GroupVerdict(
             control=gs.control, functional_id=el[1] if len(el) > 1 else "",
@@ -278,6 +282,7 @@ class Checker:
         if self.st is not None:
             self._close_st(None)
         st = self.st = _Transaction(seg, gs.guide.map_file if gs.guide else "", gs.note)
+        st.skipped = self.owns is not None and not self.owns(seg[4])
         if st.control in gs.st_ids:
             st.envelope.append(EnvelopeError("23", "ST02 repeats the control number of an earlier "
                                                    "transaction set in this group", seg[3], seg[2]))
@@ -325,7 +330,7 @@ class Checker:
             syntax_codes=tuple(sorted(codes, key=lambda c: (len(c), c))[:5]),
             errors=tuple(st.errors), envelope_errors=tuple(st.envelope),
             segment_count=st.seg_count + (1 if seg is not None else 0), line=st.line,
-            guide=st.guide, note=st.note))
+            guide=st.guide, note=st.note, skipped=st.skipped))
         self.st = None
 
     # -- segments ---------------------------------------------------------------------
@@ -338,7 +343,7 @@ class Checker:
         comp = isa.component_sep
         target = walker.step(seg[0], key_values(walker.guide, seg[0], seg[1], comp), errors)
         st = self.st
-        if st is None or not st.checked:
+        if st is None or not st.checked or st.skipped:
             return target is not None
         self._record_walk(st, seg, errors, walker.guide, st.seg_count)
         if target is not None and seg[0] in ("ST", "SE"):
@@ -397,7 +402,24 @@ class Checker:
                 st, gs = self.st, self.gs
                 if st is None or not st.checked or gs is None or gs.walker is None:
                     break
-                item = self._body(stream, st, gs.walker)
+                item = self._skip(stream, st) if st.skipped else self._body(stream, st, gs.walker)
+
+    def _skip(self, stream: Iterator[Segment | SyntaxProblem], st: _Transaction
+              ) -> Segment | None:
+        """The body of a set another checker owns: counted for SE01, not checked."""
+        envelope, count = _ENVELOPE, st.seg_count
+        try:
+            for item in stream:
+                if type(item) is not Segment:
+                    if isinstance(item, SyntaxProblem):
+                        self._problem(item)
+                    continue
+                if item[0] in envelope:
+                    return item
+                count += 1
+            return None
+        finally:
+            st.seg_count = count
 
     def _body(self, stream: Iterator[Segment | SyntaxProblem], st: _Transaction,
               walker: Walker) -> Segment | None:
@@ -669,13 +691,14 @@ def _with_companion(guides: GuideSet, name: str) -> GuideSet:
 
 
 def check(source: Source, *, guides: GuideSet | None = None,
-          companion: str | None = None) -> IgReport:
+          companion: str | None = None, owns: Callable[[int], bool] | None = None) -> IgReport:
     """Check a source (a path, bytes or a binary stream) against the implementation guides.
 
     ``companion`` names a payer companion guide of x12_maps/ig-overrides.xml
     to lay over them. Nothing about the input raises: an unreadable path,
     binary junk or a broken envelope comes back in the report (``problems``,
     envelope errors, verdicts); an unknown companion raises ``OverrideError``.
+    ``owns``: check only the sets whose ST offset it accepts (see ``Checker``).
     """
     if companion is not None:
         guides = _with_companion(guides or load_guides(), companion)
@@ -684,7 +707,7 @@ def check(source: Source, *, guides: GuideSet | None = None,
     except UnreadableSource as exc:
         return IgReport(interchanges=(), problems=(f"file-unreadable: {exc}",))
     try:
-        checker = Checker(guides)
+        checker = Checker(guides, owns)
         tokenizer = Tokenizer(stream)
         checker.feed(tokenizer, tokenizer)
         return checker.report()

@@ -8,7 +8,8 @@ R), and none of its claims go further. ``IgReport`` carries exactly what a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,7 @@ class TransactionVerdict:
     line: int  # line of ST
     guide: str  # the map file used
     note: str = ""  # e.g. which map stood in for a version pyx12 has none for
+    skipped: bool = False  # counted, not checked: another process checked it (merge_reports)
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -187,3 +189,45 @@ class IgReport:
         return all(i.accepted for i in self.interchanges) and all(
             not g.errors and all(t.accepted for t in g.transactions)
             for i in self.interchanges for g in i.groups) and not self.problems
+
+
+def group_ack(errors: Sequence[EnvelopeError], transactions: Sequence[TransactionVerdict]
+              ) -> tuple[str, int]:
+    """AK901 and AK904 of a group: A, P (partly accepted) or R, and how many sets passed."""
+    accepted = sum(1 for t in transactions if t.accepted)
+    if errors or not transactions:
+        return "R", accepted
+    if accepted == len(transactions):
+        return "A", accepted
+    return ("P" if accepted else "R"), accepted
+
+
+def merge_reports(parts: Sequence[IgReport]) -> IgReport:
+    """One source's report from the reports of checkers that each owned some of its sets.
+
+    Every part saw the whole source (``Checker(owns=...)``), so their envelopes
+    agree; each transaction set is taken from the part that checked it, and each
+    group's AK9 is worked out again over the merged sets.
+    """
+    first = parts[0]
+    shapes = {tuple(tuple(len(g.transactions) for g in i.groups) for i in p.interchanges)
+              for p in parts}
+    if len(shapes) != 1:
+        raise ValueError("the partial IG reports do not describe the same envelopes")
+    interchanges = []
+    for i, isa in enumerate(first.interchanges):
+        groups = []
+        for j, gs in enumerate(isa.groups):
+            merged = []
+            for k, st in enumerate(gs.transactions):
+                checked = [p.interchanges[i].groups[j].transactions[k] for p in parts]
+                owners = [t for t in checked if not t.skipped]
+                if len(owners) != 1:
+                    raise ValueError(f"transaction set {st.transaction_control} was checked "
+                                     f"{len(owners)} times, not once")
+                merged.append(owners[0])
+            ack, accepted = group_ack(gs.errors, merged)
+            groups.append(replace(gs, transactions=tuple(merged), ack_code=ack,
+                                  accepted=accepted))
+        interchanges.append(replace(isa, groups=tuple(groups)))
+    return IgReport(interchanges=tuple(interchanges), problems=first.problems)
