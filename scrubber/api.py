@@ -80,14 +80,15 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 ledger: Any = None, ack_dir: str | None = None,
                 ack: Ack277Writer | None = None, ack_999: bool = False,
                 progress: Progress | None = None, sinks: Sequence[Sink] = (),
-                **keywords: Any) -> RunOutcome:
+                jobs: int = 1, **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
     broken and, with ``ack_999``, the 999 of the implementation-guide check.
-    ``sinks`` are fed too (``--statistics`` ...). ``keywords`` (profile,
-    conformance, companion, ncci) lay over ``options``.
+    ``sinks`` are fed too (``--statistics`` ...). ``jobs``: processes to share
+    the work of files (the same results, sooner on a big run; ``Scrubber.run``).
+    ``keywords`` (profile, conformance, companion, ncci) lay over ``options``.
     """
     import sys
 
@@ -100,7 +101,7 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
             every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
         sources = [(sys.stdin.buffer if path == "-" else path,
                     "<stdin>" if path == "-" else path) for path in paths]
-        return scrubber.run(sources, every, progress=progress)
+        return scrubber.run(sources, every, progress=progress, jobs=jobs)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
 from scrubber.ledger import LedgerError, open_store
 from scrubber.ledger.commands import ledger_group
+from scrubber.parallel import default_jobs
 from scrubber.rules import Profile, ProfileError, load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
 
@@ -201,6 +202,10 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
                    "HTML report goes to standard output).")
 @click.option("--color/--no-color", "color", default=None,
               help="Colour the text report (default: on a terminal, unless NO_COLOR is set).")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              help="Processes to share the work of a big run (default: every core for "
+                   "8 MB of input or more, one below). The results are the same with any "
+                   "number.")
 @resource_options
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
@@ -208,7 +213,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
           conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
           ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
           fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...], statistics: bool,
-          color: bool | None, **resource_values: Any) -> None:
+          color: bool | None, jobs: int | None, **resource_values: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -220,6 +225,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         scrub check fixtures/837p-multi.x12 --format json
         scrub check batch.x12 --277ca acks/ --999
         scrub check batch.x12 --record          # these claims are being sent
+        scrub check big-batch.x12 --jobs 2      # two processes
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
@@ -255,6 +261,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                     load_guides()
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
                                       ack_999=ack_999, progress=progress, sinks=extra,
+                                      jobs=jobs if jobs is not None else default_jobs(paths),
                                       style=ReportStyle(show_phi=show_phi,
                                                         color=use_color(color, out),
                                                         verbose=verbose))

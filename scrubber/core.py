@@ -11,13 +11,15 @@ each event to the sinks as it comes, so nothing of a file is held.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
@@ -30,6 +32,8 @@ from scrubber.rules.resources import Resources
 
 if TYPE_CHECKING:
     from scrubber.ig.gate import Gate
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +221,7 @@ class Scrubber:
         return _feed(name, events, sinks, reports, progress)
 
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
-            progress: Progress | None = None) -> RunOutcome:
+            progress: Progress | None = None, jobs: int = 1) -> RunOutcome:
         """Scrub the (source, name) pairs as one run into the same sinks, then close them.
 
         The day context spans the run, as a payer's spans every claim it has: a
@@ -225,12 +229,19 @@ class Scrubber:
         another conflict, and the same claim in two files is one claim. Every
         source is checked and indexed first, then each is scrubbed into the
         sinks in turn (a one-shot stream is spooled to an owner-only file).
+        With ``jobs`` > 1 and files for sources, the checking, indexing and
+        scrubbing are shared by that many processes (scrubber.parallel); what
+        the sinks get is the same as with one job.
         """
         from scrubber.rules.engine import DayIndex, scrub_indexed
 
         outcome = RunOutcome()
         stage = progress.stage if progress is not None else _silent
         try:
+            if jobs > 1 and self._shareable(sources):
+                done = self._run_parallel(sources, sinks, progress, jobs)
+                if done is not None:
+                    return done
             if len(sources) == 1:
                 (source, name), = sources
                 outcome.add(name, self.scrub_into(source, name, sinks, progress=progress))
@@ -263,6 +274,48 @@ class Scrubber:
             for sink in sinks:
                 sink.close()
         return outcome
+
+
+    def _shareable(self, sources: Sequence[tuple[Source, str]]) -> bool:
+        """Whether worker processes can take this run: files, and nothing they cannot see
+        (a ledger object handed in, a subclass's own day context)."""
+        return (type(self).scrub_claims is Scrubber.scrub_claims
+                and (self._own_ledger or self.ledger is None)
+                and all(isinstance(source, (str, os.PathLike)) and os.path.isfile(source)
+                        for source, _ in sources))
+
+    def _run_parallel(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink],
+                      progress: Progress | None, jobs: int) -> RunOutcome | None:
+        """``run`` over ``jobs`` processes; None when they failed before any sink was fed
+        (the run is then done in this process: the same results, only slower)."""
+        from scrubber.ig.gate import Gate
+        from scrubber.parallel import Findings, Parallel
+
+        stage = progress.stage if progress is not None else _silent
+        paths = [os.fspath(cast("str", source)) for source, _ in sources]
+        with ExitStack() as stack:
+            try:
+                workers = stack.enter_context(Parallel(self.options, self.engine, paths, jobs))
+                stage(f"checking and indexing {_files(paths)} with {jobs} jobs")
+                reports, index = workers.index()
+                stage(f"scrubbing {_files(paths)} with {jobs} jobs")
+                spools = workers.scrub(reports, index)
+            except Exception as exc:  # a worker died or failed: one process does it all
+                log.warning("the %d jobs failed (%s: %s); scrubbing in one process", jobs,
+                            type(exc).__name__, exc)
+                return None
+            outcome = RunOutcome()
+            findings = Findings(spools)
+            for (_, name), path, report in zip(sources, paths, reports, strict=True):
+                gate = Gate(report) if report is not None else None
+                events = findings.scrubbed(_read(partial(os.fspath, path), gate), gate)
+                outcome.add(name, _feed(name, events, sinks, [report] if report else [],
+                                        progress))
+            return outcome
+
+
+def _files(paths: Sequence[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files"
 
 
 def _silent(label: str) -> None:

@@ -219,10 +219,12 @@ class DayIndex:
     a change here is a change there, which tests/test_spark_stages.py checks.
     """
 
-    def __init__(self, cache_kib: int = 16384):
+    def __init__(self, cache_kib: int = 16384, path: str = ""):
         # "" opens a private temporary database: in memory while it fits the cache,
         # spilled to an unlinked temporary file beyond, gone when the connection closes.
-        self.db = sqlite3.connect("")
+        # A ``path`` (in a private directory) is for processes that share the index of a
+        # run (scrubber.parallel): each fills its own, the run's merges them (``merge``).
+        self.db = sqlite3.connect(path)
         self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         self.db.execute("PRAGMA journal_mode = OFF")
         self.db.execute("PRAGMA synchronous = OFF")
@@ -265,6 +267,31 @@ class DayIndex:
         if self._claims:
             self.db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?, ?)", self._claims)
             self._claims = []
+
+    @classmethod
+    def opened(cls, path: str, cache_kib: int = 16384) -> DayIndex:
+        """A finished index another process wrote at ``path``, read-only."""
+        index = cls.__new__(cls)
+        index.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        index.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+        index._batch, index._claims, index.lines = [], [], 0
+        return index
+
+    def merge(self, path: str) -> None:
+        """Take in the rows of another unfinished index (a share of the run) at ``path``."""
+        self._flush()
+        self.db.execute("ATTACH DATABASE ? AS share", (path,))
+        try:
+            self.db.execute("INSERT INTO line SELECT * FROM share.line")
+            self.db.execute("INSERT INTO claim SELECT * FROM share.claim")
+            self.db.commit()
+        finally:
+            self.db.execute("DETACH DATABASE share")
+
+    def flush(self) -> None:
+        """Write what waits in memory and commit: the index can be merged elsewhere now."""
+        self._flush()
+        self.db.commit()
 
     def finish(self) -> None:
         """Index the tables once, after loading: faster than keeping an index during inserts.
@@ -433,7 +460,9 @@ def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile
 def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                   ledger: LedgerReader | None = None,
                   held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
-                  record: bool = False, hold: bool = False) -> Iterator[Event | ScrubbedClaim]:
+                  record: bool = False, hold: bool = False,
+                  skip: Callable[[ClaimRecord], bool] | None = None
+                  ) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2 of ``scrub_events``: ``events`` with every ClaimRecord scrubbed against ``index``.
 
     Public so that a front end with its own index of the run's claims (the
@@ -441,10 +470,12 @@ def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextInde
     numbered from ``first`` in the order they come (as ``index`` numbers
     them); a claim ``held`` names a reason for is not scrubbed. ``record`` and
     ``hold`` are those of ``scrub_events`` (``ledger`` a ``LedgerRecorder``).
+    A claim ``skip`` is true for is counted and passed on as it came (another
+    process scrubs it: scrubber.parallel).
     """
     if record and ledger is not None:
         yield from _scrub_recording(events, engine, index, cast("LedgerRecorder", ledger),
-                                    held, hold, first=first)
+                                    held, hold, first=first, skip=skip)
         return
     ordinal = first - 1
     for event in events:
@@ -452,6 +483,9 @@ def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextInde
             yield event
             continue
         ordinal += 1
+        if skip is not None and skip(event):
+            yield event
+            continue
         reason = held(event) if held is not None else None
         if reason is not None:
             yield held_claim(event, reason)
@@ -477,7 +511,9 @@ _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, sh
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                      ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
-                     hold: bool = False, *, first: int = 1) -> Iterator[Event | ScrubbedClaim]:
+                     hold: bool = False, *, first: int = 1,
+                     skip: Callable[[ClaimRecord], bool] | None = None
+                     ) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
 
     Events wait in ``out`` until their batch is decided, so nothing is yielded
@@ -504,6 +540,9 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextI
             out.append(event)
             continue
         ordinal += 1
+        if skip is not None and skip(event):
+            out.append(event)
+            continue
         reason = held(event) if held is not None else None
         if reason is not None:
             out.append(held_claim(event, reason))

@@ -1,0 +1,288 @@
+"""One run over several processes: ``scrub check --jobs N``.
+
+The run's bytes (its files one after another) are cut into N equal ranges, and
+each worker process owns the transaction sets whose ST starts in its range.
+Every worker reads every file (reading without building claims is cheap, and
+it keeps envelope checks, segment numbers and claim ordinals whole and exact)
+but does the costly work only for its own sets:
+
+1. the implementation-guide check of its sets (``Checker(owns=...)``), and the
+   day-index rows of their claims, into a private SQLite file;
+2. after the parent has merged the reports (``merge_reports``) and the index
+   rows into one index of the whole run: the rules over its claims, against
+   that index and the ledger (recording them when asked), with the findings
+   spooled to a private file in claim order.
+
+The parent then reads each file once more, as the one-job run does, with the
+merged 999 verdicts, takes each claim's findings from the spools, and feeds
+the sinks: the reports and acknowledgements come out byte for byte as with one
+job (only fresh timestamps and control numbers differ).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import pickle
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from scrubber.files import open_private
+from scrubber.model import ClaimRecord, Event, read
+from scrubber.rules.context import submission_id
+from scrubber.rules.findings import ScrubbedClaim
+
+if TYPE_CHECKING:
+    from scrubber.core import ScrubOptions
+    from scrubber.ig.gate import Gate
+    from scrubber.ig.report import IgReport
+    from scrubber.rules.engine import Engine
+
+# below this many bytes a run stays in one process unless --jobs is given: starting the
+# workers and reading every file once per worker costs more than it saves
+AUTO_FROM = 8 << 20
+
+
+def default_jobs(paths: Sequence[str]) -> int:
+    """The number of jobs for a run nobody chose one for: every core, if the run is big."""
+    try:
+        size = sum(os.path.getsize(p) for p in paths)
+    except OSError:
+        return 1
+    return (os.cpu_count() or 1) if size >= AUTO_FROM else 1
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """What one worker owns of a run: the transaction sets starting in its byte range."""
+
+    number: int
+    of: int
+    paths: tuple[str, ...]
+    bases: tuple[int, ...]  # where each file starts in the run's bytes
+    total: int
+
+    def owns(self, source: int) -> Callable[[int], bool]:
+        """Whether an ST at a byte offset of source ``source`` is this share's."""
+        low = self.number * self.total // self.of - self.bases[source]
+        high = (self.number + 1) * self.total // self.of - self.bases[source]
+        if self.number == self.of - 1:
+            high = 1 << 62  # the last share takes everything to the end, however far
+
+        def owned(offset: int) -> bool:
+            return low <= offset < high
+        return owned
+
+
+def shares(paths: Sequence[str], jobs: int) -> list[Share]:
+    sizes = [os.path.getsize(p) for p in paths]
+    bases = tuple(sum(sizes[:i]) for i in range(len(sizes)))
+    return [Share(k, jobs, tuple(paths), bases, sum(sizes)) for k in range(jobs)]
+
+
+# -- the workers -------------------------------------------------------------------------
+
+_INHERITED: tuple[ScrubOptions, Engine] | None = None  # the parent's, for a forked worker
+_WORKER: _Worker | None = None
+
+
+class _Worker:
+    """A worker process's engine (the parent's, when forked) and its own ledger."""
+
+    def __init__(self, options: ScrubOptions, engine: Engine):
+        self.options, self.engine = options, engine
+        self.ledger: Any = None
+        if options.ledger is not None:
+            from scrubber.ledger import open_store
+
+            self.ledger = open_store(options.ledger)
+
+
+def _start(options: ScrubOptions) -> None:
+    global _WORKER
+    if _INHERITED is not None:  # forked: the parent's engine, already loaded
+        _WORKER = _Worker(*_INHERITED)
+        return
+    from dataclasses import replace
+
+    from scrubber.core import Scrubber
+
+    engine = Scrubber(replace(options, ledger=None)).engine  # the worker opens the ledger
+    _WORKER = _Worker(options, engine)
+
+
+def _gate(report: IgReport | None) -> Gate | None:
+    from scrubber.ig.gate import Gate
+
+    return Gate(report) if report is not None else None
+
+
+def _index_share(share: Share, folder: str) -> tuple[list[IgReport | None], str]:
+    """Step 1 of a worker: check its sets, index their claims; the reports and index file."""
+    from scrubber.ig import check as ig_check
+    from scrubber.rules.engine import DayIndex
+
+    assert _WORKER is not None, "the pool's initializer sets up every worker"
+    options = _WORKER.options
+    path = os.path.join(folder, f"index-{share.number}.db")
+    index = DayIndex(path=path)
+    reports: list[IgReport | None] = []
+    ordinal = 0
+    try:
+        for number, source in enumerate(share.paths):
+            owns = share.owns(number)
+            report = ig_check(source, companion=options.companion, owns=owns) \
+                if options.conformance else None
+            reports.append(report)
+            gate = _gate(report)
+            for event in read(source):
+                if event.__class__ is ClaimRecord:
+                    ordinal += 1
+                    if owns(event.transaction.location.offset) and (
+                            gate is None or gate.held(event) is None):
+                        index.add(event, ordinal, submission_id(event))
+        index.flush()
+    finally:
+        index.close()
+    return reports, path
+
+
+def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
+                 spool: str) -> int:
+    """Step 2 of a worker: its claims scrubbed against the run's index, findings spooled."""
+    from scrubber.rules.engine import DayIndex, scrub_indexed
+
+    assert _WORKER is not None, "the pool's initializer sets up every worker"
+    options = _WORKER.options
+    index = DayIndex.opened(index_path)
+    written = ordinal = 0
+    try:
+        with open_private(spool, "wb") as out:
+            pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+            for number, source in enumerate(share.paths):
+                owns, gate = share.owns(number), _gate(reports[number])
+
+                def other(record: ClaimRecord, owns: Callable[[int], bool] = owns,
+                          gate: Gate | None = gate) -> bool:
+                    return not owns(record.transaction.location.offset) or (
+                        gate is not None and gate.held(record) is not None)
+
+                for event in scrub_indexed(read(source), _WORKER.engine, index, _WORKER.ledger,
+                                           first=ordinal + 1, record=options.record,
+                                           hold=options.hold, skip=other):
+                    if type(event) is ClaimRecord:
+                        ordinal += 1
+                    elif type(event) is ScrubbedClaim:
+                        ordinal += 1
+                        pickler.dump((ordinal, event.findings))
+                        written += 1
+    finally:
+        index.close()
+    return written
+
+
+# -- the parent --------------------------------------------------------------------------
+
+class Parallel:
+    """The workers and private files of one parallel run (a context manager)."""
+
+    def __init__(self, options: ScrubOptions, engine: Engine, paths: Sequence[str], jobs: int):
+        global _INHERITED
+        self.options, self.paths, self.jobs = options, list(paths), jobs
+        self.folder = tempfile.mkdtemp(prefix="scrub-jobs-")  # 0700: spools name patients
+        # fork shares the loaded guides, profile and tables with the workers; with other
+        # threads running (a status line), a fork could copy a held lock: spawn then
+        method = "fork" if threading.active_count() == 1 and \
+            "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        if method == "fork":
+            from scrubber.ig.compile import load_guides
+
+            load_guides()  # once, in the parent, for every forked worker
+            _INHERITED = (options, engine)
+        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
+                                        initializer=_start, initargs=(options,))
+        self.shares = shares(self.paths, jobs)
+
+    def __enter__(self) -> Parallel:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _INHERITED
+        _INHERITED = None
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def index(self) -> tuple[list[IgReport | None], str]:
+        """Step 1 in every worker; the merged reports per file and the run's index file."""
+        from scrubber.ig.report import merge_reports
+        from scrubber.rules.engine import DayIndex
+
+        results = list(self.pool.map(_index_share, self.shares,
+                                     [self.folder] * len(self.shares)))
+        reports: list[IgReport | None] = []
+        for number in range(len(self.paths)):
+            parts = [part[number] for part, _ in results]
+            checked = [part for part in parts if part is not None]
+            reports.append(merge_reports(checked) if checked else None)
+        path = os.path.join(self.folder, "index.db")
+        index = DayIndex(path=path)
+        try:
+            for _, share_path in results:
+                index.merge(share_path)
+                os.unlink(share_path)
+            index.finish()
+        finally:
+            index.close()
+        return reports, path
+
+    def scrub(self, reports: list[IgReport | None], index_path: str) -> list[str]:
+        """Step 2 in every worker; the spools of findings, in the order of the shares."""
+        spools = [os.path.join(self.folder, f"findings-{s.number}.pickle") for s in self.shares]
+        list(self.pool.map(_scrub_share, self.shares, [index_path] * len(self.shares),
+                           [reports] * len(self.shares), spools))
+        return spools
+
+
+def spooled(spools: Sequence[str]) -> Iterator[tuple[int, tuple]]:
+    """The (ordinal, findings) of every scrubbed claim, in run order, from the spools."""
+    for spool in spools:
+        with open(spool, "rb") as stream:
+            unpickler = pickle.Unpickler(stream)
+            while True:
+                try:
+                    yield unpickler.load()
+                except EOFError:
+                    break
+
+
+class Findings:
+    """The spooled findings of a run, handed to each file's claims in turn."""
+
+    def __init__(self, spools: Sequence[str]):
+        self._items = spooled(spools)
+        self.ordinal = 0  # claims of the run so far
+
+    def scrubbed(self, events: Iterator[Event], gate: Gate | None
+                 ) -> Iterator[Event | ScrubbedClaim]:
+        """A file's events with every claim scrubbed: held by ``gate``, or its findings."""
+        from scrubber.rules.engine import held_claim
+
+        for event in events:
+            if type(event) is not ClaimRecord:
+                yield event
+                continue
+            self.ordinal += 1
+            reason = gate.held(event) if gate is not None else None
+            if reason is not None:
+                yield held_claim(event, reason)
+                continue
+            number, found = next(self._items)
+            if number != self.ordinal:
+                raise RuntimeError(f"the workers' findings are out of step: claim {number} "
+                                   f"came for claim {self.ordinal}")
+            yield ScrubbedClaim(event, found)

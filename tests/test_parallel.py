@@ -1,0 +1,196 @@
+"""--jobs N: the work shared by processes, and every output as with one job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import scrubber.parallel as parallel
+from scrubber.cli import main
+from scrubber.core import Scrubber, ScrubOptions
+from scrubber.emit.sinks import report_sink
+from scrubber.ig import check as ig_check
+from scrubber.ig.report import merge_reports
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+from gen837 import generate  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 837P of 600 claims in 12 transaction sets, the 8th broken (999 R)."""
+    folder = tmp_path_factory.mktemp("jobs")
+    path = folder / "batch.x12"
+    generate(str(path), 600, "P", seed=7, claims_per_transaction=50)
+    data = path.read_bytes()
+    starts = [m.start() for m in re.finditer(rb"(?m)^ST\*837\*", data)]
+    assert len(starts) == 12
+    clm = data.index(b"CLM*", starts[7])
+    end = data.index(b"~", clm)
+    path.write_bytes(data[:clm] + data[clm:end].replace(b"*", b"*X", 2) + data[end:])
+    return path
+
+
+def _shares(path: Path, jobs: int) -> list:
+    size = path.stat().st_size
+    return [lambda offset, k=k: k * size // jobs <= offset < (k + 1) * size // jobs
+            for k in range(jobs)]
+
+
+@pytest.mark.parametrize("jobs", [2, 3, 5])
+def test_merged_partial_reports_are_the_whole_report(batch: Path, jobs: int) -> None:
+    whole = ig_check(batch)
+    parts = [ig_check(batch, owns=owns) for owns in _shares(batch, jobs)]
+    # each part checked some sets and only counted the others
+    assert all(any(t.skipped for t in p.transactions) for p in parts)
+    assert [t.ack_code for t in whole.transactions].count("R") == 1
+    assert merge_reports(parts) == whole
+
+
+@pytest.mark.parametrize("name", ["837p-multi-envelope.x12", "broken-se-count.x12",
+                                  "broken-missing-se.x12", "broken-truncated.x12",
+                                  "broken-two-interchanges-first-bad.x12"])
+def test_merge_holds_on_broken_envelopes(name: str) -> None:
+    path = FIXTURES / name
+    for jobs in (2, 3):
+        assert merge_reports([ig_check(path, owns=o) for o in _shares(path, jobs)]) == \
+            ig_check(path)
+
+
+def test_merge_refuses_parts_that_do_not_cover_every_set(batch: Path) -> None:
+    first, _ = _shares(batch, 2)
+    with pytest.raises(ValueError, match="checked 2 times, not once"):
+        merge_reports([ig_check(batch, owns=first), ig_check(batch, owns=first)])
+
+
+def _check(args: list[str]) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+@pytest.mark.parametrize("fmt", ["json", "text", "csv"])
+def test_jobs_give_the_same_report_and_exit_code(batch: Path, fmt: str) -> None:
+    # the 96523 fixtures meet each other's patient-days across files: a cross-file context
+    rules = sorted(str(p) for p in (FIXTURES / "rules").glob("96523-sole*.x12"))
+    args = [str(batch), *rules, "--format", fmt, "--no-ledger"]
+    one = _check([*args, "--jobs", "1"])
+    assert one[0] == 1 and "96523" in one[1]
+    for jobs in ("2", "3"):
+        assert _check([*args, "--jobs", jobs]) == one
+
+
+def _acks(folder: Path) -> dict[str, str]:
+    """The acknowledgements with their fresh control numbers and timestamps blanked."""
+    out = {}
+    for path in sorted(folder.iterdir()):
+        text = path.read_text()
+        text = re.sub(r"\*\d{6}\*\d{4}\*", "*D*T*", text)  # ISA09/10
+        text = re.sub(r"\*\d{8}\*\d{4,6}\*", "*D*T*", text)  # GS04/05, BHT04/05
+        text = re.sub(r"(GS(?:\*[^*]*){5}\*)\d+", r"\1N", text)  # GS06
+        text = re.sub(r"(GE\*\d+\*)\d+", r"\1N", text)
+        text = re.sub(r"\d{9}", "N", text)  # ISA13, ST02, TRN02 ...: nine-digit numbers
+        out[path.name] = text
+    return out
+
+
+def test_jobs_record_the_same_claims_and_write_the_same_acknowledgements(
+        batch: Path, tmp_path: Path) -> None:
+    runs = {}
+    for jobs in ("1", "2"):
+        folder = tmp_path / jobs
+        code, output = _check([str(batch), "--format", "json", "--ledger",
+                               str(folder / "ledger.db"), "--record", "--277ca",
+                               str(folder / "acks"), "--999", "--jobs", jobs])
+        export = CliRunner().invoke(main, ["ledger", "export", "--ledger",
+                                           str(folder / "ledger.db")])
+        rows = [json.loads(line) for line in export.output.splitlines()[1:]]
+        for row in rows:  # each ledger has its own key and clock
+            del row["patient"], row["recorded_at"]
+        runs[jobs] = (code, output, _acks(folder / "acks"),
+                      sorted(json.dumps(r, sort_keys=True) for r in rows))
+    accepted = json.loads(runs["1"][1])["total"]["accepted"]
+    assert runs["1"][0] == 1 and 0 < len(runs["1"][3]) == accepted < 550  # 50 held by the 999
+    assert set(runs["1"][2]) == {"batch.x12.277ca.x12", "batch.x12.999.x12"}
+    assert runs["2"] == runs["1"]
+
+
+def test_a_failing_worker_leaves_the_run_to_one_process(
+        batch: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from scrubber.rules.engine import DayIndex
+
+    expected = _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "1"])
+
+    def full_disk(self: DayIndex) -> None:
+        raise OSError("no space left on device")
+
+    # only a worker writes its share of the index with flush(); forked, it inherits this
+    monkeypatch.setattr(DayIndex, "flush", full_disk)
+    with caplog.at_level(logging.WARNING, logger="scrubber.core"):
+        assert _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "2"]) == \
+            expected
+    assert "the 2 jobs failed (OSError: no space left on device)" in caplog.text
+
+
+def test_only_files_go_to_workers(batch: Path) -> None:
+    """Bytes or a stream, or a ledger object handed in, stay in this process."""
+    with Scrubber(ScrubOptions()) as scrubber:
+        assert scrubber._shareable([(str(batch), "a")])
+        assert not scrubber._shareable([(batch.read_bytes(), "a")])
+        assert not scrubber._shareable([(str(batch) + ".missing", "a")])
+    with Scrubber(ScrubOptions(), ledger=object()) as scrubber:
+        assert not scrubber._shareable([(str(batch), "a")])
+
+
+def test_stages_say_how_many_jobs(batch: Path) -> None:
+    import io
+
+    seen: list[str] = []
+
+    class Heard:
+        def stage(self, label: str) -> None:
+            seen.append(label)
+
+        def advance(self, name: str, offset: int) -> None:
+            pass
+
+    with Scrubber(ScrubOptions()) as scrubber:
+        outcome = scrubber.run([(str(batch), "batch")], [report_sink("json", io.StringIO())],
+                               progress=Heard(), jobs=2)
+    assert outcome.files == 1 and outcome.rejected
+    assert seen == ["checking and indexing " + str(batch) + " with 2 jobs",
+                    "scrubbing " + str(batch) + " with 2 jobs"]
+
+
+def test_default_jobs_use_every_core_for_a_big_run_only(
+        batch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 4)
+    assert parallel.default_jobs([str(batch)]) == 1
+    monkeypatch.setattr(parallel, "AUTO_FROM", batch.stat().st_size)
+    assert parallel.default_jobs([str(batch)]) == 4
+    assert parallel.default_jobs([str(batch) + ".missing"]) == 1
+
+
+def test_spawned_workers_when_another_thread_runs(batch: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A status line's thread makes fork unsafe: the workers are spawned, same results."""
+    expected = _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "1"])
+    made: list[str] = []
+    real = parallel.multiprocessing.get_context
+
+    def context(method: str | None = None) -> Any:
+        made.append(str(method))
+        return real(method)
+
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
+    monkeypatch.setattr(parallel.multiprocessing, "get_context", context)
+    assert _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "2"]) == expected
+    assert made == ["spawn"]
