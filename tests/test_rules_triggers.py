@@ -15,6 +15,7 @@ from scrubber.rules.engine import Engine, scrub_events
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import CodeList, load_profile
 from scrubber.rules.registry import (
+    KINDS,
     OR_DAY,
     OR_LEDGER,
     OWN_LINES,
@@ -24,6 +25,7 @@ from scrubber.rules.registry import (
     Trigger,
     all_rules,
     get_rule,
+    rule,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +44,7 @@ def scrubbed(data: bytes, engine: Engine, ledger=None) -> list[ScrubbedClaim]:
 
 def untriggered() -> Engine:
     """An engine that runs every rule on every claim, as before rules had triggers."""
-    return Engine(PROFILE, [replace(r, trigger=None) for r in all_rules()])
+    return Engine(PROFILE, [replace(r, trigger=None, claim_kinds=KINDS) for r in all_rules()])
 
 
 @pytest.fixture
@@ -76,12 +78,26 @@ def test_a_claim_without_96523_runs_no_96523_rule(runs):
     (claim,) = scrubbed(text(build.claim("EM-1", [OFFICE_VISIT])), Engine(PROFILE))
     assert claim.findings == ()
     assert runs and not [r for r in runs if r.startswith("96523-")]
-    assert runs == [r.id for r in all_rules() if r.trigger is None]
+    assert runs == [r.id for r in all_rules() if r.trigger is None and "837P" in r.claim_kinds]
 
 
 def test_a_claim_with_96523_runs_every_rule_in_registry_order(runs):
     scrubbed(text(build.claim("P-1", [build.CLEAN])), Engine(PROFILE))
-    assert runs == [r.id for r in all_rules()]
+    assert runs == [r.id for r in all_rules() if "837P" in r.claim_kinds]
+
+
+def test_a_rule_runs_only_on_the_claim_kinds_it_looks_at(runs):
+    assert get_rule("snip-diagnosis-pointer").claim_kinds == ("837P",)
+    assert get_rule("snip-statement-period").claim_kinds == ("837I",)
+    scrubbed(text(build.claim("P-1", [build.CLEAN])), Engine(PROFILE))
+    assert "snip-diagnosis-pointer" in runs and "snip-statement-period" not in runs
+    runs.clear()
+    data = build.interchange("837i", [[build.claim("I-1", [build.CLEAN])]]).encode()
+    scrubbed(data, Engine(PROFILE))
+    assert "snip-statement-period" in runs and "snip-diagnosis-pointer" not in runs
+    with pytest.raises(ValueError, match="claim kinds"):
+        rule("test-kinds", severity=REJECT, summary="", source="", stc=None,
+             claim_kinds=("837D",))
 
 
 def test_another_claim_of_the_run_with_96523_still_meets_the_office_visit(runs):
@@ -123,15 +139,15 @@ def test_a_trigger_that_reaches_the_day_sees_the_other_claims_of_the_run():
                    for s in ctx.others(line)):
                 yield Hit("a 96523 of another claim shares this day", "none", line=line)
 
-    def rule(reach: str) -> Rule:
+    def day_rule(reach: str) -> Rule:
         return Rule(id="test-day", severity=REJECT, summary="", source="", status=None,
                     check=other_irrigation, doc="", trigger=Trigger("irrigation-codes", reach))
 
     data = text(build.claim("EM-1", [OFFICE_VISIT]), build.claim("P-1", [build.CLEAN]))
-    visit, _ = scrubbed(data, Engine(PROFILE, [rule(OR_DAY)]))
+    visit, _ = scrubbed(data, Engine(PROFILE, [day_rule(OR_DAY)]))
     assert [f.rule for f in visit.findings] == ["test-day"]
     # with a narrower reach the engine (rightly, as declared) does not run it on the visit
-    visit, _ = scrubbed(data, Engine(PROFILE, [rule(OWN_LINES)]))
+    visit, _ = scrubbed(data, Engine(PROFILE, [day_rule(OWN_LINES)]))
     assert visit.findings == ()
 
 

@@ -43,13 +43,18 @@ def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     trigger = rule.trigger
     return {"id": rule.id, "severity": severities, "status_code": rule.status and
             ":".join(rule.status), "summary": rule.summary, "source": rule.source,
-            "doc": rule.doc,
+            "doc": rule.doc, "claim_kinds": list(rule.claim_kinds),
             "trigger": trigger and {"procedures": trigger.procedures, "reach": trigger.reach}}
 
 
 def runs_on(rule: Rule) -> str:
-    """The claims the engine runs the rule on: "every claim", or those its trigger names."""
-    return rule.trigger.describe() if rule.trigger is not None else "every claim"
+    """The claims the engine runs the rule on: "every claim", "837P claims", or those its
+    trigger names."""
+    every = set(rule.claim_kinds) == set(KINDS)
+    if rule.trigger is None:
+        return "every claim" if every else f"{' and '.join(rule.claim_kinds)} claims"
+    kinds = "" if every else f"{' and '.join(rule.claim_kinds)} "
+    return f"{kinds}claims {rule.trigger.describe()}"
 
 
 def fixture_examples(rule: Rule) -> list[Path]:

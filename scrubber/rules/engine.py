@@ -111,7 +111,8 @@ class Engine:
         self._runs: dict[tuple[str, int], tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
             self._active[kind] = tuple(
-                (r, s) for r in rules if (s := profile.severity(r, kind)) is not None)
+                (r, s) for r in rules
+                if kind in r.claim_kinds and (s := profile.severity(r, kind)) is not None)
             triggers = dict.fromkeys(r.trigger for r, _ in self._active[kind] if r.trigger)
             self._triggers[kind] = tuple((t, profile.list(t.procedures)) for t in triggers)
 

@@ -72,11 +72,11 @@ class Trigger:
             raise ValueError(f"trigger reach {self.reach!r} is not one of {REACHES}")
 
     def describe(self) -> str:
-        """Words for `scrub rules`: when the engine runs the rule."""
+        """Words for `scrub rules` on the claims the engine runs the rule on."""
         also = {OWN_LINES: "",
                 OR_LEDGER: ", or whose dates have one in the ledger",
                 OR_DAY: ", or whose dates have one in the day context (the run, the ledger)"}
-        return f"claims that bill a code of the profile list {self.procedures}{also[self.reach]}"
+        return f"that bill a code of the profile list {self.procedures}{also[self.reach]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,7 @@ class Rule:
     doc: str  # the check's docstring: what, why, Fails:/Passes: examples
     kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
     trigger: Trigger | None = None  # the claims it can fire on; None: every claim
+    claim_kinds: tuple[str, ...] = KINDS  # the kinds of claim it looks at ("837P", "837I")
 
     def default_severity(self, kind: str) -> Severity:
         """The built-in severity for an 837P or 837I claim."""
@@ -109,13 +110,17 @@ _REGISTRY: dict[str, Rule] = {}
 
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
          stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
-         procedures: str | None = None, reach: str = OWN_LINES) -> Callable[[Check], Check]:
+         procedures: str | None = None, reach: str = OWN_LINES,
+         claim_kinds: tuple[str, ...] = KINDS) -> Callable[[Check], Check]:
     """Register ``check`` under ``rule_id``; ids are unique and permanent.
 
     ``procedures`` names the profile list of codes a claim must hold (where
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
-    every claim. See ``Trigger``.
+    every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
+    looks at; the engine does not run it on the others.
     """
+    if not claim_kinds or not set(claim_kinds) <= set(KINDS):
+        raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
     trigger = Trigger(procedures, reach) if procedures is not None else None
 
     def register(check: Check) -> Check:
@@ -125,6 +130,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
             kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
+            claim_kinds=tuple(claim_kinds),
         )
         return check
 
