@@ -17,13 +17,17 @@ from functools import lru_cache
 
 from scrubber.model.claims import ServiceLine, service_element
 from scrubber.rules.context import LEDGER, ClaimContext, DayService
-from scrubber.rules.registry import INFO, REJECT, WARN, Hit, rule
+from scrubber.rules.registry import INFO, OR_LEDGER, REJECT, WARN, Hit, rule
 
 # The coding reference page for CPT 96523 the pack is built from (kept as
 # shared/seeds/000_8270676562d9688b.txt); sources name the reference, not the file.
 SEED = ("CPT 96523 coding reference (2025 CPT code 96523: irrigation of implanted venous "
         "access device)")
 _ONE = Decimal(1)
+# Every rule of the pack is about the claim's own 96523 lines (``irrigation_lines``), so the
+# engine runs it only on claims that bill a code of this profile list; 96523-sole-service also
+# warns on a service whose date has a 96523 in the ledger, so it reaches there too.
+IRRIGATION = "irrigation-codes"
 
 
 # -- helpers: which lines, which words -----------------------------------------------------
@@ -36,7 +40,7 @@ def irrigation_lines(ctx: ClaimContext) -> tuple[ServiceLine, ...]:
     def find() -> tuple[ServiceLine, ...]:
         if ctx.claim.frequency == "8":
             return ()
-        codes = ctx.profile.list("irrigation-codes")
+        codes = ctx.profile.list(IRRIGATION)
         return tuple(line for line in ctx.claim.lines if line.procedure in codes)
 
     return ctx.once("96523-lines", find)
@@ -114,7 +118,7 @@ def _conflict_hits(ctx: ClaimContext, category: str, what: str, fix_837p: str
 def _category(ctx: ClaimContext, service: DayService) -> str:
     code = service.procedure
     lists = ctx.profile.list
-    if code in lists("irrigation-codes"):
+    if code in lists(IRRIGATION):
         return "irrigation"
     if code in lists("blood-draw-codes"):
         return "blood-draw"
@@ -128,6 +132,7 @@ def _category(ctx: ClaimContext, service: DayService) -> str:
 # -- the day rules ---------------------------------------------------------------------------
 
 @rule("96523-sole-service", severity=REJECT, kinds={"837I": WARN}, stc=("A8", "454"),
+      procedures=IRRIGATION, reach=OR_LEDGER,
       summary="96523 is billed with another service for the same patient and date",
       source=f"{SEED}: report 96523 only when it is the sole service on the date")
 def sole_service(ctx: ClaimContext) -> Iterator[Hit]:
@@ -155,7 +160,7 @@ def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
     """A warning on a service whose day already has an accepted 96523 in the ledger."""
     if ctx.claim.frequency == "8":
         return
-    codes = ctx.profile.list("irrigation-codes")
+    codes = ctx.profile.list(IRRIGATION)
     warned: set = set()
     for line in ctx.claim.lines:
         if line.procedure in codes:
@@ -179,6 +184,7 @@ def _after_sent_irrigation(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-blood-draw", severity=REJECT, kinds={"837I": WARN}, stc=("A8", "454"),
+      procedures=IRRIGATION,
       summary="96523 is billed with a blood draw from the device (36591/36592)",
       source=f"{SEED}: use 36591 for blood specimen collection")
 def blood_draw(ctx: ClaimContext) -> Iterator[Hit]:
@@ -193,6 +199,7 @@ def blood_draw(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-declot", severity=REJECT, kinds={"837I": WARN}, stc=("A8", "454"),
+      procedures=IRRIGATION,
       summary="96523 is billed with declotting of the device (36593)",
       source=f"{SEED}: use 36593 for declotting a catheter or port")
 def declot(ctx: ClaimContext) -> Iterator[Hit]:
@@ -207,6 +214,7 @@ def declot(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-drug-admin", severity=REJECT, kinds={"837I": WARN}, stc=("A8", "454"),
+      procedures=IRRIGATION,
       summary="96523 is billed with drug administration (96360-96549)",
       source=f"{SEED}; CPT: infusion, injection and chemotherapy administration include "
              "the flush")
@@ -222,6 +230,7 @@ def drug_admin(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-units", severity=REJECT, stc=("A7", "476"),
+      procedures=IRRIGATION,
       summary="96523 is billed with units other than 1, or more than once a day",
       source="CPT 96523: one irrigation a day (MUE 1, the common value)")
 def units(ctx: ClaimContext) -> Iterator[Hit]:
@@ -255,6 +264,7 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-date", severity=REJECT, stc=("A6", "187"),
+      procedures=IRRIGATION,
       summary="96523 has no single date of service",
       source=f"{SEED}: documentation includes the date of service")
 def single_date(ctx: ClaimContext) -> Iterator[Hit]:
@@ -314,6 +324,7 @@ def _device_problem(ctx: ClaimContext, text: str):
 
 
 @rule("96523-device", severity=REJECT, stc=("A6", "294"),
+      procedures=IRRIGATION,
       summary="96523 without the type of implanted device documented",
       source=f"{SEED}: documentation includes the type of venous access device")
 def device(ctx: ClaimContext) -> Iterator[Hit]:
@@ -338,6 +349,7 @@ def _solution_problem(ctx: ClaimContext, text: str):
 
 
 @rule("96523-solution", severity=REJECT, stc=("A6", "294"),
+      procedures=IRRIGATION,
       summary="96523 without the irrigation solution documented",
       source=f"{SEED}: documentation includes the type of solution")
 def solution(ctx: ClaimContext) -> Iterator[Hit]:
@@ -360,6 +372,7 @@ def _amount_problem(ctx: ClaimContext, text: str):
 
 
 @rule("96523-amount", severity=REJECT, stc=("A6", "294"),
+      procedures=IRRIGATION,
       summary="96523 without the amount of solution documented",
       source=f"{SEED}: documentation includes the amount of solution")
 def amount(ctx: ClaimContext) -> Iterator[Hit]:
@@ -374,6 +387,7 @@ def amount(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-diagnosis", severity=WARN, stc=None,
+      procedures=IRRIGATION,
       summary="96523 without a diagnosis that supports device maintenance",
       source="ICD-10-CM: Z45.2 (management of a vascular access device), T82.7XX- and "
              "T82.868- (complications of vascular devices) support device maintenance "

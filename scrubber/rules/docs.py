@@ -40,9 +40,21 @@ def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     for kind in KINDS:
         severity = profile.severity(rule, kind) if profile else rule.default_severity(kind)
         severities[kind] = severity.value if severity is not None else "off"
+    trigger = rule.trigger
     return {"id": rule.id, "severity": severities, "status_code": rule.status and
             ":".join(rule.status), "summary": rule.summary, "source": rule.source,
-            "doc": rule.doc}
+            "doc": rule.doc, "claim_kinds": list(rule.claim_kinds),
+            "trigger": trigger and {"procedures": trigger.procedures, "reach": trigger.reach}}
+
+
+def runs_on(rule: Rule) -> str:
+    """The claims the engine runs the rule on: "every claim", "837P claims", or those its
+    trigger names."""
+    every = set(rule.claim_kinds) == set(KINDS)
+    if rule.trigger is None:
+        return "every claim" if every else f"{' and '.join(rule.claim_kinds)} claims"
+    kinds = "" if every else f"{' and '.join(rule.claim_kinds)} "
+    return f"{kinds}claims {rule.trigger.describe()}"
 
 
 def fixture_examples(rule: Rule) -> list[Path]:
@@ -57,6 +69,7 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
     lines = [f"{rule.id}: {rule.summary}", "",
              f"severity:      {severity_text(rule, profile)}",
              f"277CA status:  {status_text(rule)}",
+             f"runs on:       {runs_on(rule)}",
              f"source:        {rule.source}", "", rule.doc]
     examples = fixture_examples(rule)
     if examples:
@@ -81,7 +94,8 @@ def render() -> str:
         out.append(f"| `{r.id}` | {severity_text(r, profile)} | {status_text(r)} | "
                    f"{r.summary} |")
     for r in all_rules():
-        out += ["", f"## {r.id}", "", f"Source: {r.source}", "", r.doc]
+        out += ["", f"## {r.id}", "", f"Source: {r.source}", "", f"Runs on: {runs_on(r)}",
+                "", r.doc]
     return "\n".join(out) + "\n"
 
 

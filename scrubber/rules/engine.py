@@ -37,8 +37,17 @@ from scrubber.rules.context import (
     submission_id,
 )
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
-from scrubber.rules.profile import Profile
-from scrubber.rules.registry import Hit, Rule, all_rules, milder, selected
+from scrubber.rules.profile import CodeList, Profile
+from scrubber.rules.registry import (
+    OR_LEDGER,
+    OWN_LINES,
+    Hit,
+    Rule,
+    Trigger,
+    all_rules,
+    milder,
+    selected,
+)
 
 if TYPE_CHECKING:
     from scrubber.ncci import NcciTables
@@ -96,16 +105,23 @@ class Engine:
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = selected(all_rules() if rules is None else rules, select, ignore)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
+        # per kind, the triggers of its active rules with their codes from the profile
+        self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
+        # (kind, the triggers a claim holds as bits) -> the rules to run, in registry order
+        self._runs: dict[tuple[str, int], tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
             self._active[kind] = tuple(
-                (r, s) for r in rules if (s := profile.severity(r, kind)) is not None)
+                (r, s) for r in rules
+                if kind in r.claim_kinds and (s := profile.severity(r, kind)) is not None)
+            triggers = dict.fromkeys(r.trigger for r, _ in self._active[kind] if r.trigger)
+            self._triggers[kind] = tuple((t, profile.list(t.procedures)) for t in triggers)
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
               twins: Callable[[], tuple[int, ...]] | None = None,
               ledger_day: DayLookup | None = None,
               sent: Callable[[], SentClaim | None] | None = None) -> ScrubbedClaim:
-        """Run every active rule over one claim; ``day`` defaults to the claim's own lines.
+        """Run the active rules the claim can trip; ``day`` defaults to the claim's own lines.
 
         ``twins()`` lists the earlier claims of the submission with the same
         billing NPI and CLM01 (none when the claim is scrubbed on its own);
@@ -121,10 +137,48 @@ class Engine:
                                ledger_day=ledger_day or (lambda when: ()),
                                sent=sent or (lambda: None))
         findings = []
-        for rule, severity in self._active.get(record.transaction.kind, ()):
+        for rule, severity in self._to_run(context):
             for hit in rule.run(context):
                 findings.append(_finding(rule, severity, hit, record))
         return ScrubbedClaim(record, _one_per_reason(findings))
+
+    def _to_run(self, context: ClaimContext) -> tuple[tuple[Rule, Severity], ...]:
+        """The active rules of the claim's kind less those whose trigger it does not hold.
+
+        A claim holds a trigger when one of its lines bills a code of the
+        trigger's list; failing that, for a trigger that reaches further, when
+        the ledger (or the whole day context) of its lines' dates holds one.
+        Those lookups are the ones the rule itself would make, and each is
+        cached per date, so the rule that then runs does not pay for them again.
+        """
+        kind = context.kind
+        triggers = self._triggers.get(kind, ())
+        held = 0
+        if triggers:
+            record = context.record
+            lines = record.claim.lines
+            procedures = {line.procedure for line in lines}
+            days: list[date] | None = None
+            for bit, (trigger, codes) in enumerate(triggers):
+                if any(code in codes for code in procedures):
+                    held |= 1 << bit
+                    continue
+                if trigger.reach == OWN_LINES:
+                    continue
+                if days is None:
+                    days = [d for d in dict.fromkeys(service_date(record, line)
+                                                     for line in lines) if d is not None]
+                look = context.ledger_day if trigger.reach == OR_LEDGER else context.day
+                if any(s.procedure in codes for d in days for s in look(d)):
+                    held |= 1 << bit
+        try:
+            return self._runs[kind, held]
+        except KeyError:
+            chosen = {t for bit, (t, _) in enumerate(triggers) if held >> bit & 1}
+            run = self._runs[kind, held] = tuple(
+                (r, s) for r, s in self._active.get(kind, ())
+                if r.trigger is None or r.trigger in chosen)
+            return run
 
 
 _NCCI_RULES = ("ncci-ptp", "mue")

@@ -46,6 +46,38 @@ class Hit:
 
 Check = Callable[["ClaimContext"], Iterable[Hit]]
 
+# Where a trigger's procedure must be for the rule to possibly fire (see ``Trigger``).
+OWN_LINES = "claim"  # on the claim's own lines
+OR_LEDGER = "ledger"  # there, or among the ledger's services of the dates of its lines
+OR_DAY = "day"  # there, or anywhere in the day context of its lines (the run, the ledger)
+REACHES = (OWN_LINES, OR_LEDGER, OR_DAY)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """What a claim must hold for a rule to possibly fire: a procedure of a profile list.
+
+    The engine runs a rule with a trigger only on the claims that hold one of
+    the list's codes where ``reach`` says; a rule without one runs on every
+    claim. The codes are the profile's list, not a copy, so a payer who adds a
+    code to the list gets the rule on its claims too. A trigger only saves
+    work: it must hold on every claim the rule can find something on.
+    """
+
+    procedures: str  # the profile list of codes: "irrigation-codes"
+    reach: str = OWN_LINES  # OWN_LINES, OR_LEDGER or OR_DAY
+
+    def __post_init__(self) -> None:
+        if self.reach not in REACHES:
+            raise ValueError(f"trigger reach {self.reach!r} is not one of {REACHES}")
+
+    def describe(self) -> str:
+        """Words for `scrub rules` on the claims the engine runs the rule on."""
+        also = {OWN_LINES: "",
+                OR_LEDGER: ", or whose dates have one in the ledger",
+                OR_DAY: ", or whose dates have one in the day context (the run, the ledger)"}
+        return f"that bill a code of the profile list {self.procedures}{also[self.reach]}"
+
 
 @dataclass(frozen=True, slots=True)
 class Rule:
@@ -59,6 +91,8 @@ class Rule:
     check: Check
     doc: str  # the check's docstring: what, why, Fails:/Passes: examples
     kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
+    trigger: Trigger | None = None  # the claims it can fire on; None: every claim
+    claim_kinds: tuple[str, ...] = KINDS  # the kinds of claim it looks at ("837P", "837I")
 
     def default_severity(self, kind: str) -> Severity:
         """The built-in severity for an 837P or 837I claim."""
@@ -75,9 +109,19 @@ _REGISTRY: dict[str, Rule] = {}
 
 
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
-         stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None
-         ) -> Callable[[Check], Check]:
-    """Register ``check`` under ``rule_id``; ids are unique and permanent."""
+         stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
+         procedures: str | None = None, reach: str = OWN_LINES,
+         claim_kinds: tuple[str, ...] = KINDS) -> Callable[[Check], Check]:
+    """Register ``check`` under ``rule_id``; ids are unique and permanent.
+
+    ``procedures`` names the profile list of codes a claim must hold (where
+    ``reach`` says) for the rule to possibly fire; without it the rule runs on
+    every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
+    looks at; the engine does not run it on the others.
+    """
+    if not claim_kinds or not set(claim_kinds) <= set(KINDS):
+        raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
+    trigger = Trigger(procedures, reach) if procedures is not None else None
 
     def register(check: Check) -> Check:
         if rule_id in _REGISTRY:
@@ -85,7 +129,8 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
         _REGISTRY[rule_id] = Rule(
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
-            kind_severity=tuple(sorted((kinds or {}).items())),
+            kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
+            claim_kinds=tuple(claim_kinds),
         )
         return check
 

@@ -111,7 +111,7 @@ def npi_check_digit(ctx: ClaimContext) -> Iterator[Hit]:
                       line=line, segment=location, element="NM109")
 
 
-@rule("snip-diagnosis-pointer", severity=REJECT, stc=("A7", "477"),
+@rule("snip-diagnosis-pointer", severity=REJECT, stc=("A7", "477"), claim_kinds=("837P",),
       summary="a line points at a diagnosis the claim does not list",
       source=_SNIP.format(4, "837P SV107 points into the claim's HI list"))
 def diagnosis_pointers(ctx: ClaimContext) -> Iterator[Hit]:
@@ -171,7 +171,7 @@ def future_dates(ctx: ClaimContext) -> Iterator[Hit]:
                       "a typing error.", line=line, segment=value.location, element="DTP03")
 
 
-@rule("snip-statement-period", severity=REJECT, stc=("A7", "187"),
+@rule("snip-statement-period", severity=REJECT, stc=("A7", "187"), claim_kinds=("837I",),
       summary="an 837I line date falls outside the statement period",
       source=_SNIP.format(4, "837I service line dates lie within DTP*434"))
 def statement_period(ctx: ClaimContext) -> Iterator[Hit]:
