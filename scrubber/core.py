@@ -32,6 +32,7 @@ from scrubber.rules.resources import Resources
 
 if TYPE_CHECKING:
     from scrubber.ig.gate import Gate
+    from scrubber.rules.engine import DayIndex
 
 log = logging.getLogger(__name__)
 
@@ -166,16 +167,31 @@ class Scrubber:
         appended to ``conformance`` (for a 999). With the options' ``record``,
         each accepted claim is recorded in the ledger as it is decided.
         """
+        from scrubber.rules.engine import DayIndex, scrub_indexed
+
         stage = progress.stage if progress is not None else _silent
         with _passes(source) as again:
-            gate = self._gate(again, name, stage, conformance)
-            passes = iter((f"indexing the day context of {name}", f"scrubbing {name}"))
+            if type(self).scrub_claims is not Scrubber.scrub_claims:  # its own day context
+                gate = self._gate(again, name, stage, conformance)
+                passes = iter((f"indexing the day context of {name}", f"scrubbing {name}"))
 
-            def events() -> Iterator[Event]:
-                stage(next(passes, f"scrubbing {name}"))
-                return _read(again, gate)
+                def events() -> Iterator[Event]:
+                    stage(next(passes, f"scrubbing {name}"))
+                    return _read(again, gate)
 
-            yield from self.scrub_claims(events, held=gate.held if gate else None)
+                yield from self.scrub_claims(events, held=gate.held if gate else None)
+                return
+            index = DayIndex()
+            try:
+                gate, _ = index_source(self.options, again(), name, index, stage=stage,
+                                       reports=conformance)
+                index.finish()
+                stage(f"scrubbing {name}")
+                yield from scrub_indexed(_read(again, gate), self.engine, index, self.ledger,
+                                         gate.held if gate else None,
+                                         record=self.options.record, hold=self.options.hold)
+            finally:
+                index.close()
 
     def _gate(self, again: Callable[[], Source], name: str, stage: Callable[[str], None],
               conformance: list | None) -> Gate | None:
@@ -254,14 +270,10 @@ class Scrubber:
                 for source, name in sources:
                     again = stack.enter_context(_passes(source))
                     reports: list = []
-                    gate = self._gate(again, name, stage, reports)
-                    planned.append((again, name, gate, reports, ordinal + 1))
-                    stage(f"indexing the day context of {name}")
-                    for event in _read(again, gate):
-                        if event.__class__ is ClaimRecord:
-                            ordinal += 1
-                            if gate is None or gate.held(event) is None:
-                                index.add(event, ordinal, submission_id(event))
+                    first = ordinal + 1
+                    gate, ordinal = index_source(self.options, again(), name, index,
+                                                 stage=stage, reports=reports, ordinal=ordinal)
+                    planned.append((again, name, gate, reports, first))
                 index.finish()
                 for again, name, gate, reports, first in planned:
                     stage(f"scrubbing {name}")
@@ -312,6 +324,55 @@ class Scrubber:
                 outcome.add(name, _feed(name, events, sinks, [report] if report else [],
                                         progress))
             return outcome
+
+
+def index_source(options: ScrubOptions, source: Source, name: str, index: DayIndex, *,
+                 stage: Callable[[str], None] = lambda label: None,
+                 reports: list | None = None, ordinal: int = 0,
+                 owns: Callable[[int], bool] | None = None) -> tuple[Gate | None, int]:
+    """Index a source's claims into the run's day index, IG-checking it in the same reading.
+
+    The claims are numbered on from ``ordinal``; the claims of a transaction
+    set the check rejects are taken out again (the payer never sees them).
+    With ``owns`` (scrubber.parallel), only the sets whose ST offset it takes
+    are checked and indexed. The IG report goes onto ``reports``; returned:
+    the gate that holds the rejected sets' claims, and the last ordinal.
+    """
+    from scrubber.ig.gate import Gate, transaction_key
+
+    checked = None
+    if options.conformance:
+        from scrubber.ig.checker import CheckedRead
+
+        stage(f"checking {name} and indexing its day context")
+        checked = CheckedRead(source, companion=options.companion, owns=owns)
+        events = checked.events()
+    else:
+        stage(f"indexing the day context of {name}")
+        events = read(source)
+    spans: list[list] = []  # [transaction key, first ordinal, last ordinal] of indexed claims
+    for event in events:
+        if event.__class__ is not ClaimRecord:
+            continue
+        ordinal += 1
+        if owns is not None and not owns(event.transaction.location.offset):
+            continue
+        index.add(event, ordinal, submission_id(event))
+        if checked is not None:
+            key = transaction_key(event)
+            if spans and spans[-1][0] == key and spans[-1][2] == ordinal - 1:
+                spans[-1][2] = ordinal
+            else:
+                spans.append([key, ordinal, ordinal])
+    if checked is None:
+        return None, ordinal
+    report = checked.report()
+    if reports is not None:
+        reports.append(report)
+    for key, first, last in spans:
+        if not report.is_accepted(*key):
+            index.drop(first, last)
+    return Gate(report), ordinal
 
 
 def _files(paths: Sequence[str]) -> str:

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 from scrubber.files import open_private
 from scrubber.model import ClaimRecord, Event, read
-from scrubber.rules.context import submission_id
 from scrubber.rules.findings import ScrubbedClaim
 
 if TYPE_CHECKING:
@@ -124,7 +123,7 @@ def _gate(report: IgReport | None) -> Gate | None:
 
 def _index_share(share: Share, folder: str) -> tuple[list[IgReport | None], str]:
     """Step 1 of a worker: check its sets, index their claims; the reports and index file."""
-    from scrubber.ig import check as ig_check
+    from scrubber.core import index_source
     from scrubber.rules.engine import DayIndex
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
@@ -135,17 +134,10 @@ def _index_share(share: Share, folder: str) -> tuple[list[IgReport | None], str]
     ordinal = 0
     try:
         for number, source in enumerate(share.paths):
-            owns = share.owns(number)
-            report = ig_check(source, companion=options.companion, owns=owns) \
-                if options.conformance else None
-            reports.append(report)
-            gate = _gate(report)
-            for event in read(source):
-                if event.__class__ is ClaimRecord:
-                    ordinal += 1
-                    if owns(event.transaction.location.offset) and (
-                            gate is None or gate.held(event) is None):
-                        index.add(event, ordinal, submission_id(event))
+            found: list[IgReport] = []
+            _, ordinal = index_source(options, source, source, index, reports=found,
+                                      ordinal=ordinal, owns=share.owns(number))
+            reports.append(found[0] if found else None)
         index.flush()
     finally:
         index.close()

@@ -11,6 +11,7 @@ pyx12 is wrong the difference is written down in ``docs/conformance.md``.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, TypeAlias
@@ -29,9 +30,11 @@ from scrubber.ig.report import (
 )
 from scrubber.ig.tables import Guide, GuideSet, Node
 from scrubber.ig.walker import Walker, key_values
+from scrubber.model.claims import Problem
 from scrubber.model.source import Source, UnreadableSource, open_source
+from scrubber.model.walker import Event
 from scrubber.x12.delimiters import Delimiters
-from scrubber.x12.tokenizer import Segment, SyntaxProblem, Tokenizer
+from scrubber.x12.tokenizer import Run, Segment, SyntaxProblem, Tokenizer
 
 #: a map segment's fast check: a pattern its text must match and the syntax rules (P, R, C
 #: ...) a pattern cannot express; False where the segment has none (see ``fastpath``)
@@ -389,9 +392,16 @@ class Checker:
         Envelope segments, and everything outside a checked transaction set, go
         through ``_envelope``; the body of a checked set goes through ``_body``,
         which reads on from the same iterator and hands back the envelope segment
-        that ended the body.
+        that ended the body. A source may come in several calls, cut anywhere.
         """
         stream = iter(items)
+        st, gs = self.st, self.gs
+        if st is not None and st.checked and gs is not None and gs.walker is not None:
+            # fed piece by piece (``read_checked``): this piece goes on inside a set's body
+            resumed = self._skip(stream, st) if st.skipped else self._body(stream, st, gs.walker)
+            if resumed is None:
+                return
+            stream = itertools.chain((resumed,), stream)
         for first in stream:
             item: Segment | SyntaxProblem | None = first
             while item is not None:
@@ -714,3 +724,60 @@ def check(source: Source, *, guides: GuideSet | None = None,
     finally:
         if owned:
             stream.close()
+
+
+class Checked:
+    """A tokenizer whose items go through a Checker as a reader takes them.
+
+    The model's walker reads ``items()`` (Runs unsplit); the checker gets the
+    same items' segments on the way, so one tokenization serves both, and
+    ``checker.report()`` is whole once the reader is done.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, checker: Checker):
+        self.tokenizer, self.checker = tokenizer, checker
+
+    @property
+    def delimiters(self) -> Delimiters | None:
+        return self.tokenizer.delimiters
+
+    def items(self) -> Iterator[Segment | SyntaxProblem | Run]:
+        tokenizer, feed = self.tokenizer, self.checker.feed
+        for item in tokenizer.items():
+            if isinstance(item, Run):
+                feed(item.iter_segments(), tokenizer)
+            else:
+                feed((item,), tokenizer)
+            yield item
+
+
+def read_checked(source: Source, checker: Checker) -> Iterator[Event]:
+    """The model's events of ``source``, checked by ``checker`` in the same reading."""
+    from scrubber.model.walker import read
+
+    return read(source, tokens=lambda tokenizer: Checked(tokenizer, checker))
+
+
+class CheckedRead:
+    """One reading of a source that yields its model events and checks it too.
+
+    ``report()``, once ``events()`` is done, is what ``check`` would have said
+    of the source, an unreadable one included.
+    """
+
+    def __init__(self, source: Source, *, companion: str | None = None,
+                 owns: Callable[[int], bool] | None = None):
+        guides = _with_companion(load_guides(), companion) if companion is not None else None
+        self.source, self.checker = source, Checker(guides, owns)
+        self._unreadable: str | None = None
+
+    def events(self) -> Iterator[Event]:
+        for event in read_checked(self.source, self.checker):
+            if event.__class__ is Problem and event.code == "file-unreadable":
+                self._unreadable = event.message
+            yield event
+
+    def report(self) -> IgReport:
+        if self._unreadable is not None:
+            return IgReport(interchanges=(), problems=(f"file-unreadable: {self._unreadable}",))
+        return self.checker.report()

@@ -45,6 +45,12 @@ def error_problem(error: IgError, control: str) -> Problem:
                    "transaction", location, control)
 
 
+def transaction_key(record: ClaimRecord) -> tuple[str, str, str]:
+    """The control numbers (ISA13, GS06, ST02) the IG report knows the claim's set by."""
+    group = record.group.control_number if record.group is not None else ""
+    return (record.interchange.control_number, group, record.transaction.control_number)
+
+
 class Gate:
     """The IG verdicts of one source, applied to its event stream."""
 
@@ -53,8 +59,7 @@ class Gate:
 
     def held(self, record: ClaimRecord) -> str | None:
         """Why the claim's transaction set goes no further, or None when it was accepted."""
-        group = record.group.control_number if record.group is not None else ""
-        key = (record.interchange.control_number, group, record.transaction.control_number)
+        key = transaction_key(record)
         if self.report.is_accepted(*key):
             return None
         places = self.report.placements(*key)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterable, Iterator
-from typing import BinaryIO, TypeAlias
+from collections.abc import Callable, Iterable, Iterator
+from typing import BinaryIO, Protocol, TypeAlias
 
 from scrubber.model.claim_source import claim_from, select_segments
 from scrubber.model.claims import (
@@ -84,8 +84,10 @@ def _segment_text(seg: Segment, delimiters: Delimiters | None) -> str:
 class _Walker:
     """The state of one pass over a source: open envelopes, HL tree, claim in hand."""
 
-    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE):
-        self.tokenizer = Tokenizer(stream, chunk_size)
+    def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE,
+                 tokens: Callable[[Tokenizer], Tokens] | None = None):
+        tokenizer = Tokenizer(stream, chunk_size)
+        self.tokenizer: Tokens = tokens(tokenizer) if tokens is not None else tokenizer
         self.delimiters: Delimiters | None = None
         self.interchange: Interchange | None = None
         self.group: FunctionalGroup | None = None
@@ -622,12 +624,24 @@ def _boundary_patterns(joint: str, sep: str) -> tuple[re.Pattern, re.Pattern]:
     return patterns
 
 
-def read(source: Source) -> Iterator[Event]:
+class Tokens(Protocol):
+    """What the walker reads: a Tokenizer, or a wrapper that also hands its items on."""
+
+    @property
+    def delimiters(self) -> Delimiters | None: ...
+
+    def items(self) -> Iterator[Segment | SyntaxProblem | Run]: ...
+
+
+def read(source: Source, *, tokens: Callable[[Tokenizer], Tokens] | None = None
+         ) -> Iterator[Event]:
     """Yield the events of an 837 source: a path, bytes, or a binary stream.
 
     Nothing about the input raises: a missing file, a directory, binary junk
     or a broken envelope comes out as a ``Problem`` (``fatal`` when nothing at
-    all could be read), and reading goes on wherever it can.
+    all could be read), and reading goes on wherever it can. ``tokens`` wraps
+    the tokenizer, for a reader that checks the same items as they pass
+    (scrubber.ig.checker.read_checked).
     """
     try:
         stream, owned = open_source(source)
@@ -635,7 +649,7 @@ def read(source: Source) -> Iterator[Event]:
         yield Problem("file-unreadable", str(exc), "file", fatal=True)
         return
     try:
-        yield from _Walker(stream).events()
+        yield from _Walker(stream, tokens=tokens).events()
     finally:
         if owned:
             stream.close()

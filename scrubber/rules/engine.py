@@ -342,6 +342,12 @@ class DayIndex:
         finally:
             self.db.execute("DETACH DATABASE share")
 
+    def drop(self, first: int, last: int) -> None:
+        """Take claims ``first``..``last`` out again (their set failed the IG check)."""
+        self._flush()
+        self.db.execute("DELETE FROM line WHERE ordinal BETWEEN ? AND ?", (first, last))
+        self.db.execute("DELETE FROM claim WHERE ordinal BETWEEN ? AND ?", (first, last))
+
     def flush(self) -> None:
         """Write what waits in memory and commit: the index can be merged elsewhere now."""
         self._flush()
