@@ -218,3 +218,41 @@ def test_positions_and_segment_counts_survive_a_tokenizer_problem_inside_a_set()
     se_count = int(se.split(b"*")[1])
     assert st.segment_count == se_count  # ST through SE, as SE01 declares for the clean file
     assert not [e for e in st.envelope_errors if e.code == "4"]  # SE01 still agrees
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.x12")) + sorted(FIXTURES.glob("*.bin"))
+                         + [FIXTURES / "no-such-file.x12"], ids=lambda p: p.name)
+def test_one_reading_checks_and_models_as_two_would(path: Path) -> None:
+    """CheckedRead: the model's events and the IG report from one tokenization, both as
+    ``read`` and ``check`` give them apart (an unreadable path included)."""
+    from scrubber.ig.checker import CheckedRead
+    from scrubber.model import read
+
+    checked = CheckedRead(str(path))
+    assert list(checked.events()) == list(read(str(path)))
+    assert checked.report() == check(str(path))
+
+
+def test_one_reading_holds_across_the_tokenizer_s_chunks(tmp_path: Path) -> None:
+    """A file over one tokenizer chunk (1 MiB) reaches the checker in pieces cut inside a
+    transaction set's body; the checker takes up where the last piece ended."""
+    import sys
+
+    from scrubber.ig.checker import CheckedRead
+    from scrubber.model import read
+    from scrubber.x12.tokenizer import CHUNK_SIZE
+
+    sys.path.insert(0, str(FIXTURES.parent / "bench"))
+    from gen837 import generate
+
+    path = tmp_path / "big.x12"
+    generate(str(path), 3000, "P", seed=3, claims_per_transaction=3000)
+    data = path.read_bytes()
+    assert len(data) > CHUNK_SIZE and data.count(b"~ST*") + data.count(b"\nST*") == 1
+    # an error past the first chunk, so the piece that carries it is a resumed one
+    at = data.index(b"CLM*", CHUNK_SIZE + 1000)
+    path.write_bytes(data[:at] + b"CLM**" + data[at + 4:])
+    checked = CheckedRead(str(path))
+    assert sum(1 for _ in checked.events()) == sum(1 for _ in read(str(path)))
+    report = checked.report()
+    assert report == check(str(path)) and not report.accepted
