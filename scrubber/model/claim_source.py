@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from scrubber.model.claim_body import claim_body
-from scrubber.model.claims import Claim, Location
+from scrubber.model.claim_body import LINE_KEY_IDS, LineKey, claim_body, line_keys
+from scrubber.model.claims import Claim, DateValue, Location
 from scrubber.model.values import PAD, parse_decimal
 from scrubber.x12.tokenizer import Run, Segment
 
@@ -24,6 +24,11 @@ class ClaimSource(NamedTuple):
     def body(self) -> tuple:
         """The claim's fields after CLM, in the order ``Claim`` keeps them."""
         return claim_body(self.segments(), self.component)
+
+    def line_keys(self) -> tuple[DateValue | None, list[LineKey]]:
+        """The statement period and what the day index keeps of each line, without the body:
+        only the segments that say them are split (``claim_body.line_keys``)."""
+        return line_keys(select_segments(self.pieces, LINE_KEY_IDS), self.component)
 
     # equal when the segments are, however the reader happened to cut them into pieces
     def __eq__(self, other: object) -> bool:

@@ -319,9 +319,12 @@ class ServiceLine:
     @property
     def date_of_service(self) -> date | None:
         """The single service date, or None when there is none or it spans days."""
-        if self.date_from is not None and self.date_from == self.date_to:
-            return self.date_from
-        return None
+        return one_day(self.date_from, self.date_to)
+
+
+def one_day(start: date | None, end: date | None) -> date | None:
+    """The day a date range covers when it is one day (``start == end``), else None."""
+    return start if start is not None and start == end else None
 
 
 def _built(index: int, doc: str) -> property:

@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TypeVar
 
-from scrubber.model.claims import ClaimRecord, Location, ServiceLine
+from scrubber.model.claims import ClaimRecord, DateValue, Location, ServiceLine, one_day
 from scrubber.rules.profile import Profile
 from scrubber.rules.resources import Resources
 
@@ -24,17 +24,25 @@ T = TypeVar("T")
 
 
 def service_date(record: ClaimRecord, line: ServiceLine) -> date | None:
-    """The line's single date of service, or None.
+    """The line's single date of service, or None (see ``line_date``)."""
+    dated = any(value.qualifier == "472" for value in line.dates)
+    return line_date(record.transaction.kind, dated, line.date_of_service,
+                     None if dated else record.claim.date("434"))
 
-    DTP*472 of the line (a one-day RD8 range counts as that day); on an 837I
-    line without DTP*472, a one-day statement period (DTP*434).
+
+def line_date(kind: str, dated: bool, day: date | None, statement: DateValue | None
+              ) -> date | None:
+    """A service line's single date of service, or None.
+
+    DTP*472 of the line (``dated``; ``day`` its single day: a one-day RD8 range
+    counts as that day); on an 837I line without DTP*472, a one-day statement
+    period (``statement``, the claim's DTP*434). The day index reads the same
+    from ``ClaimSource.line_keys`` without building the claim.
     """
-    if any(value.qualifier == "472" for value in line.dates):
-        return line.date_of_service
-    if record.transaction.kind == "837I":
-        period = record.claim.date("434")
-        if period is not None and period.start is not None and period.start == period.end:
-            return period.start
+    if dated:
+        return day
+    if kind == "837I" and statement is not None:
+        return one_day(statement.start, statement.end)
     return None
 
 

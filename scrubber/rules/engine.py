@@ -20,6 +20,7 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 from typing import TYPE_CHECKING, Protocol, cast
 
+from scrubber.model.claim_body import LineKey
 from scrubber.model.claims import ClaimRecord, Location
 from scrubber.model.keys import patient_identity
 from scrubber.model.walker import Event
@@ -32,8 +33,8 @@ from scrubber.rules.context import (
     DayService,
     SentClaim,
     claim_key,
+    line_date,
     own_services,
-    service_date,
     submission_id,
 )
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
@@ -300,15 +301,10 @@ class DayIndex:
         self._claims.append((submission, key, npi, payer, claim_id, claim.frequency, ordinal))
         if claim.frequency == "8":
             return
-        for index, line in enumerate(claim.lines):
-            day = service_date(record, line)
-            if day is None:
-                continue
-            where = line.service_location or line.location
+        for index, day, line in line_rows(record):
             self._batch.append((key, day.isoformat(), ordinal, index, claim.id, payer,
                                 line.number, line.procedure, "\x1f".join(line.modifiers),
-                                line.units_text, submission, where.segment, where.line,
-                                where.offset))
+                                line.units_text, submission, *line.location))
         if len(self._batch) + len(self._claims) >= 1000:
             self._flush()
 
@@ -402,6 +398,20 @@ class DayIndex:
 
     def close(self) -> None:
         self.db.close()
+
+
+def line_rows(record: ClaimRecord) -> Iterator[tuple[int, date, LineKey]]:
+    """The claim's lines with a date of service: (index in the claim, date, line key).
+
+    Read from the claim's segments without building its body (``ClaimSource.line_keys``):
+    the scrub pass builds it, the index pass need not build it too.
+    """
+    statement, keys = record.claim.source.line_keys()
+    kind = record.transaction.kind
+    for index, line in enumerate(keys):
+        day = line_date(kind, line.dated, line.day, statement)
+        if day is not None:
+            yield index, day, line
 
 
 def _decimal(text: str) -> Decimal | None:

@@ -38,15 +38,15 @@ from scrubber.core import Scrubber, ScrubOptions
 from scrubber.emit.sinks import AckFiles, FileEnd, ack_sinks
 from scrubber.model import ClaimRecord, Event, Problem, Transaction, read
 from scrubber.model.claims import CHANGE_FREQUENCIES
+from scrubber.model.values import parse_decimal
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.context import (
     SUBMISSION,
     DayService,
     claim_key,
-    service_date,
     submission_id,
 )
-from scrubber.rules.engine import patient_key, scrub_indexed
+from scrubber.rules.engine import line_rows, patient_key, scrub_indexed
 from scrubber.spark.pieces import Piece
 
 RUN, FILE = "run", "file"  # the reach of the day context: every file of the run, or each file
@@ -120,15 +120,12 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
     yield ("twin", (reach, submission, npi, claim_id), (piece.id, ordinal, claim.frequency))
     if claim.frequency == "8":  # a void adds no services, it cancels them
         return
-    for index, line in enumerate(claim.lines):
-        day = service_date(record, line)
-        if day is None:
-            continue
+    for index, day, line in line_rows(record):
         # a DayService's fields as a plain tuple: pickled several times on the way, and a
         # tuple pickles about five times faster than a slotted dataclass
         yield ("line", key, (piece.id, day, (
             SUBMISSION, claim.id, ordinal, index, line.number, line.procedure,
-            line.modifiers, line.units, submission, line.service_location or line.location)))
+            line.modifiers, parse_decimal(line.units_text), submission, line.location)))
 
 
 # -- stage 2: after one shuffle on the patient keys and twin keys ----------------------------
