@@ -35,6 +35,7 @@ from scrubber.rules.context import (
     claim_key,
     line_date,
     own_services,
+    service_date,
     submission_id,
 )
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
