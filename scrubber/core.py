@@ -299,9 +299,15 @@ class Scrubber:
     def _run_parallel(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink],
                       progress: Progress | None, jobs: int) -> RunOutcome | None:
         """``run`` over ``jobs`` processes; None when they failed before any sink was fed
-        (the run is then done in this process: the same results, only slower)."""
+        (the run is then done in this process: the same results, only slower).
+
+        The workers check and index first; then, while they scrub, this process
+        reads each file again and feeds the sinks, taking each claim's findings
+        as its worker writes them (or scrubbing it here, should its worker fail).
+        """
         from scrubber.ig.gate import Gate
         from scrubber.parallel import Findings, Parallel
+        from scrubber.rules.engine import DayIndex, scrub_indexed
 
         stage = progress.stage if progress is not None else _silent
         paths = [os.fspath(cast("str", source)) for source, _ in sources]
@@ -309,18 +315,29 @@ class Scrubber:
             try:
                 workers = stack.enter_context(Parallel(self.options, self.engine, paths, jobs))
                 stage(f"checking and indexing {_files(paths)} with {jobs} jobs")
-                reports, index = workers.index()
-                stage(f"scrubbing {_files(paths)} with {jobs} jobs")
-                spools = workers.scrub(reports, index)
+                reports, index_path = workers.index()
+                index = DayIndex.opened(index_path)
+                stack.callback(index.close)
+                spools = workers.scrub(reports, index_path)
             except Exception as exc:  # a worker died or failed: one process does it all
                 log.warning("the %d jobs failed (%s: %s); scrubbing in one process", jobs,
                             type(exc).__name__, exc)
                 return None
+
+            def local(record: ClaimRecord, ordinal: int) -> ScrubbedClaim:
+                scrubbed, = scrub_indexed([record], self.engine, index, self.ledger,
+                                          first=ordinal, record=self.options.record,
+                                          hold=self.options.hold)
+                return cast(ScrubbedClaim, scrubbed)
+
+            findings = Findings(spools, workers.shares, local)
+            stack.callback(findings.close)
             outcome = RunOutcome()
-            findings = Findings(spools)
-            for (_, name), path, report in zip(sources, paths, reports, strict=True):
+            for number, ((_, name), path, report) in enumerate(
+                    zip(sources, paths, reports, strict=True)):
+                stage(f"scrubbing {name} with {jobs} jobs")
                 gate = Gate(report) if report is not None else None
-                events = findings.scrubbed(_read(partial(os.fspath, path), gate), gate)
+                events = findings.scrubbed(_read(partial(os.fspath, path), gate), gate, number)
                 outcome.add(name, _feed(name, events, sinks, [report] if report else [],
                                         progress))
             return outcome

@@ -21,16 +21,18 @@ job (only fresh timestamps and control numbers differ).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import pickle
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from scrubber.files import open_private
 from scrubber.model import ClaimRecord, Event, read
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
     from scrubber.ig.gate import Gate
     from scrubber.ig.report import IgReport
     from scrubber.rules.engine import Engine
+
+log = logging.getLogger(__name__)
 
 # below this many bytes a run stays in one process unless --jobs is given: starting the
 # workers and reading every file once per worker costs more than it saves
@@ -154,8 +158,7 @@ def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
     index = DayIndex.opened(index_path)
     written = ordinal = 0
     try:
-        with open_private(spool, "wb") as out:
-            pickler = pickle.Pickler(out, pickle.HIGHEST_PROTOCOL)
+        with open(spool, "ab") as out:  # made empty (owner-only) by the parent, which follows it
             for number, source in enumerate(share.paths):
                 owns, gate = share.owns(number), _gate(reports[number])
 
@@ -171,11 +174,22 @@ def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
                         ordinal += 1
                     elif type(event) is ScrubbedClaim:
                         ordinal += 1
-                        pickler.dump((ordinal, event.findings))
+                        _write_frame(out, (ordinal, event.findings))
                         written += 1
+                        if written % _FLUSH_EVERY == 0:
+                            out.flush()  # the parent reports these claims while we go on
     finally:
         index.close()
     return written
+
+
+_FLUSH_EVERY = 64  # claims per write the parent can see
+
+
+def _write_frame(out: BinaryIO, item: tuple[int, tuple]) -> None:
+    """One claim's (ordinal, findings): its length, then its pickle."""
+    data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
+    out.write(len(data).to_bytes(4, "little") + data)
 
 
 # -- the parent --------------------------------------------------------------------------
@@ -232,38 +246,91 @@ class Parallel:
             index.close()
         return reports, path
 
-    def scrub(self, reports: list[IgReport | None], index_path: str) -> list[str]:
-        """Step 2 in every worker; the spools of findings, in the order of the shares."""
-        spools = [os.path.join(self.folder, f"findings-{s.number}.pickle") for s in self.shares]
-        list(self.pool.map(_scrub_share, self.shares, [index_path] * len(self.shares),
-                           [reports] * len(self.shares), spools))
+    def scrub(self, reports: list[IgReport | None], index_path: str) -> list[Spool]:
+        """Start step 2 in every worker; their spools, which fill as they go, share by share."""
+        spools = []
+        for share in self.shares:
+            path = os.path.join(self.folder, f"findings-{share.number}.bin")
+            open_private(path, "wb").close()
+            future = self.pool.submit(_scrub_share, share, index_path, reports, path)
+            spools.append(Spool(path, future, share.number))
         return spools
 
 
-def spooled(spools: Sequence[str]) -> Iterator[tuple[int, tuple]]:
-    """The (ordinal, findings) of every scrubbed claim, in run order, from the spools."""
-    for spool in spools:
-        with open(spool, "rb") as stream:
-            unpickler = pickle.Unpickler(stream)
-            while True:
-                try:
-                    yield unpickler.load()
-                except EOFError:
-                    break
+class Spool:
+    """One worker's findings, read as it writes them (step 2 runs beside the reports)."""
+
+    def __init__(self, path: str, future: Future, number: int):
+        self.path, self.future, self.number = path, future, number
+        self._stream: BinaryIO | None = None
+        self._over = False
+
+    def frame(self) -> tuple[int, tuple] | None:
+        """The next claim's (ordinal, findings); None once the worker is done (or failed)."""
+        if self._stream is None:
+            self._stream = open(self.path, "rb")
+        stream = self._stream
+        while True:
+            at = stream.tell()
+            head = stream.read(4)
+            if len(head) == 4:
+                size = int.from_bytes(head, "little")
+                data = stream.read(size)
+                if len(data) == size:
+                    item: tuple[int, tuple] = pickle.loads(data)
+                    return item
+            stream.seek(at)  # a frame not yet whole: wait for the rest
+            if self._over:
+                return None
+            if self.future.done():
+                self._over = True  # and read once more: its last flush came before it ended
+                if self.future.exception() is not None:
+                    log.warning("job %d failed (%s); the rest of its claims are scrubbed in "
+                                "the main process", self.number + 1, self.future.exception())
+                continue
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
 
 
 class Findings:
-    """The spooled findings of a run, handed to each file's claims in turn."""
+    """The workers' findings, handed to each file's claims in turn.
 
-    def __init__(self, spools: Sequence[str]):
-        self._items = spooled(spools)
+    A claim whose worker failed before it got to it is scrubbed here by
+    ``local(record, ordinal)``: the run's results do not depend on a worker.
+    """
+
+    def __init__(self, spools: Sequence[Spool], shares: Sequence[Share],
+                 local: Callable[[ClaimRecord, int], ScrubbedClaim]):
+        self._spools, self._shares, self._local = spools, shares, local
+        self._pending: dict[int, tuple[int, tuple] | None] = {}
         self.ordinal = 0  # claims of the run so far
 
-    def scrubbed(self, events: Iterator[Event], gate: Gate | None
+    def close(self) -> None:
+        for spool in self._spools:
+            spool.close()
+
+    def _found(self, share: int, ordinal: int) -> tuple | None:
+        pending = self._pending.get(share)
+        if pending is None:
+            pending = self._spools[share].frame()
+        if pending is None or pending[0] > ordinal:
+            self._pending[share] = pending
+            return None  # its worker failed before this claim
+        if pending[0] < ordinal:
+            raise RuntimeError(f"job {share + 1} sent the findings of claim {pending[0]} "
+                               f"where claim {ordinal} was due")
+        self._pending[share] = None
+        return pending[1]
+
+    def scrubbed(self, events: Iterator[Event], gate: Gate | None, source: int
                  ) -> Iterator[Event | ScrubbedClaim]:
         """A file's events with every claim scrubbed: held by ``gate``, or its findings."""
         from scrubber.rules.engine import held_claim
 
+        owners = [(share.number, share.owns(source)) for share in self._shares]
         for event in events:
             if type(event) is not ClaimRecord:
                 yield event
@@ -273,8 +340,8 @@ class Findings:
             if reason is not None:
                 yield held_claim(event, reason)
                 continue
-            number, found = next(self._items)
-            if number != self.ordinal:
-                raise RuntimeError(f"the workers' findings are out of step: claim {number} "
-                                   f"came for claim {self.ordinal}")
-            yield ScrubbedClaim(event, found)
+            offset = event.transaction.location.offset
+            share = next(number for number, owns in owners if owns(offset))
+            found = self._found(share, self.ordinal)
+            yield ScrubbedClaim(event, found) if found is not None else \
+                self._local(event, self.ordinal)

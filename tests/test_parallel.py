@@ -140,6 +140,30 @@ def test_a_failing_worker_leaves_the_run_to_one_process(
     assert "the 2 jobs failed (OSError: no space left on device)" in caplog.text
 
 
+def test_a_worker_failing_while_it_scrubs_leaves_its_claims_to_the_parent(
+        batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The parent has begun the reports: it scrubs the claims the worker did not get to."""
+    args = [str(batch), "--format", "json", "--ledger", str(tmp_path / "{}.db"), "--record"]
+    expected = _check([a.format("one") for a in args] + ["--jobs", "1"])
+    written = parallel._write_frame
+    count = [0]
+
+    def dies_at_the_tenth(out: Any, item: tuple[int, tuple]) -> None:
+        count[0] += 1  # per worker process
+        if count[0] == 10:
+            out.flush()
+            raise OSError("no space left on device")
+        written(out, item)
+
+    monkeypatch.setattr(parallel, "_write_frame", dies_at_the_tenth)
+    with caplog.at_level(logging.WARNING, logger="scrubber.parallel"):
+        assert _check([a.format("two") for a in args] + ["--jobs", "2"]) == expected
+    assert "job 1 failed (no space left on device)" in caplog.text
+    assert "job 2 failed (no space left on device)" in caplog.text
+    assert count[0] == 0  # the parent wrote no frame: its claims went straight to the sinks
+
+
 def test_only_files_go_to_workers(batch: Path) -> None:
     """Bytes or a stream, or a ledger object handed in, stay in this process."""
     with Scrubber(ScrubOptions()) as scrubber:
@@ -167,7 +191,7 @@ def test_stages_say_how_many_jobs(batch: Path) -> None:
                                progress=Heard(), jobs=2)
     assert outcome.files == 1 and outcome.rejected
     assert seen == ["checking and indexing " + str(batch) + " with 2 jobs",
-                    "scrubbing " + str(batch) + " with 2 jobs"]
+                    "scrubbing batch with 2 jobs"]
 
 
 def test_default_jobs_use_every_core_for_a_big_run_only(
