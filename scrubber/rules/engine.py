@@ -275,7 +275,7 @@ class DayIndex:
     a change here is a change there, which tests/test_spark_stages.py checks.
     """
 
-    def __init__(self, cache_kib: int = 16384, path: str = ""):
+    def __init__(self, cache_kib: int = 4096, path: str = ""):
         # "" opens a private temporary database: in memory while it fits the cache,
         # spilled to an unlinked temporary file beyond, gone when the connection closes.
         # A ``path`` (in a private directory) is for processes that share the index of a
