@@ -210,16 +210,27 @@ class Parallel:
 
             load_guides()  # once, in the parent, for every forked worker
             _INHERITED = (options, engine)
-        self.pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method),
-                                        initializer=_start, initargs=(options,))
-        self.shares = shares(self.paths, jobs)
+        try:
+            self.shares = shares(self.paths, jobs)
+            self.pool = ProcessPoolExecutor(jobs,
+                                            mp_context=multiprocessing.get_context(method),
+                                            initializer=_start, initargs=(options,))
+        except BaseException:
+            _INHERITED = None
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def __enter__(self) -> Parallel:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         global _INHERITED
         _INHERITED = None
+        if kind is not None:
+            # the run is over (interrupted, or a sink failed): do not wait for the workers
+            # to finish shares nobody will read (the executor has no public way to stop them)
+            for process in (getattr(self.pool, "_processes", None) or {}).copy().values():
+                process.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 

@@ -218,3 +218,34 @@ def test_spawned_workers_when_another_thread_runs(batch: Path,
     monkeypatch.setattr(parallel.multiprocessing, "get_context", context)
     assert _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "2"]) == expected
     assert made == ["spawn"]
+
+
+def test_a_failing_sink_stops_the_workers_and_leaves_no_files(
+        batch: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from scrubber.emit.sinks import FileEnd
+
+    class Breaks:
+        def __init__(self) -> None:
+            self.claims = 0
+
+        def begin_file(self, name: str) -> None:
+            pass
+
+        def event(self, event: object) -> None:
+            self.claims += 1
+            if self.claims == 50:
+                raise RuntimeError("the report's disk is full")
+
+        def end_file(self, end: FileEnd) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with Scrubber(ScrubOptions()) as scrubber, \
+            pytest.raises(RuntimeError, match="disk is full"):
+        scrubber.run([(str(batch), "batch")], [Breaks()], jobs=2)
+    assert not list(tmp_path.glob("scrub-jobs-*"))
