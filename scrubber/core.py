@@ -215,8 +215,10 @@ class Scrubber:
         The seam for a front end that gathers the day context elsewhere (the
         Spark job shuffles it in from every file of the run): override this,
         and the implementation-guide check, sinks and recording stay the core's.
-        ``events`` and ``scrub_into`` go through it; ``run`` over several
-        sources does not, since it indexes them all into one day context itself.
+        When it is overridden, ``events`` and ``scrub_into`` check a source on
+        its own first and then call it; otherwise they check and index in one
+        reading (``index_source``) and do not. ``run`` over several sources or
+        with jobs never does: it indexes them all into one day context itself.
         """
         return rules_scrub(open_events, profile=self.profile, ledger=self.ledger,
                            engine=self.engine, held=held, record=self.options.record,
@@ -286,7 +288,6 @@ class Scrubber:
             for sink in sinks:
                 sink.close()
         return outcome
-
 
     def _shareable(self, sources: Sequence[tuple[Source, str]]) -> bool:
         """Whether worker processes can take this run: files, and nothing they cannot see
