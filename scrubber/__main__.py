@@ -1,3 +1,4 @@
 from scrubber.cli import main
 
-main()
+if __name__ == "__main__":  # not in a worker process that --jobs spawns
+    main()
