@@ -249,3 +249,33 @@ def test_a_failing_sink_stops_the_workers_and_leaves_no_files(
             pytest.raises(RuntimeError, match="disk is full"):
         scrubber.run([(str(batch), "batch")], [Breaks()], jobs=2)
     assert not list(tmp_path.glob("scrub-jobs-*"))
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_jobs_ends_every_process_and_leaves_no_files(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group) mid-run: 'Aborted!', no traceback
+    from the parent or a worker, no worker left running, no private files left behind."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    path = tmp_path / "big.x12"
+    generate(str(path), 30000, "P", seed=5, claims_per_transaction=3000)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    for wait in (1.5, 3.5):  # in the workers' first step, and while the parent reports
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scrubber", "check", str(path), "--jobs", "2",
+             "--no-ledger", "--format", "json"], stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, env=env, start_new_session=True,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        time.sleep(wait)
+        assert child.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(child.pid, signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+        assert child.returncode != 0 and "Aborted!" in err.decode()
+        assert "Traceback" not in err.decode()
+        time.sleep(0.5)
+        with pytest.raises(ProcessLookupError):
+            os.killpg(child.pid, 0)  # nobody of its process group is left
+        assert not list(tmp_path.glob("scrub-jobs-*"))
