@@ -11,7 +11,6 @@ pyx12 is wrong the difference is written down in ``docs/conformance.md``.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Literal, TypeAlias
@@ -395,24 +394,34 @@ class Checker:
         that ended the body. A source may come in several calls, cut anywhere.
         """
         stream = iter(items)
-        st, gs = self.st, self.gs
-        if st is not None and st.checked and gs is not None and gs.walker is not None:
-            # fed piece by piece (``read_checked``): this piece goes on inside a set's body
-            resumed = self._skip(stream, st) if st.skipped else self._body(stream, st, gs.walker)
-            if resumed is None:
+        item: Segment | SyntaxProblem | None = None
+        if self._in_body():  # fed piece by piece (``read_checked``): this one goes on inside
+            item = self._read_body(stream)
+            if item is None:
                 return
-            stream = itertools.chain((resumed,), stream)
-        for first in stream:
-            item: Segment | SyntaxProblem | None = first
-            while item is not None:
-                if isinstance(item, SyntaxProblem):
-                    self._problem(item)
-                    break
-                self._envelope(item, tokenizer)
-                st, gs = self.st, self.gs
-                if st is None or not st.checked or gs is None or gs.walker is None:
-                    break
-                item = self._skip(stream, st) if st.skipped else self._body(stream, st, gs.walker)
+        while True:
+            if item is None:
+                item = next(stream, None)
+                if item is None:
+                    return
+            if isinstance(item, SyntaxProblem):
+                self._problem(item)
+                item = None
+                continue
+            self._envelope(item, tokenizer)
+            item = self._read_body(stream) if self._in_body() else None
+
+    def _in_body(self) -> bool:
+        """Whether a checked transaction set is open (its body goes to ``_read_body``)."""
+        st, gs = self.st, self.gs
+        return st is not None and st.checked and gs is not None and gs.walker is not None
+
+    def _read_body(self, stream: Iterator[Segment | SyntaxProblem]) -> Segment | None:
+        """The open set's body, checked or (another checker's) counted; the envelope
+        segment that ended it, or None at the end of the stream."""
+        st, gs = self.st, self.gs
+        assert st is not None and gs is not None and gs.walker is not None, "see _in_body"
+        return self._skip(stream, st) if st.skipped else self._body(stream, st, gs.walker)
 
     def _skip(self, stream: Iterator[Segment | SyntaxProblem], st: _Transaction
               ) -> Segment | None:
