@@ -317,7 +317,7 @@ class Scrubber:
                 workers = stack.enter_context(Parallel(self.options, self.engine, paths, jobs))
                 stage(f"checking and indexing {_files(paths)} with {jobs} jobs")
                 reports, index_path = workers.index()
-                index = DayIndex.opened(index_path)
+                index = DayIndex(path=index_path, finished=True)
                 stack.callback(index.close)
                 spools = workers.scrub(reports, index_path)
             except Exception as exc:  # a worker died or failed: one process does it all

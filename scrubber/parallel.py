@@ -155,7 +155,7 @@ def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
     options = _WORKER.options
-    index = DayIndex.opened(index_path)
+    index = DayIndex(path=index_path, finished=True)
     written = ordinal = 0
     try:
         with open(spool, "ab") as out:  # made empty (owner-only) by the parent, which follows it

@@ -275,21 +275,23 @@ class DayIndex:
     a change here is a change there, which tests/test_spark_stages.py checks.
     """
 
-    def __init__(self, cache_kib: int = 4096, path: str = ""):
+    def __init__(self, cache_kib: int = 4096, path: str = "", *, finished: bool = False):
         # "" opens a private temporary database: in memory while it fits the cache,
         # spilled to an unlinked temporary file beyond, gone when the connection closes.
         # A ``path`` (in a private directory) is for processes that share the index of a
-        # run (scrubber.parallel): each fills its own, the run's merges them (``merge``).
-        self.db = sqlite3.connect(path)
+        # run (scrubber.parallel): each fills its own, the run's merges them (``merge``);
+        # with ``finished``, it is the run's finished index, opened read-only.
+        self.db = sqlite3.connect(f"file:{path}?mode=ro" if finished else path, uri=finished)
         self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
-        self.db.execute("PRAGMA journal_mode = OFF")
-        self.db.execute("PRAGMA synchronous = OFF")
-        self.db.execute(
-            "CREATE TABLE line (key BLOB, day TEXT, ordinal INTEGER, idx INTEGER, "
-            "claim_id TEXT, payer TEXT, number INTEGER, procedure TEXT, modifiers TEXT, "
-            "units TEXT, submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
-        self.db.execute("CREATE TABLE claim (submission TEXT, key BLOB, npi TEXT, payer TEXT, "
-                        "claim_id TEXT, frequency TEXT, ordinal INTEGER)")
+        if not finished:
+            self.db.execute("PRAGMA journal_mode = OFF")
+            self.db.execute("PRAGMA synchronous = OFF")
+            self.db.execute(
+                "CREATE TABLE line (key BLOB, day TEXT, ordinal INTEGER, idx INTEGER, "
+                "claim_id TEXT, payer TEXT, number INTEGER, procedure TEXT, modifiers TEXT, "
+                "units TEXT, submission TEXT, segment INTEGER, physical INTEGER, offset INTEGER)")
+            self.db.execute("CREATE TABLE claim (submission TEXT, key BLOB, npi TEXT, "
+                            "payer TEXT, claim_id TEXT, frequency TEXT, ordinal INTEGER)")
         self._batch: list[tuple] = []
         self._claims: list[tuple] = []
         self.lines = 0
@@ -318,15 +320,6 @@ class DayIndex:
         if self._claims:
             self.db.executemany("INSERT INTO claim VALUES (?, ?, ?, ?, ?, ?, ?)", self._claims)
             self._claims = []
-
-    @classmethod
-    def opened(cls, path: str, cache_kib: int = 16384) -> DayIndex:
-        """A finished index another process wrote at ``path``, read-only."""
-        index = cls.__new__(cls)
-        index.db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        index.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
-        index._batch, index._claims, index.lines = [], [], 0
-        return index
 
     def merge(self, path: str) -> None:
         """Take in the rows of another unfinished index (a share of the run) at ``path``."""
