@@ -20,7 +20,7 @@ from scrubber.cli import main
 from scrubber.emit.html_report import HtmlReport
 from scrubber.emit.summary import TextSummary
 from scrubber.model.values import parse_decimal, small_int
-from scrubber.rules.snip import npi_is_valid
+from scrubber.rules.packs.snip import npi_is_valid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from fuzz import check_case, schema_validator  # noqa: E402

@@ -21,6 +21,9 @@ from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
 
+ORDER = 30  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+FIXTURES = "ncci"  # its rules' fixtures, scrubbed with the files beside them
+
 
 def _load_tables(given: Mapping[str, tuple[str, ...]]) -> NcciTables | None:
     """The tables the options name (index built on first use), or None when none are named.

@@ -34,9 +34,12 @@ from scrubber.codesets import (
 from scrubber.codesets.files import CPT, HCPCS, ICD10CM
 from scrubber.model.claims import Diagnosis, ServiceLine
 from scrubber.rules.context import ClaimContext
+from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
-from scrubber.rules.snip import ICD10_QUALIFIERS, ICD10_START
+
+ORDER = 40  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+FIXTURES = "codesets"  # its rules' fixtures, scrubbed with the files beside them
 
 _SHOWN = 12  # billable codes named in a message; the rest are counted
 
