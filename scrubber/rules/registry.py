@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from scrubber.model.claims import KINDS as KINDS  # re-exported: rules.docs reads it here
 from scrubber.model.claims import Location, ServiceLine
-from scrubber.rules.findings import Severity
+from scrubber.rules.findings import Notice, Severity
 
 if TYPE_CHECKING:
     from scrubber.rules.context import ClaimContext
@@ -45,7 +45,7 @@ class Hit:
     ceiling: Severity | None = None  # at most this severity (e.g. INFO when a PWK documents it)
 
 
-Check = Callable[["ClaimContext"], Iterable[Hit]]
+Check = Callable[["ClaimContext"], Iterable[Hit | Notice]]
 
 # Where a trigger's procedure must be for the rule to possibly fire (see ``Trigger``).
 OWN_LINES = "claim"  # on the claim's own lines
@@ -94,6 +94,9 @@ class Rule:
     kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
     trigger: Trigger | None = None  # the claims it can fire on; None: every claim
     claim_kinds: tuple[str, ...] = KINDS  # the kinds of claim it looks at ("837P", "837I")
+    # the outside data (resource names) it cannot run without; without it the engine does
+    # not run the rule and the run says so once (a Notice), not once per claim
+    needs: tuple[str, ...] = ()
 
     def default_severity(self, kind: str) -> Severity:
         """The built-in severity for an 837P or 837I claim."""
@@ -102,7 +105,7 @@ class Rule:
                 return severity
         return self.severity
 
-    def run(self, context: ClaimContext) -> Iterator[Hit]:
+    def run(self, context: ClaimContext) -> Iterator[Hit | Notice]:
         yield from self.check(context)
 
 
@@ -112,13 +115,16 @@ _REGISTRY: dict[str, Rule] = {}
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
          stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
          procedures: str | None = None, reach: str = OWN_LINES,
-         claim_kinds: tuple[str, ...] = KINDS) -> Callable[[Check], Check]:
+         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = ()
+         ) -> Callable[[Check], Check]:
     """Register ``check`` under ``rule_id``; ids are unique and permanent.
 
     ``procedures`` names the profile list of codes a claim must hold (where
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
     every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
-    looks at; the engine does not run it on the others.
+    looks at; the engine does not run it on the others. ``needs``: the resources
+    (scrubber.rules.resources) it cannot run without. A check yields ``Hit``s,
+    and a ``Notice`` for what it cannot judge for a reason of the run's.
     """
     if not claim_kinds or not set(claim_kinds) <= set(KINDS):
         raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
@@ -131,7 +137,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
             kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
-            claim_kinds=tuple(claim_kinds),
+            claim_kinds=tuple(claim_kinds), needs=tuple(needs),
         )
         return check
 

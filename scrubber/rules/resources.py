@@ -66,6 +66,10 @@ class ResourceKind:
     # {option name: paths given} -> the loaded resource, or None when no path was given;
     # raises ResourceError for files that cannot be used
     load: Loader
+    label: str = ""  # for people: "CMS NCCI PTP and MUE tables"; default: the name
+
+    def describe(self) -> str:
+        return self.label or self.name
 
 
 _KINDS: dict[str, ResourceKind] = {}
@@ -111,6 +115,12 @@ class Resources:
 
     def __bool__(self) -> bool:
         return bool(self.named)
+
+
+def describe(name: str) -> str:
+    """The label of the resource kind ``name`` (the name itself when none is registered)."""
+    kind = next((k for k in resource_kinds() if k.name == name), None)
+    return kind.describe() if kind is not None else name
 
 
 def load_resources(values: Mapping[str, Sequence[str]]) -> Resources:

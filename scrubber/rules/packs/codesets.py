@@ -64,7 +64,7 @@ resource_kind(ResourceKind("codesets", (
                             ".txt); repeatable. See docs/codesets.md."),
     ResourceOption("cpt", "a licensed CPT code list, one code a line; without it CPT codes "
                           "are checked by form only."),
-), _load))
+), _load, label="code sets (ICD-10-CM, HCPCS, CPT)"))
 
 ICD_SOURCE = ("CMS ICD-10-CM, the release of the date of service (April 1, 2026 bundled by "
               "simple-icd-10-cm; other years from --icd10cm, see docs/codesets.md)")
