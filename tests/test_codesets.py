@@ -278,4 +278,5 @@ def test_a_date_a_release_covers_decides_over_one_only_the_nearest_judges():
     assert [(f.rule, f.severity.value) for f in findings] == [("dx-not-billable", "reject")]
     assert "2026-05-04" in findings[0].message and "nearest" not in findings[0].message
     (late,) = dx_findings(bundled(), "837p", ("E116",), [("99213", "20261102", "1")])
-    assert late.severity.value == "warn" and "FY2027" in late.message
+    assert late.severity.value == "warn" and "nearest installed release" in late.message
+    assert "April 1, 2026 update" in late.message and "2026-11-02" in late.message

@@ -34,18 +34,48 @@ def codesets(tmp_path_factory):
     return load_codesets(**build.codeset_files(), cache_dir=tmp_path_factory.mktemp("cache"))
 
 
-def scrub(path: Path, codesets=None) -> list[ScrubbedClaim]:
+def scrub(path: Path, codesets=None, profile=None) -> list[ScrubbedClaim]:
     resources = Resources.of(codesets=codesets)
-    return [e for e in scrub_events(lambda: read(path), profile=load_profile(),
+    return [e for e in scrub_events(lambda: read(path), profile=profile or load_profile(),
                                     resources=resources)
             if isinstance(e, ScrubbedClaim)]
 
 
+def uncovered_at(severity: str, tmp_path: Path):
+    """A payer profile that gives claims on uncovered dates ``severity``."""
+    path = tmp_path / f"uncovered-{severity}.xml"
+    path.write_text(f'<profile name="p"><rules><rule id="codeset-uncovered" '
+                    f'severity="{severity}"/></rules></profile>', encoding="utf-8")
+    return load_profile(path)
+
+
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_fixture(path, codesets):
-    # a date after every release is judged by the nearest one, as a warning only
+def test_fixture(path, codesets, tmp_path):
+    # a date after every release is judged by the nearest one, as a warning only; what the
+    # claims on such a date get beside the run's notice is the profile's choice
+    if path.name.startswith("codeset-uncovered"):
+        assert_fixture(path, scrub(path, codesets, uncovered_at("warn", tmp_path)),
+                       Severity.WARN)
+        return
     assert_fixture(path, scrub(path, codesets),
                    Severity.WARN if "nocover" in path.name else None)
+
+
+@pytest.mark.parametrize("kind", ["837p", "837i"])
+def test_a_date_no_release_covers_is_said_once_and_held_only_when_the_profile_says(
+        kind, codesets, tmp_path):
+    path = FIXTURES / f"codeset-uncovered.fail.{kind}.x12"
+    (claim,) = scrub(path, codesets)
+    assert claim.findings == () and not claim.rejected  # default: the notice alone
+    (notice,) = claim.notices
+    assert notice.key == "codeset-uncovered-icd10cm-FY2027"
+    assert "FY2027 (2026-10-01 to 2027-09-30)" in notice.message
+    assert "scrub data add" in notice.message
+    (held,) = scrub(path, codesets, uncovered_at("reject", tmp_path))
+    assert held.rejected and [f.rule for f in held.findings] == ["codeset-uncovered"]
+    assert held.findings[0].status == ("A7", "21") and "2026-11-02" in held.findings[0].message
+    (inside,) = scrub(FIXTURES / f"codeset-uncovered.pass.{kind}.x12", codesets)
+    assert inside.notices == () and inside.findings == ()
 
 
 @pytest.mark.parametrize("path", [p for p in FILES if p.name.startswith(
@@ -75,7 +105,8 @@ def test_without_a_release_of_the_date_nothing_is_rejected(path):
 def test_every_codeset_rule_has_pass_and_fail_fixtures_for_both_kinds():
     rules = [r for r in all_rules() if r.check.__module__ == "scrubber.rules.packs.codesets"]
     assert [r.id for r in rules] == ["dx-unknown", "dx-not-billable", "dx-not-in-force",
-                                     "hcpcs-unknown", "hcpcs-not-in-force", "cpt-unknown"]
+                                     "hcpcs-unknown", "hcpcs-not-in-force", "cpt-unknown",
+                                     "codeset-uncovered"]
     for rule in rules:
         for outcome in ("pass", "fail"):
             for kind in ("837p", "837i"):

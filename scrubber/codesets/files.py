@@ -63,16 +63,40 @@ def fiscal_year(day: date) -> int:
     return day.year + 1 if day.month >= 10 else day.year
 
 
-def release_named(name: str, source: str) -> Release | None:
+_MONTH_NAMES = ("january", "february", "march", "april", "may", "june", "july", "august",
+                "september", "october", "november", "december")
+# a month as CMS writes it in a file name: "April", "Apr", "JAN", between non-letters
+_MONTH = re.compile(r"(?<![a-z])(" + "|".join(f"{m[:3]}(?:{m[3:]})?" for m in _MONTH_NAMES)
+                    + r")(?![a-z])", re.IGNORECASE)
+_YEAR = re.compile(r"(?<![0-9])(20[0-9]{2})(?![0-9])")
+
+
+def month_number(word: str) -> int:
+    """1 for "JAN", "Jan" or "January" ..., as CMS writes months in file names."""
+    return next(n for n, m in enumerate(_MONTH_NAMES, 1) if m.startswith(word.lower()[:3]))
+
+
+def release_named(name: str, source: str, context: str = "") -> Release | None:
     """The release a CMS file name says: ``icd10cm_order_2026.txt`` is FY2026,
-    ``icd10cm-order-April-2025.txt`` the April 1, 2025 update; None without a year."""
-    found = re.search(r"(?<![0-9])(20[0-9]{2})(?![0-9])", name)
+    ``icd10cm-order-April-2025.txt`` the April 1, 2025 update, a January one the
+    January 1 update; None without a year.
+
+    ``context``: another name that may say it (the zip's, for a member): the
+    year comes from ``name`` first, the month of a mid-year update from either.
+    A mid-year update (any month from January to September) is in force from
+    the first of its month to the September 30 that ends its fiscal year.
+    """
+    found = _YEAR.search(name) or _YEAR.search(context)
     if found is None:
         return None
     year = int(found.group(1))
     end = date(year, 9, 30)
-    if re.search(r"apr(il)?(?![a-z])", name, re.IGNORECASE):
-        return Release(f"ICD-10-CM April 1, {year} update", date(year, 4, 1), end, source)
+    month = _MONTH.search(name) or _MONTH.search(context)
+    number = month_number(month.group(1)) if month is not None else 10
+    if number < 10:
+        title = _MONTH_NAMES[number - 1].title()
+        return Release(f"ICD-10-CM {title} 1, {year} update", date(year, number, 1), end,
+                       source)
     return Release(f"ICD-10-CM FY{year}", date(year - 1, 10, 1), end, source)
 
 
@@ -115,19 +139,54 @@ def bundled_codes(path: Path) -> Iterator[tuple[str, bool]]:
 
 # -- CMS files ------------------------------------------------------------------------------
 
-def _text_member(path: Path, pattern: str, what: str) -> tuple[str, str]:
-    """(member name, text) of the one member of a zip matching ``pattern``, or of the file."""
+# What CMS ships beside the file we read, in the same zip: the ICD-10-CM order zip holds
+# the addenda (icd10cm_order_addenda_2027.txt), the HCPCS zip the record layout, a
+# readme, the Excel copy and proc notes.
+ICD_ORDER = (r"order.*\.txt$", r"addend")
+HCPCS_FILE = (r"^HCPC.*\.txt$", r"layout|read_?me|transaction|notes|changes")
+CPT_LIST = (r"\.(txt|csv)$", r"read_?me")
+# a line of the tabular order file: order number, code, 0 header / 1 valid, descriptions
+ORDER_LINE = re.compile(r"[0-9]{5}\s+[A-Z][0-9][0-9A-Z]{1,5}\s+[01]\s")
+
+
+def zip_members(path: Path) -> list[str] | None:
+    """The files a zip holds (folders and macOS metadata left out); None: not a zip."""
+    if not zipfile.is_zipfile(path):
+        return None
+    with zipfile.ZipFile(path) as archive:
+        return [n for n in archive.namelist() if not n.endswith("/")
+                and not n.startswith("__MACOSX/") and not Path(n).name.startswith(".")]
+
+
+def _pick(path: Path, names: list[str], kind: tuple[str, str], what: str,
+          prefer: str | None = None) -> str:
+    """The one member of the zip at ``path`` that is ``kind`` (pattern, pattern left out)."""
+    pattern, left_out = kind
+    found = [n for n in names if re.search(pattern, Path(n).name, re.IGNORECASE)
+             and not re.search(left_out, Path(n).name, re.IGNORECASE)]
+    if len(found) > 1 and prefer is not None:
+        found = [n for n in found if re.search(prefer, Path(n).name, re.IGNORECASE)] or found
+    if len(found) != 1:
+        listed = ", ".join(Path(n).name for n in names[:8]) or "nothing"
+        raise CodeSetError(f"{path}: expected one {what} in the zip, found {len(found)} "
+                           f"(it holds {listed})")
+    return found[0]
+
+
+def _text_member(path: Path, kind: tuple[str, str], what: str, prefer: str | None = None,
+                 limit: int = -1) -> tuple[str, str]:
+    """(member name, text) of the zip's one member of ``kind``, or of the file itself.
+
+    ``limit``: read only this many bytes (enough to recognise the file).
+    """
     try:
-        if not zipfile.is_zipfile(path):
-            return path.name, path.read_bytes().decode("latin-1")
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist()
-                     if re.search(pattern, Path(n).name, re.IGNORECASE)]
-            if len(names) != 1:
-                listed = ", ".join(archive.namelist()[:8]) or "nothing"
-                raise CodeSetError(f"{path}: expected one {what} in the zip, found "
-                                   f"{len(names)} (it holds {listed})")
-            return Path(names[0]).name, archive.read(names[0]).decode("latin-1")
+        names = zip_members(path)
+        if names is None:
+            with open(path, "rb") as fh:
+                return path.name, fh.read(limit).decode("latin-1")
+        member = _pick(path, names, kind, what, prefer)
+        with zipfile.ZipFile(path) as archive, archive.open(member) as fh:
+            return Path(member).name, fh.read(limit).decode("latin-1")
     except FileNotFoundError:
         raise CodeSetError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -136,18 +195,26 @@ def _text_member(path: Path, pattern: str, what: str) -> tuple[str, str]:
         raise CodeSetError(f"{path}: cannot read: {exc}") from None
 
 
-def icd10cm_file(path: Path) -> tuple[Release, list[tuple[str, bool]]]:
-    """The release and (code, header) rows of a CMS order file (or its zip).
-
-    The fiscal year comes from the name (the member's, else the zip's), as CMS
-    names them; a file named otherwise is refused with how to name it.
-    """
-    member, text = _text_member(path, r"order.*\.txt$", "tabular order file (*order*.txt)")
-    release = release_named(member, str(path)) or release_named(path.name, str(path))
+def _icd_release(path: Path, member: str) -> Release:
+    """The release the names say (the member's year first, then the zip's)."""
+    context = path.name if member != path.name else ""
+    release = release_named(member, str(path), context)
     if release is None:
         raise CodeSetError(
             f"{path}: the name does not say the fiscal year; keep CMS's name "
             "(icd10cm_order_2026.txt, or icd10cm-order-April-2026.txt for an April update)")
+    return release
+
+
+def icd10cm_file(path: Path) -> tuple[Release, list[tuple[str, bool]]]:
+    """The release and (code, header) rows of a CMS order file (or its zip).
+
+    The fiscal year comes from the name (the member's, else the zip's), as CMS
+    names them; a file named otherwise is refused with how to name it. The
+    addenda CMS puts in the same zip are passed over: the order file is whole.
+    """
+    member, text = _text_member(path, ICD_ORDER, "tabular order file (*order*.txt)")
+    release = _icd_release(path, member)
     rows = []
     for number, line in enumerate(io.StringIO(text), 1):
         if not line.strip():
@@ -180,15 +247,44 @@ def _day(text: str, path: Path, number: int) -> date | None:
 HcpcsRow = tuple[str, date | None, date | None, date | None]  # code, added, effective, ended
 
 
+def _hcpcs_record(line: str) -> bool:
+    """Whether ``line`` is a record of CMS's HCPCS file (any record id)."""
+    return (len(line.rstrip("\r\n")) >= 292 and line[10:11] in ("3", "4", "7", "8")
+            and bool(HCPCS.fullmatch(line[:5]) or CPT.fullmatch(line[:5])
+                     or line[10:11] in ("7", "8")))
+
+
+def quarter_of(day: date) -> tuple[date, date]:
+    """The first and last day of the calendar quarter of ``day``."""
+    start = date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
+    end = (date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
+           - timedelta(days=1))
+    return start, end
+
+
+def hcpcs_quarter_named(member: str, path: Path) -> tuple[date, date] | None:
+    """The quarter CMS's names say: ``HCPC2026_APR_ANWEB...``, else a zip named with a
+    month and year (``january-2025-alpha-numeric-hcpcs-file.zip``); None when neither."""
+    named = re.search(r"HCPC(20[0-9]{2})_(JAN|APR|JUL|OCT)", member + " " + path.name,
+                      re.IGNORECASE)
+    if named:
+        return quarter_of(date(int(named.group(1)), _MONTHS[named.group(2).upper()], 1))
+    year, month = _YEAR.search(path.name), _MONTH.search(path.name)
+    if year and month:
+        return quarter_of(date(int(year.group(1)), month_number(month.group(1)), 1))
+    return None
+
+
 def hcpcs_file(path: Path) -> tuple[tuple[date, date], list[HcpcsRow]]:
     """The dates the file speaks for (its quarter) and (code, added, effective, terminated).
 
     Fixed width, positions 1-5 code, 11 record id (3: a procedure's first
     line), 269-276 added, 277-284 action effective, 285-292 termination date.
     The quarter comes from CMS's name (HCPC2026_APR_...), else from the latest
-    date in the file.
+    date in the file. In CMS's zip the record layout, readme and Excel copy
+    beside the file are passed over.
     """
-    member, text = _text_member(path, r"^HCPC.*\.txt$", "HCPCS file (HCPC*.txt)")
+    member, text = _text_member(path, HCPCS_FILE, "HCPCS file (HCPC*.txt)", prefer="ANWEB")
     rows: list[HcpcsRow] = []
     for number, line in enumerate(io.StringIO(text), 1):
         if not line.strip() or line[10:11] in ("4", "7", "8"):
@@ -203,27 +299,108 @@ def hcpcs_file(path: Path) -> tuple[tuple[date, date], list[HcpcsRow]]:
                      _day(line[284:292], path, number)))
     if not rows:
         raise CodeSetError(f"{path}: holds no HCPCS records (record id 3 in position 11)")
-    named = re.search(r"HCPC(20[0-9]{2})_(JAN|APR|JUL|OCT)", member + " " + path.name,
-                      re.IGNORECASE)
-    if named:
-        start = date(int(named.group(1)), _MONTHS[named.group(2).upper()], 1)
-    else:
-        latest = max(d for row in rows for d in row[1:] if d is not None)
-        start = date(latest.year, (latest.month - 1) // 3 * 3 + 1, 1)
-    end = (date(start.year + (start.month + 2) // 12, (start.month + 2) % 12 + 1, 1)
-           - timedelta(days=1))
-    return (start, end), rows
+    window = hcpcs_quarter_named(member, path)
+    if window is None:
+        dates = [d for row in rows for d in row[1:] if d is not None]
+        if not dates:
+            raise CodeSetError(f"{path}: neither the name (HCPC2026_APR_...) nor a date in "
+                               "the file says its quarter; keep CMS's name")
+        window = quarter_of(max(dates))
+    return window, rows
+
+
+# -- telling a file as CMS ships it (scrub data add) -----------------------------------------
+
+SNIFF = 1 << 14  # bytes read to tell a file: the first lines
+
+
+def _first_lines(text: str, count: int = 20) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[:count]
+
+
+def recognize_icd10cm(path: Path) -> Release | None:
+    """The release of a CMS ICD-10-CM order file (or its zip, addenda beside it); None when
+    it is not one. Raises ``CodeSetError`` for CMS's plain codes file (it lacks the
+    header flag) and for an order file whose name says no year."""
+    names = zip_members(path)
+    if names is not None and not any(re.search(ICD_ORDER[0], Path(n).name, re.IGNORECASE)
+                                     for n in names):
+        if any(re.search(r"icd10cm.*codes.*\.txt$", Path(n).name, re.IGNORECASE)
+               for n in names):
+            raise CodeSetError(f"{path}: holds CMS's ICD-10-CM codes file, which does not "
+                               "mark headers; give the code descriptions in tabular order "
+                               "zip (icd10cm_order_YYYY.txt)")
+        return None
+    member, text = _text_member(path, ICD_ORDER, "tabular order file (*order*.txt)",
+                                limit=SNIFF)
+    lines = _first_lines(text, 2)
+    if lines and ORDER_LINE.match(lines[0]):
+        return _icd_release(path, member)
+    if lines and re.match(r"[A-Z][0-9][0-9A-Z]{1,5}\s+\S", lines[0]) and \
+            re.search(r"icd.?10", member + path.name, re.IGNORECASE):
+        raise CodeSetError(f"{path}: this looks like CMS's ICD-10-CM codes file, which does "
+                           "not mark headers; give the code descriptions in tabular order "
+                           "file (icd10cm_order_YYYY.txt, or its zip)")
+    return None
+
+
+def recognize_hcpcs(path: Path) -> tuple[date, date] | None:
+    """The quarter of a CMS HCPCS Level II file (or its quarterly zip); None when it is not
+    one. Raises ``CodeSetError`` for a zip that holds only the Excel copy."""
+    names = zip_members(path)
+    if names is not None:
+        if not any(re.search(HCPCS_FILE[0], Path(n).name, re.IGNORECASE) for n in names):
+            if any(re.search(r"^HCPC.*\.xlsx?$", Path(n).name, re.IGNORECASE) for n in names):
+                raise CodeSetError(f"{path}: holds only the Excel copy of the HCPCS file; "
+                                   "give the zip with the text file (HCPC..._ANWEB....txt)")
+            return None
+    member, text = _text_member(path, HCPCS_FILE, "HCPCS file (HCPC*.txt)", prefer="ANWEB",
+                                limit=SNIFF)
+    lines = _first_lines(text, 1)
+    if not lines or not _hcpcs_record(lines[0]):
+        return None
+    return hcpcs_quarter_named(member, path) or hcpcs_file(path)[0]
+
+
+def recognize_cpt(path: Path) -> bool:
+    """Whether ``path`` is a plain CPT code list: a code and perhaps words a line (a heading
+    may lead). Not a table of codes and numbers (an MUE file), nor of code pairs (PTP)."""
+    names = zip_members(path)
+    if names is not None and sum(bool(re.search(CPT_LIST[0], n, re.IGNORECASE))
+                                 for n in names) != 1:
+        return False
+    _, text = _text_member(path, CPT_LIST, "code list (.txt or .csv)", limit=SNIFF)
+    lines = _first_lines(text)
+    if len(text) == SNIFF and lines:
+        lines = lines[:-1]  # the last may be cut short
+    rows = lines[1:] if lines and not CPT.fullmatch(_words(lines[0])[0]) else lines
+    if not rows:
+        return False
+    for line in rows:
+        words = _words(line)
+        if not CPT.fullmatch(words[0]):
+            return False
+        rest = words[1] if len(words) > 1 else ""
+        if rest[:1].isdigit() or re.match(r"[A-Z][0-9]{2}", rest.upper()):
+            return False  # units (MUE), a second code (PTP), a diagnosis or order number
+    return True
+
+
+def _words(line: str) -> list[str]:
+    """The code (upper case, unquoted) and what follows it on a line of a code list."""
+    words = re.split(r"[\s,;|\t]+", line.strip(), maxsplit=1)
+    return [words[0].strip('"').upper(), *(w.strip('"') for w in words[1:])]
 
 
 def cpt_file(path: Path) -> list[str]:
     """The codes of a plain CPT list: the first word of each line (a heading line may lead)."""
-    _, text = _text_member(path, r"\.(txt|csv)$", "code list (.txt or .csv)")
+    _, text = _text_member(path, CPT_LIST, "code list (.txt or .csv)")
     codes = []
     for number, line in enumerate(io.StringIO(text), 1):
-        words = re.split(r"[\s,;|\t]+", line.strip(), maxsplit=1)
-        if not words[0]:
+        word = _words(line)[0]
+        if not word:
             continue
-        word = words[0].strip('"').upper()
         if CPT.fullmatch(word):
             codes.append(word)
         elif codes or number > 1:

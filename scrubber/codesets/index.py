@@ -44,7 +44,7 @@ from scrubber.codesets.files import (
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # of the index layout
+VERSION = 2  # of the index layout
 OK, UNKNOWN, NOT_BILLABLE, NOT_IN_FORCE = "ok", "unknown", "not-billable", "not-in-force"
 Paths = Sequence[str | os.PathLike]
 
@@ -174,12 +174,27 @@ class CodeSets:
         rows = self._hcpcs(code.upper())
         if not rows:
             return HcpcsVerdict(code, day, UNKNOWN, covered)
-        for added, effective, ended in rows:
+        rows = self._of_quarter(rows, day)
+        for _, added, effective, ended in rows:
             began = added or effective
             if (began is None or began <= day) and (ended is None or day <= ended):
                 return HcpcsVerdict(code, day, OK, covered)
-        added, _, ended = max(rows, key=lambda r: r[0] or date.min)
+        _, added, _, ended = max(rows, key=lambda r: r[1] or date.min)
         return HcpcsVerdict(code, day, NOT_IN_FORCE, covered, added, ended)
+
+    def _of_quarter(self, rows: tuple, day: date) -> tuple:
+        """The rows of the file that decides ``day``: of the files that list the code, the
+        newest whose quarter starts on or before the day (its termination date wins over an
+        older quarter's file that lists the code without one); failing that, the oldest.
+        Files of the same quarter: the one given last."""
+        files = {row[0] for row in rows}
+        if len(files) < 2:
+            return rows
+        start = {n: self.hcpcs_windows[n - 1][0] for n in files}
+        before = [n for n in files if start[n] <= day]
+        chosen = (max(before, key=lambda n: (start[n], n)) if before
+                  else min(files, key=lambda n: (start[n], -n)))
+        return tuple(row for row in rows if row[0] == chosen)
 
     def cpt_known(self, code: str) -> bool | None:
         """True when the CPT list has the code; None when no list was given."""
@@ -187,10 +202,11 @@ class CodeSets:
             return None
         return self._cpt(code.upper())
 
-    def _hcpcs_rows(self, code: str) -> tuple[tuple[date | None, ...], ...]:
-        rows = self._query("SELECT added, effective, terminated FROM hcpcs WHERE code = ?",
-                           (code,))
-        return tuple(tuple(_day(v) for v in row) for row in rows)
+    def _hcpcs_rows(self, code: str) -> tuple[tuple, ...]:
+        """(file number, added, effective, terminated) of every file that lists ``code``."""
+        rows = self._query("SELECT file, added, effective, terminated FROM hcpcs "
+                           "WHERE code = ?", (code,))
+        return tuple((row[0], *(_day(v) for v in row[1:])) for row in rows)
 
     def _cpt_row(self, code: str) -> bool:
         return self._query("SELECT 1 FROM cpt WHERE code = ?", (code,)).fetchone() is not None
@@ -275,7 +291,8 @@ _SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE dx (code TEXT, release INTEGER, header INTEGER,
                  PRIMARY KEY (code, release)) WITHOUT ROWID;
-CREATE TABLE hcpcs (code TEXT, added INTEGER, effective INTEGER, terminated INTEGER);
+CREATE TABLE hcpcs (code TEXT, file INTEGER, added INTEGER, effective INTEGER,
+                    terminated INTEGER);
 CREATE TABLE cpt (code TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
@@ -291,11 +308,11 @@ def _build(path: Path, key: str, bundled: Path, version: str,
         releases.append(release)
         icd.append(rows)
     windows: list[tuple[date, date]] = []
-    hcpcs_rows: list[HcpcsRow] = []
-    for source in given["hcpcs"]:
+    hcpcs_rows: list[tuple[int, HcpcsRow]] = []  # (file number, row): the file's quarter
+    for number, source in enumerate(given["hcpcs"], 1):
         window, records = hcpcs_file(source)
         windows.append(window)
-        hcpcs_rows += records
+        hcpcs_rows += ((number, record) for record in records)
     cpt_codes = sorted({c for source in given["cpt"] for c in cpt_file(source)})
     contents = {"releases": [[r.name, r.start.isoformat(), r.end.isoformat(), r.source]
                              for r in releases],
@@ -307,8 +324,9 @@ def _build(path: Path, key: str, bundled: Path, version: str,
         for rid, rows in enumerate(icd, 1):
             db.executemany("INSERT OR IGNORE INTO dx VALUES (?, ?, ?)",
                            ((code, rid, int(header)) for code, header in rows))
-        db.executemany("INSERT INTO hcpcs VALUES (?, ?, ?, ?)",
-                       ((code, *(_number(d) for d in days)) for code, *days in hcpcs_rows))
+        db.executemany("INSERT INTO hcpcs VALUES (?, ?, ?, ?, ?)",
+                       ((code, number, *(_number(d) for d in days))
+                        for number, (code, *days) in hcpcs_rows))
         db.execute("CREATE INDEX hcpcs_code ON hcpcs (code)")
         db.executemany("INSERT INTO cpt VALUES (?)", ((c,) for c in cpt_codes))
         db.executemany("INSERT INTO meta VALUES (?, ?)", [

@@ -23,7 +23,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO
@@ -209,3 +209,130 @@ def _date(text: str, name: str) -> int:
         except ValueError:
             pass
     raise ValueError(f"the {name} is {text!r}, expected YYYYMMDD")
+
+
+# -- telling a file as CMS ships it (scrub data add) --------------------------------------
+
+PRACTITIONER, OUTPATIENT = "practitioner", "outpatient"
+_QUARTERS = ("January", "April", "July", "October")
+_SETTING_WORDS = ((OUTPATIENT, r"ccioph|outpatient|hospital|facility"),
+                  (PRACTITIONER, r"ccipra|practitioner"))
+_DME = r"(?<![a-z])dme(?![a-z])|dme.?supplier"
+
+
+@dataclass(frozen=True, slots=True)
+class NcciFile:
+    """What a CMS NCCI file is: its table, the setting it serves and its quarter."""
+
+    table: str  # "ptp" or "mue"
+    setting: str  # PRACTITIONER (837P) or OUTPATIENT (hospital outpatient, 837I)
+    start: date | None  # the first day of its quarter; None: neither name nor heading says
+    version: str = ""  # CMS's version: "32.1" from ccipra-v321r0-f1
+
+    @property
+    def end(self) -> date | None:
+        """The last day of its quarter (CMS replaces the files every quarter)."""
+        if self.start is None:
+            return None
+        month = (self.start.month - 1) // 3 * 3 + 3
+        return date(self.start.year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+    def label(self) -> str:
+        what = "PTP edits" if self.table == "ptp" else "MUEs"
+        setting = "practitioner" if self.setting == PRACTITIONER else "hospital outpatient"
+        when = ""
+        if self.start is not None:
+            quarter = _QUARTERS[(self.start.month - 1) // 3]
+            when = f", {quarter} {self.start.year} quarter"
+        version = f" (version {self.version})" if self.version else ""
+        return f"NCCI {setting} {what}{when}{version}"
+
+
+def recognize(path: str | Path) -> NcciFile | None:
+    """What the CMS NCCI file (or zip) at ``path`` is; None when it is not one.
+
+    The table from the first row (PTP: two codes, dates and a modifier indicator;
+    MUE: a code, units and an adjudication indicator); the setting and quarter
+    from CMS's names (``ccipra-v321r0-f1.zip``: practitioner PTP, version 32.1,
+    April 2026; ``MCR_MUE_OutpatientHospitalServices_Eff_07-01-2026.csv``), else
+    from the headings above the rows. Reads the first lines only. Raises
+    ``NcciError`` for the DME supplier MUE table (for DME claims, which the
+    rules do not tell apart) and for a zip of several kinds.
+    """
+    path = Path(path)
+    names = [path.name]
+    found: list[tuple[str, str]] = []  # (table, heading text) per text in the file
+    try:
+        for where, lines in _texts(path):
+            if where.member is not None:
+                names.append(Path(where.member).name)
+            found.append(_first_row(lines))
+    except NcciError:
+        return None
+    tables = {table for table, _ in found}
+    if not found or "" in tables:
+        return None
+    if len(tables) > 1:
+        raise NcciError(f"{path}: holds both PTP and MUE tables; give each as CMS ships it")
+    table = tables.pop()
+    words = " ".join(names)
+    headings = " ".join(text for _, text in found)
+    if re.search(_DME, words, re.IGNORECASE) or re.search(_DME, headings, re.IGNORECASE):
+        raise NcciError(f"{path}: the DME supplier MUE table is for DME supplier claims, "
+                        "which the scrubber does not tell apart; add the practitioner "
+                        "(837P) and outpatient hospital (837I) tables")
+    setting = next((s for s, pattern in _SETTING_WORDS if re.search(pattern, words, re.I)),
+                   None) or next((s for s, pattern in _SETTING_WORDS
+                                  if re.search(pattern, headings, re.I)), PRACTITIONER)
+    start, version = _quarter(words)
+    return NcciFile(table, setting, start, version)
+
+
+def _first_row(lines: Iterator[tuple[int, str]]) -> tuple[str, str]:
+    """("ptp" or "mue", the heading text above it) of a text's first row; "" for no row."""
+    headings = []
+    for number, text in lines:
+        fields = _fields(text)
+        if not any(fields):
+            continue
+        if not CODE.fullmatch(fields[0].upper()):
+            if number > HEADER_LINES:
+                break
+            headings.append(text)
+            continue
+        for table, parse, width in (("ptp", _ptp_row, 6), ("mue", _mue_row, 3)):
+            try:
+                parse(fields, width)
+                return table, " ".join(headings)
+            except ValueError:
+                continue
+        break
+    return "", ""
+
+
+def _quarter(words: str) -> tuple[date | None, str]:
+    """(first day of the quarter, version) from CMS's names, else (None, "")."""
+    version = re.search(r"v(\d\d)(\d)r\d", words, re.IGNORECASE)
+    if version and version.group(2) in "0123":  # version 32.1: the second quarter of 2026
+        year, index = 1994 + int(version.group(1)), int(version.group(2))
+        return date(year, index * 3 + 1, 1), f"{version.group(1)}.{version.group(2)}"
+    effective = re.search(r"eff\w*?[_ -]?(\d\d)[-_](\d\d)[-_](20\d\d)", words, re.IGNORECASE)
+    if effective:
+        try:
+            day = date(int(effective.group(3)), int(effective.group(1)), int(effective.group(2)))
+        except ValueError:
+            return None, ""
+        return date(day.year, (day.month - 1) // 3 * 3 + 1, 1), ""
+    named = re.search(r"(20\d\d)[-_ ]?q([1-4])", words, re.IGNORECASE)
+    if named:
+        return date(int(named.group(1)), int(named.group(2)) * 3 - 2, 1), ""
+    return None, ""
+
+
+def release_start(path: str | Path) -> date | None:
+    """The first day of the quarter a file is CMS's release for (None: not said)."""
+    try:
+        found = recognize(path)
+    except NcciError:
+        return None
+    return found.start if found is not None else None

@@ -18,11 +18,12 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from itertools import islice
 from pathlib import Path
+from typing import TypeVar
 
 from scrubber.cache import (
     build_atomically,
@@ -33,11 +34,18 @@ from scrubber.cache import (
     touch,
 )
 from scrubber.model.claims import KINDS
-from scrubber.ncci.files import NO_DELETION, NcciError, mue_rows, ptp_rows
+from scrubber.ncci.files import (
+    NO_DELETION,
+    NcciError,
+    mue_rows,
+    ptp_rows,
+    recognize,
+    release_start,
+)
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # of the index layout: a new layout never opens an old file
+VERSION = 3  # of the index layout: a new layout never opens an old file
 BATCH = 20_000  # rows per executemany: large enough to be fast, small enough to stay flat
 
 Paths = str | os.PathLike | Sequence[str | os.PathLike]
@@ -55,6 +63,8 @@ class PtpEdit:
     modifier: int  # 0 no modifier allows both, 1 an NCCI-associated modifier may, 9 no edit
     rationale: str  # CMS's PTP edit rationale, as in the file
     prior_1996: bool  # "*=in existence prior to 1996"
+    # the quarter of the CMS file it came from (None: not said); not part of the edit itself
+    release: date | None = field(default=None, compare=False)
 
     def active(self, on: date) -> bool:
         """In force on ``on``: effective on or before it, deleted (if ever) after it."""
@@ -69,6 +79,7 @@ class MueLimit:
     units: int
     indicator: int  # 1 line edit, 2 date of service edit: policy, 3 ...: clinical
     rationale: str
+    release: date | None = field(default=None, compare=False)  # the file's quarter
 
 
 class NcciTables:
@@ -80,18 +91,21 @@ class NcciTables:
     """
 
     def __init__(self, path: Path | None, ptp_sets: Mapping[str, int],
-                 mue_sets: Mapping[str, int], counts: Mapping[str, int], built: bool = False):
+                 mue_sets: Mapping[str, int], counts: Mapping[str, int], built: bool = False,
+                 releases: Sequence[str] = ()):
         self.path = path  # the index file; None when no file was given
         self.counts = dict(counts)  # {"ptp": rows, "mue": rows}
         self.built = built  # True when this load built the index
+        self.releases = tuple(releases)  # the files' releases, for people ("NCCI ... 2026 ...")
         self._ptp_sets, self._mue_sets = dict(ptp_sets), dict(mue_sets)
         self._db = connect_read_only(path) if path is not None else None
         self._pair = lru_cache(maxsize=1 << 16)(self._pair_rows)
-        self._code = lru_cache(maxsize=1 << 14)(self._mue_row)
+        self._code = lru_cache(maxsize=1 << 14)(self._mue_rows)
 
     def __reduce__(self):
         # Worker processes reopen the same index file instead of copying tables.
-        return (NcciTables, (self.path, self._ptp_sets, self._mue_sets, self.counts))
+        return (NcciTables, (self.path, self._ptp_sets, self._mue_sets, self.counts, False,
+                             self.releases))
 
     def __repr__(self) -> str:
         return (f"NcciTables({self.counts.get('ptp', 0)} PTP rows, "
@@ -106,11 +120,14 @@ class NcciTables:
             ) -> PtpEdit | None:
         """The edit of (column 1, column 2) in force on ``on_date``, or None.
 
-        When several rows of the pair are in force (overlapping files), the one
-        that took effect last wins.
+        With several quarters' files, the newest quarter on or before the date
+        that lists the pair decides (a deletion date in a newer file wins over an
+        older file that lists the edit in force); of its rows in force, the one
+        that took effect last.
         """
+        edits = _of_release(self.ptp_edits(column1, column2, kind), on_date)
         found = None
-        for edit in self.ptp_edits(column1, column2, kind):
+        for edit in edits:
             if edit.active(on_date) and (found is None or edit.effective >= found.effective):
                 found = edit
         return found
@@ -123,12 +140,18 @@ class NcciTables:
             return ()
         return self._pair(set_id, column1.upper(), column2.upper())
 
-    def mue(self, code: str, kind: str = "837P") -> MueLimit | None:
-        """The MUE of ``code`` (the lowest value when the files list it twice), or None."""
+    def mue(self, code: str, kind: str = "837P", on_date: date | None = None
+            ) -> MueLimit | None:
+        """The MUE of ``code`` on ``on_date`` (None: the newest), or None.
+
+        The newest quarter on or before the date that lists the code decides; the
+        lowest value when it lists the code twice.
+        """
         set_id = self._mue_sets.get(kind)
         if set_id is None or self._db is None:
             return None
-        return self._code(set_id, code.upper())
+        limits = _of_release(self._code(set_id, code.upper()), on_date)
+        return min(limits, key=lambda limit: limit.units) if limits else None
 
     def close(self) -> None:
         if self._db is not None:
@@ -143,19 +166,19 @@ class NcciTables:
 
     def _pair_rows(self, set_id: int, column1: str, column2: str) -> tuple[PtpEdit, ...]:
         rows = self._query(
-            "SELECT effective, deletion, modifier, prior, text FROM ptp "
+            "SELECT effective, deletion, modifier, prior, text, release FROM ptp "
             "JOIN rationale ON rationale.id = ptp.rationale "
             "WHERE set_id = ? AND col1 = ? AND col2 = ?", (set_id, column1, column2))
         return tuple(PtpEdit(column1, column2, _day(effective), _deletion(deletion), modifier,
-                             text, bool(prior))
-                     for effective, deletion, modifier, prior, text in rows)
+                             text, bool(prior), _release(release))
+                     for effective, deletion, modifier, prior, text, release in rows)
 
-    def _mue_row(self, set_id: int, code: str) -> MueLimit | None:
-        row = self._query(
-            "SELECT units, indicator, text FROM mue JOIN rationale ON rationale.id = "
-            "mue.rationale WHERE set_id = ? AND code = ? ORDER BY units LIMIT 1",
-            (set_id, code)).fetchone()
-        return MueLimit(code, *row) if row else None
+    def _mue_rows(self, set_id: int, code: str) -> tuple[MueLimit, ...]:
+        rows = self._query(
+            "SELECT units, indicator, text, release FROM mue JOIN rationale ON rationale.id = "
+            "mue.rationale WHERE set_id = ? AND code = ?", (set_id, code))
+        return tuple(MueLimit(code, units, indicator, text, _release(release))
+                     for units, indicator, text, release in rows)
 
 
 def _day(value: int) -> date:
@@ -164,6 +187,25 @@ def _day(value: int) -> date:
 
 def _deletion(value: int) -> date | None:
     return None if value == NO_DELETION else _day(value)
+
+
+def _release(value: int) -> date | None:
+    return _day(value) if value else None
+
+
+R = TypeVar("R", PtpEdit, MueLimit)
+
+
+def _of_release(rows: Sequence[R], on_date: date | None) -> Sequence[R]:
+    """The rows of the newest release on or before ``on_date`` (None: the newest) that has
+    any; failing that, of the oldest release after it. A file whose quarter is not known
+    counts as the oldest."""
+    releases = {row.release or date.min for row in rows}
+    if len(releases) < 2:
+        return rows
+    before = [r for r in releases if on_date is None or r <= on_date]
+    chosen = max(before) if before else min(releases)
+    return [row for row in rows if (row.release or date.min) == chosen]
 
 
 
@@ -186,22 +228,24 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
     digests = {path: _sha256(path) for plan in plans.values() for paths in plan.values()
                for path in paths}
     sets = {table: _sets(plan, digests) for table, plan in plans.items()}
+    # the name says the file's quarter, so the quarter is part of what was given
+    quarters = {path: _number(release_start(path)) for path in digests}
     key = hashlib.sha256(json.dumps(
-        {"version": VERSION, **{table: {kind: [digests[p] for p in paths]
+        {"version": VERSION, **{table: {kind: [[digests[p], quarters[p]] for p in paths]
                                         for kind, paths in plan.items()}
                                 for table, plan in plans.items()}},
         sort_keys=True).encode()).hexdigest()
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"ncci-{key[:40]}.sqlite"
-    found = read_meta(path, key, VERSION, "counts")
+    found = read_meta(path, key, VERSION, "contents")
     built = found is None
     if found is None:
-        counts = _build(path, key, sets, digests)
+        found = _build(path, key, sets, digests)
     else:
-        counts = found
         touch(path)
     return NcciTables(path, {k: s for k, (s, _) in sets["ptp"].items()},
-                      {k: s for k, (s, _) in sets["mue"].items()}, counts, built)
+                      {k: s for k, (s, _) in sets["mue"].items()}, found["counts"], built,
+                      found["releases"])
 
 
 
@@ -249,72 +293,92 @@ _SCHEMA = """
 CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE source (tab TEXT, set_id INTEGER, path TEXT, sha256 TEXT, rows INTEGER);
 CREATE TABLE rationale (id INTEGER PRIMARY KEY, text TEXT UNIQUE);
-CREATE TABLE ptp (set_id INTEGER, col1 TEXT, col2 TEXT, effective INTEGER,
+CREATE TABLE ptp (set_id INTEGER, col1 TEXT, col2 TEXT, release INTEGER, effective INTEGER,
                   deletion INTEGER, modifier INTEGER, prior INTEGER, rationale INTEGER,
-                  PRIMARY KEY (set_id, col1, col2, effective, deletion, modifier)) WITHOUT ROWID;
+                  PRIMARY KEY (set_id, col1, col2, release, effective, deletion, modifier))
+                  WITHOUT ROWID;
 -- rows land here first, in file order: a private temporary database, gone on close
 ATTACH '' AS stage;
 CREATE TABLE stage.ptp AS SELECT * FROM main.ptp WHERE 0;
 CREATE TABLE mue (set_id INTEGER, code TEXT, units INTEGER, indicator INTEGER,
-                  rationale INTEGER);
+                  rationale INTEGER, release INTEGER);
 """
 
 
 def _build(path: Path, key: str, sets: Mapping[str, Mapping[str, tuple[int, tuple]]],
-           digests: Mapping[Path, str]) -> dict[str, int]:
+           digests: Mapping[Path, str]) -> dict:
     """Write the index to a temporary file beside ``path`` and rename it into place."""
     started = time.monotonic()
 
-    def fill(db: sqlite3.Connection) -> dict[str, int]:
+    def fill(db: sqlite3.Connection) -> dict:
         db.executescript(_SCHEMA)
-        counts = _fill(db, sets, digests)
+        counts, releases = _fill(db, sets, digests)
         # Sorted once into the clustered table: a smaller file than a table plus an
         # index, and a lookup reads one b-tree. Exact duplicate edits collapse.
         db.execute("INSERT OR IGNORE INTO main.ptp SELECT * FROM stage.ptp ORDER BY "
-                   "set_id, col1, col2, effective, deletion, modifier")
+                   "set_id, col1, col2, release, effective, deletion, modifier")
         db.execute("CREATE INDEX mue_code ON mue (set_id, code)")
+        contents = {"counts": counts, "releases": releases}
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
-            ("version", str(VERSION)), ("key", key), ("counts", json.dumps(counts))])
-        return counts
+            ("version", str(VERSION)), ("key", key), ("contents", json.dumps(contents))])
+        return contents
 
-    counts = build_atomically(path, "ncci", fill)
+    contents = build_atomically(path, "ncci", fill)
     log.info("built the NCCI index %s (%d PTP, %d MUE rows) in %.1f s", path,
-             counts["ptp"], counts["mue"], time.monotonic() - started)
-    return counts
+             contents["counts"]["ptp"], contents["counts"]["mue"], time.monotonic() - started)
+    return contents
 
 
-def _fill(db: sqlite3.Connection, sets, digests) -> dict[str, int]:
-    """Stream every file's rows into the tables: each distinct set of files once."""
+def _fill(db: sqlite3.Connection, sets, digests) -> tuple[dict[str, int], list[str]]:
+    """Stream every file's rows into the tables: each distinct set of files once.
+
+    Each row keeps the quarter of its file (from CMS's name, 0 when not said), so
+    that a newer quarter's row decides over an older one's. Returns the rows per
+    table and the files' releases, in words.
+    """
     rationale = _Rationales(db)
     counts = {"ptp": 0, "mue": 0}
+    releases: dict[str, None] = {}
     for table, read, insert, shape in (
-            ("ptp", ptp_rows, "INSERT INTO stage.ptp VALUES (?,?,?,?,?,?,?,?)", _ptp_values),
-            ("mue", mue_rows, "INSERT INTO mue VALUES (?,?,?,?,?)", _mue_values)):
+            ("ptp", ptp_rows, "INSERT INTO stage.ptp VALUES (?,?,?,?,?,?,?,?,?)", _ptp_values),
+            ("mue", mue_rows, "INSERT INTO mue VALUES (?,?,?,?,?,?)", _mue_values)):
         done = set()
         for set_id, paths in sets[table].values():
             if set_id in done:
                 continue
             done.add(set_id)
             for source in paths:
+                try:
+                    told = recognize(source)
+                except NcciError:
+                    told = None
+                release = _number(told.start) if told is not None else 0
+                releases[told.label() if told is not None else
+                         f"NCCI {table.upper()} file {source.name}"] = None
                 rows = 0
-                for batch in _batches(shape(set_id, row, rationale) for row in read(source)):
+                for batch in _batches(shape(set_id, row, rationale, release)
+                                      for row in read(source)):
                     db.executemany(insert, batch)
                     rows += len(batch)
                 db.execute("INSERT INTO source VALUES (?, ?, ?, ?, ?)",
                            (table, set_id, str(source), digests[source], rows))
                 counts[table] += rows
-    return counts
+    return counts, list(releases)
 
 
-def _ptp_values(set_id: int, row, rationale: _Rationales) -> tuple:
+def _number(day: date | None) -> int:
+    return day.year * 10000 + day.month * 100 + day.day if day else 0
+
+
+def _ptp_values(set_id: int, row, rationale: _Rationales, release: int) -> tuple:
     column1, column2, prior, effective, deletion, modifier, text = row
-    return (set_id, column1, column2, effective, deletion, modifier, int(prior),
+    return (set_id, column1, column2, release, effective, deletion, modifier, int(prior),
             rationale.id(text))
 
 
-def _mue_values(set_id: int, row, rationale: _Rationales) -> tuple:
+def _mue_values(set_id: int, row, rationale: _Rationales, release: int) -> tuple:
     code, units, indicator, text = row
-    return set_id, code, units, indicator, rationale.id(text)
+    return set_id, code, units, indicator, rationale.id(text), release
 
 
 def _batches(rows: Iterable[tuple]) -> Iterator[list[tuple]]:

@@ -107,6 +107,7 @@ class Engine:
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = selected(all_rules() if rules is None else rules, select, ignore)
         rules, self.notices = _without_data(rules, self.resources)
+        self.notices += _data_in_use(self.resources)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         # per kind, the triggers of its active rules with their codes from the profile
         self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
@@ -210,6 +211,16 @@ def _without_data(rules: Sequence[Rule], resources: Resources
                "installed; add them with `scrub data add`, see docs/data.md)", source=name)
         for name, ids in missing.items())
     return tuple(kept), notices
+
+
+def _data_in_use(resources: Resources) -> tuple[Notice, ...]:
+    """The run's line naming the reference data its rules judge by (releases, quarters)."""
+    from scrubber.rules.resources import releases_in_use
+
+    said = releases_in_use(resources)
+    if not said:
+        return ()
+    return (Notice("data-in-use", f"reference data: {'; '.join(said)}", source="scrub data"),)
 
 
 _NCCI_RULES = ("ncci-ptp", "mue")

@@ -7,6 +7,10 @@ name its files, and a loader. Front ends build their options from
 them), load them with ``load_resources`` into one ``Resources`` value, and hand
 that to the scrub core; a rule reads ``ctx.resource(name, Type)``. No front end
 or layer threads a parameter per resource.
+
+Files can also be installed once with ``scrub data add`` (scrubber.data): each
+option's ``recognize`` tells its files as their publisher ships them, and
+``load_resources`` adds the installed files of an option to those a run names.
 """
 
 from __future__ import annotations
@@ -52,6 +56,9 @@ class ResourceOption:
     metavar: str = "PATH"
     # tells this option's files as their publisher ships them (``scrub data add``)
     recognize: Recognizer | None = None
+    # the releases of this option that ship with the scrubber and need no file (the
+    # bundled ICD-10-CM): ``scrub data list`` and ``status`` count them
+    bundled: Callable[[], tuple[Release, ...]] | None = None
 
 
 Loader = Callable[[Mapping[str, tuple[str, ...]]], object | None]
@@ -67,6 +74,9 @@ class ResourceKind:
     # raises ResourceError for files that cannot be used
     load: Loader
     label: str = ""  # for people: "CMS NCCI PTP and MUE tables"; default: the name
+    # the releases a loaded resource (None: no file given) judges by, in words, for the
+    # line of a report that names the reference data of the run
+    in_use: Callable[[object | None], tuple[str, ...]] | None = None
 
     def describe(self) -> str:
         return self.label or self.name
@@ -123,14 +133,40 @@ def describe(name: str) -> str:
     return kind.describe() if kind is not None else name
 
 
-def load_resources(values: Mapping[str, Sequence[str]]) -> Resources:
-    """Load every kind whose options are among ``values`` ({option name: paths})."""
+def load_resources(values: Mapping[str, Sequence[str]], *,
+                   installed: Mapping[str, Sequence[str]] | None = None,
+                   leave_out: Sequence[str] = ()) -> Resources:
+    """Load every kind whose options are among ``values`` ({option name: paths}).
+
+    ``installed``: the files ``scrub data add`` installed, by option
+    (scrubber.data.installed_files): a run's own files for an option add to the
+    installed ones (given after them, so on a tie between releases the run's
+    wins). ``leave_out``: kinds not to load (a caller has them already).
+    """
     loaded: list[tuple[str, object]] = []
+    installed = installed or {}
     for kind in resource_kinds():
-        given = {o.name: tuple(values.get(o.name) or ()) for o in kind.options}
+        if kind.name in leave_out:
+            continue
+        given = {o.name: tuple(installed.get(o.name) or ()) + tuple(values.get(o.name) or ())
+                 for o in kind.options}
         if not any(given.values()):
             continue
         resource = kind.load(given)
         if resource is not None:
             loaded.append((kind.name, resource))
     return Resources(tuple(loaded))
+
+
+def resource_options() -> tuple[ResourceOption, ...]:
+    """Every registered kind's options, in registry order."""
+    return tuple(option for kind in resource_kinds() for option in kind.options)
+
+
+def releases_in_use(resources: Resources) -> tuple[str, ...]:
+    """The releases the run's rules judge by, in words, kind by kind (for a report line)."""
+    said: list[str] = []
+    for kind in resource_kinds():
+        if kind.in_use is not None:
+            said += kind.in_use(resources.get(kind.name))
+    return tuple(said)

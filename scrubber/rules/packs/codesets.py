@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date
+from pathlib import Path
 
 from scrubber.codesets import (
     NOT_BILLABLE,
@@ -31,12 +32,31 @@ from scrubber.codesets import (
     dotted,
     fiscal_year,
 )
-from scrubber.codesets.files import CPT, HCPCS, ICD10CM
+from scrubber.codesets.files import (
+    CPT,
+    HCPCS,
+    ICD10CM,
+    LIBRARY,
+    CodeSetError,
+    bundled_code_list,
+    bundled_release,
+    quarter_of,
+    recognize_cpt,
+    recognize_hcpcs,
+    recognize_icd10cm,
+)
 from scrubber.model.claims import Diagnosis, ServiceLine
 from scrubber.rules.context import ClaimContext
+from scrubber.rules.findings import Notice
 from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
-from scrubber.rules.registry import REJECT, WARN, Hit, rule
-from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
+from scrubber.rules.registry import INFO, REJECT, WARN, Hit, get_rule, rule
+from scrubber.rules.resources import (
+    Release,
+    ResourceError,
+    ResourceKind,
+    ResourceOption,
+    resource_kind,
+)
 
 ORDER = 40  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
 FIXTURES = "codesets"  # its rules' fixtures, scrubbed with the files beside them
@@ -46,7 +66,7 @@ _SHOWN = 12  # billable codes named in a message; the rest are counted
 
 def _load(given: Mapping[str, tuple[str, ...]]) -> CodeSets | None:
     """The code sets the options name, with the bundled release; None when none is named."""
-    from scrubber.codesets import CodeSetError, load_codesets
+    from scrubber.codesets import load_codesets
 
     if not any(given.values()):
         return None
@@ -56,15 +76,69 @@ def _load(given: Mapping[str, tuple[str, ...]]) -> CodeSets | None:
         raise ResourceError(f"code sets: {exc}") from None
 
 
+def _told(tell: Callable[[Path], Release | None]) -> Callable[[Path], Release | None]:
+    """A recognizer whose CodeSetError (a code-set file that cannot be used) is a
+    ResourceError, as ``scrub data add`` expects."""
+    def recognize(path: Path) -> Release | None:
+        try:
+            return tell(path)
+        except CodeSetError as exc:
+            raise ResourceError(f"code sets: {exc}") from None
+
+    return recognize
+
+
+def _icd10cm_release(path: Path) -> Release | None:
+    found = recognize_icd10cm(path)
+    return Release("icd10cm", found.name, found.start, found.end) if found else None
+
+
+def hcpcs_label(window: tuple[date, date]) -> str:
+    """"HCPCS 2025 January quarter": how a quarterly file is named for people."""
+    return f"HCPCS {window[0].year} {window[0]:%B} quarter"
+
+
+def _hcpcs_release(path: Path) -> Release | None:
+    window = recognize_hcpcs(path)
+    return Release("hcpcs", hcpcs_label(window), *window) if window else None
+
+
+def _cpt_release(path: Path) -> Release | None:
+    return Release("cpt", f"CPT code list {path.name}", None) if recognize_cpt(path) else None
+
+
+def _bundled_releases() -> tuple[Release, ...]:
+    """The ICD-10-CM release simple-icd-10-cm ships (none when the library is missing)."""
+    try:
+        found = bundled_release(*bundled_code_list())
+    except CodeSetError:
+        return ()
+    return (Release("icd10cm", f"{found.name} (bundled: {found.source})", found.start,
+                    found.end),)
+
+
+def _in_use(loaded: object | None) -> tuple[str, ...]:
+    """The releases the rules judge by: the run's code sets, else the bundled release."""
+    sets = loaded if isinstance(loaded, CodeSets) else bundled()
+    if sets is None:
+        return ()
+    said = [f"{r.name} ({'bundled with ' if r.source.startswith(LIBRARY) else ''}"
+            f"{Path(r.source).name})" for r in sets.releases]
+    said += [hcpcs_label(window) for window in sets.hcpcs_windows]
+    return (*said, *(["CPT code list"] if sets.has_cpt else []))
+
+
 resource_kind(ResourceKind("codesets", (
     ResourceOption("icd10cm", "CMS ICD-10-CM 'code descriptions in tabular order' file (zip "
                               "or icd10cm_order_YYYY.txt) of a fiscal year the bundled "
-                              "release does not cover; repeatable. See docs/codesets.md."),
+                              "release does not cover; repeatable. See docs/codesets.md.",
+                   recognize=_told(_icd10cm_release), bundled=_bundled_releases),
     ResourceOption("hcpcs", "CMS HCPCS Level II quarterly file (zip or HCPC20xx_..._ANWEB "
-                            ".txt); repeatable. See docs/codesets.md."),
+                            ".txt); repeatable. See docs/codesets.md.",
+                   recognize=_told(_hcpcs_release)),
     ResourceOption("cpt", "a licensed CPT code list, one code a line; without it CPT codes "
-                          "are checked by form only."),
-), _load, label="code sets (ICD-10-CM, HCPCS, CPT)"))
+                          "are checked by form only.", recognize=_told(_cpt_release)),
+), _load, label="code sets (ICD-10-CM, HCPCS, CPT)", in_use=_in_use))
 
 ICD_SOURCE = ("CMS ICD-10-CM, the release of the date of service (April 1, 2026 bundled by "
               "simple-icd-10-cm; other years from --icd10cm, see docs/codesets.md)")
@@ -138,11 +212,10 @@ def _element(dx: Diagnosis) -> str:
 
 
 def _uncovered(verdict: DxVerdict) -> str:
-    """The note a warning carries when no loaded release covers the date."""
-    year = fiscal_year(verdict.day)
-    return (f" No loaded ICD-10-CM release covers {verdict.day:%Y-%m-%d}: checked against the "
-            f"nearest, {verdict.release.label()}, so this is a warning. For a verdict, add "
-            f"CMS's FY{year} ICD-10-CM file with --icd10cm (docs/codesets.md).")
+    """The note a warning carries when no installed release covers the date (the run's
+    notice says once what to install)."""
+    return (f" Judged by the nearest installed release, {verdict.release.name}, as a warning: "
+            f"none covers {verdict.day:%Y-%m-%d} (see the run's notice).")
 
 
 def _dx_hits(ctx: ClaimContext, status: str, words: Callable[[DxVerdict], str],
@@ -208,7 +281,7 @@ def not_billable(ctx: ClaimContext) -> Iterator[Hit]:
 def _in_force_words(verdict: DxVerdict) -> str:
     release = verdict.release
     names = ", ".join(r.name for r in verdict.elsewhere)
-    if all(r.start > release.end for r in verdict.elsewhere):
+    if all(r.start > min(release.end, verdict.day) for r in verdict.elsewhere):
         return (f"not yet in ICD-10-CM on that date ({release.name}); it was added later, "
                 f"in {names}.")
     if all(r.end < release.start for r in verdict.elsewhere):
@@ -275,9 +348,8 @@ def unknown_hcpcs(ctx: ClaimContext) -> Iterator[Hit]:
             yield Hit(message + " in CMS's HCPCS file.", "Correct the procedure code.", line=line,
                       element=_procedure_element(ctx))
         else:
-            yield Hit(f"{message} in the HCPCS files given, none of which is of the quarter "
-                      f"of {verdict.day:%Y-%m-%d}, so this is a warning: add that quarter's "
-                      "file with --hcpcs.",
+            yield Hit(f"{message} in the installed HCPCS files, none of which is of the "
+                      f"quarter of {verdict.day:%Y-%m-%d}: a warning (see the run's notice).",
                       "Correct the procedure code, or check it in the current HCPCS file.",
                       line=line, element=_procedure_element(ctx), ceiling=WARN)
 
@@ -326,3 +398,94 @@ def unknown_cpt(ctx: ClaimContext) -> Iterator[Hit]:
             yield Hit(f"line {line.number} procedure {line.procedure} is not in the CPT code "
                       "list given", "Correct the procedure code; if the code is new, update "
                       "the CPT list (--cpt).", line=line, element=_procedure_element(ctx))
+
+
+# -- dates no installed release covers ---------------------------------------------------------
+
+def _quarter_words(day: date) -> tuple[str, date, date]:
+    """("2026 October", first day, last day) of the calendar quarter of ``day``."""
+    start, end = quarter_of(day)
+    return f"{start:%B} {start.year}", start, end
+
+
+def _uncovered_days(ctx: ClaimContext, sets: CodeSets) -> dict[str, tuple[date, ...]]:
+    """{"ICD-10-CM" / "HCPCS": the claim's dates of service that no installed release of
+    that code set covers}; a code set the run has no file of is not asked."""
+    out: dict[str, tuple[date, ...]] = {}
+    icd = {dx.position for dx in ctx.claim.diagnoses if dx.qualifier in ICD10_QUALIFIERS}
+    days = {day for position, found in _dx_days(ctx).items() if position in icd
+            for day in found if day >= ICD10_START and not sets.release_for(day)[1]}
+    if days:
+        out["ICD-10-CM"] = tuple(sorted(days))
+    if sets.has_hcpcs:
+        lines = {day for line in ctx.claim.lines
+                 if line.procedure_qualifier == "HC" and HCPCS.fullmatch(line.procedure)
+                 and (day := _line_day(ctx, line)) is not None
+                 and not any(start <= day <= end for start, end in sets.hcpcs_windows)}
+        if lines:
+            out["HCPCS"] = tuple(sorted(lines))
+    return out
+
+
+def _notice(code_set: str, day: date) -> Notice:
+    """What the run says once for each fiscal year (ICD-10-CM) or quarter (HCPCS) no
+    installed release covers."""
+    if code_set == "ICD-10-CM":
+        year = fiscal_year(day)
+        return Notice(
+            f"codeset-uncovered-icd10cm-FY{year}",
+            f"No installed ICD-10-CM release covers dates of service in FY{year} "
+            f"({year - 1}-10-01 to {year}-09-30): the diagnoses of claims dated then were "
+            "checked against the nearest installed release, and what it finds is a warning "
+            f"only. Add CMS's FY{year} ICD-10-CM file (the code descriptions in tabular "
+            "order zip, as downloaded) with: scrub data add FILE (docs/codesets.md).",
+            source="codeset-uncovered")
+    name, start, end = _quarter_words(day)
+    return Notice(
+        f"codeset-uncovered-hcpcs-{start:%Y-%m}",
+        f"No installed HCPCS file is of the {name} quarter ({start:%Y-%m-%d} to "
+        f"{end:%Y-%m-%d}): Level II codes on lines dated then were checked against the files "
+        "of other quarters, as warnings only. Add that quarter's HCPCS file (the zip, as "
+        "downloaded) with: scrub data add FILE (docs/codesets.md).",
+        source="codeset-uncovered")
+
+
+@rule("codeset-uncovered", severity=INFO, stc=("A7", "21"),
+      summary="a date of service that no installed code-set release covers",
+      source="the installed code-set releases (scrub data status; docs/data.md)")
+def uncovered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
+    """A date of service no installed code-set release covers is said once for the run.
+
+    No installed ICD-10-CM release (or HCPCS file, when any is installed) covers a
+    date of service of the claim, so its codes could not be verified for it. They
+    are checked against the nearest release instead, and what that finds is a
+    warning only. The run says so once, in a notice per fiscal year or quarter with
+    the claims counted. The rule's severity says what each such claim gets: info (the
+    default) nothing more than the notice; warn a warning; reject a rejection, holding
+    the claim until the release is installed
+    (``<rule id="codeset-uncovered" severity="reject"/>`` in a payer profile).
+    Fails: HI*ABK:I10 on a 20261102 service, after every installed ICD-10-CM release
+    (with severity warn or reject)
+    Passes: HI*ABK:I10 on a 20260504 service, inside the bundled release
+    """
+    sets = code_sets(ctx)
+    if sets is None:
+        return
+    found = _uncovered_days(ctx, sets)
+    if not found:
+        return
+    notices: dict[str, Notice] = {}
+    for code_set, days in found.items():
+        for day in days:
+            notice = _notice(code_set, day)
+            notices.setdefault(notice.key, notice)
+    yield from notices.values()
+    itself = get_rule("codeset-uncovered")
+    if itself is not None and ctx.profile.severity(itself, ctx.kind) is INFO:
+        return  # said once for the run, by the notice
+    said = "; ".join(f"{code_set} on {', '.join(f'{d:%Y-%m-%d}' for d in days)}"
+                     for code_set, days in found.items())
+    yield Hit(f"no installed release covers {said}: the codes could not be verified for "
+              "these dates (checked against the nearest release only).",
+              "Install the release of these dates (scrub data add, docs/data.md) and scrub "
+              "the claim again; until then its codes are unverified.")

@@ -12,14 +12,22 @@ the submission and the claims already accepted in the ledger.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
+from pathlib import Path
 
 from scrubber.model.claims import ServiceLine, service_element
 from scrubber.ncci import MueLimit, NcciTables, PtpEdit
+from scrubber.ncci.files import OUTPATIENT, PRACTITIONER
 from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
-from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
+from scrubber.rules.resources import (
+    Release,
+    ResourceError,
+    ResourceKind,
+    ResourceOption,
+    resource_kind,
+)
 
 ORDER = 30  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
 FIXTURES = "ncci"  # its rules' fixtures, scrubbed with the files beside them
@@ -48,17 +56,41 @@ def _load_tables(given: Mapping[str, tuple[str, ...]]) -> NcciTables | None:
         raise ResourceError(f"NCCI tables: {exc}") from None
 
 
+def _recognizer(option: str, table: str, setting: str) -> Callable[[Path], Release | None]:
+    """Tells ``option``'s files: CMS's file of ``table`` ("ptp", "mue") for ``setting``."""
+    def recognize(path: Path) -> Release | None:
+        from scrubber.ncci.files import NcciError, recognize
+
+        try:
+            found = recognize(path)
+        except NcciError as exc:
+            raise ResourceError(f"NCCI tables: {exc}") from None
+        if found is None or (found.table, found.setting) != (table, setting):
+            return None
+        return Release(option, found.label(), found.start, found.end)
+
+    return recognize
+
+
+def _in_use(tables: object | None) -> tuple[str, ...]:
+    return tables.releases if isinstance(tables, NcciTables) else ()
+
+
 resource_kind(ResourceKind("ncci", (
     ResourceOption("ncci-ptp", "CMS NCCI procedure-to-procedure file (zip, .txt or .csv), "
                                "repeatable; used for 837P and, unless --ncci-ptp-837i is "
-                               "given, 837I. See docs/ncci.md."),
+                               "given, 837I. See docs/ncci.md.",
+                   recognize=_recognizer("ncci-ptp", "ptp", PRACTITIONER)),
     ResourceOption("ncci-ptp-837i", "NCCI PTP file for 837I claims (hospital outpatient "
-                                    "edits); with it, --ncci-ptp applies to 837P only."),
+                                    "edits); with it, --ncci-ptp applies to 837P only.",
+                   recognize=_recognizer("ncci-ptp-837i", "ptp", OUTPATIENT)),
     ResourceOption("mue", "CMS MUE file (zip, .txt or .csv), repeatable; used for 837P and, "
-                          "unless --mue-837i is given, 837I."),
+                          "unless --mue-837i is given, 837I.",
+                   recognize=_recognizer("mue", "mue", PRACTITIONER)),
     ResourceOption("mue-837i", "MUE file for 837I claims (e.g. the facility outpatient "
-                               "table); with it, --mue applies to 837P only."),
-), _load_tables, label="CMS NCCI PTP or MUE tables"))
+                               "table); with it, --mue applies to 837P only.",
+                   recognize=_recognizer("mue-837i", "mue", OUTPATIENT)),
+), _load_tables, label="CMS NCCI PTP or MUE tables", in_use=_in_use))
 
 SOURCE = "CMS NCCI {} (the user's CMS files, see docs/ncci.md)"
 # The modifiers CMS lists as NCCI-associated (NCCI Policy Manual, chapter I): anatomic,
@@ -219,10 +251,10 @@ def mue_units(ctx: ClaimContext) -> Iterator[Hit]:
     if tables is None or ctx.claim.frequency == "8":
         return
     for line in ctx.claim.lines:
-        limit = tables.mue(line.procedure, ctx.kind)
+        day = ctx.service_date(line)
+        limit = tables.mue(line.procedure, ctx.kind, day)  # the quarter of the date decides
         if limit is None or line.units is None:
             continue
-        day = ctx.service_date(line)
         if limit.indicator == 1 or day is None:
             if limit.indicator == 1 and line.units > limit.units:
                 yield Hit(f"{line.procedure} is billed with {line.units_text} units on this "
