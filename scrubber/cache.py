@@ -18,7 +18,8 @@ import os
 import sqlite3
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,11 +35,35 @@ def default_cache_dir() -> Path:
     return cache_dir()
 
 
+# digests a caller already holds for files that cannot have changed (the files
+# `scrub data add` installed: content-addressed, checked by size and time): see known_digests
+_KNOWN: ContextVar[Mapping[str, str] | None] = ContextVar("scrubber_known_digests",
+                                                          default=None)
+
+
+@contextlib.contextmanager
+def known_digests(digests: Mapping[str, str]) -> Iterator[None]:
+    """Within the block, ``file_sha256`` of these paths is the digest given, not read again.
+
+    For the installed reference data (scrubber.data), whose store recorded each
+    file's digest when it was added and checks its size and modification time:
+    opening a run's indexes then costs no hashing of hundreds of megabytes.
+    """
+    token = _KNOWN.set({**(_KNOWN.get() or {}), **digests})
+    try:
+        yield
+    finally:
+        _KNOWN.reset(token)
+
+
 def file_sha256(path: Path, error: type[Exception], what: str) -> str:
     """The sha256 of the file's bytes; ``error`` (naming the file) when it cannot be read.
 
     ``what`` names the file the user should give instead of a folder.
     """
+    known = (_KNOWN.get() or {}).get(os.fspath(path))
+    if known is not None:
+        return known
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fh:

@@ -21,6 +21,7 @@ from scrubber import __version__
 from scrubber.api import check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
 from scrubber.core import AckIdentity, ScrubOptions
+from scrubber.data.commands import data_group
 from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
@@ -110,13 +111,30 @@ def rule_selection(command: Any) -> Any:
 
 
 def _resources(values: dict[str, Any]) -> Resources:
-    """Load the resources the options name; a file that cannot be used is a usage error."""
+    """The kinds of data the options name, their files added to the installed ones of
+    their option (scrubber.data). The other installed kinds are opened now too, so that a
+    file or data store that cannot be used is a usage error before any input is read; the
+    scrub core takes them from the store (``ScrubOptions.data``)."""
+    from scrubber.data import installed_files, installed_resources
+
+    given = {kind_option.name: values.get(kind_option.name.replace("-", "_")) or ()
+             for kind in resource_kinds() for kind_option in kind.options}
+    store = _data_store()
     try:
-        return load_resources({kind_option.name: values.get(kind_option.name.replace("-", "_"))
-                               or () for kind in resource_kinds()
-                               for kind_option in kind.options})
+        flagged = (load_resources(given, installed=installed_files(store))
+                   if any(given.values()) else Resources())
+        installed_resources(store, flagged)
     except ResourceError as exc:
         raise click.UsageError(str(exc)) from None
+    return flagged
+
+
+def _data_store() -> str | None:
+    """The installed data's store: [data] store in scrub.toml, else the user's data folder."""
+    from scrubber.data.commands import configured_store
+    from scrubber.paths import data_dir
+
+    return configured_store() or str(data_dir())
 
 
 def _from_command_line(ctx: click.Context, name: str) -> bool:
@@ -240,6 +258,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     select, ignore = _rule_patterns(select), _rule_patterns(ignore)
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
+                           data=_data_store(),
                            ledger=ledger, record=record, fail_on=fail_on,
                            ack=AckIdentity(sender_id=ack_sender, name=ack_name),
                            select=select, ignore=ignore)
@@ -265,7 +284,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                                       style=ReportStyle(show_phi=show_phi,
                                                         color=use_color(color, out),
                                                         verbose=verbose))
-        except LedgerError as exc:
+        except (LedgerError, ResourceError) as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
     _say_not_scrubbed(outcome.not_scrubbed)
@@ -540,6 +559,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     # a broken profile, companion or resource file is refused before any file is taken
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
+                           data=_data_store(),
                            ledger=ledger, record=record and ledger is not None,
                            ack=AckIdentity(sender_id=ack_sender, name=ack_name),
                            select=_rule_patterns(select), ignore=_rule_patterns(ignore))
@@ -602,6 +622,7 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
         conf.append((key.strip(), value.strip()))
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
+                           data=_data_store(),
                            ledger=ledger_path, record=record, fail_on=fail_on,
                            ack=AckIdentity(sender_id=ack_sender, name=ack_name),
                            select=_rule_patterns(select), ignore=_rule_patterns(ignore))
@@ -667,6 +688,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     ledger = _usable_ledger(ctx, ledger_path, no_ledger)
     options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
                            conformance=conformance, resources=_resources(resource_values),
+                           data=_data_store(),
                            ledger=ledger, record=ledger is not None,
                            ack=AckIdentity(sender_id=ack_sender, name=ack_name))
     from scrubber.paths import state_dir
@@ -697,6 +719,7 @@ def version() -> None:
 
 
 main.add_command(ledger_group, "ledger")
+main.add_command(data_group, "data")
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -25,6 +25,7 @@ from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.summary import Tally
 from scrubber.model import ClaimRecord, Event, Source, read
+from scrubber.paths import data_dir
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
 from scrubber.rules.context import submission_id
@@ -73,6 +74,10 @@ class ScrubOptions:
     fail_on: str = "reject"  # "reject" or "warn": what makes a run fail
     select: tuple[str, ...] = ()  # rule ids or prefixes ("snip-") to run only; () all
     ignore: tuple[str, ...] = ()  # rule ids or prefixes to leave out
+    # the installed reference data (``scrub data``): a folder or postgresql:// URL whose
+    # files serve every kind of data ``resources`` lacks; None: none. Default: the user's
+    # data folder (scrubber.paths.data_dir)
+    data: str | None = field(default_factory=lambda: str(data_dir()))
 
     def __post_init__(self) -> None:
         if self.fail_on not in ("reject", "warn"):
@@ -123,9 +128,10 @@ class Scrubber:
 
     def __init__(self, options: ScrubOptions | None = None, *, ledger: Any = None,
                  acks: Ack277Writer | None = None):
+        from scrubber.data import with_installed
         from scrubber.rules.engine import Engine
 
-        self.options = options or ScrubOptions()
+        self.options = with_installed(options or ScrubOptions())  # resolved once, for workers
         profile = self.options.profile
         self.profile = profile if isinstance(profile, Profile) else load_profile(profile)
         self.engine = Engine(self.profile, resources=self.options.resources,

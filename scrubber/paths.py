@@ -4,6 +4,8 @@
   $XDG_CACHE_HOME/scrubber, else ~/.cache/scrubber.
 - ``state_dir()``: what must survive (the claim ledger, acknowledgement control
   numbers): $XDG_STATE_HOME/scrubber, else ~/.local/state/scrubber.
+- ``data_dir()``: the reference data the user installs (``scrub data add``: CMS
+  code sets, NCCI tables): $XDG_DATA_HOME/scrubber, else ~/.local/share/scrubber.
 - ``maps_dir()``: the X12 maps, schemas and default profile we ship (x12_maps/).
 
 A leaf module: it imports nothing of scrubber, so any layer may use it.
@@ -25,6 +27,12 @@ def cache_dir() -> Path:
 def state_dir() -> Path:
     """$XDG_STATE_HOME/scrubber, else ~/.local/state/scrubber."""
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "scrubber"
+
+
+def data_dir() -> Path:
+    """$XDG_DATA_HOME/scrubber, else ~/.local/share/scrubber."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "scrubber"
 
 

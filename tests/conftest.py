@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 _STATE = tempfile.mkdtemp(prefix="scrubber-tests-")
 os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "state")
 os.environ["XDG_CACHE_HOME"] = os.path.join(_STATE, "cache")
+os.environ["XDG_DATA_HOME"] = os.path.join(_STATE, "data")
 
 
 import pytest  # noqa: E402
@@ -19,8 +20,10 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def private_state(tmp_path_factory, monkeypatch):
-    """Each test gets its own per-user state: no ledger carries over between tests."""
+    """Each test gets its own per-user state: no ledger, and no installed reference data
+    (scrub data), carries over between tests."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("data")))
 
 
 # -- the ledger stores: every store test runs on SQLite and on PostgreSQL ----------------------

@@ -315,6 +315,15 @@ class SqlStore:
         """Retention: remove the claims recorded before ``before`` (a UTC date)."""
         return self._forget("recorded_at < ?", (before.isoformat(),))
 
+    def service_dates(self, recorded_since: date) -> list[tuple[date, int]]:
+        """(date of service, lines) of the claims recorded since ``recorded_since``: dates
+        and counts only, no patient and no claim (``scrub data status`` asks whether the
+        installed releases cover them)."""
+        rows = self._run("SELECT l.service_date, COUNT(*) FROM lines l JOIN claims c ON "
+                         "c.id = l.claim WHERE c.recorded_at >= ? GROUP BY l.service_date "
+                         "ORDER BY l.service_date", (recorded_since.isoformat(),)).fetchall()
+        return [(date.fromisoformat(day), int(count)) for day, count in rows]
+
     def stats(self) -> dict:
         """Counts and dates: no patient, no claim."""
         oldest, newest = self._run("SELECT MIN(recorded_at), MAX(recorded_at) FROM claims"
