@@ -406,6 +406,10 @@ class Watcher:
         pending: dict[Future, tuple[str, float, int]] = {}
         queue: deque[tuple[str, int]] = deque((job, 0) for job in self.recover())
         log.info("%s", describe(self.settings, redo=len(queue), once=once))
+        if self.settings.options.data is not None:  # is what is installed still current?
+            from scrubber.data import freshness_words
+
+            log.info("%s", freshness_words(self.settings.options.data))
         for job, _ in queue:
             _journal(self.settings, step="redo", job=job)
         pool = self._pool()

@@ -214,7 +214,7 @@ def dx_findings(sets, kind, dx, lines, period=None):
     return [f for event in scrub_events(lambda: read(text), profile=load_profile(),
                                         resources=Resources.of(codesets=sets))
             if isinstance(event, ScrubbedClaim) for f in event.findings
-            if f.rule.startswith("dx-")]
+            if f.rule.startswith(("dx-", "codeset-"))]
 
 
 def test_an_837p_diagnosis_is_judged_on_the_dates_of_the_lines_pointing_at_it(two_years):
@@ -278,5 +278,6 @@ def test_a_date_a_release_covers_decides_over_one_only_the_nearest_judges():
     assert [(f.rule, f.severity.value) for f in findings] == [("dx-not-billable", "reject")]
     assert "2026-05-04" in findings[0].message and "nearest" not in findings[0].message
     (late,) = dx_findings(bundled(), "837p", ("E116",), [("99213", "20261102", "1")])
-    assert late.severity.value == "warn" and "nearest installed release" in late.message
-    assert "April 1, 2026 update" in late.message and "2026-11-02" in late.message
+    assert (late.rule, late.severity.value) == ("codeset-uncovered", "warn")
+    assert "judged by the nearest, ICD-10-CM April 1, 2026 update" in late.message
+    assert "2026-11-02" in late.message

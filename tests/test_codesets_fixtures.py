@@ -41,41 +41,32 @@ def scrub(path: Path, codesets=None, profile=None) -> list[ScrubbedClaim]:
             if isinstance(e, ScrubbedClaim)]
 
 
-def uncovered_at(severity: str, tmp_path: Path):
-    """A payer profile that gives claims on uncovered dates ``severity``."""
-    path = tmp_path / f"uncovered-{severity}.xml"
-    path.write_text(f'<profile name="p"><rules><rule id="codeset-uncovered" '
-                    f'severity="{severity}"/></rules></profile>', encoding="utf-8")
-    return load_profile(path)
-
-
 @pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_fixture(path, codesets, tmp_path):
-    # a date after every release is judged by the nearest one, as a warning only; what the
-    # claims on such a date get beside the run's notice is the profile's choice
-    if path.name.startswith("codeset-uncovered"):
-        assert_fixture(path, scrub(path, codesets, uncovered_at("warn", tmp_path)),
-                       Severity.WARN)
-        return
-    assert_fixture(path, scrub(path, codesets),
-                   Severity.WARN if "nocover" in path.name else None)
+def test_fixture(path, codesets):
+    assert_fixture(path, scrub(path, codesets))
 
 
 @pytest.mark.parametrize("kind", ["837p", "837i"])
-def test_a_date_no_release_covers_is_said_once_and_held_only_when_the_profile_says(
-        kind, codesets, tmp_path):
-    path = FIXTURES / f"codeset-uncovered.fail.{kind}.x12"
+def test_a_date_no_release_covers_is_said_once_for_the_run(kind, codesets, tmp_path):
+    path = FIXTURES / f"codeset-uncovered.pass.{kind}.x12"
     (claim,) = scrub(path, codesets)
-    assert claim.findings == () and not claim.rejected  # default: the notice alone
+    assert claim.findings == () and not claim.rejected  # a good code: the notice alone
     (notice,) = claim.notices
     assert notice.key == "codeset-uncovered-icd10cm-FY2027"
     assert "FY2027 (2026-10-01 to 2027-09-30)" in notice.message
     assert "scrub data add" in notice.message
-    (held,) = scrub(path, codesets, uncovered_at("reject", tmp_path))
-    assert held.rejected and [f.rule for f in held.findings] == ["codeset-uncovered"]
-    assert held.findings[0].status == ("A7", "21") and "2026-11-02" in held.findings[0].message
-    (inside,) = scrub(FIXTURES / f"codeset-uncovered.pass.{kind}.x12", codesets)
-    assert inside.notices == () and inside.findings == ()
+    (warned,) = scrub(FIXTURES / f"codeset-uncovered.fail.{kind}.x12", codesets)
+    assert [n.key for n in warned.notices] == [notice.key]
+    (finding,) = warned.findings
+    assert "E11.6 is a category" in finding.message and "judged by the nearest" in \
+        finding.message and "2026-11-02" in finding.message
+    # a payer that would rather hold such claims
+    profile = tmp_path / "payer.xml"
+    profile.write_text('<profile name="p"><rules><rule id="codeset-uncovered" '
+                       'severity="reject"/></rules></profile>', encoding="utf-8")
+    (held,) = scrub(FIXTURES / f"codeset-uncovered.fail.{kind}.x12", codesets,
+                    load_profile(profile))
+    assert held.rejected and held.findings[0].status == ("A7", "21")
 
 
 @pytest.mark.parametrize("path", [p for p in FILES if p.name.startswith(
@@ -98,8 +89,12 @@ def test_without_the_users_files_procedures_are_not_looked_up(path):
 def test_without_a_release_of_the_date_nothing_is_rejected(path):
     # 2025-05-01 lies before the bundled release: judged by it, as warnings at most
     findings = [f for c in scrub(path) for f in c.findings]
-    assert all(f.severity is Severity.WARN and "nearest" in f.message for f in findings)
+    assert all(f.rule == "codeset-uncovered" and f.severity is Severity.WARN
+               and "nearest" in f.message for f in findings)
+    assert bool(findings) == ("deleted" in path.name)  # R68.99 is in no release but FY2024
     assert not any(c.rejected for c in scrub(path))
+    assert [n.key for c in scrub(path) for n in c.notices] == [
+        "codeset-uncovered-icd10cm-FY2025"]
 
 
 def test_every_codeset_rule_has_pass_and_fail_fixtures_for_both_kinds():

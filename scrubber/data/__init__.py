@@ -20,14 +20,20 @@ from typing import TYPE_CHECKING
 from scrubber.cache import known_digests
 from scrubber.data.releases import Coverage, UnrecognizedFile, coverage, looks, recognize
 from scrubber.data.store import DataError, DataStore, Installed, open_data_store
-from scrubber.rules.resources import Release, Resources, load_resources, resource_options
+from scrubber.rules.resources import (
+    Release,
+    ResourceError,
+    Resources,
+    load_resources,
+    resource_options,
+)
 
 if TYPE_CHECKING:
     from scrubber.core import ScrubOptions
 
 __all__ = ["Coverage", "DataError", "DataStore", "Freshness", "Installed", "UnrecognizedFile",
-           "coverage", "freshness", "installed_files", "installed_resources", "looks",
-           "open_data_store", "recognize", "stale", "with_installed"]
+           "coverage", "freshness", "freshness_report", "freshness_words", "installed_files",
+           "installed_resources", "looks", "open_data_store", "recognize", "with_installed"]
 
 
 def installed_files(store: str | None = None) -> dict[str, tuple[str, ...]]:
@@ -114,7 +120,37 @@ def freshness(store: str | None = None, day: date | None = None,
     return tuple(out)
 
 
-def stale(found: Sequence[Freshness]) -> tuple[str, ...]:
-    """The options with releases whose dates do not cover the day, in words (no paths)."""
-    return tuple(f"{f.option}: no installed release covers {f.day:%Y-%m-%d}"
-                 for f in found if f.installed and not f.covered)
+def freshness_report(store: str | None = None, day: date | None = None) -> dict:
+    """Whether the installed data covers ``day`` (default today), fit for a probe or a log:
+    options and dates only, never a path. ``ok`` is False when an option with dated
+    releases does not cover the day, or when the store cannot be read."""
+    day = day or date.today()
+    try:
+        found = freshness(store, day)
+    except ResourceError:
+        return {"date": day.isoformat(), "ok": False, "error": "the data store cannot be read"}
+    installed = [f for f in found if f.installed]
+    return {"date": day.isoformat(),
+            "ok": all(f.covered for f in installed),
+            "covered": [f.option for f in installed if f.coverage.covers(day)],
+            "not_covered": [f.option for f in installed if not f.covered],
+            "undated": [f.option for f in installed if not f.coverage.dated],
+            "not_installed": [f.option for f in found if not f.installed]}
+
+
+def freshness_words(store: str | None = None, day: date | None = None) -> str:
+    """One line for a log: which installed kinds of data cover ``day`` (default today)."""
+    report = freshness_report(store, day)
+    if "error" in report:
+        return f"reference data: {report['error']}"
+    said = []
+    if report["not_covered"]:
+        said.append(f"NOT covering {report['date']}: {', '.join(report['not_covered'])} "
+                    "(scrub data status says what to add)")
+    if report["covered"]:
+        said.append(f"covering {report['date']}: {', '.join(report['covered'])}")
+    if report["undated"]:
+        said.append(f"without dates: {', '.join(report['undated'])}")
+    if report["not_installed"]:
+        said.append(f"not installed: {', '.join(report['not_installed'])}")
+    return "reference data " + "; ".join(said)

@@ -29,7 +29,12 @@ from scrubber.data import (
     recognize,
 )
 from scrubber.data.store import DataStore, in_order, new_entry, now, period
-from scrubber.rules.resources import ResourceError, load_resources, resource_kinds
+from scrubber.rules.resources import (
+    ResourceError,
+    load_resources,
+    resource_kinds,
+    resource_options,
+)
 
 STORE_HELP = ("Where the installed data lives: a folder, or a postgresql:// URL that many "
               "workers share (default: [data] store in scrub.toml, else $XDG_DATA_HOME/scrubber).")
@@ -103,8 +108,9 @@ def add(ctx: click.Context, files: tuple[str, ...]) -> None:
         _fail(f"{exc}; nothing was added")
         return
     for entry in added:
-        click.echo(f"added {entry.option}: {entry.label} (in force {entry.period()}) from "
-                   f"{entry.name} [id {entry.id}]")
+        when = f"in force {entry.period()}" if entry.effective_from else entry.period()
+        click.echo(f"added {entry.option}: {entry.label} ({when}) from {entry.name} "
+                   f"[id {entry.id}]")
 
 
 def _recognized(paths: Sequence[Path], entries: Sequence[Installed]
@@ -181,11 +187,13 @@ def _iso(day: date | None) -> str | None:
 
 
 def _entries(store: DataStore) -> tuple[Installed, ...]:
+    """The installed files, option by option (in the registry's order), oldest first."""
     try:
-        return tuple(in_order(store.entries()))
+        entries = in_order(store.entries())
     except ResourceError as exc:
         _fail(str(exc))
-        return ()
+    rank = {option.name: n for n, option in enumerate(resource_options())}
+    return tuple(sorted(entries, key=lambda e: rank.get(e.option, len(rank))))
 
 
 @data_group.command("status", short_help="Periods covered and gaps; exit 1 if today is not.")
@@ -265,9 +273,14 @@ def _outside(cover: Coverage, recent: list[tuple[date, int]]) -> tuple[int, Any,
 
 
 def _recent_dates(target: str | None, since: date) -> list[tuple[date, int]]:
-    """The ledger's dates of service of claims recorded since ``since`` (none without one)."""
+    """The ledger's dates of service of claims recorded since ``since`` (none without one).
+
+    The per-user ledger is only looked at when it exists, and one that cannot be read
+    is said and passed over; a ledger named with --ledger must be readable.
+    """
     from scrubber.ledger import LedgerError, default_ledger_path, open_store
 
+    named = target is not None
     if target is None:
         path = default_ledger_path()
         if not path.is_file():
@@ -277,7 +290,10 @@ def _recent_dates(target: str | None, since: date) -> list[tuple[date, int]]:
         with open_store(target) as ledger:
             return ledger.service_dates(since)
     except LedgerError as exc:
-        raise click.UsageError(str(exc)) from None
+        if named:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"(the ledger's dates of service are not looked at: {exc})", err=True)
+        return []
 
 
 @data_group.command("remove", short_help="Remove installed files by id or file name.")

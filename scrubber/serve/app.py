@@ -175,6 +175,13 @@ class Intake:
             problems.append(f"the ledger cannot be opened: {exc}")
         return problems
 
+    def data_freshness(self) -> dict:
+        """Whether the installed reference data covers today: options and dates, no paths."""
+        from scrubber.data import freshness_report
+
+        store = self.settings.options.data
+        return freshness_report(store) if store is not None else {"installed": "not used"}
+
     def _sweep_spool(self) -> None:
         cutoff = time.time() - STALE_SPOOL
         for entry in os.scandir(self.settings.spool_dir):
@@ -423,12 +430,15 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.get("/readyz", tags=["probes"], responses=_errors(503))
     async def readyz() -> JSONResponse:
-        """The ledger and the submission store answer and the guides are loaded."""
+        """The ledger and the submission store answer and the guides are loaded; ``data``
+        says whether the installed reference data covers today (it does not decide
+        readiness: a service with stale data still scrubs, with the run's notices)."""
         problems = await run_in_threadpool(intake.ready)
+        data = await run_in_threadpool(intake.data_freshness)
         if problems:
-            return JSONResponse({"status": "not ready", "problems": problems},
+            return JSONResponse({"status": "not ready", "problems": problems, "data": data},
                                 status_code=503)
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", "data": data})
 
     @app.post("/v1/validate", tags=["claims"], openapi_extra=_BODY,
               responses={200: {"description": "the JSON report (as `scrub check --format "

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.core import ScrubOptions
+from scrubber.data import with_installed
 from scrubber.spark.pieces import PIECE_BYTES, Piece, plan
 from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
 
@@ -113,7 +114,9 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     if scope not in (RUN, FILE):
         raise ValueError(f"scope must be {RUN!r} or {FILE!r}, not {scope!r}")
     started = time.perf_counter()
-    options = options or ScrubOptions()
+    # the installed reference data is opened here, on the driver: executors on other hosts
+    # have no data folder, and every task must judge by the same releases
+    options = with_installed(options or ScrubOptions())
     sc = spark.sparkContext
     frame: Any = None if isinstance(paths, (list, tuple)) else paths
     if frame is not None and hasattr(frame, "rdd"):  # a DataFrame of file contents

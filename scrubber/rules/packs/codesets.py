@@ -49,7 +49,7 @@ from scrubber.model.claims import Diagnosis, ServiceLine
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.findings import Notice
 from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
-from scrubber.rules.registry import INFO, REJECT, WARN, Hit, get_rule, rule
+from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import (
     Release,
     ResourceError,
@@ -184,9 +184,9 @@ def _dx_days(ctx: ClaimContext) -> dict[int, tuple[date, ...]]:
 def dx_verdicts(ctx: ClaimContext) -> tuple[tuple[Diagnosis, DxVerdict], ...]:
     """Each ICD-10-CM diagnosis with its first failing verdict; worked out once per claim.
 
-    A verdict on a date some release covers (a reject) wins over one judged by
-    the nearest release (a warning). Codes without the ICD-10-CM form or dated
-    before ICD-10 are the ``snip-diagnosis-code`` rule's to report.
+    A verdict on a date some release covers (the dx-* rules') wins over one judged
+    by the nearest release (``codeset-uncovered``'s). Codes without the ICD-10-CM
+    form or dated before ICD-10 are the ``snip-diagnosis-code`` rule's to report.
     """
     def compute() -> tuple[tuple[Diagnosis, DxVerdict], ...]:
         sets = code_sets(ctx)
@@ -211,25 +211,19 @@ def _element(dx: Diagnosis) -> str:
     return f"HI{dx.position:02d}-2" if dx.position <= 12 else "HI"
 
 
-def _uncovered(verdict: DxVerdict) -> str:
-    """The note a warning carries when no installed release covers the date (the run's
-    notice says once what to install)."""
-    return (f" Judged by the nearest installed release, {verdict.release.name}, as a warning: "
-            f"none covers {verdict.day:%Y-%m-%d} (see the run's notice).")
+def _dx_message(dx: Diagnosis, verdict: DxVerdict) -> str:
+    words, _ = _DX_WORDS[verdict.status]
+    return f"diagnosis {dotted(dx.code)} ({dx.qualifier}) on {verdict.day:%Y-%m-%d}: " \
+           f"{words(verdict)}"
 
 
-def _dx_hits(ctx: ClaimContext, status: str, words: Callable[[DxVerdict], str],
-             fix: str) -> Iterator[Hit]:
+def _dx_hits(ctx: ClaimContext, status: str) -> Iterator[Hit]:
+    """The hits of one dx-* rule: its verdicts on dates an installed release covers (the
+    others are codeset-uncovered's)."""
     for dx, verdict in dx_verdicts(ctx):
-        if verdict.status != status:
-            continue
-        message = (f"diagnosis {dotted(dx.code)} ({dx.qualifier}) on "
-                   f"{verdict.day:%Y-%m-%d}: {words(verdict)}")
-        if verdict.covered:
-            yield Hit(message, fix, segment=dx.location, element=_element(dx))
-        else:
-            yield Hit(message + _uncovered(verdict), fix, segment=dx.location,
-                      element=_element(dx), ceiling=WARN)
+        if verdict.status == status and verdict.covered:
+            yield Hit(_dx_message(dx, verdict), _DX_WORDS[status][1], segment=dx.location,
+                      element=_element(dx))
 
 
 @rule("dx-unknown", severity=REJECT, stc=("A7", "255"),
@@ -242,11 +236,7 @@ def unknown_diagnosis(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: HI*ABK:E1199 on a 20260504 service
     Passes: HI*ABK:E1165 on a 20260504 service
     """
-    yield from _dx_hits(
-        ctx, UNKNOWN,
-        lambda v: f"no such code in {v.release.name}, nor in any other loaded release.",
-        "Correct the diagnosis code: look it up in the ICD-10-CM tabular list for the date "
-        "of service.")
+    yield from _dx_hits(ctx, UNKNOWN)
 
 
 def _billable_words(verdict: DxVerdict) -> str:
@@ -273,9 +263,7 @@ def not_billable(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: HI*ABK:E116 on a 20260504 service
     Passes: HI*ABK:E1165 on a 20260504 service
     """
-    yield from _dx_hits(ctx, NOT_BILLABLE, _billable_words,
-                        "Code to the full specificity the record supports: pick one of the "
-                        "billable codes named (a code ending in - needs more characters).")
+    yield from _dx_hits(ctx, NOT_BILLABLE)
 
 
 def _in_force_words(verdict: DxVerdict) -> str:
@@ -302,9 +290,22 @@ def not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
     Fails: HI*ABK:E11A on a 20250501 service, with FY2025 loaded (E11.A came in FY2026)
     Passes: HI*ABK:E119 on a 20250501 service, with FY2025 loaded
     """
-    yield from _dx_hits(ctx, NOT_IN_FORCE, _in_force_words,
-                        "Code the diagnosis with the code set of the date of service (the "
-                        "replacement code, or the one in force then).")
+    yield from _dx_hits(ctx, NOT_IN_FORCE)
+
+
+# what each verdict says of a diagnosis, and what to do about it
+_DX_WORDS: dict[str, tuple[Callable[[DxVerdict], str], str]] = {
+    UNKNOWN: (lambda v: f"no such code in {v.release.name}, nor in any other installed "
+                        "release.",
+              "Correct the diagnosis code: look it up in the ICD-10-CM tabular list for the "
+              "date of service."),
+    NOT_BILLABLE: (_billable_words,
+                   "Code to the full specificity the record supports: pick one of the billable "
+                   "codes named (a code ending in - needs more characters)."),
+    NOT_IN_FORCE: (_in_force_words,
+                   "Code the diagnosis with the code set of the date of service (the "
+                   "replacement code, or the one in force then)."),
+}
 
 
 # -- procedures ------------------------------------------------------------------------------
@@ -337,21 +338,17 @@ def _hcpcs_lines(ctx: ClaimContext, status: str
 def unknown_hcpcs(ctx: ClaimContext) -> Iterator[Hit]:
     """A Level II code (a letter and four digits) must be in CMS's HCPCS file.
 
-    Only with ``--hcpcs``. A line dated outside the quarters of the files given
-    gets a warning: the code may be newer than the files.
+    Only with HCPCS files installed (or ``--hcpcs``). A line dated outside the
+    quarters of the files is ``codeset-uncovered``'s: the code may be newer
+    than the files.
     Fails: SV1*HC:A9999 on 20250203, with the HCPCS file of January 2025
     Passes: SV1*HC:J1100 on 20250203, with the HCPCS file of January 2025
     """
     for line, verdict in _hcpcs_lines(ctx, UNKNOWN):
-        message = f"line {line.number} procedure {line.procedure} is not a HCPCS code"
         if verdict.covered:
-            yield Hit(message + " in CMS's HCPCS file.", "Correct the procedure code.", line=line,
+            yield Hit(f"line {line.number} procedure {line.procedure} is not a HCPCS code in "
+                      "CMS's HCPCS file.", "Correct the procedure code.", line=line,
                       element=_procedure_element(ctx))
-        else:
-            yield Hit(f"{message} in the installed HCPCS files, none of which is of the "
-                      f"quarter of {verdict.day:%Y-%m-%d}: a warning (see the run's notice).",
-                      "Correct the procedure code, or check it in the current HCPCS file.",
-                      line=line, element=_procedure_element(ctx), ceiling=WARN)
 
 
 @rule("hcpcs-not-in-force", severity=REJECT, stc=("A7", "454"),
@@ -450,42 +447,43 @@ def _notice(code_set: str, day: date) -> Notice:
         source="codeset-uncovered")
 
 
-@rule("codeset-uncovered", severity=INFO, stc=("A7", "21"),
-      summary="a date of service that no installed code-set release covers",
+@rule("codeset-uncovered", severity=WARN, stc=("A7", "21"),
+      summary="on a date no installed code-set release covers, the nearest release finds a "
+              "code wrong",
       source="the installed code-set releases (scrub data status; docs/data.md)")
 def uncovered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
-    """A date of service no installed code-set release covers is said once for the run.
+    """On a date no installed release covers, the nearest release finds a code wrong.
 
     No installed ICD-10-CM release (or HCPCS file, when any is installed) covers a
-    date of service of the claim, so its codes could not be verified for it. They
-    are checked against the nearest release instead, and what that finds is a
-    warning only. The run says so once, in a notice per fiscal year or quarter with
-    the claims counted. The rule's severity says what each such claim gets: info (the
-    default) nothing more than the notice; warn a warning; reject a rejection, holding
-    the claim until the release is installed
-    (``<rule id="codeset-uncovered" severity="reject"/>`` in a payer profile).
-    Fails: HI*ABK:I10 on a 20261102 service, after every installed ICD-10-CM release
-    (with severity warn or reject)
-    Passes: HI*ABK:I10 on a 20260504 service, inside the bundled release
+    date of service, so the codes are checked against the nearest release: what it
+    finds is likely, not certain, and this rule reports it (a warning by default; a
+    payer profile may reject it: ``<rule id="codeset-uncovered" severity="reject"/>``).
+    That the date is not covered is said once for the run, in a notice per fiscal
+    year or quarter with the claims counted, not on every claim.
+    Fails: HI*ABK:E116 on a 20261102 service, after every installed ICD-10-CM release
+    Passes: HI*ABK:I10 on a 20261102 service (the run's notice alone)
     """
     sets = code_sets(ctx)
     if sets is None:
         return
-    found = _uncovered_days(ctx, sets)
-    if not found:
-        return
     notices: dict[str, Notice] = {}
-    for code_set, days in found.items():
+    for code_set, days in _uncovered_days(ctx, sets).items():
         for day in days:
             notice = _notice(code_set, day)
             notices.setdefault(notice.key, notice)
+    if not notices:
+        return
     yield from notices.values()
-    itself = get_rule("codeset-uncovered")
-    if itself is not None and ctx.profile.severity(itself, ctx.kind) is INFO:
-        return  # said once for the run, by the notice
-    said = "; ".join(f"{code_set} on {', '.join(f'{d:%Y-%m-%d}' for d in days)}"
-                     for code_set, days in found.items())
-    yield Hit(f"no installed release covers {said}: the codes could not be verified for "
-              "these dates (checked against the nearest release only).",
-              "Install the release of these dates (scrub data add, docs/data.md) and scrub "
-              "the claim again; until then its codes are unverified.")
+    for dx, verdict in dx_verdicts(ctx):
+        if not verdict.covered:
+            yield Hit(f"{_dx_message(dx, verdict)} No installed release covers "
+                      f"{verdict.day:%Y-%m-%d}: judged by the nearest, {verdict.release.name}.",
+                      _DX_WORDS[verdict.status][1] + " Install the release of the date for a "
+                      "verdict (scrub data add).", segment=dx.location, element=_element(dx))
+    for line, found in _hcpcs_lines(ctx, UNKNOWN):
+        if not found.covered:
+            yield Hit(f"line {line.number} procedure {line.procedure} is not in the installed "
+                      f"HCPCS files, none of which is of the quarter of {found.day:%Y-%m-%d}.",
+                      "Correct the procedure code, or install the HCPCS file of that quarter "
+                      "(scrub data add): the code may be newer than the files.", line=line,
+                      element=_procedure_element(ctx))
