@@ -330,9 +330,15 @@ def _quarter(words: str) -> tuple[date | None, str]:
 
 
 def release_start(path: str | Path) -> date | None:
-    """The first day of the quarter a file is CMS's release for (None: not said)."""
+    """The first day of the quarter CMS's names say a file is the release of (None: they
+    do not say). Reads the names only (a zip's directory), never the rows: every run
+    that opens the index asks it."""
+    path = Path(path)
+    names = [path.name]
     try:
-        found = recognize(path)
-    except NcciError:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names += [Path(n).name for n in archive.namelist()]
+    except (OSError, zipfile.BadZipFile):
         return None
-    return found.start if found is not None else None
+    return _quarter(" ".join(names))[0]

@@ -433,17 +433,18 @@ def _notice(code_set: str, day: date) -> Notice:
             f"codeset-uncovered-icd10cm-FY{year}",
             f"No installed ICD-10-CM release covers dates of service in FY{year} "
             f"({year - 1}-10-01 to {year}-09-30): the diagnoses of claims dated then were "
-            "checked against the nearest installed release, and what it finds is a warning "
-            f"only. Add CMS's FY{year} ICD-10-CM file (the code descriptions in tabular "
-            "order zip, as downloaded) with: scrub data add FILE (docs/codesets.md).",
+            "checked against the nearest installed release (what it finds wrong: "
+            f"codeset-uncovered). Add CMS's FY{year} ICD-10-CM file (the code descriptions "
+            "in tabular order zip, as downloaded) with: scrub data add FILE "
+            "(docs/codesets.md).",
             source="codeset-uncovered")
     name, start, end = _quarter_words(day)
     return Notice(
         f"codeset-uncovered-hcpcs-{start:%Y-%m}",
         f"No installed HCPCS file is of the {name} quarter ({start:%Y-%m-%d} to "
         f"{end:%Y-%m-%d}): Level II codes on lines dated then were checked against the files "
-        "of other quarters, as warnings only. Add that quarter's HCPCS file (the zip, as "
-        "downloaded) with: scrub data add FILE (docs/codesets.md).",
+        "of other quarters (what they miss: codeset-uncovered). Add that quarter's HCPCS "
+        "file (the zip, as downloaded) with: scrub data add FILE (docs/codesets.md).",
         source="codeset-uncovered")
 
 
