@@ -40,16 +40,6 @@ STORE_HELP = ("Where the installed data lives: a folder, or a postgresql:// URL 
               "workers share (default: [data] store in scrub.toml, else $XDG_DATA_HOME/scrubber).")
 
 
-def configured_store() -> str | None:
-    """The data store scrub.toml names (``[data] store = ...``), for any command; None: the
-    user's data folder. Outside a command (the Python API): None."""
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return None
-    table = (ctx.find_root().default_map or {}).get("data") or {}
-    return table.get("store") or None
-
-
 @click.group("data", short_help="Install CMS's reference files; list them; say what is covered.")
 @click.option("--store", metavar="PATH|URL", help=STORE_HELP)
 @click.pass_context

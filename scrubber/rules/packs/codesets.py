@@ -45,7 +45,7 @@ from scrubber.codesets.files import (
     recognize_hcpcs,
     recognize_icd10cm,
 )
-from scrubber.model.claims import Diagnosis, ServiceLine
+from scrubber.model.claims import Diagnosis, ServiceLine, procedure_element
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.findings import Notice
 from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
@@ -313,10 +313,6 @@ _DX_WORDS: dict[str, tuple[Callable[[DxVerdict], str], str]] = {
 HCPCS_SOURCE = "CMS HCPCS Level II quarterly file (the user's, --hcpcs; see docs/codesets.md)"
 
 
-def _procedure_element(ctx: ClaimContext) -> str:
-    return "SV101-2" if ctx.kind == "837P" else "SV202-2"
-
-
 def _hcpcs_lines(ctx: ClaimContext, status: str
                  ) -> Iterator[tuple[ServiceLine, HcpcsVerdict]]:
     """The Level II lines whose verdict is ``status``; none without a HCPCS file."""
@@ -348,7 +344,7 @@ def unknown_hcpcs(ctx: ClaimContext) -> Iterator[Hit]:
         if verdict.covered:
             yield Hit(f"line {line.number} procedure {line.procedure} is not a HCPCS code in "
                       "CMS's HCPCS file.", "Correct the procedure code.", line=line,
-                      element=_procedure_element(ctx))
+                      element=procedure_element(ctx.kind))
 
 
 @rule("hcpcs-not-in-force", severity=REJECT, stc=("A7", "454"),
@@ -371,7 +367,7 @@ def hcpcs_not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
                   f"{verdict.day:%Y-%m-%d}",
                   "Bill the code in force on the date of service (the HCPCS file names the "
                   "replacement of a terminated code), or correct the date.", line=line,
-                  element=_procedure_element(ctx))
+                  element=procedure_element(ctx.kind))
 
 
 @rule("cpt-unknown", severity=REJECT, stc=("A7", "454"),
@@ -394,7 +390,7 @@ def unknown_cpt(ctx: ClaimContext) -> Iterator[Hit]:
                 sets.cpt_known(line.procedure) is False:
             yield Hit(f"line {line.number} procedure {line.procedure} is not in the CPT code "
                       "list given", "Correct the procedure code; if the code is new, update "
-                      "the CPT list (--cpt).", line=line, element=_procedure_element(ctx))
+                      "the CPT list (--cpt).", line=line, element=procedure_element(ctx.kind))
 
 
 # -- dates no installed release covers ---------------------------------------------------------
@@ -487,4 +483,4 @@ def uncovered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
                       f"HCPCS files, none of which is of the quarter of {found.day:%Y-%m-%d}.",
                       "Correct the procedure code, or install the HCPCS file of that quarter "
                       "(scrub data add): the code may be newer than the files.", line=line,
-                      element=_procedure_element(ctx))
+                      element=procedure_element(ctx.kind))
