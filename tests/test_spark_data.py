@@ -22,13 +22,22 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def spark():
+    """A local session; one tests/test_spark.py left running is used, and left to it.
+
+    This module runs after tests/test_parallel.py: a live session's threads make --jobs
+    spawn its workers instead of forking them, which that module's fault tests rely on.
+    """
+    from pyspark.sql import SparkSession
+
     from scrubber.spark import session
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    spark = session("local[2]", [("spark.ui.enabled", "false"),
-                                 ("spark.sql.shuffle.partitions", "2")])
+    running = SparkSession.getActiveSession()
+    spark = running or session("local[2]", [("spark.ui.enabled", "false"),
+                                            ("spark.sql.shuffle.partitions", "2")])
     yield spark
-    spark.stop()
+    if running is None:
+        spark.stop()
 
 
 def test_scrub_batch_gives_the_verdicts_of_scrub_check_with_the_installed_data(
