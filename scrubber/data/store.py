@@ -28,11 +28,12 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from scrubber.paths import cache_dir, data_dir
 from scrubber.rules.resources import Release, ResourceError
@@ -233,30 +234,28 @@ class FolderStore:
                 os.unlink(tmp)
             raise
 
-    def put(self, source: Path, sha256: str, name: str) -> Path:
-        """Copy ``source`` into the store as ``name`` (checking its bytes are ``sha256``)."""
-        target = self._file(sha256, name)
+    def _place(self, entry: Installed, write: Callable[[BinaryIO], str], changed: str
+               ) -> None:
+        """Put ``entry``'s file in place whole or not at all: ``write(out)`` writes its bytes
+        and returns their sha256, which must be the entry's (else DataError ``changed``)."""
+        target = self._file(entry.sha256, entry.name)
         if target.is_file():
-            return target
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".put-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".new-", suffix=".tmp")
         try:
-            digest = hashlib.sha256()
-            with os.fdopen(fd, "wb") as out, open(source, "rb") as fh:
-                while chunk := fh.read(1 << 20):
-                    digest.update(chunk)
-                    out.write(chunk)
+            with os.fdopen(fd, "wb") as out:
+                digest = write(out)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != sha256:
-                raise DataError(f"{source}: changed while it was being added; add it again")
+            if digest != entry.sha256:
+                raise DataError(changed)
             os.chmod(tmp, 0o444)
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        return target
 
     def _stamped(self, entry: Installed) -> Installed:
         found = self._file(entry.sha256, entry.name).stat()
@@ -272,7 +271,8 @@ class FolderStore:
                 for path, entry in files:
                     if entry.sha256 in known:
                         continue
-                    self.put(path, entry.sha256, entry.name)
+                    self._place(entry, partial(_copy, path),
+                                f"{path}: changed while it was being added; add it again")
                     added.append(self._stamped(entry))
                     known.add(entry.sha256)
                 self._write(entries + added)
@@ -280,30 +280,16 @@ class FolderStore:
         except OSError as exc:
             raise DataError(f"{self.root}: cannot install: {exc}") from None
 
-    def adopt(self, entries: Sequence[Installed], fetch: Any) -> None:
-        """Make this folder hold exactly ``entries``: ``fetch(entry, path)`` writes a missing
-        file's bytes (a mirror of a PostgreSQL store)."""
+    def adopt(self, entries: Sequence[Installed],
+              fetch: Callable[[Installed, BinaryIO], str]) -> None:
+        """Make this folder hold exactly ``entries``: ``fetch(entry, out)`` writes a missing
+        file's bytes and returns their sha256 (a mirror of a PostgreSQL store)."""
         with self._locked():
             kept = []
             for entry in entries:
-                path = self._file(entry.sha256, entry.name)
-                if not path.is_file():
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".get-", suffix=".tmp")
-                    try:
-                        with os.fdopen(fd, "wb") as out:
-                            digest = fetch(entry, out)
-                            out.flush()
-                            os.fsync(out.fileno())
-                        if digest != entry.sha256:
-                            raise DataError(f"{entry.name}: the bytes from the database do "
-                                            "not match their sha256; scrub data verify")
-                        os.chmod(tmp, 0o444)
-                        os.replace(tmp, path)
-                    except BaseException:
-                        with contextlib.suppress(OSError):
-                            os.unlink(tmp)
-                        raise
+                self._place(entry, partial(fetch, entry),
+                            f"{entry.name}: the bytes from the database do not match their "
+                            "sha256; scrub data verify")
                 kept.append(self._stamped(entry))
             self._write(kept)
             self._sweep({e.sha256 for e in kept})
@@ -328,6 +314,16 @@ class FolderStore:
         with open(self._file(entry.sha256, entry.name), "rb") as fh:
             while chunk := fh.read(1 << 20):
                 yield chunk
+
+
+def _copy(source: Path, out: BinaryIO) -> str:
+    """Copy ``source`` into ``out``; the sha256 of what was copied."""
+    digest = hashlib.sha256()
+    with open(source, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            out.write(chunk)
+    return digest.hexdigest()
 
 
 def new_entry(path: Path, release: Release, sha256: str, added: str | None = None
