@@ -29,7 +29,7 @@ from scrubber.rules.resources import (
 )
 
 if TYPE_CHECKING:
-    from scrubber.core import ScrubOptions
+    from scrubber.options import ScrubOptions
 
 __all__ = ["Coverage", "DataError", "DataStore", "Freshness", "Installed", "UnrecognizedFile",
            "coverage", "freshness", "freshness_report", "freshness_words", "installed_files",

@@ -1,17 +1,19 @@
 """Code sets: the diagnosis and procedure codes exist, are billable and in force on the date.
 
-Source: CMS's ICD-10-CM releases (the April 1, 2026 release ships in
-``simple-icd-10-cm``; other fiscal years come from the user's CMS files,
-``--icd10cm``), CMS's HCPCS Level II quarterly file (``--hcpcs``) and a
-licensed user's CPT list (``--cpt``); scrubber.codesets indexes them and the
-engine hands them to the rules as the resource "codesets". Without files the
-bundled ICD-10-CM release is used, so diagnoses are checked out of the box.
+Source: CMS's ICD-10-CM releases (the April 1, 2026 update ships in
+``simple-icd-10-cm``; other fiscal years and updates come from the user's CMS
+files), CMS's HCPCS Level II quarterly files and a licensed user's CPT list,
+installed with ``scrub data add`` (or named for one run: ``--icd10cm``,
+``--hcpcs``, ``--cpt``); scrubber.codesets indexes them and the engine hands
+them to the rules as the resource "codesets". Without files the bundled
+ICD-10-CM release is used, so diagnoses are checked out of the box.
 
 Dates: an 837I claim's diagnoses are judged on the statement period's
 through date (DTP*434), as CMS picks the ICD-10-CM version of an institutional
 claim; an 837P diagnosis on the date of each line that points at it (SV107),
-an unpointed one on every line's date. A date no loaded release covers is
-judged by the nearest release, as a warning only.
+an unpointed one on every line's date. A date no installed release covers is
+judged by the nearest release: ``codeset-uncovered`` reports what it finds
+(a warning by default), and the run says once which dates are not covered.
 """
 
 from __future__ import annotations
@@ -141,7 +143,8 @@ resource_kind(ResourceKind("codesets", (
 ), _load, label="code sets (ICD-10-CM, HCPCS, CPT)", in_use=_in_use))
 
 ICD_SOURCE = ("CMS ICD-10-CM, the release of the date of service (April 1, 2026 bundled by "
-              "simple-icd-10-cm; other years from --icd10cm, see docs/codesets.md)")
+              "simple-icd-10-cm; other years and updates from scrub data add, see "
+              "docs/codesets.md)")
 
 
 def code_sets(ctx: ClaimContext) -> CodeSets | None:
@@ -310,7 +313,8 @@ _DX_WORDS: dict[str, tuple[Callable[[DxVerdict], str], str]] = {
 
 # -- procedures ------------------------------------------------------------------------------
 
-HCPCS_SOURCE = "CMS HCPCS Level II quarterly file (the user's, --hcpcs; see docs/codesets.md)"
+HCPCS_SOURCE = ("CMS HCPCS Level II quarterly files (the user's, scrub data add or --hcpcs; "
+                "see docs/codesets.md)")
 
 
 def _hcpcs_lines(ctx: ClaimContext, status: str
@@ -353,7 +357,9 @@ def unknown_hcpcs(ctx: ClaimContext) -> Iterator[Hit]:
 def hcpcs_not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
     """A Level II code is billable from its added date through its termination date.
 
-    Only with ``--hcpcs``; the dates are the file's (code added date, termination date).
+    Only with HCPCS files installed (or ``--hcpcs``); the dates are the file's (code
+    added date, termination date), of the newest quarter on or before the line's date
+    that lists the code.
     Fails: SV1*HC:G0999 on 20250203, terminated 20241231 in the HCPCS file
     Passes: SV1*HC:G0008 on 20250203, in force in the HCPCS file
     """
@@ -372,12 +378,13 @@ def hcpcs_not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
 
 @rule("cpt-unknown", severity=REJECT, stc=("A7", "454"),
       summary="a CPT code is not in the licensed CPT list given",
-      source="AMA CPT, the user's licensed code list (--cpt; we ship none, see "
-             "docs/codesets.md)")
+      source="AMA CPT, the user's licensed code list (scrub data add or --cpt; we ship "
+             "none, see docs/codesets.md)")
 def unknown_cpt(ctx: ClaimContext) -> Iterator[Hit]:
     """A CPT code (five digits, or four and F/T/U) must be in the user's CPT list.
 
-    CPT is the AMA's copyright, so no list ships: only with ``--cpt``; without
+    CPT is the AMA's copyright, so no list ships: only with the user's list installed
+    (``scrub data add``, or ``--cpt``); without
     it CPT codes are checked by form (``snip-procedure-code``).
     Fails: SV1*HC:99199 with a CPT list that does not have it
     Passes: SV1*HC:99213 with a CPT list that has it
@@ -390,7 +397,8 @@ def unknown_cpt(ctx: ClaimContext) -> Iterator[Hit]:
                 sets.cpt_known(line.procedure) is False:
             yield Hit(f"line {line.number} procedure {line.procedure} is not in the CPT code "
                       "list given", "Correct the procedure code; if the code is new, update "
-                      "the CPT list (--cpt).", line=line, element=procedure_element(ctx.kind))
+                      "the CPT list (scrub data add).", line=line,
+                      element=procedure_element(ctx.kind))
 
 
 # -- dates no installed release covers ---------------------------------------------------------
