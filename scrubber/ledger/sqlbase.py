@@ -62,6 +62,9 @@ class SqlStore:
     location: str
     # Cleared only by the concurrency test, to show that it fails without the lock.
     _serialize = True
+    # Cleared only by the fault drills, to show that they fail when a recording's claims
+    # are written as sent at once instead of held until the recording commits.
+    _hold = True
 
     def __init__(self, location: str, key: bytes):
         self.location = location
@@ -673,7 +676,7 @@ class _Decision:
     def flush(self) -> None:
         """Write what the block recorded; what was read of those keys is then stale."""
         new: list[tuple[str, PreparedClaim]] = []
-        held = self._recording is not None
+        held = self._recording is not None and self._store._hold
         for submission, claim in self._pending:
             if claim.frequency != "8":
                 self.totals[0] += 1
@@ -691,7 +694,7 @@ class _Decision:
             if claim.frequency in ("7", "8"):
                 self.totals[2] += removed
         if new:
-            self._store._insert_many(new, self._recorded_at, self._recording)
+            self._store._insert_many(new, self._recorded_at, self._recording if held else None)
         for _, claim in self._pending:
             self._sent.pop(claim.key, None)
             self._present.discard(claim.key)
