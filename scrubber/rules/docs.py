@@ -78,7 +78,11 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
 
 
 def render() -> str:
-    """The Markdown of docs/rules.md."""
+    """The Markdown of docs/rules.md: the rules of the built-in packs (a pack installed
+    beside the scrubber documents its own)."""
+    from scrubber.rules.registry import pack_of
+
+    rules = [r for r in all_rules() if pack_of(r).builtin]
     profile = load_profile()
     out = [
         "# Rules",
@@ -90,10 +94,10 @@ def render() -> str:
         "| id | severity | 277CA | summary |",
         "|---|---|---|---|",
     ]
-    for r in all_rules():
+    for r in rules:
         out.append(f"| `{r.id}` | {severity_text(r, profile)} | {status_text(r)} | "
                    f"{r.summary} |")
-    for r in all_rules():
+    for r in rules:
         out += ["", f"## {r.id}", "", f"Source: {r.source}", "", f"Runs on: {runs_on(r)}",
                 "", r.doc]
     return "\n".join(out) + "\n"
