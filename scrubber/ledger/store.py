@@ -98,6 +98,9 @@ class Decision(Protocol):
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
     def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
@@ -117,6 +120,9 @@ class LedgerStore(Protocol):
     # -- what the engine reads (outside recording: a check that records nothing)
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
