@@ -156,7 +156,9 @@ class Engine:
                     notices.append(cast(Notice, hit))
                 else:
                     findings.append(_finding(rule, severity, cast(Hit, hit), record))
-        return ScrubbedClaim(record, _one_per_reason(findings), notices=tuple(notices))
+        # several rules reading the same data may say the same thing of one claim: once
+        return ScrubbedClaim(record, _one_per_reason(findings),
+                             notices=tuple(dict.fromkeys(notices)))
 
     def _to_run(self, context: ClaimContext) -> tuple[tuple[Rule, Severity], ...]:
         """The active rules of the claim's kind less those whose trigger it does not hold.
