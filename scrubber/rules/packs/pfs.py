@@ -330,10 +330,11 @@ def not_covered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
       summary="a bundled code (status B, P; T with another service that day) is not paid",
       source=SOURCE.format("status codes B, P, T"), needs=(KIND,))
 def bundled_code(ctx: ClaimContext) -> Iterator[Hit | Notice]:
-    """Status B and P codes are always bundled into another service; T codes (injections)
-    are paid only when no other fee-schedule service is billed that day by the provider.
+    """Bundled codes are not paid on their own.
 
-    The day is the patient's day context: this claim, the submission and the
+    Status B and P codes are always bundled into another service; T codes
+    (injections) are paid only when no other fee-schedule service is billed
+    that day by the provider. The day is the patient's day context: this claim, the submission and the
     ledger. A warning: the line is not paid, but reporting it is not an error.
     Fails: SV1*HC:99211 and SV1*HC:96372 (status T) on 20260302
     Passes: SV1*HC:96372 (status T) alone on 20260302

@@ -156,10 +156,9 @@ def pos_invalid(ctx: ClaimContext) -> Iterator[Hit]:
       source="CMS telehealth billing instructions (POS 02/10; modifiers 95, 93); payers' "
              "companion guides (the profile lists telehealth-places, telehealth-modifiers)")
 def telehealth_modifier(ctx: ClaimContext) -> Iterator[Hit]:
-    """A telehealth service carries the modifier its payer expects: 95 (audio and video),
-    93 (audio only), or the older GT/GQ/FQ.
+    """A telehealth service carries the telehealth modifier its payer expects.
 
-    Many payers return a telehealth line (POS 02 or 10) that says neither; the
+    That is 95 (audio and video), 93 (audio only), or the older GT/GQ/FQ. Many payers return a telehealth line (POS 02 or 10) that says neither; the
     lists are the profile's, so a payer that wants none can empty them.
     Fails: CLM05-1 10 with SV1*HC:99213 on 20260302
     Passes: CLM05-1 10 with SV1*HC:99213:95 on 20260302
@@ -180,10 +179,11 @@ def telehealth_modifier(ctx: ClaimContext) -> Iterator[Hit]:
       source="CMS Physician Fee Schedule RVU file, non-facility NA indicator (the user's "
              "--pfs-rvu), with the profile list facility-places", needs=("pfs-rvu",))
 def facility_only(ctx: ClaimContext) -> Iterator[Hit]:
-    """A non-facility "NA" in the RVU file: the service is rarely or never done outside a
-    facility, so an office (or other non-facility) place of service is likely wrong.
+    """A code the fee schedule prices only in a facility is unlikely in an office.
 
-    Facility places are the profile's list (Medicare's: hospital, ASC, SNF ...).
+    A non-facility "NA" in the RVU file: the service is rarely or never done
+    outside a facility, so an office (or other non-facility) place of service
+    is likely wrong. Facility places are the profile's list (Medicare's: hospital, ASC, SNF ...).
     A warning: the service may truly have been given there.
     Fails: CLM05-1 11 with SV1*HC:27447 (non-facility NA) on 20260302
     Passes: CLM05-1 22 with SV1*HC:27447 (non-facility NA) on 20260302
@@ -234,8 +234,10 @@ def _lab_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, CliaLists]]:
       summary="a lab test subject to CLIA without the laboratory's CLIA number (REF*X4)",
       source=CLIA_SOURCE, needs=("clia",))
 def clia_number(ctx: ClaimContext) -> Iterator[Hit]:
-    """A test subject to CLIA is paid only to a certified laboratory: its CLIA number goes in
-    REF*X4 (2300, or 2400 for a line done elsewhere).
+    """A test subject to CLIA needs the laboratory's CLIA number.
+
+    It is paid only to a certified laboratory: its CLIA number goes in REF*X4
+    (2300, or 2400 for a line done elsewhere).
 
     Fails: SV1*HC:85025 (subject to CLIA) on a claim without REF*X4
     Passes: SV1*HC:85025 on a claim with REF*X4*12D3456789
