@@ -334,8 +334,9 @@ def bundled_code(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
     Status B and P codes are always bundled into another service; T codes
     (injections) are paid only when no other fee-schedule service is billed
-    that day by the provider. The day is the patient's day context: this claim, the submission and the
-    ledger. A warning: the line is not paid, but reporting it is not an error.
+    that day by the provider. The day is the patient's day context: this
+    claim, the submission and the ledger. A warning: the line is not paid,
+    but reporting it is not an error.
     Fails: SV1*HC:99211 and SV1*HC:96372 (status T) on 20260302
     Passes: SV1*HC:96372 (status T) alone on 20260302
     """

@@ -158,8 +158,9 @@ def pos_invalid(ctx: ClaimContext) -> Iterator[Hit]:
 def telehealth_modifier(ctx: ClaimContext) -> Iterator[Hit]:
     """A telehealth service carries the telehealth modifier its payer expects.
 
-    That is 95 (audio and video), 93 (audio only), or the older GT/GQ/FQ. Many payers return a telehealth line (POS 02 or 10) that says neither; the
-    lists are the profile's, so a payer that wants none can empty them.
+    That is 95 (audio and video), 93 (audio only), or the older GT/GQ/FQ.
+    Many payers return a telehealth line (POS 02 or 10) that says neither;
+    the lists are the profile's, so a payer that wants none can empty them.
     Fails: CLM05-1 10 with SV1*HC:99213 on 20260302
     Passes: CLM05-1 10 with SV1*HC:99213:95 on 20260302
     """
