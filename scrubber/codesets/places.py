@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -89,10 +89,20 @@ class PlaceTable:
 
     places: tuple[Place, ...] = SHIPPED
     source: str = "CMS Place of Service Code Set (shipped copy)"
+    _by_code: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_code: dict[str, tuple[Place, ...]] = {}
+        for place in self.places:
+            by_code[place.code] = (*by_code.get(place.code, ()), place)
+        object.__setattr__(self, "_by_code", by_code)
 
     def find(self, code: str) -> tuple[Place, ...]:
         """Every row of ``code`` (a code may come back with new dates after a change)."""
-        return tuple(p for p in self.places if p.code == code)
+        return self._by_code.get(code, ())
+
+
+SHIPPED_TABLE = PlaceTable()
 
 
 def read_places(path: Path) -> PlaceTable:

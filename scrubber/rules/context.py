@@ -156,6 +156,12 @@ class ClaimContext:
     def service_date(self, line: ServiceLine) -> date | None:
         return service_date(self.record, line)
 
+    def dated_lines(self) -> tuple[tuple[ServiceLine, date], ...]:
+        """The claim's lines that have a single date of service, with it; worked out once."""
+        return self.once("dated-lines", lambda: tuple(
+            (line, day) for line in self.claim.lines
+            if (day := service_date(self.record, line)) is not None))
+
     def is_line(self, service: DayService, line: ServiceLine) -> bool:
         """True when ``service`` is ``line`` itself."""
         return (service.where == SAME_CLAIM

@@ -70,9 +70,8 @@ def _addon_lines(ctx: ClaimContext
     edits = ctx.resource(KIND, AddonEdits)
     if edits is None or ctx.claim.frequency == "8":
         return
-    for line in ctx.claim.lines:
-        day = ctx.service_date(line)
-        if day is None or line.procedure_qualifier != "HC":
+    for line, day in ctx.dated_lines():
+        if line.procedure_qualifier != "HC":
             continue
         edit = edits.edit(line.procedure, day)
         if edit is not None:

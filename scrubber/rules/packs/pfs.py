@@ -69,7 +69,7 @@ SOURCE = "CMS Physician Fee Schedule RVU file (PPRRVU, the user's --pfs-rvu), {}
 PROFESSIONAL = ("837P",)
 
 
-def rvu_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, date, RvuEntry] | Notice]:
+def rvu_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, date, RvuEntry] | Notice, ...]:
     """Each dated line with its code's row in the release of its date; worked out once.
 
     A line whose date no release given covers yields a Notice instead (the run
@@ -80,9 +80,8 @@ def rvu_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, date, RvuEntry] 
         if table is None:
             return ()
         out: list[tuple[ServiceLine, date, RvuEntry] | Notice] = []
-        for line in ctx.claim.lines:
-            day = ctx.service_date(line)
-            if day is None or line.procedure_qualifier != "HC":
+        for line, day in ctx.dated_lines():
+            if line.procedure_qualifier != "HC":
                 continue
             if table.release_for(day) is None:
                 out.append(Notice(
@@ -96,11 +95,17 @@ def rvu_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, date, RvuEntry] 
                 out.append((line, day, entry))
         return tuple(out)
 
-    yield from ctx.once("pfs-rvu-lines", compute)
+    return ctx.once("pfs-rvu-lines", compute)
 
 
 def _element(ctx: ClaimContext) -> str:
     return service_element(ctx.kind, "procedure")
+
+
+def _modifiers(ctx: ClaimContext) -> frozenset[str]:
+    """Every modifier on the claim's lines: most claims carry none a modifier rule reads."""
+    return ctx.once("modifiers", lambda: frozenset(
+        m for line in ctx.claim.lines for m in line.modifiers))
 
 
 def _has(line: ServiceLine, *modifiers: str) -> tuple[str, ...]:
@@ -130,6 +135,8 @@ def pctc_modifier(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     Fails: SV1*HC:99213:26 (PC/TC indicator 0) on 20260302
     Passes: SV1*HC:71046:26 (PC/TC indicator 1) on 20260302
     """
+    if _modifiers(ctx).isdisjoint(("26", "TC")):
+        return
     for item in rvu_lines(ctx):
         if isinstance(item, Notice):
             yield item
@@ -159,6 +166,8 @@ def bilateral(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     Fails: SV1*HC:27447:50 (bilateral indicator 0) on 20260302
     Passes: SV1*HC:27130:50*1 (bilateral indicator 1) on 20260302
     """
+    if _modifiers(ctx).isdisjoint(("50", "RT", "LT")):
+        return
     for item in rvu_lines(ctx):
         if isinstance(item, Notice):
             yield item
@@ -192,6 +201,8 @@ def _indicator_rule(ctx: ClaimContext, modifiers: tuple[str, ...], indicator: st
                     ) -> Iterator[Hit | Notice]:
     """Hits for ``modifiers`` on lines whose ``indicator`` (an RvuEntry field) forbids them:
     a reject for the values in ``never``; a warning for the value ``documented``."""
+    if _modifiers(ctx).isdisjoint(modifiers):
+        return
     for item in rvu_lines(ctx):
         if isinstance(item, Notice):
             yield item

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from scrubber.codesets import CodeSets
 from scrubber.codesets.clia import CliaError, CliaLists
-from scrubber.codesets.places import PlaceError, PlaceTable
+from scrubber.codesets.places import SHIPPED_TABLE, PlaceError, PlaceTable
 from scrubber.model.claims import ServiceLine, service_element
 from scrubber.pfs import RvuTable
 from scrubber.rules.context import ClaimContext
@@ -104,15 +104,14 @@ POS_SOURCE = "CMS Place of Service Code Set ({}; see docs/data.md)"
 
 
 def _places(ctx: ClaimContext) -> PlaceTable:
-    return ctx.resource("pos", PlaceTable) or PlaceTable()
+    return ctx.resource("pos", PlaceTable) or SHIPPED_TABLE
 
 
 def _place_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, date, str]]:
     """Each dated line with its place of service: SV105 when given, else CLM05-1."""
-    for line in ctx.claim.lines:
-        day = ctx.service_date(line)
-        if day is not None:
-            yield line, day, line.place_of_service or ctx.claim.facility_code
+    claim_place = ctx.claim.facility_code
+    for line, day in ctx.dated_lines():
+        yield line, day, line.place_of_service or claim_place
 
 
 def _pos_element(line: ServiceLine) -> str:
