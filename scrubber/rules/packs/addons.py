@@ -66,16 +66,22 @@ SOURCE = "CMS NCCI add-on code edits, type {} (the user's --ncci-aoc, see docs/d
 
 def _addon_lines(ctx: ClaimContext
                  ) -> Iterator[tuple[ServiceLine, AddonEdit, tuple[DayService, ...]]]:
-    """Each dated add-on line with its edit on the date and the other services of its day."""
+    """Each dated add-on line whose primary is not on this claim, with its edit on the date
+    and the other services of its day (the run's and the ledger's looked up only then)."""
     edits = ctx.resource(KIND, AddonEdits)
     if edits is None or ctx.claim.frequency == "8":
         return
-    for line, day in ctx.dated_lines():
+    dated = ctx.dated_lines()
+    for line, day in dated:
         if line.procedure_qualifier != "HC":
             continue
         edit = edits.edit(line.procedure, day)
-        if edit is not None:
-            yield line, edit, ctx.others(line)
+        if edit is None:
+            continue
+        here = {other.procedure for other, when in dated if when == day and other is not line}
+        if (edit.type == 2 and here) or not here.isdisjoint(edit.primaries):
+            continue  # its primary (or, for type 2, some service) is on this claim
+        yield line, edit, ctx.others(line)
 
 
 def _related(services) -> tuple[str, ...]:
