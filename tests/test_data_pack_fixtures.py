@@ -18,10 +18,10 @@ from types import ModuleType
 
 import pytest
 from rule_fixtures import assert_fixture
+from scrubbing import scrub_source
 
 from scrubber.ledger import open_store
-from scrubber.model import read
-from scrubber.rules.engine import Engine, scrub_events
+from scrubber.rules.engine import Engine
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
 from scrubber.rules.registry import all_rules, pack_of, packs
@@ -58,8 +58,7 @@ def scrub(path: Path, resources: Resources, select=()) -> list[ScrubbedClaim]:
     engine = Engine(load_profile(), resources=resources, select=select)
     with tempfile.TemporaryDirectory() as scratch, \
             open_store(Path(scratch) / "ledger.sqlite") as ledger:
-        return [e for e in scrub_events(lambda: read(path), profile=load_profile(),
-                                        engine=engine, ledger=ledger, record=True)
+        return [e for e in scrub_source(path, engine=engine, ledger=ledger, record=True)
                 if isinstance(e, ScrubbedClaim)]
 
 

@@ -15,12 +15,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 
 from scrubber.ledger import open_store
-from scrubber.model import read
 from scrubber.ncci.addons import addon_file, load_addons
 from scrubber.pfs import RvuError, load_rvu, rvu_file
-from scrubber.rules.engine import Engine, scrub_events
+from scrubber.rules.engine import Engine
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.packs import addons as addons_pack
 from scrubber.rules.packs import pfs as pfs_pack
@@ -126,8 +126,8 @@ def test_a_date_no_release_covers_is_said_once_not_judged(tmp_path):
 
 def _scrub(path: Path, resources: Resources, ledger=None) -> list[ScrubbedClaim]:
     engine = Engine(load_profile(), resources=resources)
-    return [e for e in scrub_events(lambda: read(path), profile=load_profile(), engine=engine,
-                                    ledger=ledger, record=ledger is not None)
+    return [e for e in scrub_source(path, engine=engine, ledger=ledger,
+                                    record=ledger is not None)
             if isinstance(e, ScrubbedClaim)]
 
 
