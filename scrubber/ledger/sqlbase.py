@@ -177,6 +177,18 @@ class SqlStore:
              exclude_submission if exclude_submission is not None else "\x1f"))
         return [_line(row) for row in rows.fetchall()]
 
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> list[LedgerLine]:
+        """``lines_for`` over the dates ``first`` to ``last`` (a global surgery period)."""
+        rows = self._run(
+            "SELECT c.claim_id, l.line_number, l.procedure, l.modifiers, l.units, "
+            "l.service_date, c.submission, c.payer FROM lines l JOIN claims c ON c.id = l.claim "
+            "WHERE l.patient = ? AND l.service_date BETWEEN ? AND ? AND c.npi = ? "
+            "AND c.submission <> ? ORDER BY l.service_date, c.id, l.id",
+            (self.patient_hash(identity), first.isoformat(), last.isoformat(), identity[0],
+             exclude_submission if exclude_submission is not None else "\x1f"))
+        return [_line(row) for row in rows.fetchall()]
+
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
         """The copy of the claim with this identity recorded as sent; failing that, the
         latest one a recording holds (being sent now, by this run or another: ``held``)."""
@@ -646,6 +658,14 @@ class _Decision:
                                          exclude_submission=exclude_submission)
         return [line for npi, line in known
                 if npi == identity[0] and line.submission != exclude_submission]
+
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> list[LedgerLine]:
+        """A read only: what this block recorded in the period is written first."""
+        if any(first.isoformat() <= day <= last.isoformat() for _, day in self._touched_days):
+            self.flush()
+        return self._store.lines_between(identity, first, last,
+                                         exclude_submission=exclude_submission)
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
         if key in self._touched_claims:
