@@ -360,7 +360,6 @@ def test_docs_serve_lists_every_option_and_runs_its_code(tmp_path, monkeypatch):
     import re
 
     from scrubber.cli import serve
-
     from scrubber.rules.resources import resource_kinds
 
     data = {f"--{o.name}" for kind in resource_kinds() for o in kind.options}
