@@ -365,13 +365,16 @@ def recognize_hcpcs(path: Path) -> tuple[date, date] | None:
 
 def recognize_cpt(path: Path) -> bool:
     """Whether ``path`` is a plain CPT code list: a code and perhaps words a line (a heading
-    may lead). Not a table of codes and numbers (an MUE file), nor of code pairs (PTP)."""
+    may lead), "CPT" in its name or heading. Not a table of codes and numbers (an MUE
+    file), nor of code pairs (PTP)."""
     names = zip_members(path)
     if names is not None and sum(bool(re.search(CPT_LIST[0], n, re.IGNORECASE))
                                  for n in names) != 1:
         return False
-    _, text = _text_member(path, CPT_LIST, "code list (.txt or .csv)", limit=SNIFF)
+    member, text = _text_member(path, CPT_LIST, "code list (.txt or .csv)", limit=SNIFF)
     lines = _first_lines(text)
+    if not re.search(r"cpt", " ".join([path.name, member, *lines[:1]]), re.IGNORECASE):
+        return False  # a list of codes of another kind (CLIA's, a payer's) looks the same
     if len(text) == SNIFF and lines:
         lines = lines[:-1]  # the last may be cut short
     rows = lines[1:] if lines and not CPT.fullmatch(_words(lines[0])[0]) else lines
@@ -391,6 +394,36 @@ def _words(line: str) -> list[str]:
     """The code (upper case, unquoted) and what follows it on a line of a code list."""
     words = re.split(r"[\s,;|\t]+", line.strip(), maxsplit=1)
     return [words[0].strip('"').upper(), *(w.strip('"') for w in words[1:])]
+
+
+LAB_CERTIFICATION = slice(180, 204)  # LABCERT1-8, three characters each, positions 181-204
+
+
+def hcpcs_modifiers_and_labs(path: Path) -> tuple[list[HcpcsRow], list[tuple[str, str]]]:
+    """The HCPCS file's Level II modifiers with their dates, and its lab certification codes.
+
+    Modifier records have record id 7 in position 11 (8: a continuation line),
+    the modifier in the code field; a procedure's LABCERT1-8 (positions 181-204,
+    three characters each) name the CLIA certification specialties that may
+    perform it: a code with any is subject to CLIA. Returns (modifier, added,
+    effective, terminated) rows and (code, certification codes joined by ",").
+    """
+    _, text = _text_member(path, HCPCS_FILE, "HCPCS file (HCPC*.txt)", prefer="ANWEB")
+    modifiers: list[HcpcsRow] = []
+    labs: list[tuple[str, str]] = []
+    for number, line in enumerate(io.StringIO(text), 1):
+        record = line[10:11]
+        if record == "7" and len(line.rstrip("\r\n")) >= 292:
+            code = line[:5].strip().upper()
+            if len(code) == 2:
+                modifiers.append((code, _day(line[268:276], path, number),
+                                  _day(line[276:284], path, number),
+                                  _day(line[284:292], path, number)))
+        elif record == "3":
+            certs = [line[n:n + 3].strip() for n in range(180, 204, 3)]
+            if any(certs):
+                labs.append((line[:5], ",".join(c for c in certs if c)))
+    return modifiers, labs
 
 
 def cpt_file(path: Path) -> list[str]:
