@@ -222,14 +222,16 @@ class CodeSets:
 
     def _hcpcs_rows(self, code: str) -> tuple[tuple, ...]:
         """(file number, added, effective, terminated) of every file that lists ``code``."""
-        rows = self._query("SELECT file, added, effective, terminated FROM hcpcs "
+        return self._dated_rows("hcpcs", code)
+
+    def _modifier_rows(self, code: str) -> tuple[tuple, ...]:
+        """The same for a Level II modifier (record id 7)."""
+        return self._dated_rows("modifier", code)
+
+    def _dated_rows(self, table: str, code: str) -> tuple[tuple, ...]:
+        rows = self._query(f"SELECT file, added, effective, terminated FROM {table} "
                            "WHERE code = ?", (code,))
         return tuple((row[0], *(_day(v) for v in row[1:])) for row in rows)
-
-    def _modifier_rows(self, code: str) -> tuple[tuple[date | None, ...], ...]:
-        rows = self._query("SELECT added, effective, terminated FROM modifier WHERE code = ?",
-                           (code,))
-        return tuple(tuple(_day(v) for v in row) for row in rows)
 
     def _lab_row(self, code: str) -> tuple[str, ...]:
         row = self._query("SELECT certs FROM labcert WHERE code = ?", (code,)).fetchone()
@@ -321,7 +323,8 @@ CREATE TABLE dx (code TEXT, release INTEGER, header INTEGER,
 CREATE TABLE hcpcs (code TEXT, file INTEGER, added INTEGER, effective INTEGER,
                     terminated INTEGER);
 CREATE TABLE cpt (code TEXT PRIMARY KEY) WITHOUT ROWID;
-CREATE TABLE modifier (code TEXT, added INTEGER, effective INTEGER, terminated INTEGER);
+CREATE TABLE modifier (code TEXT, file INTEGER, added INTEGER, effective INTEGER,
+                       terminated INTEGER);
 CREATE TABLE labcert (code TEXT PRIMARY KEY, certs TEXT) WITHOUT ROWID;
 """
 
@@ -338,14 +341,14 @@ def _build(path: Path, key: str, bundled: Path, version: str,
         icd.append(rows)
     windows: list[tuple[date, date]] = []
     hcpcs_rows: list[tuple[int, HcpcsRow]] = []  # (file number, row): the file's quarter
-    modifier_rows: list[HcpcsRow] = []
+    modifier_rows: list[tuple[int, HcpcsRow]] = []
     lab_rows: dict[str, str] = {}  # a later file's certifications win
     for number, source in enumerate(given["hcpcs"], 1):
         window, records = hcpcs_file(source)
         windows.append(window)
         hcpcs_rows += ((number, record) for record in records)
         found_modifiers, found_labs = hcpcs_modifiers_and_labs(source)
-        modifier_rows += found_modifiers
+        modifier_rows += ((number, modifier) for modifier in found_modifiers)
         lab_rows.update(found_labs)
     cpt_codes = sorted({c for source in given["cpt"] for c in cpt_file(source)})
     contents = {"releases": [[r.name, r.start.isoformat(), r.end.isoformat(), r.source]
@@ -363,8 +366,9 @@ def _build(path: Path, key: str, bundled: Path, version: str,
                         for number, (code, *days) in hcpcs_rows))
         db.execute("CREATE INDEX hcpcs_code ON hcpcs (code)")
         db.executemany("INSERT INTO cpt VALUES (?)", ((c,) for c in cpt_codes))
-        db.executemany("INSERT INTO modifier VALUES (?, ?, ?, ?)",
-                       ((code, *(_number(d) for d in days)) for code, *days in modifier_rows))
+        db.executemany("INSERT INTO modifier VALUES (?, ?, ?, ?, ?)",
+                       ((code, number, *(_number(d) for d in days))
+                        for number, (code, *days) in modifier_rows))
         db.execute("CREATE INDEX modifier_code ON modifier (code)")
         db.executemany("INSERT INTO labcert VALUES (?, ?)", sorted(lab_rows.items()))
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
