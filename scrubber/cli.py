@@ -658,7 +658,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     from scrubber.serve.auth import TokenError, load_tokens
     from scrubber.serve.server import run_server
     from scrubber.serve.settings import ServeSettings
-    from scrubber.serve.store import StoreError, open_store
+    from scrubber.serve.store import StoreError, open_submissions
 
     try:
         clients = load_tokens(tokens_file, tokens_env)
@@ -677,7 +677,7 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
                              port=port, workers=workers)
     try:
         settings.prepare()
-        open_store(settings.store_target).close()
+        open_submissions(settings.store_target).close()
     except (StoreError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     click.echo(f"scrub: serving on http://{host}:{port} ({workers} worker"

@@ -32,7 +32,7 @@ class ServeSettings:
     max_body: int = 64 * 1024 * 1024  # bytes; a larger body is answered with 413
     retention_days: int = 30  # a submission's reports are removed after this; 0 keeps them
     idempotency_wait: float = 120.0  # seconds a retry waits for the first request's answer
-    pending_stale: float = 3600.0  # seconds after which a pending submission's worker is dead
+    lease: float = 30.0  # seconds a claimed key holds unless its worker renews it
     host: str = "127.0.0.1"
     port: int = 8837
     workers: int = 1
