@@ -641,12 +641,19 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
 @click.option("--ledger", "ledger_path", metavar="PATH|URL",
               help="Claim-history ledger (default: the per-user ledger).")
 @click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
+@click.option("--max-connections", type=click.IntRange(16), default=1000, show_default=True,
+              help="Open connections per worker (lowered to fit its file-descriptor limit).")
+@click.option("--header-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True,
+              help="Seconds a client has to send a whole request head.")
+@click.option("--body-timeout", type=click.FloatRange(0.5), default=20.0, show_default=True,
+              help="Seconds of allowance for a body; then it must come at 1 KiB/s or more.")
 @service_options
 @resource_options
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
           store: str | None, tokens_file: str | None, tokens_env: str, max_body: int,
           retention_days: int, ledger_path: str | None, no_ledger: bool,
+          max_connections: int, header_timeout: float, body_timeout: float,
           profile_path: str | None, companion: str | None, conformance: bool, ack_sender: str,
           ack_name: str, **resource_values: Any) -> None:
     """Serve the HTTP intake: POST /v1/validate, POST /v1/submissions (docs/serve.md).
@@ -656,8 +663,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         SCRUB_SERVE_TOKENS=pm-system:$(openssl rand -hex 24) scrub serve --workers 4
     """
     from scrubber.serve.auth import TokenError, load_tokens
-    from scrubber.serve.server import run_server
-    from scrubber.serve.settings import ServeSettings
+    from scrubber.serve.server import ServeError, run_server
+    from scrubber.serve.settings import ClientLimits, ServeSettings
     from scrubber.serve.store import StoreError, open_submissions
 
     try:
@@ -674,15 +681,23 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
                              clients=clients, options=options, store=store,
                              max_body=max_body, retention_days=retention_days, host=host,
-                             port=port, workers=workers)
+                             port=port, workers=workers,
+                             limits=ClientLimits(max_connections=max_connections,
+                                                 header_timeout=header_timeout,
+                                                 body_timeout=body_timeout))
     try:
         settings.prepare()
         open_submissions(settings.store_target).close()
     except (StoreError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"scrub: serving on http://{host}:{port} ({workers} worker"
-               f"{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)})", err=True)
-    run_server(settings)
+    said = f"{workers} worker{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)}"
+    try:  # announced once the port is bound: never for a port another process holds
+        status = run_server(settings, lambda url: click.echo(f"scrub: serving on {url} ({said})",
+                                                             err=True))
+    except ServeError as exc:
+        click.echo(f"scrub: {exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    sys.exit(status)
 
 
 @main.command(hidden=True)

@@ -640,9 +640,3 @@ async def _first_answer(intake: Intake, holder: Submission, body: Spooled
                        "still being scrubbed; retry later", headers={"Retry-After": "5"})
     return found.status, found.answer
 
-
-def app_from_environment() -> FastAPI:
-    """The app of a uvicorn worker process: settings from the file $SCRUBBER_SERVE_SETTINGS."""
-    from scrubber.serve.settings import SETTINGS_ENV
-
-    return create_app(ServeSettings.load(os.environ[SETTINGS_ENV]))
