@@ -166,13 +166,18 @@ def _limit_descriptors(count: int):
 
 @contextmanager
 def served(folder: Path, *args: str, port: int | None = None, ready_within: float = 120.0,
-           fd_limit: int | None = None, log_name: str = "serve.log") -> Iterator[Served]:
+           fd_limit: int | None = None, log_name: str = "serve.log",
+           config: ServeSettings | None = None) -> Iterator[Served]:
     """A real ``scrub serve`` on 127.0.0.1 (a free port unless given), ready; stopped after.
 
     ``fd_limit`` sets its soft and hard file-descriptor limit (the service may raise
-    its soft limit to its hard one, so both). Stopped with SIGTERM, then SIGKILL; a
+    its soft limit to its hard one, so both). With ``config``, the service runs
+    those settings (what the command line cannot say, e.g. ``ClientLimits``) through
+    ``run_server`` instead of the command. Stopped with SIGTERM, then SIGKILL; a
     test may kill it first.
     """
+    from dataclasses import replace
+
     import httpx
 
     tokens = folder / "tokens"
@@ -180,11 +185,17 @@ def served(folder: Path, *args: str, port: int | None = None, ready_within: floa
     tokens.chmod(0o600)
     port = port or free_port()
     log = folder / log_name
+    command = [sys.executable, "-m", "scrubber", "serve", "--port", str(port), "--tokens",
+               str(tokens), "--data-dir", str(folder / "serve"), *args]
+    if config is not None:
+        saved = replace(config, port=port).save()
+        command = [sys.executable, "-c", "import sys; from scrubber.serve.server import "
+                   "run_server; from scrubber.serve.settings import ServeSettings; "
+                   "sys.exit(run_server(ServeSettings.load(sys.argv[1]), lambda url: "
+                   "print('scrub: serving on', url)))", str(saved)]
     with open(log, "wb") as err:
         process = subprocess.Popen(
-            [sys.executable, "-m", "scrubber", "serve", "--port", str(port), "--tokens",
-             str(tokens), "--data-dir", str(folder / "serve"), *args],
-            stdout=err, stderr=subprocess.STDOUT, cwd=folder,
+            command, stdout=err, stderr=subprocess.STDOUT, cwd=folder,
             preexec_fn=_limit_descriptors(fd_limit) if fd_limit else None)
     base = f"http://127.0.0.1:{port}"
     try:

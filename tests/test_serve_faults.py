@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,7 @@ from servekit import (
 )
 
 from scrubber.serve import create_app
+from scrubber.serve.settings import ClientLimits
 from scrubber.serve.store import open_submissions
 
 VALID = FIXTURES / "837p-multi.x12"
@@ -140,6 +142,29 @@ def test_a_slow_head_and_a_slow_body_are_cut_off_with_a_json_408(tmp_path):
             assert json.loads(content)["error"] == "request_timeout"
         head.close()
         body.close()
+        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        _log_is_clean(server.log)
+
+
+@pytest.mark.slow
+def test_an_answer_the_client_does_not_read_is_dropped(tmp_path):
+    import socket
+
+    config = replace(settings(tmp_path, ledger=None, max_body=64 << 20),
+                     limits=ClientLimits(send_timeout=1.0))
+    big = generated(tmp_path / "big.x12", 3000, 3)  # a JSON report of some MB
+    with served(tmp_path, config=config) as server:
+        sent = httpx.post(f"{server.base}/v1/submissions", content=big.read_bytes(),
+                          headers=auth(), timeout=300)
+        assert sent.status_code == 201
+        with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(f"GET {sent.json()['links']['report_json']} HTTP/1.1\r\nHost: x\r\n"
+                         f"Authorization: {TOKEN}\r\n\r\n".encode())  # and read nothing
+            deadline = time.monotonic() + 60
+            while "answer not read" not in server.log.read_text():
+                assert time.monotonic() < deadline, "the unread answer was never dropped"
+                time.sleep(0.2)
         assert httpx.get(f"{server.base}/healthz").status_code == 200
         _log_is_clean(server.log)
 

@@ -120,9 +120,17 @@ class Guard:
         self.tick = max(0.1, min(0.5, limits.header_timeout / 4))
 
     # -- accepting -------------------------------------------------------------------------------
-    def admit(self) -> str:
-        """What to do with the next connection: 'accept', 'wait' (descriptors are being
-        freed) or 'refuse' (every connection is busy with a request)."""
+    def crowded(self) -> bool:
+        """Are descriptors of closed connections still to be freed before the next accept?"""
+        return bool(self.closing) and len(self.connections) + self.accepted >= self.cap + SLACK
+
+    def admit(self) -> bool:
+        """Make room for a new connection, closing one at the cap: is there room?
+
+        At the cap, the first to go is a connection that was answered and is
+        closing softly, then the one that has waited longest without a request;
+        without either, every connection is busy with a request: no room.
+        """
         live = len(self.connections) + self.accepted - len(self.closing)
         while live >= self.cap and (self.lingering or self.waiting):
             if self.lingering:  # said what it had to: the first to go
@@ -134,14 +142,10 @@ class Guard:
                                linger=False):
                     live -= 1
         if live >= self.cap:
-            return "refuse"
-        if self.closing and len(self.connections) + self.accepted >= self.cap + SLACK:
-            return "wait"  # what was closed is freed when the loop next turns
-        return "accept"
-
-    def accepting(self) -> None:
+            return False
         self.accepted += 1
         self.last_accept = time.monotonic()
+        return True
 
     # -- a connection's life ---------------------------------------------------------------------
     def connected(self, conn: GuardedProtocol) -> None:
@@ -193,12 +197,10 @@ class Listener(socket.socket):
 
     def accept(self) -> tuple[socket.socket, Any]:
         for _ in range(REFUSE_BATCH):
-            verdict = self.guard.admit()
-            if verdict == "wait":
+            if self.guard.crowded():  # what was closed is freed when the loop next turns
                 raise BlockingIOError(errno.EAGAIN, "closing connections to make room")
-            conn, address = super().accept()
-            if verdict == "accept":
-                self.guard.accepting()
+            conn, address = super().accept()  # BlockingIOError when none is waiting
+            if self.guard.admit():
                 return conn, address
             with conn:  # refuse: every connection is busy with a request
                 conn.setblocking(False)
@@ -284,7 +286,6 @@ class GuardedProtocol(H11Protocol):
             log.warning("bad request refused (%s)", type(exc).__name__)
             self.drop("malformed", answer(400, "malformed_request",
                                           "the request is not valid HTTP/1.1"))
-            return
 
     def handle_events(self) -> None:
         before = self.cycle
