@@ -51,7 +51,7 @@ def scrub_seconds(path: Path, with_codesets: bool) -> tuple[float, int, dict]:
 
     profile = load_profile()
     rules = [r for r in all_rules()
-             if with_codesets or r.check.__module__ != "scrubber.rules.codesets"]
+             if with_codesets or r.check.__module__ != "scrubber.rules.packs.codesets"]
     engine = Engine(profile, rules)
     claims, found = 0, {}
     start = time.process_time()

@@ -14,7 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from scrubber.core import AckIdentity, Progress, RunOutcome, Scrubber, ScrubOptions
+from scrubber.core import (
+    AckIdentity,
+    Progress,
+    RunNotices,
+    RunOutcome,
+    Scrubber,
+    ScrubOptions,
+    feed,
+)
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.batch import verdict
 from scrubber.emit.sinks import (
@@ -161,7 +169,9 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
             outputs = AckFiles(lambda name: base)
             sinks += ack_sinks(outputs, scrubber.acks, ack_999=options.conformance)
             try:
-                tally = scrubber.scrub_into(src, name or src.name, sinks)
+                notices = RunNotices(scrubber.engine.notices)
+                tally = scrubber.scrub_into(src, name or src.name, sinks, notices=notices)
+                notices.deliver(sinks)
             finally:
                 for sink in sinks:
                     sink.close()
@@ -211,10 +221,7 @@ class ScrubResult:
         """Write a report (any registered format) to ``path``, owner-only (it carries PHI)."""
         with open_private(path) as out:
             sink = report_sink(fmt, out, ReportStyle(show_phi=show_phi))
-            sink.begin_file(name)
-            for event in self.events:
-                sink.event(event)
-            sink.end_file(FileEnd(name, self.summary, self.conformance))
+            feed(name, self.events, [sink], conformance=self.conformance)
             sink.close()
 
     def write_acks(self, directory: str | os.PathLike, stem: str) -> list[str]:
@@ -253,24 +260,18 @@ class ScrubResult:
             ledger.release(submission)
 
 
-class _Keep:
+class _Keep(Sink):
     """A sink that keeps the events of one source, for ScrubResult."""
 
     def __init__(self) -> None:
         self.events: list = []
         self.end: FileEnd | None = None
 
-    def begin_file(self, name: str) -> None:
-        pass
-
     def event(self, event: Any) -> None:
         self.events.append(event)
 
     def end_file(self, end: FileEnd) -> None:
         self.end = end
-
-    def close(self) -> None:
-        pass
 
 
 def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = None,

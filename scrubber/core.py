@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
@@ -28,9 +28,11 @@ from scrubber.model import ClaimRecord, Event, Source, read
 from scrubber.rules import Profile, ScrubbedClaim, load_profile
 from scrubber.rules import scrub_events as rules_scrub
 from scrubber.rules.context import submission_id
+from scrubber.rules.findings import Notice
 from scrubber.rules.resources import Resources
 
 if TYPE_CHECKING:
+    from scrubber.ig import IgReport
     from scrubber.ig.gate import Gate
     from scrubber.rules.engine import DayIndex
 
@@ -226,7 +228,8 @@ class Scrubber:
 
     # -- one source into sinks -------------------------------------------------------------
     def scrub_into(self, source: Source, name: str, sinks: Sequence[Sink], *,
-                   progress: Progress | None = None) -> Tally:
+                   progress: Progress | None = None, notices: RunNotices | None = None
+                   ) -> Tally:
         """Scrub one source, feeding every sink as events come; return the file's counts.
 
         With ``options.record`` and a ledger, each accepted claim is recorded
@@ -236,7 +239,8 @@ class Scrubber:
         """
         reports: list = []
         events = self.events(source, conformance=reports, progress=progress, name=name)
-        return _feed(name, events, sinks, reports, progress)
+        return feed(name, events, sinks, conformance=lambda: _first(reports),
+                    progress=progress, notices=notices)
 
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
             progress: Progress | None = None, jobs: int = 1) -> RunOutcome:
@@ -255,14 +259,18 @@ class Scrubber:
 
         outcome = RunOutcome()
         stage = progress.stage if progress is not None else _silent
+        notices = RunNotices(self.engine.notices)
         try:
             if jobs > 1 and self._shareable(sources):
-                done = self._run_parallel(sources, sinks, progress, jobs)
+                done = self._run_parallel(sources, sinks, progress, jobs, notices)
                 if done is not None:
+                    notices.deliver(sinks)
                     return done
             if len(sources) == 1:
                 (source, name), = sources
-                outcome.add(name, self.scrub_into(source, name, sinks, progress=progress))
+                outcome.add(name, self.scrub_into(source, name, sinks, progress=progress,
+                                                  notices=notices))
+                notices.deliver(sinks)
                 return outcome
             with ExitStack() as stack:
                 index = DayIndex()
@@ -283,7 +291,9 @@ class Scrubber:
                         _read(again, gate), self.engine, index, self.ledger,
                         gate.held if gate else None, first=first,
                         record=self.options.record, hold=self.options.hold)
-                    outcome.add(name, _feed(name, events, sinks, reports, progress))
+                    outcome.add(name, feed(name, events, sinks, conformance=_first(reports),
+                                           progress=progress, notices=notices))
+            notices.deliver(sinks)
         finally:
             for sink in sinks:
                 sink.close()
@@ -298,7 +308,8 @@ class Scrubber:
                         for source, _ in sources))
 
     def _run_parallel(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink],
-                      progress: Progress | None, jobs: int) -> RunOutcome | None:
+                      progress: Progress | None, jobs: int, notices: RunNotices
+                      ) -> RunOutcome | None:
         """``run`` over ``jobs`` processes; None when they failed before any sink was fed
         (the run is then done in this process: the same results, only slower).
 
@@ -339,8 +350,8 @@ class Scrubber:
                 stage(f"scrubbing {name} with {jobs} jobs")
                 gate = Gate(report) if report is not None else None
                 events = findings.scrubbed(_read(partial(os.fspath, path), gate), gate, number)
-                outcome.add(name, _feed(name, events, sinks, [report] if report else [],
-                                        progress))
+                outcome.add(name, feed(name, events, sinks, conformance=report,
+                                       progress=progress, notices=notices))
             return outcome
 
 
@@ -393,6 +404,29 @@ def index_source(options: ScrubOptions, source: Source, name: str, index: DayInd
     return Gate(report), ordinal
 
 
+class RunNotices:
+    """What a run says once: the engine's notices, and the claims' folded by key, counted."""
+
+    def __init__(self, engine_notices: Iterable[Notice] = ()):
+        self._found: dict[str, list] = {n.key: [n, 0] for n in engine_notices}
+
+    def add(self, claim: ScrubbedClaim) -> None:
+        for notice in claim.notices:
+            found = self._found.setdefault(notice.key, [notice, 0])
+            found[1] += 1
+
+    def deliver(self, sinks: Sequence[Sink]) -> None:
+        """Hand every sink each notice, with the claims it concerns counted."""
+        for notice, claims in self._found.values():
+            folded = replace(notice, claims=claims) if claims else notice
+            for sink in sinks:
+                sink.notice(folded)
+
+
+def _first(reports: list[IgReport]) -> IgReport | None:
+    return reports[0] if reports else None
+
+
 def _files(paths: Sequence[str]) -> str:
     return paths[0] if len(paths) == 1 else f"{len(paths)} files"
 
@@ -406,19 +440,29 @@ def _read(again: Callable[[], Source], gate: Gate | None) -> Iterator[Event]:
     return gate.annotate(read(again())) if gate else read(again())
 
 
-def _feed(name: str, events: Iterable[Event | ScrubbedClaim], sinks: Sequence[Sink],
-          reports: list, progress: Progress | None) -> Tally:
-    """Hand one source's scrubbed events to every sink as they come; return its counts."""
+def feed(name: str, events: Iterable[Event | ScrubbedClaim], sinks: Sequence[Sink], *,
+         conformance: IgReport | Callable[[], IgReport | None] | None = None,
+         progress: Progress | None = None, notices: RunNotices | None = None) -> Tally:
+    """Hand one source's scrubbed events to every sink as they come; return its counts.
+
+    ``begin_file``, every event, then ``end_file`` with the counts and the IG report
+    (``conformance``, or a function that gives it once the events are through);
+    ``notices`` gathers what the claims say for the run to say once.
+    """
     for sink in sinks:
         sink.begin_file(name)
     counts = Tally()
     for event in events:
         counts.add(event)
-        if progress is not None and event.__class__ is ScrubbedClaim:
-            progress.advance(name, event.record.claim.location.offset)
+        if event.__class__ is ScrubbedClaim:
+            if notices is not None:
+                notices.add(cast(ScrubbedClaim, event))
+            if progress is not None:
+                progress.advance(name, cast(ScrubbedClaim, event).record.claim.location.offset)
         for sink in sinks:
             sink.event(event)
-    end = FileEnd(name, counts.summary(), reports[0] if reports else None)
+    report = conformance() if callable(conformance) else conformance
+    end = FileEnd(name, counts.summary(), report)
     for sink in sinks:
         sink.end_file(end)
     return counts

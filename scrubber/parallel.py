@@ -174,7 +174,7 @@ def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
                         ordinal += 1
                     elif type(event) is ScrubbedClaim:
                         ordinal += 1
-                        _write_frame(out, (ordinal, event.findings))
+                        _write_frame(out, (ordinal, event.findings, event.notices))
                         written += 1
                         if written % _FLUSH_EVERY == 0:
                             out.flush()  # the parent reports these claims while we go on
@@ -186,8 +186,8 @@ def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
 _FLUSH_EVERY = 64  # claims per write the parent can see
 
 
-def _write_frame(out: BinaryIO, item: tuple[int, tuple]) -> None:
-    """One claim's (ordinal, findings): its length, then its pickle."""
+def _write_frame(out: BinaryIO, item: tuple[int, tuple, tuple]) -> None:
+    """One claim's (ordinal, findings, notices): its length, then its pickle."""
     data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
     out.write(len(data).to_bytes(4, "little") + data)
 
@@ -276,8 +276,9 @@ class Spool:
         self._stream: BinaryIO | None = None
         self._over = False
 
-    def frame(self) -> tuple[int, tuple] | None:
-        """The next claim's (ordinal, findings); None once the worker is done (or failed)."""
+    def frame(self) -> tuple[int, tuple, tuple] | None:
+        """The next claim's (ordinal, findings, notices); None once the worker is done (or
+        failed)."""
         if self._stream is None:
             self._stream = open(self.path, "rb")
         stream = self._stream
@@ -288,7 +289,7 @@ class Spool:
                 size = int.from_bytes(head, "little")
                 data = stream.read(size)
                 if len(data) == size:
-                    item: tuple[int, tuple] = pickle.loads(data)
+                    item: tuple[int, tuple, tuple] = pickle.loads(data)
                     return item
             stream.seek(at)  # a frame not yet whole: wait for the rest
             if self._over:
@@ -316,14 +317,14 @@ class Findings:
     def __init__(self, spools: Sequence[Spool], shares: Sequence[Share],
                  local: Callable[[ClaimRecord, int], ScrubbedClaim]):
         self._spools, self._shares, self._local = spools, shares, local
-        self._pending: dict[int, tuple[int, tuple] | None] = {}
+        self._pending: dict[int, tuple[int, tuple, tuple] | None] = {}
         self.ordinal = 0  # claims of the run so far
 
     def close(self) -> None:
         for spool in self._spools:
             spool.close()
 
-    def _found(self, share: int, ordinal: int) -> tuple | None:
+    def _found(self, share: int, ordinal: int) -> tuple[tuple, tuple] | None:
         pending = self._pending.get(share)
         if pending is None:
             pending = self._spools[share].frame()
@@ -334,7 +335,7 @@ class Findings:
             raise RuntimeError(f"job {share + 1} sent the findings of claim {pending[0]} "
                                f"where claim {ordinal} was due")
         self._pending[share] = None
-        return pending[1]
+        return pending[1], pending[2]
 
     def scrubbed(self, events: Iterator[Event], gate: Gate | None, source: int
                  ) -> Iterator[Event | ScrubbedClaim]:
@@ -354,5 +355,5 @@ class Findings:
             offset = event.transaction.location.offset
             share = next(number for number, owns in owners if owns(offset))
             found = self._found(share, self.ordinal)
-            yield ScrubbedClaim(event, found) if found is not None else \
-                self._local(event, self.ordinal)
+            yield ScrubbedClaim(event, found[0], notices=found[1]) if found is not None \
+                else self._local(event, self.ordinal)

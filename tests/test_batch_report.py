@@ -12,6 +12,7 @@ from x12text import claim_837p, interchange
 
 from scrubber.api import check_files
 from scrubber.cli import main
+from scrubber.core import feed
 from scrubber.emit.html_report import HtmlReport
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
@@ -103,9 +104,7 @@ def test_rejections_come_first_and_each_segment_is_shown_once():
                 _finding(record, Severity.REJECT, "rule-b", "SV1", "Fix the line."))
     out = io.StringIO()
     writer = HtmlReport(out)
-    writer.begin_file("one.x12")
-    writer.event(ScrubbedClaim(record, findings))
-    writer.end_file()
+    feed("one.x12", [ScrubbedClaim(record, findings)], [writer])
     writer.close()
     doc = lxml.html.document_fromstring(out.getvalue())
     said = [p.text_content().split(" says")[0] for p in doc.xpath("//p[@class='finding']")]

@@ -73,7 +73,7 @@ def test_without_a_release_of_the_date_nothing_is_rejected(path):
 
 
 def test_every_codeset_rule_has_pass_and_fail_fixtures_for_both_kinds():
-    rules = [r for r in all_rules() if r.check.__module__ == "scrubber.rules.codesets"]
+    rules = [r for r in all_rules() if r.check.__module__ == "scrubber.rules.packs.codesets"]
     assert [r.id for r in rules] == ["dx-unknown", "dx-not-billable", "dx-not-in-force",
                                      "hcpcs-unknown", "hcpcs-not-in-force", "cpt-unknown"]
     for rule in rules:

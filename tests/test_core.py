@@ -18,6 +18,7 @@ from scrubber.emit.sinks import (
     FileEnd,
     ReportFormat,
     ReportStyle,
+    Sink,
     ack_sinks,
     register_format,
     report_sink,
@@ -30,7 +31,7 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 MULTI = FIXTURES / "837p-multi.x12"
 
 
-class CountingSink:
+class CountingSink(Sink):
     """A format written as the recipe in docs/extending.md says: one line per claim status."""
 
     def __init__(self, out, style: ReportStyle):
@@ -223,3 +224,43 @@ def test_the_day_context_spans_every_file_of_a_run(tmp_path):
     again.write_text(morning.read_text().replace("000000001", "000000003"))
     twice = CliRunner().invoke(main, ["check", str(morning), str(again), "--no-ledger"])
     assert twice.exit_code == 0, twice.output
+
+
+def test_a_run_says_each_notice_once_with_the_claims_it_concerns(tmp_path):
+    from scrubber.core import RunNotices
+    from scrubber.rules.findings import Notice
+
+    claims = [e for e in scrub(MULTI).claims]
+    said = Notice("uncovered", "dates no release covers", source="test")
+    notices = RunNotices([Notice("no-data-x", "x did not run")])
+    for claim in claims:
+        notices.add(ScrubbedClaim(claim.record, claim.findings, notices=(said,)))
+    out = io.StringIO()
+    sink = report_sink("json", out)
+    sink.begin_file("f")
+    sink.end_file(FileEnd("f", {"claims": 0}))
+    notices.deliver([sink])
+    sink.close()
+    total = json.loads(out.getvalue())["total"]["notices"]
+    assert total == [
+        {"key": "no-data-x", "message": "x did not run", "source": "", "claims": 0},
+        {"key": "uncovered", "message": "dates no release covers", "source": "test",
+         "claims": len(claims)}]
+
+
+def test_a_notice_a_rule_yields_rides_on_its_claim_not_among_its_findings():
+    from scrubber.model import read
+    from scrubber.rules.engine import Engine
+    from scrubber.rules.findings import Notice, Severity
+    from scrubber.rules.profile import load_profile
+    from scrubber.rules.registry import Rule
+
+    def check(ctx):
+        yield Notice("k", "cannot judge this one")
+
+    rule = Rule("test-notice", Severity.REJECT, "s", "src", None, check, "doc")
+    engine = Engine(load_profile(), [rule])
+    record = next(e for e in read(MULTI) if e.__class__.__name__ == "ClaimRecord")
+    scrubbed = engine.scrub(record)
+    assert scrubbed.findings == () and not scrubbed.rejected
+    assert [n.key for n in scrubbed.notices] == ["k"]

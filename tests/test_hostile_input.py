@@ -17,10 +17,11 @@ from x12text import claim_837p, interchange
 
 import scrubber
 from scrubber.cli import main
+from scrubber.core import feed
 from scrubber.emit.html_report import HtmlReport
 from scrubber.emit.summary import TextSummary
 from scrubber.model.values import parse_decimal, small_int
-from scrubber.rules.snip import npi_is_valid
+from scrubber.rules.packs.snip import npi_is_valid
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 from fuzz import check_case, schema_validator  # noqa: E402
@@ -147,10 +148,7 @@ def test_control_characters_in_a_claim_id_are_shown_escaped(fmt):
     assert result.rejected
     out = io.StringIO()
     writer = (TextSummary if fmt == "text" else HtmlReport)(out)
-    writer.begin_file("in\x1b[2J.x12")
-    for event in result.events:
-        writer.event(event)
-    writer.end_file(result.summary)
+    feed("in\x1b[2J.x12", result.events, [writer])
     writer.close()
     text = out.getvalue()
     assert "\x1b" not in text and "\x07" not in text

@@ -15,7 +15,7 @@ from scrubber.model import read
 from scrubber.ncci import load_tables
 from scrubber.rules.engine import Engine, scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
-from scrubber.rules.ncci import BYPASS_MODIFIERS
+from scrubber.rules.packs.ncci import BYPASS_MODIFIERS
 from scrubber.rules.profile import CodeList, load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,9 +12,9 @@ import pytest
 
 from scrubber.model import ClaimRecord, Problem, read
 from scrubber.model.keys import patient_identity
-from scrubber.rules import cpt_96523
 from scrubber.rules.engine import DayIndex, scrub_events
 from scrubber.rules.findings import ScrubbedClaim
+from scrubber.rules.packs import cpt_96523
 from scrubber.rules.profile import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,21 +9,18 @@ import pytest
 
 from scrubber.rules import docs
 from scrubber.rules.findings import Severity
-from scrubber.rules.registry import all_rules, rule
+from scrubber.rules.registry import all_rules, pack_of, packs, rule
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "fixtures" / "rules"
-NCCI_FIXTURES = ROOT / "fixtures" / "ncci"  # scrubbed with the tables beside them
-CODESET_FIXTURES = ROOT / "fixtures" / "codesets"  # scrubbed with the code-set files beside them
 
 
 def test_ids_are_unique_and_records_frozen():
     rules = all_rules()
     ids = [r.id for r in rules]
     assert len(ids) == len(set(ids))
-    packs = [r.id.split("-")[0] for r in rules]  # pack by pack, in a fixed order
-    assert packs == ["96523"] * 10 + ["snip"] * 12 + ["ncci", "mue"] + ["dx"] * 3 + \
-        ["hcpcs"] * 2 + ["cpt", "duplicate"]
+    order = [pack_of(r) for r in rules]  # pack by pack, in the packs' order
+    assert order == sorted(order, key=lambda p: (p.order, p.module))
+    assert [p.module for p in dict.fromkeys(order)] == [p.module for p in packs()]
     with pytest.raises(dataclasses.FrozenInstanceError):
         rules[0].severity = Severity.INFO  # type: ignore[misc]
 
@@ -40,8 +37,7 @@ def test_rule_is_documented_and_has_both_fixtures(r):
     assert r.source
     assert "Fails:" in r.doc and "Passes:" in r.doc
     assert r.doc.splitlines()[0].endswith(".")
-    folder = NCCI_FIXTURES if r.source.startswith("CMS NCCI") else \
-        CODESET_FIXTURES if r.check.__module__ == "scrubber.rules.codesets" else FIXTURES
+    folder = ROOT / "fixtures" / pack_of(r).fixtures
     assert list(folder.glob(f"{r.id}.pass*.837p.x12")) or \
         list(folder.glob(f"{r.id}.pass*.837i.x12"))
     assert list(folder.glob(f"{r.id}.fail*.x12"))

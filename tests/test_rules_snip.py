@@ -13,9 +13,9 @@ import pytest
 from mutate import build_837
 
 from scrubber.model import read
-from scrubber.rules import snip
 from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim
+from scrubber.rules.packs import snip
 from scrubber.rules.profile import load_profile
 from scrubber.rules.registry import all_rules
 

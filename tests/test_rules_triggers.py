@@ -78,12 +78,23 @@ def test_a_claim_without_96523_runs_no_96523_rule(runs):
     (claim,) = scrubbed(text(build.claim("EM-1", [OFFICE_VISIT])), Engine(PROFILE))
     assert claim.findings == ()
     assert runs and not [r for r in runs if r.startswith("96523-")]
-    assert runs == [r.id for r in all_rules() if r.trigger is None and "837P" in r.claim_kinds]
+    assert runs == [r.id for r in all_rules()
+                    if r.trigger is None and "837P" in r.claim_kinds and not r.needs]
 
 
 def test_a_claim_with_96523_runs_every_rule_in_registry_order(runs):
     scrubbed(text(build.claim("P-1", [build.CLEAN])), Engine(PROFILE))
-    assert runs == [r.id for r in all_rules() if "837P" in r.claim_kinds]
+    assert runs == [r.id for r in all_rules() if "837P" in r.claim_kinds and not r.needs]
+
+
+def test_a_rule_without_its_data_does_not_run_and_the_engine_says_so_once(runs):
+    needy = [r.id for r in all_rules() if r.needs]
+    assert needy, "some rule needs outside data"
+    engine = Engine(PROFILE)
+    scrubbed(text(build.claim("P-1", [build.CLEAN])), engine)
+    assert not set(needy) & set(runs)
+    said = " ".join(n.message for n in engine.notices)
+    assert all(rule_id in said for rule_id in needy)
 
 
 def test_a_rule_runs_only_on_the_claim_kinds_it_looks_at(runs):

@@ -12,7 +12,7 @@ import pytest
 from x12text import claim_837p, interchange
 
 from scrubber.api import check_files
-from scrubber.core import Scrubber
+from scrubber.core import Scrubber, feed
 from scrubber.emit.html_report import HtmlReport
 from scrubber.emit.summary import TextSummary, split_marked
 from scrubber.model import ClaimRecord, read
@@ -28,10 +28,7 @@ ALL = sorted(FIXTURES.glob("*.x12")) + sorted(RULES.glob("*.x12"))
 def render(writer_class, path, **kwargs) -> str:
     out = io.StringIO()
     writer = writer_class(out, **kwargs)
-    writer.begin_file(str(path))
-    for event in Scrubber().events(path):
-        writer.event(event)
-    writer.end_file()
+    feed(str(path), Scrubber().events(path), [writer])
     writer.close()
     return out.getvalue()
 
@@ -177,10 +174,7 @@ def test_html_escapes_everything():
                       "CLM*A&B<1>*100", element="CLM01")
     out = io.StringIO()
     writer = HtmlReport(out)
-    writer.begin_file("<batch>.x12")
-    writer.event(record.interchange)
-    writer.event(ScrubbedClaim(record, (finding,)))
-    writer.end_file()
+    feed("<batch>.x12", [record.interchange, ScrubbedClaim(record, (finding,))], [writer])
     writer.close()
     page = out.getvalue()
     assert "<script>alert" not in page and "<b>this" not in page
@@ -237,9 +231,7 @@ def test_the_text_lists_rejections_before_warnings():
                                             ("rule-r", Severity.REJECT)))
     out = io.StringIO()
     writer = TextSummary(out)
-    writer.begin_file("mix.x12")
-    writer.event(ScrubbedClaim(record, findings))
-    writer.end_file()
+    feed("mix.x12", [ScrubbedClaim(record, findings)], [writer])
     said = [line.split()[1].rstrip(":") for line in out.getvalue().splitlines()
             if line.startswith("    ") and line.split()[0] in ("REJECT", "WARN", "INFO")]
     assert said == ["rule-r", "rule-w", "rule-i"]

@@ -3,7 +3,7 @@
 ICD-10-CM comes out of the box from ``simple-icd-10-cm`` (its bundled CMS
 release); the user adds other fiscal years' CMS files, the HCPCS quarterly
 file and a licensed CPT list. ``load_codesets`` reads them once into an index
-in the user's cache folder and answers the rules of scrubber.rules.codesets.
+in the user's cache folder and answers the rules of scrubber.rules.packs.codesets.
 See docs/codesets.md.
 """
 

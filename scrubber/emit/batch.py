@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TextIO
 
+from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.model import ClaimRecord, Problem
-from scrubber.rules.findings import ScrubbedClaim, Severity
+from scrubber.rules.findings import Notice, ScrubbedClaim, Severity
 
 _COUNTS = ("claims", "accepted", "rejected", "warnings", "envelope_problems", "file_problems")
 _CHARGES = ("charges_accepted", "charges_rejected")
@@ -81,12 +82,12 @@ def _claim_into(bucket: Bucket, claim: ScrubbedClaim) -> None:
         bucket.warned += 1
 
 
-class Batch:
-    """Totals and breakdowns over every file of a run, fed the same events as a report.
+class Batch(Sink):
+    """Totals and breakdowns over every file of a run: a sink fed what a report is fed.
 
-    ``begin_file(name)``, ``add(event)`` per event, ``end_file(summary)``; then
-    ``total()``, ``files`` (name, summary, verdict), ``not_scrubbed`` (name,
-    reason), and the buckets ``by_rule``, ``by_payer``, ``by_provider``.
+    A report keeps one and hands it each call it gets; then ``total()``, ``files``
+    (name, summary, verdict), ``not_scrubbed`` (name, reason), ``notices``, and the
+    buckets ``by_rule``, ``by_payer``, ``by_provider``.
     """
 
     def __init__(self) -> None:
@@ -95,6 +96,7 @@ class Batch:
         self.by_provider: dict[tuple[str, str], Bucket] = {}
         self.files: list[tuple[str, dict[str, Any], str]] = []
         self.not_scrubbed: list[tuple[str, str]] = []
+        self.notices: list[Notice] = []
         self._name = ""
         self._fatal = ""
 
@@ -102,7 +104,7 @@ class Batch:
         self._name = name
         self._fatal = ""
 
-    def add(self, event: Any) -> None:
+    def event(self, event: Any) -> None:
         cls = event.__class__
         if cls is ScrubbedClaim:
             record = event.record
@@ -123,10 +125,14 @@ class Batch:
             bucket = self.by_rule.setdefault(event.code, Bucket())
             bucket.findings += 1
 
-    def end_file(self, summary: dict[str, Any]) -> None:
+    def end_file(self, end: FileEnd) -> None:
+        summary = end.summary
         self.files.append((self._name, summary, verdict(summary)))
         if summary.get("file_problems"):
             self.not_scrubbed.append((self._name, self._fatal or "not an 837"))
+
+    def notice(self, notice: Notice) -> None:
+        self.notices.append(notice)
 
     def file_bucket(self, summary: dict[str, Any]) -> Bucket:
         """A file's summary as a bucket, to lay beside the others."""
@@ -171,6 +177,7 @@ class Batch:
                                     for (name, npi), bucket in ranked(self.by_provider)],
             "not_scrubbed": [{"path": name, "reason": reason}
                              for name, reason in self.not_scrubbed],
+            "notices": [notice.as_dict() for notice in self.notices],
         }
 
 
@@ -188,7 +195,7 @@ def _rules_of(claim: ScrubbedClaim) -> dict[str, list[Severity]]:
     return rules
 
 
-class StatisticsSink:
+class StatisticsSink(Sink):
     """``--statistics``: how often each rule (and problem code) fired, written at close.
 
     Like a linter's statistics: count, rule id, claims it rejected and the
@@ -203,10 +210,10 @@ class StatisticsSink:
         self.batch.begin_file(name)
 
     def event(self, event: Any) -> None:
-        self.batch.add(event)
+        self.batch.event(event)
 
-    def end_file(self, end: Any) -> None:
-        self.batch.end_file(end.summary)
+    def end_file(self, end: FileEnd) -> None:
+        self.batch.end_file(end)
 
     def close(self) -> None:
         self.out.write("".join(statistics_lines(self.batch)))

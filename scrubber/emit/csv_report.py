@@ -16,6 +16,7 @@ import csv
 from typing import Any, TextIO
 
 from scrubber.emit.batch import payer_of
+from scrubber.emit.sinks import Sink
 from scrubber.emit.summary import _patient, _problem_words
 from scrubber.model import Problem
 from scrubber.rules.findings import ScrubbedClaim
@@ -31,7 +32,7 @@ def cell(value: object) -> str:
     return "'" + text if text.startswith(_FORMULA) else text
 
 
-class CsvReport:
+class CsvReport(Sink):
     """Writes the header once, then a row per finding and per problem as the files stream."""
 
     def __init__(self, out: TextIO, *, show_phi: bool = False):
@@ -67,9 +68,6 @@ class CsvReport:
             self._row(self.path, "", "", event.code, "not scrubbed" if event.fatal else "reject",
                       "", "", _problem_words(event), "", "", "",
                       event.location.line if event.location else "")
-
-    def end_file(self, summary: dict | None = None) -> None:
-        pass
 
     def close(self) -> None:
         self.out.flush()

@@ -25,6 +25,7 @@ from lxml import etree
 from lxml.html import builder as _builder
 
 from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
+from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.summary import (
     Tally,
     _patient,
@@ -33,7 +34,7 @@ from scrubber.emit.summary import (
     rejections_first,
     split_marked,
 )
-from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment
 _ROWS, _SECTIONS = "scrubber-claim-rows", "scrubber-file-sections"
@@ -221,7 +222,7 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
     return svg
 
 
-class HtmlReport:
+class HtmlReport(Sink):
     """One self-contained HTML page over every file of a run (begin_file ... close)."""
 
     def __init__(self, out: TextIO, *, show_phi: bool = False, color: bool = False):
@@ -250,7 +251,7 @@ class HtmlReport:
 
     def event(self, event: Any) -> None:
         self.tally.add(event)
-        self.batch.add(event)
+        self.batch.event(event)
         if event.__class__ is ScrubbedClaim:
             if event.rejected or any(f.severity is not Severity.INFO for f in event.findings):
                 self._claim(event)
@@ -308,10 +309,10 @@ class HtmlReport:
             node.extend(_nodes(links))
         return node
 
-    def end_file(self, summary: dict | None = None) -> None:
+    def end_file(self, end: FileEnd) -> None:
         t = self.tally
-        summary = summary if summary is not None else t.summary()
-        self.batch.end_file(summary)
+        summary = end.summary
+        self.batch.end_file(end)
         said = verdict(summary)
         head = [E.H2(self.path, id=f"file-{self.files}"),
                 E.P("Verdict: ", E.SPAN(said, E.CLASS(_verdict_class(said)))),
@@ -349,6 +350,9 @@ class HtmlReport:
                                      E.P(words), E.CLASS("claim stub"))))
         return "\n".join(parts)
 
+    def notice(self, notice: Notice) -> None:
+        self.batch.notice(notice)
+
     # -- the page ----------------------------------------------------------------------
     def close(self) -> None:
         if not self.files:
@@ -365,6 +369,11 @@ class HtmlReport:
             body += [E.H2("Not scrubbed"),
                      E.UL(*[E.LI(reason if name in reason else f"{name}: {reason}")
                             for name, reason in self.batch.not_scrubbed], id="not-scrubbed")]
+        if self.batch.notices:
+            body += [E.H2("Notices"),
+                     E.UL(*[E.LI(n.message + (f" ({plural(n.claims, 'claim')})" if n.claims
+                                              else "")) for n in self.batch.notices],
+                          id="notices")]
         body += [E.H2("Rejection reasons"), chart(self.batch.by_rule), *self._breakdowns()]
         body += self._claim_table()
         body.append(E.DIV(id=_SECTIONS))

@@ -13,11 +13,11 @@ in memory; problems of an envelope are held until that envelope closes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, payer_of, verdict
+from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -27,7 +27,7 @@ from scrubber.model import (
     ServiceLine,
     Transaction,
 )
-from scrubber.rules.findings import ScrubbedClaim
+from scrubber.rules.findings import Notice, ScrubbedClaim
 
 _LEVELS = ("interchange", "group", "transaction")
 
@@ -147,14 +147,12 @@ def problem_to_dict(problem: Problem) -> dict[str, Any]:
 _CHILDREN = {"interchange": "groups", "group": "transactions", "transaction": "claims"}
 
 
-class JsonWriter:
+class JsonWriter(Sink):
     """Writes the report for one or more files to a text stream, claim by claim."""
 
-    def __init__(self, out: TextIO, *, show_phi: bool = True,
-                 decorate: Callable[[ClaimRecord], dict[str, Any]] | None = None):
+    def __init__(self, out: TextIO, *, show_phi: bool = True):
         self.out = out
         self.show_phi = show_phi
-        self.decorate = decorate
         self._files = 0
         self._stack: list[tuple[str, list[dict]]] = []  # open envelopes and their problems
         self._first: list[bool] = []  # whether the open array is still empty
@@ -217,7 +215,7 @@ class JsonWriter:
         self.batch.begin_file(path)
 
     def event(self, event: Any) -> None:
-        self.batch.add(event)
+        self.batch.event(event)
         cls = event.__class__
         if cls is ScrubbedClaim:
             self._inside("transaction")
@@ -228,10 +226,7 @@ class JsonWriter:
             self._item(json.dumps(data))
         elif cls is ClaimRecord:
             self._inside("transaction")
-            data = claim_to_dict(event, self.show_phi)
-            if self.decorate is not None:
-                data.update(self.decorate(event))
-            self._item(json.dumps(data))
+            self._item(json.dumps(claim_to_dict(event, self.show_phi)))
         elif cls is Problem:
             self.problem(event)
         elif cls is EnvelopeEnd:
@@ -255,17 +250,17 @@ class JsonWriter:
                 return
         self._file_problems.append(problem_to_dict(problem))
 
-    def end_file(self, summary: dict | None = None, extra: dict | None = None) -> None:
+    def end_file(self, end: FileEnd) -> None:
         while self._stack:
             self._close()
         self.out.write(f'], "problems": {json.dumps(self._file_problems)}')
-        if summary is not None:
-            self.out.write(f', "summary": {json.dumps(summary)}')
-            self.out.write(f', "verdict": {json.dumps(verdict(summary))}')
-            self.batch.end_file(summary)
-        for key, value in (extra or {}).items():
-            self.out.write(f", {json.dumps(key)}: {json.dumps(value)}")
+        self.out.write(f', "summary": {json.dumps(end.summary)}')
+        self.out.write(f', "verdict": {json.dumps(verdict(end.summary))}')
+        self.batch.end_file(end)
         self.out.write("}")
+
+    def notice(self, notice: Notice) -> None:
+        self.batch.notice(notice)
 
     def close(self) -> None:
         self.out.write("]")
@@ -274,13 +269,3 @@ class JsonWriter:
             self.out.write(f', "total": {json.dumps(total)}')
         self.out.write("}\n")
         self.out.flush()
-
-
-def write_events(out: TextIO, path: str, events: Iterable[Any], **kwargs: Any) -> None:
-    """Write one file's events as a complete JSON report."""
-    writer = JsonWriter(out, **kwargs)
-    writer.begin_file(path)
-    for event in events:
-        writer.event(event)
-    writer.end_file()
-    writer.close()

@@ -28,6 +28,7 @@ from scrubber.model import Problem
 
 if TYPE_CHECKING:
     from scrubber.ig import IgReport
+    from scrubber.rules.findings import Notice
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +40,30 @@ class FileEnd:
     conformance: IgReport | None = None  # the implementation-guide check, when it ran
 
 
-class Sink(Protocol):
-    """What the scrub core feeds: implement these four methods to add an output."""
+class Sink:
+    """What the scrub core feeds: subclass it and override what your output needs.
 
-    def begin_file(self, name: str) -> None: ...
+    For each source of a run, in order: ``begin_file(name)``, ``event(e)`` for every
+    event in document order (envelopes, ``ScrubbedClaim``, ``Problem`` ...), then
+    ``end_file(end)``; after the last source, ``notice(n)`` once for each thing the
+    run says once (``scrubber.rules.findings.Notice``), then ``close()``. Every method
+    does nothing here, so a sink implements only what it uses.
+    """
 
-    def event(self, event: Any) -> None: ...
+    def begin_file(self, name: str) -> None:
+        """A source starts (``name`` as given: a path, "<stdin>" ...)."""
 
-    def end_file(self, end: FileEnd) -> None: ...
+    def event(self, event: Any) -> None:
+        """One event of the source, in document order."""
 
-    def close(self) -> None: ...
+    def end_file(self, end: FileEnd) -> None:
+        """The source is over: what it came to."""
+
+    def notice(self, notice: Notice) -> None:
+        """Something the run says once (after its last file, before ``close``)."""
+
+    def close(self) -> None:
+        """The run is over (also after a failure): write what is left, release what is held."""
 
 
 # -- report formats ------------------------------------------------------------------------
@@ -97,48 +112,28 @@ def report_sink(name: str, out: TextIO, style: ReportStyle = ReportStyle()) -> S
     return fmt.make(out, style)
 
 
-class _WriterSink:
-    """A summary writer of scrubber.emit (begin_file/event/end_file(summary)/close) as a Sink."""
-
-    def __init__(self, writer: Any):
-        self.writer = writer
-
-    def begin_file(self, name: str) -> None:
-        self.writer.begin_file(name)
-
-    def event(self, event: Any) -> None:
-        self.writer.event(event)
-
-    def end_file(self, end: FileEnd) -> None:
-        self.writer.end_file(end.summary)
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 def _text(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.summary import TextSummary
 
-    return _WriterSink(TextSummary(out, show_phi=style.show_phi, color=style.color,
-                                   verbose=style.verbose))
+    return TextSummary(out, show_phi=style.show_phi, color=style.color, verbose=style.verbose)
 
 
 def _json(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.json_report import JsonWriter
 
-    return _WriterSink(JsonWriter(out))  # the JSON contract always carries names and ids
+    return JsonWriter(out)  # the JSON contract always carries names and ids
 
 
 def _html(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.html_report import HtmlReport
 
-    return _WriterSink(HtmlReport(out, show_phi=style.show_phi))
+    return HtmlReport(out, show_phi=style.show_phi)
 
 
 def _csv(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.csv_report import CsvReport
 
-    return _WriterSink(CsvReport(out, show_phi=style.show_phi))
+    return CsvReport(out, show_phi=style.show_phi)
 
 
 register_format(ReportFormat(
@@ -198,7 +193,7 @@ class AckMemory:
         self.data[suffix] = self.data.get(suffix, b"") + buffer.getvalue()
 
 
-class Ack277Sink:
+class Ack277Sink(Sink):
     """The 277CA of each input, written as its interchanges end."""
 
     def __init__(self, outputs: AckOutputs, writer: Ack277Writer):
@@ -221,11 +216,8 @@ class Ack277Sink:
             self._open.__exit__(None, None, None)
             self._open = self._stream = None
 
-    def close(self) -> None:
-        pass
 
-
-class Ta1Sink:
+class Ta1Sink(Sink):
     """A TA1 per interchange whose envelope is broken; only envelope events are kept."""
 
     def __init__(self, outputs: AckOutputs, writer: Ack277Writer):
@@ -249,22 +241,13 @@ class Ta1Sink:
                           control_numbers=ack.control_numbers)
         self._envelopes = []
 
-    def close(self) -> None:
-        pass
 
-
-class Ack999Sink:
+class Ack999Sink(Sink):
     """The 999 of the implementation-guide check, for each input it ran on."""
 
     def __init__(self, outputs: AckOutputs, writer: Ack277Writer):
         self.outputs = outputs
         self.writer = writer
-
-    def begin_file(self, name: str) -> None:
-        pass
-
-    def event(self, event: Any) -> None:
-        pass
 
     def end_file(self, end: FileEnd) -> None:
         if end.conformance is None:
@@ -274,9 +257,6 @@ class Ack999Sink:
             write_999(end.conformance, out, sender_id=ack.sender_id,
                       sender_qualifier=ack.sender_qualifier, clock=ack.clock,
                       control_numbers=ack.control_numbers)
-
-    def close(self) -> None:
-        pass
 
 
 def ack_sinks(outputs: AckOutputs, writer: Ack277Writer, *, ack_999: bool = True

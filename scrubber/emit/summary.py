@@ -14,10 +14,11 @@ from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, plural, verdict
 from scrubber.emit.json_report import mask
+from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
 from scrubber.model import Problem
-from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
 
@@ -120,7 +121,7 @@ def in_line_order(problems: list[Problem]) -> list[Problem]:
     return sorted(problems, key=lambda p: p.location.line if p.location else 0)
 
 
-class TextSummary:
+class TextSummary(Sink):
     """The annotated summary as plain text, coloured when ``color`` (a terminal).
 
     ``verbose`` lists accepted claims without findings too, one line each.
@@ -153,7 +154,7 @@ class TextSummary:
     def event(self, event: Any) -> None:
         cls = event.__class__
         self.tally.add(event)
-        self.batch.add(event)
+        self.batch.event(event)
         if cls is ScrubbedClaim and (self.verbose or any(f.severity is not Severity.INFO
                                                          for f in event.findings)):
             self._claim(event)
@@ -188,11 +189,11 @@ class TextSummary:
         if finding.fix:
             w(f"      what to do: {shown(finding.fix)}\n")
 
-    def end_file(self, summary: dict | None = None) -> None:
+    def end_file(self, end: FileEnd) -> None:
         w = self.out.write
         t = self.tally
-        summary = summary if summary is not None else t.summary()
-        self.batch.end_file(summary)
+        summary = end.summary
+        self.batch.end_file(end)
         for problem in in_line_order(t.problems):
             where = f"line {problem.location.line}" if problem.location else "file"
             label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
@@ -212,9 +213,15 @@ class TextSummary:
     def _verdict(self, said: str) -> str:
         return self._c("32" if said == "ready to send" else "31;1", said)
 
+    def notice(self, notice: Notice) -> None:
+        self.batch.notice(notice)
+
     def close(self) -> None:
         if len(self.batch.files) > 1:
             self._total()
+        for notice in self.batch.notices:
+            claims = f" ({plural(notice.claims, 'claim')})" if notice.claims else ""
+            self.out.write(f"{self._c('36', 'NOTICE')} {shown(notice.message)}{claims}\n")
         self.out.flush()
 
     def _total(self) -> None:

@@ -4,7 +4,7 @@ CMS publishes the tables quarterly under an end-user agreement; the scrubber
 ships none of them. ``load_tables`` reads the files the user downloaded (as
 published: zipped or not, tab-delimited or CSV) into an index in the user's
 cache folder, once per set of files, and answers the rules ``ncci-ptp`` and
-``mue`` (scrubber.rules.ncci) from it. See docs/ncci.md.
+``mue`` (scrubber.rules.packs.ncci) from it. See docs/ncci.md.
 """
 
 from scrubber.ncci.files import NcciError

@@ -38,7 +38,7 @@ from scrubber.rules.context import (
     service_date,
     submission_id,
 )
-from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
+from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 from scrubber.rules.profile import CodeList, Profile
 from scrubber.rules.registry import (
     OR_LEDGER,
@@ -106,6 +106,7 @@ class Engine:
         # outside data the packs read; ``ncci`` is a shorthand for Resources.of(ncci=...)
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = selected(all_rules() if rules is None else rules, select, ignore)
+        rules, self.notices = _without_data(rules, self.resources)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         # per kind, the triggers of its active rules with their codes from the profile
         self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
@@ -139,10 +140,14 @@ class Engine:
                                ledger_day=ledger_day or (lambda when: ()),
                                sent=sent or (lambda: None))
         findings = []
+        notices: list[Notice] = []
         for rule, severity in self._to_run(context):
             for hit in rule.run(context):
-                findings.append(_finding(rule, severity, hit, record))
-        return ScrubbedClaim(record, _one_per_reason(findings))
+                if hit.__class__ is Notice:
+                    notices.append(cast(Notice, hit))
+                else:
+                    findings.append(_finding(rule, severity, cast(Hit, hit), record))
+        return ScrubbedClaim(record, _one_per_reason(findings), notices=tuple(notices))
 
     def _to_run(self, context: ClaimContext) -> tuple[tuple[Rule, Severity], ...]:
         """The active rules of the claim's kind less those whose trigger it does not hold.
@@ -181,6 +186,30 @@ class Engine:
                 (r, s) for r, s in self._active.get(kind, ())
                 if r.trigger is None or r.trigger in chosen)
             return run
+
+
+def _without_data(rules: Sequence[Rule], resources: Resources
+                  ) -> tuple[tuple[Rule, ...], tuple[Notice, ...]]:
+    """The rules whose outside data is there, and a notice per missing kind of data.
+
+    A rule that needs data nobody installed cannot judge any claim: it does not
+    run, and the run says so once, naming the rules (not once per claim).
+    """
+    missing: dict[str, list[str]] = {}
+    kept = []
+    for rule in rules:
+        absent = [name for name in rule.needs if resources.get(name) is None]
+        for name in absent:
+            missing.setdefault(name, []).append(rule.id)
+        if not absent:
+            kept.append(rule)
+    from scrubber.rules.resources import describe
+
+    notices = tuple(
+        Notice(f"no-data-{name}", f"not checked: {', '.join(ids)} (no {describe(name)} "
+               "installed; add them with `scrub data add`, see docs/data.md)", source=name)
+        for name, ids in missing.items())
+    return tuple(kept), notices
 
 
 _NCCI_RULES = ("ncci-ptp", "mue")

@@ -50,6 +50,26 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """Something a run says once, not once per claim.
+
+    A rule yields one beside its hits when it cannot judge a claim for a reason
+    that is the run's, not the claim's (no installed code-set release covers the
+    date of service, say); the engine adds one for each rule whose outside data
+    is not there. Reports fold notices by ``key`` and count the claims concerned.
+    """
+
+    key: str  # what folds repeats into one: "codesets-uncovered-dates"
+    message: str  # in words, with what to do
+    source: str = ""  # the rule or data it comes from
+    claims: int = 0  # claims concerned, counted by the run (0: the whole run)
+
+    def as_dict(self) -> dict:
+        return {"key": self.key, "message": self.message, "source": self.source,
+                "claims": self.claims}
+
+
+@dataclass(frozen=True, slots=True)
 class ScrubbedClaim:
     """A claim and every finding about it; rejected when any finding is a reject.
 
@@ -60,6 +80,7 @@ class ScrubbedClaim:
     record: ClaimRecord
     findings: tuple[Finding, ...]
     held: bool = False
+    notices: tuple[Notice, ...] = ()  # what the rules could not judge, for the run to say once
 
     @property
     def rejected(self) -> bool:

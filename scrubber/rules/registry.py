@@ -2,9 +2,10 @@
 
 A rule is a small generator over a ``ClaimContext`` that yields ``Hit``s; the
 engine stamps rule id, severity (after the profile), 277CA status and
-location on each hit to make a ``Finding``. Registration is explicit: the
-``rule`` decorator records the function in the registry of its module's pack,
-and ``all_rules()`` lists them in registration order.
+location on each hit to make a ``Finding``. Packs are found by convention
+(``packs()``): a module in ``scrubber/rules/packs/`` or an entry point, so a
+new pack is one file and no list to edit; the ``rule`` decorator records each
+function, and ``all_rules()`` lists them pack by pack.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from scrubber.model.claims import KINDS as KINDS  # re-exported: rules.docs reads it here
 from scrubber.model.claims import Location, ServiceLine
-from scrubber.rules.findings import Severity
+from scrubber.rules.findings import Notice, Severity
 
 if TYPE_CHECKING:
     from scrubber.rules.context import ClaimContext
@@ -44,7 +45,7 @@ class Hit:
     ceiling: Severity | None = None  # at most this severity (e.g. INFO when a PWK documents it)
 
 
-Check = Callable[["ClaimContext"], Iterable[Hit]]
+Check = Callable[["ClaimContext"], Iterable[Hit | Notice]]
 
 # Where a trigger's procedure must be for the rule to possibly fire (see ``Trigger``).
 OWN_LINES = "claim"  # on the claim's own lines
@@ -93,6 +94,9 @@ class Rule:
     kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
     trigger: Trigger | None = None  # the claims it can fire on; None: every claim
     claim_kinds: tuple[str, ...] = KINDS  # the kinds of claim it looks at ("837P", "837I")
+    # the outside data (resource names) it cannot run without; without it the engine does
+    # not run the rule and the run says so once (a Notice), not once per claim
+    needs: tuple[str, ...] = ()
 
     def default_severity(self, kind: str) -> Severity:
         """The built-in severity for an 837P or 837I claim."""
@@ -101,7 +105,7 @@ class Rule:
                 return severity
         return self.severity
 
-    def run(self, context: ClaimContext) -> Iterator[Hit]:
+    def run(self, context: ClaimContext) -> Iterator[Hit | Notice]:
         yield from self.check(context)
 
 
@@ -111,13 +115,16 @@ _REGISTRY: dict[str, Rule] = {}
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
          stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
          procedures: str | None = None, reach: str = OWN_LINES,
-         claim_kinds: tuple[str, ...] = KINDS) -> Callable[[Check], Check]:
+         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = ()
+         ) -> Callable[[Check], Check]:
     """Register ``check`` under ``rule_id``; ids are unique and permanent.
 
     ``procedures`` names the profile list of codes a claim must hold (where
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
     every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
-    looks at; the engine does not run it on the others.
+    looks at; the engine does not run it on the others. ``needs``: the resources
+    (scrubber.rules.resources) it cannot run without. A check yields ``Hit``s,
+    and a ``Notice`` for what it cannot judge for a reason of the run's.
     """
     if not claim_kinds or not set(claim_kinds) <= set(KINDS):
         raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
@@ -130,38 +137,81 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
             kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
-            claim_kinds=tuple(claim_kinds),
+            claim_kinds=tuple(claim_kinds), needs=tuple(needs),
         )
         return check
 
     return register
 
 
-_PACKS = ("scrubber.rules.cpt_96523", "scrubber.rules.snip", "scrubber.rules.ncci",
-          "scrubber.rules.codesets", "scrubber.rules.history")
+PACK_GROUP = "scrubber.rule_packs"  # entry-point group of rule packs installed from elsewhere
 
 
-def _load_packs() -> None:
-    # Importing a pack registers its rules; _PACKS lists them so registration stays explicit.
-    for module in _PACKS:
-        importlib.import_module(module)
+@dataclass(frozen=True, slots=True)
+class Pack:
+    """A module of rules, found by convention: every module of ``scrubber.rules.packs``,
+    and every module an installed distribution names in the ``scrubber.rule_packs``
+    entry-point group.
+
+    A pack module may set ``ORDER`` (an int, default 100: where its rules come in
+    `scrub rules` and docs/rules.md) and ``FIXTURES`` (the folder under fixtures/ that
+    holds its rules' passing and failing fixtures, default "rules").
+    """
+
+    module: str  # "scrubber.rules.packs.cpt_96523"
+    order: int
+    fixtures: str
+
+    @property
+    def name(self) -> str:
+        return self.module.rpartition(".")[2]
+
+
+def packs() -> tuple[Pack, ...]:
+    """Every rule pack, imported (importing a pack registers its rules), in listing order."""
+    global _PACKS
+    if _PACKS is None:
+        import pkgutil
+        from importlib.metadata import entry_points
+
+        from scrubber.rules import packs as builtin
+
+        names = [f"{builtin.__name__}.{m.name}" for m in pkgutil.iter_modules(builtin.__path__)]
+        names += [ep.value.partition(":")[0] for ep in entry_points(group=PACK_GROUP)]
+        found = []
+        for name in dict.fromkeys(names):
+            module = importlib.import_module(name)
+            found.append(Pack(name, int(getattr(module, "ORDER", 100)),
+                              str(getattr(module, "FIXTURES", "rules"))))
+        _PACKS = tuple(sorted(found, key=lambda p: (p.order, p.module)))
+    return _PACKS
+
+
+_PACKS: tuple[Pack, ...] | None = None
+
+
+def pack_of(rule: Rule) -> Pack:
+    """The pack a rule was registered from."""
+    for pack in packs():
+        if pack.module == rule.check.__module__:
+            return pack
+    return Pack(rule.check.__module__, 100, "rules")  # registered from elsewhere (a test)
 
 
 def all_rules() -> tuple[Rule, ...]:
-    """Every registered rule: pack by pack (as listed above), each in registration order.
+    """Every registered rule: pack by pack (by ``ORDER``), each in registration order.
 
     The order does not depend on which pack some caller happened to import first,
     so `scrub rules` and docs/rules.md always list the rules the same way.
     """
-    _load_packs()
-    rank = {module: n for n, module in enumerate(_PACKS)}
+    rank = {pack.module: n for n, pack in enumerate(packs())}
     return tuple(sorted(_REGISTRY.values(),
                         key=lambda r: rank.get(r.check.__module__, len(rank))))
 
 
 def get_rule(rule_id: str) -> Rule | None:
     """The rule registered under ``rule_id``, or None."""
-    _load_packs()
+    packs()
     return _REGISTRY.get(rule_id)
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -23,12 +25,33 @@ class ResourceError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Release:
+    """One file as its publisher releases it: the option it feeds and when it is in force.
+
+    What ``scrub data add`` keeps of a file it installs, and what lets each release
+    judge only the dates of service it is in force for.
+    """
+
+    option: str  # the ResourceOption it feeds: "icd10cm", "hcpcs", "ncci-ptp" ...
+    label: str  # for people: "ICD-10-CM FY2027", "HCPCS 2025 January quarter"
+    effective_from: date | None  # first day in force; None: the file does not say
+    effective_to: date | None = None  # last day in force; None: until a later release
+
+
+# A file (or a zip) as downloaded -> the release it is, or None when it is not this
+# option's kind of file; raises ResourceError when it is, but cannot be used.
+Recognizer = Callable[[Path], Release | None]
+
+
+@dataclass(frozen=True, slots=True)
 class ResourceOption:
     """One option naming a resource's files: ``--NAME PATH``, repeatable; a scrub.toml key."""
 
     name: str  # the long option without dashes, e.g. "ncci-ptp"
     help: str
     metavar: str = "PATH"
+    # tells this option's files as their publisher ships them (``scrub data add``)
+    recognize: Recognizer | None = None
 
 
 Loader = Callable[[Mapping[str, tuple[str, ...]]], object | None]
@@ -43,6 +66,10 @@ class ResourceKind:
     # {option name: paths given} -> the loaded resource, or None when no path was given;
     # raises ResourceError for files that cannot be used
     load: Loader
+    label: str = ""  # for people: "CMS NCCI PTP and MUE tables"; default: the name
+
+    def describe(self) -> str:
+        return self.label or self.name
 
 
 _KINDS: dict[str, ResourceKind] = {}
@@ -88,6 +115,12 @@ class Resources:
 
     def __bool__(self) -> bool:
         return bool(self.named)
+
+
+def describe(name: str) -> str:
+    """The label of the resource kind ``name`` (the name itself when none is registered)."""
+    kind = next((k for k in resource_kinds() if k.name == name), None)
+    return kind.describe() if kind is not None else name
 
 
 def load_resources(values: Mapping[str, Sequence[str]]) -> Resources:

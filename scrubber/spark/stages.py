@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.core import Scrubber, ScrubOptions
-from scrubber.emit.sinks import AckFiles, FileEnd, ack_sinks
+from scrubber.emit.sinks import AckFiles, Sink, ack_sinks
 from scrubber.model import ClaimRecord, Event, Problem, Transaction, read
 from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.model.values import parse_decimal
@@ -298,7 +298,7 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
         scrubber.close()
 
 
-class Rows:
+class Rows(Sink):
     """A sink that turns a piece's scrubbed events into table rows (no names, ids or dates
     of birth: the tables identify a claim by file, position and CLM01)."""
 
@@ -357,9 +357,3 @@ class Rows:
             "problems", piece.file, piece.path, piece.index, problem.code, problem.envelope,
             problem.control_number, problem.message, at.segment if at else None,
             at.line if at else None, at.offset if at else None, problem.fatal))
-
-    def end_file(self, end: FileEnd) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -19,6 +19,8 @@ from scrubber.model.claims import CHANGE_FREQUENCIES, DateValue, ServiceLine, se
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import REJECT, Hit, rule
 
+ORDER = 20  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+
 _SNIP = "WEDI SNIP Type {}: {}"
 ICD10_START = date(2015, 10, 1)  # HHS: ICD-10-CM for services from this date
 _ICD10 = re.compile(r"[A-Z][0-9][0-9A-Z][0-9A-Z]{0,4}")

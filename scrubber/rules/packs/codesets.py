@@ -34,9 +34,12 @@ from scrubber.codesets import (
 from scrubber.codesets.files import CPT, HCPCS, ICD10CM
 from scrubber.model.claims import Diagnosis, ServiceLine
 from scrubber.rules.context import ClaimContext
+from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
-from scrubber.rules.snip import ICD10_QUALIFIERS, ICD10_START
+
+ORDER = 40  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+FIXTURES = "codesets"  # its rules' fixtures, scrubbed with the files beside them
 
 _SHOWN = 12  # billable codes named in a message; the rest are counted
 
@@ -61,7 +64,7 @@ resource_kind(ResourceKind("codesets", (
                             ".txt); repeatable. See docs/codesets.md."),
     ResourceOption("cpt", "a licensed CPT code list, one code a line; without it CPT codes "
                           "are checked by form only."),
-), _load))
+), _load, label="code sets (ICD-10-CM, HCPCS, CPT)"))
 
 ICD_SOURCE = ("CMS ICD-10-CM, the release of the date of service (April 1, 2026 bundled by "
               "simple-icd-10-cm; other years from --icd10cm, see docs/codesets.md)")

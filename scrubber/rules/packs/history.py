@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import WARN, Hit, rule
 
+ORDER = 50  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+
 
 @rule("duplicate-claim", severity=WARN, stc=("A3", "78"),
       summary="an original claim repeats a claim already sent (same provider, payer, CLM01)",

@@ -19,6 +19,8 @@ from scrubber.model.claims import ServiceLine, service_element
 from scrubber.rules.context import LEDGER, ClaimContext, DayService
 from scrubber.rules.registry import INFO, OR_LEDGER, REJECT, WARN, Hit, rule
 
+ORDER = 10  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+
 # The coding reference page for CPT 96523 the pack is built from (kept as
 # shared/seeds/000_8270676562d9688b.txt); sources name the reference, not the file.
 SEED = ("CPT 96523 coding reference (2025 CPT code 96523: irrigation of implanted venous "

@@ -21,6 +21,9 @@ from scrubber.rules.context import LEDGER, SAME_CLAIM, ClaimContext, DayService
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import ResourceError, ResourceKind, ResourceOption, resource_kind
 
+ORDER = 30  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pack)
+FIXTURES = "ncci"  # its rules' fixtures, scrubbed with the files beside them
+
 
 def _load_tables(given: Mapping[str, tuple[str, ...]]) -> NcciTables | None:
     """The tables the options name (index built on first use), or None when none are named.
@@ -55,7 +58,7 @@ resource_kind(ResourceKind("ncci", (
                           "unless --mue-837i is given, 837I."),
     ResourceOption("mue-837i", "MUE file for 837I claims (e.g. the facility outpatient "
                                "table); with it, --mue applies to 837P only."),
-), _load_tables))
+), _load_tables, label="CMS NCCI PTP or MUE tables"))
 
 SOURCE = "CMS NCCI {} (the user's CMS files, see docs/ncci.md)"
 # The modifiers CMS lists as NCCI-associated (NCCI Policy Manual, chapter I): anatomic,
@@ -116,7 +119,7 @@ def _ptp_fix(edit: PtpEdit, column2: str) -> str:
 
 @rule("ncci-ptp", severity=REJECT, stc=("A8", "454"),
       summary="two services of the patient's day form an NCCI procedure-to-procedure pair",
-      source=SOURCE.format("procedure-to-procedure (PTP) edits"))
+      source=SOURCE.format("procedure-to-procedure (PTP) edits"), needs=("ncci",))
 def ptp_pairs(ctx: ClaimContext) -> Iterator[Hit]:
     """A column 2 code is not paid with its column 1 code for the same patient and day.
 
@@ -199,7 +202,7 @@ def _day_units(ctx: ClaimContext, line: ServiceLine) -> tuple[Decimal, list[DayS
 
 @rule("mue", severity=REJECT, stc=("A7", "476"),
       summary="units of a code exceed its Medically Unlikely Edit (per line or per day)",
-      source=SOURCE.format("Medically Unlikely Edits (MUE)"))
+      source=SOURCE.format("Medically Unlikely Edits (MUE)"), needs=("ncci",))
 def mue_units(ctx: ClaimContext) -> Iterator[Hit]:
     """Units of service above the code's MUE are denied.
 
