@@ -639,4 +639,3 @@ async def _first_answer(intake: Intake, holder: Submission, body: Spooled
         raise ApiError(409, "in_progress", "the first request with this Idempotency-Key is "
                        "still being scrubbed; retry later", headers={"Retry-After": "5"})
     return found.status, found.answer
-
