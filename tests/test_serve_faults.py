@@ -337,6 +337,7 @@ def test_kill_9_of_the_supervisor_mid_submission_then_a_prompt_retry(tmp_path, b
         assert row is not None and row.id == held and not row.done  # killed half-way
         port = server.port
     with served(tmp_path, *args, port=port, log_name="restart.log") as again:
+        assert open_submissions(store).by_key("acme", "killed-batch") is None  # swept at start
         started = time.monotonic()
         retry = httpx.post(f"{again.base}/v1/submissions", content=big.read_bytes(),
                            headers=headers, timeout=60)  # the old wait alone was 120 s
