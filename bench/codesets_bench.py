@@ -6,7 +6,7 @@ Steps, in this process:
 
 - build: ``load_codesets`` of the bundled ICD-10-CM release into an empty cache
   folder (read the library's code list, index, rename), then open it again;
-- scrub: ``scrub_events`` over a generated 837P and 837I (bench/gen837.py),
+- scrub: the core's scrub over a generated 837P and 837I (bench/gen837.py),
   with every rule but the code-set pack, then with every rule (the bundled
   release, as out of the box); CPU time, the two interleaved, best of
   ``--repeat`` each. The difference per claim is the cost of the code checks.
@@ -43,8 +43,9 @@ def index_costs(cache: Path) -> dict:
 
 def scrub_seconds(path: Path, with_codesets: bool) -> tuple[float, int, dict]:
     """CPU seconds of one scrub (the machine is shared: wall time would measure the others)."""
-    from scrubber.model import read
-    from scrubber.rules.engine import Engine, scrub_events
+    from scrubber.core import Scrubber
+    from scrubber.options import ScrubOptions
+    from scrubber.rules.engine import Engine
     from scrubber.rules.findings import ScrubbedClaim
     from scrubber.rules.profile import load_profile
     from scrubber.rules.registry import all_rules
@@ -55,7 +56,8 @@ def scrub_seconds(path: Path, with_codesets: bool) -> tuple[float, int, dict]:
     engine = Engine(profile, rules)
     claims, found = 0, {}
     start = time.process_time()
-    for event in scrub_events(lambda: read(path), profile=profile, engine=engine):
+    scrubber = Scrubber(ScrubOptions(profile=profile, conformance=False), engine=engine)
+    for event in scrubber.events(path):
         if event.__class__ is ScrubbedClaim:
             claims += 1
             for finding in event.findings:

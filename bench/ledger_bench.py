@@ -7,8 +7,8 @@ a different seed each, so different providers and patients) and its own
 connection; all start at a barrier on a fresh ledger. Three ways, each timed
 from the barrier until the writer's last claim:
 
-- ``scrub``: scrub_events without a ledger (the floor: no ledger work at all);
-- ``scrub+record``: scrub_events(ledger=store, record=True), every batch of
+- ``scrub``: the core's scrub without a ledger (the floor: no ledger work at all);
+- ``scrub+record``: the scrub with ``record=True`` on the store, every batch of
   claims decided inside a transaction holding its patient-day keys, the
   accepted ones recorded before commit (what an intake worker does);
 - ``record``: store.record(submission, claims) of already scrubbed claims
@@ -42,18 +42,23 @@ MODES = ("scrub", "scrub+record", "record")
 
 
 def _writer(mode: str, target: str, path: str, start, results) -> None:
+    from scrubber.core import Scrubber
     from scrubber.ledger import open_store
-    from scrubber.model import read
+    from scrubber.options import ScrubOptions
     from scrubber.rules.context import submission_id
-    from scrubber.rules.engine import scrub_events
     from scrubber.rules.findings import ScrubbedClaim
     from scrubber.rules.profile import load_profile
+
+    def scrub_source(path: str, *, profile, ledger=None, record: bool = False) -> list:
+        options = ScrubOptions(profile=profile, conformance=False, record=record)
+        with Scrubber(options, ledger=ledger) as scrubber:
+            return list(scrubber.events(path))
 
     profile = load_profile()
     store = open_store(target, key=KEY)
     claims: list[ScrubbedClaim] = []
     if mode == "record":  # scrubbed before the clock starts: only the writes are timed
-        claims = [e for e in scrub_events(lambda: read(path), profile=profile)
+        claims = [e for e in scrub_source(path, profile=profile)
                   if isinstance(e, ScrubbedClaim)]
     start.wait()
     began = time.perf_counter()
@@ -61,7 +66,7 @@ def _writer(mode: str, target: str, path: str, start, results) -> None:
         count = store.record(submission_id(claims[0].record), claims).recorded_claims
     else:
         ledger = store if mode == "scrub+record" else None
-        count = sum(1 for e in scrub_events(lambda: read(path), profile=profile, ledger=ledger,
+        count = sum(1 for e in scrub_source(path, profile=profile, ledger=ledger,
                                             record=ledger is not None)
                     if isinstance(e, ScrubbedClaim))
     results.put((count, time.perf_counter() - began))

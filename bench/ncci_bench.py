@@ -13,7 +13,7 @@ so its time and peak RSS are its own:
 - open: ``load_tables`` again in a new process (cold: imports done, files
   hashed, index opened) and a second time in that process (warm), then the
   cost of a PTP lookup (hits and misses; first time and cached) and an MUE one;
-- scrub: ``scrubber.rules.engine.scrub_events`` over a generated 837P
+- scrub: the core's scrub (``scrubber.core.Scrubber``) over a generated 837P
   (bench/gen837.py), without tables and with them.
 
 Prints a Markdown table and writes the figures to bench/out/ncci-last-run.json.
@@ -179,11 +179,12 @@ def _per_call(run, calls: int) -> float:
 
 
 def step_scrub(args: dict) -> dict:
-    from scrubber.model import read
+    from scrubber.core import Scrubber
     from scrubber.ncci import load_tables
-    from scrubber.rules.engine import scrub_events
+    from scrubber.options import ScrubOptions
     from scrubber.rules.findings import ScrubbedClaim
     from scrubber.rules.profile import load_profile
+    from scrubber.rules.resources import Resources
 
     profile = load_profile()
     ncci = None
@@ -193,7 +194,8 @@ def step_scrub(args: dict) -> dict:
     claims = 0
     rules: dict[str, int] = {}
     start = time.perf_counter()
-    for event in scrub_events(lambda: read(path), profile=profile, ncci=ncci):
+    options = ScrubOptions(profile=profile, conformance=False, resources=Resources.of(ncci=ncci))
+    for event in Scrubber(options).events(path):
         if event.__class__ is ScrubbedClaim:
             claims += 1
             for finding in event.findings:

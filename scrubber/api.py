@@ -9,20 +9,13 @@ reports and acknowledgements written to a folder). Each takes either a
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from scrubber.core import (
-    AckIdentity,
-    Progress,
-    RunNotices,
-    RunOutcome,
-    Scrubber,
-    ScrubOptions,
-    feed,
-)
+from scrubber.core import Recording, Scrubber
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.batch import verdict
 from scrubber.emit.sinks import (
@@ -34,18 +27,19 @@ from scrubber.emit.sinks import (
     ack_sinks,
     report_sink,
 )
+from scrubber.emit.summary import Tally
 from scrubber.files import open_private
 from scrubber.ig import IgReport
 from scrubber.model import Problem, Source
+from scrubber.options import AckIdentity, OptionsError, ScrubOptions, scrub_options
+from scrubber.passes import Progress, RunOutcome, TallySink, feed
 from scrubber.rules import Profile, ScrubbedClaim
 from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
 
-__all__ = ["AckIdentity", "FileOutcome", "InputError", "ScrubOptions", "ScrubResult", "Scrubber",
-           "check_files", "find_x12_files", "iter_claims", "open_private", "process_file",
-           "scrub"]
-
-CheckOutcome = RunOutcome  # the name earlier releases used
+__all__ = ["DEFAULT_REPORTS", "AckIdentity", "FileOutcome", "InputError", "ScrubOptions",
+           "ScrubResult", "Scrubber", "check_files", "find_x12_files", "iter_claims",
+           "open_private", "process_file", "scrub"]
 
 
 class InputError(Exception):
@@ -68,9 +62,17 @@ def _openable(source: Source) -> None:
 
 def _options(options: ScrubOptions | None, *, profile: Profile | str | None = None,
              conformance: bool | None = None, companion: str | None = None,
-             ncci: Any = None) -> ScrubOptions:
-    """``options`` with the keyword arguments a caller gave laid over it."""
-    options = options or ScrubOptions()
+             ncci: Any = None, **given: Any) -> ScrubOptions:
+    """The run's options: ``options`` with the keyword arguments laid over it, or, without
+    ``options``, what ``scrub check`` would use (scrubber.options.scrub_options: scrub.toml,
+    the per-user ledger) with them laid over that."""
+    extra = Resources.of(ncci=ncci) if ncci is not None else None
+    if options is None:
+        try:
+            return scrub_options("check", profile=profile, ig=conformance,
+                                 companion=companion, resources=extra, **given)
+        except OptionsError as exc:
+            raise InputError(str(exc)) from None
     changes: dict[str, Any] = {}
     if profile is not None:
         changes["profile"] = profile
@@ -78,8 +80,8 @@ def _options(options: ScrubOptions | None, *, profile: Profile | str | None = No
         changes["conformance"] = conformance
     if companion is not None:
         changes["companion"] = companion
-    if ncci is not None:
-        changes["resources"] = options.resources.merged(Resources.of(ncci=ncci))
+    if extra is not None:
+        changes["resources"] = options.resources.merged(extra)
     return replace(options, **changes) if changes else options
 
 
@@ -88,7 +90,8 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 ledger: Any = None, ack_dir: str | None = None,
                 ack: Ack277Writer | None = None, ack_999: bool = False,
                 progress: Progress | None = None, sinks: Sequence[Sink] = (),
-                jobs: int = 1, **keywords: Any) -> RunOutcome:
+                jobs: int = 1, finish: Callable[[], None] | None = None,
+                **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
@@ -96,12 +99,16 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
     broken and, with ``ack_999``, the 999 of the implementation-guide check.
     ``sinks`` are fed too (``--statistics`` ...). ``jobs``: processes to share
     the work of files (the same results, sooner on a big run; ``Scrubber.run``).
-    ``keywords`` (profile, conformance, companion, ncci) lay over ``options``.
+    With ``options.record``, the accepted claims are sent in the ledger once the
+    reports and acknowledgements are written and ``finish()`` (the caller's own
+    closing of ``out``, say) has returned. ``keywords`` (profile, conformance,
+    companion, ncci) lay over ``options``.
     """
     import sys
 
     options = _options(options, **keywords)
-    with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
+    with Scrubber(options, ledger=ledger, acks=ack) as scrubber, \
+            scrubber.recording() as recording:
         every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
         if ack_dir is not None:
             outputs = AckFiles(lambda name: Path(ack_dir) / (
@@ -109,7 +116,11 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
             every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
         sources = [(sys.stdin.buffer if path == "-" else path,
                     "<stdin>" if path == "-" else path) for path in paths]
-        return scrubber.run(sources, every, progress=progress, jobs=jobs)
+        outcome = scrubber.run(sources, every, progress=progress, jobs=jobs,
+                               recording=recording)
+        if finish is not None:
+            finish()
+    return outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,49 +146,51 @@ class FileOutcome:
         return "accepted"
 
 
-#: the reports process_file writes, and how: (format, names shown)
-FILE_REPORTS = (("json", True), ("text", False), ("html", False))
+#: the reports process_file writes unless told otherwise (names masked but in the JSON
+#: contract, which always carries them)
+DEFAULT_REPORTS = ("json", "text", "html")
 
 
 def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  name: str | None = None, options: ScrubOptions | None = None,
-                 ledger: Any = None, ack: Ack277Writer | None = None, **keywords: Any
-                 ) -> FileOutcome:
+                 ledger: Any = None, ack: Ack277Writer | None = None,
+                 scrubber: Scrubber | None = None, recording: Recording | None = None,
+                 reports: Sequence[str] = DEFAULT_REPORTS, **keywords: Any) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
-    Writes ``stem``.json, ``stem``.txt and ``stem``.html (the summaries) and,
-    when there is anything to acknowledge, ``stem``.277ca.x12 /
+    Writes a report per format of ``reports`` (any registered format:
+    ``stem``.json, ``stem``.txt and ``stem``.html by default) and, when there is
+    anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
     ``stem`` defaults to the input's file name; ``name`` is the file's name in
     the reports (default: its file name), for an input spooled under another
-    name such as an HTTP upload. Streams: memory does not grow
-    with the file. With ``options.record``, accepted claims are recorded in the
-    ledger. Writing the same stem again overwrites: a redo after a crash
-    leaves one set of reports.
+    name such as an HTTP upload. Streams: memory does not grow with the file.
+    ``scrubber``: one to use instead of one made of ``options`` (a service keeps
+    one). With the options' ``record``, the accepted claims are held under
+    ``recording``, which the caller commits once it has filed the outcome (the
+    watcher, the HTTP intake); without one, under the call's own, sent once the
+    reports are written. Writing the same stem again overwrites: a redo after a
+    crash leaves one set of reports.
     """
     from scrubber.emit.sinks import REPORT_FORMATS
 
-    options = _options(options, **keywords)
     src = Path(path)
     base = Path(reports_dir) / (stem or src.name)
-    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt, _ in FILE_REPORTS]
-    handles = [open_private(name) for name in written]
-    try:
-        with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
-            sinks = [report_sink(fmt, handle, ReportStyle(show_phi=phi))
-                     for (fmt, phi), handle in zip(FILE_REPORTS, handles, strict=True)]
-            outputs = AckFiles(lambda name: base)
-            sinks += ack_sinks(outputs, scrubber.acks, ack_999=options.conformance)
-            try:
-                notices = RunNotices(scrubber.engine.notices)
-                tally = scrubber.scrub_into(src, name or src.name, sinks, notices=notices)
-                notices.deliver(sinks)
-            finally:
-                for sink in sinks:
-                    sink.close()
-    finally:
-        for handle in handles:
-            handle.close()
+    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
+    with ExitStack() as stack:
+        if scrubber is None:
+            scrubber = stack.enter_context(Scrubber(_options(options, **keywords),
+                                                    ledger=ledger, acks=ack))
+        if recording is None:
+            recording = stack.enter_context(scrubber.recording())
+        handles = [stack.enter_context(open_private(name)) for name in written]
+        sinks: list[Sink] = [report_sink(fmt, handle)
+                             for fmt, handle in zip(reports, handles, strict=True)]
+        outputs = AckFiles(lambda name: base)
+        sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+        tally = Tally()
+        scrubber.run([(src, name or src.name)], [TallySink(tally), *sinks],
+                     recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
                        tally.unreadable, tally.envelope_errors,
                        (*written, *outputs.written), tally.reason)
@@ -197,6 +210,7 @@ class ScrubResult:
     ack_ta1: bytes  # one TA1 per interchange with a broken envelope
     ack_999: bytes = b""  # one 999 interchange per accepted input interchange with groups
     conformance: IgReport | None = None  # the implementation-guide verdicts, when checked
+    recording: Recording | None = None  # with hold=True: the accepted claims, held
 
     @property
     def rejected(self) -> tuple[ScrubbedClaim, ...]:
@@ -254,10 +268,17 @@ class ScrubResult:
         for submission, items in by_submission.items():
             ledger.record(submission, items)
 
-    def release(self, ledger: Any) -> None:
-        """Mark the claims held by ``scrub(..., hold=True)`` as sent, once forwarded."""
-        for submission in self.submissions:
-            ledger.release(submission)
+    def release(self) -> int:
+        """Send the claims ``scrub(..., hold=True)`` holds, now that they were forwarded."""
+        if self.recording is None:
+            raise ValueError("nothing is held: scrub with hold=True and an open ledger")
+        return self.recording.commit()
+
+    def discard(self) -> int:
+        """Drop the claims ``scrub(..., hold=True)`` holds: they were not forwarded."""
+        if self.recording is None:
+            raise ValueError("nothing is held: scrub with hold=True and an open ledger")
+        return self.recording.discard()
 
 
 class _Keep(Sink):
@@ -280,11 +301,12 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
     """Scrub one 837 source (a path, bytes or a binary stream) and keep the whole result.
 
     ``ledger`` is an open store (``scrubber.ledger.open_store``) to check
-    against; the accepted claims are recorded in it only when asked: with
-    ``record`` as each is decided (serialized per patient and day against
-    other workers), with ``hold`` as held claims that count at once and are
-    marked sent by ``result.release(ledger)`` after forwarding (or dropped with
-    ``ledger.forget_submission``). ``keywords``: ``profile`` (a Profile or a path),
+    against instead of the options' ledger; the accepted claims are recorded
+    only when asked: with ``record`` they are decided against other workers
+    (serialized per patient and day) and sent when the scrub ends; with
+    ``hold`` (and a ``ledger``, which must stay open) they stay held, counting
+    in every day context at once, until ``result.release()`` after forwarding
+    (or ``result.discard()``). ``keywords``: ``profile`` (a Profile or a path),
     ``conformance`` (the implementation-guide check first; its 999 in
     ``ack_999``), ``companion`` (a payer companion guide), ``ncci`` (the user's
     CMS NCCI tables, ``scrubber.ncci.load_tables``). A path that cannot be
@@ -293,20 +315,24 @@ def scrub(source: Source, *, options: ScrubOptions | None = None, ledger: Any = 
     """
     _openable(source)
     options = _options(options, **keywords)
-    if (record or hold) and ledger is not None:
-        options = replace(options, record=True, hold=hold)
+    if hold and ledger is None:
+        raise ValueError("hold=True needs an open ledger (scrubber.ledger.open_store) that "
+                         "stays open until result.release()")
+    if record or hold:
+        options = replace(options, record=True)
     memory = AckMemory()
     keep = _Keep()
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber:
+        held = scrubber.begin_recording() if hold else None
         scrubber.run([(source, "<source>")],
-                     [keep, *ack_sinks(memory, scrubber.acks, ack_999=True)])
+                     [keep, *ack_sinks(memory, scrubber.acks, ack_999=True)],
+                     recording=held)
     assert keep.end is not None
     events = tuple(keep.events)
-    result = ScrubResult(events, tuple(e for e in events if e.__class__ is ScrubbedClaim),
-                         keep.end.summary, memory.data.get("277ca", b""),
-                         memory.data.get("ta1", b""), memory.data.get("999", b""),
-                         keep.end.conformance)
-    return result
+    return ScrubResult(events, tuple(e for e in events if e.__class__ is ScrubbedClaim),
+                       keep.end.summary, memory.data.get("277ca", b""),
+                       memory.data.get("ta1", b""), memory.data.get("999", b""),
+                       keep.end.conformance, held)
 
 
 def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: Any = None,
@@ -316,7 +342,8 @@ def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: 
     A path that cannot be opened raises ``InputError`` before anything is read.
     """
     _openable(source)
-    with Scrubber(_options(options, **keywords), ledger=ledger) as scrubber:
+    options = replace(_options(options, **keywords), record=False)
+    with Scrubber(options, ledger=ledger) as scrubber:
         for event in scrubber.events(source):
             if event.__class__ is ScrubbedClaim:
                 yield event

@@ -11,24 +11,24 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import click
 
 from scrubber import __version__
-from scrubber.api import check_files, folder_inputs, open_private
+from scrubber.api import DEFAULT_REPORTS, check_files, folder_inputs, open_private
 from scrubber.config import ConfigError, load_config
-from scrubber.core import AckIdentity, ScrubOptions
 from scrubber.emit.batch import StatisticsSink
 from scrubber.emit.sinks import ReportStyle, report_formats
 from scrubber.ig import load_guides
 from scrubber.ledger import LedgerError, open_store
 from scrubber.ledger.commands import ledger_group
+from scrubber.options import OptionsError, ScrubOptions, scrub_options, verdict_keys
 from scrubber.parallel import default_jobs
-from scrubber.rules import Profile, ProfileError, load_profile
-from scrubber.rules.resources import ResourceError, Resources, load_resources, resource_kinds
+from scrubber.rules import ProfileError, load_profile
+from scrubber.rules.resources import resource_kinds
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 
@@ -48,7 +48,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
         scrub --config site.toml watch
     """
     try:
-        ctx.default_map = load_config(main, config_path)
+        ctx.default_map, ctx.obj = load_config(main, config_path)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -69,89 +69,98 @@ class FormatName(click.ParamType):
         return str(value)
 
 
-def resource_options(command: Any) -> Any:
-    """The options of every rule pack's outside data (NCCI tables ...), from their registry."""
-    for kind in reversed(resource_kinds()):
-        for option in reversed(kind.options):
-            command = click.option(f"--{option.name}", option.name.replace("-", "_"),
-                                   multiple=True, metavar=option.metavar,
-                                   type=click.Path(dir_okay=False), help=option.help)(command)
-    return command
+_RECORDS = {  # what --record does by default, per command (scrubber.options.COMMAND_DEFAULTS)
+    "check": "off: a check alone records nothing; say it when the files are being sent",
+    "watch": "on: the watcher is an intake that forwards what it accepts",
+    "serve": "on with a ledger: the intake forwards what it accepts",
+    "batch": "off; say it when the files are being sent",
+}
 
 
-def service_options(command: Any) -> Any:
-    """What decides verdicts and signs acknowledgements, alike for the watcher and the server."""
-    for option in reversed((
-            click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-                         help="Payer profile (XML) with severities, switched-off rules and "
-                              "code lists."),
-            click.option("--companion", metavar="NAME",
-                         help="Lay a payer companion guide of x12_maps/ig-overrides.xml over "
-                              "the implementation guides."),
-            click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
-                         help="Check implementation-guide conformance first (999)."),
-            click.option("--ack-sender", default="SCRUBBER", show_default=True,
-                         help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and "
-                              "TA1)."),
-            click.option("--ack-name", default="SCRUBBER", show_default=True,
-                         help="Our name as information source in the 277CA (2100A NM103)."))):
-        command = option(command)
-    return command
+def verdict_options(command: str) -> Callable[[Any], Any]:
+    """The options that decide verdicts, the same on every command that scrubs.
+
+    Their values are resolved by scrubber.options.scrub_options (command line over
+    scrub.toml's command table over its [scrub] table over the defaults), as every
+    other front end resolves them: see ``_scrub_options``.
+    """
+    options = [
+        click.option("--profile", type=click.Path(dir_okay=False),
+                     help="Payer profile (XML) with severities, switched-off rules and code "
+                          "lists."),
+        click.option("--companion", metavar="NAME",
+                     help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
+                          "implementation guides."),
+        click.option("--ig/--no-ig", "ig", default=None,
+                     help="Check implementation-guide conformance first, as a payer's front "
+                          "end does (default: on); claims of a rejected transaction set are "
+                          "held, not scrubbed."),
+        click.option("--select", multiple=True, metavar="RULE",
+                     help="Run only these rules: ids or prefixes such as snip- (repeat, or "
+                          "separate with commas)."),
+        click.option("--ignore", multiple=True, metavar="RULE",
+                     help="Leave these rules out: ids or prefixes (repeat, or separate with "
+                          "commas)."),
+        click.option("--fail-on", type=click.Choice(["reject", "warn"]), default=None,
+                     help="Fail on rejected claims only (default), or on warnings too."),
+        click.option("--ledger", metavar="PATH|URL",
+                     help="Claim-history ledger (default: a per-user ledger under "
+                          "$XDG_STATE_HOME/scrubber)."),
+        click.option("--no-ledger", is_flag=True, default=None,
+                     help="Check without the claim history."),
+        click.option("--record/--no-record", default=None,
+                     help="Record the accepted claims in the ledger, sent once the run's "
+                          f"outputs are written (default: {_RECORDS[command]})."),
+        click.option("--ack-sender", metavar="ID",
+                     help="Our id in the acknowledgements (ISA06/GS02; default: SCRUBBER)."),
+        click.option("--ack-name", metavar="NAME",
+                     help="Our name as information source in the 277CA (2100A NM103; "
+                          "default: SCRUBBER)."),
+    ]
+    for kind in resource_kinds():
+        options += [click.option(f"--{option.name}", option.name.replace("-", "_"),
+                                 multiple=True, metavar=option.metavar,
+                                 type=click.Path(dir_okay=False), help=option.help)
+                    for option in kind.options]
+
+    def decorate(function: Any) -> Any:
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
-def rule_selection(command: Any) -> Any:
-    """--select and --ignore: which rules run."""
-    command = click.option("--ignore", "ignore", multiple=True, metavar="RULE",
-                           help="Leave these rules out: ids or prefixes (repeat, or separate "
-                                "with commas).")(command)
-    return click.option("--select", "select", multiple=True, metavar="RULE",
-                        help="Run only these rules: ids or prefixes such as snip- (repeat, "
-                             "or separate with commas).")(command)
+def _verdict_names() -> frozenset[str]:
+    return frozenset(key.replace("-", "_") for key in verdict_keys())
 
 
-def _resources(values: dict[str, Any]) -> Resources:
-    """Load the resources the options name; a file that cannot be used is a usage error."""
+def _scrub_options(ctx: click.Context, command: str, values: dict[str, Any]) -> ScrubOptions:
+    """The verdict options of this command from the one builder every front end calls.
+
+    Only what was given on the command line is passed as given: scrub.toml is the
+    builder's to read (its [scrub] table applies to every front end alike).
+    """
+    given = {name: value for name, value in values.items()
+             if name in _verdict_names() and _from_command_line(ctx, name)}
     try:
-        return load_resources({kind_option.name: values.get(kind_option.name.replace("-", "_"))
-                               or () for kind in resource_kinds()
-                               for kind_option in kind.options})
-    except ResourceError as exc:
+        return scrub_options(command, config=ctx.find_root().obj or {}, **given)
+    except OptionsError as exc:
         raise click.UsageError(str(exc)) from None
 
 
 def _from_command_line(ctx: click.Context, name: str) -> bool:
-    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    return ctx.get_parameter_source(name) in (click.core.ParameterSource.COMMANDLINE,
+                                              click.core.ParameterSource.ENVIRONMENT)
 
 
-def _ledger_target(ctx: click.Context, ledger: str | None, no_ledger: bool) -> str | None:
-    """The ledger to use: --ledger, else the per-user default, None with --no-ledger.
-
-    The command line always wins over scrub.toml: ``ledger = ...`` in the file
-    and ``--no-ledger`` given (or the other way round) is not a conflict.
-    """
-    if ledger and no_ledger:
-        if _from_command_line(ctx, "no_ledger") and not _from_command_line(ctx, "ledger_path"):
-            ledger = None
-        elif _from_command_line(ctx, "ledger_path") and not _from_command_line(ctx, "no_ledger"):
-            no_ledger = False
-        else:
-            raise click.UsageError("--ledger and --no-ledger exclude each other")
-    if no_ledger:
-        return None
-    from scrubber.ledger import default_ledger_path
-
-    return ledger or str(default_ledger_path())
-
-
-def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> str | None:
-    """The ledger target, opened once to refuse an unusable one before a service starts."""
-    target = _ledger_target(ctx, ledger, no_ledger)
-    if target is not None:
+def _usable_ledger(options: ScrubOptions) -> None:
+    """Open the ledger once, to refuse an unusable one before a service starts."""
+    if options.ledger is not None:
         try:
-            open_store(target).close()
+            open_store(options.ledger).close()
         except LedgerError as exc:
             raise click.UsageError(str(exc)) from None
-    return target
 
 
 @main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
@@ -165,37 +174,14 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text, HTML and CSV reports (masked by default; "
                    "the JSON report always carries names, member ids and birth dates).")
-@click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
-              help="Payer profile (XML) with severities, switched-off rules and code lists.")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
 @click.option("--999", "ack_999", is_flag=True,
               help="Also write the 999 of the implementation-guide check per input into the "
                    "--277ca folder (<input>.999.x12).")
-@click.option("--ig/--no-ig", "conformance", default=True, show_default=True,
-              help="Check implementation-guide conformance first, as a payer's front end "
-                   "does; claims of a rejected transaction set are held, not scrubbed.")
-@click.option("--companion", metavar="NAME",
-              help="Lay a payer companion guide of x12_maps/ig-overrides.xml over the "
-                   "implementation guides.")
-@click.option("--ack-sender", default="SCRUBBER", show_default=True,
-              help="Our id in the acknowledgements (ISA06/GS02 of the 277CA and TA1).")
-@click.option("--ack-name", default="SCRUBBER", show_default=True,
-              help="Our name as information source in the 277CA (2100A NM103).")
-@click.option("--ledger", "ledger_path", metavar="PATH|URL",
-              help="Claim-history ledger to check against (default: a per-user ledger under "
-                   "$XDG_STATE_HOME/scrubber).")
-@click.option("--no-ledger", is_flag=True,
-              help="Check the files on their own: no history.")
-@click.option("--record/--no-record", default=False, show_default=True,
-              help="Record the accepted claims in the ledger: say it when the files are "
-                   "being sent; a check alone records nothing.")
 @click.option("-q", "--quiet", is_flag=True, help="No report: the exit code says it all.")
 @click.option("-v", "--verbose", is_flag=True,
               help="List accepted claims too in the text summary.")
-@click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
-              show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
-@rule_selection
 @click.option("--statistics", is_flag=True,
               help="After the report, count the findings per rule with the claims each "
                    "rejected and the charges at risk (on standard error when a JSON, CSV or "
@@ -206,14 +192,11 @@ def _usable_ledger(ctx: click.Context, ledger: str | None, no_ledger: bool) -> s
               help="Processes to share the work of a big run (default: every core for "
                    "8 MB of input or more, one below). The results are the same with any "
                    "number.")
-@resource_options
+@verdict_options("check")
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
-          show_phi: bool, profile_path: str | None, ack_dir: str | None, ack_999: bool,
-          conformance: bool, companion: str | None, ack_sender: str, ack_name: str,
-          ledger_path: str | None, no_ledger: bool, record: bool, quiet: bool, verbose: bool,
-          fail_on: str, select: tuple[str, ...], ignore: tuple[str, ...], statistics: bool,
-          color: bool | None, jobs: int | None, **resource_values: Any) -> None:
+          show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
+          statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -230,19 +213,11 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         cat batch.x12 | scrub check - --format json
     """
     paths = _inputs(files)
+    options = _scrub_options(ctx, "check", settings)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
-    if ack_999 and not conformance:
+    if ack_999 and not options.conformance:
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
-    ledger = _ledger_target(ctx, ledger_path, no_ledger)
-    if record and ledger is None:
-        raise click.UsageError("--record needs a ledger: drop --no-ledger")
-    select, ignore = _rule_patterns(select), _rule_patterns(ignore)
-    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           conformance=conformance, resources=_resources(resource_values),
-                           ledger=ledger, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
-                           select=select, ignore=ignore)
     if ack_dir:
         os.makedirs(ack_dir, mode=0o700, exist_ok=True)
     with contextlib.ExitStack() as stack:
@@ -255,24 +230,26 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
         try:
             with _progress(tuple(paths), quiet=quiet) as progress:
-                if progress is not None and conformance:
+                if progress is not None and options.conformance:
                     progress.stage("loading the implementation guides (compiled once, on "
                                    "first use)")
                     load_guides()
+                # the report is closed before the accepted claims are sent in the ledger
                 outcome = check_files(paths, out, fmt=fmt, options=options, ack_dir=ack_dir,
                                       ack_999=ack_999, progress=progress, sinks=extra,
                                       jobs=jobs if jobs is not None else default_jobs(paths),
                                       style=ReportStyle(show_phi=show_phi,
                                                         color=use_color(color, out),
-                                                        verbose=verbose))
+                                                        verbose=verbose),
+                                      finish=stack.close)
         except LedgerError as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
     _say_not_scrubbed(outcome.not_scrubbed)
-    if record and not quiet and sys.stderr.isatty():
-        click.echo(f"scrub: accepted claims are recorded in the claim ledger {ledger}",
+    if options.record and not quiet and sys.stderr.isatty():
+        click.echo(f"scrub: accepted claims are recorded in the claim ledger {options.ledger}",
                    err=True)
-    failed = outcome.failed(fail_on)
+    failed = outcome.failed(options.fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 
 
@@ -290,18 +267,6 @@ def _inputs(files: tuple[str, ...]) -> list[str]:
         else:
             paths.append(name)
     return paths
-
-
-def _rule_patterns(values: tuple[str, ...]) -> tuple[str, ...]:
-    """--select/--ignore values, each repeated or comma-separated; checked against the rules."""
-    from scrubber.rules.registry import all_rules, selected
-
-    patterns = tuple(p.strip() for value in values for p in value.split(",") if p.strip())
-    try:
-        selected(all_rules(), patterns)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    return patterns
 
 
 def use_color(flag: bool | None, out: TextIO) -> bool:
@@ -404,29 +369,6 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
         status.close()
 
 
-def _companion(name: str | None) -> str | None:
-    """Refuse an unknown companion guide up front, naming the ones there are."""
-    from scrubber.ig import OverrideError, load_companions
-
-    if name is None:
-        return None
-    try:
-        known = load_companions()
-    except OverrideError as exc:
-        raise click.UsageError(str(exc)) from None
-    if name not in known:
-        raise click.UsageError(f"--companion {name!r}: no such companion guide in "
-                               f"x12_maps/ig-overrides.xml (known: {', '.join(sorted(known))})")
-    return name
-
-
-def _profile(path: str | None) -> Profile:
-    try:
-        return load_profile(path)
-    except ProfileError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
 @main.command(short_help="List the rules with severity and 277CA status, or explain one.")
 @click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
@@ -451,7 +393,10 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     from scrubber.rules.docs import explain, rule_dict, severity_text, status_text
     from scrubber.rules.registry import all_rules, get_rule, selected
 
-    profile = _profile(profile_path)
+    try:
+        profile = load_profile(profile_path)
+    except ProfileError as exc:
+        raise click.UsageError(str(exc)) from None
     found = all_rules()
     if rule_id:
         one = get_rule(rule_id)
@@ -505,20 +450,13 @@ def profile_show() -> None:
 @click.option("--poll", is_flag=True,
               help="Poll only, without file events (for network filesystems).")
 @click.option("--once", is_flag=True, help="Process what is in the inbox, then exit.")
-@click.option("--ledger", "ledger_path", metavar="PATH|URL",
-              help="Claim-history ledger (default: the per-user ledger).")
-@click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
-@click.option("--record/--no-record", default=True, show_default=True,
-              help="Record the accepted claims in the ledger: the watcher is an intake that "
-                   "forwards what it accepts.")
-@service_options
-@rule_selection
-@resource_options
+@click.option("--report", "reports", type=FormatName(), multiple=True,
+              help="A report format to write per input into ROOT/reports (repeatable; "
+                   "default: json, text and html).")
+@verdict_options("watch")
 @click.pass_context
-def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool, once: bool,
-          ledger_path: str | None, no_ledger: bool, record: bool, profile_path: str | None,
-          companion: str | None, conformance: bool, ack_sender: str, ack_name: str,
-          select: tuple[str, ...], ignore: tuple[str, ...], **resource_values: Any) -> None:
+def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool,
+          once: bool, reports: tuple[str, ...], **settings: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -536,16 +474,13 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     from scrubber.watch import WatchSettings, run_watch
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
-    # a broken profile, companion or resource file is refused before any file is taken
-    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           conformance=conformance, resources=_resources(resource_values),
-                           ledger=ledger, record=record and ledger is not None,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
-                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
-    settings = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
-                             use_events=not poll, options=options)
-    run_watch(settings, once=once)
+    # a broken profile, companion, resource file or ledger is refused before a file is taken
+    options = _scrub_options(ctx, "watch", settings)
+    _usable_ledger(options)
+    settings_ = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
+                              use_events=not poll, options=options,
+                              reports=reports or DEFAULT_REPORTS)
+    run_watch(settings_, once=once)
 
 
 @main.command(short_help="Scrub a day of 837 files on Apache Spark into Parquet tables.")
@@ -562,28 +497,19 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
                    "(as scrub check FILE... does).")
 @click.option("--999/--no-999", "ack_999", default=True, show_default=True,
               help="Write the 999 of the implementation-guide check per input.")
-@click.option("--ledger", "ledger_path", metavar="PATH|URL",
-              help="Claim-history ledger to check against (default: none).")
-@click.option("--record/--no-record", default=False, show_default=True,
-              help="Record the accepted claims in the ledger as they are decided: say it "
-                   "when the files are being sent.")
 @click.option("--piece-mb", type=click.IntRange(1), default=64, show_default=True,
               help="A larger file is cut at interchange boundaries into pieces of this size.")
 @click.option("--json", "as_json", is_flag=True, help="The summary line as JSON.")
-@click.option("--fail-on", type=click.Choice(["reject", "warn"]), default="reject",
-              show_default=True, help="Exit 1 on rejected claims only, or on warnings too.")
-@service_options
-@rule_selection
-@resource_options
-def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tuple[str, ...],
-          scope: str, ack_999: bool, ledger_path: str | None, record: bool, piece_mb: int,
-          as_json: bool, fail_on: str, profile_path: str | None, companion: str | None,
-          conformance: bool, ack_sender: str, ack_name: str, select: tuple[str, ...],
-          ignore: tuple[str, ...], **resource_values: Any) -> None:
+@verdict_options("batch")
+@click.pass_context
+def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | None,
+          spark_conf: tuple[str, ...], scope: str, ack_999: bool, piece_mb: int,
+          as_json: bool, **settings: Any) -> None:
     """Scrub a day of 837 FILES (folders: their files) on Apache Spark into --out.
 
-    The verdicts are those of scrub check (docs/scale.md); needs the spark extra:
-    pip install 'scrubber[spark]'. Exit status as for check.
+    The verdicts are those of scrub check (docs/scale.md): the same settings,
+    the same ledger (on a cluster, give every executor one: a postgresql:// URL,
+    or --no-ledger). Needs pyspark: pip install '.[spark]'. Exit status as for check.
 
     \b
     Examples:
@@ -592,22 +518,16 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
     """
     from scrubber.spark.run import BatchError, run_batch
 
-    if record and not ledger_path:
-        raise click.UsageError("--record needs a ledger: give --ledger")
+    options = _scrub_options(ctx, "batch", settings)
     conf = []
     for item in spark_conf:
         key, equals, value = item.partition("=")
         if not equals or not key:
             raise click.UsageError(f"--spark-conf {item!r}: write KEY=VALUE")
         conf.append((key.strip(), value.strip()))
-    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           conformance=conformance, resources=_resources(resource_values),
-                           ledger=ledger_path, record=record, fail_on=fail_on,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name),
-                           select=_rule_patterns(select), ignore=_rule_patterns(ignore))
     try:
         result = run_batch(_inputs(files), out, options=options, master=master, conf=conf,
-                           scope=scope, ack_999=ack_999 and conformance,
+                           scope=scope, ack_999=ack_999 and options.conformance,
                            piece_bytes=piece_mb << 20)
     except BatchError as exc:
         click.echo(f"scrub: {exc}", err=True)
@@ -615,7 +535,7 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
     _say_not_scrubbed(result.not_scrubbed)
     click.echo(result.as_json() if as_json else f"{result.summary()}; tables in {out}")
     sys.exit(EXIT_UNREADABLE if result.unreadable
-             else EXIT_REJECTED if result.failed(fail_on) else EXIT_OK)
+             else EXIT_REJECTED if result.failed(options.fail_on) else EXIT_OK)
 
 
 @main.command(short_help="Serve the HTTP intake (POST /v1/validate, /v1/submissions).")
@@ -638,24 +558,18 @@ def batch(files: tuple[str, ...], out: str, master: str | None, spark_conf: tupl
 @click.option("--retention-days", type=click.IntRange(0), default=30, show_default=True,
               help="Remove a submission's reports and acknowledgements after this many days "
                    "(0: keep them).")
-@click.option("--ledger", "ledger_path", metavar="PATH|URL",
-              help="Claim-history ledger (default: the per-user ledger).")
-@click.option("--no-ledger", is_flag=True, help="Do not check against or record history.")
 @click.option("--max-connections", type=click.IntRange(16), default=1000, show_default=True,
               help="Open connections per worker (lowered to fit its file-descriptor limit).")
 @click.option("--header-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True,
               help="Seconds a client has to send a whole request head.")
 @click.option("--body-timeout", type=click.FloatRange(0.5), default=20.0, show_default=True,
               help="Seconds of allowance for a body; then it must come at 1 KiB/s or more.")
-@service_options
-@resource_options
+@verdict_options("serve")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
           store: str | None, tokens_file: str | None, tokens_env: str, max_body: int,
-          retention_days: int, ledger_path: str | None, no_ledger: bool,
-          max_connections: int, header_timeout: float, body_timeout: float,
-          profile_path: str | None, companion: str | None, conformance: bool, ack_sender: str,
-          ack_name: str, **resource_values: Any) -> None:
+          retention_days: int, max_connections: int, header_timeout: float,
+          body_timeout: float, **settings: Any) -> None:
     """Serve the HTTP intake: POST /v1/validate, POST /v1/submissions (docs/serve.md).
 
     \b
@@ -671,29 +585,26 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         clients = load_tokens(tokens_file, tokens_env)
     except TokenError as exc:
         raise click.UsageError(str(exc)) from None
-    ledger = _usable_ledger(ctx, ledger_path, no_ledger)
-    options = ScrubOptions(profile=_profile(profile_path), companion=_companion(companion),
-                           conformance=conformance, resources=_resources(resource_values),
-                           ledger=ledger, record=ledger is not None,
-                           ack=AckIdentity(sender_id=ack_sender, name=ack_name))
+    options = _scrub_options(ctx, "serve", settings)
+    _usable_ledger(options)
     from scrubber.paths import state_dir
 
-    settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
-                             clients=clients, options=options, store=store,
-                             max_body=max_body, retention_days=retention_days, host=host,
-                             port=port, workers=workers,
-                             limits=ClientLimits(max_connections=max_connections,
-                                                 header_timeout=header_timeout,
-                                                 body_timeout=body_timeout))
+    serve_settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
+                                   clients=clients, options=options, store=store,
+                                   max_body=max_body, retention_days=retention_days,
+                                   host=host, port=port, workers=workers,
+                                   limits=ClientLimits(max_connections=max_connections,
+                                                       header_timeout=header_timeout,
+                                                       body_timeout=body_timeout))
     try:
-        settings.prepare()
-        open_submissions(settings.store_target).close()
+        serve_settings.prepare()
+        open_submissions(serve_settings.store_target).close()
     except (StoreError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
     said = f"{workers} worker{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)}"
     try:  # announced once the port is bound: never for a port another process holds
-        status = run_server(settings, lambda url: click.echo(f"scrub: serving on {url} ({said})",
-                                                             err=True))
+        status = run_server(serve_settings,
+                            lambda url: click.echo(f"scrub: serving on {url} ({said})", err=True))
     except ServeError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)

@@ -1,12 +1,15 @@
 """Site settings from a TOML file: the defaults a site sets once.
 
-``scrub.toml`` in the working directory (or ``scrub --config PATH``) holds one
-table per command; its keys are the command's long options, so what a file
-says and what the command line says never drift apart::
+``scrub.toml`` in the working directory (or ``scrub --config PATH``) holds a
+``[scrub]`` table of what decides verdicts, for every command and front end
+alike (scrubber.options), and one table per command; its keys are the
+command's long options, so what a file says and what the command line says
+never drift apart::
 
-    [check]
+    [scrub]
     profile = "payers/acme.xml"
     ledger = "/srv/scrubber/ledger.sqlite"   # or: no-ledger = true
+    ignore = ["snip-date-in-future"]
     ack-sender = "ACMECH"
 
     [watch]
@@ -14,18 +17,16 @@ says and what the command line says never drift apart::
     workers = 2
     settle = 5.0
 
-Command-line options always win over the file.
+Command-line options always win over the file, a command's table over [scrub].
 """
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
 from typing import Any
 
 import click
 
-DEFAULT_NAME = "scrub.toml"
+from scrubber.options import SHARED, OptionsError, read_config
 
 
 class ConfigError(Exception):
@@ -43,38 +44,35 @@ def _option_types(command: click.Command) -> dict[str, click.Parameter]:
     return options
 
 
-def load_config(group: click.Group, path: str | None = None) -> dict[str, dict[str, Any]]:
-    """Read the TOML file into click's default_map: {command: {parameter name: value}}."""
-    if path is None:
-        candidate = Path.cwd() / DEFAULT_NAME
-        if not candidate.is_file():
-            return {}
-        path = str(candidate)
+def load_config(group: click.Group, path: str | None = None
+                ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Read the TOML file: click's default_map ({command: {parameter name: value}}), and
+    the file as read, for the options builder (scrubber.options.scrub_options)."""
     try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such configuration file") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+        data = read_config(path)
+    except OptionsError as exc:
+        raise ConfigError(str(exc)) from None
     defaults: dict[str, dict[str, Any]] = {}
     for command_name, table in data.items():
+        if command_name == SHARED:  # the verdict settings: the options builder reads them
+            continue
         command = group.commands.get(command_name)
         if command is None or not isinstance(table, dict):
             known = ", ".join(sorted(group.commands))
-            raise ConfigError(f"{path}: [{command_name}] is not a command table ({known})")
+            raise ConfigError(f"{path or 'scrub.toml'}: [{command_name}] is not a command "
+                              f"table ([{SHARED}], {known})")
         options = _option_types(command)
         for key, value in table.items():
             param = options.get(key)
             if param is None:
-                raise ConfigError(f"{path}: [{command_name}] {key} is not an option of "
-                                  f"scrub {command_name}")
+                raise ConfigError(f"{path or 'scrub.toml'}: [{command_name}] {key} is not an "
+                                  f"option of scrub {command_name}")
             try:
                 converted = param.type_cast_value(click.Context(command), value)
             except click.BadParameter as exc:
-                raise ConfigError(f"{path}: [{command_name}] {key} = {value!r}: "
-                                  f"{exc.message}") from None
+                raise ConfigError(f"{path or 'scrub.toml'}: [{command_name}] {key} = "
+                                  f"{value!r}: {exc.message}") from None
             if isinstance(param, click.Argument) and param.nargs == -1:
                 converted = tuple(converted)
             defaults.setdefault(command_name, {})[param.name] = converted
-    return defaults
+    return defaults, data

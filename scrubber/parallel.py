@@ -31,17 +31,29 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from scrubber.files import open_private
-from scrubber.model import ClaimRecord, Event, read
+from scrubber.model import ClaimRecord, Event, Source
+from scrubber.passes import (
+    Indexed,
+    Progress,
+    RunNotices,
+    RunOutcome,
+    check_and_index,
+    feed,
+    make_engine,
+    read_checked,
+    scrub_checked,
+)
 from scrubber.rules.findings import ScrubbedClaim
 
 if TYPE_CHECKING:
-    from scrubber.core import ScrubOptions
+    from scrubber.emit.sinks import Sink
     from scrubber.ig.gate import Gate
-    from scrubber.ig.report import IgReport
+    from scrubber.options import ScrubOptions
     from scrubber.rules.engine import Engine
 
 log = logging.getLogger(__name__)
@@ -111,65 +123,53 @@ def _start(options: ScrubOptions) -> None:
     if _INHERITED is not None:  # forked: the parent's engine, already loaded
         _WORKER = _Worker(*_INHERITED)
         return
-    from dataclasses import replace
-
-    from scrubber.core import Scrubber
-
-    engine = Scrubber(replace(options, ledger=None)).engine  # the worker opens the ledger
-    _WORKER = _Worker(options, engine)
+    _WORKER = _Worker(options, make_engine(options))
 
 
-def _gate(report: IgReport | None) -> Gate | None:
-    from scrubber.ig.gate import Gate
-
-    return Gate(report) if report is not None else None
-
-
-def _index_share(share: Share, folder: str) -> tuple[list[IgReport | None], str]:
-    """Step 1 of a worker: check its sets, index their claims; the reports and index file."""
-    from scrubber.core import index_source
+def _index_share(share: Share, folder: str) -> tuple[list[Indexed], str]:
+    """Step 1 of a worker: check its sets, index their claims; what pass 1 made of each
+    file, and the index file."""
     from scrubber.rules.engine import DayIndex
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
-    options = _WORKER.options
     path = os.path.join(folder, f"index-{share.number}.db")
     index = DayIndex(path=path)
-    reports: list[IgReport | None] = []
+    made: list[Indexed] = []
     ordinal = 0
     try:
         for number, source in enumerate(share.paths):
-            found: list[IgReport] = []
-            _, ordinal = index_source(options, source, source, index, reports=found,
-                                      ordinal=ordinal, owns=share.owns(number))
-            reports.append(found[0] if found else None)
+            done = check_and_index(_WORKER.options, source, source, index, ordinal=ordinal,
+                                   owns=share.owns(number))
+            made.append(done)
+            ordinal = done.last
         index.flush()
     finally:
         index.close()
-    return reports, path
+    return made, path
 
 
-def _scrub_share(share: Share, index_path: str, reports: list[IgReport | None],
-                 spool: str) -> int:
-    """Step 2 of a worker: its claims scrubbed against the run's index, findings spooled."""
-    from scrubber.rules.engine import DayIndex, scrub_indexed
+def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
+                 recording: str | None) -> int:
+    """Step 2 of a worker: its claims scrubbed against the run's index (and held under the
+    run's ``recording``), findings spooled."""
+    from scrubber.rules.engine import DayIndex
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
-    options = _WORKER.options
     index = DayIndex(path=index_path, finished=True)
     written = ordinal = 0
     try:
         with open(spool, "ab") as out:  # made empty (owner-only) by the parent, which follows it
             for number, source in enumerate(share.paths):
-                owns, gate = share.owns(number), _gate(reports[number])
+                owns, gate = share.owns(number), made[number].gate()
 
                 def other(record: ClaimRecord, owns: Callable[[int], bool] = owns,
                           gate: Gate | None = gate) -> bool:
                     return not owns(record.transaction.location.offset) or (
                         gate is not None and gate.held(record) is not None)
 
-                for event in scrub_indexed(read(source), _WORKER.engine, index, _WORKER.ledger,
-                                           first=ordinal + 1, record=options.record,
-                                           hold=options.hold, skip=other):
+                for event in scrub_checked(_WORKER.engine, source, made[number], index,
+                                           ledger=_WORKER.ledger, recording=recording,
+                                           skip=other):
                     if type(event) is ClaimRecord:
                         ordinal += 1
                     elif type(event) is ScrubbedClaim:
@@ -234,18 +234,20 @@ class Parallel:
         self.pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def index(self) -> tuple[list[IgReport | None], str]:
-        """Step 1 in every worker; the merged reports per file and the run's index file."""
+    def index(self) -> tuple[list[Indexed], str]:
+        """Step 1 in every worker; pass 1 of each file (the shares' IG reports merged) and
+        the run's index file."""
         from scrubber.ig.report import merge_reports
         from scrubber.rules.engine import DayIndex
 
         results = list(self.pool.map(_index_share, self.shares,
                                      [self.folder] * len(self.shares)))
-        reports: list[IgReport | None] = []
+        made: list[Indexed] = []
         for number in range(len(self.paths)):
             parts = [part[number] for part, _ in results]
-            checked = [part for part in parts if part is not None]
-            reports.append(merge_reports(checked) if checked else None)
+            checked = [part.report for part in parts if part.report is not None]
+            made.append(Indexed(merge_reports(checked) if checked else None,
+                                parts[0].first, parts[0].last))
         path = os.path.join(self.folder, "index.db")
         index = DayIndex(path=path)
         try:
@@ -255,15 +257,16 @@ class Parallel:
             index.finish()
         finally:
             index.close()
-        return reports, path
+        return made, path
 
-    def scrub(self, reports: list[IgReport | None], index_path: str) -> list[Spool]:
+    def scrub(self, made: list[Indexed], index_path: str, recording: str | None
+              ) -> list[Spool]:
         """Start step 2 in every worker; their spools, which fill as they go, share by share."""
         spools = []
         for share in self.shares:
             path = os.path.join(self.folder, f"findings-{share.number}.bin")
             open_private(path, "wb").close()
-            future = self.pool.submit(_scrub_share, share, index_path, reports, path)
+            future = self.pool.submit(_scrub_share, share, index_path, made, path, recording)
             spools.append(Spool(path, future, share.number))
         return spools
 
@@ -357,3 +360,57 @@ class Findings:
             found = self._found(share, self.ordinal)
             yield ScrubbedClaim(event, found[0], notices=found[1]) if found is not None \
                 else self._local(event, self.ordinal)
+
+
+def run_parallel(options: ScrubOptions, engine: Engine, ledger: Any,
+                 sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], jobs: int, *,
+                 progress: Progress | None = None, notices: RunNotices | None = None,
+                 recording: str | None = None) -> RunOutcome | None:
+    """A run (scrubber.core.Scrubber.run) over ``jobs`` processes; None when they failed
+    before any sink was fed (the run is then done in one process: the same results).
+
+    The workers check and index first; then, while they scrub (recording under
+    ``recording``), this process reads each file again and feeds the sinks,
+    taking each claim's findings as its worker writes them (or scrubbing it
+    here, should its worker fail).
+    """
+    from scrubber.rules.engine import DayIndex, scrub_indexed
+
+    stage = progress.stage if progress is not None else _silent
+    paths = [os.fspath(cast("str", source)) for source, _ in sources]
+    with ExitStack() as stack:
+        try:
+            workers = stack.enter_context(Parallel(options, engine, paths, jobs))
+            stage(f"checking and indexing {_files(paths)} with {jobs} jobs")
+            made, index_path = workers.index()
+            index = DayIndex(path=index_path, finished=True)
+            stack.callback(index.close)
+            spools = workers.scrub(made, index_path, recording)
+        except Exception as exc:  # a worker died or failed: one process does it all
+            log.warning("the %d jobs failed (%s: %s); scrubbing in one process", jobs,
+                        type(exc).__name__, exc)
+            return None
+
+        def local(record: ClaimRecord, ordinal: int) -> ScrubbedClaim:
+            scrubbed, = scrub_indexed([record], engine, index, ledger, first=ordinal,
+                                      recording=recording)
+            return cast(ScrubbedClaim, scrubbed)
+
+        findings = Findings(spools, workers.shares, local)
+        stack.callback(findings.close)
+        outcome = RunOutcome()
+        for number, ((_, name), path, done) in enumerate(zip(sources, paths, made, strict=True)):
+            stage(f"scrubbing {name} with {jobs} jobs")
+            gate = done.gate()
+            events = findings.scrubbed(read_checked(path, gate), gate, number)
+            outcome.add(name, feed(name, events, sinks, conformance=done.report,
+                                   progress=progress, notices=notices))
+        return outcome
+
+
+def _files(paths: Sequence[str]) -> str:
+    return paths[0] if len(paths) == 1 else f"{len(paths)} files"
+
+
+def _silent(label: str) -> None:
+    """A stage nobody watches."""

@@ -46,9 +46,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scrubber.core import ScrubOptions
+from scrubber.api import DEFAULT_REPORTS
 from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
+from scrubber.options import ScrubOptions
 from scrubber.procs import end_with_parent
 
 log = logging.getLogger("scrubber.watch")
@@ -77,6 +78,7 @@ class WatchSettings:
     # what the scrub core is to do (profile, ledger, resources ...); the watcher records
     # accepted claims by default, as an intake that forwards them
     options: ScrubOptions = field(default_factory=lambda: ScrubOptions(record=True))
+    reports: tuple[str, ...] = DEFAULT_REPORTS  # the report formats written per input
     retry_seconds: float = 1.0  # first wait before a job the machine failed is tried again
     retry_max_seconds: float = 60.0  # the wait doubles up to this
     worker_deaths: int = 3  # a file whose scrub kills the worker this often goes to failed/
@@ -215,7 +217,8 @@ def _job_file(job: str, name: str, settings: WatchSettings
             return job, "failed", None, f"{printable(name)} is {kind}; not read"
         before = _fingerprint(path)
         outcome = process_file(str(path), str(reports), stem=job_stem(job),
-                               name=printable(name), options=settings.options)
+                               name=printable(name), options=settings.options,
+                               reports=settings.reports)
         if _fingerprint(path) != before:
             return job, CHANGED, None, "the file changed while it was scrubbed"
     except OSError as exc:

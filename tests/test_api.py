@@ -65,13 +65,13 @@ def test_check_files_counts_match_the_json_summary():
 
 
 def test_process_file_records_accepted_claims_once(tmp_path):
-    from scrubber.ledger import Ledger
+    from scrubber.ledger import open_store as _open
     from scrubber.model import ClaimRecord, read
     from scrubber.model.keys import patient_identity
 
     path = FIXTURES / "837p-single.x12"
     record = next(e for e in read(path) if isinstance(e, ClaimRecord))
-    with Ledger.open(tmp_path / "l.sqlite") as ledger:
+    with _open(tmp_path / "l.sqlite") as ledger:
         process_file(str(path), str(tmp_path), ledger=ledger)  # a check: nothing recorded
         assert ledger.lines_for(patient_identity(record), record.claim.lines[0].date_from) == []
         for _ in range(2):  # a redo after a crash must not duplicate

@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 
 from scrubber.codesets import (
     NOT_BILLABLE,
@@ -26,8 +27,6 @@ from scrubber.codesets import (
     load_codesets,
 )
 from scrubber.codesets.files import release_named
-from scrubber.model import read
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources
@@ -211,7 +210,7 @@ def dx_findings(sets, kind, dx, lines, period=None):
                                   for code, day, pointers in lines],
                         notes=(), dx=dx, period=period)
     text = rules.interchange(kind, [[claim]]).encode("ascii")
-    return [f for event in scrub_events(lambda: read(text), profile=load_profile(),
+    return [f for event in scrub_source(text, profile=load_profile(),
                                         resources=Resources.of(codesets=sets))
             if isinstance(event, ScrubbedClaim) for f in event.findings
             if f.rule.startswith("dx-")]
@@ -250,7 +249,7 @@ def test_a_payer_profile_turns_the_code_checks_off_or_down(tmp_path):
 
     def found(name):
         return [(f.rule, f.severity.value)
-                for e in scrub_events(lambda: read(fixtures / name), profile=profile)
+                for e in scrub_source(fixtures / name, profile=profile)
                 if isinstance(e, ScrubbedClaim) for f in e.findings]
 
     assert found("dx-not-billable.fail.837p.x12") == [("dx-not-billable", "warn")]

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from rule_fixtures import assert_fixture
+from scrubbing import scrub_source
 
 from scrubber.codesets import load_codesets
-from scrubber.model import read
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
 from scrubber.rules.registry import all_rules
@@ -36,7 +35,7 @@ def codesets(tmp_path_factory):
 
 def scrub(path: Path, codesets=None) -> list[ScrubbedClaim]:
     resources = Resources.of(codesets=codesets)
-    return [e for e in scrub_events(lambda: read(path), profile=load_profile(),
+    return [e for e in scrub_source(path, profile=load_profile(),
                                     resources=resources)
             if isinstance(e, ScrubbedClaim)]
 

@@ -163,7 +163,7 @@ def test_a_check_records_nothing_unless_asked(tmp_path):
     with open_store(tmp_path / "held.sqlite") as ledger:
         result = scrub(MULTI, ledger=ledger, hold=True)  # counted at once, not yet sent
         assert {c["status"] for c in list(ledger.export())[1:]} == {"held"}
-        result.release(ledger)  # forwarded
+        result.release()  # forwarded
         assert {c["status"] for c in list(ledger.export())[1:]} == {"sent"}
 
 

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from scrubbing import scrub_source
 
+from scrubber.api import scrub
 from scrubber.cli import main
-from scrubber.ledger import LedgerError, open_store
+from scrubber.core import Scrubber
+from scrubber.ledger import SCHEMA_VERSION, LedgerError, open_store
 from scrubber.ledger.keys import ENV_KEY, ENV_KEY_FILE
 from scrubber.model import ClaimRecord, read
 from scrubber.model.keys import patient_identity
+from scrubber.options import ScrubOptions
 from scrubber.rules.context import claim_key
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
 
@@ -219,15 +222,15 @@ def test_first_ledger_schema_is_migrated_with_its_entries(tmp_path):
     with open_store(path) as ledger:
         (line,) = ledger.lines_for(identity(), DAY)
         assert (line.claim_id, line.procedure, line.payer) == ("OLD-1", "96523", "")
-        assert ledger.stats()["schema_version"] == 3
+        assert ledger.stats()["schema_version"] == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     # its claim resent now (the payer known) does not conflict with its first-ledger copy
     profile = load_profile()
     data = build.interchange("837p", [[build.claim("OLD-1", [build.CLEAN])]],
                              control="000000005").encode()
     with open_store(path) as ledger:
-        (claim,) = [e for e in scrub_events(lambda: read(data), profile=profile, ledger=ledger)
+        (claim,) = [e for e in scrub_source(data, profile=profile, ledger=ledger)
                     if isinstance(e, ScrubbedClaim)]
     assert claim.findings == ()
 
@@ -260,7 +263,7 @@ def test_workers_starting_together_migrate_once(pg_schema):
         thread.join()
     assert errors == []
     with open_store(pg_schema, key=b"\x5c" * 32) as ledger:
-        assert ledger.stats()["schema_version"] == 3
+        assert ledger.stats()["schema_version"] == SCHEMA_VERSION
 
 
 # -- through the command line --------------------------------------------------------------
@@ -348,7 +351,7 @@ def test_the_same_claim_in_two_files_of_one_run_never_conflicts(tmp_path):
 
 
 def _scrub(store, data: bytes, *, record: bool) -> list[ScrubbedClaim]:
-    return [e for e in scrub_events(lambda: read(data), profile=load_profile(), ledger=store,
+    return [e for e in scrub_source(data, profile=load_profile(), ledger=store,
                                     record=record) if isinstance(e, ScrubbedClaim)]
 
 
@@ -379,7 +382,7 @@ def test_duplicate_claim_can_be_made_a_reject_by_the_profile(tmp_path):
     with open_store(tmp_path / "ledger.sqlite") as store:
         _scrub(store, data, record=True)
         resent = data.replace(b"000000102", b"000000199")
-        claims = [e for e in scrub_events(lambda: read(resent), ledger=store,
+        claims = [e for e in scrub_source(resent, ledger=store,
                                           profile=load_profile(str(profile)))
                   if isinstance(e, ScrubbedClaim)]
     assert [c.status for c in claims] == ["rejected"] * 3
@@ -441,25 +444,22 @@ def test_under_ci_a_missing_postgresql_server_fails_instead_of_skipping(tmp_path
 
 
 def test_held_claims_reserve_their_day_and_become_sent_on_release(ledger_target):
-    """An intake that forwards before it records: decide and hold, forward, then release."""
+    """An intake that forwards before its claims count as sent: hold, forward, release."""
     data = MULTI.read_bytes()
     with open_store(ledger_target) as store:
-        assert all(not c.rejected for c in _scrub_held(store, data))
+        result = scrub(data, ledger=store, hold=True, conformance=False)
+        assert all(not c.rejected for c in result.claims)
         (info,) = store.submissions()
         assert (info.claims, info.held) == (3, 3) and store.stats()["held_claims"] == 3
-        # held, not sent: the same claims under a new ISA13 are no duplicates yet
+        assert info.state.startswith("held (open recording")
+        # held, not sent: a resend under a new ISA13 is told the claims are being sent
         resent = data.replace(b"000000102", b"000000199")
-        assert all(c.findings == () for c in _scrub(store, resent, record=False))
-        assert store.release("SCRUBTESTSUBM:000000102") == 3
-        assert store.release("SCRUBTESTSUBM:000000102") == 0
-        assert {f.rule for c in _scrub(store, resent, record=False) for f in c.findings} == \
-            {"duplicate-claim"}
-        assert store.stats()["held_claims"] == 0
-
-
-def _scrub_held(store, data: bytes) -> list[ScrubbedClaim]:
-    return [e for e in scrub_events(lambda: read(data), profile=load_profile(), ledger=store,
-                                    record=True, hold=True) if isinstance(e, ScrubbedClaim)]
+        said = [f.message for c in _scrub(store, resent, record=False) for f in c.findings]
+        assert len(said) == 3 and all("is being sent" in m for m in said)
+        assert result.release() == 3
+        assert store.recordings() == [] and store.stats()["held_claims"] == 0
+        said = [f.message for c in _scrub(store, resent, record=False) for f in c.findings]
+        assert len(said) == 3 and all("was already sent" in m for m in said)
 
 
 def test_a_held_96523_rejects_a_second_one_for_its_day(ledger_target):
@@ -469,11 +469,35 @@ def test_a_held_96523_rejects_a_second_one_for_its_day(ledger_target):
     second = build.interchange("837p", [[build.claim("PF-2", [build.CLEAN])]],
                                control="000000002").encode()
     with open_store(ledger_target) as store:
-        (held,) = _scrub_held(store, first)
-        assert not held.rejected
+        held = scrub(first, ledger=store, hold=True, conformance=False)
+        assert not held.claims[0].rejected
         (later,) = _scrub(store, second, record=True)
         assert later.rejected and [f.rule for f in later.findings] == ["96523-units"]
         assert "PF-1" in later.findings[0].message
-        assert store.forget_submission("EXAMPLESUBM:000000001") == 1  # never forwarded
-        (again,) = _scrub(store, second, record=True)
+        assert held.discard() == 1  # never forwarded
+        (again,) = _scrub(store, second, record=False)
         assert not again.rejected
+
+
+def test_a_run_that_fails_midway_sends_nothing_and_a_dead_one_is_discarded(ledger_target):
+    """Claims are sent only when their run ends well; a killed run's holds go at next open."""
+    data = MULTI.read_bytes()
+    with open_store(ledger_target) as store:
+        with pytest.raises(RuntimeError), Scrubber(ScrubOptions(record=True, conformance=False),
+                                                   ledger=store) as scrubber:
+            for event in scrubber.events(data):
+                if isinstance(event, ScrubbedClaim):
+                    raise RuntimeError("the run fails after its first claim")
+        assert store.stats()["claims"] == 0 and store.recordings() == []
+        # a run whose process goes away: its recording is left open with what it held
+        orphan = open_store(ledger_target)
+        recording = orphan.begin_recording()
+        with orphan.deciding(set(), recording=recording) as decision:
+            for claim in (c for c in scrub(data, ledger=store).claims):
+                decision.record("DEAD:1", claim)
+        assert store.stats()["held_claims"] == 3
+        assert store.sweep() == 0  # its owner still holds the lease
+        orphan._mine.clear()  # as a killed process would: nothing discards on the way out
+        orphan.close()
+        assert store.sweep() == 1
+        assert store.stats()["claims"] == 0 and store.recordings() == []

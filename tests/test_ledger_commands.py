@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from scrubber.cli import main
-from scrubber.ledger import open_store
+from scrubber.ledger import SCHEMA_VERSION, open_store
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import ScrubbedClaim
 
@@ -97,18 +97,26 @@ def test_forget_a_submission_and_a_claim(filled):
 
 
 def test_release_held_claims(ledger_target):
+    """By hand, whoever holds them: the hold of a ledger older than recordings, say."""
     with open_store(ledger_target) as store:
-        with store.deciding(()) as decision:
+        recording = store.begin_recording()
+        with store.deciding((), recording=recording) as decision:
             for claim in accepted(build.claim("EM-1", [VISIT]), control="000000001"):
-                decision.record("EXAMPLESUBM:000000001", claim, held=True)
-    code, out = ledger(ledger_target, "list", "--format", "json")
-    assert json.loads(out)["submissions"][0]["held"] == 1
-    code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001", "--format", "json")
-    assert code == 0 and json.loads(out) == {"released_claims": 1}
-    code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001")
-    assert code == 0 and "released 0 held claim(s)" in out
+                decision.record("EXAMPLESUBM:000000001", claim)
+        code, out = ledger(ledger_target, "list", "--format", "json")
+        listed = json.loads(out)
+        assert listed["submissions"][0]["held"] == 1
+        assert [(r["id"], r["state"], r["held"]) for r in listed["recordings"]] == [
+            (recording, "open", 1)]
+        code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001", "--format",
+                           "json")
+        assert code == 0 and json.loads(out) == {"released_claims": 1}
+        code, out = ledger(ledger_target, "release", "EXAMPLESUBM:000000001")
+        assert code == 0 and "released 0 held claim(s)" in out
     code, out = ledger(ledger_target, "show", "EM-1", "--format", "json")
     assert json.loads(out)["claims"][0]["submission"] == "EXAMPLESUBM:000000001"
+    code, out = ledger(ledger_target, "list", "--format", "json")
+    assert json.loads(out)["recordings"] == []
 
 
 def test_prune_and_stats(filled):
@@ -116,7 +124,7 @@ def test_prune_and_stats(filled):
     assert code == 0
     data = json.loads(out)
     assert (data["claims"], data["lines"], data["submissions"], data["schema_version"]) == \
-        (3, 3, 2, 3)
+        (3, 3, 2, SCHEMA_VERSION)
     code, out = ledger(filled, "prune", "--before", "2000-01-01")
     assert code == 0 and "pruned 0 claim(s)" in out
     code, out = ledger(filled, "prune", "--before", TOMORROW, "--format", "json")
@@ -132,7 +140,7 @@ def test_export_import_round_trip_and_key_check(filled, tmp_path, monkeypatch):
     assert code == 0 and json.loads(out)["exported_claims"] == 3
     assert stat.S_IMODE(dump.stat().st_mode) == 0o600
     header, *claims = [json.loads(x) for x in dump.read_text().splitlines()]
-    assert header["scrubber_ledger"] == 3 and len(claims) == 3
+    assert header["scrubber_ledger"] == SCHEMA_VERSION and len(claims) == 3
     assert no_patient_in(dump.read_text())
     # into a fresh SQLite ledger under the same key
     if filled.endswith(".sqlite"):

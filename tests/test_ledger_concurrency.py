@@ -48,9 +48,9 @@ def batch(worker: int) -> bytes:
 
 
 def _worker(target: str, worker: int, start, results) -> None:
+    from scrubbing import scrub_source
+
     from scrubber.ledger.sqlbase import SqlStore
-    from scrubber.model import read
-    from scrubber.rules.engine import scrub_events
     from scrubber.rules.findings import ScrubbedClaim
     from scrubber.rules.profile import load_profile
 
@@ -60,7 +60,7 @@ def _worker(target: str, worker: int, start, results) -> None:
     profile = load_profile()
     with open_store(target, key=KEY) as store:
         start.wait()
-        accepted = sum(1 for e in scrub_events(lambda: read(data), profile=profile,
+        accepted = sum(1 for e in scrub_source(data, profile=profile,
                                                ledger=store, record=True)
                        if isinstance(e, ScrubbedClaim) and not e.rejected)
     results.put(accepted)

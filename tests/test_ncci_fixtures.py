@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 from rule_fixtures import assert_fixture
+from scrubbing import scrub_source
 
-from scrubber.model import read
 from scrubber.ncci import load_tables
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import load_profile
 from scrubber.rules.registry import all_rules
@@ -34,7 +33,7 @@ def tables(tmp_path_factory):
 
 
 def scrub(path: Path, tables) -> list[ScrubbedClaim]:
-    return [e for e in scrub_events(lambda: read(path), profile=load_profile(), ncci=tables)
+    return [e for e in scrub_source(path, profile=load_profile(), ncci=tables)
             if isinstance(e, ScrubbedClaim)]
 
 

@@ -9,11 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 from test_rules_engine import FakeLedger, FakeLine, alex_identity
 
-from scrubber.model import read
 from scrubber.ncci import load_tables
-from scrubber.rules.engine import Engine, scrub_events
+from scrubber.rules.engine import Engine
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.packs.ncci import BYPASS_MODIFIERS
 from scrubber.rules.profile import CodeList, load_profile
@@ -66,7 +66,7 @@ def text(*transactions, kind="837p"):
 
 
 def scrubbed(data: bytes, ncci, ledger=None, profile=PROFILE) -> list[ScrubbedClaim]:
-    return [e for e in scrub_events(lambda: read(data), profile=profile, ledger=ledger, ncci=ncci)
+    return [e for e in scrub_source(data, profile=profile, ledger=ledger, ncci=ncci)
             if isinstance(e, ScrubbedClaim)]
 
 

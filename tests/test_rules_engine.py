@@ -9,10 +9,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 
 from scrubber.model import ClaimRecord, Problem, read
 from scrubber.model.keys import patient_identity
-from scrubber.rules.engine import DayIndex, scrub_events
+from scrubber.rules.engine import DayIndex
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.packs import cpt_96523
 from scrubber.rules.profile import load_profile
@@ -62,7 +63,7 @@ def text(*claims, kind="837p"):
 
 
 def scrubbed(data: bytes, ledger=None, profile=PROFILE):
-    return [e for e in scrub_events(lambda: read(data), profile=profile, ledger=ledger)
+    return [e for e in scrub_source(data, profile=profile, ledger=ledger)
             if isinstance(e, ScrubbedClaim)]
 
 
@@ -135,19 +136,13 @@ def test_conflict_with_a_later_claim_of_the_submission_is_found_in_pass_one():
     assert "P-2" in first.findings[0].message and not second.rejected
 
 
-def test_events_pass_through_in_order_and_open_events_is_called_twice():
+def test_events_pass_through_in_order():
     path = ROOT / "fixtures" / "broken-se-count.x12"
     if not path.exists():
         pytest.skip("base fixtures absent")
-    calls = []
-
-    def open_events():
-        calls.append(1)
-        return read(path)
-
-    out = list(scrub_events(open_events, profile=PROFILE))
+    out = scrub_source(path, profile=PROFILE)
     plain = list(read(path))
-    assert len(calls) == 2 and len(out) == len(plain)
+    assert len(out) == len(plain)
     for got, want in zip(out, plain, strict=True):
         if isinstance(want, ClaimRecord):
             assert isinstance(got, ScrubbedClaim) and got.record == want
@@ -222,7 +217,7 @@ def test_many_claims_keep_memory_flat():
         data = many(n)
         read_peak, _ = peak(lambda data=data: sum(1 for _ in read(data)))
         scrub_peak, accepted = peak(lambda data=data: sum(
-            1 for e in scrub_events(lambda: read(data), profile=PROFILE)
+            1 for e in scrub_source(data, profile=PROFILE)
             if isinstance(e, ScrubbedClaim) and not e.rejected))
         assert accepted == n
         extra.append(scrub_peak - read_peak)

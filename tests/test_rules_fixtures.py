@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 
 from scrubber.ledger import open_store
-from scrubber.model import read
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
 from scrubber.rules.registry import get_rule
@@ -33,7 +32,7 @@ def scrub(path: Path, profile=None) -> list[ScrubbedClaim]:
     profile = profile or load_profile()
     with tempfile.TemporaryDirectory() as scratch, \
             open_store(Path(scratch) / "ledger.sqlite") as ledger:
-        return [e for e in scrub_events(lambda: read(path), profile=profile, ledger=ledger,
+        return [e for e in scrub_source(path, profile=profile, ledger=ledger,
                                         record=True)
                 if isinstance(e, ScrubbedClaim)]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 
-from scrubber.model import read
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import ProfileError, load_profile, maps_dir
 from scrubber.rules.registry import all_rules, get_rule
@@ -22,7 +21,7 @@ def write(tmp_path, body: str, name="payer.xml") -> Path:
 
 
 def findings(path: Path, profile):
-    return [f for e in scrub_events(lambda: read(path), profile=profile)
+    return [f for e in scrub_source(path, profile=profile)
             if isinstance(e, ScrubbedClaim) for f in e.findings]
 
 

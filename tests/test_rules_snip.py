@@ -11,9 +11,8 @@ import re
 
 import pytest
 from mutate import build_837
+from scrubbing import scrub_source
 
-from scrubber.model import read
-from scrubber.rules.engine import scrub_events
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.packs import snip
 from scrubber.rules.profile import load_profile
@@ -26,7 +25,7 @@ CLEAN_I = build_837("I", 1, 2)
 
 
 def findings(data: bytes, rule_id: str):
-    claims = [e for e in scrub_events(lambda: read(data), profile=PROFILE)
+    claims = [e for e in scrub_source(data, profile=PROFILE)
               if isinstance(e, ScrubbedClaim)]
     assert claims
     return [f for c in claims for f in c.findings if f.rule == rule_id]

@@ -8,10 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from scrubbing import scrub_source
 from test_rules_engine import DAY, build, ledger_with
 
-from scrubber.model import read
-from scrubber.rules.engine import Engine, scrub_events
+from scrubber.rules.engine import Engine
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import CodeList, load_profile
 from scrubber.rules.registry import (
@@ -38,7 +38,7 @@ def text(*claims):
 
 
 def scrubbed(data: bytes, engine: Engine, ledger=None) -> list[ScrubbedClaim]:
-    return [e for e in scrub_events(lambda: read(data), profile=engine.profile, ledger=ledger,
+    return [e for e in scrub_source(data, profile=engine.profile, ledger=ledger,
                                     engine=engine) if isinstance(e, ScrubbedClaim)]
 
 

@@ -355,6 +355,17 @@ def test_the_documented_watch_table_is_accepted(tmp_path):
     doc = (Path(__file__).resolve().parent.parent / "docs" / "watcher.md").read_text()
     example = re.search(r"```toml\n(.*?)```", doc, re.S)
     assert example is not None
-    (tmp_path / "scrub.toml").write_text(example.group(1))
-    table = load_config(main, str(tmp_path / "scrub.toml"))["watch"]
-    assert table["ack_sender"] == "ACMECH" and table["ignore"] == ("96523-units",)
+    from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
+
+    # the documented profile, as the site would have it
+    profile = tmp_path / "acme.xml"
+    profile.write_bytes((maps_dir() / DEFAULT_PROFILE).read_bytes())
+    (tmp_path / "scrub.toml").write_text(example.group(1).replace("/etc/scrubber/acme.xml",
+                                                                  str(profile)))
+    defaults, config = load_config(main, str(tmp_path / "scrub.toml"))
+    assert defaults["watch"]["workers"] == 2 and defaults["watch"]["settle"] == 5.0
+    from scrubber.options import scrub_options
+
+    options = scrub_options("watch", config=config)  # what the watcher's options are made of
+    assert options.ack.sender_id == "ACMECH" and options.ignore == ("96523-units",)
+    assert options.ledger == "/var/lib/scrubber/ledger.sqlite" and options.record

@@ -17,8 +17,6 @@ and they are what the look-ups are indexed on. See docs/ledger.md.
 
 from __future__ import annotations
 
-import os
-
 from scrubber.ledger.keys import LedgerError
 from scrubber.ledger.migrations import SCHEMA_VERSION
 from scrubber.ledger.store import (
@@ -27,20 +25,13 @@ from scrubber.ledger.store import (
     LedgerLine,
     LedgerStore,
     PreparedClaim,
+    RecordingInfo,
     RecordStats,
     SubmissionInfo,
     default_ledger_path,
     open_store,
 )
 
-__all__ = ["SCHEMA_VERSION", "ClaimEntry", "Decision", "Ledger", "LedgerError", "LedgerLine",
-           "LedgerStore", "PreparedClaim", "RecordStats", "SubmissionInfo",
+__all__ = ["SCHEMA_VERSION", "ClaimEntry", "Decision", "LedgerError", "LedgerLine",
+           "LedgerStore", "PreparedClaim", "RecordStats", "RecordingInfo", "SubmissionInfo",
            "default_ledger_path", "open_store"]
-
-
-class Ledger:
-    """The name the front ends used before ``open_store``: ``Ledger.open(path)``."""
-
-    @staticmethod
-    def open(target: str | os.PathLike | None = None) -> LedgerStore:
-        return open_store(target)

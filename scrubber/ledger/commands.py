@@ -80,7 +80,11 @@ def ledger_group() -> None:
 @ledger_group.command("list")
 @_options
 def list_submissions(target: str | None, fmt: str) -> None:
-    """Submissions with recorded claims: when, sender, counts (no patients).
+    """Submissions with recorded claims: when, sender, counts, sent or held (no patients).
+
+    A submission's claims are sent once its run's outputs are written; until then
+    they are held by the run's recording (listed apart, with the recording), and
+    a run that died leaves nothing: the next start discards what it held.
 
     \b
     Example:
@@ -88,12 +92,15 @@ def list_submissions(target: str | None, fmt: str) -> None:
     """
     with _store(target) as store:
         rows = store.submissions()
-    lines = [f"{'submission':<32} {'recorded (UTC)':<25} {'claims':>7} {'lines':>7} "
-             f"{'held':>5}"]
-    lines += [f"{r.submission:<32} {r.last_recorded:<25} {r.claims:>7} {r.lines:>7} "
-              f"{r.held:>5}" for r in rows]
-    _emit(fmt, {"submissions": [asdict(r) for r in rows]},
-          "\n".join(lines) if rows else "the ledger holds no submissions")
+        recordings = store.recordings()
+    lines = [f"{'submission':<32} {'recorded (UTC)':<25} {'claims':>7} {'lines':>7}  state"]
+    lines += [f"{r.submission:<32} {r.last_recorded:<25} {r.claims:>7} {r.lines:>7}  "
+              f"{r.state}" for r in rows]
+    lines += [f"recording {r.id[:12]} ({r.state}, by {r.owner} since {r.started_at}): "
+              f"{r.held} claim(s) held" for r in recordings]
+    _emit(fmt, {"submissions": [asdict(r) for r in rows],
+                "recordings": [asdict(r) for r in recordings]},
+          "\n".join(lines) if rows or recordings else "the ledger holds no submissions")
 
 
 @ledger_group.command("show")

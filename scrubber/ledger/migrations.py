@@ -3,7 +3,11 @@
 Version 1 was the single ``lines`` table of the first SQLite ledger; version 2
 adds claims as rows of their own (identity: billing NPI, payer, CLM01) and a
 ``meta`` table holding the key's check value; version 3 a claim's status: sent,
-or held (decided and recorded, not yet forwarded). A store runs the steps above its
+or held (decided and recorded, not yet forwarded); version 4 the recordings: a
+held claim belongs to the recording (one run, one request) that decided it, is
+sent only when that recording commits, and a claim's identity is unique among
+sent claims only, so a held copy never displaces the sent one before its commit.
+A store runs the steps above its
 current version inside one transaction that also holds the migration lock
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so several workers
 starting at once migrate exactly once.
@@ -16,7 +20,7 @@ from typing import Any
 
 from scrubber.ledger.keys import LedgerError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 Run = Callable[..., Any]
 
@@ -67,9 +71,50 @@ def _v3(run: Run, current: int) -> None:
     run("ALTER TABLE claims ADD COLUMN status TEXT NOT NULL DEFAULT 'sent'")
 
 
+LEGACY_HOLD = ""  # the recording of claims held by a ledger before recordings: kept until
+# released or forgotten by hand (`scrub ledger release|forget`), never swept
+
+_V4_INDEXES = [
+    "CREATE INDEX claims_identity ON claims (npi, payer, claim_id)",
+    "CREATE UNIQUE INDEX claims_sent ON claims (npi, payer, claim_id) WHERE status = 'sent'",
+    "CREATE INDEX claims_recording ON claims (recording)",
+    "CREATE TABLE recordings (id TEXT PRIMARY KEY, owner TEXT NOT NULL, "
+    "started_at TEXT NOT NULL, state TEXT NOT NULL)",
+]
+
+
+def _sqlite_v4(run: Run, current: int) -> None:
+    # SQLite cannot drop a UNIQUE constraint: the claims table is built again, ids kept
+    run("CREATE TABLE claims_v4 (id INTEGER PRIMARY KEY, npi TEXT NOT NULL, "
+        "payer TEXT NOT NULL, claim_id TEXT NOT NULL, frequency TEXT NOT NULL, "
+        "submission TEXT NOT NULL, recorded_at TEXT NOT NULL, patient BLOB NOT NULL, "
+        "line_count INTEGER NOT NULL, status TEXT NOT NULL DEFAULT 'sent', recording TEXT)")
+    run("INSERT INTO claims_v4 SELECT id, npi, payer, claim_id, frequency, submission, "
+        "recorded_at, patient, line_count, status, CASE WHEN status = 'held' THEN ? END "
+        "FROM claims", (LEGACY_HOLD,))
+    run("DROP TABLE claims")
+    run("ALTER TABLE claims_v4 RENAME TO claims")
+    for statement in ("CREATE INDEX claims_submission ON claims (submission)",
+                      "CREATE INDEX claims_recorded ON claims (recorded_at)",
+                      "CREATE INDEX claims_clm01 ON claims (claim_id)", *_V4_INDEXES):
+        run(statement)
+
+
+def _postgres_v4(run: Run, current: int) -> None:
+    run("ALTER TABLE claims ADD COLUMN recording TEXT")
+    run("UPDATE claims SET recording = ? WHERE status = 'held'", (LEGACY_HOLD,))
+    for (name,) in run("SELECT conname FROM pg_constraint WHERE conrelid = 'claims'::regclass "
+                       "AND contype = 'u'").fetchall():
+        run(f'ALTER TABLE claims DROP CONSTRAINT "{name}"')
+    for statement in _V4_INDEXES:
+        run(statement)
+
+
 # (version, step(run, current version)): a new schema appends a step to both lists
-SQLITE_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _sqlite_v2), (3, _v3)]
-POSTGRES_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [(2, _postgres_v2), (3, _v3)]
+SQLITE_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [
+    (2, _sqlite_v2), (3, _v3), (4, _sqlite_v4)]
+POSTGRES_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [
+    (2, _postgres_v2), (3, _v3), (4, _postgres_v4)]
 
 
 def apply(steps: list[tuple[int, Callable[[Run, int], None]]], run: Run, current: int) -> int:

@@ -66,6 +66,9 @@ class PostgresStore(SqlStore):
         super().__init__(location, key)
         self._db = connection
         self._error: type[Exception] = _psycopg_error()
+        # a recording's lease: a session advisory lock of this connection, which the
+        # server lets go when the connection ends, however it ends (a cut included)
+        self._leases: set[str] = set()
 
     @classmethod
     def open(cls, url: str, *, key: bytes | str | os.PathLike | None = None
@@ -84,6 +87,7 @@ class PostgresStore(SqlStore):
         try:
             store._migrate()
             store._adopt_key(key, None)
+            store.sweep()  # what a killed run or a cut connection left held goes now
         except BaseException:
             store.close()
             raise
@@ -122,12 +126,13 @@ class PostgresStore(SqlStore):
         return ("(SELECT * FROM unnest(" + ", ".join(f"?::{t}[]" for t in types) + "))",
                 columns)
 
-    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str,
+                     recording: str | None = None) -> None:
         """New claims and their lines in one statement, arrays in: one round trip."""
         claim_rows, params = self._in(
-            ("text", "text", "text", "text", "text", "text", "bytea", "integer", "text"),
+            ("text", "text", "text", "text", "text", "text", "bytea", "integer", "text", "text"),
             [(*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-              len(claim.rows), "held" if claim.held else "sent")
+              len(claim.rows), "sent" if recording is None else "held", recording)
              for submission, claim in claims])
         line_rows, line_params = self._in(
             ("integer", "text", "text", "text", "bytea", "text", "text", "text", "text",
@@ -135,7 +140,8 @@ class PostgresStore(SqlStore):
             [(order, *line) for order, line in enumerate(
                 (*claim.key, claim.patient, *row) for _, claim in claims for row in claim.rows)])
         self._run(
-            f"WITH c AS (INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status) "
+            f"WITH c AS (INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status, "
+            "recording) "
             f"SELECT * FROM {claim_rows} AS v RETURNING id, npi, payer, claim_id) "
             "INSERT INTO lines (claim, patient, service_date, procedure, modifiers, units, "
             f"line_number) SELECT c.id, v.pt, v.d, v.p, v.m, v.u, v.n FROM {line_rows} "
@@ -157,5 +163,31 @@ class PostgresStore(SqlStore):
             self._run("SELECT pg_advisory_xact_lock(k) FROM unnest(?::bigint[]) AS k "
                       "ORDER BY k", (ids,))
 
+    def _lease(self, recording: str) -> None:
+        self._run("SELECT pg_advisory_lock(?)", (lock_id("recording\x1f" + recording),))
+        self._leases.add(recording)
+
+    def _unlease(self, recording: str) -> None:
+        if recording in self._leases:
+            self._leases.discard(recording)
+            try:
+                self._run("SELECT pg_advisory_unlock(?)",
+                          (lock_id("recording\x1f" + recording),))
+            except LedgerError:
+                pass  # the connection is gone, and the lock with it
+
+    def _take_lease(self, recording: str) -> bool:
+        (free,) = self._run("SELECT pg_try_advisory_lock(?)",
+                            (lock_id("recording\x1f" + recording),)).fetchone()
+        if free:
+            self._leases.add(recording)
+        return bool(free)
+
     def close(self) -> None:
+        for recording, state in list(self._mine.items()):
+            if state == "open":  # never committed: its run failed before its end
+                try:
+                    self.discard_recording(recording)
+                except LedgerError:
+                    pass
         self._db.close()

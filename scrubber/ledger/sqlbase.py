@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
+import socket
+import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from scrubber.ledger.keys import LedgerError, key_check, resolve_key
-from scrubber.ledger.migrations import SCHEMA_VERSION
+from scrubber.ledger.migrations import LEGACY_HOLD, SCHEMA_VERSION
 from scrubber.ledger.store import (
     ClaimEntry,
     LedgerLine,
     LedgerStore,
     PatientIdentity,
     PreparedClaim,
+    RecordingInfo,
     RecordStats,
     SubmissionInfo,
 )
@@ -34,7 +39,16 @@ from scrubber.rules.findings import ScrubbedClaim
 
 _CHUNK = 500  # claims per transaction when recording or importing a batch
 _PREFETCH = 200  # keys per prefetch query
+_SWEEP_EVERY = 10.0  # seconds between looks for dead recordings while deciding
 CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
+OPEN, PREPARED = "open", "prepared"  # a recording's states (committed ones are gone)
+
+log = logging.getLogger(__name__)
+
+
+def owner() -> str:
+    """Who records, for `scrub ledger list`: host and process (no path, no user)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def now_utc() -> str:
@@ -52,6 +66,8 @@ class SqlStore:
     def __init__(self, location: str, key: bytes):
         self.location = location
         self._key = key
+        self._mine: dict[str, str] = {}  # the recordings this store began: id -> state
+        self._swept = 0.0  # monotonic time of the last look for dead recordings
 
     # -- dialect, supplied by the subclass -------------------------------------------------
 
@@ -71,6 +87,19 @@ class SqlStore:
         raise NotImplementedError
 
     def close(self) -> None:
+        raise NotImplementedError
+
+    def _lease(self, recording: str) -> None:
+        """Hold ``recording``'s lease for as long as this store lives (or ``_unlease``): a
+        process that dies, or loses its connection, lets it go, and with it the recording."""
+        raise NotImplementedError
+
+    def _unlease(self, recording: str) -> None:
+        raise NotImplementedError
+
+    def _take_lease(self, recording: str) -> bool:
+        """Take the lease of another store's recording if nobody holds it (its owner is
+        gone): True then, and the caller ends it with ``_unlease``; False: it is alive."""
         raise NotImplementedError
 
     def _in(self, types: tuple[str, ...], rows: Sequence[tuple]) -> tuple[str, list]:
@@ -109,11 +138,6 @@ class SqlStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def path(self) -> str:
-        """Where the ledger is, for a message (old name of ``location``)."""
-        return self.location
-
     # -- keys ------------------------------------------------------------------------------
 
     def patient_hash(self, identity: PatientIdentity) -> bytes:
@@ -151,10 +175,11 @@ class SqlStore:
         return [_line(row) for row in rows.fetchall()]
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
-        """The copy of the claim with this identity recorded as sent (a held one is not)."""
-        row = self._run(f"SELECT {CLAIM_COLUMNS} FROM claims WHERE npi = ? AND payer = ? "
-                        "AND claim_id = ? AND status = 'sent'", key).fetchone()
-        return SentClaim(*row) if row else None
+        """The copy of the claim with this identity recorded as sent; failing that, the
+        latest one a recording holds (being sent now, by this run or another: ``held``)."""
+        rows = self._run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
+                         "npi = ? AND payer = ? AND claim_id = ? ORDER BY id", key).fetchall()
+        return _sent_copy(rows)
 
     # -- recording -------------------------------------------------------------------------
 
@@ -175,14 +200,18 @@ class SqlStore:
                              self.patient_hash(patient_identity(record)), tuple(rows), undated)
 
     @contextmanager
-    def deciding(self, keys: Iterable[str]) -> Iterator[_Decision]:
+    def deciding(self, keys: Iterable[str], *, recording: str | None = None
+                 ) -> Iterator[_Decision]:
         """A transaction holding ``keys``: read the day, decide, record, then commit.
 
         Two workers deciding on a shared patient-day key take turns, so the
-        second one reads what the first recorded (see docs/ledger.md).
+        second one reads what the first recorded (see docs/ledger.md). With
+        ``recording``, the claims recorded are held under it until it commits.
         """
+        if recording is not None and time.monotonic() - self._swept > _SWEEP_EVERY:
+            self.sweep()
         keys = sorted(set(keys))
-        decision = _Decision(self, locked=self._serialize)
+        decision = _Decision(self, locked=self._serialize, recording=recording)
         if not self._serialize:  # the lost update the lock prevents: read, then write
             decision.prefetch(keys)
             yield decision
@@ -225,10 +254,10 @@ class SqlStore:
 
     def _write(self, submission: str, claim: PreparedClaim, recorded_at: str
                ) -> tuple[int, int]:
-        """Put ``claim`` in place of its identity's earlier copy: (claims removed, lines)."""
+        """Put ``claim`` in place of its identity's sent copy: (claims removed, lines)."""
         removed = 0
         for (old,) in self._run("SELECT id FROM claims WHERE npi = ? AND payer = ? AND "
-                                "claim_id = ?", claim.key).fetchall():
+                                "claim_id = ? AND status = 'sent'", claim.key).fetchall():
             self._run("DELETE FROM lines WHERE claim = ?", (old,))
             self._run("DELETE FROM claims WHERE id = ?", (old,))
             removed += 1
@@ -237,41 +266,186 @@ class SqlStore:
         self._insert(submission, claim, recorded_at)
         return removed, len(claim.rows)
 
-    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str) -> None:
-        """Insert new claims (none of them recorded yet); a dialect may batch them."""
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str,
+                     recording: str | None = None) -> None:
+        """Insert new claims (none of them sent yet), held under ``recording`` when given;
+        a dialect may batch them."""
         for submission, claim in claims:
-            self._insert(submission, claim, recorded_at)
+            self._insert(submission, claim, recorded_at, recording)
 
-    def _insert(self, submission: str, claim: PreparedClaim, recorded_at: str) -> None:
+    def _insert(self, submission: str, claim: PreparedClaim, recorded_at: str,
+                recording: str | None = None) -> None:
         """Insert the claim row, then its lines (a dialect may do both in one statement)."""
         (new,) = self._run(
-            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status, recording) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-             len(claim.rows), _status(claim))).fetchone()
+             len(claim.rows), "sent" if recording is None else "held",
+             recording)).fetchone()
         if claim.rows:
             self._run_many("INSERT INTO lines (claim, patient, service_date, procedure, "
                            "modifiers, units, line_number) VALUES (?, ?, ?, ?, ?, ?, ?)",
                            [(new, claim.patient, *row) for row in claim.rows])
 
     def release(self, submission: str) -> int:
-        """Mark the claims held for ``submission`` as sent, now that they were forwarded."""
+        """Mark the claims held for ``submission`` as sent, whatever recording holds them
+        (`scrub ledger release`, by hand: a hold of an older ledger, say). Claims."""
         with self._transaction():
-            return int(self._run("UPDATE claims SET status = 'sent', recorded_at = ? WHERE "
-                                 "submission = ? AND status = 'held'",
-                                 (now_utc(), submission)).rowcount)
+            return self._send("{t}.status = 'held' AND {t}.submission = ?", (submission,))
+
+    # -- recordings: claims held until their submission is done ----------------------------
+
+    def begin_recording(self) -> str:
+        """A new recording: the claims recorded under it are held (in every day context at
+        once, so concurrent workers see them) and sent only by ``commit_recording``.
+
+        Its lease lives with this store: if the process dies or loses the connection
+        first, the next store to look (``sweep``) discards what it held.
+        """
+        self.sweep()
+        recording = uuid.uuid4().hex
+        self._lease(recording)
+        try:
+            with self._transaction():
+                self._run("INSERT INTO recordings (id, owner, started_at, state) VALUES "
+                          "(?, ?, ?, ?)", (recording, owner(), now_utc(), OPEN))
+        except BaseException:
+            self._unlease(recording)
+            raise
+        self._mine[recording] = OPEN
+        return recording
+
+    def prepare_recording(self, recording: str) -> None:
+        """Hand the recording's outcome to a coordinator that keeps its own record (the
+        service's submission store, the watcher's journal): from now on only
+        ``commit_recording`` or ``discard_recording`` ends it, even after its process."""
+        with self._transaction():
+            self._run("UPDATE recordings SET state = ? WHERE id = ?", (PREPARED, recording))
+        if recording in self._mine:
+            self._mine[recording] = PREPARED
+
+    def commit_recording(self, recording: str) -> int:
+        """Send what ``recording`` holds, in one transaction: each claim takes the place of
+        its identity's sent copy (a replacement replaces, a void removes). Claims sent."""
+        with self._transaction():
+            sent = self._send("{t}.status = 'held' AND {t}.recording = ?", (recording,))
+            self._run("DELETE FROM recordings WHERE id = ?", (recording,))
+        self._end(recording)
+        return sent
+
+    def discard_recording(self, recording: str) -> int:
+        """Drop what ``recording`` holds: its submission failed or was never finished."""
+        with self._transaction():
+            dropped = self._drop(recording)
+        self._end(recording)
+        return dropped
+
+    def _drop(self, recording: str) -> int:
+        self._run("DELETE FROM lines WHERE claim IN (SELECT id FROM claims WHERE "
+                  "recording = ? AND status = 'held')", (recording,))
+        dropped = int(self._run("DELETE FROM claims WHERE recording = ? AND status = 'held'",
+                                (recording,)).rowcount)
+        self._run("DELETE FROM recordings WHERE id = ?", (recording,))
+        return dropped
+
+    def _end(self, recording: str) -> None:
+        if self._mine.pop(recording, None) is not None:
+            self._unlease(recording)
+
+    def _send(self, where: str, params: tuple) -> int:
+        """Inside a transaction: the held claims ``where`` selects (written over a table
+        alias ``{t}``) become sent, each in place of its identity's sent copy; of two held
+        copies of one identity the later wins, and a void removes the sent copy."""
+        mine, other = where.format(t="h"), where.format(t="d")
+        # two commits sending one identity take turns, as decisions do (the same key order)
+        self._lock(sorted("claim\x1f" + "\x1f".join(row) for row in self._run(
+            f"SELECT DISTINCT h.npi, h.payer, h.claim_id FROM claims h WHERE {mine}",
+            params).fetchall()))
+        held = f"SELECT h.id FROM claims h WHERE {mine}"
+        later = (f"{held} AND EXISTS (SELECT 1 FROM claims d WHERE {other} AND "
+                 "d.npi = h.npi AND d.payer = h.payer AND d.claim_id = h.claim_id AND "
+                 "d.id > h.id)")
+        superseded = ("SELECT s.id FROM claims s WHERE s.status = 'sent' AND EXISTS (SELECT 1 "
+                      f"FROM claims h WHERE {mine} AND h.npi = s.npi AND h.payer = s.payer "
+                      "AND h.claim_id = s.claim_id)")
+        for query, copies in ((later, 2), (superseded, 1), (f"{held} AND h.frequency = '8'", 1)):
+            self._delete_claims([row[0] for row in self._run(query, params * copies)])
+        return int(self._run("UPDATE claims SET status = 'sent', recording = NULL, "
+                             f"recorded_at = ? WHERE {where.format(t='claims')}",
+                             (now_utc(), *params)).rowcount)
+
+    def _delete_claims(self, ids: list[int]) -> None:
+        for start in range(0, len(ids), _CHUNK):
+            part = ids[start:start + _CHUNK]
+            marks = ", ".join("?" * len(part))
+            self._run(f"DELETE FROM lines WHERE claim IN ({marks})", part)
+            self._run(f"DELETE FROM claims WHERE id IN ({marks})", part)
+
+    def sweep(self) -> int:
+        """Discard the open recordings whose owner is gone (a process killed, a connection
+        cut); a prepared one is its coordinator's to end (``prepared``). Recordings."""
+        self._swept = time.monotonic()
+        swept = 0
+        try:
+            rows = self._run("SELECT id, state FROM recordings").fetchall()
+        except LedgerError:
+            return 0
+        for recording, state in rows:
+            if recording in self._mine or state != OPEN or not self._take_lease(recording):
+                continue
+            try:
+                with self._transaction():
+                    held = self._drop(recording)
+                log.info("discarded the %d held claim(s) of a recording whose process is gone",
+                         held)
+                swept += 1
+            except LedgerError as exc:  # a full disk: the next look tries again
+                log.warning("could not discard a dead recording yet: %s", exc)
+            finally:
+                self._unlease(recording)
+        return swept
+
+    def prepared(self) -> list[str]:
+        """The prepared recordings whose owner is gone, for their coordinator to end."""
+        gone = []
+        for (recording,) in self._run("SELECT id FROM recordings WHERE state = ?",
+                                      (PREPARED,)).fetchall():
+            if recording in self._mine or not self._take_lease(recording):
+                continue
+            self._unlease(recording)
+            gone.append(recording)
+        return gone
+
+    def recordings(self) -> list[RecordingInfo]:
+        """Every recording not yet committed or discarded, with what it holds."""
+        rows = self._run(
+            "SELECT r.id, r.owner, r.started_at, r.state, COUNT(c.id) FROM recordings r "
+            "LEFT JOIN claims c ON c.recording = r.id AND c.status = 'held' "
+            "GROUP BY r.id, r.owner, r.started_at, r.state ORDER BY r.started_at").fetchall()
+        return [RecordingInfo(ident, who, started, state, int(held))
+                for ident, who, started, state, held in rows]
 
     # -- retention and administration ------------------------------------------------------
 
     def submissions(self) -> list[SubmissionInfo]:
-        """Every submission with recorded claims, oldest first: counts only, no patients."""
+        """Every submission with recorded claims, oldest first, its sent claims apart from
+        those a recording still holds: counts only, no patients."""
         rows = self._run(
-            "SELECT submission, MIN(recorded_at), MAX(recorded_at), COUNT(*), "
-            "SUM(line_count), SUM(CASE WHEN status = 'held' THEN 1 ELSE 0 END) FROM claims "
-            "GROUP BY submission ORDER BY MIN(recorded_at), submission").fetchall()
-        return [SubmissionInfo(sub, sub.rpartition(":")[0], first, last, int(n), int(lines),
-                               int(held))
-                for sub, first, last, n, lines, held in rows]
+            "SELECT c.submission, c.status, c.recording, r.state, MIN(c.recorded_at), "
+            "MAX(c.recorded_at), COUNT(*), SUM(c.line_count) FROM claims c LEFT JOIN "
+            "recordings r ON r.id = c.recording GROUP BY c.submission, c.status, c.recording, "
+            "r.state ORDER BY MIN(c.recorded_at), c.submission, c.status DESC").fetchall()
+        out = []
+        for sub, status, recording, state, first, last, n, lines in rows:
+            if status == "sent":
+                said = "sent"
+            elif recording == LEGACY_HOLD:
+                said = "held"  # by an older ledger: released or forgotten by hand
+            else:
+                said = f"held ({state or 'ended'} recording {recording[:12]})"
+            out.append(SubmissionInfo(sub, sub.rpartition(":")[0], first, last, int(n),
+                                      int(lines), int(n) if status == "held" else 0, said))
+        return out
 
     def claims(self, claim_id: str) -> list[ClaimEntry]:
         """The recorded claims with this CLM01 (one per billing provider and payer)."""
@@ -326,6 +500,8 @@ class SqlStore:
                                              ).fetchone()[0]),
                 "held_claims": int(self._run("SELECT COUNT(*) FROM claims WHERE status = "
                                              "'held'").fetchone()[0]),
+                "recordings": {state: n for state, n in self._run(
+                    "SELECT state, COUNT(*) FROM recordings GROUP BY state").fetchall()},
                 "oldest_recorded": oldest, "newest_recorded": newest}
 
     def export(self) -> Iterator[dict]:
@@ -374,8 +550,8 @@ class SqlStore:
                 chunk.append((item["submission"], item["recorded_at"], PreparedClaim(
                     False, item["npi"], item["payer"], item["claim_id"], item["frequency"],
                     bytes.fromhex(item["patient"]),
-                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0,
-                    item.get("status", "sent") == "held")))
+                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0),
+                    item.get("status", "sent") == "held"))
             except (KeyError, TypeError, ValueError) as exc:
                 raise LedgerError(f"claim {count + len(chunk) + 1} of the export is damaged "
                                   f"({type(exc).__name__}: {exc})") from None
@@ -384,12 +560,15 @@ class SqlStore:
                 chunk = []
         return count + (self._import_chunk(chunk) if chunk else 0)
 
-    def _import_chunk(self, chunk: list[tuple[str, str, PreparedClaim]]) -> int:
-        keys = set().union(*(self._prepared_keys(claim) for _, _, claim in chunk))
+    def _import_chunk(self, chunk: list[tuple[str, str, PreparedClaim, bool]]) -> int:
+        keys = set().union(*(self._prepared_keys(claim) for _, _, claim, _ in chunk))
         with self._transaction():
             self._lock(sorted(keys))
-            for submission, recorded_at, claim in chunk:
-                self._write(submission, claim, recorded_at)
+            for submission, recorded_at, claim, held in chunk:
+                if held:  # held where it came from: held here too, until released by hand
+                    self._insert(submission, claim, recorded_at, LEGACY_HOLD)
+                else:
+                    self._write(submission, claim, recorded_at)
         return len(chunk)
 
 
@@ -398,12 +577,15 @@ class _Decision:
 
     Its reads see its own records: a read of a key with a record pending
     writes the pending records first. Without the lock (the test's lost-update
-    case) the reads happen before the writing transaction even begins.
+    case) the reads happen before the writing transaction even begins. With a
+    ``recording``, what it records is held under that recording (new rows only:
+    nothing sent is touched before the recording commits).
     """
 
-    def __init__(self, store: SqlStore, *, locked: bool):
+    def __init__(self, store: SqlStore, *, locked: bool, recording: str | None = None):
         self._store = store
         self._locked = locked
+        self._recording = recording
         self._recorded_at = now_utc()
         self._pending: list[tuple[str, PreparedClaim]] = []
         self.totals = [0, 0, 0, 0, 0]  # as RecordStats
@@ -411,7 +593,7 @@ class _Decision:
         # claim key -> its recorded copy; an entry goes once the block records over it
         self._days: dict[tuple[bytes, str], list[tuple[str, LedgerLine]]] = {}
         self._sent: dict[tuple[str, ...], SentClaim | None] = {}
-        self._present: set[tuple[str, ...]] = set()  # prefetched keys recorded in any status
+        self._present: set[tuple[str, ...]] = set()  # prefetched keys sent
         self._touched_claims: set[tuple[str, ...]] = set()  # keys with writes pending
         self._touched_days: set[tuple[bytes, str]] = set()
 
@@ -440,14 +622,15 @@ class _Decision:
                 self._days[(bytes(patient), line[5])].append((npi, _line(line)))
         for start in range(0, len(claims), _PREFETCH):
             some = claims[start:start + _PREFETCH]
-            for claim in some:
-                self._sent[claim] = None
+            copies: dict[tuple[str, ...], list] = {claim: [] for claim in some}
             rows, params = self._store._in(("text", "text", "text"), some)
-            for *row, status in run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
-                                    f"(npi, payer, claim_id) IN {rows}", params).fetchall():
-                self._present.add(tuple(row[:3]))
-                if status == "sent":
-                    self._sent[tuple(row[:3])] = SentClaim(*row)
+            for row in run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
+                           f"(npi, payer, claim_id) IN {rows} ORDER BY id", params).fetchall():
+                copies[tuple(row[:3])].append(row)
+                if row[6] == "sent":
+                    self._present.add(tuple(row[:3]))
+            for claim, found in copies.items():
+                self._sent[claim] = _sent_copy(found)
 
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> list[LedgerLine]:
@@ -468,13 +651,9 @@ class _Decision:
             return self._sent[key]
         return self._store.sent_claim(key)
 
-    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
-               held: bool = False) -> None:
-        """Record ``claim`` as sent in ``submission`` before this block commits (if accepted).
-
-        ``held``: recorded but not yet sent (the caller forwards it, then calls
-        ``store.release(submission)``): it counts in every day context at once,
-        so concurrent workers see it, but is no duplicate's earlier copy yet.
+    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None:
+        """Record ``claim`` (if accepted) in ``submission`` before this block commits: held
+        under the block's recording, or, without one, sent at once.
 
         Writes wait until the block ends, or until a read or record of the same
         key in the block needs them: then a block's new claims go in a few
@@ -485,8 +664,6 @@ class _Decision:
         if claim.rejected:
             self.totals[3] += 1
             return
-        if held != claim.held:
-            claim = replace(claim, held=held)
         if claim.key in self._touched_claims:
             self.flush()  # the same claim twice in a block: the later replaces the earlier
         self._pending.append((submission, claim))
@@ -496,12 +673,16 @@ class _Decision:
     def flush(self) -> None:
         """Write what the block recorded; what was read of those keys is then stale."""
         new: list[tuple[str, PreparedClaim]] = []
+        held = self._recording is not None
         for submission, claim in self._pending:
             if claim.frequency != "8":
                 self.totals[0] += 1
                 self.totals[1] += len(claim.rows)
                 self.totals[4] += claim.undated
-            # under the lock, a key read as unrecorded stays so: nothing to replace
+            if held:  # a new held row, a void's included: its commit does the replacing
+                new.append((submission, claim))
+                continue
+            # under the lock, a key read as unsent stays so: nothing to replace
             if self._locked and claim.key in self._sent and claim.key not in self._present:
                 if claim.frequency != "8":
                     new.append((submission, claim))
@@ -510,7 +691,7 @@ class _Decision:
             if claim.frequency in ("7", "8"):
                 self.totals[2] += removed
         if new:
-            self._store._insert_many(new, self._recorded_at)
+            self._store._insert_many(new, self._recorded_at, self._recording)
         for _, claim in self._pending:
             self._sent.pop(claim.key, None)
             self._present.discard(claim.key)
@@ -521,8 +702,18 @@ class _Decision:
         self._touched_days.clear()
 
 
-def _status(claim: PreparedClaim) -> str:
-    return "held" if claim.held else "sent"
+def _sent_copy(rows: Sequence[Sequence[Any]]) -> SentClaim | None:
+    """Of a claim identity's rows (claim columns and status, oldest first): the sent copy,
+    or else the latest one held (a run is sending it now)."""
+    held = None
+    for row in rows:
+        if row[6] == "sent":
+            return SentClaim(*row[:6])
+        held = row
+    if held is None:
+        return None
+    npi, payer, claim_id, frequency, submission, recorded_at = held[:6]
+    return SentClaim(npi, payer, claim_id, frequency, submission, recorded_at, held=True)
 
 
 def _line(row: Sequence[Any]) -> LedgerLine:

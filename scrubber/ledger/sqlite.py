@@ -9,6 +9,7 @@ owner-only, unless one is given or set in the environment.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import sqlite3
 import time
@@ -33,6 +34,10 @@ class SqliteStore(SqlStore):
     def __init__(self, location: str, key: bytes, connection: sqlite3.Connection):
         super().__init__(location, key)
         self._db = connection
+        # a recording's lease: an exclusive flock on <ledger>.recordings/<id>, which the
+        # kernel lets go when the process dies, however it dies
+        self._leases_dir = Path(f"{location}.recordings")
+        self._leases: dict[str, int] = {}
 
     @classmethod
     def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
@@ -63,6 +68,7 @@ class SqliteStore(SqlStore):
         except BaseException:
             store.close()
             raise
+        store.sweep()  # what a killed run left held goes at the next start
         return store
 
     def _migrate(self) -> None:
@@ -109,5 +115,48 @@ class SqliteStore(SqlStore):
     def _lock(self, keys: list[str]) -> None:
         """BEGIN IMMEDIATE already holds the database's one write lock."""
 
+    def _lease(self, recording: str) -> None:
+        try:
+            self._leases_dir.mkdir(mode=0o700, exist_ok=True)
+            fd = os.open(self._leases_dir / recording, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                         0o600)
+        except OSError as exc:
+            raise LedgerError(f"the ledger {self.location} cannot start a recording "
+                              f"({exc.strerror})") from None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self._leases[recording] = fd
+
+    def _unlease(self, recording: str) -> None:
+        fd = self._leases.pop(recording, None)
+        if fd is None:
+            return
+        try:
+            os.unlink(self._leases_dir / recording)
+        except OSError:
+            pass
+        os.close(fd)
+
+    def _take_lease(self, recording: str) -> bool:
+        try:
+            fd = os.open(self._leases_dir / recording, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                         0o600)
+        except OSError:
+            return False  # cannot tell: leave it to a look that can
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False  # held: its run goes on
+        self._leases[recording] = fd
+        return True
+
     def close(self) -> None:
+        for recording, state in list(self._mine.items()):
+            if state == "open":  # never committed: its run failed before its end
+                try:
+                    self.discard_recording(recording)
+                except LedgerError:
+                    pass
+        for recording in list(self._leases):
+            self._unlease(recording)
         self._db.close()

@@ -14,31 +14,16 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Protocol
 
 from scrubber.ledger.keys import LedgerError
 from scrubber.model.claims import ClaimRecord
 from scrubber.paths import state_dir
-from scrubber.rules.context import ClaimKey, SentClaim
+from scrubber.rules.context import ClaimKey, LedgerLine, SentClaim
 from scrubber.rules.findings import ScrubbedClaim
 
 PatientIdentity = tuple[str, str, str, str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerLine:
-    """A service line of a claim recorded earlier."""
-
-    claim_id: str  # CLM01
-    line_number: int | None  # LX01
-    procedure: str
-    modifiers: tuple[str, ...]
-    units: Decimal | None
-    service_date: date
-    submission: str  # interchange sender:control number
-    payer: str = ""  # NM109 of 2010BB: with the billing NPI and CLM01, the claim's identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +38,6 @@ class PreparedClaim:
     patient: bytes  # HMAC of the patient identity
     rows: tuple[tuple[str, str, str, str, int | None], ...]  # day, code, modifiers, units, LX01
     undated: int  # lines with no single date of service: not recorded
-    held: bool = False  # recorded before it is forwarded: counts for the day, not yet sent
 
     @property
     def key(self) -> ClaimKey:
@@ -81,7 +65,19 @@ class SubmissionInfo:
     last_recorded: str
     claims: int
     lines: int
-    held: int = 0  # claims recorded as held: decided, not yet released as sent
+    held: int = 0  # of them held by a recording: decided, not yet sent
+    state: str = "sent"  # "sent", or "held (...)" naming the recording that holds them
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingInfo:
+    """A recording not yet ended: the claims one run holds until its submission is done."""
+
+    id: str
+    owner: str  # host:pid of the process that began it
+    started_at: str  # ISO 8601 UTC
+    state: str  # "open" (its process runs it) or "prepared" (its coordinator ends it)
+    held: int  # claims it holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +96,7 @@ class Decision(Protocol):
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
-    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim, *,
-               held: bool = False) -> None: ...
+    def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None: ...
 
 
 class LedgerStore(Protocol):
@@ -109,21 +104,31 @@ class LedgerStore(Protocol):
 
     location: str  # a path, or a URL without its password: safe to print
 
-    @property
-    def path(self) -> str:
-        """``location`` under the name the front ends used before the PostgreSQL store."""
-        ...
-
     # -- what the engine reads (outside recording: a check that records nothing)
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
-    # -- recording
+    # -- recording: a run's claims are held under its recording until it commits
+    def begin_recording(self) -> str: ...
+
+    def prepare_recording(self, recording: str) -> None: ...
+
+    def commit_recording(self, recording: str) -> int: ...
+
+    def discard_recording(self, recording: str) -> int: ...
+
+    def sweep(self) -> int: ...
+
+    def prepared(self) -> list[str]: ...
+
+    def recordings(self) -> list[RecordingInfo]: ...
+
     def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
 
-    def deciding(self, keys: Iterable[str]) -> AbstractContextManager[Decision]: ...
+    def deciding(self, keys: Iterable[str], *, recording: str | None = None
+                 ) -> AbstractContextManager[Decision]: ...
 
     def prepare(self, scrubbed: ScrubbedClaim) -> PreparedClaim: ...
 

@@ -19,10 +19,10 @@ from scrubber.model.parties import (
 )
 from scrubber.model.source import Source
 from scrubber.model.values import parse_date, parse_decimal
-from scrubber.model.walker import VERSIONS, Event, _Walker, claims, read
+from scrubber.model.walker import VERSIONS, Event, claims, read
 
 __all__ = [
-    "VERSIONS", "ClaimSource", "Event", "Source", "_Walker", "build_billing_provider",
+    "VERSIONS", "ClaimSource", "Event", "Source", "build_billing_provider",
     "build_patient", "build_subscriber", "claim_body", "claim_from", "claims",
     "parse_date", "parse_decimal", "patient_from_subscriber", "read",
 ]

@@ -37,6 +37,12 @@ def service_element(kind: str, field: str) -> str:
     """The X12 element that holds a service line's ``field`` (procedure, unit_basis, units)
     in a claim of ``kind``, for findings to point at: SV101 on an 837P, SV202 on an 837I."""
     return _SERVICE_ELEMENTS[kind][field]
+
+
+def procedure_element(kind: str, part: int = 2) -> str:
+    """The component of the procedure element: "SV101-2" (the code) on an 837P, "SV202-2" on
+    an 837I; ``part`` 3 to 6 are its modifiers."""
+    return f"{service_element(kind, 'procedure')}-{part}"
 _NO_VALUE = object()  # a default_factory field left to its factory
 
 

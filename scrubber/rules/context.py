@@ -79,8 +79,23 @@ DayLookup = Callable[[date], tuple[DayService, ...]]
 
 
 @dataclass(frozen=True, slots=True)
+class LedgerLine:
+    """A service line of a claim the ledger recorded earlier (scrubber.ledger)."""
+
+    claim_id: str  # CLM01
+    line_number: int | None  # LX01
+    procedure: str
+    modifiers: tuple[str, ...]
+    units: Decimal | None
+    service_date: date
+    submission: str  # interchange sender:control number
+    payer: str = ""  # NM109 of 2010BB: with the billing NPI and CLM01, the claim's identity
+
+
+@dataclass(frozen=True, slots=True)
 class SentClaim:
-    """The ledger's copy of a claim: recorded as sent, in an earlier submission."""
+    """The ledger's copy of a claim: recorded as sent, in an earlier submission, or (``held``)
+    held by a recording of another run that is sending it now."""
 
     billing_npi: str  # NM109 of 2010AA
     payer: str  # NM109 of 2010BB
@@ -88,6 +103,7 @@ class SentClaim:
     frequency: str  # CLM05-3 of the copy sent
     submission: str  # interchange sender:control number it went in
     recorded_at: str  # when it was recorded, ISO 8601 UTC
+    held: bool = False  # decided by a run still in progress, not sent yet
 
 
 def claim_key(record: ClaimRecord) -> ClaimKey:

@@ -1,11 +1,12 @@
-"""The engine: run the registered rules over claims, with the day context of a submission.
+"""The engine: run the registered rules over claims, with the day context of a run.
 
-``scrub_events`` makes two passes over the event stream. Pass 1 indexes every
-service line by patient and date in a private SQLite database (SQLite keeps
-it in memory while small and spills to a temporary file, deleted on close,
-when it grows), so memory stays flat however big the file. Pass 2 replays
-the events and replaces each ``ClaimRecord`` with a ``ScrubbedClaim``; every
-other event (envelopes, problems) passes through untouched.
+The scrub core (scrubber.core) makes two passes over a run's sources. Pass 1
+indexes every service line by patient and date in a ``DayIndex``, a private
+SQLite database (in memory while small, spilled to a temporary file, deleted on
+close, when it grows), so memory stays flat however big the run. Pass 2,
+``scrub_indexed``, replaces each ``ClaimRecord`` of a source's events with a
+``ScrubbedClaim`` judged against that index and the ledger; every other event
+(envelopes, problems) passes through untouched.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from scrubber.rules.context import (
     ClaimKey,
     DayLookup,
     DayService,
+    LedgerLine,
     SentClaim,
     claim_key,
     line_date,
@@ -58,17 +60,6 @@ if TYPE_CHECKING:
 _CLAIM_RECORD = ClaimRecord
 
 
-class LedgerLine(Protocol):
-    claim_id: str
-    line_number: int | None
-    procedure: str
-    modifiers: tuple[str, ...]
-    units: Decimal | None
-    service_date: date
-    submission: str
-    payer: str
-
-
 class LedgerReader(Protocol):
     """What the engine reads from a ledger store (or from one of its decisions)."""
 
@@ -81,7 +72,7 @@ class LedgerReader(Protocol):
 class LedgerDecision(LedgerReader, Protocol):
     """A locked ledger transaction: reads, then records the claims decided in it."""
 
-    def record(self, submission: str, claim: ScrubbedClaim, *, held: bool = False) -> None: ...
+    def record(self, submission: str, claim: ScrubbedClaim) -> None: ...
 
 
 class LedgerRecorder(LedgerReader, Protocol):
@@ -89,7 +80,8 @@ class LedgerRecorder(LedgerReader, Protocol):
 
     def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
 
-    def deciding(self, keys: Iterable[str]) -> AbstractContextManager[LedgerDecision]: ...
+    def deciding(self, keys: Iterable[str], *, recording: str | None = None
+                 ) -> AbstractContextManager[LedgerDecision]: ...
 
 
 class Engine:
@@ -507,68 +499,26 @@ def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
     return ScrubbedClaim(record, (finding,), held=True)
 
 
-def scrub_events(open_events: Callable[[], Iterable[Event]], *, profile: Profile,
-                 ledger: LedgerReader | None = None, engine: Engine | None = None,
-                 ncci: NcciTables | None = None, resources: Resources | None = None,
-                 held: Callable[[ClaimRecord], str | None] | None = None,
-                 record: bool = False, hold: bool = False
-                 ) -> Iterator[Event | ScrubbedClaim]:
-    """Yield the events of ``open_events()`` with every ClaimRecord scrubbed.
-
-    ``open_events`` is called twice (two passes over the same input): once to
-    index the day context, once to scrub. (Keeping a small file's events from
-    the first pass instead was tried: the garbage collector's scans of the
-    kept objects cost about what reading again does.) The ledger, when given,
-    adds the lines of claims already recorded in other submissions.
-    With ``record`` (and a ``LedgerRecorder`` as ``ledger``) each accepted
-    claim is recorded as it is decided, in the same transaction that read its
-    day from the ledger and holds its patient-day keys: two workers scrubbing
-    the same patient and day at once take turns, the second sees the first.
-    With ``hold`` as well, they are recorded as held: in every day context at
-    once, but not sent until the caller has forwarded them and calls
-    ``ledger.release(submission)`` (or drops them with ``forget_submission``).
-    ``held(record)`` names why a claim goes no further (its transaction set failed the
-    implementation-guide check): such a claim is neither scrubbed nor part of
-    any other claim's day context, as the payer never sees it. ``resources``
-    (scrubber.rules.resources) is the outside data the packs read; ``ncci``, the
-    user's CMS tables (``scrubber.ncci.load_tables``), a shorthand for its NCCI
-    part. Both are ignored when an ``engine`` is given (give them there).
-    """
-    engine = engine or Engine(profile, resources=resources, ncci=ncci)
-    index = DayIndex()
-    try:
-        ordinal = 0
-        for event in open_events():
-            if event.__class__ is _CLAIM_RECORD:
-                ordinal += 1
-                if held is None or held(event) is None:
-                    index.add(event, ordinal, submission_id(event))
-        index.finish()
-        yield from scrub_indexed(open_events(), engine, index, ledger, held,
-                                 record=record, hold=hold)
-    finally:
-        index.close()
-
-
 def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                   ledger: LedgerReader | None = None,
                   held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
-                  record: bool = False, hold: bool = False,
+                  recording: str | None = None,
                   skip: Callable[[ClaimRecord], bool] | None = None
                   ) -> Iterator[Event | ScrubbedClaim]:
-    """Pass 2 of ``scrub_events``: ``events`` with every ClaimRecord scrubbed against ``index``.
+    """Pass 2: ``events`` with every ClaimRecord scrubbed against ``index`` and ``ledger``.
 
-    Public so that a front end with its own index of the run's claims (the
-    Spark job) scrubs with this very loop instead of a copy. The claims are
-    numbered from ``first`` in the order they come (as ``index`` numbers
-    them); a claim ``held`` names a reason for is not scrubbed. ``record`` and
-    ``hold`` are those of ``scrub_events`` (``ledger`` a ``LedgerRecorder``).
-    A claim ``skip`` is true for is counted and passed on as it came (another
-    process scrubs it: scrubber.parallel).
+    The claims are numbered from ``first`` in the order they come (as ``index``
+    numbers them); a claim ``held`` names a reason for (its transaction set
+    failed the implementation-guide check) is not scrubbed. With a
+    ``recording`` (and a ``LedgerRecorder`` as ``ledger``) each accepted claim
+    is recorded, held under that recording, in the same locked transaction that
+    read its day from the ledger (``_scrub_recording``). A claim ``skip`` is
+    true for is counted and passed on as it came (another process scrubs it:
+    scrubber.parallel).
     """
-    if record and ledger is not None:
+    if recording is not None and ledger is not None:
         yield from _scrub_recording(events, engine, index, cast("LedgerRecorder", ledger),
-                                    held, hold, first=first, skip=skip)
+                                    held, recording, first=first, skip=skip)
         return
     ordinal = first - 1
     for event in events:
@@ -604,13 +554,15 @@ _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, sh
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                      ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
-                     hold: bool = False, *, first: int = 1,
+                     recording: str, *, first: int = 1,
                      skip: Callable[[ClaimRecord], bool] | None = None
                      ) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
 
-    Events wait in ``out`` until their batch is decided, so nothing is yielded
-    (and handed to a slow consumer) while the ledger's locks are held.
+    Two workers scrubbing the same patient and day at once take turns: the
+    second reads what the first held. Events wait in ``out`` until their batch
+    is decided, so nothing is yielded (and handed to a slow consumer) while the
+    ledger's locks are held.
     """
     out: list = []
     batch: list[tuple[int, int, ClaimRecord]] = []  # (slot in out, ordinal, claim)
@@ -618,10 +570,10 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextI
     def decide() -> Iterator[Event | ScrubbedClaim]:
         if batch:
             keys = frozenset().union(*(ledger.lock_keys(r) for _, _, r in batch))
-            with ledger.deciding(keys) as decision:
+            with ledger.deciding(keys, recording=recording) as decision:
                 for slot, ordinal, record in batch:
                     scrubbed = _scrub_one(engine, record, ordinal, index, decision)
-                    decision.record(submission_id(record), scrubbed, held=hold)
+                    decision.record(submission_id(record), scrubbed)
                     out[slot] = scrubbed
             batch.clear()
         yield from out

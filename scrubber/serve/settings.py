@@ -7,7 +7,7 @@ import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scrubber.core import ScrubOptions
+from scrubber.options import ScrubOptions
 from scrubber.serve.auth import Clients
 
 #: the environment variable naming the pickled settings a worker process starts from

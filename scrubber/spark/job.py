@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from scrubber.core import ScrubOptions
+from scrubber.options import ScrubOptions
 from scrubber.spark.pieces import PIECE_BYTES, Piece, plan
 from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
 
@@ -94,7 +94,8 @@ class BatchResult:
 def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions | None = None,
                 acks: str | os.PathLike | None = None, ack_999: bool = True,
                 scope: str = RUN, piece_bytes: int = PIECE_BYTES,
-                partitions: int | None = None, secret: bytes | None = None) -> BatchResult:
+                partitions: int | None = None, secret: bytes | None = None,
+                recording: str | None = None) -> BatchResult:
     """Scrub ``paths`` on ``spark`` (a SparkSession) with the verdicts ``scrub check`` gives.
 
     ``scope`` RUN puts every file of the run in one day context (as if the files
@@ -102,7 +103,10 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     day); FILE keeps each file's context to itself, as ``scrub check FILE...``
     does. ``acks`` is a folder for each input's 277CA, TA1 and (with ``ack_999``)
     999; on a cluster it must be a filesystem every executor writes to.
-    ``secret`` keys the day-key hash (default: fresh for the run).
+    ``secret`` keys the day-key hash (default: fresh for the run). With
+    ``options.record``, the executors hold the accepted claims under
+    ``recording`` (a ``scrubber.core.Recording`` the caller began, and commits
+    once the tables are written); nothing is recorded without one.
 
     ``paths`` may also be a DataFrame of file contents, with ``path`` and
     ``content`` columns (as ``spark.read.format("binaryFile")`` gives): each row
@@ -131,7 +135,7 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
         shutil.rmtree(parts, ignore_errors=True)  # an interrupted run's parts are not ours
         parts.mkdir(mode=0o700)
     job = Job(options, secret or os.urandom(32), scope, ack_999,
-              str(parts) if parts is not None else None)
+              str(parts) if parts is not None else None, recording)
     n = partitions or max(1, min(len(pieces), sc.defaultParallelism * 4))
     keep = StorageLevel.MEMORY_AND_DISK
 

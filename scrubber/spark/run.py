@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from scrubber.core import ScrubOptions
+from scrubber.core import Scrubber
+from scrubber.ledger import LedgerError
+from scrubber.options import ScrubOptions
 from scrubber.spark.job import BatchResult, scrub_batch
 from scrubber.spark.pieces import PIECE_BYTES
 from scrubber.spark.session import session
@@ -44,12 +46,18 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     except Exception as exc:  # the JVM did not start: no Java, a bad master or setting
         raise BatchError(f"Spark did not start: {_first_line(exc)}") from None
     try:
-        result = scrub_batch(spark, paths, options=options, acks=folder / "acks",
-                             ack_999=ack_999, scope=scope, piece_bytes=piece_bytes)
-        started = time.perf_counter()
-        for name, frame in result.tables.items():
-            frame.write.mode("overwrite").parquet(str(folder / name))
+        # the driver holds the recording: the executors hold claims under it, and they are
+        # sent once the tables and acknowledgements are written, not before
+        with Scrubber(options) as driver, driver.recording() as recording:
+            result = scrub_batch(spark, paths, options=options, acks=folder / "acks",
+                                 ack_999=ack_999, scope=scope, piece_bytes=piece_bytes,
+                                 recording=recording.id if recording else None)
+            started = time.perf_counter()
+            for name, frame in result.tables.items():
+                frame.write.mode("overwrite").parquet(str(folder / name))
         return replace(result, seconds=result.seconds + time.perf_counter() - started)
+    except LedgerError as exc:
+        raise BatchError(str(exc)) from None
     except Exception as exc:  # a task failed: say so in one line, not a JVM stack
         raise BatchError(f"the Spark job failed: {_first_line(exc)}") from exc
     finally:

@@ -34,11 +34,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from scrubber.core import Scrubber, ScrubOptions
+from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import AckFiles, Sink, ack_sinks
-from scrubber.model import ClaimRecord, Event, Problem, Transaction, read
+from scrubber.emit.summary import Tally
+from scrubber.model import ClaimRecord, Problem, Transaction, read
 from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.model.values import parse_decimal
+from scrubber.options import ScrubOptions
+from scrubber.passes import TallySink
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.context import (
     SUBMISSION,
@@ -46,7 +49,7 @@ from scrubber.rules.context import (
     claim_key,
     submission_id,
 )
-from scrubber.rules.engine import line_rows, patient_key, scrub_indexed
+from scrubber.rules.engine import line_rows, patient_key
 from scrubber.spark.pieces import Piece
 
 RUN, FILE = "run", "file"  # the reach of the day context: every file of the run, or each file
@@ -61,6 +64,9 @@ class Job:
     scope: str = RUN
     ack_999: bool = True
     parts: str | None = None  # folder of the per-piece acknowledgements; None: none written
+    # the driver's recording: accepted claims are held under it, sent when the job's output
+    # is written (scrubber.core.Recording); None: nothing recorded
+    recording: str | None = None
 
     def reach(self, piece: Piece) -> int:
         """What besides the patient keeps day contexts apart: the file, or nothing (-1)."""
@@ -226,20 +232,6 @@ class PieceContext:
         return self.earlier.get(ordinal, ())
 
 
-class _PieceScrubber(Scrubber):
-    """The core's Scrubber with the day context the shuffle brought in, for one piece."""
-
-    context: PieceContext
-    base: int
-
-    def scrub_claims(self, open_events: Callable[[], Iterator[Event]], *,
-                     held: Callable[[ClaimRecord], str | None] | None = None
-                     ) -> Iterator[Event | ScrubbedClaim]:
-        return scrub_indexed(open_events(), self.engine, self.context, self.ledger, held,
-                             first=self.base + 1, record=self.options.record,
-                             hold=self.options.hold)
-
-
 def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
                    ) -> dict[int, tuple[Piece, PieceContext]]:
     """Each piece of a partition with its share of the day context, by piece id.
@@ -277,18 +269,20 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
     pieces = piece_contexts(rows, job)
     if not pieces:
         return
-    scrubber = _PieceScrubber(job.options)
+    scrubber = Scrubber(job.options)
+    recording = Recording(scrubber.ledger, job.recording) if job.recording else None
     try:
         for piece_id in sorted(pieces):
-            piece, scrubber.context = pieces.pop(piece_id)
-            scrubber.base = bases[piece_id]
+            piece, context = pieces.pop(piece_id)
             table = Rows(piece, file_bases[piece_id])
-            sinks: list = [table]
+            tally = Tally()
+            sinks: list[Sink] = [TallySink(tally), table]
             if job.parts is not None:
                 outputs = AckFiles(Path(job.parts).joinpath)
                 sinks += ack_sinks(outputs, scrubber.acks, ack_999=job.ack_999)
             with piece.open() as source:
-                tally = scrubber.scrub_into(source, piece.name, sinks)
+                scrubber.run([(source, piece.name)], sinks, index=context,
+                             first=bases[piece_id] + 1, recording=recording)
             yield from table.rows
             yield ("tally", piece.file, piece.path, tally.unreadable, tally.reason,
                    tally.claims, tally.accepted, tally.rejected, tally.warnings,

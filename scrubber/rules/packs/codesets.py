@@ -32,7 +32,7 @@ from scrubber.codesets import (
     fiscal_year,
 )
 from scrubber.codesets.files import CPT, HCPCS, ICD10CM
-from scrubber.model.claims import Diagnosis, ServiceLine
+from scrubber.model.claims import Diagnosis, ServiceLine, procedure_element
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.packs.snip import ICD10_QUALIFIERS, ICD10_START
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
@@ -239,10 +239,6 @@ def not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
 HCPCS_SOURCE = "CMS HCPCS Level II quarterly file (the user's, --hcpcs; see docs/codesets.md)"
 
 
-def _procedure_element(ctx: ClaimContext) -> str:
-    return "SV101-2" if ctx.kind == "837P" else "SV202-2"
-
-
 def _hcpcs_lines(ctx: ClaimContext, status: str
                  ) -> Iterator[tuple[ServiceLine, HcpcsVerdict]]:
     """The Level II lines whose verdict is ``status``; none without a HCPCS file."""
@@ -273,13 +269,13 @@ def unknown_hcpcs(ctx: ClaimContext) -> Iterator[Hit]:
         message = f"line {line.number} procedure {line.procedure} is not a HCPCS code"
         if verdict.covered:
             yield Hit(message + " in CMS's HCPCS file.", "Correct the procedure code.", line=line,
-                      element=_procedure_element(ctx))
+                      element=procedure_element(ctx.kind))
         else:
             yield Hit(f"{message} in the HCPCS files given, none of which is of the quarter "
                       f"of {verdict.day:%Y-%m-%d}, so this is a warning: add that quarter's "
                       "file with --hcpcs.",
                       "Correct the procedure code, or check it in the current HCPCS file.",
-                      line=line, element=_procedure_element(ctx), ceiling=WARN)
+                      line=line, element=procedure_element(ctx.kind), ceiling=WARN)
 
 
 @rule("hcpcs-not-in-force", severity=REJECT, stc=("A7", "454"),
@@ -302,7 +298,7 @@ def hcpcs_not_in_force(ctx: ClaimContext) -> Iterator[Hit]:
                   f"{verdict.day:%Y-%m-%d}",
                   "Bill the code in force on the date of service (the HCPCS file names the "
                   "replacement of a terminated code), or correct the date.", line=line,
-                  element=_procedure_element(ctx))
+                  element=procedure_element(ctx.kind))
 
 
 @rule("cpt-unknown", severity=REJECT, stc=("A7", "454"),
@@ -325,4 +321,4 @@ def unknown_cpt(ctx: ClaimContext) -> Iterator[Hit]:
                 sets.cpt_known(line.procedure) is False:
             yield Hit(f"line {line.number} procedure {line.procedure} is not in the CPT code "
                       "list given", "Correct the procedure code; if the code is new, update "
-                      "the CPT list (--cpt).", line=line, element=_procedure_element(ctx))
+                      "the CPT list (--cpt).", line=line, element=procedure_element(ctx.kind))

@@ -19,12 +19,13 @@ ORDER = 50  # where this pack comes in `scrub rules` (scrubber.rules.registry.Pa
       summary="an original claim repeats a claim already sent (same provider, payer, CLM01)",
       source="X12 005010X222A1/X223A2 CLM05-3 claim frequency; payers deny an exact "
              "duplicate (CARC 18); the ledger's record of what was sent")
-def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
+def resent_original(ctx: ClaimContext) -> Iterator[Hit]:
     """An original claim is not sent again: a sent claim is corrected with a replacement.
 
     The ledger records the claims sent. A claim with the same billing NPI,
     payer and CLM01 seen again as an original (frequency 1) in a later
-    submission is what the payer denies as a duplicate. Checking the same
+    submission is what the payer denies as a duplicate; so is one that another
+    run (or an earlier interchange of this one) is sending now. Checking the same
     submission again (a rerun) is not a resend. Replacements (7) and voids
     (8) name an earlier claim on purpose.
 
@@ -36,11 +37,12 @@ def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
     sent = ctx.sent()
     if sent is None or sent.submission == ctx.submission:
         return
+    when = ("is being sent (its run has not finished)" if sent.held
+            else f"was already sent on {sent.recorded_at[:10]}")
     yield Hit(
-        f"claim {sent.claim_id} was already sent to payer {sent.payer or '(none named)'} by "
-        f"billing provider {sent.billing_npi} on {sent.recorded_at[:10]} in submission "
-        f"{sent.submission} (frequency {sent.frequency}); sent again as an original it is "
-        "denied as a duplicate",
+        f"claim {sent.claim_id} {when} to payer {sent.payer or '(none named)'} by billing "
+        f"provider {sent.billing_npi} in submission {sent.submission} (frequency "
+        f"{sent.frequency}); sent again as an original it is denied as a duplicate",
         "To correct the claim already sent, send it as a replacement (CLM05-3 = 7, with the "
         "payer's claim number in REF*F8); if it was never sent, forget it in the ledger "
         f"(scrub ledger forget --claim {sent.claim_id}); otherwise do not send it again.",

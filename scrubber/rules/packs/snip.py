@@ -15,7 +15,13 @@ from collections.abc import Iterator
 from datetime import date
 from functools import lru_cache
 
-from scrubber.model.claims import CHANGE_FREQUENCIES, DateValue, ServiceLine, service_element
+from scrubber.model.claims import (
+    CHANGE_FREQUENCIES,
+    DateValue,
+    ServiceLine,
+    procedure_element,
+    service_element,
+)
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.registry import REJECT, Hit, rule
 
@@ -50,10 +56,6 @@ def npi_is_valid(npi: str) -> bool:
             d = d * 2 - 9 if d > 4 else d * 2
         total += d
     return (10 - total % 10) % 10 == int(npi[9])
-
-
-def _procedure_element(ctx: ClaimContext, part: int) -> str:
-    return f"{service_element(ctx.kind, 'procedure')}-{part}"
 
 
 def _dates(ctx: ClaimContext) -> Iterator[tuple[DateValue, ServiceLine | None]]:
@@ -244,7 +246,7 @@ def procedure_codes(ctx: ClaimContext) -> Iterator[Hit]:
             yield Hit(f"line {line.number} procedure {line.procedure} is not a CPT or HCPCS "
                       "code (five digits, four digits and F/T/U, or a letter and four digits)",
                       "Correct the procedure code.", line=line,
-                      element=_procedure_element(ctx, 2))
+                      element=procedure_element(ctx.kind))
         if ctx.kind == "837I" and line.revenue_code and not _REVENUE.fullmatch(line.revenue_code):
             yield Hit(f"line {line.number} revenue code {line.revenue_code} is not four digits "
                       "starting with 0", "Correct the revenue code (SV201).", line=line,
@@ -265,7 +267,7 @@ def modifiers(ctx: ClaimContext) -> Iterator[Hit]:
             if not _MODIFIER.fullmatch(modifier):
                 yield Hit(f"line {line.number} modifier {modifier!r} is not a modifier (two "
                           "letters or digits)", "Correct or remove the modifier.", line=line,
-                          element=_procedure_element(ctx, n))
+                          element=procedure_element(ctx.kind, n))
 
 
 @rule("snip-units", severity=REJECT, stc=("A7", "476"),
@@ -302,7 +304,7 @@ def units(ctx: ClaimContext) -> Iterator[Hit]:
 @rule("snip-duplicate-claim", severity=REJECT, stc=("A7", "21"),
       summary="a CLM01 repeats an earlier claim of the same provider in the submission",
       source=_SNIP.format(4, "claim identifiers are unique per provider and submission"))
-def duplicate_claim(ctx: ClaimContext) -> Iterator[Hit]:
+def clm01_repeats_in_submission(ctx: ClaimContext) -> Iterator[Hit]:
     """A claim id (CLM01) is not used twice by one billing provider in one submission.
 
     A replacement or void (CLM05-3 7/8) names an earlier claim on purpose and
