@@ -19,6 +19,10 @@ Steps:
    - scrub:  scrub check FILE --format json --jobs 1 > /dev/null (default settings, with a
              fresh empty claim ledger per run so runs do not see each other): one core
    - scrub-j2: the same with --jobs 2 (main files only): two worker processes
+   - scrub-data (with --with-data): scrub, with the edit packs' reference files
+             (bench/edit_data.py: synthetic PPRRVU, add-on code and CLIA files in CMS's
+             layouts, their indexes built before the clock starts), so every rule of the
+             fee-schedule, add-on and place packs runs; "x scrub" is its time over scrub's
    - split:  a bare bytes.split tokenizer (1 MiB chunks, split on ~ then *)
    pyx12 manages ~300 claims/s, so it only reads the pyx12 file; every other tool
    reads that same file too, and "x pyx12" is pyx12's wall time over the tool's
@@ -61,6 +65,8 @@ PY = sys.executable
 sys.path.insert(0, str(HERE))
 
 from gen837 import generate  # noqa: E402
+
+DATA_ARGS: list[str] = []  # scrub check options naming the edit packs' files (--with-data)
 
 READER = r"""
 import json, sys, time
@@ -168,11 +174,14 @@ def measure(tool: str, path: Path) -> dict:
             wrapper += ["--stdout", str(stdout_file), "--", PY, "-c", SPLIT, str(path)]
         elif tool == "ig":
             wrapper += ["--stdout", str(stdout_file), "--", PY, "-c", IG, str(path)]
-        elif tool in ("scrub", "scrub-j2"):
+        elif tool in ("scrub", "scrub-j2", "scrub-data"):
             state = Path(tmp) / "state"  # a fresh, empty claim ledger for this run
-            wrapper += ["--stdout", os.devnull, "--env", f"XDG_STATE_HOME={state}", "--",
-                        *scrub_command(), "check", str(path), "--format", "json",
-                        "--jobs", "2" if tool == "scrub-j2" else "1"]
+            wrapper += ["--stdout", os.devnull, "--env", f"XDG_STATE_HOME={state}"]
+            if tool == "scrub-data":  # indexes in a cache of their own, built by a warm-up
+                wrapper += ["--env", f"XDG_CACHE_HOME={OUT / 'data-cache'}"]
+            wrapper += ["--", *scrub_command(), "check", str(path), "--format", "json",
+                        "--jobs", "2" if tool == "scrub-j2" else "1",
+                        *(DATA_ARGS if tool == "scrub-data" else ())]
         else:
             raise ValueError(tool)
         env = dict(os.environ)
@@ -213,6 +222,9 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-scrub", action="store_true", help="leave out scrub check")
     ap.add_argument("--big-scrub", action="store_true",
                     help="also scrub the --big-mb file (--jobs 1 and 2) for its peak RSS")
+    ap.add_argument("--with-data", action="store_true",
+                    help="also scrub with the edit packs' reference files (scrub-data) and "
+                         "compare with scrub")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each fast tool (reader, built, split); the fastest is shown, "
                          "all are in last-run.json (default 3: this machine's timings vary "
@@ -272,7 +284,12 @@ def main(argv=None) -> int:
             print(f"{'':<8} work s of its {len(row['work_s_runs'])} runs: {runs}", flush=True)
         return row
 
-    tools = ["reader", "built", "ig"] + ([] if a.skip_scrub else ["scrub"]) + ["split"]
+    if a.with_data and not a.skip_scrub:
+        from edit_data import write
+
+        DATA_ARGS[:] = write(OUT / "data")
+    tools = ["reader", "built", "ig"] + ([] if a.skip_scrub else ["scrub"]) \
+        + (["scrub-data"] if DATA_ARGS else []) + ["split"]
     main_tools = tools + ([] if a.skip_scrub else ["scrub-j2"])
     mains: dict[str, tuple[Path, dict]] = {}
     for kind in kinds:
@@ -286,6 +303,8 @@ def main(argv=None) -> int:
         if not res.get("ok"):
             raise SystemExit(f"pyx12 rejected {small} -- the generator is broken")
         base = record("pyx12", small, small_meta, res, None, is_base=True)
+        if DATA_ARGS:
+            measure("scrub-data", small)  # untimed: builds the indexes once
         for tool in tools:
             record(tool, small, small_meta, measure_best(tool, small, a.repeat), base)
         for tool in main_tools:
@@ -295,6 +314,13 @@ def main(argv=None) -> int:
         if len(jobs) == 2:
             print(f"scrub --jobs 2 on {big.name}: {jobs['scrub'] / jobs['scrub-j2']:.2f}x "
                   "--jobs 1", flush=True)
+        with_data = {r["tool"]: r for r in rows
+                     if r["file"] == big.name and r["tool"] in ("scrub", "scrub-data")}
+        if len(with_data) == 2:
+            slower = with_data["scrub-data"]["seconds"] / with_data["scrub"]["seconds"]
+            print(f"scrub with the edit packs' data on {big.name}: {slower:.2f}x the time "
+                  f"(peak RSS {with_data['scrub-data']['peak_rss_mb']:.0f} MB against "
+                  f"{with_data['scrub']['peak_rss_mb']:.0f} MB)", flush=True)
 
     flat = None
     if a.big_mb:
@@ -318,7 +344,7 @@ def main(argv=None) -> int:
                 "big_peak_mb": huge_row["peak_rss_mb"],
                 "big_built_peak_mb": built_row["peak_rss_mb"]}
         if a.big_scrub and not a.skip_scrub:
-            for tool in ("scrub", "scrub-j2"):
+            for tool in ("scrub", "scrub-j2", *(["scrub-data"] if DATA_ARGS else [])):
                 flat[f"big_{tool}_peak_mb"] = record(tool, huge, huge_meta,
                                                      measure(tool, huge), None)["peak_rss_mb"]
         print(f"reader peak RSS: {flat['small_peak_mb']:.0f} MB on {flat['small_mb']:.0f} MB, "

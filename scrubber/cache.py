@@ -139,3 +139,40 @@ def remove_stale(keep: Path, prefix: str) -> None:
                 entry.unlink()
         except OSError:  # gone already, or not ours to remove: only costs disk
             pass
+
+
+def keyed_index(prefix: str, version: int, inputs: dict[str, list[Path]],
+                build: Callable[[sqlite3.Connection, str], dict],
+                error: type[Exception], what: str,
+                cache_dir: str | os.PathLike | None = None) -> tuple[Path, dict, bool]:
+    """The index of ``inputs`` ({role: files}) in the cache folder, built by ``build`` once.
+
+    The index is named after the sha256 of the files' bytes and names (a CMS name
+    says a file's quarter), ``prefix`` and ``version``; ``build(db, key)`` fills a
+    new one and returns what its "contents" meta row holds (it must write the meta
+    rows "version", "key" and "contents"). Returns (path, contents, built).
+    ``error``/``what``: raised, and named, for a file that cannot be read.
+    """
+    digests = {p: file_sha256(p, error, what) for paths in inputs.values() for p in paths}
+    key = hashlib.sha256(json.dumps(
+        {"version": version, **{role: [[digests[p], p.name] for p in paths]
+                                for role, paths in inputs.items()}},
+        sort_keys=True).encode()).hexdigest()
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / f"{prefix}-{key[:40]}.sqlite"
+    found = read_meta(path, key, version, "contents")
+    if found is not None:
+        touch(path)
+        return path, found, False
+    started = time.monotonic()
+    contents = build_atomically(path, prefix, lambda db: build(db, key))
+    log.info("built the %s index %s in %.1f s", prefix, path, time.monotonic() - started)
+    return path, contents, True
+
+
+def write_meta(db: sqlite3.Connection, key: str, version: int, contents: dict) -> dict:
+    """The meta rows ``read_meta`` and ``keyed_index`` look for; returns ``contents``."""
+    db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
+    db.executemany("INSERT INTO meta VALUES (?, ?)", [
+        ("version", str(version)), ("key", key), ("contents", json.dumps(contents))])
+    return contents

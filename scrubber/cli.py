@@ -376,7 +376,7 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="A table for people, or JSON for tools.")
 def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
-    """List every rule: id, severity, 277CA status, summary; or explain RULE.
+    """List every rule: id, severity, 277CA status, the data it needs, summary; or explain RULE.
 
     RULE is a rule id (its summary, severity, status code, source and
     examples) or a prefix such as snip- (the rules it covers).
@@ -390,7 +390,7 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     """
     import json
 
-    from scrubber.rules.docs import explain, rule_dict, severity_text, status_text
+    from scrubber.rules.docs import data_text, explain, rule_dict, severity_text, status_text
     from scrubber.rules.registry import all_rules, get_rule, selected
 
     try:
@@ -410,11 +410,12 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
         return
-    table = [(r.id, severity_text(r, profile), status_text(r), r.summary) for r in found]
-    widths = [max(len(row[n]) for row in table) for n in range(3)]
+    table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), r.summary)
+             for r in found]
+    widths = [max(len(row[n]) for row in table) for n in range(4)]
     for row in table:
         click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
-                   + "  " + row[3])
+                   + "  " + row[4])
 
 
 @main.group(short_help="The payer profile: print the default one to start your own.")

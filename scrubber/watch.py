@@ -40,6 +40,7 @@ import threading
 import time
 import traceback
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -122,7 +123,11 @@ def _journal(settings: WatchSettings, **entry: object) -> None:
 
 def _journal_names(settings: WatchSettings) -> dict[str, str]:
     """job -> original name, from the journal's "taken" steps (for jobs a crash left)."""
-    names: dict[str, str] = {}
+    return {str(e.get("job")): e["name"] for e in _journal_steps(settings)
+            if e.get("step") == "taken" and isinstance(e.get("name"), str)}
+
+
+def _journal_steps(settings: WatchSettings) -> Iterator[dict]:
     try:
         with open(settings.folder("work") / JOURNAL, encoding="utf-8",
                   errors="replace") as journal:
@@ -131,12 +136,23 @@ def _journal_names(settings: WatchSettings) -> dict[str, str]:
                     entry = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by a crash or a full disk
-                if isinstance(entry, dict) and entry.get("step") == "taken" and \
-                        isinstance(entry.get("name"), str):
-                    names[str(entry.get("job"))] = entry["name"]
+                if isinstance(entry, dict):
+                    yield entry
     except OSError:
-        pass
-    return names
+        return
+
+
+def _journal_filed(settings: WatchSettings) -> dict[str, tuple[str, str]]:
+    """recording -> (job, verdict) of the jobs filed (or being filed) with one."""
+    return {str(e["recording"]): (str(e.get("job")), str(e.get("verdict")))
+            for e in _journal_steps(settings)
+            if e.get("step") in ("filing", "done") and e.get("recording")}
+
+
+def _journal_prepared(settings: WatchSettings) -> set[str]:
+    """The recordings this watcher's workers prepared (ours to end, filed or not)."""
+    return {str(e["recording"]) for e in _journal_steps(settings)
+            if e.get("step") == "prepared" and e.get("recording")}
 
 
 def job_stem(job: str) -> str:
@@ -193,46 +209,66 @@ def _fingerprint(path: Path) -> tuple[int, int, int]:
     return info.st_ino, info.st_size, info.st_mtime_ns
 
 
-def _job_file(job: str, name: str, settings: WatchSettings
-              ) -> tuple[str, str, str | None, str | None]:
+def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
     """Scrub one taken file (in a worker process): its verdict and reports.
 
     The reports are named after the original ``name`` (``job_stem``) and show
     it, escaped, as the file's name.
 
-    Returns (job, verdict, summary line, error). Anything the scrubber raises
-    makes the file poison: it goes to failed/ with the error, and the watcher
-    goes on. An error of the machine (a full disk, a folder that cannot be
-    written) is RETRY instead, and a file that changed while it was read is
-    CHANGED: neither is the file's fault.
+    Returns (job, verdict, summary line, error, recording). Anything the
+    scrubber raises makes the file poison: it goes to failed/ with the error,
+    and the watcher goes on. An error of the machine (a full disk, a folder
+    that cannot be written, the ledger) is RETRY instead, and a file that
+    changed while it was read is CHANGED: neither is the file's fault. With
+    recording, the accepted claims stay held under the returned recording,
+    prepared: the watcher sends them once it has filed the file under
+    accepted/ (``Watcher._finish``), and drops them otherwise.
     """
     from scrubber.api import process_file
+    from scrubber.core import Scrubber
+    from scrubber.ledger import LedgerError
 
     path = settings.folder("work") / job
     reports = settings.folder("reports")
+    recording = None
     try:
         mode = os.lstat(path).st_mode
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
-            return job, "failed", None, f"{printable(name)} is {kind}; not read"
+            return job, "failed", None, f"{printable(name)} is {kind}; not read", None
         before = _fingerprint(path)
-        outcome = process_file(str(path), str(reports), stem=job_stem(job),
-                               name=printable(name), options=settings.options,
-                               reports=settings.reports)
-        if _fingerprint(path) != before:
-            return job, CHANGED, None, "the file changed while it was scrubbed"
+        with Scrubber(settings.options) as scrubber:
+            recording = scrubber.begin_recording()
+            outcome = process_file(str(path), str(reports), stem=job_stem(job),
+                                   name=printable(name), scrubber=scrubber,
+                                   recording=recording, reports=settings.reports)
+            if _fingerprint(path) != before:
+                raise _Changed
+            if recording is not None:  # from now on the watcher's journal decides its fate
+                _journal(settings, step="prepared", job=job, recording=recording.id)
+                recording.prepare()
+    except _Changed:
+        return job, CHANGED, None, "the file changed while it was scrubbed", None
+    except LedgerError as exc:
+        return job, RETRY, None, str(exc), None
     except OSError as exc:
         if exc.errno in ENVIRONMENT_ERRORS and exc.filename != str(path):
-            return job, RETRY, None, f"{exc.strerror or exc}"
-        return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip()
+            return job, RETRY, None, f"{exc.strerror or exc}", None
+        return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     except Exception as exc:  # a poison file must not stop the watcher
-        return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip()
+        return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
             f" envelope problems {outcome.envelope_errors}")
-    return job, outcome.verdict, line, outcome.reason or None
+    return (job, outcome.verdict, line, outcome.reason or None,
+            recording.id if recording is not None else None)
 
 
-Result = tuple[str, str, str | None, str | None]
+class _Changed(Exception):
+    """The file changed while it was scrubbed: what it held is dropped, the file redone."""
+
+
+# (job, verdict, summary line, error, the recording holding its accepted claims)
+Result = tuple[str, str, str | None, str | None, str | None]
 
 
 @dataclass(slots=True)
@@ -260,6 +296,7 @@ class Watcher:
         self._later: list[_Later] = []
         self._untakable: dict[str, float] = {}  # inbox name -> when to try taking it again
         self.done = 0
+        self.ledger: Any = None  # where filed files' recordings are ended (run opens it)
 
     # -- taking files ----------------------------------------------------------------
     def _ready(self) -> list[str]:
@@ -316,21 +353,33 @@ class Watcher:
 
     # -- finishing files ---------------------------------------------------------------
     def _finish(self, job: str, verdict: str, line: str | None, error: str | None,
-                seconds: float) -> None:
-        """File the job under its verdict; OSError leaves it in work/ (see ``_settle``)."""
+                recording: str | None, seconds: float) -> None:
+        """File the job under its verdict; OSError leaves it in work/ (see ``_settle``).
+
+        Then the claims its recording holds are sent, if it was filed under
+        accepted/ (the folder that goes out), or dropped: a claim counts as sent
+        only once its file is where it is sent from. A crash in between is
+        resolved at the next start from the journal (``recover``).
+        """
         name = self._name(job)
         if verdict == "failed" and error:
             write_private(self.settings.folder("reports") / f"{job_stem(job)}.reason.txt",
                           (error + "\n").encode("utf-8", "replace"))
+        target = _free_name(self.settings.folder(verdict), name)
+        if recording is not None:
+            _journal(self.settings, step="filing", job=job, verdict=verdict,
+                     recording=recording)
         try:
-            target = _free_name(self.settings.folder(verdict), name)
             os.rename(self.settings.folder("work") / job, target)
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG:
                 raise
             target = _free_name(self.settings.folder(verdict), job)  # the safe name fits
             os.rename(self.settings.folder("work") / job, target)
-        _journal(self.settings, step="done", job=job, verdict=verdict, to=target.name)
+        _journal(self.settings, step="done", job=job, verdict=verdict, to=target.name,
+                 **({"recording": recording} if recording else {}))
+        if recording is not None:
+            self._end_recording(recording, verdict == "accepted")
         self._names.pop(job, None)
         self._deaths.pop(job, None)
         self.done += 1
@@ -340,9 +389,25 @@ class Watcher:
         said = "; ".join(printable(_first_line(part)) for part in (error, line) if part)
         log.info("%s: %s; %s (%.2f s)", filed, verdict, said, seconds)
 
+    def _end_recording(self, recording: str, send: bool) -> None:
+        """Send (or drop) what a filed job's recording holds; a ledger that fails now leaves
+        it prepared, for the next start to end from the journal."""
+        from scrubber.ledger import LedgerError
+
+        if self.ledger is None:
+            return
+        try:
+            if send:
+                self.ledger.commit_recording(recording)
+            else:
+                self.ledger.discard_recording(recording)
+        except LedgerError as exc:
+            log.warning("the ledger could not %s a filed file's claims now (%s); the next "
+                        "start does", "send" if send else "drop", exc)
+
     def _settle(self, result: Result, seconds: float, attempt: int = 0) -> None:
         """Act on a job's result: file it, or keep it in work/ to be tried again."""
-        job, verdict, _, error = result
+        job, verdict, _, error, _ = result
         self._suspects.discard(job)  # it came back: no worker died of it
         if verdict == CHANGED:
             log.info("%s: changed while it was scrubbed; scrubbed again",
@@ -377,12 +442,22 @@ class Watcher:
         return due
 
     def recover(self) -> list[str]:
-        """Jobs a crash left in work/: they are redone from scratch."""
+        """Jobs a crash left in work/: they are redone from scratch. The recordings of
+        jobs it caught between their scrub and their filing are ended as the journal says:
+        sent if the file reached accepted/, dropped otherwise."""
         jobs = sorted(e.name for e in os.scandir(self.settings.folder("work"))
                       if e.name != JOURNAL)
         if jobs:
             names = _journal_names(self.settings)
             self._names.update({job: names[job] for job in jobs if job in names})
+        if self.ledger is not None:
+            filed = _journal_filed(self.settings)
+            for recording in self.ledger.prepared():
+                if recording in filed:
+                    job, verdict = filed[recording]
+                    self._end_recording(recording, verdict == "accepted" and job not in jobs)
+                elif recording in _journal_prepared(self.settings):
+                    self._end_recording(recording, False)  # its file was never filed
         return jobs
 
     # -- the loop ----------------------------------------------------------------------
@@ -397,6 +472,19 @@ class Watcher:
         in work/ for the next run.
         """
         ensure_folders(self.settings)
+        options = self.settings.options
+        if options.record and options.ledger is not None:
+            from scrubber.ledger import open_store
+
+            self.ledger = open_store(options.ledger)
+        try:
+            return self._run(once)
+        finally:
+            if self.ledger is not None:
+                self.ledger.close()
+                self.ledger = None
+
+    def _run(self, once: bool) -> int:
         observer = self._observe() if self.settings.use_events and not once else None
         pending: dict[Future, tuple[str, float, int]] = {}
         queue: deque[tuple[str, int]] = deque((job, 0) for job in self.recover())
@@ -506,7 +594,7 @@ class Watcher:
             if deaths >= self.settings.worker_deaths:
                 self._suspects.discard(job)
                 self._settle((job, "failed", None, f"the scrubber process died {deaths} "
-                              "times while reading this file"), 0.0, attempt)
+                              "times while reading this file", None), 0.0, attempt)
                 return self._pool()
         for job, attempt in reversed(lost):
             self._suspects.add(job)

@@ -61,10 +61,26 @@ def pg_schema():
         admin.close()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+def _installed_stores() -> list[str]:
+    """The stores installed distributions add (scrubber.ledger.store.store_schemes) that say
+    how to make a test's target: every store test runs on them too."""
+    from scrubber.ledger.store import store_schemes
+
+    return sorted(name for name, scheme in store_schemes().items()
+                  if scheme.test_target is not None)
+
+
+@pytest.fixture(params=["sqlite", "postgresql", *_installed_stores()])
 def ledger_target(request, tmp_path, monkeypatch):
-    """Where a test's ledger lives, on each store: a file path, or a PostgreSQL URL."""
+    """Where a test's ledger lives, on each store: a file path, a PostgreSQL URL, or the
+    target an installed store makes."""
     if request.param == "sqlite":
         return str(tmp_path / "ledger.sqlite")
     monkeypatch.setenv("SCRUBBER_LEDGER_KEY", TEST_KEY)
-    return request.getfixturevalue("pg_schema")
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_schema")
+    from scrubber.ledger.store import store_schemes
+
+    make = store_schemes()[request.param].test_target
+    assert make is not None
+    return make(tmp_path)

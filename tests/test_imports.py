@@ -21,9 +21,9 @@ HEAVY = ("lxml", "sqlite3", "click")
 
 #: top-level part of scrubber -> layer; a module may import its own layer and lower ones
 LAYERS = {
-    "paths": 0, "x12": 0, "cache": 0, "files": 0,
+    "paths": 0, "x12": 0, "cache": 0, "files": 0, "cmsfiles": 0,
     "model": 1,
-    "ig": 2, "ncci": 2, "codesets": 2,
+    "ig": 2, "ncci": 2, "codesets": 2, "pfs": 2,
     "rules": 3,
     "emit": 4, "ledger": 4,
 }

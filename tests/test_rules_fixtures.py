@@ -12,10 +12,15 @@ from scrubbing import scrub_source
 from scrubber.ledger import open_store
 from scrubber.rules.findings import ScrubbedClaim, Severity
 from scrubber.rules.profile import load_profile
-from scrubber.rules.registry import get_rule
+from scrubber.rules.registry import get_rule, packs
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rules"
-FILES = sorted(FIXTURES.glob("*.x12"))
+# the fixtures of every pack that needs no data files beside them (those that do, such as
+# NCCI's and the code sets', have a test module that loads them): the built-in packs' in
+# fixtures/rules, an installed pack's in the folder it names
+FOLDERS = sorted({FIXTURES.parent / pack.fixtures for pack in packs()
+                  if pack.fixtures == "rules" or Path(pack.fixtures).is_absolute()})
+FILES = sorted(path for folder in FOLDERS for path in folder.glob("*.x12"))
 
 
 def parse_name(path: Path) -> tuple[str, str, str]:

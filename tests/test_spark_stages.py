@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 from rule_fixtures import rules_builder
 
 from scrubber.core import ScrubOptions
 from scrubber.model import ClaimRecord, read
-from scrubber.rules.context import claim_key, service_date, submission_id
+from scrubber.rules.context import SPAN_DAYS, claim_key, service_date, submission_id
 from scrubber.rules.engine import DayIndex, patient_key
 from scrubber.spark.job import ordinal_bases
 from scrubber.spark.pieces import plan
@@ -121,7 +122,7 @@ def test_every_claim_reads_what_day_index_gives_it(files, scope):
     every = {(record.claim.id, claim_key(record)[1]) for path in files
              for record in claims_of(path)}
     queries = every | {(cid, "") for cid, _ in every} | {("P-9", "96523"), ("P-1", OTHER_PAYER)}
-    seen = {"services": 0, "twins": 0, "holds": 0, "not held": 0}
+    seen = {"services": 0, "spans": 0, "twins": 0, "holds": 0, "not held": 0}
     for piece in pieces:
         context: PieceContext = contexts[piece.id]
         with piece.open() as source:
@@ -138,6 +139,13 @@ def test_every_claim_reads_what_day_index_gives_it(files, scope):
                 assert bare(context.services(key, day, ordinal, cid, payer)) == want, \
                     (scope, cid, ordinal, day)
                 seen["services"] += len(want)
+                # over a period within SPAN_DAYS of its dates: a global surgery period
+                first, last = day - timedelta(days=SPAN_DAYS), day + timedelta(days=1)
+                spans = [(d, bare((s,))) for d, s in
+                         index.services_between(key, first, last, ordinal, cid, payer)]
+                assert [(d, bare((s,))) for d, s in context.services_between(
+                    key, first, last, ordinal, cid, payer)] == spans, (scope, cid, ordinal)
+                seen["spans"] += sum(1 for d, _ in spans if d != day)
             twins = index.twins(record, submission, ordinal)
             assert context.twins(record, submission, ordinal) == twins, (scope, cid, ordinal)
             seen["twins"] += len(twins)

@@ -215,6 +215,36 @@ def hcpcs_file(path: Path) -> tuple[tuple[date, date], list[HcpcsRow]]:
     return (start, end), rows
 
 
+LAB_CERTIFICATION = slice(180, 204)  # LABCERT1-8, three characters each, positions 181-204
+
+
+def hcpcs_modifiers_and_labs(path: Path) -> tuple[list[HcpcsRow], list[tuple[str, str]]]:
+    """The HCPCS file's Level II modifiers with their dates, and its lab certification codes.
+
+    Modifier records have record id 7 in position 11 (8: a continuation line),
+    the modifier in the code field; a procedure's LABCERT1-8 (positions 181-204,
+    three characters each) name the CLIA certification specialties that may
+    perform it: a code with any is subject to CLIA. Returns (modifier, added,
+    effective, terminated) rows and (code, certification codes joined by ",").
+    """
+    _, text = _text_member(path, r"^HCPC.*\.txt$", "HCPCS file (HCPC*.txt)")
+    modifiers: list[HcpcsRow] = []
+    labs: list[tuple[str, str]] = []
+    for number, line in enumerate(io.StringIO(text), 1):
+        record = line[10:11]
+        if record == "7" and len(line.rstrip("\r\n")) >= 292:
+            code = line[:5].strip().upper()
+            if len(code) == 2:
+                modifiers.append((code, _day(line[268:276], path, number),
+                                  _day(line[276:284], path, number),
+                                  _day(line[284:292], path, number)))
+        elif record == "3":
+            certs = [line[n:n + 3].strip() for n in range(180, 204, 3)]
+            if any(certs):
+                labs.append((line[:5], ",".join(c for c in certs if c)))
+    return modifiers, labs
+
+
 def cpt_file(path: Path) -> list[str]:
     """The codes of a plain CPT list: the first word of each line (a heading line may lead)."""
     _, text = _text_member(path, r"\.(txt|csv)$", "code list (.txt or .csv)")

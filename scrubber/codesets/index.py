@@ -39,12 +39,13 @@ from scrubber.codesets.files import (
     bundled_release,
     cpt_file,
     hcpcs_file,
+    hcpcs_modifiers_and_labs,
     icd10cm_file,
 )
 
 log = logging.getLogger(__name__)
 
-VERSION = 1  # of the index layout
+VERSION = 2  # of the index layout: 2 added Level II modifiers and lab certifications
 OK, UNKNOWN, NOT_BILLABLE, NOT_IN_FORCE = "ok", "unknown", "not-billable", "not-in-force"
 Paths = Sequence[str | os.PathLike]
 
@@ -94,6 +95,8 @@ class CodeSets:
         self._dx = lru_cache(maxsize=1 << 14)(self._dx_rows)
         self._hcpcs = lru_cache(maxsize=1 << 12)(self._hcpcs_rows)
         self._cpt = lru_cache(maxsize=1 << 12)(self._cpt_row)
+        self._modifier = lru_cache(maxsize=1 << 10)(self._modifier_rows)
+        self._labs = lru_cache(maxsize=1 << 12)(self._lab_row)
         self._release_for = lru_cache(maxsize=1024)(self._judging_release)
         # a claim's codes and dates repeat across a batch: one dict probe per diagnosis
         self._verdict = lru_cache(maxsize=1 << 16)(self._diagnosis)
@@ -170,8 +173,22 @@ class CodeSets:
         """The verdict on a Level II code on ``day``; None when no HCPCS file was given."""
         if not self.hcpcs_windows:
             return None
+        return self._hcpcs_verdict(code, day, self._hcpcs(code.upper()))
+
+    def modifier(self, code: str, day: date) -> HcpcsVerdict | None:
+        """The verdict on a Level II modifier on ``day``; None when no HCPCS file was given."""
+        if not self.hcpcs_windows:
+            return None
+        return self._hcpcs_verdict(code, day, self._modifier(code.upper()))
+
+    def lab_certification(self, code: str) -> tuple[str, ...]:
+        """The CLIA certification codes (HCPCS LABCERT) of ``code``; () when it has none."""
+        if not self.hcpcs_windows:
+            return ()
+        return self._labs(code.upper())
+
+    def _hcpcs_verdict(self, code: str, day: date, rows: tuple) -> HcpcsVerdict:
         covered = any(start <= day <= end for start, end in self.hcpcs_windows)
-        rows = self._hcpcs(code.upper())
         if not rows:
             return HcpcsVerdict(code, day, UNKNOWN, covered)
         for added, effective, ended in rows:
@@ -191,6 +208,15 @@ class CodeSets:
         rows = self._query("SELECT added, effective, terminated FROM hcpcs WHERE code = ?",
                            (code,))
         return tuple(tuple(_day(v) for v in row) for row in rows)
+
+    def _modifier_rows(self, code: str) -> tuple[tuple[date | None, ...], ...]:
+        rows = self._query("SELECT added, effective, terminated FROM modifier WHERE code = ?",
+                           (code,))
+        return tuple(tuple(_day(v) for v in row) for row in rows)
+
+    def _lab_row(self, code: str) -> tuple[str, ...]:
+        row = self._query("SELECT certs FROM labcert WHERE code = ?", (code,)).fetchone()
+        return tuple(row[0].split(",")) if row else ()
 
     def _cpt_row(self, code: str) -> bool:
         return self._query("SELECT 1 FROM cpt WHERE code = ?", (code,)).fetchone() is not None
@@ -277,6 +303,8 @@ CREATE TABLE dx (code TEXT, release INTEGER, header INTEGER,
                  PRIMARY KEY (code, release)) WITHOUT ROWID;
 CREATE TABLE hcpcs (code TEXT, added INTEGER, effective INTEGER, terminated INTEGER);
 CREATE TABLE cpt (code TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TABLE modifier (code TEXT, added INTEGER, effective INTEGER, terminated INTEGER);
+CREATE TABLE labcert (code TEXT PRIMARY KEY, certs TEXT) WITHOUT ROWID;
 """
 
 
@@ -292,10 +320,15 @@ def _build(path: Path, key: str, bundled: Path, version: str,
         icd.append(rows)
     windows: list[tuple[date, date]] = []
     hcpcs_rows: list[HcpcsRow] = []
+    modifier_rows: list[HcpcsRow] = []
+    lab_rows: dict[str, str] = {}  # a later file's certifications win
     for source in given["hcpcs"]:
         window, records = hcpcs_file(source)
         windows.append(window)
         hcpcs_rows += records
+        found_modifiers, found_labs = hcpcs_modifiers_and_labs(source)
+        modifier_rows += found_modifiers
+        lab_rows.update(found_labs)
     cpt_codes = sorted({c for source in given["cpt"] for c in cpt_file(source)})
     contents = {"releases": [[r.name, r.start.isoformat(), r.end.isoformat(), r.source]
                              for r in releases],
@@ -311,6 +344,10 @@ def _build(path: Path, key: str, bundled: Path, version: str,
                        ((code, *(_number(d) for d in days)) for code, *days in hcpcs_rows))
         db.execute("CREATE INDEX hcpcs_code ON hcpcs (code)")
         db.executemany("INSERT INTO cpt VALUES (?)", ((c,) for c in cpt_codes))
+        db.executemany("INSERT INTO modifier VALUES (?, ?, ?, ?)",
+                       ((code, *(_number(d) for d in days)) for code, *days in modifier_rows))
+        db.execute("CREATE INDEX modifier_code ON modifier (code)")
+        db.executemany("INSERT INTO labcert VALUES (?, ?)", sorted(lab_rows.items()))
         db.executemany("INSERT INTO meta VALUES (?, ?)", [
             ("version", str(VERSION)), ("key", key), ("contents", json.dumps(contents))])
 

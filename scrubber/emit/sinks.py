@@ -98,13 +98,34 @@ def register_format(fmt: ReportFormat) -> ReportFormat:
     return fmt
 
 
+FORMAT_GROUP = "scrubber.report_formats"  # entry points: name = module:ReportFormat
+_installed = False
+
+
+def _load_installed() -> None:
+    """Register the formats installed distributions name in the entry-point group, once."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from importlib.metadata import entry_points
+
+    for point in entry_points(group=FORMAT_GROUP):
+        fmt = point.load()
+        if isinstance(fmt, ReportFormat) and fmt.name not in REPORT_FORMATS:
+            register_format(fmt)
+
+
 def report_formats() -> tuple[ReportFormat, ...]:
-    """The registered formats, in registration order (text first: the default)."""
+    """The registered formats, in registration order (text first: the default), those of
+    installed distributions (the ``scrubber.report_formats`` entry points) included."""
+    _load_installed()
     return tuple(REPORT_FORMATS.values())
 
 
 def report_sink(name: str, out: TextIO, style: ReportStyle = ReportStyle()) -> Sink:
     """A sink writing the ``name`` report to ``out``; KeyError names the formats there are."""
+    _load_installed()
     try:
         fmt = REPORT_FORMATS[name]
     except KeyError:

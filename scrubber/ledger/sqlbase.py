@@ -62,6 +62,9 @@ class SqlStore:
     location: str
     # Cleared only by the concurrency test, to show that it fails without the lock.
     _serialize = True
+    # Cleared only by the fault drills, to show that they fail when a recording's claims
+    # are written as sent at once instead of held until the recording commits.
+    _hold = True
 
     def __init__(self, location: str, key: bytes):
         self.location = location
@@ -171,6 +174,18 @@ class SqlStore:
             "WHERE l.patient = ? AND l.service_date = ? AND c.npi = ? AND c.submission <> ? "
             "ORDER BY c.id, l.id",
             (self.patient_hash(identity), service_date.isoformat(), identity[0],
+             exclude_submission if exclude_submission is not None else "\x1f"))
+        return [_line(row) for row in rows.fetchall()]
+
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> list[LedgerLine]:
+        """``lines_for`` over the dates ``first`` to ``last`` (a global surgery period)."""
+        rows = self._run(
+            "SELECT c.claim_id, l.line_number, l.procedure, l.modifiers, l.units, "
+            "l.service_date, c.submission, c.payer FROM lines l JOIN claims c ON c.id = l.claim "
+            "WHERE l.patient = ? AND l.service_date BETWEEN ? AND ? AND c.npi = ? "
+            "AND c.submission <> ? ORDER BY l.service_date, c.id, l.id",
+            (self.patient_hash(identity), first.isoformat(), last.isoformat(), identity[0],
              exclude_submission if exclude_submission is not None else "\x1f"))
         return [_line(row) for row in rows.fetchall()]
 
@@ -644,6 +659,14 @@ class _Decision:
         return [line for npi, line in known
                 if npi == identity[0] and line.submission != exclude_submission]
 
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> list[LedgerLine]:
+        """A read only: what this block recorded in the period is written first."""
+        if any(first.isoformat() <= day <= last.isoformat() for _, day in self._touched_days):
+            self.flush()
+        return self._store.lines_between(identity, first, last,
+                                         exclude_submission=exclude_submission)
+
     def sent_claim(self, key: ClaimKey) -> SentClaim | None:
         if key in self._touched_claims:
             self.flush()
@@ -673,7 +696,7 @@ class _Decision:
     def flush(self) -> None:
         """Write what the block recorded; what was read of those keys is then stale."""
         new: list[tuple[str, PreparedClaim]] = []
-        held = self._recording is not None
+        held = self._recording is not None and self._store._hold
         for submission, claim in self._pending:
             if claim.frequency != "8":
                 self.totals[0] += 1
@@ -691,7 +714,7 @@ class _Decision:
             if claim.frequency in ("7", "8"):
                 self.totals[2] += removed
         if new:
-            self._store._insert_many(new, self._recorded_at, self._recording)
+            self._store._insert_many(new, self._recorded_at, self._recording if held else None)
         for _, claim in self._pending:
             self._sent.pop(claim.key, None)
             self._present.discard(claim.key)

@@ -108,9 +108,20 @@ class SqliteStore(SqlStore):
         try:
             yield
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._db.execute("COMMIT")
+        try:
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # a full disk at the last moment, say
+            self._rollback()
+            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+
+    def _rollback(self) -> None:
+        try:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            pass  # SQLite rolled back already (a full disk rolls back on its own)
 
     def _lock(self, keys: list[str]) -> None:
         """BEGIN IMMEDIATE already holds the database's one write lock."""

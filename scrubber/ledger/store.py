@@ -10,7 +10,7 @@ No caller constructs a store class directly.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -94,6 +94,9 @@ class Decision(Protocol):
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
     def record(self, submission: str, claim: ScrubbedClaim | PreparedClaim) -> None: ...
@@ -107,6 +110,9 @@ class LedgerStore(Protocol):
     # -- what the engine reads (outside recording: a check that records nothing)
     def lines_for(self, identity: PatientIdentity, service_date: date, *,
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
+    def lines_between(self, identity: PatientIdentity, first: date, last: date, *,
+                      exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
@@ -167,8 +173,62 @@ def default_ledger_path() -> Path:
     return state_dir() / "ledger.sqlite"
 
 
+Opener = Callable[..., LedgerStore]  # (target, *, key=...) -> an open store
+
+
+@dataclass(frozen=True, slots=True)
+class StoreScheme:
+    """A kind of ledger store, chosen by the scheme of its URL (``scheme://...``).
+
+    ``open(target, key=...)`` opens (creating and migrating) the store at
+    ``target``; several processes open the same target at once and share it, so a
+    store must be one every process can reach from the URL alone. ``test_target``
+    gives a fresh target under a test's folder, so that every store test (the
+    eight-process concurrency test too) runs on it (tests/conftest.py).
+    """
+
+    name: str  # the URL scheme: "postgresql"
+    open: Opener
+    test_target: Callable[[Path], str] | None = None
+
+
+STORE_GROUP = "scrubber.ledger_stores"  # entry points: name = module:StoreScheme
+
+
+def _postgres(target: str, *, key: bytes | str | os.PathLike | None = None) -> LedgerStore:
+    from scrubber.ledger.postgres import PostgresStore
+
+    return PostgresStore.open(target, key=key)
+
+
+def _sqlite(target: str | os.PathLike, *, key: bytes | str | os.PathLike | None = None
+            ) -> LedgerStore:
+    from scrubber.ledger.sqlite import SqliteStore
+
+    return SqliteStore.open(Path(target), key=key)
+
+
+_SCHEMES: dict[str, StoreScheme] = {
+    "postgresql": StoreScheme("postgresql", _postgres),
+    "postgres": StoreScheme("postgres", _postgres),
+}
+
+
+def store_schemes() -> dict[str, StoreScheme]:
+    """The stores by URL scheme: PostgreSQL's, and those installed distributions name in
+    the ``scrubber.ledger_stores`` entry-point group (a plain path is SQLite)."""
+    from importlib.metadata import entry_points
+
+    schemes = dict(_SCHEMES)
+    for point in entry_points(group=STORE_GROUP):
+        scheme = point.load()
+        if isinstance(scheme, StoreScheme):
+            schemes.setdefault(scheme.name, scheme)
+    return schemes
+
+
 def is_url(target: str | os.PathLike | None) -> bool:
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+    return isinstance(target, str) and "://" in target
 
 
 def open_store(target: str | os.PathLike | None = None, *,
@@ -176,18 +236,17 @@ def open_store(target: str | os.PathLike | None = None, *,
     """Open (creating and migrating if needed) the ledger at ``target``.
 
     ``target``: None (the per-user SQLite ledger), a file path (SQLite) or a
-    ``postgresql://user@host/db`` URL. ``key``: the HMAC key (bytes) or a key
-    file; by default $SCRUBBER_LEDGER_KEY, $SCRUBBER_LEDGER_KEY_FILE, and for
-    SQLite the ``.key`` file beside the database (created with a new ledger).
+    URL whose scheme names the store (``postgresql://user@host/db``; see
+    ``store_schemes``). ``key``: the HMAC key (bytes) or a key file; by default
+    $SCRUBBER_LEDGER_KEY, $SCRUBBER_LEDGER_KEY_FILE, and for SQLite the ``.key``
+    file beside the database (created with a new ledger).
     """
     if is_url(target):
-        from scrubber.ledger.postgres import PostgresStore
-
-        return PostgresStore.open(str(target), key=key)
-    if isinstance(target, str) and "://" in target:
-        raise LedgerError(f"unknown ledger URL scheme in {target.split('://')[0]}://...; "
-                          "use a file path (SQLite) or postgresql://user@host/db")
-    from scrubber.ledger.sqlite import SqliteStore
-
-    return SqliteStore.open(Path(target) if target is not None else default_ledger_path(),
-                            key=key)
+        scheme = str(target).split("://", 1)[0]
+        found = store_schemes().get(scheme)
+        if found is None:
+            raise LedgerError(f"unknown ledger URL scheme in {scheme}://...; use a file path "
+                              "(SQLite), postgresql://user@host/db, or a scheme of an "
+                              "installed store")
+        return found.open(str(target), key=key)
+    return _sqlite(target if target is not None else default_ledger_path(), key=key)

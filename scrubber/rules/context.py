@@ -76,6 +76,12 @@ class DayService:
 
 
 DayLookup = Callable[[date], tuple[DayService, ...]]
+# every service of the patient from a first to a last date (both included), each with its
+# date, in date order: what a rule over a period (a global surgery period) reads
+SpanLookup = Callable[[date, date], tuple[tuple[date, DayService], ...]]
+# how far a span lookup reaches from the dates of the claim's own lines, in days: a major
+# surgery's 90-day global period and the day before it (the Spark job ships this much)
+SPAN_DAYS = 91
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,9 @@ class ClaimContext:
     ledger_day: DayLookup = lambda day: ()
     # the ledger's copy of this same claim (billing NPI, payer, CLM01), when one was sent
     sent: Callable[[], SentClaim | None] = lambda: None
+    # every service of this patient over a period, this claim's own lines included; the
+    # run's other claims and the ledger's within SPAN_DAYS of the claim's dates
+    span: SpanLookup = lambda first, last: ()
     # what several rules derive from the same claim, worked out once (see ``once``)
     derived: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -163,6 +172,12 @@ class ClaimContext:
     def service_date(self, line: ServiceLine) -> date | None:
         return service_date(self.record, line)
 
+    def dated_lines(self) -> tuple[tuple[ServiceLine, date], ...]:
+        """The claim's lines that have a single date of service, with it; worked out once."""
+        return self.once("dated-lines", lambda: tuple(
+            (line, day) for line in self.claim.lines
+            if (day := service_date(self.record, line)) is not None))
+
     def is_line(self, service: DayService, line: ServiceLine) -> bool:
         """True when ``service`` is ``line`` itself."""
         return (service.where == SAME_CLAIM
@@ -189,6 +204,15 @@ def own_services(record: ClaimRecord, submission: str, ordinal: int, day: date
                 line.modifiers, line.units, submission,
                 line.service_location or line.location))
     return tuple(out)
+
+
+def own_span(record: ClaimRecord, submission: str, ordinal: int, first: date, last: date
+             ) -> tuple[tuple[date, DayService], ...]:
+    """The claim's own lines dated ``first`` to ``last``, with their dates, in date order."""
+    days = sorted({d for line in record.claim.lines
+                   if (d := service_date(record, line)) is not None and first <= d <= last})
+    return tuple((day, service) for day in days
+                 for service in own_services(record, submission, ordinal, day))
 
 
 def submission_id(record: ClaimRecord) -> str:

@@ -34,6 +34,11 @@ def status_text(rule: Rule) -> str:
     return ":".join(rule.status) if rule.status else "-"
 
 
+def data_text(rule: Rule) -> str:
+    """The outside data the rule needs, by its resource names ("pfs-rvu"); "-" for none."""
+    return ", ".join(rule.needs) or "-"
+
+
 def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     """A rule as `scrub rules --format json` gives it."""
     severities = {}
@@ -43,7 +48,7 @@ def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     trigger = rule.trigger
     return {"id": rule.id, "severity": severities, "status_code": rule.status and
             ":".join(rule.status), "summary": rule.summary, "source": rule.source,
-            "doc": rule.doc, "claim_kinds": list(rule.claim_kinds),
+            "doc": rule.doc, "claim_kinds": list(rule.claim_kinds), "needs": list(rule.needs),
             "trigger": trigger and {"procedures": trigger.procedures, "reach": trigger.reach}}
 
 
@@ -59,8 +64,9 @@ def runs_on(rule: Rule) -> str:
 
 def fixture_examples(rule: Rule) -> list[Path]:
     """The example 837 files of the rule in a source checkout (none in an installed copy)."""
-    root = Path(__file__).resolve().parents[2] / "fixtures"
-    folder = root / ("ncci" if rule.source.startswith("CMS NCCI") else "rules")
+    from scrubber.rules.registry import pack_of
+
+    folder = Path(__file__).resolve().parents[2] / "fixtures" / pack_of(rule).fixtures
     return sorted(folder.glob(f"{rule.id}.*.x12"))
 
 
@@ -70,6 +76,7 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
              f"severity:      {severity_text(rule, profile)}",
              f"277CA status:  {status_text(rule)}",
              f"runs on:       {runs_on(rule)}",
+             f"data:          {_data_words(rule)}",
              f"source:        {rule.source}", "", rule.doc]
     examples = fixture_examples(rule)
     if examples:
@@ -77,8 +84,20 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _data_words(rule: Rule) -> str:
+    """The data kinds the rule needs with their labels: "pfs-rvu (CMS ... RVU file)"."""
+    from scrubber.rules.resources import describe
+
+    return ", ".join(f"{name} ({describe(name)})" for name in rule.needs) or \
+        "none beyond the claim (and what ships with the scrubber)"
+
+
 def render() -> str:
-    """The Markdown of docs/rules.md."""
+    """The Markdown of docs/rules.md: the rules of the built-in packs (a pack installed
+    beside the scrubber documents its own)."""
+    from scrubber.rules.registry import pack_of
+
+    rules = [r for r in all_rules() if pack_of(r).builtin]
     profile = load_profile()
     out = [
         "# Rules",
@@ -87,15 +106,18 @@ def render() -> str:
         "severities are those of `x12_maps/default-profile.xml` (a profile may change them,",
         "turn rules off, and change the term and code lists; see `x12_maps/profile.xsd`).",
         "",
-        "| id | severity | 277CA | summary |",
-        "|---|---|---|---|",
+        "The data column names the outside data a rule needs (`scrub check --NAME PATH`,",
+        "`scrub data add`; docs/data.md); without it the rule does not run and the run says so.",
+        "",
+        "| id | severity | 277CA | data | summary |",
+        "|---|---|---|---|---|",
     ]
-    for r in all_rules():
+    for r in rules:
         out.append(f"| `{r.id}` | {severity_text(r, profile)} | {status_text(r)} | "
-                   f"{r.summary} |")
-    for r in all_rules():
+                   f"{data_text(r)} | {r.summary} |")
+    for r in rules:
         out += ["", f"## {r.id}", "", f"Source: {r.source}", "", f"Runs on: {runs_on(r)}",
-                "", r.doc]
+                "", f"Data: {_data_words(r)}", "", r.doc]
     return "\n".join(out) + "\n"
 
 

@@ -34,9 +34,11 @@ from scrubber.rules.context import (
     DayService,
     LedgerLine,
     SentClaim,
+    SpanLookup,
     claim_key,
     line_date,
     own_services,
+    own_span,
     service_date,
     submission_id,
 )
@@ -67,6 +69,9 @@ class LedgerReader(Protocol):
                   exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
+
+    def lines_between(self, identity: tuple[str, str, str, str, str], first: date, last: date,
+                      *, exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
 
 
 class LedgerDecision(LedgerReader, Protocol):
@@ -115,22 +120,26 @@ class Engine:
               day: DayLookup | None = None,
               twins: Callable[[], tuple[int, ...]] | None = None,
               ledger_day: DayLookup | None = None,
-              sent: Callable[[], SentClaim | None] | None = None) -> ScrubbedClaim:
+              sent: Callable[[], SentClaim | None] | None = None,
+              span: SpanLookup | None = None) -> ScrubbedClaim:
         """Run the active rules the claim can trip; ``day`` defaults to the claim's own lines.
 
         ``twins()`` lists the earlier claims of the submission with the same
         billing NPI and CLM01 (none when the claim is scrubbed on its own);
         ``ledger_day`` the ledger's services of a date (none without a ledger);
-        ``sent()`` the ledger's copy of this same claim, if one was recorded.
+        ``sent()`` the ledger's copy of this same claim, if one was recorded;
+        ``span(first, last)`` the services of a period (default: the claim's own lines).
         """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
             def day(when: date) -> tuple[DayService, ...]:
                 return own_services(record, submission, ordinal, when)
+        if span is None:
+            span = partial(own_span, record, submission, ordinal)
         context = ClaimContext(record, self.profile, ordinal, submission, day, self.resources,
                                twins=twins or (lambda: ()),
                                ledger_day=ledger_day or (lambda when: ()),
-                               sent=sent or (lambda: None))
+                               sent=sent or (lambda: None), span=span)
         findings = []
         notices: list[Notice] = []
         for rule, severity in self._to_run(context):
@@ -139,7 +148,9 @@ class Engine:
                     notices.append(cast(Notice, hit))
                 else:
                     findings.append(_finding(rule, severity, cast(Hit, hit), record))
-        return ScrubbedClaim(record, _one_per_reason(findings), notices=tuple(notices))
+        # several rules reading the same data may say the same thing of one claim: once
+        return ScrubbedClaim(record, _one_per_reason(findings),
+                             notices=tuple(dict.fromkeys(notices)))
 
     def _to_run(self, context: ClaimContext) -> tuple[tuple[Rule, Severity], ...]:
         """The active rules of the claim's kind less those whose trigger it does not hold.
@@ -396,6 +407,24 @@ class DayIndex:
             for row_ordinal, idx, claim_id, number, procedure, modifiers, units, submission,
             segment, physical, offset in rows)
 
+    def services_between(self, key: bytes, first: date, last: date, ordinal: int,
+                         claim_id: str = "", payer: str = ""
+                         ) -> tuple[tuple[date, DayService], ...]:
+        """``services`` over the dates ``first`` to ``last``, each with its date, in date order."""
+        rows = self.db.execute(
+            "SELECT day, ordinal, idx, claim_id, number, procedure, modifiers, units, "
+            "submission, segment, physical, offset FROM line WHERE key = ? AND day BETWEEN ? "
+            "AND ? AND ordinal != ? AND NOT (claim_id = ? AND payer = ?) "
+            "AND ordinal NOT IN (SELECT ordinal FROM gone) ORDER BY day, ordinal, idx",
+            (key, first.isoformat(), last.isoformat(), ordinal, claim_id, payer))
+        return tuple(
+            (date.fromisoformat(day), DayService(
+                SUBMISSION, claim_id, row_ordinal, idx, number, procedure,
+                tuple(m for m in modifiers.split("\x1f") if m), _decimal(units), submission,
+                Location(segment, physical, offset)))
+            for day, row_ordinal, idx, claim_id, number, procedure, modifiers, units, submission,
+            segment, physical, offset in rows)
+
     def holds(self, key: bytes, claim_id: str, payer: str) -> bool:
         """True when the run holds a claim ``claim_id`` (a copy, a replacement or a void) of
         this patient: its ledger copy no longer counts (a payer "" is a first-ledger entry)."""
@@ -442,6 +471,10 @@ class DayContextIndex(Protocol):
     def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
                  payer: str = "") -> tuple[DayService, ...]: ...
 
+    def services_between(self, key: bytes, first: date, last: date, ordinal: int,
+                         claim_id: str = "", payer: str = ""
+                         ) -> tuple[tuple[date, DayService], ...]: ...
+
     def holds(self, key: bytes, claim_id: str, payer: str) -> bool: ...
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]: ...
@@ -449,7 +482,10 @@ class DayContextIndex(Protocol):
 
 def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
                  ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
-    """The claim's day context, whole and the ledger's part alone, each cached per date."""
+    """The claim's day context, whole and the ledger's part alone, each cached per date.
+
+    Its span lookup over a period is ``_span_lookup``'s.
+    """
     key = patient_key(record)
     _, payer, claim_id = claim_key(record)
     cache: dict[date, tuple[DayService, ...]] = {}
@@ -471,18 +507,45 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
     return lookup, from_ledger
 
 
+def _span_lookup(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
+                 ledger: LedgerReader | None) -> SpanLookup:
+    """The claim's services over a period: its own lines, the run's and the ledger's, by date."""
+    key = patient_key(record)
+    _, payer, claim_id = claim_key(record)
+    cache: dict[tuple[date, date], tuple[tuple[date, DayService], ...]] = {}
+
+    def span(first: date, last: date) -> tuple[tuple[date, DayService], ...]:
+        if (first, last) not in cache:
+            found = [*own_span(record, submission, ordinal, first, last),
+                     *index.services_between(key, first, last, ordinal, claim_id, payer)]
+            if ledger is not None:
+                lines = ledger.lines_between(patient_identity(record), first, last,
+                                             exclude_submission=submission)
+                found += [(item.service_date, service) for item in lines
+                          if (service := _ledger_service(key, item, index)) is not None]
+            cache[first, last] = tuple(sorted(found, key=lambda pair: pair[0]))
+        return cache[first, last]
+
+    return span
+
+
 def _ledger_services(record: ClaimRecord, key: bytes, day: date, submission: str,
                      index: DayContextIndex, ledger: LedgerReader) -> tuple[DayService, ...]:
-    out = []
-    for item in ledger.lines_for(patient_identity(record), day, exclude_submission=submission):
-        # The run's own copy of a claim (this one, a resend, a replacement or a void
-        # of it) takes the place of the ledger's: a claim never conflicts with itself.
-        if index.holds(key, item.claim_id, item.payer):
-            continue
-        out.append(DayService(LEDGER, item.claim_id, 0, (item.line_number or 0) - 1,
-                              item.line_number, item.procedure, tuple(item.modifiers),
-                              item.units, item.submission, None))
-    return tuple(out)
+    return tuple(service for item in ledger.lines_for(patient_identity(record), day,
+                                                      exclude_submission=submission)
+                 if (service := _ledger_service(key, item, index)) is not None)
+
+
+def _ledger_service(key: bytes, item: LedgerLine, index: DayContextIndex) -> DayService | None:
+    """A ledger line as a day-context service; None when the run holds its claim.
+
+    The run's own copy of a claim (this one, a resend, a replacement or a void of
+    it) takes the place of the ledger's: a claim never conflicts with itself.
+    """
+    if index.holds(key, item.claim_id, item.payer):
+        return None
+    return DayService(LEDGER, item.claim_id, 0, (item.line_number or 0) - 1, item.line_number,
+                      item.procedure, tuple(item.modifiers), item.units, item.submission, None)
 
 
 def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
@@ -546,7 +609,8 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
             return ledger.sent_claim(claim_key(record))
     return engine.scrub(record, ordinal=ordinal, submission=submission, day=day,
                         twins=partial(index.twins, record, submission, ordinal),
-                        ledger_day=ledger_day, sent=sent)
+                        ledger_day=ledger_day, sent=sent,
+                        span=_span_lookup(record, ordinal, submission, index, ledger))
 
 
 _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks

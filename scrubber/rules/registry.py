@@ -166,6 +166,11 @@ class Pack:
     def name(self) -> str:
         return self.module.rpartition(".")[2]
 
+    @property
+    def builtin(self) -> bool:
+        """Shipped with the scrubber (docs/rules.md documents these), not installed beside it."""
+        return self.module.startswith("scrubber.rules.packs.")
+
 
 def packs() -> tuple[Pack, ...]:
     """Every rule pack, imported (importing a pack registers its rules), in listing order."""

@@ -12,7 +12,7 @@ or layer threads a parameter per resource.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import TypeVar
@@ -96,6 +96,11 @@ class Resources:
     """The loaded outside data of one run, by name; picklable for worker processes."""
 
     named: tuple[tuple[str, object], ...] = ()
+    # by name: every rule asks on every claim
+    _by_name: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", dict(self.named))
 
     @classmethod
     def of(cls, **named: object) -> Resources:
@@ -103,10 +108,7 @@ class Resources:
         return cls(tuple((k, v) for k, v in named.items() if v is not None))
 
     def get(self, name: str) -> object | None:
-        for key, value in self.named:
-            if key == name:
-                return value
-        return None
+        return self._by_name.get(name)
 
     def merged(self, other: Resources) -> Resources:
         """These resources with ``other``'s added; ``other`` wins on a name in both."""

@@ -30,7 +30,7 @@ import resource
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from scrubber.options import ScrubOptions
 from scrubber.passes import TallySink
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.context import (
+    SPAN_DAYS,
     SUBMISSION,
     DayService,
     claim_key,
@@ -184,10 +185,31 @@ def _patient_group(key: bytes, items: Iterable[tuple], bases: dict[int, int], le
                            and claims[other][2:] != (payer, claim_id))
             if others:
                 yield piece, ("day", ordinal, day, others)
+    yield from _span_rows(claims, days, gone)
     if ledger:
         run_claims = frozenset((claim_id, payer) for _, _, payer, claim_id in claims.values())
         for piece in {claim[0] for claim in claims.values()}:
             yield piece, ("holds", key, run_claims)
+
+
+def _span_rows(claims: dict[int, tuple], days: dict[date, list[tuple]], gone: set[int]
+               ) -> Iterator[tuple[int, tuple]]:
+    """What ``DayIndex.services_between`` gives each claim within SPAN_DAYS of its dates:
+    ("span", ordinal, ((date, fields) ...)) in date order, when there is any."""
+    reach = timedelta(days=SPAN_DAYS)
+    own: dict[int, set[date]] = defaultdict(set)
+    for day, lines in days.items():
+        for line in lines:
+            own[line[0]].add(day)
+    for ordinal, dates in own.items():
+        piece, _, payer, claim_id = claims[ordinal]
+        near = sorted(day for day in days
+                      if any(abs(day - mine) <= reach for mine in dates))
+        found = tuple((day, fields) for day in near for other, _, fields, _ in days[day]
+                      if other != ordinal and other not in gone
+                      and claims[other][2:] != (payer, claim_id))
+        if found:
+            yield piece, ("span", ordinal, found)
 
 
 def _twin_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
@@ -215,12 +237,19 @@ class PieceContext:
     # (ordinal, date) -> the services DayIndex.services gives that claim on that date
     days: dict[tuple[int, date], tuple[DayService, ...]] = field(default_factory=dict)
     earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)  # ordinal -> its twins
+    # ordinal -> what DayIndex.services_between gives it within SPAN_DAYS of its dates
+    spans: dict[int, tuple[tuple[date, DayService], ...]] = field(default_factory=dict)
     # patient key -> the (CLM01, payer) of that patient's claims in the run
     run_claims: dict[bytes, frozenset[tuple[str, str]]] = field(default_factory=dict)
 
     def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
                  payer: str = "") -> tuple[DayService, ...]:
         return self.days.get((ordinal, day), ())
+
+    def services_between(self, key: bytes, first: date, last: date, ordinal: int,
+                         claim_id: str = "", payer: str = ""
+                         ) -> tuple[tuple[date, DayService], ...]:
+        return tuple(pair for pair in self.spans.get(ordinal, ()) if first <= pair[0] <= last)
 
     def holds(self, key: bytes, claim_id: str, payer: str) -> bool:
         claims = self.run_claims.get(self.job.patient_key(key, self.reach), frozenset())
@@ -253,6 +282,8 @@ def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
             context.days[item[1], item[2]] = tuple(DayService(*fields) for fields in item[3])
         elif kind == "holds":
             context.run_claims[item[1]] = item[2]
+        elif kind == "span":
+            context.spans[item[1]] = tuple((day, DayService(*fields)) for day, fields in item[2])
         else:
             context.earlier[item[1]] = item[2]
     out = {}

@@ -1,0 +1,55 @@
+"""Synthetic reference files for `bench/run.py --with-data`: the edit packs' data, CMS layouts.
+
+Writes into a folder, once per content: a PPRRVU CSV (the codes of bench/gen837.py
+with plausible indicators, padded with filler codes to the size of CMS's file,
+some 19,000 rows), an add-on code file (gen837's add-on 96375 and filler edits,
+some 6,000 rows), a CLIA-waived list and a lab certification list. Fictional
+values, never CMS data. Returns the `scrub check` options that load them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE.parent / "fixtures"
+
+
+def _module(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_fixture_build",
+                                                  FIXTURES / name / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def write(folder: Path) -> list[str]:
+    """Write the files into ``folder``; the `scrub check` options that name them."""
+    pfs, addons = _module("pfs"), _module("addons")
+    folder.mkdir(parents=True, exist_ok=True)
+    rvu = [pfs.rvu("99213"), pfs.rvu("99214"), pfs.rvu("96413", pctc="5"),
+           pfs.rvu("96365", pctc="5"), pfs.rvu("96375", pctc="5", glob="ZZZ"),
+           pfs.rvu("36591", status="T", pctc="5"), pfs.rvu("96523", status="T", pctc="5"),
+           pfs.rvu("71046", pctc="1"), pfs.rvu("71046", pctc="1", mod="26"),
+           pfs.rvu("71046", pctc="1", mod="TC"), pfs.rvu("J1642", status="E", pctc="9"),
+           pfs.rvu("J7050", status="E", pctc="9")]
+    rvu += [pfs.rvu(f"{n:05d}", glob=("000", "010", "090", "XXX")[n % 4]) for n in
+            range(10021, 10021 + 19000)]
+    aoc = [addons.aoc("96375", primary, 1) for primary in ("96365", "96413", "96374")]
+    aoc += [addons.aoc(f"{n:05d}", f"{n - 1:05d}", 1 + n % 3) for n in range(20000, 26000)]
+    files = {
+        "PPRRVU26_JAN.csv": pfs.csv_text(rvu),
+        "AOC_V2026Q1-MCR.txt": addons.fixed_text(aoc),
+        "clia-waived-tests.csv": "CPT CODE(S),TEST NAME\r\n85025QW,Synthetic\r\n81025,X\r\n",
+        "lab-certification-codes.csv": "HCPCS,LAB CERTIFICATION CODES\r\n"
+                                       "85025,400\r\n80053,310\r\n",
+    }
+    for name, text in files.items():
+        path = folder / name
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+    return ["--pfs-rvu", str(folder / "PPRRVU26_JAN.csv"),
+            "--ncci-aoc", str(folder / "AOC_V2026Q1-MCR.txt"),
+            "--clia-waived", str(folder / "clia-waived-tests.csv"),
+            "--clia-codes", str(folder / "lab-certification-codes.csv")]
