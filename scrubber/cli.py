@@ -602,10 +602,8 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         open_submissions(serve_settings.store_target).close()
     except (StoreError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
-    said = f"{workers} worker{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)}"
-    try:  # announced once the port is bound: never for a port another process holds
-        status = run_server(serve_settings,
-                            lambda url: click.echo(f"scrub: serving on {url} ({said})", err=True))
+    try:  # "serving on" once the port is bound: never for a port another process holds
+        status = run_server(serve_settings)
     except ServeError as exc:
         click.echo(f"scrub: {exc}", err=True)
         sys.exit(EXIT_UNREADABLE)

@@ -191,8 +191,7 @@ def served(folder: Path, *args: str, port: int | None = None, ready_within: floa
         saved = replace(config, port=port).save()
         command = [sys.executable, "-c", "import sys; from scrubber.serve.server import "
                    "run_server; from scrubber.serve.settings import ServeSettings; "
-                   "sys.exit(run_server(ServeSettings.load(sys.argv[1]), lambda url: "
-                   "print('scrub: serving on', url)))", str(saved)]
+                   "sys.exit(run_server(ServeSettings.load(sys.argv[1])))", str(saved)]
     with open(log, "wb") as err:
         process = subprocess.Popen(
             command, stdout=err, stderr=subprocess.STDOUT, cwd=folder,

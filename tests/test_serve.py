@@ -373,6 +373,24 @@ def test_a_bug_is_a_json_500_logged_by_class_only(service, caplog, monkeypatch):
     assert list(service.config.spool_dir.iterdir()) == []
 
 
+@pytest.mark.parametrize("failure, status, code", [
+    (OSError(28, "No space left on device"), 503, "storage_full"),
+    (OSError(24, "Too many open files"), 503, "busy"),
+    (PermissionError(13, "denied: SAMPLETON"), 500, "internal")])
+def test_an_os_error_is_a_503_when_it_will_pass_and_a_500_when_not(service, monkeypatch,
+                                                                   failure, status, code):
+    from scrubber.serve.app import Intake
+
+    def failing(self, body, name):
+        raise failure
+
+    monkeypatch.setattr(Intake, "validate", failing)
+    answer = service.post("/v1/validate", content=VALID.read_bytes(), headers=auth())
+    assert answer.status_code == status and answer.json()["error"] == code
+    assert ("retry-after" in answer.headers) == (status == 503)
+    assert "SAMPLETON" not in answer.text
+
+
 def test_a_key_held_by_a_dead_worker_is_taken_over_at_once_a_live_ones_is_not(tmp_path):
     import hashlib
 

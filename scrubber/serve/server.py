@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 from scrubber.serve.settings import SETTINGS_ENV, ServeSettings
@@ -102,8 +101,8 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run_server(settings: ServeSettings, announce: Callable[[str], None]) -> int:
-    """Bind, ``announce`` the URL, serve until SIGINT/SIGTERM; the exit status.
+def run_server(settings: ServeSettings) -> int:
+    """Bind, say where on stderr, serve until SIGINT/SIGTERM; the exit status.
 
     Raises ServeError when the service cannot start.
     """
@@ -115,7 +114,9 @@ def run_server(settings: ServeSettings, announce: Callable[[str], None]) -> int:
                          ) from None
     listener = listen(settings.host, settings.port)
     host, port = listener.getsockname()[:2]
-    announce(f"http://{f'[{host}]' if ':' in host else host}:{port}")
+    workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
+    print(f"scrub: serving on http://{f'[{host}]' if ':' in host else host}:{port} ({workers}; "
+          f"clients: {', '.join(settings.clients.names)})", file=sys.stderr, flush=True)
     if settings.workers == 1:
         return serve(settings, listener)
     return _supervise(settings, listener, path)
