@@ -258,7 +258,7 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
     except Exception as exc:  # a poison file must not stop the watcher
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
-            f" envelope problems {outcome.envelope_errors}")
+            f" with warnings {outcome.warnings} envelope problems {outcome.envelope_errors}")
     return (job, outcome.verdict, line, outcome.reason or None,
             recording.id if recording is not None else None)
 
