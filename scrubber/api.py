@@ -135,6 +135,7 @@ class FileOutcome:
     envelope_errors: int  # broken envelopes (TA1/999 material)
     reports: tuple[str, ...]  # files written under the reports directory
     reason: str = ""  # why it was unreadable, in words
+    warnings: int = 0  # claims with a warning
 
     @property
     def verdict(self) -> str:
@@ -193,7 +194,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                      recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
                        tally.unreadable, tally.envelope_errors,
-                       (*written, *outputs.written), tally.reason)
+                       (*written, *outputs.written), tally.reason, tally.warnings)
 
 
 @dataclass(frozen=True, slots=True)

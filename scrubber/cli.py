@@ -560,11 +560,18 @@ def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | No
 @click.option("--retention-days", type=click.IntRange(0), default=30, show_default=True,
               help="Remove a submission's reports and acknowledgements after this many days "
                    "(0: keep them).")
+@click.option("--max-connections", type=click.IntRange(16), default=1000, show_default=True,
+              help="Open connections per worker (lowered to fit its file-descriptor limit).")
+@click.option("--header-timeout", type=click.FloatRange(0.5), default=10.0, show_default=True,
+              help="Seconds a client has to send a whole request head.")
+@click.option("--body-timeout", type=click.FloatRange(0.5), default=20.0, show_default=True,
+              help="Seconds of allowance for a body; then it must come at 1 KiB/s or more.")
 @verdict_options("serve")
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str | None,
           store: str | None, tokens_file: str | None, tokens_env: str, max_body: int,
-          retention_days: int, **settings: Any) -> None:
+          retention_days: int, max_connections: int, header_timeout: float,
+          body_timeout: float, **settings: Any) -> None:
     """Serve the HTTP intake: POST /v1/validate, POST /v1/submissions (docs/serve.md).
 
     \b
@@ -572,9 +579,9 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
         SCRUB_SERVE_TOKENS=pm-system:$(openssl rand -hex 24) scrub serve --workers 4
     """
     from scrubber.serve.auth import TokenError, load_tokens
-    from scrubber.serve.server import run_server
-    from scrubber.serve.settings import ServeSettings
-    from scrubber.serve.store import StoreError, open_store
+    from scrubber.serve.server import ServeError, run_server
+    from scrubber.serve.settings import ClientLimits, ServeSettings
+    from scrubber.serve.store import StoreError, open_submissions
 
     try:
         clients = load_tokens(tokens_file, tokens_env)
@@ -587,15 +594,21 @@ def serve(ctx: click.Context, host: str, port: int, workers: int, data_dir: str 
     serve_settings = ServeSettings(data_dir=Path(data_dir or state_dir() / "serve"),
                                    clients=clients, options=options, store=store,
                                    max_body=max_body, retention_days=retention_days,
-                                   host=host, port=port, workers=workers)
+                                   host=host, port=port, workers=workers,
+                                   limits=ClientLimits(max_connections=max_connections,
+                                                       header_timeout=header_timeout,
+                                                       body_timeout=body_timeout))
     try:
         serve_settings.prepare()
-        open_store(serve_settings.store_target).close()
+        open_submissions(serve_settings.store_target).close()
     except (StoreError, OSError) as exc:
         raise click.UsageError(str(exc)) from None
-    click.echo(f"scrub: serving on http://{host}:{port} ({workers} worker"
-               f"{'s' if workers != 1 else ''}; clients: {', '.join(clients.names)})", err=True)
-    run_server(serve_settings)
+    try:  # "serving on" once the port is bound: never for a port another process holds
+        status = run_server(serve_settings)
+    except ServeError as exc:
+        click.echo(f"scrub: {exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    sys.exit(status)
 
 
 @main.command(hidden=True)

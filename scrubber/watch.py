@@ -30,7 +30,6 @@ control characters, a file still being appended to while it was scrubbed
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import logging
@@ -52,6 +51,7 @@ from scrubber.api import DEFAULT_REPORTS
 from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
 from scrubber.options import ScrubOptions
+from scrubber.procs import end_with_parent
 
 log = logging.getLogger("scrubber.watch")
 
@@ -195,21 +195,13 @@ def _first_line(text: str, limit: int = 300) -> str:
 def _die_with_parent(parent: int) -> None:
     """Pool worker start: die with the watcher, leave SIGTERM to it, ignore Ctrl-C.
 
-    A watcher killed with SIGKILL cannot stop its workers, so each asks the
-    kernel for SIGKILL when its parent dies (Linux PR_SET_PDEATHSIG), then
-    checks the parent did not die before the request. Workers forked after the
-    watcher set its own SIGTERM handler would otherwise inherit it and ignore
-    SIGTERM.
+    A watcher killed with SIGKILL cannot stop its workers, so each ends with
+    it (``procs.end_with_parent``). Workers forked after the watcher set its
+    own SIGTERM handler would otherwise inherit it and ignore SIGTERM.
     """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the watcher finishes the files in hand
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass  # not Linux: the check below and the pool's own pipes still stop us
-    if os.getppid() != parent:
-        os._exit(1)
+    end_with_parent(parent)
 
 
 def _fingerprint(path: Path) -> tuple[int, int, int]:
@@ -266,7 +258,7 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
     except Exception as exc:  # a poison file must not stop the watcher
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
-            f" envelope problems {outcome.envelope_errors}")
+            f" with warnings {outcome.warnings} envelope problems {outcome.envelope_errors}")
     return (job, outcome.verdict, line, outcome.reason or None,
             recording.id if recording is not None else None)
 

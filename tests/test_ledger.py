@@ -329,17 +329,31 @@ def test_the_same_batch_with_a_new_isa13_never_conflicts_with_itself(tmp_path):
     second = check(ledger, str(again), "--format", "json")
     claims = [c for ic in json.loads(second.output)["files"][0]["interchanges"]
               for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]
-    assert [c["status"] for c in claims] == ["accepted"] * 3
+    assert [c["status"] for c in claims] == ["rejected"] * 3
     rules = {f["rule"] for c in claims for f in c["findings"]}
     assert not any(rule.startswith("96523") for rule in rules)
-    # the first batch was sent, so the resend is what a payer would deny as a duplicate
+    # the first batch was sent, so the unchanged resend is what a payer denies as an exact
+    # duplicate: rejected, and the exit code and the verdict say so
+    assert second.exit_code == 1
     for claim in claims:
         (finding,) = claim["findings"]
-        assert finding["rule"] == "duplicate-claim" and finding["severity"] == "warn"
+        assert finding["rule"] == "duplicate-claim" and finding["severity"] == "reject"
         assert "SCRUBTESTSUBM:000000102" in finding["message"]
-        assert "CLM05-3 = 7" in finding["fix"]
-        assert finding["status_code"] == "A3:78"
-    assert second.exit_code == 0
+        assert "exact duplicate" in finding["message"] and "Do not send" in finding["fix"]
+    # one claim changed (its diagnoses) and sent again as an original: a warning to send it
+    # as a replacement; the two unchanged ones are still exact duplicates
+    changed = tmp_path / "batch-v3.x12"
+    changed.write_text(again.read_text().replace("000000199", "000000200").replace(
+        "HI*ABK:E119*ABF:I10~", "HI*ABK:E119*ABF:I119~"))
+    third = check(ledger, str(changed), "--format", "json")
+    claims = [c for ic in json.loads(third.output)["files"][0]["interchanges"]
+              for g in ic["groups"] for t in g["transactions"] for c in t["claims"]]
+    assert [(c["id"], c["status"], [f["severity"] for f in c["findings"]]) for c in claims] == [
+        ("MLT-0001", "accepted", ["warn"]), ("MLT-0002", "rejected", ["reject"]),
+        ("MLT-0003", "rejected", ["reject"])]
+    assert "changed since" in claims[0]["findings"][0]["message"]
+    assert "replacement" in claims[0]["findings"][0]["fix"]
+    assert {f["status_code"] for c in claims for f in c["findings"]} == {"A3:78"}
 
 
 def test_the_same_claim_in_two_files_of_one_run_never_conflicts(tmp_path):
@@ -399,8 +413,10 @@ def test_a_resend_later_in_the_same_run_is_a_duplicate(ledger_target):
         claims = _scrub(store, data, record=True)
         assert [(c.claim.id, [f.rule for f in c.findings]) for c in claims] == [
             ("RS-1", []), ("RS-2", []), ("RS-1", ["duplicate-claim"]), ("RS-3", [])]
+        # the resent copy is rejected (an exact duplicate), so the first stays the one sent
+        assert claims[2].rejected
         assert [(s.submission, s.claims) for s in store.submissions()] == [
-            ("EXAMPLESUBM:000000002", 1), ("EXAMPLESUBM:000000003", 2)]
+            ("EXAMPLESUBM:000000002", 2), ("EXAMPLESUBM:000000003", 1)]
 
 
 def test_a_lost_server_is_a_clear_error(pg_schema):

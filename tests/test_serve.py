@@ -6,19 +6,18 @@ import json
 import logging
 import os
 import stat
-import threading
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from servekit import FIXTURES, auth, ledger_lines, pg_database, settings
+from servekit import FIXTURES, auth, ledger_lines, settings
 
 from scrubber.cli import main
 from scrubber.serve import create_app
 from scrubber.serve.app import SubmissionAnswer
 from scrubber.serve.auth import TokenError, load_tokens, parse_tokens
-from scrubber.serve.store import open_store
+from scrubber.serve.store import open_submissions
 
 VALID = FIXTURES / "837p-multi.x12"  # three claims, all accepted
 REJECTED = FIXTURES / "rules" / "snip-claim-balance.fail.837p.x12"
@@ -53,17 +52,30 @@ def test_probes(service):
     assert ready["data"]["not_installed"] and "ok" in ready["data"]
 
 
-def test_readyz_names_an_unusable_ledger(tmp_path):
+def test_readyz_names_an_unusable_ledger_only_to_a_known_client(tmp_path, caplog):
     ledger = tmp_path / "ledger.sqlite"
     config = settings(tmp_path, ledger=str(ledger))
     with TestClient(create_app(config)) as client:
         ledger.write_bytes(b"this is not a database" * 100)
-        answer = client.get("/readyz")
-        assert answer.status_code == 503
-        assert "ledger" in " ".join(answer.json()["problems"])
-        # an intake request meets the same ledger: a clear 503, not a traceback
+        with caplog.at_level(logging.INFO, logger="scrubber.serve"):
+            anyone = client.get("/readyz")
+            for headers in ({"Authorization": "Bearer wrong-token-0123456789"},
+                            {"Authorization": "Basic YWNtZTpzZWNyZXQ="}):
+                assert client.get("/readyz", headers=headers).json() == anyone.json()
+            known = client.get("/readyz", headers=auth())
+        # without a known token: ready or not, no path, address or URL
+        assert anyone.status_code == 503 and anyone.json()["status"] == "not ready"
+        assert set(anyone.json()) == {"status", "data"}  # data: kinds and a date (docs/data.md)
+        assert str(tmp_path) not in json.dumps(anyone.json())
+        assert known.status_code == 503
+        assert "ledger" in " ".join(known.json()["problems"])
+        assert str(tmp_path) in " ".join(known.json()["problems"])
+        # the operator finds the reason in the log, said once while it lasts
+        assert caplog.text.count("not ready: the ledger cannot be opened") == 1
+        # an intake request meets the same ledger: a clear 503, not a traceback, no path
         sent = client.post("/v1/submissions", content=VALID.read_bytes(), headers=auth())
         assert sent.status_code == 503 and sent.json()["error"] == "unavailable"
+        assert sent.headers["retry-after"] and str(tmp_path) not in sent.text
 
 
 # -- validate --------------------------------------------------------------------------------
@@ -259,7 +271,7 @@ def test_a_retention_sweep_removes_old_submissions(tmp_path):
     with TestClient(create_app(config)) as client:
         old = client.post("/v1/submissions", content=VALID.read_bytes(), headers=auth()).json()
         new = client.post("/v1/submissions", content=VALID.read_bytes(), headers=auth()).json()
-        store = open_store(config.store_target)
+        store = open_submissions(config.store_target)
         store._execute("UPDATE serve_submissions SET created = ? WHERE id = ?",
                        ("2020-01-01T00:00:00+00:00", old["id"]))
         assert client.app.state.intake.purge() == 1
@@ -275,41 +287,6 @@ def test_openapi_documents_the_endpoints(service):
                 schema["paths"])
     body = schema["paths"]["/v1/submissions"]["post"]["requestBody"]["content"]
     assert "application/edi-x12" in body and "multipart/form-data" in body
-
-
-# -- the submission store ------------------------------------------------------------------
-
-def _race_for_one_key(store_target: str) -> None:
-    winners, holders = [], set()
-
-    def claim() -> None:
-        store = open_store(store_target)
-        found = store.claim("acme", "same-key", "f" * 64)
-        holders.add(found.submission.id)
-        if found.won:
-            winners.append(found.submission.id)
-
-    threads = [threading.Thread(target=claim) for _ in range(12)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(winners) == 1 and holders == set(winners)
-    store = open_store(store_target)
-    store.finish(winners[0], 201, {"id": winners[0]}, "/nowhere")
-    again = store.claim("acme", "same-key", "f" * 64)
-    assert not again.won and again.submission.answer == {"id": winners[0]}
-    assert store.claim("beta", "same-key", "f" * 64).won
-    assert store.claim("acme", None, "f" * 64).won and store.claim("acme", None, "f" * 64).won
-
-
-def test_one_claim_wins_an_idempotency_key_sqlite(tmp_path):
-    _race_for_one_key(str(tmp_path / "store.sqlite"))
-
-
-def test_one_claim_wins_an_idempotency_key_postgresql():
-    with pg_database() as url:
-        _race_for_one_key(url)
 
 
 # -- tokens and the command ------------------------------------------------------------------
@@ -401,21 +378,67 @@ def test_a_bug_is_a_json_500_logged_by_class_only(service, caplog, monkeypatch):
     assert list(service.config.spool_dir.iterdir()) == []
 
 
-def test_a_key_held_by_a_dead_worker_is_taken_over_once_stale(tmp_path):
+@pytest.mark.parametrize("failure, status, code", [
+    (OSError(28, "No space left on device"), 503, "storage_full"),
+    (OSError(24, "Too many open files"), 503, "busy"),
+    (PermissionError(13, "denied: SAMPLETON"), 500, "internal")])
+def test_an_os_error_is_a_503_when_it_will_pass_and_a_500_when_not(service, monkeypatch,
+                                                                   failure, status, code):
+    from scrubber.serve.app import Intake
+
+    def failing(self, body, name):
+        raise failure
+
+    monkeypatch.setattr(Intake, "validate", failing)
+    answer = service.post("/v1/validate", content=VALID.read_bytes(), headers=auth())
+    assert answer.status_code == status and answer.json()["error"] == code
+    assert ("retry-after" in answer.headers) == (status == 503)
+    assert "SAMPLETON" not in answer.text
+
+
+def test_a_key_held_by_a_dead_worker_is_taken_over_at_once_a_live_ones_is_not(tmp_path):
     import hashlib
+
+    from scrubber.procs import Owner
 
     body = VALID.read_bytes()
     digest = hashlib.sha256(body).hexdigest()
     headers = {**auth(), "Idempotency-Key": "held"}
-    config = settings(tmp_path, idempotency_wait=0.5, pending_stale=3600)
+    config = settings(tmp_path, idempotency_wait=0.5)
+    me = Owner.current()
     with TestClient(create_app(config)) as client:
-        dead = open_store(config.store_target).claim("acme", "held", digest)
-        assert dead.won  # a worker claimed the key and died before answering
+        # a live worker (of another machine, its lease running) holds the key: the retry
+        # waits, then 409
+        far = Owner("another-host/boot/1", 4242, 77)
+        live = open_submissions(config.store_target, owner=far).claim("acme", "held", digest)
+        assert live.won
         waiting = client.post("/v1/submissions", content=body, headers=headers)
         assert waiting.status_code == 409 and waiting.json()["error"] == "in_progress"
-    stale = settings(tmp_path, idempotency_wait=5, pending_stale=0.2)
-    with TestClient(create_app(stale)) as client:
+        open_submissions(config.store_target).abandon(live.submission.id)
+        # a worker of this machine that died holds it (the same pid started at another
+        # time is another process): taken over by the first retry, without waiting it out
+        gone = Owner(me.machine, me.pid, me.started + 1)
+        dead = open_submissions(config.store_target, owner=gone).claim("acme", "held", digest)
+        assert dead.won
+        (config.submissions_dir / dead.submission.id).mkdir()  # what it had written
         taken = client.post("/v1/submissions", content=body, headers=headers)
         assert taken.status_code == 201 and taken.json()["id"] != dead.submission.id
+        assert not (config.submissions_dir / dead.submission.id).exists()
         again = client.post("/v1/submissions", content=body, headers=headers)
         assert again.json()["id"] == taken.json()["id"]
+
+
+def test_a_key_held_on_another_machine_is_taken_over_when_its_lease_runs_out(tmp_path):
+    import hashlib
+
+    from scrubber.procs import Owner
+
+    body = VALID.read_bytes()
+    headers = {**auth(), "Idempotency-Key": "elsewhere"}
+    config = settings(tmp_path, idempotency_wait=30)
+    with TestClient(create_app(config)) as client:
+        far = Owner("another-host/boot/1", 4242, 77)  # this machine cannot see if it lives
+        held = open_submissions(config.store_target, owner=far, lease=0.3).claim(
+            "acme", "elsewhere", hashlib.sha256(body).hexdigest())
+        taken = client.post("/v1/submissions", content=body, headers=headers)
+        assert taken.status_code == 201 and taken.json()["id"] != held.submission.id

@@ -23,8 +23,8 @@ from servekit import (
     auth,
     generated,
     ledger_lines,
-    pg_database,
     running_server,
+    stores,
 )
 
 import scrubber
@@ -63,17 +63,9 @@ def _sequential(files: list[Path], ledger: Path) -> dict[str, tuple[int, str]]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def backends(request, tmp_path, monkeypatch):
-    """(store, ledger) targets: SQLite files, or a fresh PostgreSQL database for both.
-
-    A PostgreSQL ledger takes its key from the site's environment, the same for every
-    worker (and for this test, which reads the ledger afterwards).
-    """
-    if request.param == "sqlite":
-        yield str(tmp_path / "store.sqlite"), str(tmp_path / "ledger.sqlite")
-        return
-    monkeypatch.setenv("SCRUBBER_LEDGER_KEY", "5e" * 32)
-    with pg_database() as url:
-        yield url, url
+    """(store, ledger) targets: SQLite files, or one fresh PostgreSQL database for both."""
+    with stores(request.param, tmp_path, monkeypatch) as targets:
+        yield targets
 
 
 def test_concurrent_clients_get_the_sequential_answers(tmp_path, backends):

@@ -369,3 +369,19 @@ def test_the_documented_watch_table_is_accepted(tmp_path):
     options = scrub_options("watch", config=config)  # what the watcher's options are made of
     assert options.ack.sender_id == "ACMECH" and options.ignore == ("96523-units",)
     assert options.ledger == "/var/lib/scrubber/ledger.sqlite" and options.record
+
+
+def test_a_resent_batch_is_rejected_and_not_recorded_again(tmp_path):
+    """The same claims under a new ISA13: exact duplicates, so rejected/, recorded once."""
+    (tmp_path / "inbox").mkdir(parents=True)
+    ledger = str(tmp_path / "ledger.sqlite")
+    first = batch_file(1)
+    (tmp_path / "inbox" / "first.x12").write_text(first)
+    run_once(tmp_path, "--ledger", ledger)
+    (tmp_path / "inbox" / "again.x12").write_text(first.replace("000000002", "000000777"))
+    said = run_once(tmp_path, "--ledger", ledger)
+    assert placed(tmp_path) == {"first.x12": ["accepted"], "again.x12": ["rejected"]}
+    assert re.search(r"again\.x12: rejected; claims 1 accepted 0 rejected 1", said), said
+    with open_store(ledger) as store:
+        assert [(s.submission, s.claims, s.state) for s in store.submissions()] == [
+            ("SENDERID:000000002", 1, "sent")]

@@ -6,8 +6,9 @@ adds claims as rows of their own (identity: billing NPI, payer, CLM01) and a
 or held (decided and recorded, not yet forwarded); version 4 the recordings: a
 held claim belongs to the recording (one run, one request) that decided it, is
 sent only when that recording commits, and a claim's identity is unique among
-sent claims only, so a held copy never displaces the sent one before its commit.
-A store runs the steps above its
+sent claims only, so a held copy never displaces the sent one before its commit;
+version 5 a digest of each claim's content, so a resend tells an exact duplicate from a
+changed claim. A store runs the steps above its
 current version inside one transaction that also holds the migration lock
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so several workers
 starting at once migrate exactly once.
@@ -20,7 +21,7 @@ from typing import Any
 
 from scrubber.ledger.keys import LedgerError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 Run = Callable[..., Any]
 
@@ -110,11 +111,15 @@ def _postgres_v4(run: Run, current: int) -> None:
         run(statement)
 
 
+def _v5(run: Run, current: int) -> None:
+    run("ALTER TABLE claims ADD COLUMN content TEXT")
+
+
 # (version, step(run, current version)): a new schema appends a step to both lists
 SQLITE_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [
-    (2, _sqlite_v2), (3, _v3), (4, _sqlite_v4)]
+    (2, _sqlite_v2), (3, _v3), (4, _sqlite_v4), (5, _v5)]
 POSTGRES_STEPS: list[tuple[int, Callable[[Run, int], None]]] = [
-    (2, _postgres_v2), (3, _v3), (4, _postgres_v4)]
+    (2, _postgres_v2), (3, _v3), (4, _postgres_v4), (5, _v5)]
 
 
 def apply(steps: list[tuple[int, Callable[[Run, int], None]]], run: Run, current: int) -> int:

@@ -130,10 +130,11 @@ class PostgresStore(SqlStore):
                      recording: str | None = None) -> None:
         """New claims and their lines in one statement, arrays in: one round trip."""
         claim_rows, params = self._in(
-            ("text", "text", "text", "text", "text", "text", "bytea", "integer", "text", "text"),
-            [(*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-              len(claim.rows), "sent" if recording is None else "held", recording)
-             for submission, claim in claims])
+            ("text", "text", "text", "text", "text", "text", "text", "bytea", "integer", "text",
+             "text"),
+            [(*claim.key, claim.frequency, submission, recorded_at, claim.content,
+              claim.patient, len(claim.rows), "sent" if recording is None else "held",
+              recording) for submission, claim in claims])
         line_rows, line_params = self._in(
             ("integer", "text", "text", "text", "bytea", "text", "text", "text", "text",
              "integer"),

@@ -34,13 +34,13 @@ from scrubber.ledger.store import (
 )
 from scrubber.model.claims import ClaimRecord
 from scrubber.model.keys import patient_identity
-from scrubber.rules.context import ClaimKey, SentClaim, claim_key, service_date
+from scrubber.rules.context import ClaimKey, SentClaim, claim_content, claim_key, service_date
 from scrubber.rules.findings import ScrubbedClaim
 
 _CHUNK = 500  # claims per transaction when recording or importing a batch
 _PREFETCH = 200  # keys per prefetch query
 _SWEEP_EVERY = 10.0  # seconds between looks for dead recordings while deciding
-CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at"
+CLAIM_COLUMNS = "npi, payer, claim_id, frequency, submission, recorded_at, content"
 OPEN, PREPARED = "open", "prepared"  # a recording's states (committed ones are gone)
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,8 @@ class SqlStore:
             rows.append((day.isoformat(), line.procedure, ":".join(line.modifiers),
                          line.units_text, line.number))
         return PreparedClaim(scrubbed.rejected, npi, payer, claim_id, claim.frequency,
-                             self.patient_hash(patient_identity(record)), tuple(rows), undated)
+                             self.patient_hash(patient_identity(record)), tuple(rows), undated,
+                             claim_content(record))
 
     @contextmanager
     def deciding(self, keys: Iterable[str], *, recording: str | None = None
@@ -293,9 +294,9 @@ class SqlStore:
         """Insert the claim row, then its lines (a dialect may do both in one statement)."""
         (new,) = self._run(
             f"INSERT INTO claims ({CLAIM_COLUMNS}, patient, line_count, status, recording) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (*claim.key, claim.frequency, submission, recorded_at, claim.patient,
-             len(claim.rows), "sent" if recording is None else "held",
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (*claim.key, claim.frequency, submission, recorded_at, claim.content,
+             claim.patient, len(claim.rows), "sent" if recording is None else "held",
              recording)).fetchone()
         if claim.rows:
             self._run_many("INSERT INTO lines (claim, patient, service_date, procedure, "
@@ -467,7 +468,7 @@ class SqlStore:
         out = []
         for row in self._run(f"SELECT id, {CLAIM_COLUMNS} FROM claims WHERE claim_id = ? "
                              "ORDER BY id", (claim_id,)).fetchall():
-            sent = SentClaim(*row[1:])
+            sent = SentClaim(*row[1:8])
             lines = self._run(
                 "SELECT line_number, procedure, modifiers, units, service_date FROM lines "
                 "WHERE claim = ? ORDER BY id", (row[0],)).fetchall()
@@ -550,11 +551,11 @@ class SqlStore:
                     ids).fetchall():
                 lines[claim].append(line)
             for row in rows:
-                npi, payer, claim_id, frequency, submission, recorded_at, patient, status = \
-                    row[1:]
+                (npi, payer, claim_id, frequency, submission, recorded_at, content, patient,
+                 status) = row[1:]
                 yield {"npi": npi, "payer": payer, "claim_id": claim_id,
                        "frequency": frequency, "submission": submission,
-                       "recorded_at": recorded_at, "status": status,
+                       "recorded_at": recorded_at, "status": status, "content": content,
                        "patient": bytes(patient).hex(), "lines": lines[row[0]]}
             last = ids[-1]
 
@@ -574,8 +575,8 @@ class SqlStore:
                 chunk.append((item["submission"], item["recorded_at"], PreparedClaim(
                     False, item["npi"], item["payer"], item["claim_id"], item["frequency"],
                     bytes.fromhex(item["patient"]),
-                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0),
-                    item.get("status", "sent") == "held"))
+                    tuple((d, p, m, u, n) for d, p, m, u, n in item["lines"]), 0,
+                    item.get("content")), item.get("status", "sent") == "held"))
             except (KeyError, TypeError, ValueError) as exc:
                 raise LedgerError(f"claim {count + len(chunk) + 1} of the export is damaged "
                                   f"({type(exc).__name__}: {exc})") from None
@@ -651,7 +652,7 @@ class _Decision:
             for row in run(f"SELECT {CLAIM_COLUMNS}, status FROM claims WHERE "
                            f"(npi, payer, claim_id) IN {rows} ORDER BY id", params).fetchall():
                 copies[tuple(row[:3])].append(row)
-                if row[6] == "sent":
+                if row[7] == "sent":
                     self._present.add(tuple(row[:3]))
             for claim, found in copies.items():
                 self._sent[claim] = _sent_copy(found)
@@ -739,13 +740,14 @@ def _sent_copy(rows: Sequence[Sequence[Any]]) -> SentClaim | None:
     or else the latest one held (a run is sending it now)."""
     held = None
     for row in rows:
-        if row[6] == "sent":
-            return SentClaim(*row[:6])
+        if row[7] == "sent":
+            return SentClaim(*row[:7])
         held = row
     if held is None:
         return None
-    npi, payer, claim_id, frequency, submission, recorded_at = held[:6]
-    return SentClaim(npi, payer, claim_id, frequency, submission, recorded_at, held=True)
+    npi, payer, claim_id, frequency, submission, recorded_at, content = held[:7]
+    return SentClaim(npi, payer, claim_id, frequency, submission, recorded_at, content,
+                     held=True)
 
 
 def _line(row: Sequence[Any]) -> LedgerLine:

@@ -38,6 +38,7 @@ class PreparedClaim:
     patient: bytes  # HMAC of the patient identity
     rows: tuple[tuple[str, str, str, str, int | None], ...]  # day, code, modifiers, units, LX01
     undated: int  # lines with no single date of service: not recorded
+    content: str | None = None  # rules.context.claim_content: what the claim said
 
     @property
     def key(self) -> ClaimKey:

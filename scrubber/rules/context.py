@@ -8,6 +8,7 @@ accepted in the ledger. The engine supplies it; rules only read it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -109,7 +110,22 @@ class SentClaim:
     frequency: str  # CLM05-3 of the copy sent
     submission: str  # interchange sender:control number it went in
     recorded_at: str  # when it was recorded, ISO 8601 UTC
+    content: str | None = None  # claim_content of the copy; None: recorded before schema 5
     held: bool = False  # decided by a run still in progress, not sent yet
+
+
+def claim_content(record: ClaimRecord) -> str:
+    """A digest of what the claim says, as sent: CLM through its last segment, with its
+    interchange's delimiters set aside. Two copies with one digest are one claim sent twice
+    (a payer denies the second as an exact duplicate); another digest is a changed claim."""
+    component = record.interchange.delimiters.component
+    digest = hashlib.blake2b(digest_size=16)
+    for segment in record.claim.segments:
+        for element in segment.elements:
+            digest.update(element.replace(component, "\x1f").encode("utf-8", "replace"))
+            digest.update(b"\x1d")
+        digest.update(b"\x1e")
+    return digest.hexdigest()
 
 
 def claim_key(record: ClaimRecord) -> ClaimKey:

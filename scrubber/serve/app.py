@@ -16,11 +16,13 @@ string or a name.
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
 import os
 import shutil
 import time
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from enum import StrEnum
@@ -54,7 +56,14 @@ from scrubber.serve.spool import (
     multipart_file,
     spool_body,
 )
-from scrubber.serve.store import StoreError, Submission, SubmissionStore, open_store
+from scrubber.serve.store import (
+    KeyClaim,
+    LeaseKeeper,
+    StoreError,
+    Submission,
+    SubmissionStore,
+    open_submissions,
+)
 
 log = logging.getLogger("scrubber.serve")
 access_log = logging.getLogger("scrubber.serve.access")
@@ -84,6 +93,15 @@ class ErrorAnswer(BaseModel):
     problems: list[dict[str, Any]] | None = None  # not_an_837: the located problems
 
 
+class ReadyAnswer(BaseModel):
+    """What /readyz answers: ready or not; what is wrong only to a known client."""
+
+    status: Literal["ready", "not ready"]
+    problems: list[str] | None = None
+    # whether the installed reference data covers today (docs/data.md): kinds and a date
+    data: dict[str, Any] | None = None
+
+
 class Counts(BaseModel):
     claims: int
     accepted: int
@@ -107,7 +125,8 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
             409: "the first request with this Idempotency-Key is still being scrubbed",
             413: "the body is larger than the limit",
             422: "the Idempotency-Key was used before with another body, or a bad parameter",
-            503: "the ledger or the submission store cannot be reached"}
+            503: "the ledger or the submission store cannot be reached, or the data folder "
+                 "is full (`Retry-After` says when to try again)"}
     return {status: {"description": said[status], "model": ErrorAnswer} for status in statuses}
 
 
@@ -140,7 +159,9 @@ class Intake:
     def __init__(self, settings: ServeSettings):
         settings.prepare()
         self.settings = settings
-        self.store: SubmissionStore = open_store(settings.store_target)
+        self.store: SubmissionStore = open_submissions(settings.store_target,
+                                                       lease=settings.lease)
+        self.leases = LeaseKeeper(self.store)
         options = settings.options
         if not isinstance(options.profile, Profile):  # load it once, not per request
             options = replace(options, profile=load_profile(options.profile))
@@ -148,6 +169,7 @@ class Intake:
         self.intake_options = replace(options, record=options.ledger is not None)
         self.guides_loaded = False
         self._last_purge = 0.0
+        self._said_unready: tuple[str, ...] = ()
 
     # -- start-up and probes -----------------------------------------------------------------
     def warm(self) -> None:
@@ -158,10 +180,27 @@ class Intake:
             load_guides()
         self.guides_loaded = True
         self._sweep_spool()
+        for orphan in self.store.orphans():  # left by a worker that died
+            self.drop_orphan(orphan)
         self.purge()
 
     def ready(self) -> list[str]:
-        """What keeps the service from taking claims (empty: ready)."""
+        """What keeps the service from taking claims (empty: ready), logged when it changes.
+
+        The problems name paths and addresses: /readyz shows them only to a
+        known client; the log always has them.
+        """
+        problems = self._problems()
+        said = tuple(problems)
+        if said != self._said_unready:
+            if problems:
+                log.warning("not ready: %s", "; ".join(problems))
+            else:
+                log.info("ready again")
+            self._said_unready = said
+        return problems
+
+    def _problems(self) -> list[str]:
         problems = []
         if not self.guides_loaded:
             problems.append("the implementation guides are still loading")
@@ -205,11 +244,22 @@ class Intake:
             removed += 1
         return removed
 
-    def drop_stale(self, submission_id: str) -> bool:
-        """Drop a submission whose worker died while scrubbing it, with what it wrote."""
-        if not self.store.drop_stale(submission_id, self.settings.pending_stale):
+    def claim(self, client: str, key: str | None, body_sha256: str) -> KeyClaim:
+        """Claim a submission for this process (its lease kept from before the claim)."""
+        submission_id = uuid.uuid4().hex
+        self.leases.add(submission_id)
+        claim = self.store.claim(client, key, body_sha256, submission_id)
+        if not claim.won:
+            self.leases.discard(submission_id)
+        return claim
+
+    def drop_orphan(self, holder: Submission) -> bool:
+        """Drop a submission nobody will finish, with what it wrote: its worker died, or
+        this process gave it up without being able to delete it."""
+        abandoned = holder.owner == self.store.owner and holder.id not in self.leases
+        if not self.store.take_over(holder, abandoned=abandoned):
             return False
-        shutil.rmtree(self.settings.submissions_dir / submission_id, ignore_errors=True)
+        shutil.rmtree(self.settings.submissions_dir / holder.id, ignore_errors=True)
         return True
 
     def purge_due(self) -> bool:
@@ -239,8 +289,13 @@ class Intake:
             self.store.finish(submission.id, status, answer, str(folder))
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
-            self.store.abandon(submission.id)
+            try:
+                self.store.abandon(submission.id)
+            except StoreError as exc:  # a retry takes it over (drop_orphan)
+                log.warning("submission not abandoned: %s", exc)
             raise
+        finally:
+            self.leases.discard(submission.id)
         return status, answer
 
 
@@ -393,6 +448,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(intake.warm)
         yield
+        intake.leases.close()
         intake.store.close()
 
     app = FastAPI(title="scrubber intake", version=__version__, lifespan=lifespan,
@@ -420,25 +476,49 @@ def create_app(settings: ServeSettings) -> FastAPI:
     @app.exception_handler(StoreError)
     @app.exception_handler(LedgerError)
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unavailable: %s", exc)
-        return ApiError(503, "unavailable", str(exc), headers={"Retry-After": "5"}).response()
+        log.error("unavailable: %s", exc)  # names the path or address: the log, not the client
+        what = "submission store" if isinstance(exc, StoreError) else "claim ledger"
+        return ApiError(503, "unavailable", f"the {what} cannot be used just now; "
+                        "try again later", headers={"Retry-After": "5"}).response()
+
+    @app.exception_handler(OSError)
+    async def out_of_room(request: Request, exc: OSError) -> JSONResponse:
+        """A full data folder or no file descriptors left: 503, the client tries again later."""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            log.error("the data folder is full (%s)", errno.errorcode[exc.errno])
+            return ApiError(503, "storage_full", "the service has no room to keep this "
+                            "submission just now; try again later",
+                            headers={"Retry-After": "30"}).response()
+        if exc.errno in (errno.EMFILE, errno.ENFILE):
+            log.error("out of file descriptors (%s)", errno.errorcode[exc.errno])
+            return ApiError(503, "busy", "the service is at its limit just now; try again "
+                            "later", headers={"Retry-After": "5"}).response()
+        raise exc  # a bug: AccessLog answers it as a JSON 500
 
     @app.get("/healthz", tags=["probes"])
     async def healthz() -> dict:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["probes"], responses=_errors(503))
-    async def readyz() -> JSONResponse:
-        """The ledger and the submission store answer and the guides are loaded; ``data``
-        says whether the installed reference data covers today (it does not decide
-        readiness: a service with stale data still scrubs, with the run's notices)."""
+    @app.get("/readyz", tags=["probes"], response_model=ReadyAnswer,
+             responses={503: {"description": "not ready", "model": ReadyAnswer}})
+    async def readyz(request: Request) -> JSONResponse:
+        """The ledger and the submission store answer and the guides are loaded.
+
+        Anyone may ask (a load balancer has no token); what is wrong (paths,
+        addresses) is listed only for a known client's bearer token. ``data`` says
+        whether the installed reference data covers today (kinds and a date, no
+        paths); it does not decide readiness: stale data still scrubs, with notices.
+        """
         problems = await run_in_threadpool(intake.ready)
         data = await run_in_threadpool(intake.data_freshness)
-        if problems:
-            return JSONResponse({"status": "not ready", "problems": problems, "data": data},
-                                status_code=503)
-        return JSONResponse({"status": "ready", "data": data})
+        if not problems:
+            return JSONResponse({"status": "ready", "data": data})
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        answer: dict[str, Any] = {"status": "not ready", "data": data}
+        if scheme.lower() == "bearer" and intake.settings.clients.client_for(token.strip()):
+            answer["problems"] = problems
+        return JSONResponse(answer, status_code=503)
 
     @app.post("/v1/validate", tags=["claims"], openapi_extra=_BODY,
               responses={200: {"description": "the JSON report (as `scrub check --format "
@@ -530,7 +610,7 @@ async def _intake(intake: Intake, client: str, key: str | None, body: Spooled, n
                   ) -> tuple[int, dict, bool]:
     """Claim the key and scrub, or return the first answer: (status, answer, replayed)."""
     for _ in range(3):  # a holder that failed or went stale hands the key on
-        claim = await run_in_threadpool(intake.store.claim, client, key, body.sha256)
+        claim = await run_in_threadpool(intake.claim, client, key, body.sha256)
         if claim.won:
             status, answer = await run_in_threadpool(intake.submit, claim.submission, body,
                                                      name)
@@ -547,8 +627,8 @@ async def _first_answer(intake: Intake, holder: Submission, body: Spooled
     """The answer the first request with this key got, waiting for it if need be.
 
     None when there is none to wait for: the first request failed (its claim
-    was dropped), or it has been pending longer than ``pending_stale`` (its
-    worker died) and its claim is dropped here; the caller claims again.
+    was dropped), or its worker died (``Submission.orphaned``) and its claim
+    is dropped here; the caller claims again.
     """
     if holder.body_sha256 != body.sha256:
         raise ApiError(422, "idempotency_key_reused",
@@ -558,7 +638,7 @@ async def _first_answer(intake: Intake, holder: Submission, body: Spooled
     delay = 0.02
     found: Submission | None = holder
     while found is not None and not found.done:
-        if await run_in_threadpool(intake.drop_stale, found.id):
+        if await run_in_threadpool(intake.drop_orphan, found):
             return None
         if time.monotonic() >= deadline:
             break
@@ -571,10 +651,3 @@ async def _first_answer(intake: Intake, holder: Submission, body: Spooled
         raise ApiError(409, "in_progress", "the first request with this Idempotency-Key is "
                        "still being scrubbed; retry later", headers={"Retry-After": "5"})
     return found.status, found.answer
-
-
-def app_from_environment() -> FastAPI:
-    """The app of a uvicorn worker process: settings from the file $SCRUBBER_SERVE_SETTINGS."""
-    from scrubber.serve.settings import SETTINGS_ENV
-
-    return create_app(ServeSettings.load(os.environ[SETTINGS_ENV]))

@@ -15,6 +15,29 @@ SETTINGS_ENV = "SCRUBBER_SERVE_SETTINGS"
 
 
 @dataclass(frozen=True, slots=True)
+class ClientLimits:
+    """How long and how many: what keeps slow or half-open clients from starving the others.
+
+    Enforced below the application, per worker process (``serve.guard``):
+    a request head must arrive whole within ``header_timeout`` of the
+    connection (or of the previous answer on it); a body must keep up
+    ``body_min_rate`` bytes a second after a ``body_timeout`` allowance
+    (time the service itself does not read is not counted); an answer the
+    client does not read for ``send_timeout`` is dropped. At
+    ``max_connections`` the connection that has waited longest without a
+    request head is closed for the new one; when every connection is busy
+    with a request, the new one is answered 503.
+    """
+
+    max_connections: int = 1000  # per worker; lowered to fit its file-descriptor limit
+    header_timeout: float = 10.0  # seconds
+    body_timeout: float = 20.0  # seconds of allowance before body_min_rate counts
+    body_min_rate: int = 1024  # bytes a second
+    send_timeout: float = 60.0  # seconds an answer may sit unread
+    head_limit: int = 16 * 1024  # bytes: a larger request head is answered 431
+
+
+@dataclass(frozen=True, slots=True)
 class ServeSettings:
     """The service's settings; ``options`` decide verdicts exactly as ``scrub check`` would.
 
@@ -32,7 +55,8 @@ class ServeSettings:
     max_body: int = 64 * 1024 * 1024  # bytes; a larger body is answered with 413
     retention_days: int = 30  # a submission's reports are removed after this; 0 keeps them
     idempotency_wait: float = 120.0  # seconds a retry waits for the first request's answer
-    pending_stale: float = 3600.0  # seconds after which a pending submission's worker is dead
+    lease: float = 30.0  # seconds a claimed key holds unless its worker renews it
+    limits: ClientLimits = field(default_factory=ClientLimits)
     host: str = "127.0.0.1"
     port: int = 8837
     workers: int = 1

@@ -8,6 +8,7 @@ copied out into a second spool file by python-multipart's streaming parser.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 import time
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHUNK = 1 << 16
+# python-multipart logs what it cannot parse (bytes of the body) and, with no handler
+# configured, Python prints that raw on stderr; a body it cannot read is a NoFile here
+logging.getLogger("python_multipart").addHandler(logging.NullHandler())
 LINGER = 5.0  # seconds an oversized body is still read (and dropped) so its client hears 413
 
 
