@@ -73,8 +73,8 @@ class Recording:
     store: Any  # the LedgerStore the recording lives in (it holds its lease)
     id: str
 
-    def prepare(self) -> None:
-        self.store.prepare_recording(self.id)
+    def prepare(self, coordinator: str) -> None:
+        self.store.prepare_recording(self.id, coordinator)
 
     def commit(self) -> int:
         return int(self.store.commit_recording(self.id))

@@ -142,17 +142,16 @@ def _journal_steps(settings: WatchSettings) -> Iterator[dict]:
         return
 
 
+def coordinator(settings: WatchSettings) -> str:
+    """How this watcher names itself on the recordings it prepares: by its root folder."""
+    return f"watch:{settings.root.resolve()}"
+
+
 def _journal_filed(settings: WatchSettings) -> dict[str, tuple[str, str]]:
     """recording -> (job, verdict) of the jobs filed (or being filed) with one."""
     return {str(e["recording"]): (str(e.get("job")), str(e.get("verdict")))
             for e in _journal_steps(settings)
             if e.get("step") in ("filing", "done") and e.get("recording")}
-
-
-def _journal_prepared(settings: WatchSettings) -> set[str]:
-    """The recordings this watcher's workers prepared (ours to end, filed or not)."""
-    return {str(e["recording"]) for e in _journal_steps(settings)
-            if e.get("step") == "prepared" and e.get("recording")}
 
 
 def job_stem(job: str) -> str:
@@ -245,8 +244,7 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
             if _fingerprint(path) != before:
                 raise _Changed
             if recording is not None:  # from now on the watcher's journal decides its fate
-                _journal(settings, step="prepared", job=job, recording=recording.id)
-                recording.prepare()
+                recording.prepare(coordinator(settings))
     except _Changed:
         return job, CHANGED, None, "the file changed while it was scrubbed", None
     except LedgerError as exc:
@@ -452,12 +450,9 @@ class Watcher:
             self._names.update({job: names[job] for job in jobs if job in names})
         if self.ledger is not None:
             filed = _journal_filed(self.settings)
-            for recording in self.ledger.prepared():
-                if recording in filed:
-                    job, verdict = filed[recording]
-                    self._end_recording(recording, verdict == "accepted" and job not in jobs)
-                elif recording in _journal_prepared(self.settings):
-                    self._end_recording(recording, False)  # its file was never filed
+            for recording, _ in self.ledger.prepared(coordinator(self.settings)):
+                job, verdict = filed.get(recording, ("", ""))  # not filed: dropped
+                self._end_recording(recording, verdict == "accepted" and job not in jobs)
         return jobs
 
     # -- the loop ----------------------------------------------------------------------

@@ -19,13 +19,17 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from servekit import generated, renumbered
+from servekit import auth, children, gone, pg_database, renumbered, served, stores
 
+from scrubber.api import scrub
 from scrubber.ledger import open_store
+from scrubber.serve.store import open_submissions
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +39,32 @@ SUBMITTER = "SYNTHSUBMIT"
 
 
 def scrub_command() -> list[str]:
-    """The command line of a scrubber process (with holds switched off for the proof)."""
-    if os.environ.get("SCRUBBER_TEST_NO_HOLD") == "1":
-        return [sys.executable, "-c", "import sys; import scrubber.ledger.sqlbase as s; "
-                "s.SqlStore._hold = False; from scrubber.cli import main; "
-                "sys.argv[0] = 'scrub'; main()"]
+    """The command line of a scrubber process."""
     return [sys.executable, "-m", "scrubber"]
+
+
+@pytest.fixture(autouse=True)
+def holds(tmp_path_factory, monkeypatch):
+    """With SCRUBBER_TEST_NO_HOLD=1, every scrubber process of the drill (this one, and those
+    it starts, through a sitecustomize on their path) records as sent at once: the proof
+    that the drills fail without the hold."""
+    if os.environ.get("SCRUBBER_TEST_NO_HOLD") != "1":
+        return
+    from scrubber.ledger.sqlbase import SqlStore
+
+    site = tmp_path_factory.mktemp("no-hold")
+    (site / "sitecustomize.py").write_text(
+        "import scrubber.ledger.sqlbase as s\ns.SqlStore._hold = False\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(site), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setattr(SqlStore, "_hold", False)
+
+
+def generated(path: Path, claims: int, seed: int) -> Path:
+    """A generated 837P of ``claims`` claims (its own claims by seed) at ``path``."""
+    from servekit import generated as make
+
+    return make(path, claims, seed)
 
 
 def recorded(target: str) -> dict[str, int]:
@@ -158,3 +182,172 @@ def tmpfs(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+# -- scrub serve -------------------------------------------------------------------------------
+
+BURST = 8  # files submitted at once, each its own claims and ISA13
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backends(request, tmp_path, monkeypatch):
+    """(submission store, ledger): SQLite files, or one fresh PostgreSQL database for both."""
+    with stores(request.param, tmp_path, monkeypatch) as targets:
+        yield targets
+
+
+def _submit(base: str, path: Path, answers: dict[str, int]) -> None:
+    try:
+        answer = httpx.post(f"{base}/v1/submissions", content=path.read_bytes(), timeout=300,
+                            headers={**auth(), "Idempotency-Key": path.stem,
+                                     "Content-Type": "application/edi-x12"})
+        answers[path.stem] = answer.status_code
+    except httpx.TransportError:
+        pass  # the server was killed under it
+
+
+def _mid_burst(store: str, files: list[Path], within: float = 600.0) -> None:
+    """Wait until the burst is half-way: a submission done and another still pending."""
+    submissions = open_submissions(store)
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        rows = [submissions.by_key("acme", p.stem) for p in files]
+        states = {row.state for row in rows if row is not None}
+        if {"done", "pending"} <= states:
+            return
+        if len(states) == 1 and "done" in states and None not in rows:
+            raise AssertionError("every submission was answered before the kill")
+        time.sleep(0.02)
+    raise AssertionError("the burst never got half-way")
+
+
+def _submission(path: Path) -> str:
+    data = path.read_bytes()
+    return f"{SUBMITTER}:{data[90:99].decode()}"  # ISA13
+
+
+def test_serve_killed_in_a_burst_sends_exactly_the_answered_submissions(tmp_path, backends):
+    store, ledger = backends
+    files = []
+    for n in range(BURST):
+        path = generated(tmp_path / f"burst-{n}.x12", 600, seed=40 + n)
+        files.append(path)
+    whole = {_submission(p): sum(1 for c in scrub(p, no_ledger=True).claims if not c.rejected)
+             for p in files}
+    args = ("--workers", "2", "--store", store, "--ledger", ledger)
+    answers: dict[str, int] = {}
+    with served(tmp_path, *args) as server:
+        workers = children(server.process.pid)
+        threads = [threading.Thread(target=_submit, args=(server.base, p, answers),
+                                    daemon=True) for p in files]
+        for thread in threads:
+            thread.start()
+        _mid_burst(store, files)  # some answered, some being scrubbed: then the kill
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        port = server.port
+    deadline = time.monotonic() + 60
+    while not all(gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for thread in threads:
+        thread.join(timeout=60)
+    submissions = open_submissions(store)
+    done = {_submission(p) for p in files if (row := submissions.by_key("acme", p.stem))
+            is not None and row.done}
+    # the restart ends what the killed workers held: sent for a stored answer, dropped else
+    with served(tmp_path, *args, port=port, log_name="restart.log") as again:
+        now = recorded(ledger)
+        assert {sub: now[sub] for sub in now} == {sub: whole[sub] for sub in done}, \
+            (now, done, answers)
+        assert all(answers.get(p.stem) in (None, 201) for p in files)
+        assert {_submission(p) for p in files if answers.get(p.stem) == 201} <= done
+        # a resend under a new ISA13 is a duplicate of the sent claims, and only of them
+        for n, path in enumerate(files):
+            resent = renumbered(path.read_bytes(), 900 + n)
+            report = httpx.post(f"{again.base}/v1/validate", content=resent, timeout=300,
+                                headers={**auth(), "Content-Type": "application/edi-x12"}).json()
+            duplicates = [f for file in report["files"] for ic in file["interchanges"]
+                          for g in ic["groups"] for t in g["transactions"]
+                          for c in t["claims"] for f in c["findings"]
+                          if f["rule"] == "duplicate-claim"]
+            assert bool(duplicates) == (_submission(path) in done), path.name
+        # a retry with the same key is answered at once, and then every file is sent whole
+        for path in files:
+            retry = httpx.post(f"{again.base}/v1/submissions", content=path.read_bytes(),
+                               timeout=300, headers={**auth(), "Idempotency-Key": path.stem,
+                                                     "Content-Type": "application/edi-x12"})
+            assert retry.status_code == 201, retry.text
+        assert recorded(ledger) == whole
+
+
+def test_serve_on_a_full_data_folder_sends_nothing_it_did_not_answer(tmp_path, tmpfs):
+    from fastapi.testclient import TestClient
+    from servekit import settings
+
+    from scrubber.serve import create_app
+
+    path = generated(tmp_path / "batch.x12", 400, seed=61)
+    ledger = str(tmp_path / "ledger.sqlite")
+    config = settings(tmp_path, ledger=ledger, data_dir=tmpfs / "serve", idempotency_wait=1.0)
+    headers = {**auth(), "Idempotency-Key": "full", "Content-Type": "application/edi-x12"}
+    with TestClient(create_app(config)) as client:
+        room = tmpfs_free(tmpfs) - (path.stat().st_size + (48 << 10))
+        (tmpfs / "filler").write_bytes(b"\0" * max(0, room))  # the reports do not fit
+        answer = client.post("/v1/submissions", content=path.read_bytes(), headers=headers)
+        assert answer.status_code == 503 and answer.headers["retry-after"], answer.text
+        assert recorded(ledger) == {}
+        (tmpfs / "filler").unlink()
+        again = client.post("/v1/submissions", content=path.read_bytes(), headers=headers)
+        assert again.status_code == 201, again.text
+        assert recorded(ledger) == {_submission(path): again.json()["counts"]["accepted"]}
+
+
+def test_serve_with_its_ledger_connection_cut_sends_nothing_of_that_submission(tmp_path,
+                                                                              monkeypatch):
+    import psycopg
+    from fastapi.testclient import TestClient
+    from servekit import PG_URL, settings
+
+    from scrubber.serve import create_app
+
+    path = generated(tmp_path / "batch.x12", 2500, seed=71)
+    monkeypatch.setenv("SCRUBBER_LEDGER_KEY", "5e" * 32)
+    with pg_database() as ledger:
+        name = ledger.rpartition("/")[2]
+        config = settings(tmp_path, ledger=ledger)
+        headers = {**auth(), "Idempotency-Key": "cut", "Content-Type": "application/edi-x12"}
+        answers: list[httpx.Response] = []
+        with TestClient(create_app(config)) as client:
+            intake = client.app.state.intake  # type: ignore[attr-defined]
+            sender = threading.Thread(target=lambda: answers.append(client.post(
+                "/v1/submissions", content=path.read_bytes(), headers=headers)))
+            sender.start()
+            with psycopg.connect(PG_URL, autocommit=True) as admin:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline and not recorded_any(ledger):
+                    time.sleep(0.05)  # once it has held some claims, cut it off
+                admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                              "datname = %s AND pid <> pg_backend_pid()", (name,))
+            sender.join(timeout=300)
+            (answer,) = answers
+            if answer.status_code == 201:
+                pytest.skip("the submission ended before the cut: nothing was tried")
+            assert answer.status_code == 503 and answer.json()["error"] == "unavailable"
+            with open_store(ledger) as store:  # sent: nothing; held: ended by resolve
+                assert store.stats()["claims"] == store.stats()["held_claims"]
+            intake.resolve()
+            assert recorded(ledger) == {}
+            again = client.post("/v1/submissions", content=path.read_bytes(), headers=headers)
+            assert again.status_code == 201, again.text
+            assert recorded(ledger) == {_submission(path): again.json()["counts"]["accepted"]}
+
+
+def recorded_any(target: str) -> bool:
+    """Whether a run holds (or sent) any claim in the ledger yet."""
+    import psycopg
+
+    with psycopg.connect(target, autocommit=True) as db:
+        try:
+            return bool(db.execute("SELECT COUNT(*) FROM claims").fetchone()[0])
+        except psycopg.Error:
+            return False

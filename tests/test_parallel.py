@@ -123,6 +123,13 @@ def test_jobs_record_the_same_claims_and_write_the_same_acknowledgements(
     assert runs["2"] == runs["1"]
 
 
+def forked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers forked, so that they inherit a fault the test lays in. The run spawns them
+    instead while another thread runs, and a test before this one may have left one (a
+    SparkSession's py4j threads): the fault would then never reach them."""
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 1)
+
+
 def test_a_failing_worker_leaves_the_run_to_one_process(
         batch: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     from scrubber.rules.engine import DayIndex
@@ -134,7 +141,8 @@ def test_a_failing_worker_leaves_the_run_to_one_process(
 
     # only a worker writes its share of the index with flush(); forked, it inherits this
     monkeypatch.setattr(DayIndex, "flush", full_disk)
-    with caplog.at_level(logging.WARNING, logger="scrubber.core"):
+    forked(monkeypatch)
+    with caplog.at_level(logging.WARNING, logger="scrubber.parallel"):
         assert _check([str(batch), "--format", "json", "--no-ledger", "--jobs", "2"]) == \
             expected
     assert "the 2 jobs failed (OSError: no space left on device)" in caplog.text
@@ -149,7 +157,7 @@ def test_a_worker_failing_while_it_scrubs_leaves_its_claims_to_the_parent(
     written = parallel._write_frame
     count = [0]
 
-    def dies_at_the_tenth(out: Any, item: tuple[int, tuple]) -> None:
+    def dies_at_the_tenth(out: Any, item: tuple[int, tuple, tuple]) -> None:
         count[0] += 1  # per worker process
         if count[0] == 10:
             out.flush()
@@ -157,6 +165,7 @@ def test_a_worker_failing_while_it_scrubs_leaves_its_claims_to_the_parent(
         written(out, item)
 
     monkeypatch.setattr(parallel, "_write_frame", dies_at_the_tenth)
+    forked(monkeypatch)
     with caplog.at_level(logging.WARNING, logger="scrubber.parallel"):
         assert _check([a.format("two") for a in args] + ["--jobs", "2"]) == expected
     assert "job 1 failed (no space left on device)" in caplog.text

@@ -8,7 +8,7 @@ held claim belongs to the recording (one run, one request) that decided it, is
 sent only when that recording commits, and a claim's identity is unique among
 sent claims only, so a held copy never displaces the sent one before its commit;
 version 5 a digest of each claim's content, so a resend tells an exact duplicate from a
-changed claim. A store runs the steps above its
+changed claim, and the coordinator of a prepared recording. A store runs the steps above its
 current version inside one transaction that also holds the migration lock
 (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock), so several workers
 starting at once migrate exactly once.
@@ -113,6 +113,8 @@ def _postgres_v4(run: Run, current: int) -> None:
 
 def _v5(run: Run, current: int) -> None:
     run("ALTER TABLE claims ADD COLUMN content TEXT")
+    # who ends a prepared recording: "serve:<submission id>", "watch:<root>" ...
+    run("ALTER TABLE recordings ADD COLUMN coordinator TEXT")
 
 
 # (version, step(run, current version)): a new schema appends a step to both lists

@@ -331,12 +331,14 @@ class SqlStore:
         self._mine[recording] = OPEN
         return recording
 
-    def prepare_recording(self, recording: str) -> None:
-        """Hand the recording's outcome to a coordinator that keeps its own record (the
-        service's submission store, the watcher's journal): from now on only
-        ``commit_recording`` or ``discard_recording`` ends it, even after its process."""
+    def prepare_recording(self, recording: str, coordinator: str) -> None:
+        """Hand the recording's outcome to ``coordinator``, which keeps its own record of it
+        ("serve:<submission id>": the service's submission store; "watch:<root>": the
+        watcher's journal): from now on only ``commit_recording`` or ``discard_recording``
+        ends it, even after its process."""
         with self._transaction():
-            self._run("UPDATE recordings SET state = ? WHERE id = ?", (PREPARED, recording))
+            self._run("UPDATE recordings SET state = ?, coordinator = ? WHERE id = ?",
+                      (PREPARED, coordinator, recording))
         if recording in self._mine:
             self._mine[recording] = PREPARED
 
@@ -421,15 +423,18 @@ class SqlStore:
                 self._unlease(recording)
         return swept
 
-    def prepared(self) -> list[str]:
-        """The prepared recordings whose owner is gone, for their coordinator to end."""
+    def prepared(self, coordinator: str) -> list[tuple[str, str]]:
+        """(recording, coordinator) of the prepared recordings whose owner is gone and whose
+        coordinator begins with ``coordinator``: for it to end."""
         gone = []
-        for (recording,) in self._run("SELECT id FROM recordings WHERE state = ?",
-                                      (PREPARED,)).fetchall():
-            if recording in self._mine or not self._take_lease(recording):
+        for recording, said in self._run(
+                "SELECT id, coordinator FROM recordings WHERE state = ?",
+                (PREPARED,)).fetchall():
+            if not str(said or "").startswith(coordinator) or recording in self._mine \
+                    or not self._take_lease(recording):
                 continue
             self._unlease(recording)
-            gone.append(recording)
+            gone.append((recording, str(said)))
         return gone
 
     def recordings(self) -> list[RecordingInfo]:

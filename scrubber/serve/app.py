@@ -43,7 +43,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from scrubber import __version__
 from scrubber.api import FileOutcome, process_file
-from scrubber.core import Scrubber
+from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import report_sink
 from scrubber.ledger import LedgerError
 from scrubber.rules import Profile, load_profile
@@ -182,6 +182,10 @@ class Intake:
         self._sweep_spool()
         for orphan in self.store.orphans():  # left by a worker that died
             self.drop_orphan(orphan)
+        try:
+            self.resolve()
+        except LedgerError as exc:  # /readyz says the ledger is down; the next purge retries
+            log.warning("held claims of stopped submissions not ended yet: %s", exc)
         self.purge()
 
     def ready(self) -> list[str]:
@@ -231,8 +235,13 @@ class Intake:
                 pass
 
     def purge(self) -> int:
-        """Remove submissions older than the retention period, reports first."""
+        """Remove submissions older than the retention period, reports first; end what
+        stopped submissions held in the ledger (``resolve``)."""
         self._last_purge = time.monotonic()
+        try:
+            self.resolve()
+        except LedgerError as exc:
+            log.warning("held claims of stopped submissions not ended yet: %s", exc)
         days = self.settings.retention_days
         if days <= 0:
             return 0
@@ -279,14 +288,32 @@ class Intake:
         return not outcome.unreadable, report
 
     def submit(self, submission: Submission, body: Spooled, name: str) -> tuple[int, dict]:
-        """Scrub, record and keep one claimed submission; store and return its answer."""
+        """Scrub, record and keep one claimed submission; store and return its answer.
+
+        The accepted claims are held in the ledger under a recording prepared for
+        this submission (``coordinator``) and sent once its answer is stored: a
+        submission that fails, or whose worker dies, sends nothing, and one that
+        died between its answer and the ledger's commit is sent at the next start
+        (``resolve``).
+        """
         folder = self.settings.submissions_dir / submission.id
         try:
-            folder.mkdir(mode=0o700)
-            outcome = process_file(str(body.path), str(folder), stem=REPORT_STEM, name=name,
-                                   options=self.intake_options)
-            status, answer = _submission_answer(submission.id, name, outcome, folder)
-            self.store.finish(submission.id, status, answer, str(folder))
+            with Scrubber(self.intake_options) as scrubber:
+                recording = scrubber.begin_recording()
+                try:
+                    if recording is not None:
+                        recording.prepare(self.coordinator(submission.id))
+                    folder.mkdir(mode=0o700)
+                    outcome = process_file(str(body.path), str(folder), stem=REPORT_STEM,
+                                           name=name, scrubber=scrubber, recording=recording)
+                    status, answer = _submission_answer(submission.id, name, outcome, folder)
+                    self.store.finish(submission.id, status, answer, str(folder))
+                except BaseException:
+                    if recording is not None:
+                        self._end(recording, send=False)
+                    raise
+                if recording is not None:
+                    self._end(recording, send=True)
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             try:
@@ -297,6 +324,46 @@ class Intake:
         finally:
             self.leases.discard(submission.id)
         return status, answer
+
+    def coordinator(self, submission_id: str = "") -> str:
+        """How this service names itself on the recordings it prepares: its submission store
+        (as a digest: no path or address in the ledger) and the submission."""
+        import hashlib
+
+        store = hashlib.blake2b(self.settings.store_target.encode(), digest_size=6).hexdigest()
+        return f"serve:{store}:{submission_id}"
+
+    @staticmethod
+    def _end(recording: Recording, *, send: bool) -> None:
+        """Send (or drop) what a submission's recording holds; a ledger that fails now leaves
+        it prepared, for ``resolve`` to end from the submission's row."""
+        try:
+            if send:
+                recording.commit()
+            else:
+                recording.discard()
+        except LedgerError as exc:
+            log.warning("the ledger could not %s a submission's claims now (%s); they stay "
+                        "held until the next start", "send" if send else "drop", exc)
+
+    def resolve(self) -> int:
+        """End the recordings of submissions whose worker stopped between answer and commit:
+        sent when the submission was answered (its row done), dropped otherwise. Ended."""
+        options = self.intake_options
+        if not options.record or options.ledger is None:
+            return 0
+        from scrubber.ledger import open_store
+
+        ended = 0
+        with open_store(options.ledger) as ledger:
+            for recording, coordinator in ledger.prepared(self.coordinator()):
+                found = self.store.by_id(coordinator.rpartition(":")[2])
+                if found is not None and not found.done and not found.orphaned():
+                    continue  # its worker still runs
+                held = Recording(ledger, recording)
+                self._end(held, send=found is not None and found.done)
+                ended += 1
+        return ended
 
 
 def _private_temp(folder: Path, suffix: str) -> tuple[int, Path]:

@@ -222,6 +222,12 @@ class SubmissionStore:
                                 "WHERE state = 'pending'")
         return [found for found in map(_row, rows) if found.orphaned()]
 
+    def by_id(self, submission_id: str) -> Submission | None:
+        """Any client's submission by its id (for the service itself, never for a client)."""
+        _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE id = ?",
+                                (submission_id,))
+        return _row(rows[0]) if rows else None
+
     def get(self, client: str, submission_id: str) -> Submission | None:
         _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE id = ? "
                                 "AND client = ?", (submission_id, client))
