@@ -83,25 +83,22 @@ def accepted_claims(report: dict) -> int:
 
 def test_check_record_killed_at_random_moments_records_each_submission_whole_or_not(
         ledger_target, tmp_path):
-    base = generated(tmp_path / "base.x12", CLAIMS, seed=7).read_bytes()
     env = {**os.environ}
-    first = tmp_path / "first.x12"
-    first.write_bytes(renumbered(base, 100))
+    first = generated(tmp_path / "first.x12", CLAIMS, seed=7)
     started = time.monotonic()
     done = subprocess.run([*scrub_command(), "check", str(first), "--record", "--ledger",
                            ledger_target, "--format", "json"], capture_output=True,
                           text=True, env=env, timeout=600)
     took = time.monotonic() - started
     assert done.returncode in (0, 1), done.stderr
-    whole = accepted_claims(json.loads(done.stdout))
-    assert recorded(ledger_target) == {f"{SUBMITTER}:000000100": whole}
+    before = recorded(ledger_target)
+    assert before == {_submission(first): accepted_claims(json.loads(done.stdout))}
 
     rng = random.Random(23)
-    before = recorded(ledger_target)
     killed = 0
     for k in range(1, KILLS + 1):
-        path = tmp_path / f"run-{k}.x12"
-        path.write_bytes(renumbered(base, 100 + k))
+        path = generated(tmp_path / f"run-{k}.x12", CLAIMS, seed=100 + k)  # its own claims
+        whole = sum(1 for c in scrub(path, no_ledger=True).claims if not c.rejected)
         process = subprocess.Popen([*scrub_command(), "check", str(path), "--record",
                                     "--ledger", ledger_target, "-q", "--277ca",
                                     str(tmp_path / "acks")], env=env,
@@ -111,49 +108,49 @@ def test_check_record_killed_at_random_moments_records_each_submission_whole_or_
         except subprocess.TimeoutExpired:
             process.send_signal(signal.SIGKILL)
             process.wait()
-        submission = f"{SUBMITTER}:{100 + k:09d}"
+        submission = _submission(path)
         now = recorded(ledger_target)
-        # the same claims under a new ISA13 each run: sent, they take the place of the
-        # earlier copies (one claim, one identity); not sent, the ledger is as it was
+        # every earlier submission as it was; this one whole if its run ended, else absent
+        # or whole (killed after its commit)
         if process.returncode in (0, 1):
-            assert now == {submission: whole}, (submission, now)
+            assert now == {**before, submission: whole}, (submission, now)
         else:
             killed += 1
-            assert now in (before, {submission: whole}), (submission, now, before)
+            assert now in (before, {**before, submission: whole}), (submission, now, before)
         before = now
     assert killed, "every run ended before its kill: no moment was tried"
     sent = set(before)
 
-    # a resend under a new ISA13 is a duplicate of what was sent, and only of that
-    resend = tmp_path / "resend.x12"
-    resend.write_bytes(renumbered(base, 999))
-    again = subprocess.run([*scrub_command(), "check", str(resend), "--ledger", ledger_target,
-                            "--format", "json"], capture_output=True, text=True, env=env,
-                           timeout=600)
-    report = json.loads(again.stdout)
-    named = {related.rpartition("(submission ")[2].rstrip(")")
-             for file in report["files"] for ic in file["interchanges"]
-             for group in ic["groups"] for txn in group["transactions"]
-             for claim in txn["claims"] for finding in claim["findings"]
-             if finding["rule"] == "duplicate-claim" for related in finding["related"]}
-    assert named and named <= sent
+    # a resend of every run under a new ISA13 is a duplicate of what was sent, only of that
+    for k in range(1, KILLS + 1):
+        resend = tmp_path / f"resend-{k}.x12"
+        resend.write_bytes(renumbered((tmp_path / f"run-{k}.x12").read_bytes(), 5000 + k))
+        again = subprocess.run([*scrub_command(), "check", str(resend), "--ledger",
+                                ledger_target, "--format", "json"], capture_output=True,
+                               text=True, env=env, timeout=600)
+        report = json.loads(again.stdout)
+        named = {related.rpartition("(submission ")[2].rstrip(")")
+                 for file in report["files"] for ic in file["interchanges"]
+                 for group in ic["groups"] for txn in group["transactions"]
+                 for claim in txn["claims"] for finding in claim["findings"]
+                 if finding["rule"] == "duplicate-claim" for related in finding["related"]}
+        original = _submission(tmp_path / f"run-{k}.x12")
+        assert named == ({original} if original in sent else set()), (k, named)
 
     # and the next run records as it should, at once
-    last = tmp_path / "last.x12"
-    last.write_bytes(renumbered(base, 1000))
+    last = generated(tmp_path / "last.x12", CLAIMS, seed=999)
     subprocess.run([*scrub_command(), "check", str(last), "--record", "--ledger",
                     ledger_target, "-q"], env=env, timeout=600)
-    assert recorded(ledger_target)[f"{SUBMITTER}:000001000"] == whole
+    whole = sum(1 for c in scrub(last, no_ledger=True).claims if not c.rejected)
+    assert recorded(ledger_target) == {**before, _submission(last): whole}
 
 
 def test_check_record_on_a_full_disk_records_nothing(tmp_path, tmpfs):
     """The ledger on a disk that fills during the run: a clear error, nothing recorded."""
-    base = generated(tmp_path / "base.x12", CLAIMS, seed=9).read_bytes()
+    path = generated(tmp_path / "batch.x12", CLAIMS, seed=9)
     ledger = tmpfs / "ledger.sqlite"
     open_store(ledger).close()
     (tmpfs / "filler").write_bytes(b"\0" * (tmpfs_free(tmpfs) - (96 << 10)))
-    path = tmp_path / "batch.x12"
-    path.write_bytes(renumbered(base, 300))
     result = subprocess.run([*scrub_command(), "check", str(path), "--record", "--ledger",
                              str(ledger), "-q"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 2, result.stderr
