@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import stat
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,11 @@ _spec = importlib.util.spec_from_file_location("rules_fixture_build",
 build = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(build)
 VISIT = build.line("99213", charge="100")
-TOMORROW = (date.today() + timedelta(days=1)).isoformat()
+
+
+def after_today() -> str:
+    """A UTC date after every claim recorded so far, even across midnight."""
+    return (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
 
 
 def accepted(*claims, control: str) -> list[ScrubbedClaim]:
@@ -127,7 +131,7 @@ def test_prune_and_stats(filled):
         (3, 3, 2, SCHEMA_VERSION)
     code, out = ledger(filled, "prune", "--before", "2000-01-01")
     assert code == 0 and "pruned 0 claim(s)" in out
-    code, out = ledger(filled, "prune", "--before", TOMORROW, "--format", "json")
+    code, out = ledger(filled, "prune", "--before", after_today(), "--format", "json")
     assert code == 0 and json.loads(out)["pruned_claims"] == 3
     code, out = ledger(filled, "stats")
     assert code == 0 and "claims: 0" in out

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from scrubbing import scrub_source
+from scrubbing import scrub_source, scrub_stream
 
 from scrubber.model import ClaimRecord, Problem, read
 from scrubber.model.keys import patient_identity
@@ -217,7 +217,7 @@ def test_many_claims_keep_memory_flat():
         data = many(n)
         read_peak, _ = peak(lambda data=data: sum(1 for _ in read(data)))
         scrub_peak, accepted = peak(lambda data=data: sum(
-            1 for e in scrub_source(data, profile=PROFILE)
+            1 for e in scrub_stream(data, profile=PROFILE)
             if isinstance(e, ScrubbedClaim) and not e.rejected))
         assert accepted == n
         extra.append(scrub_peak - read_peak)
