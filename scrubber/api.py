@@ -25,6 +25,7 @@ from scrubber.emit.sinks import (
     ReportStyle,
     Sink,
     ack_sinks,
+    ack_stems,
     report_sink,
 )
 from scrubber.emit.summary import Tally
@@ -96,7 +97,10 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
 
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
-    broken and, with ``ack_999``, the 999 of the implementation-guide check.
+    broken and, with ``ack_999``, the 999 of the implementation-guide check;
+    inputs that share a file name are told apart by their folders
+    (``scrubber.emit.sinks.ack_stems``), and an input's acknowledgements of an
+    earlier run that this one did not write are removed.
     ``sinks`` are fed too (``--statistics`` ...). ``jobs``: processes to share
     the work of files (the same results, sooner on a big run; ``Scrubber.run``).
     With ``options.record``, the accepted claims are sent in the ledger once the
@@ -110,12 +114,11 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber, \
             scrubber.recording() as recording:
         every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
-        if ack_dir is not None:
-            outputs = AckFiles(lambda name: Path(ack_dir) / (
-                "stdin" if name == "<stdin>" else Path(name).name))
-            every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
         sources = [(sys.stdin.buffer if path == "-" else path,
                     "<stdin>" if path == "-" else path) for path in paths]
+        if ack_dir is not None:
+            stems = ack_stems([name for _, name in sources], ack_dir)
+            every += ack_sinks(AckFiles(stems.__getitem__), scrubber.acks, ack_999=ack_999)
         outcome = scrubber.run(sources, every, progress=progress, jobs=jobs,
                                recording=recording)
         if finish is not None:

@@ -22,7 +22,8 @@ from scrubber.api import DEFAULT_REPORTS, check_files, folder_inputs, open_priva
 from scrubber.config import ConfigError, load_config
 from scrubber.data.commands import data_group
 from scrubber.emit.batch import StatisticsSink
-from scrubber.emit.sinks import ReportStyle, report_formats
+from scrubber.emit.sinks import ReportStyle, format_for, report_formats
+from scrubber.files import OutputError, ack_folder, writable_folder
 from scrubber.ig import load_guides
 from scrubber.ledger import LedgerError, open_store
 from scrubber.ledger.commands import ledger_group
@@ -166,17 +167,19 @@ def _usable_ledger(options: ScrubOptions) -> None:
 
 @main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
-              help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
-              + ".")
-@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True),
+@click.option("--format", "fmt", type=FormatName(), default=None,
+              help="The report (default: as --output's extension says, else text): "
+              + "; ".join(f"{f.name}, {f.help}" for f in report_formats()) + ".")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
               help="Write the report to this file (owner-only: it names patients) instead of "
-                   "standard output.")
+                   "standard output; .html, .json, .csv or .txt sets the format.")
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text, HTML and CSV reports (masked by default; "
                    "the JSON report always carries names, member ids and birth dates).")
-@click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
-              help="Write a 277CA claim acknowledgement per input into this folder.")
+@click.option("--277ca", "ack_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the acknowledgements per input into this folder: a 277CA, a TA1 "
+                   "for a broken envelope (made if missing; a rerun replaces an input's "
+                   "earlier ones).")
 @click.option("--999", "ack_999", is_flag=True,
               help="Also write the 999 of the implementation-guide check per input into the "
                    "--277ca folder (<input>.999.x12).")
@@ -195,7 +198,7 @@ def _usable_ledger(options: ScrubOptions) -> None:
                    "number.")
 @verdict_options("check")
 @click.pass_context
-def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
+def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: str | None,
           show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
           statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
@@ -207,6 +210,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     Examples:
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
+        scrub check claims/ -o report.html      # the format follows the extension
         scrub check batch.x12 --277ca acks/ --999
         scrub check batch.x12 --record          # these claims are being sent
         scrub check big-batch.x12 --jobs 2      # two processes
@@ -219,8 +223,14 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not options.conformance:
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
-    if ack_dir:
-        os.makedirs(ack_dir, mode=0o700, exist_ok=True)
+    fmt = fmt or (format_for(output) if output else None) or "text"
+    try:
+        if output and not quiet:
+            writable_folder(output)
+        if ack_dir:
+            ack_folder(ack_dir)
+    except OutputError as exc:
+        _cannot_write(exc)
     with contextlib.ExitStack() as stack:
         if quiet:
             out: TextIO = stack.enter_context(open(os.devnull, "w"))
@@ -246,12 +256,20 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         except (LedgerError, ResourceError) as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
+        except OutputError as exc:
+            _cannot_write(exc)
     _say_not_scrubbed(outcome.not_scrubbed)
     if options.record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {options.ledger}",
                    err=True)
     failed = outcome.failed(options.fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def _cannot_write(exc: OutputError) -> None:
+    """A report or acknowledgement that cannot be written: one line, exit 2, nothing half-made."""
+    click.echo(f"scrub: {_printable(str(exc))}", err=True)
+    sys.exit(EXIT_UNREADABLE)
 
 
 def _inputs(files: tuple[str, ...]) -> list[str]:

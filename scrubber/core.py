@@ -209,8 +209,7 @@ class Scrubber:
             notices.deliver(sinks)
             return outcome
         finally:
-            for sink in sinks:
-                sink.close()
+            _close_all(sinks)
 
     def events(self, source: Source, *, name: str = "<source>",
                progress: Progress | None = None) -> Iterator[Event | ScrubbedClaim]:
@@ -309,3 +308,15 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
         yield lambda: name
     finally:
         os.unlink(name)
+
+
+def _close_all(sinks: Sequence[Sink]) -> None:
+    """Close every sink, even when one fails (a full disk): the first failure is raised."""
+    failure: BaseException | None = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except BaseException as exc:  # noqa: BLE001 - raised again below
+            failure = failure or exc
+    if failure is not None:
+        raise failure

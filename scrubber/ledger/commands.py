@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import click
 
+from scrubber.files import OutputError, open_private, writable_folder
 from scrubber.ledger.keys import LedgerError, write_new_key
 from scrubber.ledger.store import LedgerStore, open_store
 
@@ -213,8 +214,8 @@ def stats(target: str | None, fmt: str) -> None:
 
 
 @ledger_group.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
-              help="File to write (owner-only); default: standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="File to write (owner-only, whole or absent); default: standard output.")
 @_options
 def export(output: str, target: str | None, fmt: str) -> None:
     """Every recorded claim as JSON lines (patients stay hashed): to move or back up a ledger.
@@ -223,14 +224,17 @@ def export(output: str, target: str | None, fmt: str) -> None:
     Example:
         scrub ledger export -o ledger.jsonl
     """
-    with _store(target) as store:
-        if output == "-":
-            count = _write_lines(store, sys.stdout)
-        else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                count = _write_lines(store, out)
+    try:
+        if output != "-":
+            writable_folder(output)
+        with _store(target) as store:
+            if output == "-":
+                count = _write_lines(store, sys.stdout)
+            else:  # whole or absent: a reader never takes half an export for a backup
+                with open_private(output) as out:
+                    count = _write_lines(store, out)
+    except OutputError as exc:
+        raise _Unusable(str(exc)) from None
     if output != "-":
         _emit(fmt, {"exported_claims": count, "output": output},
               f"exported {count} claim(s) to {output}")

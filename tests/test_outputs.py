@@ -1,0 +1,226 @@
+"""Outputs people can rely on: -o is the report, files whole or absent, clear failures.
+
+Every report, acknowledgement and export is written under a temporary name and
+renamed (scrubber.files.open_private); a full disk or a folder that cannot be
+written is one line naming the path, exit 2, and no partial file under a final
+name. Inputs that share a file name get distinct acknowledgements, and a rerun
+into the same folder leaves no earlier run's acknowledgement beside the new ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from servekit import generated
+from x12text import claim_837p, interchange
+
+from scrubber.cli import main
+from scrubber.files import OutputError, open_private
+
+FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "837p-multi.x12"
+
+
+def scrub_run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "scrubber", *map(str, args)],
+                          capture_output=True, text=True, timeout=600, cwd=cwd)
+
+
+def one_line_error(result: subprocess.CompletedProcess, *names: str) -> str:
+    """The run failed with exit 2 and a single line on stderr naming each of ``names``."""
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert all(name in lines[0] for name in names), lines
+    return lines[0]
+
+
+# -- -o / --output and the format ---------------------------------------------------------
+
+@pytest.mark.parametrize(("name", "starts"), [
+    ("r.html", "<!DOCTYPE html>"), ("r.json", "{"), ("r.csv", "file,"), ("r.txt", "")])
+def test_o_is_the_report_file_and_its_extension_the_format(tmp_path, name, starts):
+    target = tmp_path / name
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-o", str(target)])
+    assert run.exit_code in (0, 1), run.output
+    assert target.is_file() and run.stdout == ""  # the report went to the file, not stdout
+    text = target.read_text()
+    assert text.startswith(starts)
+    if name.endswith(".txt"):
+        assert not text.startswith(("{", "<", "file,")) and "claim" in text
+    if name.endswith(".json"):
+        json.loads(text)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no folder, no leftovers
+
+
+def test_format_wins_over_the_extension(tmp_path):
+    target = tmp_path / "r.html"
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "--format", "json",
+                                    "--output", str(target)])
+    assert run.exit_code in (0, 1), run.output
+    json.loads(target.read_text())
+
+
+def test_the_acknowledgement_folder_has_a_long_flag_only():
+    options = {name for param in main.commands["check"].params
+               for name in getattr(param, "opts", [])}
+    assert "-o" in options and "--277ca" in options
+    ack = next(p for p in main.commands["check"].params if "--277ca" in p.opts)
+    assert ack.opts == ["--277ca"] and not ack.secondary_opts
+
+
+def test_a_missing_or_unwritable_output_folder_is_one_line_exit_2(tmp_path):
+    missing = tmp_path / "nowhere" / "r.html"
+    one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "-o", missing), str(missing))
+    assert not missing.parent.exists()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "--277ca", blocked / "acks"),
+                   str(blocked / "acks"))
+    if os.geteuid() != 0:  # root writes anywhere: the mode alone says nothing to it
+        one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "-o", locked / "r.txt"),
+                       str(locked / "r.txt"))
+
+
+def test_ledger_export_o_is_whole_and_a_missing_folder_is_exit_2(tmp_path):
+    ledger = tmp_path / "ledger.sqlite"
+    assert CliRunner().invoke(main, ["check", str(FIXTURE), "--ledger", str(ledger),
+                                     "--record", "-q"]).exit_code in (0, 1)
+    missing = tmp_path / "nowhere" / "dump.jsonl"
+    one_line_error(scrub_run("ledger", "export", "--ledger", ledger, "-o", missing),
+                   str(missing))
+    dump = tmp_path / "dump.jsonl"
+    run = CliRunner().invoke(main, ["ledger", "export", "--ledger", str(ledger),
+                                    "--output", str(dump)])
+    assert run.exit_code == 0 and dump.read_text().count("\n") > 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+# -- whole or absent ----------------------------------------------------------------------
+
+def test_open_private_is_whole_or_absent(tmp_path):
+    target = tmp_path / "r.txt"
+    target.write_text("the earlier report\n")
+    with pytest.raises(RuntimeError), open_private(target) as out:
+        out.write("half a report")
+        raise RuntimeError("the writer failed midway")
+    assert target.read_text() == "the earlier report\n"
+    unfinished = open_private(target)
+    unfinished.write("never closed")
+    del unfinished
+    assert target.read_text() == "the earlier report\n"
+    with open_private(target) as out:
+        out.write("new\n")
+        assert target.read_text() == "the earlier report\n"  # not under the name until closed
+    assert target.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.txt"]
+
+
+def fill(folder: Path, leave: int) -> None:
+    """Fill ``folder``'s disk but ``leave`` bytes."""
+    stats = os.statvfs(folder)
+    free = stats.f_bavail * stats.f_frsize
+    (folder / "filler").write_bytes(b"\0" * max(0, free - leave))
+
+
+def no_partial(folder: Path, finals: dict[str, str]) -> None:
+    """Only the filler, and each final name with exactly its earlier content."""
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == sorted(["filler", *finals]), names
+    for name, content in finals.items():
+        assert (folder / name).read_text() == content
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory) -> Path:
+    return generated(tmp_path_factory.mktemp("big") / "big.x12", 300, seed=5)
+
+
+def test_a_full_disk_while_writing_the_report_is_exit_2_and_no_partial_file(tmpfs, big):
+    finals = {f"r.{ext}": f"the earlier {ext} report\n" for ext in ("txt", "json", "html", "csv")}
+    for name, content in finals.items():
+        (tmpfs / name).write_text(content)
+    fill(tmpfs, 16 << 10)  # each report of 300 claims is larger than this
+    for name in finals:
+        one_line_error(scrub_run("check", big, "--no-ledger", "-o", tmpfs / name),
+                       str(tmpfs / name), "No space left")
+        no_partial(tmpfs, finals)
+
+
+def test_a_full_disk_while_writing_acknowledgements_is_exit_2_and_no_partial_file(
+        tmpfs, big):
+    acks = tmpfs / "acks"
+    acks.mkdir()
+    earlier = {"big.x12.277ca.x12": "ISA*the earlier 277CA~\n"}
+    for name, content in earlier.items():
+        (acks / name).write_text(content)
+    fill(tmpfs, 16 << 10)  # the 277CA of 300 claims is larger than this
+    error = one_line_error(scrub_run("check", big, "--no-ledger", "-q", "--277ca", acks,
+                                     "--999"), "No space left")
+    assert str(acks / "big.x12.277ca.x12") in error
+    assert sorted(p.name for p in acks.iterdir()) == sorted(earlier)
+    assert (acks / "big.x12.277ca.x12").read_text() == earlier["big.x12.277ca.x12"]
+
+
+def test_a_full_disk_under_the_ledger_is_exit_2_and_records_nothing(tmpfs, big):
+    from scrubber.ledger import open_store
+
+    ledger = tmpfs / "ledger.sqlite"
+    open_store(ledger).close()
+    fill(tmpfs, 8 << 10)  # no room for the journal: the ledger cannot even be opened
+    error = one_line_error(scrub_run("check", big, "--record", "--ledger", ledger, "-q"),
+                           str(ledger))
+    assert "space" in error and "not a usable ledger" not in error, error
+    (tmpfs / "filler").unlink()
+    fill(tmpfs, 64 << 10)  # room to open it, not to record 300 claims
+    error = one_line_error(scrub_run("check", big, "--record", "--ledger", ledger, "-q"),
+                           str(ledger))
+    assert "full" in error or "space" in error, error
+    (tmpfs / "filler").unlink()
+    with open_store(ledger) as store:
+        assert store.submissions() == []
+
+
+# -- acknowledgement names ----------------------------------------------------------------
+
+def test_inputs_sharing_a_name_get_distinct_acknowledgements(tmp_path):
+    one, two = tmp_path / "d1", tmp_path / "d2"
+    one.mkdir(), two.mkdir()
+    (one / "a.x12").write_text(interchange(claim_837p("FIRST1")))
+    (two / "a.x12").write_text(interchange(claim_837p("SECOND2"), control="000000002"))
+    acks = tmp_path / "acks"
+    run = CliRunner().invoke(main, ["check", str(one / "a.x12"), str(two / "a.x12"),
+                                    "--no-ledger", "-q", "--277ca", str(acks)])
+    assert run.exit_code == 0, run.output
+    assert sorted(p.name for p in acks.iterdir()) == ["d1__a.x12.277ca.x12",
+                                                      "d2__a.x12.277ca.x12"]
+    assert "TRN*2*FIRST1~" in (acks / "d1__a.x12.277ca.x12").read_text()
+    assert "TRN*2*SECOND2~" in (acks / "d2__a.x12.277ca.x12").read_text()
+
+
+def test_a_rerun_leaves_no_earlier_acknowledgement_beside_the_new_ones(tmp_path):
+    batch = tmp_path / "batch.x12"
+    broken = interchange(claim_837p("RERUN1")).replace("IEA*1*000000001", "IEA*1*000000009")
+    batch.write_text(broken)
+    acks = tmp_path / "acks"
+    other = acks / "other.x12.ta1.x12"  # another input's: left alone
+    args = ["check", str(batch), "--no-ledger", "-q", "--277ca", str(acks), "--999"]
+    CliRunner().invoke(main, args)
+    other.write_text("ISA*another input's TA1~")
+    assert (acks / "batch.x12.ta1.x12").is_file()
+    batch.write_text(interchange(claim_837p("RERUN1")))  # the envelope mended
+    assert CliRunner().invoke(main, args[:-1]).exit_code == 0  # and no --999 this time
+    assert sorted(p.name for p in acks.iterdir()) == ["batch.x12.277ca.x12",
+                                                      "other.x12.ta1.x12"]
+
+
+def test_output_errors_name_the_final_path_not_a_temporary_one(tmp_path):
+    error = OutputError(28, "No space left on device", str(tmp_path / "r.html"))
+    assert str(error) == f"cannot write {tmp_path / 'r.html'}: No space left on device"
