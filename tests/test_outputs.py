@@ -224,3 +224,23 @@ def test_a_rerun_leaves_no_earlier_acknowledgement_beside_the_new_ones(tmp_path)
 def test_output_errors_name_the_final_path_not_a_temporary_one(tmp_path):
     error = OutputError(28, "No space left on device", str(tmp_path / "r.html"))
     assert str(error) == f"cannot write {tmp_path / 'r.html'}: No space left on device"
+
+
+def test_batch_acks_hold_only_this_run_and_tell_shared_names_apart(tmp_path):
+    from scrubber.spark.job import assemble_acks
+    from scrubber.spark.pieces import Piece
+
+    acks = tmp_path / "out" / "acks"
+    parts = acks / ".parts"
+    parts.mkdir(parents=True)
+    (acks / "old.x12.ta1.x12").write_text("ISA*an earlier run's TA1~")
+    pieces = [Piece(0, 0, str(tmp_path / "d1" / "a.x12"), 0),
+              Piece(1, 0, str(tmp_path / "d1" / "a.x12"), 1),
+              Piece(2, 1, str(tmp_path / "d2" / "a.x12"), 0)]
+    for piece in pieces:
+        (parts / f"{piece.name}.277ca.x12").write_text(f"part {piece.id}\n")
+    written = assemble_acks(pieces, parts, acks)
+    assert sorted(p.name for p in acks.iterdir()) == ["d1__a.x12.277ca.x12",
+                                                      "d2__a.x12.277ca.x12"]
+    assert (acks / "d1__a.x12.277ca.x12").read_text() == "part 0\npart 1\n"
+    assert sorted(written) == sorted(str(p) for p in acks.iterdir())
