@@ -529,7 +529,8 @@ def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | No
 
     The verdicts are those of scrub check (docs/scale.md): the same settings,
     the same ledger (on a cluster, give every executor one: a postgresql:// URL,
-    or --no-ledger). Needs pyspark: pip install '.[spark]'. Exit status as for check.
+    or --no-ledger). Needs pyspark: pip install pyspark (or, from a checkout,
+    pip install '.[spark]'). Exit status as for check.
 
     \b
     Examples:

@@ -244,3 +244,16 @@ def test_batch_acks_hold_only_this_run_and_tell_shared_names_apart(tmp_path):
                                                       "d2__a.x12.277ca.x12"]
     assert (acks / "d1__a.x12.277ca.x12").read_text() == "part 0\npart 1\n"
     assert sorted(written) == sorted(str(p) for p in acks.iterdir())
+
+
+def test_the_batch_install_hint_names_pyspark_not_a_stranger(tmp_path, monkeypatch):
+    from scrubber.spark.run import BatchError, run_batch
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # not installed
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)
+    with pytest.raises(BatchError) as raised:
+        run_batch([str(FIXTURE)], tmp_path / "out")
+    assert "pip install pyspark" in str(raised.value)
+    assert "scrubber[spark]" not in str(raised.value)  # another project on the index
+    help_text = CliRunner().invoke(main, ["batch", "--help"]).output
+    assert "pip install pyspark" in help_text and "scrubber[spark]" not in help_text

@@ -58,6 +58,11 @@ def _store(target: str | None) -> Iterator[LedgerStore]:
         store.close()
 
 
+def _dry_run(command: Callable) -> Callable:
+    return click.option("--dry-run", is_flag=True,
+                        help="Say how many claims would go; remove nothing.")(command)
+
+
 class _Unusable(click.ClickException):
     exit_code = 2
 
@@ -138,13 +143,15 @@ def show(claim_id: str, target: str | None, fmt: str) -> None:
 @click.option("--claim", "claim_id", metavar="CLM01", help="Forget this claim instead.")
 @click.option("--npi", help="With --claim: only the claim of this billing provider.")
 @click.option("--payer", help="With --claim: only the claim sent to this payer id.")
+@_dry_run
 @_options
 def forget(submission: str | None, claim_id: str | None, npi: str | None, payer: str | None,
-           target: str | None, fmt: str) -> None:
+           dry_run: bool, target: str | None, fmt: str) -> None:
     """Remove a submission (SENDER:ISA13) or, with --claim, a claim that was never sent.
 
     \b
     Example:
+        scrub ledger forget SCRUBTESTSUBM:000000102 --dry-run
         scrub ledger forget SCRUBTESTSUBM:000000102
         scrub ledger forget --claim MLT-0003 --npi 1728394655
     """
@@ -152,11 +159,13 @@ def forget(submission: str | None, claim_id: str | None, npi: str | None, payer:
         raise click.UsageError("name a SUBMISSION or --claim CLM01 (one of the two)")
     with _store(target) as store:
         if claim_id is not None:
-            count = store.forget_claim(claim_id, npi=npi, payer=payer)
+            count = store.forget_claim(claim_id, npi=npi, payer=payer, dry_run=dry_run)
         else:
-            count = store.forget_submission(submission or "")
+            count = store.forget_submission(submission or "", dry_run=dry_run)
     what = f"claim {claim_id}" if claim_id is not None else f"submission {submission}"
-    _emit(fmt, {"forgotten_claims": count}, f"forgot {count} claim(s) of {what}")
+    _emit(fmt, {"forgotten_claims": count, "dry_run": dry_run},
+          f"{'would forget' if dry_run else 'forgot'} {count} claim(s) of {what}"
+          + (" (dry run: nothing removed)" if dry_run else ""))
 
 
 @ledger_group.command("release")
@@ -185,18 +194,21 @@ def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:
 @ledger_group.command("prune")
 @click.option("--before", required=True, callback=_date, metavar="YYYY-MM-DD",
               help="Remove the claims recorded before this date (UTC).")
+@_dry_run
 @_options
-def prune(before: date, target: str | None, fmt: str) -> None:
+def prune(before: date, dry_run: bool, target: str | None, fmt: str) -> None:
     """Retention: remove what was recorded before a date, so the ledger does not grow forever.
 
     \b
     Example:
+        scrub ledger prune --before 2025-11-01 --dry-run
         scrub ledger prune --before 2025-11-01
     """
     with _store(target) as store:
-        count = store.prune(before)
-    _emit(fmt, {"pruned_claims": count, "before": before.isoformat()},
-          f"pruned {count} claim(s) recorded before {before.isoformat()}")
+        count = store.prune(before, dry_run=dry_run)
+    _emit(fmt, {"pruned_claims": count, "before": before.isoformat(), "dry_run": dry_run},
+          f"{'would prune' if dry_run else 'pruned'} {count} claim(s) recorded before "
+          f"{before.isoformat()}" + (" (dry run: nothing removed)" if dry_run else ""))
 
 
 @ledger_group.command("stats")
