@@ -16,7 +16,6 @@ from scrubber.spark.pieces import PIECE_BYTES
 from scrubber.spark.session import session
 from scrubber.spark.stages import RUN
 
-
 #: how to get pyspark: the package itself, or our checkout's extra (which pins the version
 #: we test); never "scrubber[spark]": on the package index that name is another project
 PYSPARK_HINT = ("scrub batch needs pyspark (and Java 17): pip install pyspark, or from a "
