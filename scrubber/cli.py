@@ -38,7 +38,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrub", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Site settings (TOML); default: ./scrub.toml when present.")
+              help="Site settings (TOML); default: the scrub.toml of this folder or the "
+                   "nearest above it (up to a repository's top).")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Scrub X12 837 claim files before they go to a payer.

@@ -257,3 +257,37 @@ def test_the_batch_install_hint_names_pyspark_not_a_stranger(tmp_path, monkeypat
     assert "scrubber[spark]" not in str(raised.value)  # another project on the index
     help_text = CliRunner().invoke(main, ["batch", "--help"]).output
     assert "pip install pyspark" in help_text and "scrubber[spark]" not in help_text
+
+
+# -- scrub.toml ---------------------------------------------------------------------------
+
+def test_scrub_toml_is_found_upward_up_to_a_repository_top(tmp_path, monkeypatch):
+    from scrubber.options import find_config, read_config
+
+    site = tmp_path / "site"
+    deep = site / "claims" / "2026-12-01"
+    deep.mkdir(parents=True)
+    (site / "scrub.toml").write_text('[scrub]\nprofile = "payers/acme.xml"\n')
+    assert find_config(deep) == site / "scrub.toml"
+    monkeypatch.chdir(deep)
+    assert read_config()["scrub"]["profile"] == str(site / "payers" / "acme.xml")
+    (site / "claims" / ".git").mkdir()  # a repository inside the site: its top is the end
+    assert find_config(deep) is None
+    run = CliRunner().invoke(main, ["--config", str(site / "scrub.toml"), "check",
+                                    str(FIXTURE), "--no-ledger", "-q"])
+    assert run.exit_code == 2 and "acme.xml" in run.output  # the file it names, from its folder
+
+
+@pytest.mark.parametrize(("toml", "says"), [
+    ('[chek]\nworkers = 2\n', "did you mean check?"),
+    ('[scrub]\nignroe = ["snip-npi"]\n', "did you mean ignore?"),
+    ('[watch]\nack-sendr = "ACME"\n', "did you mean ack-sender?"),
+    ('[check]\nignore = "snip-npi"\n', 'give a list'),
+    ('[scrub]\nignore = "snip-npi"\n', "give a list of rule ids"),
+])
+def test_a_misspelt_scrub_toml_says_what_was_meant(tmp_path, monkeypatch, toml, says):
+    (tmp_path / "scrub.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-q"])
+    assert run.exit_code == 2 and says in run.output, run.output
+    assert "iterable" not in run.output
