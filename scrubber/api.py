@@ -353,22 +353,34 @@ def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: 
                 yield event
 
 
-def folder_inputs(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """The files directly in ``folder`` to scrub (every regular, visible file), and its subfolders.
+def folder_inputs(folder: str | os.PathLike, *, recursive: bool = False
+                  ) -> tuple[list[str], list[str]]:
+    """The files in ``folder`` to scrub (every regular, visible file), and its subfolders.
 
     Every file is an input, X12 or not: one that is not an 837 is reported as
-    not scrubbed, never skipped in silence. Hidden files are left out;
-    subfolders are not searched and come back for the caller to mention.
+    not scrubbed, never skipped in silence. Hidden files and folders are left
+    out. Without ``recursive``, subfolders are not searched and come back for
+    the caller to mention; with it, they are searched too (in name order,
+    files before subfolders) and only linked folders, never followed (no loop),
+    come back.
     """
-    files, folders = [], []
+    files, folders, linked = [], [], []
     for entry in sorted(os.scandir(os.fspath(folder)), key=lambda e: str(e.name)):
         if str(entry.name).startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
             folders.append(str(entry.path))
+        elif entry.is_symlink() and entry.is_dir():
+            linked.append(str(entry.path))
         else:
             files.append(str(entry.path))
-    return files, folders
+    if not recursive:
+        return files, sorted(folders + linked)
+    for sub in folders:
+        found, left = folder_inputs(sub, recursive=True)
+        files += found
+        linked += left
+    return files, linked
 
 
 def find_x12_files(folder: str | os.PathLike) -> list[str]:

@@ -174,6 +174,8 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
               help="Write the report to this file (owner-only: it names patients) instead of "
                    "standard output; .html, .json, .csv or .txt sets the format.")
+@click.option("-r", "--recursive", is_flag=True,
+              help="Search the folders among FILES and every folder inside them.")
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text, HTML and CSV reports (masked by default; "
                    "the JSON report always carries names, member ids and birth dates).")
@@ -200,7 +202,7 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @verdict_options("check")
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: str | None,
-          show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
+          recursive: bool, show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
           statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
@@ -212,13 +214,14 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
         scrub check claims/ -o report.html      # the format follows the extension
+        scrub check claims/ --recursive         # and every folder inside
         scrub check batch.x12 --277ca acks/ --999
         scrub check batch.x12 --record          # these claims are being sent
         scrub check big-batch.x12 --jobs 2      # two processes
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
-    paths = _inputs(files)
+    paths = _inputs(files, recursive)
     options = _scrub_options(ctx, "check", settings)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
@@ -273,16 +276,20 @@ def _cannot_write(exc: OutputError) -> None:
     sys.exit(EXIT_UNREADABLE)
 
 
-def _inputs(files: tuple[str, ...]) -> list[str]:
-    """The inputs FILES name: a folder stands for its files, its subfolders are named on stderr."""
+def _inputs(files: tuple[str, ...], recursive: bool = False) -> list[str]:
+    """The inputs FILES name: a folder stands for its files; its subfolders are searched
+    with ``recursive``, else named on stderr."""
     paths: list[str] = []
     for name in files:
         if name != "-" and os.path.isdir(name):
-            found, folders = folder_inputs(name)
+            found, folders = folder_inputs(name, recursive=recursive)
             if not found:
                 raise click.UsageError(f"{name}: no files in this folder")
             for folder in folders:
-                click.echo(f"scrub: {folder}: a folder inside {name}, not searched", err=True)
+                why = "a linked folder, not followed" if recursive else \
+                    "not searched (give --recursive)"
+                click.echo(f"scrub: {_printable(folder)}: a folder inside {name}, {why}",
+                           err=True)
             paths += found
         else:
             paths.append(name)
@@ -520,12 +527,14 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
               help="Write the 999 of the implementation-guide check per input.")
 @click.option("--piece-mb", type=click.IntRange(1), default=64, show_default=True,
               help="A larger file is cut at interchange boundaries into pieces of this size.")
+@click.option("-r", "--recursive", is_flag=True,
+              help="Search the folders among FILES and every folder inside them.")
 @click.option("--json", "as_json", is_flag=True, help="The summary line as JSON.")
 @verdict_options("batch")
 @click.pass_context
 def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | None,
           spark_conf: tuple[str, ...], scope: str, ack_999: bool, piece_mb: int,
-          as_json: bool, **settings: Any) -> None:
+          recursive: bool, as_json: bool, **settings: Any) -> None:
     """Scrub a day of 837 FILES (folders: their files) on Apache Spark into --out.
 
     The verdicts are those of scrub check (docs/scale.md): the same settings,
@@ -548,7 +557,7 @@ def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | No
             raise click.UsageError(f"--spark-conf {item!r}: write KEY=VALUE")
         conf.append((key.strip(), value.strip()))
     try:
-        result = run_batch(_inputs(files), out, options=options, master=master, conf=conf,
+        result = run_batch(_inputs(files, recursive), out, options=options, master=master, conf=conf,
                            scope=scope, ack_999=ack_999 and options.conformance,
                            piece_bytes=piece_mb << 20)
     except BatchError as exc:

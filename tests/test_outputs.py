@@ -291,3 +291,24 @@ def test_a_misspelt_scrub_toml_says_what_was_meant(tmp_path, monkeypatch, toml, 
     run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-q"])
     assert run.exit_code == 2 and says in run.output, run.output
     assert "iterable" not in run.output
+
+
+# -- inputs -------------------------------------------------------------------------------
+
+def test_recursive_searches_every_folder_inside(tmp_path):
+    top = tmp_path / "claims"
+    (top / "2026" / "12").mkdir(parents=True)
+    (top / ".hidden").mkdir()
+    (top / "top.x12").write_text(interchange(claim_837p("TOP1")))
+    (top / "2026" / "12" / "deep.x12").write_text(
+        interchange(claim_837p("DEEP1"), control="000000002"))
+    (top / ".hidden" / "skip.x12").write_text(interchange(claim_837p("HIDDEN1")))
+    (top / "loop").symlink_to(top)  # never followed: no loop
+    flat = scrub_run("check", top, "--no-ledger", "--format", "json")
+    assert [f["path"] for f in json.loads(flat.stdout)["files"]] == [str(top / "top.x12")]
+    assert "2026: a folder inside" in flat.stderr and "--recursive" in flat.stderr
+    deep = scrub_run("check", top, "--no-ledger", "--format", "json", "--recursive")
+    assert deep.returncode == 0, deep.stderr
+    assert [f["path"] for f in json.loads(deep.stdout)["files"]] == [  # files, then folders
+        str(top / "top.x12"), str(top / "2026" / "12" / "deep.x12")]
+    assert "loop: a folder inside" in deep.stderr and "not followed" in deep.stderr
