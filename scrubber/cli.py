@@ -202,8 +202,8 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @verdict_options("check")
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: str | None,
-          recursive: bool, show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
-          statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
+          recursive: bool, show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool,
+          verbose: bool, statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -557,8 +557,8 @@ def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | No
             raise click.UsageError(f"--spark-conf {item!r}: write KEY=VALUE")
         conf.append((key.strip(), value.strip()))
     try:
-        result = run_batch(_inputs(files, recursive), out, options=options, master=master, conf=conf,
-                           scope=scope, ack_999=ack_999 and options.conformance,
+        result = run_batch(_inputs(files, recursive), out, options=options, master=master,
+                           conf=conf, scope=scope, ack_999=ack_999 and options.conformance,
                            piece_bytes=piece_mb << 20)
     except BatchError as exc:
         click.echo(f"scrub: {exc}", err=True)
