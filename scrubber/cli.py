@@ -203,7 +203,8 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: str | None,
           recursive: bool, show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool,
-          verbose: bool, statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
+          verbose: bool, statistics: bool, color: bool | None, jobs: int | None,
+          **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
