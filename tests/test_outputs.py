@@ -312,3 +312,65 @@ def test_recursive_searches_every_folder_inside(tmp_path):
     assert [f["path"] for f in json.loads(deep.stdout)["files"]] == [  # files, then folders
         str(top / "top.x12"), str(top / "2026" / "12" / "deep.x12")]
     assert "loop: a folder inside" in deep.stderr and "not followed" in deep.stderr
+
+
+# -- an 835 is not an 837, as a PDF is not -------------------------------------------------
+
+REMITTANCE = FIXTURE.parent / "broken-835.x12"
+MIXED = FIXTURE.parent / "broken-two-interchanges-first-bad.x12"  # an 835, then an 837P
+
+
+def test_an_835_is_not_an_837_and_not_a_file_to_fix(tmp_path):
+    acks = tmp_path / "acks"
+    run = scrub_run("check", REMITTANCE, FIXTURE.parent / "837p-single.x12", "--no-ledger",
+                    "--format", "json", "--277ca", acks, "--999")
+    assert run.returncode == 2, run.stderr  # as for a PDF: an input not read at all
+    report = json.loads(run.stdout)
+    first = report["files"][0]
+    assert first["verdict"] == "not an 837" and first["summary"]["envelope_problems"] == 0
+    assert [p["code"] for p in first["problems"]] == ["file-not-837"]
+    assert "835 remittance advice" in first["problems"][0]["message"]
+    assert report["total"]["envelope_problems"] == 0
+    assert report["total"]["verdict"] == "1 file not scrubbed"  # not "fix 1 file"
+    assert "not scrubbed" in run.stderr and "835" in run.stderr
+    assert sorted(p.name for p in acks.iterdir()) == [  # no 999 answering the 835
+        "837p-single.x12.277ca.x12", "837p-single.x12.999.x12"]
+    text = scrub_run("check", REMITTANCE, "--no-ledger").stdout
+    assert "verdict: not an 837" in text and "fix the envelope" not in text
+
+
+def test_a_file_with_an_837_beside_an_835_is_still_scrubbed():
+    run = scrub_run("check", MIXED, "--no-ledger", "--format", "json")
+    file = json.loads(run.stdout)["files"][0]
+    assert file["summary"]["claims"] == 1 and file["summary"]["file_problems"] == 0
+    assert file["verdict"] != "not an 837"
+
+
+def test_the_watcher_files_an_835_under_failed_without_a_999(tmp_path):
+    root = tmp_path / "root"
+    (root / "inbox").mkdir(parents=True)
+    (root / "inbox" / "remit.x12").write_bytes(REMITTANCE.read_bytes())
+    run = subprocess.run([sys.executable, "-m", "scrubber", "watch", str(root), "--once",
+                          "--poll", "--settle", "0", "--workers", "1", "--no-ledger"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert [p.name for p in (root / "failed").iterdir()] == ["remit.x12"]
+    assert not list((root / "rejected").iterdir())
+    assert not [p for p in (root / "reports").iterdir() if p.name.endswith(".999.x12")]
+
+
+def test_serve_answers_an_835_as_not_an_837(tmp_path):
+    from fastapi.testclient import TestClient
+    from servekit import auth, settings
+
+    from scrubber.serve import create_app
+
+    with TestClient(create_app(settings(tmp_path))) as service:
+        answer = service.post("/v1/submissions", content=REMITTANCE.read_bytes(),
+                              headers=auth())
+        assert answer.status_code == 400, answer.text
+        body = answer.json()
+        assert body["error"] == "not_an_837" and body["verdict"] == "failed"
+        assert "835" in body["problems"][0]["message"]
+        checked = service.post("/v1/validate", content=REMITTANCE.read_bytes(), headers=auth())
+        assert checked.status_code == 400 and checked.json()["error"] == "not_an_837"

@@ -353,8 +353,8 @@ class Ack999Sink(Sink):
         self.writer = writer
 
     def end_file(self, end: FileEnd) -> None:
-        if end.conformance is None:
-            return
+        if end.conformance is None or end.summary.get("file_problems"):
+            return  # not an 837 at all (binary, an 835 ...): nothing a payer would answer
         ack = self.writer
         with self.outputs.open(end.name, "999") as out:
             write_999(end.conformance, out, sender_id=ack.sender_id,
