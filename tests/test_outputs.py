@@ -374,3 +374,30 @@ def test_serve_answers_an_835_as_not_an_837(tmp_path):
         assert "835" in body["problems"][0]["message"]
         checked = service.post("/v1/validate", content=REMITTANCE.read_bytes(), headers=auth())
         assert checked.status_code == 400 and checked.json()["error"] == "not_an_837"
+
+
+# -- the watcher's report names --------------------------------------------------------------
+
+def test_watcher_report_names_are_readable_and_unique(tmp_path):
+    import re
+
+    from scrubber.options import ScrubOptions
+    from scrubber.watch import Watcher, WatchSettings
+
+    root = tmp_path / "root"
+    settings = WatchSettings(root=root, workers=1, settle_seconds=0, use_events=False,
+                             options=ScrubOptions(ledger=None), reports=("json",))
+    for n in range(3):  # the same name three times: three sets of reports, none overwritten
+        (root / "inbox").mkdir(parents=True, exist_ok=True)
+        (root / "inbox" / "a.x12").write_text(
+            interchange(claim_837p(f"SAME{n}"), control=f"00000000{n + 1}"))
+        Watcher(settings).run(once=True)
+    assert sorted(p.name for p in (root / "accepted").iterdir()) == [
+        "a-2.x12", "a-3.x12", "a.x12"]
+    reports = sorted(p.name for p in (root / "reports").iterdir() if p.suffix == ".json")
+    assert len(reports) == 3, reports
+    pattern = re.compile(r"a\.x12\.\d{8}-\d{6}(-\d+)?\.json")
+    assert all(pattern.fullmatch(name) for name in reports), reports  # no nanosecond id
+    claims = {json.loads((root / "reports" / name).read_text())["files"][0]["interchanges"][0]
+              ["groups"][0]["transactions"][0]["claims"][0]["id"] for name in reports}
+    assert claims == {"SAME0", "SAME1", "SAME2"}
