@@ -401,3 +401,48 @@ def test_watcher_report_names_are_readable_and_unique(tmp_path):
     claims = {json.loads((root / "reports" / name).read_text())["files"][0]["interchanges"][0]
               ["groups"][0]["transactions"][0]["claims"][0]["id"] for name in reports}
     assert claims == {"SAME0", "SAME1", "SAME2"}
+
+
+# -- GET /v1/submissions ---------------------------------------------------------------------
+
+def test_serve_lists_a_clients_submissions_in_pages_without_phi(tmp_path):
+    from fastapi.testclient import TestClient
+    from servekit import auth, settings
+
+    from scrubber.serve import create_app
+
+    def body(n: int) -> bytes:  # claims of their own: none a duplicate of another
+        return interchange(claim_837p(f"LIST{n}", member=f"MEMBERID{n}"),
+                           control=f"00000000{n + 1}").encode()
+
+    with TestClient(create_app(settings(tmp_path))) as service:
+        made = []
+        for n in range(3):
+            answer = service.post("/v1/submissions", headers={**auth(), "Idempotency-Key":
+                                                              f"list-{n}"}, content=body(n))
+            assert answer.status_code == 201, answer.text
+            made.append(answer.json()["id"])
+        theirs = service.post("/v1/submissions", headers=auth("beta"),
+                              content=body(5)).json()["id"]
+        assert service.get("/v1/submissions").status_code == 401
+        first = service.get("/v1/submissions?limit=2", headers=auth())
+        assert first.status_code == 200, first.text
+        page = first.json()
+        assert [s["id"] for s in page["submissions"]] == made[::-1][:2]  # newest first
+        item = page["submissions"][0]
+        assert item["state"] == "done" and item["verdict"] == "accepted"
+        assert item["counts"]["claims"] == 1 and item["links"]["self"].endswith(made[2])
+        rest = service.get(page["next"], headers=auth()).json()
+        assert [s["id"] for s in rest["submissions"]] == [made[0]] and rest["next"] is None
+        everything = service.get("/v1/submissions", headers=auth()).text
+        assert theirs not in everything  # another client's are not listed
+        for phi in ("MEMBERID", "LIST0", "TESTER"):
+            assert phi not in everything
+        listed_by_beta = service.get("/v1/submissions", headers=auth("beta")).json()
+        assert [s["id"] for s in listed_by_beta["submissions"]] == [theirs]
+        assert service.get(f"/v1/submissions?before={theirs}", headers=auth()).status_code \
+            == 404
+        assert service.get("/v1/submissions?limit=0", headers=auth()).status_code == 422
+        assert service.get("/v1/submissions?limt=2", headers=auth()).status_code == 422
+        assert set(service.put("/v1/submissions", headers=auth()).headers["Allow"].split(", ")) \
+            == {"GET", "POST"}
