@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from scrubber.archives import expand
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.batch import verdict
@@ -95,6 +96,9 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
+    A zip archive stands for the 837s in it, a gzip file for its content, each
+    read as it is decompressed and named ``archive!member`` (scrubber.archives).
+
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
     broken and, with ``ack_999``, the 999 of the implementation-guide check;
@@ -114,8 +118,9 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber, \
             scrubber.recording() as recording:
         every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
-        sources = [(sys.stdin.buffer if path == "-" else path,
-                    "<stdin>" if path == "-" else path) for path in paths]
+        sources: list[tuple[Any, str]] = []
+        for path in paths:  # a zip archive or gzip file: the 837s inside (archive!member)
+            sources += [(sys.stdin.buffer, "<stdin>")] if path == "-" else expand(path)
         if ack_dir is not None:
             stems = ack_stems([name for _, name in sources], ack_dir)
             every += ack_sinks(AckFiles(stems.__getitem__), scrubber.acks, ack_999=ack_999)

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, cast
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import Sink
 from scrubber.model import Event, Source
+from scrubber.model.source import Reopenable
 from scrubber.options import AckIdentity, ScrubOptions
 from scrubber.passes import (
     Indexed,
@@ -288,7 +289,7 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
     A path or bytes is simply read again; a seekable stream is rewound; a
     one-shot stream (standard input) is spooled to an owner-only temporary file.
     """
-    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, Reopenable)):
         yield lambda: source
         return
     stream = source

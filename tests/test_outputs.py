@@ -446,3 +446,76 @@ def test_serve_lists_a_clients_submissions_in_pages_without_phi(tmp_path):
         assert service.get("/v1/submissions?limt=2", headers=auth()).status_code == 422
         assert set(service.put("/v1/submissions", headers=auth()).headers["Allow"].split(", ")) \
             == {"GET", "POST"}
+
+
+# -- zip and gzip inputs -------------------------------------------------------------------
+
+def test_zip_and_gzip_inputs_are_scrubbed_member_by_member(tmp_path):
+    import gzip
+    import zipfile
+
+    day = tmp_path / "day.zip"
+    with zipfile.ZipFile(day, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("in/a.x12", interchange(claim_837p("ZIPA1")))
+        archive.writestr("b.x12", interchange(claim_837p("ZIPB1"), control="000000002"))
+        archive.writestr("__MACOSX/._a.x12", "resource fork")  # never an input
+        archive.writestr("in/", "")
+    packed = tmp_path / "c.x12.gz"
+    packed.write_bytes(gzip.compress(interchange(claim_837p("GZC1"),
+                                                 control="000000003").encode()))
+    acks = tmp_path / "acks"
+    run = scrub_run("check", day, packed, "--no-ledger", "--format", "json", "--277ca", acks)
+    assert run.returncode == 0, run.stderr
+    files = json.loads(run.stdout)["files"]
+    assert [f["path"] for f in files] == [f"{day}!in/a.x12", f"{day}!b.x12", str(packed)]
+    assert [f["interchanges"][0]["groups"][0]["transactions"][0]["claims"][0]["id"]
+            for f in files] == ["ZIPA1", "ZIPB1", "GZC1"]
+    assert sorted(p.name for p in acks.iterdir()) == [
+        "a.x12.277ca.x12", "b.x12.277ca.x12", "c.x12.gz.277ca.x12"]
+
+
+def test_a_damaged_member_is_not_scrubbed_and_the_others_are(tmp_path):
+    import zipfile
+
+    day = tmp_path / "day.zip"
+    good = interchange(claim_837p("GOOD1"))
+    with zipfile.ZipFile(day, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("bad.x12", good.replace("GOOD1", "BAD01"))
+        archive.writestr("good.x12", good)
+    data = bytearray(day.read_bytes())
+    at = data.index(b"BAD01")
+    data[at:at + 5] = b"EVIL1"  # the stored bytes no longer match their CRC
+    day.write_bytes(bytes(data))
+    run = scrub_run("check", day, "--no-ledger", "--format", "json")
+    assert run.returncode == 2 and "Traceback" not in run.stderr, run.stderr
+    assert f"not scrubbed: {day}!bad.x12 cannot be read" in run.stderr
+    files = {f["path"]: f for f in json.loads(run.stdout)["files"]}
+    assert files[f"{day}!good.x12"]["summary"]["accepted"] == 1
+    assert files[f"{day}!bad.x12"]["verdict"] == "not an 837"
+    broken = tmp_path / "broken.zip"
+    broken.write_bytes(b"PK\x03\x04 not really a zip")
+    run = scrub_run("check", broken, "--no-ledger", "-q")
+    assert run.returncode == 2 and "not a readable zip archive" in run.stderr
+
+
+def test_a_decompression_bomb_is_refused_in_flat_memory(tmp_path):
+    import gzip
+    import zipfile
+
+    zeros = b"\0" * (1 << 20)
+    bomb_gz = tmp_path / "bomb.x12.gz"
+    with gzip.open(bomb_gz, "wb") as out:
+        for _ in range(256):  # 256 MiB of nothing from some 250 KiB
+            out.write(zeros)
+    bomb_zip = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb_zip, "w", zipfile.ZIP_DEFLATED) as archive, \
+            archive.open("big.x12", "w", force_zip64=True) as member:
+        for _ in range(256):
+            member.write(zeros)
+    probe = Path(__file__).resolve().parent / "peak_rss.py"
+    run = subprocess.run([sys.executable, str(probe), "check", str(bomb_gz), str(bomb_zip),
+                          "--no-ledger", "-q"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.count("refused as a decompression bomb") == 2, run.stderr
+    peak_kib = int(run.stderr.rsplit("maxrss_kib", 1)[1])
+    assert peak_kib < 160 << 10, peak_kib  # the 256 MiB were never held
