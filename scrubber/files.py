@@ -251,7 +251,7 @@ def open_private(path: str | os.PathLike, mode: str = "w", *,
             raise
         raise output_error(exc, final) from None
     raw = _Pending(fd, temp, final, durable)
-    binary = _Binary(raw, 1 << 16)
+    binary = _Binary(raw, io.DEFAULT_BUFFER_SIZE)
     if mode == "wb":
         return binary  # type: ignore[return-value]
     return _Text(binary, encoding="utf-8")  # type: ignore[return-value]
