@@ -457,17 +457,28 @@ def profile() -> None:
 
 
 @profile.command("show", short_help="Print the default profile (XML).")
-def profile_show() -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write it to this file (whole or absent) instead of standard output.")
+def profile_show(output: str | None) -> None:
     """Print the default profile, the starting point for a payer's own.
 
     \b
     Example:
-        scrub profile show > my-payer.xml
+        scrub profile show -o my-payer.xml
         scrub check batch.x12 --profile my-payer.xml
     """
     from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
 
-    click.echo((maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8"), nl=False)
+    text = (maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        writable_folder(output)
+        with open_private(output) as out:
+            out.write(text)
+    except OutputError as exc:
+        _cannot_write(exc)
 
 
 @main.command(short_help="Watch ROOT/inbox; file inputs as accepted, rejected or failed.")

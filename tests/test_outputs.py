@@ -519,3 +519,12 @@ def test_a_decompression_bomb_is_refused_in_flat_memory(tmp_path):
     assert run.stderr.count("refused as a decompression bomb") == 2, run.stderr
     peak_kib = int(run.stderr.rsplit("maxrss_kib", 1)[1])
     assert peak_kib < 160 << 10, peak_kib  # the 256 MiB were never held
+
+
+def test_profile_show_o_writes_the_profile_file(tmp_path):
+    target = tmp_path / "my-payer.xml"
+    run = CliRunner().invoke(main, ["profile", "show", "-o", str(target)])
+    assert run.exit_code == 0 and run.output == ""
+    assert target.read_text().startswith("<?xml")
+    one_line_error(scrub_run("profile", "show", "--output", tmp_path / "no" / "p.xml"),
+                   str(tmp_path / "no" / "p.xml"))
