@@ -222,7 +222,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
-    paths = _inputs(files, recursive)
+    paths = _inputs(files, recursive, outputs=(output, ack_dir))
     options = _scrub_options(ctx, "check", settings)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
@@ -277,13 +277,20 @@ def _cannot_write(exc: OutputError) -> None:
     sys.exit(EXIT_UNREADABLE)
 
 
-def _inputs(files: tuple[str, ...], recursive: bool = False) -> list[str]:
+def _inputs(files: tuple[str, ...], recursive: bool = False,
+            outputs: tuple[str | None, ...] = ()) -> list[str]:
     """The inputs FILES name: a folder stands for its files; its subfolders are searched
-    with ``recursive``, else named on stderr."""
+    with ``recursive``, else named on stderr. What the run writes (``outputs``: the
+    report file, the acknowledgements folder) is never one of a folder's inputs, so a
+    rerun does not scrub the last run's report or acknowledgements."""
+    ours = [os.path.realpath(path) for path in outputs if path]
     paths: list[str] = []
     for name in files:
         if name != "-" and os.path.isdir(name):
             found, folders = folder_inputs(name, recursive=recursive)
+            found = [path for path in found if not any(
+                os.path.realpath(path) == mine or
+                os.path.realpath(path).startswith(mine + os.sep) for mine in ours)]
             if not found:
                 raise click.UsageError(f"{name}: no files in this folder")
             for folder in folders:

@@ -528,3 +528,16 @@ def test_profile_show_o_writes_the_profile_file(tmp_path):
     assert target.read_text().startswith("<?xml")
     one_line_error(scrub_run("profile", "show", "--output", tmp_path / "no" / "p.xml"),
                    str(tmp_path / "no" / "p.xml"))
+
+
+def test_a_rerun_into_the_input_folder_does_not_scrub_its_own_outputs(tmp_path):
+    claims = tmp_path / "claims"
+    claims.mkdir()
+    (claims / "a.x12").write_text(interchange(claim_837p("OWN1")))
+    args = ["check", claims, "--recursive", "--no-ledger", "-o", claims / "report.json",
+            "--277ca", claims / "acks", "--999"]
+    for _ in range(2):  # the second run finds the first one's report and acknowledgements
+        run = scrub_run(*args)
+        assert run.returncode == 0, run.stderr
+        report = json.loads((claims / "report.json").read_text())
+        assert [f["path"] for f in report["files"]] == [str(claims / "a.x12")]
