@@ -167,6 +167,8 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  reports: Sequence[str] = DEFAULT_REPORTS, **keywords: Any) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
+    A zip archive is scrubbed member by member (``name!member`` in the reports,
+    acknowledgements ``stem!member.277ca.x12``), a gzip file as its content.
     Writes a report per format of ``reports`` (any registered format:
     ``stem``.json, ``stem``.txt and ``stem``.html by default) and, when there is
     anything to acknowledge, ``stem``.277ca.x12 /
@@ -195,14 +197,26 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
         handles = [stack.enter_context(open_private(name)) for name in written]
         sinks: list[Sink] = [report_sink(fmt, handle)
                              for fmt, handle in zip(reports, handles, strict=True)]
-        outputs = AckFiles(lambda name: base)
+        sources = _members(src, name or src.name)
+        members = ack_stems([shown for _, shown in sources], reports_dir)
+        stems = {shown: base if "!" not in shown else Path(f"{base}!{members[shown].name}")
+                 for _, shown in sources}
+        outputs = AckFiles(stems.__getitem__)
         sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
         tally = Tally()
-        scrubber.run([(src, name or src.name)], [TallySink(tally), *sinks],
-                     recording=recording)
+        scrubber.run(sources, [TallySink(tally), *sinks], recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
                        tally.unreadable, tally.envelope_errors,
                        (*written, *outputs.written), tally.reason, tally.warnings)
+
+
+def _members(path: Path, name: str) -> list[tuple[Any, str]]:
+    """The sources of one input file named ``name``: itself, or the 837s of a zip archive
+    (``name!member``) or a gzip file (scrubber.archives)."""
+    expanded = expand(str(path))
+    if len(expanded) == 1 and expanded[0][0] == str(path):
+        return [(path, name)]
+    return [(source, name + shown[len(str(path)):]) for source, shown in expanded]
 
 
 @dataclass(frozen=True, slots=True)

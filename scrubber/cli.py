@@ -205,7 +205,8 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
           recursive: bool, show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool,
           verbose: bool, statistics: bool, color: bool | None, jobs: int | None,
           **settings: Any) -> None:
-    """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
+    """Scrub 837 FILES (a folder: its files; a zip or gzip: the 837s in it; - : standard
+    input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
     warning, with --fail-on warn), 2 an unreadable input or a usage error.

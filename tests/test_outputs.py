@@ -541,3 +541,24 @@ def test_a_rerun_into_the_input_folder_does_not_scrub_its_own_outputs(tmp_path):
         assert run.returncode == 0, run.stderr
         report = json.loads((claims / "report.json").read_text())
         assert [f["path"] for f in report["files"]] == [str(claims / "a.x12")]
+
+
+def test_the_watcher_takes_a_zip_member_by_member(tmp_path):
+    import zipfile
+
+    root = tmp_path / "root"
+    (root / "inbox").mkdir(parents=True)
+    with zipfile.ZipFile(root / "inbox" / "day.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x12", interchange(claim_837p("WZA1")))
+        archive.writestr("b.x12", interchange(claim_837p("WZB1"), control="000000002"))
+    run = subprocess.run([sys.executable, "-m", "scrubber", "watch", str(root), "--once",
+                          "--poll", "--settle", "0", "--workers", "1", "--no-ledger",
+                          "--report", "json"], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert [p.name for p in (root / "accepted").iterdir()] == ["day.zip"]
+    names = sorted(p.name for p in (root / "reports").iterdir())
+    (report,) = [n for n in names if n.endswith(".json")]
+    files = json.loads((root / "reports" / report).read_text())["files"]
+    assert [f["path"] for f in files] == ["day.zip!a.x12", "day.zip!b.x12"]
+    stem = report.removesuffix(".json")
+    assert f"{stem}!a.x12.277ca.x12" in names and f"{stem}!b.x12.277ca.x12" in names
