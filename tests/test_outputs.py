@@ -84,9 +84,17 @@ def test_a_missing_or_unwritable_output_folder_is_one_line_exit_2(tmp_path):
     blocked.write_text("")
     one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "--277ca", blocked / "acks"),
                    str(blocked / "acks"))
-    if os.geteuid() != 0:  # root writes anywhere: the mode alone says nothing to it
+    if os.geteuid() == 0:  # root writes anywhere the mode forbids: make it immutable
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode:
+            return
+    try:
         one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "-o", locked / "r.txt"),
                        str(locked / "r.txt"))
+        one_line_error(scrub_run("check", FIXTURE, "--no-ledger", "--277ca", locked),
+                       str(locked))
+        assert list(locked.iterdir()) == []
+    finally:
+        subprocess.run(["chattr", "-i", str(locked)], capture_output=True)
 
 
 def test_ledger_export_o_is_whole_and_a_missing_folder_is_exit_2(tmp_path):
