@@ -197,7 +197,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
         handles = [stack.enter_context(open_private(name)) for name in written]
         sinks: list[Sink] = [report_sink(fmt, handle)
                              for fmt, handle in zip(reports, handles, strict=True)]
-        sources = _members(src, name or src.name)
+        sources = expand(str(src), name or src.name)
         members = ack_stems([shown for _, shown in sources], reports_dir)
         stems = {shown: base if "!" not in shown else Path(f"{base}!{members[shown].name}")
                  for _, shown in sources}
@@ -208,15 +208,6 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
                        tally.unreadable, tally.envelope_errors,
                        (*written, *outputs.written), tally.reason, tally.warnings)
-
-
-def _members(path: Path, name: str) -> list[tuple[Any, str]]:
-    """The sources of one input file named ``name``: itself, or the 837s of a zip archive
-    (``name!member``) or a gzip file (scrubber.archives)."""
-    expanded = expand(str(path))
-    if len(expanded) == 1 and expanded[0][0] == str(path):
-        return [(path, name)]
-    return [(source, name + shown[len(str(path)):]) for source, shown in expanded]
 
 
 @dataclass(frozen=True, slots=True)

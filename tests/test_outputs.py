@@ -570,3 +570,24 @@ def test_the_watcher_takes_a_zip_member_by_member(tmp_path):
     assert [f["path"] for f in files] == ["day.zip!a.x12", "day.zip!b.x12"]
     stem = report.removesuffix(".json")
     assert f"{stem}!a.x12.277ca.x12" in names and f"{stem}!b.x12.277ca.x12" in names
+
+
+def test_serve_validates_a_zip_member_by_member(tmp_path):
+    import io as _io
+    import zipfile
+
+    from fastapi.testclient import TestClient
+    from servekit import auth, settings
+
+    from scrubber.serve import create_app
+
+    packed = _io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x12", interchange(claim_837p("SZA1")))
+        archive.writestr("b.x12", interchange(claim_837p("SZB1"), control="000000002"))
+    with TestClient(create_app(settings(tmp_path))) as service:
+        answer = service.post("/v1/validate", content=packed.getvalue(), headers=auth())
+        assert answer.status_code == 200, answer.text
+        files = answer.json()["files"]
+        assert [f["path"].rsplit("!", 1)[1] for f in files] == ["a.x12", "b.x12"]
+        assert [f["summary"]["accepted"] for f in files] == [1, 1]
