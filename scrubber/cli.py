@@ -380,17 +380,29 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     """List every rule: id, severity, 277CA status, the data it needs, summary; or explain RULE.
 
     RULE is a rule id (its summary, severity, status code, source and
-    examples) or a prefix such as snip- (the rules it covers).
+    examples) or a prefix such as snip- (the rules it covers). The problem
+    codes reports print (ig-*, env-*, syntax-*, file-*: the payer's own
+    checks of the input) are listed after the rules, with how a payer
+    answers them (TA1 or 999) in the status column; RULE may name one, or a
+    family such as ig.
 
     \b
     Example:
         scrub rules
         scrub rules 96523-units
         scrub rules snip- --format json
+        scrub rules ig-hl-sequence
         scrub rules --profile my-payer.xml
     """
     import json
 
+    from scrubber.problems import (
+        PROBLEMS,
+        explain_problem,
+        problem_code,
+        problem_dict,
+        problems_of,
+    )
     from scrubber.rules.docs import data_text, explain, rule_dict, severity_text, status_text
     from scrubber.rules.registry import all_rules, get_rule, selected
 
@@ -399,20 +411,27 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     except ProfileError as exc:
         raise click.UsageError(str(exc)) from None
     found = all_rules()
+    codes = tuple(PROBLEMS.values())  # the problem codes reports print beside the rules
     if rule_id:
-        one = get_rule(rule_id)
-        if one is not None and fmt == "text":
+        one, code = get_rule(rule_id), problem_code(rule_id)
+        if fmt == "text" and one is not None:
             click.echo(explain(one, profile), nl=False)
+            return
+        if fmt == "text" and code is not None:
+            click.echo(explain_problem(code), nl=False)
             return
         try:
             found = (one,) if one is not None else selected(found, (rule_id,))
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        codes = (code,) if code is not None else problems_of((rule_id,)) if one is None else ()
     if fmt == "json":
-        click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
+        click.echo(json.dumps([rule_dict(r, profile) for r in found]
+                              + [problem_dict(c) for c in codes], indent=1))
         return
     table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), r.summary)
              for r in found]
+    table += [(c.id, "reject", c.answer, "-", c.summary) for c in codes]
     widths = [max(len(row[n]) for row in table) for n in range(4)]
     for row in table:
         click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))

@@ -104,6 +104,7 @@ class Engine:
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = selected(all_rules() if rules is None else rules, select, ignore)
         rules, self.notices = _without_data(rules, self.resources)
+        self.notices += _problem_patterns(profile, select, ignore)
         self.notices += _data_in_use(self.resources)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         # per kind, the triggers of its active rules with their codes from the profile
@@ -214,6 +215,24 @@ def _without_data(rules: Sequence[Rule], resources: Resources
                "installed; add them with `scrub data add`, see docs/data.md)", source=name)
         for name, ids in missing.items())
     return tuple(kept), notices
+
+
+def _problem_patterns(profile: Profile, select: Sequence[str], ignore: Sequence[str]
+                      ) -> tuple[Notice, ...]:
+    """A notice for each of --select, --ignore and the profile that names problem codes.
+
+    They are the payer's checks of the input (scrubber.problems): naming them
+    switches nothing off, and the run says so rather than let a rejected set
+    look filtered away.
+    """
+    from scrubber.problems import pattern_notice
+
+    said = ((key, pattern_notice(kind, patterns)) for key, kind, patterns in (
+        ("problem-codes-select", "--select", select),
+        ("problem-codes-ignore", "--ignore", ignore),
+        ("problem-codes-profile", f"the profile {profile.name}", profile.problem_settings)))
+    return tuple(Notice(key, words, source="scrubber.problems")
+                 for key, words in said if words is not None)
 
 
 def _data_in_use(resources: Resources) -> tuple[Notice, ...]:
