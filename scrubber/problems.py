@@ -109,6 +109,21 @@ _CODES = (
                 "Make IEA02 equal ISA13.", TA1, _ISA),
     ProblemCode("env-iea-count", "IEA01 does not give the number of functional groups",
                 "Set IEA01 to the number of GS segments of the interchange.", TA1, _ISA),
+    ProblemCode("env-isa-element", "an ISA element is not valid (a qualifier, a date, a "
+                "time, the usage indicator ...)", "Correct the ISA element the TA1 note "
+                "names; the interchange header is filled by the billing system's settings.",
+                TA1, _ISA),
+    ProblemCode("env-isa-control-repeated", "ISA13 repeats the control number of an earlier "
+                "interchange of the file", "Give every interchange its own ISA13 (and IEA02).",
+                TA1, _ISA),
+    ProblemCode("env-gs-element", "a GS element is not valid", "Correct the GS element "
+                "(GS01 HC, GS08 the guide's version ...).", ACK999, _ENV),
+    ProblemCode("env-gs-control-repeated", "GS06 repeats the control number of an earlier "
+                "group of the interchange", "Give every group its own GS06 (and GE02).",
+                ACK999, _ENV),
+    ProblemCode("env-st-control-repeated", "ST02 repeats the control number of an earlier "
+                "transaction set of the group", "Give every set its own ST02 (and SE02).",
+                ACK999, _ENV),
     ProblemCode("env-outside-interchange", "segments stand outside any interchange (before "
                 "an ISA or after an IEA)", _RESEND, TA1, _ISA),
     ProblemCode("env-outside-group", "a transaction set stands outside a functional group "

@@ -222,6 +222,8 @@ class JsonWriter(Sink):
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
+            if event.held:
+                data["held_by"] = list(event.causes)  # the errors that caused the hold
             data["findings"] = [finding.as_dict() for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:

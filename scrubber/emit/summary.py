@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TextIO
 
-from scrubber.emit.batch import Batch, plural, verdict
+from scrubber.emit.batch import UMBRELLA, Batch, by_cause, money, plural, verdict
 from scrubber.emit.json_report import mask
 from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.ta1 import TA1_CODES
@@ -21,6 +21,7 @@ from scrubber.model import Problem
 from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
+CAUSES_LISTED = 12  # root causes the text report ranks at its end
 
 
 def element_index(element: str | None) -> int | None:
@@ -205,9 +206,9 @@ class TextSummary(Sink):
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
         else:
-            w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
-              f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
-              f"{t.envelope_errors} envelope problem(s)\n")
+            w(f"  {t.claims} claim(s): {t.accepted} accepted ({money(t.charges_accepted)}), "
+              f"{t.rejected} rejected ({money(t.charges_rejected)}), {t.warnings} with "
+              f"warnings; {t.envelope_errors} envelope problem(s)\n")
         w(f"  verdict: {self._verdict(verdict(summary))}\n")
 
     def _verdict(self, said: str) -> str:
@@ -219,10 +220,32 @@ class TextSummary(Sink):
     def close(self) -> None:
         if len(self.batch.files) > 1:
             self._total()
+        self._causes()
         for notice in self.batch.notices:
             claims = f" ({plural(notice.claims, 'claim')})" if notice.claims else ""
             self.out.write(f"{self._c('36', 'NOTICE')} {shown(notice.message)}{claims}\n")
         self.out.flush()
+
+    def _causes(self) -> None:
+        """The root causes of the rejections, dearest first: what fixing each would free.
+
+        A claim held because a payer rejects its set or interchange counts under
+        the errors that caused it; ``ig-999`` follows as their total only.
+        """
+        rows = [(rule, b) for rule, b in by_cause(self.batch.by_rule) if b.rejected]
+        if len(rows) < 2:  # one reason: the claims above say it all
+            return
+        w = self.out.write
+        w(self._c("1", "rejections by root cause (charges at risk)") + "\n")
+        width = max(len(rule) for rule, _ in rows)
+        causes = [(rule, b) for rule, b in rows if rule != UMBRELLA]
+        for rule, b in causes[:CAUSES_LISTED]:
+            w(f"  {rule:<{width}}  {plural(b.rejected, 'claim')}, {money(b.at_risk)}\n")
+        if len(causes) > CAUSES_LISTED:
+            w(f"  ... {len(causes) - CAUSES_LISTED} more (--statistics lists them all)\n")
+        for rule, b in rows[len(causes):]:
+            w(f"  {rule:<{width}}  in all {plural(b.rejected, 'claim')} held, "
+              f"{money(b.at_risk)} (counted above under their causes)\n")
 
     def _total(self) -> None:
         """The run added up, and every file that was not scrubbed, with why."""
@@ -230,8 +253,8 @@ class TextSummary(Sink):
         total = self.batch.total()
         w(self._c("1", f"total: {plural(total['files'], 'file')}") + "\n")
         w(f"  {total['claims']} claim(s): {total['accepted']} accepted "
-          f"({total['charges_accepted']}), {total['rejected']} rejected "
-          f"({total['charges_rejected']}), {total['warnings']} with warnings; "
+          f"({money(Decimal(total['charges_accepted']))}), {total['rejected']} rejected "
+          f"({money(Decimal(total['charges_rejected']))}), {total['warnings']} with warnings; "
           f"{total['envelope_problems']} envelope problem(s)\n")
         for name, reason in self.batch.not_scrubbed:
             said = reason if name in reason else f"{name}: {reason}"

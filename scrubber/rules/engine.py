@@ -56,6 +56,7 @@ from scrubber.rules.registry import (
 )
 
 if TYPE_CHECKING:
+    from scrubber.ig.gate import Hold
     from scrubber.ncci import NcciTables
     from scrubber.rules.resources import Resources
 
@@ -578,23 +579,33 @@ def _ledger_service(key: bytes, item: LedgerLine, index: DayContextIndex) -> Day
                       item.procedure, tuple(item.modifiers), item.units, item.submission, None)
 
 
-def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
-    """A claim the rules do not see: its transaction set was rejected before them (999)."""
+def held_claim(record: ClaimRecord, hold: Hold) -> ScrubbedClaim:
+    """A claim the rules do not see: its transaction set was rejected before them (999),
+    or its interchange (TA1). ``hold.causes`` go with it, for reports to count its charge
+    under the errors that caused the hold."""
     claim = record.claim
+    if hold.answer == "TA1":
+        answered = "a payer answers this interchange with a TA1 only"
+        fix = "Correct the interchange envelope errors listed for the file and send it again"
+    else:
+        answered = "a payer answers this set with a 999 only"
+        fix = ("Correct the implementation-guide errors listed for its transaction set and "
+               "send the set again")
+    causes = f" (caused by {', '.join(hold.causes)})" if hold.causes else ""
     finding = Finding(
         rule="ig-999", severity=Severity.REJECT,
-        message=f"not scrubbed further: {reason}",
-        fix="Correct the implementation-guide errors listed for its transaction set and "
-            "send the set again; a payer answers this set with a 999 only.",
+        message=f"not scrubbed further: {hold.reason}{causes}",
+        fix=f"{fix}; {answered}.",
         claim_id=claim.id, line_number=None, location=claim.location,
         segment_text=_segment_text(record, claim.location),
-        source="ASC X12 005010X231A1 (999): a rejected transaction set goes no further")
-    return ScrubbedClaim(record, (finding,), held=True)
+        source="ASC X12 005010X231A1 (999) and the interchange acknowledgment (TA1): a "
+               "rejected transaction set goes no further")
+    return ScrubbedClaim(record, (finding,), held=True, causes=hold.causes)
 
 
 def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                   ledger: LedgerReader | None = None,
-                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
+                  held: Callable[[ClaimRecord], Hold | None] | None = None, *, first: int = 1,
                   recording: str | None = None,
                   skip: Callable[[ClaimRecord], bool] | None = None
                   ) -> Iterator[Event | ScrubbedClaim]:
@@ -647,7 +658,7 @@ _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, sh
 
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
-                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
+                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], Hold | None] | None,
                      recording: str, *, first: int = 1,
                      skip: Callable[[ClaimRecord], bool] | None = None
                      ) -> Iterator[Event | ScrubbedClaim]:
