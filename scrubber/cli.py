@@ -175,6 +175,13 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @click.option("--show-phi", is_flag=True,
               help="Show patient names in the text, HTML and CSV reports (masked by default; "
                    "the JSON report always carries names, member ids and birth dates).")
+@click.option("--csv-claims", "csv_claims", type=click.Path(dir_okay=False),
+              help="Write the per-claim CSV sheet (claim, billing NPI, payer, dates of "
+                   "service, charge, status, rules, at risk) to this file; with --format csv "
+                   "and --output NAME.csv it goes to NAME.claims.csv unless given.")
+@click.option("--csv-bom", is_flag=True, default=False,
+              help="Start CSV sheets with a UTF-8 byte-order mark (Excel on Windows needs it "
+                   "for accented names).")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
 @click.option("--999", "ack_999", is_flag=True,
@@ -196,8 +203,9 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @verdict_options("check")
 @click.pass_context
 def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
-          show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
-          statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
+          show_phi: bool, csv_claims: str | None, csv_bom: bool, ack_dir: str | None,
+          ack_999: bool, quiet: bool, verbose: bool, statistics: bool, color: bool | None,
+          jobs: int | None, **settings: Any) -> None:
     """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
@@ -208,6 +216,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
         scrub check batch.x12 --277ca acks/ --999
+        scrub check claims/ --format csv --output r.csv   # r.csv and r.claims.csv
         scrub check batch.x12 --record          # these claims are being sent
         scrub check big-batch.x12 --jobs 2      # two processes
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
@@ -228,7 +237,13 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             out = stack.enter_context(open_private(output))
         else:
             out = sys.stdout
-        extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
+        extra: list[Any] = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
+        claims_sheet = csv_claims or claims_sheet_beside(output if fmt == "csv" else None)
+        if claims_sheet and not quiet:
+            from scrubber.emit.csv_report import ClaimSheet
+
+            extra.append(ClaimSheet(stack.enter_context(open_private(claims_sheet)),
+                                    show_phi=show_phi, bom=csv_bom))
         try:
             with _progress(tuple(paths), quiet=quiet) as progress:
                 if progress is not None and options.conformance:
@@ -241,7 +256,7 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                                       jobs=jobs if jobs is not None else default_jobs(paths),
                                       style=ReportStyle(show_phi=show_phi,
                                                         color=use_color(color, out),
-                                                        verbose=verbose),
+                                                        verbose=verbose, csv_bom=csv_bom),
                                       finish=stack.close)
         except (LedgerError, ResourceError) as exc:
             click.echo(f"scrub: {exc}", err=True)
@@ -252,6 +267,15 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                    err=True)
     failed = outcome.failed(options.fail_on)
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
+
+
+def claims_sheet_beside(output: str | None) -> str | None:
+    """Where the per-claim sheet goes beside a per-finding CSV file: NAME.claims.csv."""
+    if not output:
+        return None
+    path = Path(output)
+    stem = path.name[:-len(path.suffix)] if path.suffix.lower() == ".csv" else path.name
+    return str(path.with_name(f"{stem}.claims.csv"))
 
 
 def _inputs(files: tuple[str, ...]) -> list[str]:

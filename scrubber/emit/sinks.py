@@ -75,6 +75,7 @@ class ReportStyle:
     show_phi: bool = False
     color: bool = False
     verbose: bool = False
+    csv_bom: bool = False  # a CSV sheet starts with a UTF-8 byte-order mark (Excel on Windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,7 @@ def _html(out: TextIO, style: ReportStyle) -> Sink:
 def _csv(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.csv_report import CsvReport
 
-    return CsvReport(out, show_phi=style.show_phi)
+    return CsvReport(out, show_phi=style.show_phi, bom=style.csv_bom)
 
 
 register_format(ReportFormat(
@@ -165,7 +166,8 @@ register_format(ReportFormat(
 register_format(ReportFormat(
     "html", "one self-contained HTML page for the whole batch", "html", _html))
 register_format(ReportFormat(
-    "csv", "one row per finding, for a spreadsheet", "csv", _csv))
+    "csv", "one row per finding, for a spreadsheet (a row per claim beside it: --csv-claims)",
+    "csv", _csv))
 
 
 # -- acknowledgements ----------------------------------------------------------------------
