@@ -37,12 +37,13 @@ from scrubber.emit.batch import (
     ranked,
     verdict,
 )
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.summary import (
     Tally,
     _patient,
     _problem_words,
     in_line_order,
+    place,
     rejections_first,
     split_marked,
 )
@@ -255,6 +256,10 @@ class HtmlReport(Sink):
         self.sections = _spool()  # one section per file
         self.files = 0
         self.pages = 0
+        self.run: RunDetails | None = None  # what the run was made with, shown at the top
+
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
 
     # -- one file ----------------------------------------------------------------------
     def begin_file(self, path: str) -> None:
@@ -341,7 +346,7 @@ class HtmlReport(Sink):
                 _counts(summary)]
         if t.problems:
             head.append(E.H3("Envelope and implementation-guide (999) problems"))
-            head.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
+            head.append(E.UL(*[E.LI(f"{place(p.location) if p.location else 'file'}: "
                                     f"[{p.code}] {_problem_words(p)}")
                                for p in in_line_order(t.problems)]))
         section = _html(E.SECTION(*head, E.DIV(id=_SECTIONS), E.CLASS("file")))
@@ -387,6 +392,9 @@ class HtmlReport(Sink):
                            E.P("Verdict: ", E.SPAN(total["verdict"],
                                                    E.CLASS(_verdict_class(total["verdict"])))),
                            _counts(total)]
+        if self.run is not None:
+            body.append(E.P(E.CLASS("run"), "Run: " + visible(self.run.words()),
+                            id="run-details"))
         if self.batch.not_scrubbed:
             body += [E.H2("Not scrubbed"),
                      E.UL(*[E.LI(reason if name in reason else f"{name}: {reason}")
@@ -485,19 +493,23 @@ def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> Any:
     if at is None or where is None:
         pre.text = visible(finding.segment_text)
         return pre
-    for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
+    window = segments[max(0, at - CONTEXT): at + CONTEXT + 1]
+    # a file without line breaks has every segment on line 1: number them by segment then
+    one_line = len(window) > 1 and len({seg.line for seg in window}) == 1
+    for seg in window:
         text = separator.join(seg.elements)
+        gutter = f"#{seg.ordinal}" if one_line else str(seg.line)
         row = E.SPAN()
         if seg.ordinal == where.segment:
             row.set("class", "here")
             before, marked, after = split_marked(text, separator, finding.element)
-            row.text = visible(f"{seg.line:>6}  {before}")
+            row.text = visible(f"{gutter:>6}  {before}")
             if marked:
                 highlight = E.MARK(marked)
                 highlight.tail = visible(after)
                 row.append(highlight)
         else:
-            row.text = visible(f"{seg.line:>6}  {text}")
+            row.text = visible(f"{gutter:>6}  {text}")
         row.tail = "\n"
         pre.append(row)
     return pre

@@ -14,10 +14,10 @@ from typing import Any, TextIO
 
 from scrubber.emit.batch import UMBRELLA, Batch, by_cause, money, plural, verdict
 from scrubber.emit.json_report import mask
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
-from scrubber.model import Problem
+from scrubber.model import Location, Problem
 from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
@@ -118,8 +118,17 @@ def rejections_first(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def in_line_order(problems: list[Problem]) -> list[Problem]:
-    """Problems by the line they point at (those without a place first), as a reader reads."""
-    return sorted(problems, key=lambda p: p.location.line if p.location else 0)
+    """Problems by the place they point at (those without a place first), as a reader reads."""
+    return sorted(problems, key=lambda p: (p.location.line, p.location.offset) if p.location
+                  else (0, -1))
+
+
+def place(location: Location) -> str:
+    """Where a segment is, for people: "line 24"; on a file whose segments share one line
+    (no line breaks), "segment 48 (byte 1234)", since every place there is "line 1"."""
+    if location.line == 1 and location.offset > 0:
+        return f"segment {location.segment} (byte {location.offset})"
+    return f"line {location.line}"
 
 
 class TextSummary(Sink):
@@ -135,6 +144,7 @@ class TextSummary(Sink):
         self.color = color
         self.verbose = verbose
         self.batch = Batch()  # the run's total, written at close when there are several files
+        self.run: RunDetails | None = None  # what the run was made with, said at the end
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
@@ -181,7 +191,7 @@ class TextSummary(Sink):
         if finding.segment_text:
             before, marked, after = (shown(part) for part in split_marked(
                 finding.segment_text, separator, finding.element))
-            where = f"line {finding.location.line}" if finding.location else "segment"
+            where = place(finding.location) if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._mark(marked)}{after}\n")
@@ -196,7 +206,7 @@ class TextSummary(Sink):
         summary = end.summary
         self.batch.end_file(end)
         for problem in in_line_order(t.problems):
-            where = f"line {problem.location.line}" if problem.location else "file"
+            where = place(problem.location) if problem.location else "file"
             label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
                      else "ENVELOPE")
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
@@ -217,10 +227,15 @@ class TextSummary(Sink):
     def notice(self, notice: Notice) -> None:
         self.batch.notice(notice)
 
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
+
     def close(self) -> None:
         if len(self.batch.files) > 1:
             self._total()
         self._causes()
+        if self.run is not None:
+            self.out.write(f"{self._c('36', 'RUN')} {shown(self.run.words())}\n")
         for notice in self.batch.notices:
             claims = f" ({plural(notice.claims, 'claim')})" if notice.claims else ""
             self.out.write(f"{self._c('36', 'NOTICE')} {shown(notice.message)}{claims}\n")
