@@ -160,7 +160,8 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes a report per format of ``reports`` (any registered format:
-    ``stem``.json, ``stem``.txt and ``stem``.html by default) and, when there is
+    ``stem``.json, ``stem``.txt and ``stem``.html by default; with csv, the
+    per-claim sheet ``stem``.claims.csv beside ``stem``.csv) and, when there is
     anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
     ``stem`` defaults to the input's file name; ``name`` is the file's name in
@@ -187,6 +188,11 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
         handles = [stack.enter_context(open_private(name)) for name in written]
         sinks: list[Sink] = [report_sink(fmt, handle)
                              for fmt, handle in zip(reports, handles, strict=True)]
+        if "csv" in reports:  # the per-claim sheet beside the per-finding one
+            from scrubber.emit.csv_report import ClaimSheet
+
+            written.append(f"{base}.claims.csv")
+            sinks.append(ClaimSheet(stack.enter_context(open_private(written[-1]))))
         outputs = AckFiles(lambda name: base)
         sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
         tally = Tally()

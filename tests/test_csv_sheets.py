@@ -84,3 +84,14 @@ def test_a_byte_order_mark_on_request_and_from_scrub_toml(tmp_path):
                                     str(sheet)])
     assert run.exit_code == 1 and run.stdout.startswith("\ufefffile,")
     assert sheet.read_bytes().startswith(b"\xef\xbb\xbffile,claim,billing_npi")
+
+
+def test_a_front_end_writing_csv_reports_writes_the_claim_sheet_beside(tmp_path):
+    from scrubber.api import process_file
+
+    outcome = process_file(INPUTS[-2], str(tmp_path), reports=("csv",), no_ledger=True)
+    assert sorted(Path(r).name for r in outcome.reports if r.endswith(".csv")) == \
+        ["hl-numbering.x12.claims.csv", "hl-numbering.x12.csv"]
+    rows = list(csv.DictReader(io.StringIO(
+        (tmp_path / "hl-numbering.x12.claims.csv").read_text(encoding="utf-8"))))
+    assert [r["claim"] for r in rows] == ["MLT-0001", "MLT-0002", "MLT-0003"]
