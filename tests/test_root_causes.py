@@ -75,6 +75,8 @@ def test_text_html_and_statistics_rank_root_causes_by_money():
                                                     "env-iea-control"]
     assert bars[0].get("data-at-risk") == "428.50"
     assert "4 claims (528.50) held" in tree.get_element_by_id("chart-held").text_content()
+    held = tree.xpath('//table[@id="claims"]//tr[@data-rules]/@data-rules')
+    assert held.count("ig-hl-sequence ig-hl-parent ig-999") == 3  # the rule filter finds them
     rows = tree.xpath('//table[@id="by-rule"]/tbody/tr/td[1]/text()')
     assert rows[0] == "ig-hl-sequence" and rows[-1].startswith("ig-999 (in all")
     stats = CliRunner().invoke(main, ["check", HL, "--no-ledger", "-q", "--statistics"])

@@ -296,7 +296,8 @@ class HtmlReport(Sink):
             self.anchors[claim.id] = anchor
         css, words = _status(event)
         findings = rejections_first(event.findings)
-        rules = list(dict.fromkeys(f.rule for f in findings))
+        # a held claim's causes first: the rule filter finds it under the error to fix
+        rules = list(dict.fromkeys([*event.causes, *(f.rule for f in findings)]))
         payer = _payer_label(payer_of(event.record))
         name, npi = provider_of(event.record)
         self.rows.write(_html(E.TR(
