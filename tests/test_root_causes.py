@@ -63,6 +63,9 @@ def test_a_ta1_rejection_puts_the_money_under_the_envelope_error_and_says_ta1():
 
 def test_text_html_and_statistics_rank_root_causes_by_money():
     text, _ = _report("text", HL, MISMATCH)
+    # each kind of IG error says once per file what to do, and where to read more
+    assert text.count("what to do: Number the HL segments from 1") == 1
+    assert "(`scrub rules ig-hl-sequence`)" in text
     ranking = text[text.index("rejections by root cause"):].splitlines()
     assert ranking[1].split()[:3] == ["ig-hl-sequence", "3", "claims,"]
     assert ranking[1].endswith("428.50")

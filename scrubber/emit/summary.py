@@ -18,6 +18,7 @@ from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
 from scrubber.model import Location, Problem
+from scrubber.problems import problem_code
 from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
@@ -205,6 +206,7 @@ class TextSummary(Sink):
         t = self.tally
         summary = end.summary
         self.batch.end_file(end)
+        told: set[str] = set()  # the problem codes whose fix was written
         for problem in in_line_order(t.problems):
             where = place(problem.location) if problem.location else "file"
             label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
@@ -213,6 +215,10 @@ class TextSummary(Sink):
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
                 w(f"      {shown(problem.segment_text)}\n")
+            code = problem_code(problem.code)
+            if code is not None and code.family == "ig" and code.id not in told:
+                told.add(code.id)  # once per kind of error and file: a set may list 1000
+                w(f"      what to do: {code.fix} (`scrub rules {code.id}`)\n")
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
         else:
