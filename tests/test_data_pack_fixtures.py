@@ -28,7 +28,7 @@ from scrubber.rules.registry import all_rules, pack_of, packs
 from scrubber.rules.resources import Resources, load_resources
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
-FOLDERS = ("pfs", "addons", "place")
+FOLDERS = ("pfs", "addons", "place", "providers")
 
 
 def builder(folder: str) -> ModuleType:
