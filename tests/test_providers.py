@@ -8,13 +8,13 @@ NUCC CSV named with its version.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import zipfile
 from datetime import date
 from pathlib import Path
 
 import pytest
+from rule_fixtures import rules_builder
 from scrubbing import scrub_source
 
 from scrubber.data import recognize
@@ -25,10 +25,7 @@ from scrubber.rules.profile import load_profile
 from scrubber.rules.resources import ResourceError, Resources, load_resources
 
 HERE = Path(__file__).resolve().parent.parent / "fixtures" / "providers"
-_spec = importlib.util.spec_from_file_location("providers_fixture_build", HERE / "build.py")
-assert _spec is not None and _spec.loader is not None
-build = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(build)
+build = rules_builder("providers")
 
 
 @pytest.fixture(autouse=True)
