@@ -181,3 +181,22 @@ def test_without_the_files_the_rules_say_so_once_and_do_not_run(tmp_path):
                                                         "order-refer-not-eligible"),
                         ("nucc-taxonomy", "taxonomy-unknown")):
         assert rules in said[f"no-data-{kind}"]
+
+
+def test_the_benchmark_file_is_in_the_layout_and_holds_the_providers_given(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import gen_nppes
+
+    given = [(build.DOCTOR, "1", "207Q00000X"), (build.GROUP, "2", "193200000X")]
+    path = gen_nppes.write(tmp_path, 2000, given)
+    index = load_nppes([path])
+    assert index.snapshot == date(2026, 12, 7)
+    assert index.record(build.DOCTOR).taxonomies == ("207Q00000X",)
+    assert index.record(build.GROUP).entity_type == "2"
+    from scrubber.providers.files import nppes_rows
+
+    rows = list(nppes_rows(path))
+    assert len(rows) == 2002 and {r[1] for r in rows} == {"1", "2", ""}
+    assert any(r[3] and r[4] for r in rows)  # some deactivated, then reactivated
