@@ -27,7 +27,8 @@ def _module(name: str):
     return module
 
 
-def write(folder: Path, nppes_rows: int = 200_000, nppes: Path | None = None) -> list[str]:
+def write(folder: Path, nppes_rows: int = 200_000, nppes: Path | None = None, seed: int = 1
+          ) -> list[str]:
     """Write the files into ``folder``; the `scrub check` options that name them."""
     pfs, addons = _module("pfs"), _module("addons")
     folder.mkdir(parents=True, exist_ok=True)
@@ -48,7 +49,7 @@ def write(folder: Path, nppes_rows: int = 200_000, nppes: Path | None = None) ->
         "lab-certification-codes.csv": "HCPCS,LAB CERTIFICATION CODES\r\n"
                                        "85025,400\r\n80053,310\r\n",
     }
-    providers = provider_files(folder, nppes_rows, nppes)
+    providers = provider_files(folder, nppes_rows, nppes, seed)
     for name, text in files.items():
         path = folder / name
         if not path.exists() or path.read_text() != text:
@@ -59,13 +60,14 @@ def write(folder: Path, nppes_rows: int = 200_000, nppes: Path | None = None) ->
             "--clia-codes", str(folder / "lab-certification-codes.csv")]
 
 
-def provider_files(folder: Path, nppes_rows: int, nppes: Path | None) -> list[str]:
-    """The provider identity files: NPPES (written once per size), PECOS and NUCC."""
+def provider_files(folder: Path, nppes_rows: int, nppes: Path | None, seed: int) -> list[str]:
+    """The provider identity files: NPPES (written once per size and seed), PECOS, NUCC:
+    the providers of the bench 837s of ``seed`` are in them."""
     import gen_nppes
 
-    bench = gen_nppes.bench_providers()
+    bench = gen_nppes.bench_providers(seed)
     if nppes is None:
-        sized = folder / f"nppes-{nppes_rows}"
+        sized = folder / f"nppes-{nppes_rows}-s{seed}"
         nppes = sized / gen_nppes.MEMBER
         if not nppes.exists():
             gen_nppes.write(sized, nppes_rows, bench)

@@ -293,7 +293,7 @@ def main(argv=None) -> int:
     if a.with_data and not a.skip_scrub:
         from edit_data import write
 
-        DATA_ARGS[:] = write(OUT / "data", a.nppes_rows, a.nppes)
+        DATA_ARGS[:] = write(OUT / "data", a.nppes_rows, a.nppes, a.seed)
     tools = ["reader", "built", "ig"] + ([] if a.skip_scrub else ["scrub"]) \
         + (["scrub-data"] if DATA_ARGS else []) + ["split"]
     main_tools = tools + ([] if a.skip_scrub else ["scrub-j2"])
