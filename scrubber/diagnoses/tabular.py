@@ -175,7 +175,9 @@ class Tabulars:
         return min(reversed(self.releases), key=lambda t: t.release.distance(day))
 
     def label(self) -> str:
-        return ", ".join(f"{t.release.name} tabular" for t in self.releases)
+        return ", ".join(f"{t.release.name} tabular" + (
+            f" (bundled with {t.release.source})" if t.release.source.startswith(LIBRARY)
+            else "") for t in self.releases)
 
 
 def _parse(text_path: Path, data: bytes | None) -> Iterator[tuple]:

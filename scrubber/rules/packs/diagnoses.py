@@ -90,8 +90,13 @@ resource_kind(ResourceKind(KIND, (
                          "'Code Tables, Tabular and Index' zip holding it), repeatable; "
                          "without it the release simple-icd-10-cm bundles. See "
                          "docs/diagnoses.md.", recognize=recognize, bundled=_bundled_release),
-), _load, label="ICD-10-CM Tabular List", in_use=lambda found: (
-    (found.label(),) if isinstance(found, Tabulars) else ())))
+), _load, label="ICD-10-CM Tabular List", in_use=lambda found: _in_use(found)))
+
+
+def _in_use(found: object | None) -> tuple[str, ...]:
+    """The tabular releases the rules judge by: the run's, else the bundled one."""
+    tabular = found if isinstance(found, Tabulars) else bundled()
+    return (tabular.label(),) if tabular is not None else ()
 
 SOURCE = "ICD-10-CM Official Guidelines {} and the Tabular List (see docs/diagnoses.md)"
 MCE = ("CMS Medicare Code Editor, Definitions of Medicare Code Edits: {} (the profile list "
