@@ -63,17 +63,6 @@ def recognize(path: Path) -> Release | None:
     return Release(KIND, f"{found.name} tabular", found.start, found.end)
 
 
-def _bundled_release() -> tuple[Release, ...]:
-    from scrubber.diagnoses.tabular import bundled_tabular
-
-    try:
-        _, found = bundled_tabular()
-    except TabularError:
-        return ()
-    return (Release(KIND, f"{found.name} tabular (bundled: {found.source})", found.start,
-                    found.end),)
-
-
 @lru_cache(maxsize=1)
 def bundled() -> Tabulars | None:
     """The bundled tabular, indexed once per process (None when the library is missing)."""
@@ -89,7 +78,7 @@ resource_kind(ResourceKind(KIND, (
     ResourceOption(KIND, "CMS ICD-10-CM Tabular List XML (icd10cm-tabular-YYYY.xml, or the "
                          "'Code Tables, Tabular and Index' zip holding it), repeatable; "
                          "without it the release simple-icd-10-cm bundles. See "
-                         "docs/diagnoses.md.", recognize=recognize, bundled=_bundled_release),
+                         "docs/diagnoses.md.", recognize=recognize),
 ), _load, label="ICD-10-CM Tabular List", in_use=lambda found: _in_use(found)))
 
 
