@@ -82,6 +82,11 @@ class Recording:
     def discard(self) -> int:
         return int(self.store.discard_recording(self.id))
 
+    def withdraw(self, keys: Sequence[tuple[str, str, str, str]]) -> int:
+        """Take claims (billing NPI, payer, CLM01, submission) out of what ``commit`` sends:
+        decided with the run, but held back by its front end (``scrub split``)."""
+        return int(self.store.withdraw_from_recording(self.id, keys)) if keys else 0
+
 
 class Scrubber:
     """Scrubs sources with one set of options into sinks; holds the profile, rules and ledger.
