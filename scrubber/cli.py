@@ -75,6 +75,8 @@ _RECORDS = {  # what --record does by default, per command (scrubber.options.COM
     "watch": "on: the watcher is an intake that forwards what it accepts",
     "serve": "on with a ledger: the intake forwards what it accepts",
     "batch": "off; say it when the files are being sent",
+    "split": "off; say it when the accepted batch is being sent: only its claims are "
+             "recorded, once it is written",
 }
 
 
@@ -368,6 +370,88 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
         yield status
     finally:
         status.close()
+
+
+@main.command(short_help="Write the accepted claims as a batch ready to send, the rest to hold.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--accepted", "accepted", required=True, metavar="OUT.x12",
+              type=click.Path(dir_okay=False),
+              help="The accepted claims, as a new 837 ready to send (not written when none).")
+@click.option("--rejected", "held", required=True, metavar="HOLD.x12",
+              type=click.Path(dir_okay=False),
+              help="The rejected claims and those held with them, as a new 837 to fix.")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="The scrub's report (owner-only; default: beside the hold file, "
+                   "HOLD.report.txt, or .json/.html/.csv with --format).")
+@click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
+              help="The report's format.")
+@click.option("--show-phi", is_flag=True, help="Show patient names in the report.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary: the exit code says it all.")
+@verdict_options("split")
+@click.pass_context
+def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
+          report: str | None, fmt: str, show_phi: bool, quiet: bool, **settings: Any) -> None:
+    """Scrub FILES as one run; write the accepted claims to --accepted, the rest to --rejected.
+
+    Each claim is copied as it was sent; its envelopes and HL loops are rebuilt
+    around it with fresh control numbers. A claim that conflicts with a rejected
+    claim of the run (the same patient and day) is held with it. With --record,
+    only the accepted batch's claims are recorded, once it is written.
+
+    Exit status: 0 every claim accepted, 1 some held, 2 an unreadable input, a
+    claim that is in neither file, or a usage error.
+
+    \b
+    Examples:
+        scrub split batch.x12 --accepted today.x12 --rejected hold.x12
+        scrub split batch.x12 --accepted today.x12 --rejected hold.x12 --record
+        scrub split a.x12 b.x12 --accepted out.x12 --rejected hold.x12 --format json
+    """
+    from scrubber.emit.sinks import REPORT_FORMATS
+    from scrubber.split import SplitError
+    from scrubber.split import split as split_run
+
+    paths = _inputs(files)
+    options = _scrub_options(ctx, "split", settings)
+    if report is None:
+        held_path = Path(held)
+        report = str(held_path.with_name(
+            f"{held_path.stem}.report.{REPORT_FORMATS[fmt].suffix}"))
+    sources = [(sys.stdin.buffer, "<stdin>") if p == "-" else (p, p) for p in paths]
+    try:
+        result = split_run(sources, accepted, held, options=options, report=report, fmt=fmt,
+                           style=ReportStyle(show_phi=show_phi))
+    except (SplitError, LedgerError, ResourceError, OSError) as exc:
+        click.echo(f"scrub: {_printable(str(exc))}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    _say_not_scrubbed(result.outcome.not_scrubbed)
+    for name, message in result.outside:
+        click.echo(f"scrub: in neither file: {_printable(name)}: {_printable(message)}",
+                   err=True)
+    if not quiet:
+        click.echo(split_summary(result))
+    sys.exit(EXIT_UNREADABLE if not result.complete else EXIT_REJECTED if result.held
+             else EXIT_OK)
+
+
+def split_summary(result: Any) -> str:
+    """What a split wrote, in a few lines for the person who sends the batch."""
+    def where(path: str | None, controls: tuple[str, ...]) -> str:
+        if path is None:
+            return "not written (no claims)"
+        return f"{path} (ISA13 {', '.join(controls)})"
+
+    lines = [f"{result.claims} claims: {result.accepted} accepted -> "
+             f"{where(result.accepted_file, result.accepted_controls)}",
+             f"{result.held} held -> {where(result.held_file, result.held_controls)}"
+             + (f" ({result.rejected} rejected, {len(result.partners)} held with a "
+                "rejected partner)" if result.partners else "")]
+    for partner in result.partners:
+        lines.append(f"  held with its partner: {partner.claim_id} (conflicts with "
+                     f"{', '.join(partner.rejected_with)}, rejected)")
+    if result.report:
+        lines.append(f"report: {result.report}")
+    return "\n".join(lines)
 
 
 @main.command(short_help="List the rules with severity and 277CA status, or explain one.")

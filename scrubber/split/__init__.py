@@ -133,6 +133,7 @@ class _Handle:
 def _seekable(source: Source) -> Iterator[_Handle]:
     """The source for the scrub and a seekable handle on the same bytes for the copy."""
     if isinstance(source, (str, os.PathLike)):
+        handle: BinaryIO
         try:
             handle = open(source, "rb")
         except OSError:  # the scrub reports it unreadable; nothing to copy

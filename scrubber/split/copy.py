@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from scrubber.model.walker import VERSIONS, _boundary_patterns
 from scrubber.x12.delimiters import Delimiters
@@ -171,7 +171,7 @@ class _Walk:
         header, segments = self.header or (b"", 0)
         return Envelope(self.isa[1], self.delimiters, self.suffix,
                         self.gs[1] if self.gs is not None else None, self.st[1], header,
-                        segments, (self.source, *self.counts))
+                        segments, (self.source, self.counts[0], self.counts[1], self.counts[2]))
 
     def lineage(self) -> tuple[Loop, ...]:
         """The loops of the claim in hand, parents first, found by HL02 as the walker does."""
@@ -229,7 +229,7 @@ class _Walk:
 
 def handle_reader(handle: BinaryIO) -> BinaryIO:
     """A second view of ``handle`` for the tokenizer, so reads of byte ranges do not move it."""
-    return _Independent(handle)
+    return cast(BinaryIO, _Independent(handle))
 
 
 class _Independent:

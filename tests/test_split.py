@@ -1,0 +1,248 @@
+"""scrub split: the accepted claims as a batch of their own, the rest held, nothing lost.
+
+On every fixture and (when present) every file of the shared corpus: the
+claims of the accepted and the hold batch are exactly the input's, each
+byte-identical, the accepted batch re-scrubs with every claim accepted and
+passes pyx12's validator; control numbers are fresh across runs; a conflict
+across claims of one batch is held whole; --record records only what went out.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scrubber.api import scrub
+from scrubber.cli import main
+from scrubber.ledger import open_store
+from scrubber.model import ClaimRecord, read
+from scrubber.options import ScrubOptions
+from scrubber.split import SplitError, split
+from scrubber.x12.tokenizer import Run
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "fixtures").rglob("*.x12"))
+CORPUS = Path(os.environ.get("SCRUBBER_CORPUS", ROOT.parent / "shared" / "corpus"))
+CORPUS_FILES = sorted(str(p) for p in CORPUS.rglob("*") if p.is_file()
+                      and p.name != "PROVENANCE.tsv") if CORPUS.is_dir() else []
+OPTIONS = ScrubOptions(data=None)
+PYX12_VERSIONS = ("005010X222A1", "005010X223A2")  # the guides pyx12 has maps for
+
+
+def claim_bytes(data: bytes) -> list[bytes]:
+    """Each claim of ``data`` as the bytes it was sent as: CLM through its last segment."""
+    out = []
+    for event in read(data):
+        if event.__class__ is ClaimRecord:
+            last = event.claim.source.pieces[-1]
+            end = last.offset + (len(last.text) if type(last) is Run else last.length)
+            out.append(data[event.claim.location.offset:end])
+    return out
+
+
+def verdicts(data: bytes) -> Counter:
+    """Each claim's bytes with the scrub's verdict, counted."""
+    result = scrub(data, options=OPTIONS)
+    counted: Counter = Counter()
+    for claim, raw in zip(result.claims, claim_bytes(data), strict=True):
+        counted[raw, claim.rejected] += 1
+    return counted
+
+
+def split_and_check(source: str, tmp_path: Path, *, pyx12: bool = True) -> None:
+    accepted, held = tmp_path / "accepted.x12", tmp_path / "hold.x12"
+    result = split([source], accepted, held, options=OPTIONS)
+    data = Path(source).read_bytes()
+    out_accepted = accepted.read_bytes() if accepted.exists() else b""
+    out_held = held.read_bytes() if held.exists() else b""
+    assert (result.accepted_file is not None) == accepted.exists()
+    assert (result.held_file is not None) == held.exists()
+    # exactly the input's claims, each byte for byte, in one file or the other
+    assert Counter(claim_bytes(data)) == Counter(claim_bytes(out_accepted)
+                                                 + claim_bytes(out_held))
+    assert result.accepted + result.held == result.claims == len(claim_bytes(data))
+    if result.outside:
+        return
+    judged = verdicts(data)
+    for raw in claim_bytes(out_accepted):  # nothing the scrub rejected goes out
+        assert judged[raw, False] > 0
+    if not out_accepted:
+        return
+    again = scrub(out_accepted, options=OPTIONS)
+    assert again.ok, (again.verdict, [p.code for p in again.problems],
+                      [(c.claim.id, [f.rule for f in c.findings]) for c in again.rejected])
+    versions = set(re.findall(rb"ST\*837\*[^*~]*\*([0-9A-Z]+)", out_accepted))
+    if pyx12 and versions <= {v.encode() for v in PYX12_VERSIONS}:
+        from ig_reference import run_pyx12
+
+        valid, tree, _ = run_pyx12(out_accepted)
+        assert valid, tree
+
+
+@pytest.mark.parametrize("name", FIXTURES)
+def test_split_every_fixture(name: str, tmp_path: Path) -> None:
+    split_and_check(str(ROOT / name), tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CORPUS_FILES, reason="the shared corpus is not here")
+@pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: Path(p).name)
+def test_split_corpus(path: str, tmp_path: Path) -> None:
+    split_and_check(path, tmp_path)
+
+
+def test_rejected_claim_is_held_and_the_rest_go_out(tmp_path: Path) -> None:
+    source = ROOT / "fixtures/rules/96523-units.fail.837p.x12"
+    scrubbed = scrub(source.read_bytes(), options=OPTIONS)
+    assert scrubbed.rejected, "the fixture has a rejected claim"
+    good = scrub(ROOT / "fixtures/837p-multi.x12", options=OPTIONS)
+    assert good.ok
+    result = split([source, ROOT / "fixtures/837p-multi.x12"], tmp_path / "a.x12",
+                   tmp_path / "h.x12", options=OPTIONS)
+    assert result.held == len(scrubbed.rejected)
+    assert result.accepted == len(good.claims) + len(scrubbed.claims) - len(scrubbed.rejected)
+    held_ids = {c.claim.id for c in scrub(tmp_path / "h.x12", options=OPTIONS).claims}
+    assert held_ids == {c.claim.id for c in scrubbed.rejected}
+
+
+def test_envelopes_are_rebuilt_with_counts_and_fresh_numbers(tmp_path: Path) -> None:
+    source = str(ROOT / "fixtures/837p-multi-envelope.x12")
+    seen: set[str] = set()
+    for run in range(2):
+        result = split([source], tmp_path / f"a{run}.x12", tmp_path / f"h{run}.x12",
+                       options=OPTIONS)
+        data = (tmp_path / f"a{run}.x12").read_bytes()
+        numbers = re.findall(rb"^ISA(?:\*[^*]*){12}\*(\d{9})\*", data, re.M)
+        numbers += re.findall(rb"^GS(?:\*[^*]*){5}\*(\d+)\*", data, re.M)
+        numbers += re.findall(rb"^ST\*837\*(\d+)\*", data, re.M)
+        assert numbers and len(result.accepted_controls) >= 1
+        fresh = {n.decode() for n in numbers}
+        assert len(fresh) == len(numbers), "every envelope has a number of its own"
+        assert not fresh & seen, "no number of an earlier run is used again"
+        seen |= fresh
+        original = Path(source).read_bytes()
+        for isa13 in re.findall(rb"^ISA(?:\*[^*]*){12}\*(\d{9})\*", original, re.M):
+            assert isa13.decode() not in fresh
+        problems = scrub(data, options=OPTIONS).problems
+        assert not problems, [p.code for p in problems]
+
+
+def test_hl_numbers_and_children_follow_the_new_batch(tmp_path: Path) -> None:
+    """The patient claim alone goes out: its subscriber keeps HL04 1 and the numbering
+    starts from 1; the subscriber who only has the rejected claim does not appear."""
+    source = (ROOT / "fixtures/837p-multi.x12").read_bytes()
+    # reject the subscriber's own claims by a charge that does not add up
+    broken = source.replace(b"CLM*MLT-0001*182.50", b"CLM*MLT-0001*999.99").replace(
+        b"CLM*MLT-0002*105.25", b"CLM*MLT-0002*999.99")
+    result = split([broken], tmp_path / "a.x12", tmp_path / "h.x12", options=OPTIONS)
+    assert result.held == 2 and result.accepted == 1
+    accepted = (tmp_path / "a.x12").read_bytes()
+    hls = re.findall(rb"^HL\*([^~]*)~", accepted, re.M)
+    assert hls == [b"1**20*1", b"2*1*22*1", b"3*2*23*0"]
+    held = (tmp_path / "h.x12").read_bytes()
+    assert re.findall(rb"^HL\*([^~]*)~", held, re.M) == [b"1**20*1", b"2*1*22*0"]
+    assert b"MOCKINGTON" not in held and b"SAMPLETON" not in accepted
+
+
+def test_a_day_conflict_is_held_whole(tmp_path: Path) -> None:
+    """96523 on one claim and a visit on another, same patient and day: both wait."""
+    source = ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12"
+    scrubbed = scrub(source.read_bytes(), options=OPTIONS)
+    ids = {c.claim.id: c.rejected for c in scrubbed.claims}
+    assert sorted(ids.values()) == [False, True], "one side rejected, the other accepted"
+    result = split([source], tmp_path / "a.x12", tmp_path / "h.x12", options=OPTIONS)
+    assert result.accepted == 0 and result.held == 2
+    assert not (tmp_path / "a.x12").exists()
+    [partner] = result.partners
+    assert not ids[partner.claim_id] and all(ids[i] for i in partner.rejected_with)
+
+
+def test_a_conflict_across_files_is_held_whole(tmp_path: Path) -> None:
+    """The day context spans the run: a conflict between two files is held whole too."""
+    data = (ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12").read_bytes()
+    first, second = _split_claims(data)
+    (tmp_path / "one.x12").write_bytes(first)
+    (tmp_path / "two.x12").write_bytes(second)
+    result = split([tmp_path / "one.x12", tmp_path / "two.x12"], tmp_path / "a.x12",
+                   tmp_path / "h.x12", options=OPTIONS)
+    assert result.claims == 2 and result.held == 2 and len(result.partners) == 1
+
+
+def _split_claims(data: bytes) -> tuple[bytes, bytes]:
+    """The fixture's two transaction sets as two files of one set each, the second under
+    another ISA13."""
+    text = data.decode("ascii")
+    second_st = text.index("ST*837*0002")
+    ge = text.index("GE*2*")
+    envelope = text[:text.index("ST*837*0001")]
+    one = text[:second_st] + "GE*1*9652~\nIEA*1*000009652~\n"
+    two = (envelope.replace("000009652", "987654321") + text[second_st:ge]
+           + "GE*1*9652~\nIEA*1*987654321~\n")
+    return one.encode(), two.encode()
+
+
+def test_record_records_only_the_accepted_batch(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    conflict = ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12"
+    multi = ROOT / "fixtures/837p-multi.x12"
+    options = ScrubOptions(data=None, ledger=str(ledger), record=True)
+    result = split([conflict, multi], tmp_path / "a.x12", tmp_path / "h.x12",
+                   options=options)
+    assert result.partners and result.accepted == 3
+    sent = {c.claim.id for c in scrub(multi, options=OPTIONS).claims}
+    every = sent | {c.claim.id for c in scrub(conflict, options=OPTIONS).claims}
+    with open_store(str(ledger)) as store:
+        recorded = {claim_id for claim_id in every if store.claims(claim_id)}
+        assert sum(s.held for s in store.submissions()) == 0, "nothing is left held"
+    assert recorded == sent
+
+
+def test_nothing_is_recorded_when_the_split_fails(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite"
+    options = ScrubOptions(data=None, ledger=str(ledger), record=True)
+    (tmp_path / "same.x12").write_bytes(b"")
+    with pytest.raises(SplitError):
+        split([ROOT / "fixtures/837p-multi.x12"], tmp_path / "same.x12",
+              tmp_path / "same.x12", options=options)
+    with open_store(str(ledger)) as store:
+        assert not store.submissions()
+
+
+def test_an_old_batch_is_not_left_behind(tmp_path: Path) -> None:
+    """A run with nothing accepted removes the accepted file of an earlier run."""
+    (tmp_path / "a.x12").write_bytes(b"yesterday's batch")
+    split([ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12"], tmp_path / "a.x12",
+          tmp_path / "h.x12", options=OPTIONS)
+    assert not (tmp_path / "a.x12").exists()
+    assert oct((tmp_path / "h.x12").stat().st_mode & 0o777) == "0o600"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cli_split(tmp_path: Path) -> None:
+    runner = CliRunner()
+    got = runner.invoke(main, ["split", str(ROOT / "fixtures/rules/96523-sole-service.fail"
+                                              ".837p.x12"), str(ROOT / "fixtures/837p-multi.x12"),
+                               "--accepted", str(tmp_path / "out.x12"),
+                               "--rejected", str(tmp_path / "hold.x12"), "--no-ledger"])
+    assert got.exit_code == 1, got.output
+    assert "5 claims: 3 accepted" in got.output
+    assert "held with its partner: SOLE-" in got.output
+    assert (tmp_path / "hold.report.txt").exists()
+    clean = runner.invoke(main, ["split", str(ROOT / "fixtures/837p-multi.x12"),
+                                 "--accepted", str(tmp_path / "out.x12"),
+                                 "--rejected", str(tmp_path / "hold.x12"), "--no-ledger"])
+    assert clean.exit_code == 0, clean.output
+    assert not (tmp_path / "hold.x12").exists()
+
+
+def test_cli_split_unreadable_input(tmp_path: Path) -> None:
+    got = CliRunner().invoke(main, ["split", str(tmp_path / "missing.x12"), "--accepted",
+                                    str(tmp_path / "a.x12"), "--rejected",
+                                    str(tmp_path / "h.x12"), "--no-ledger"])
+    assert got.exit_code == 2
+    assert "not scrubbed" in got.output
