@@ -36,10 +36,11 @@ from scrubber.passes import Progress, RunOutcome, TallySink, feed
 from scrubber.rules import Profile, ScrubbedClaim
 from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
+from scrubber.split import SplitResult
 
 __all__ = ["DEFAULT_REPORTS", "AckIdentity", "FileOutcome", "InputError", "ScrubOptions",
-           "ScrubResult", "Scrubber", "check_files", "find_x12_files", "iter_claims",
-           "open_private", "process_file", "scrub"]
+           "ScrubResult", "Scrubber", "SplitResult", "check_files", "find_x12_files",
+           "iter_claims", "open_private", "process_file", "scrub", "split"]
 
 
 class InputError(Exception):
@@ -348,6 +349,29 @@ def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: 
         for event in scrubber.events(source):
             if event.__class__ is ScrubbedClaim:
                 yield event
+
+
+def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.PathLike,
+          held: str | os.PathLike, *, options: ScrubOptions | None = None, ledger: Any = None,
+          report: str | os.PathLike | TextIO | None = None, fmt: str = "json",
+          record: bool = False, **keywords: Any) -> SplitResult:
+    """Scrub ``sources`` as one run; write the accepted claims to ``accepted`` as a batch
+    ready to send and the others to ``held`` (scrubber.split; docs/split-and-fix.md).
+
+    ``report``: a path (owner-only) or text stream for the run's report in ``fmt``.
+    With ``record``, only the accepted batch's claims are recorded in the ledger, once
+    both files are written. A path that cannot be opened raises ``InputError``; a
+    claim that cannot be placed raises ``scrubber.split.SplitError`` (nothing written).
+    """
+    from scrubber.split import split as split_run
+
+    for item in sources:
+        _openable(item[0] if isinstance(item, tuple) else item)
+    options = _options(options, **keywords)
+    if record:
+        options = replace(options, record=True)
+    with Scrubber(options, ledger=ledger) as scrubber:
+        return split_run(sources, accepted, held, scrubber=scrubber, report=report, fmt=fmt)
 
 
 def folder_inputs(folder: str | os.PathLike) -> tuple[list[str], list[str]]:

@@ -246,3 +246,47 @@ def test_cli_split_unreadable_input(tmp_path: Path) -> None:
                                     str(tmp_path / "h.x12"), "--no-ledger"])
     assert got.exit_code == 2
     assert "not scrubbed" in got.output
+
+
+def test_api_split(tmp_path: Path) -> None:
+    import io
+
+    from scrubber import api
+
+    report = io.StringIO()
+    result = api.split([(ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12").read_bytes(),
+                        str(ROOT / "fixtures/837p-multi.x12")], tmp_path / "a.x12",
+                       tmp_path / "h.x12", options=OPTIONS, report=report)
+    assert (result.claims, result.accepted, result.held) == (5, 3, 2)
+    assert '"claims"' in report.getvalue()
+    with pytest.raises(api.InputError):
+        api.split([tmp_path / "missing.x12"], tmp_path / "a.x12", tmp_path / "h.x12",
+                  options=OPTIONS)
+
+
+def test_serve_split(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+    from servekit import auth, settings
+
+    from scrubber.serve.app import create_app
+
+    body = (ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12").read_bytes()
+    with TestClient(create_app(settings(tmp_path))) as client:
+        assert client.post("/v1/split", content=body).status_code == 401
+        answer = client.post("/v1/split", content=body + (ROOT / "fixtures/837p-multi.x12")
+                             .read_bytes(), headers=auth())
+        assert answer.status_code == 200, answer.text
+        said = answer.json()
+        assert (said["claims"], said["accepted"], said["held"]) == (5, 3, 2)
+        assert [p["claim_id"] for p in said["held_with_partner"]] == ["SOLE-B"]
+        assert Counter(claim_bytes(said["accepted_batch"].encode())) + Counter(
+            claim_bytes(said["held_batch"].encode())) == Counter(claim_bytes(
+                body + (ROOT / "fixtures/837p-multi.x12").read_bytes()))
+        assert scrub(said["accepted_batch"].encode(), options=OPTIONS).ok
+        assert said["report"]["files"][0]["summary"]["claims"] == 5
+        junk = client.post("/v1/split", content=b"not an 837", headers=auth())
+        assert junk.status_code == 400 and junk.json()["error"] == "not_an_837"
+    with open_store(str(tmp_path / "ledger.sqlite")) as store:
+        assert not store.submissions(), "a split records nothing"
+    assert not [p for p in (tmp_path / "serve").rglob("*") if p.is_file()
+                and p.suffix in (".x12", ".json")], "nothing is kept"
