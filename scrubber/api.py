@@ -174,28 +174,37 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     reports are written. Writing the same stem again overwrites: a redo after a
     crash leaves one set of reports.
     """
-    from scrubber.emit.sinks import REPORT_FORMATS
-
     src = Path(path)
     base = Path(reports_dir) / (stem or src.name)
-    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
     with ExitStack() as stack:
         if scrubber is None:
             scrubber = stack.enter_context(Scrubber(_options(options, **keywords),
                                                     ledger=ledger, acks=ack))
         if recording is None:
             recording = stack.enter_context(scrubber.recording())
-        handles = [stack.enter_context(open_private(name)) for name in written]
-        sinks: list[Sink] = [report_sink(fmt, handle)
-                             for fmt, handle in zip(reports, handles, strict=True)]
-        outputs = AckFiles(lambda name: base)
-        sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+        sinks, written = file_sinks(base, reports, scrubber, stack)
         tally = Tally()
         scrubber.run([(src, name or src.name)], [TallySink(tally), *sinks],
                      recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
-                       tally.unreadable, tally.envelope_errors,
-                       (*written, *outputs.written), tally.reason, tally.warnings)
+                       tally.unreadable, tally.envelope_errors, written(), tally.reason,
+                       tally.warnings)
+
+
+def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: ExitStack
+               ) -> tuple[list[Sink], Callable[[], tuple[str, ...]]]:
+    """A front end's reports of one file (``base``.json ...) and its acknowledgements
+    (``base``.277ca.x12 ...), all owner-only, open until ``stack`` closes; and a function
+    that names the files written, once the run is over."""
+    from scrubber.emit.sinks import REPORT_FORMATS
+
+    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
+    handles = [stack.enter_context(open_private(name)) for name in written]
+    sinks: list[Sink] = [report_sink(fmt, handle)
+                         for fmt, handle in zip(reports, handles, strict=True)]
+    outputs = AckFiles(lambda name: base)
+    sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+    return sinks, lambda: (*written, *outputs.written)
 
 
 @dataclass(frozen=True, slots=True)

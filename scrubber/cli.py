@@ -539,10 +539,14 @@ def profile_show() -> None:
 @click.option("--report", "reports", type=FormatName(), multiple=True,
               help="A report format to write per input into ROOT/reports (repeatable; "
                    "default: json, text and html).")
+@click.option("--split", "split_files", is_flag=True,
+              help="Split a file with accepted and rejected claims (as scrub split): its "
+                   "accepted claims go to accepted/ as a batch of their own, the rest to "
+                   "rejected/, the file as it came to reports/.")
 @verdict_options("watch")
 @click.pass_context
 def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool,
-          once: bool, reports: tuple[str, ...], **settings: Any) -> None:
+          once: bool, reports: tuple[str, ...], split_files: bool, **settings: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -565,7 +569,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     _usable_ledger(options)
     settings_ = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                               use_events=not poll, options=options,
-                              reports=reports or DEFAULT_REPORTS)
+                              reports=reports or DEFAULT_REPORTS, split=split_files)
     run_watch(settings_, once=once)
 
 

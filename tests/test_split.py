@@ -290,3 +290,69 @@ def test_serve_split(tmp_path: Path) -> None:
         assert not store.submissions(), "a split records nothing"
     assert not [p for p in (tmp_path / "serve").rglob("*") if p.is_file()
                 and p.suffix in (".x12", ".json")], "nothing is kept"
+
+
+def test_watch_split_files_a_mixed_file_in_both_folders(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = tmp_path / "root"
+    inbox = root / "inbox"
+    inbox.mkdir(parents=True)
+    conflict = (ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12").read_bytes()
+    multi = (ROOT / "fixtures/837p-multi.x12").read_bytes()
+    other = (ROOT / "fixtures/837i-multi.x12").read_bytes()
+    (inbox / "mixed.x12").write_bytes(conflict + multi)
+    (inbox / "good.x12").write_bytes(other)
+    (inbox / "bad.x12").write_bytes(conflict)
+    ledger = tmp_path / "ledger.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "scrubber", "watch", str(root), "--once",
+                           "--split", "--settle", "0.2", "--poll", "--workers", "1",
+                           "--ledger", str(ledger)], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mixed.x12: split into" in proc.stderr
+    assert sorted(p.name for p in (root / "accepted").iterdir()) == ["good.x12", "mixed.x12"]
+    assert sorted(p.name for p in (root / "rejected").iterdir()) == ["bad.x12", "mixed.x12"]
+    assert (root / "accepted/good.x12").read_bytes() == other
+    assert (root / "rejected/bad.x12").read_bytes() == conflict
+    sent = (root / "accepted/mixed.x12").read_bytes()
+    assert Counter(claim_bytes(sent)) == Counter(claim_bytes(multi))
+    assert Counter(claim_bytes(sent) + claim_bytes((root / "rejected/mixed.x12")
+                                                   .read_bytes())) == Counter(
+        claim_bytes(conflict + multi))
+    [kept] = [p for p in (root / "reports").iterdir() if p.name.endswith(".original.x12")]
+    assert kept.read_bytes() == conflict + multi
+    assert [p.name for p in (root / "work").iterdir()] == ["journal.jsonl"]
+    with open_store(str(ledger)) as store:
+        assert not store.claims("SOLE-B") and not store.claims("SOLE-A")
+        assert store.claims("MLT-0001") and store.claims("INM-0001")
+        assert sum(s.held for s in store.submissions()) == 0
+
+
+def test_watch_recover_files_the_batches_of_a_split_cut_short(tmp_path: Path) -> None:
+    """Killed after the file was kept in reports/ but before its batches were filed: the
+    next start files them; a job still in work/ is redone and its old batches dropped."""
+    from scrubber.watch import Watcher, WatchSettings, ensure_folders
+
+    settings = WatchSettings(root=tmp_path, options=ScrubOptions(data=None))
+    ensure_folders(settings)
+    work = tmp_path / "work"
+    done, redo = "1-1-1__mixed.x12", "1-1-2__again.x12"
+    for job in (done, redo):
+        (work / f".{job}.accepted.part").write_bytes(b"accepted " + job.encode())
+        (work / f".{job}.held.part").write_bytes(b"held " + job.encode())
+    (work / redo).write_bytes(b"the input")
+    (work / "journal.jsonl").write_text(json_lines(
+        {"step": "taken", "job": done, "name": "mixed.x12"},
+        {"step": "taken", "job": redo, "name": "again.x12"}))
+    assert Watcher(settings).recover() == [redo]
+    assert (tmp_path / "accepted/mixed.x12").read_bytes() == b"accepted " + done.encode()
+    assert (tmp_path / "rejected/mixed.x12").read_bytes() == b"held " + done.encode()
+    assert sorted(p.name for p in work.iterdir()) == sorted(["journal.jsonl", redo])
+
+
+def json_lines(*entries: dict) -> str:
+    import json
+
+    return "".join(json.dumps(entry) + "\n" for entry in entries)

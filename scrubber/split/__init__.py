@@ -20,13 +20,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
-from scrubber.core import Scrubber
+from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import ReportStyle, Sink, report_sink
 from scrubber.emit.summary import Tally
 from scrubber.files import create_private
@@ -70,7 +70,8 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
           style: ReportStyle | None = None, scrubber: Scrubber | None = None,
           sinks: Sequence[Sink] = (), numbers: Iterator[int] | None = None,
           clock: Callable[[], datetime] = datetime.now,
-          before_commit: Callable[[SplitResult], None] | None = None) -> SplitResult:
+          before_commit: Callable[[SplitResult], None] | None = None,
+          recording: Recording | None = None) -> SplitResult:
     """Scrub ``sources`` as one run and write the accepted and the held claims apart.
 
     ``sources`` are paths, bytes or binary streams (or (source, name) pairs).
@@ -80,7 +81,8 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
     when the batches are made. ``scrubber`` is one to use instead of one made of
     ``options``. With the options' ``record``, the accepted batch's claims are
     recorded and sent in the ledger once both files are in place and
-    ``before_commit`` (a front end filing its outcome) has returned. Raises
+    ``before_commit`` (a front end filing its outcome) has returned; or, given a
+    ``recording``, held under it for the caller to commit (the watcher). Raises
     ``SplitError`` when a claim cannot be placed (nothing is written then).
     """
     with ExitStack() as stack:
@@ -98,7 +100,8 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
             out = report if hasattr(report, "write") else stack.enter_context(
                 _private_text(report))  # type: ignore[arg-type]
             every.append(report_sink(fmt, out, style or ReportStyle()))  # type: ignore[arg-type]
-        with scrubber.recording() as recording:
+        with scrubber.recording() if recording is None else nullcontext(recording) \
+                as recording:
             outcome = scrubber.run(run_sources, every, recording=recording)
             plan = verdicts.plan()
             if recording is not None and plan.partners:
