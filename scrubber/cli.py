@@ -454,6 +454,73 @@ def split_summary(result: Any) -> str:
     return "\n".join(lines)
 
 
+@main.command("fix", short_help="Mend what is mechanical in an 837 (counts, control "
+              "numbers, white space ...), never what is billed.")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the fixed file here (may be FILE itself); without it, only list "
+                   "what would be fixed.")
+@click.option("--diff", is_flag=True, help="Print a unified diff of the changes.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Also apply the fixes that change what is billed (each listed).")
+@click.option("--list", "list_fixes", is_flag=True, help="List what scrub fix can mend.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not list the fixes.")
+def fix_command(file: str | None, output: str | None, diff: bool, unsafe_fixes: bool,
+                list_fixes: bool, quiet: bool) -> None:
+    """Fix the mechanical faults of FILE (an 837) into --output; list every fix.
+
+    Safe fixes cannot change what is billed: SE/GE/IEA counts and control
+    numbers, a byte-order mark, white space and line breaks between segments,
+    empty segments, trailing separators, lower-case codes where the code list is
+    upper-case, a missing final terminator. Unsafe fixes (--unsafe-fixes) do
+    what a rule's message says (CLM02 set to the sum of the lines, 96523 with
+    one unit). Running it on its own output changes nothing.
+
+    Exit status: 0 done, 2 an unreadable input or a usage error.
+
+    \b
+    Examples:
+        scrub fix batch.x12 -o fixed.x12
+        scrub fix batch.x12 --diff
+        scrub fix batch.x12 -o fixed.x12 --unsafe-fixes
+    """
+    from scrubber.fix import FIXERS, diff_text, fix_file
+
+    if list_fixes:
+        for fixer in FIXERS:
+            click.echo(f"{fixer.rule:<24} {'safe  ' if fixer.safe else 'unsafe'}  {fixer.what}")
+        return
+    if file is None:
+        raise click.UsageError("give FILE (or --list)")
+    try:
+        result, left_out = fix_file(file, output, unsafe=unsafe_fixes)
+    except OSError as exc:
+        click.echo(f"scrub: {_printable(file)}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    if not quiet:
+        for one in result.fixes:
+            click.echo(_printable(one.describe()))
+        where = f"; written to {_printable(output)}" if output else \
+            " (nothing written: give -o FILE)"
+        said = f"{len(result.fixes)} fix{'es' if len(result.fixes) != 1 else ''}{where}"
+        if left_out:
+            said += (f"; {left_out} unsafe fix{'es' if left_out != 1 else ''} not applied "
+                     "(they change what is billed): --unsafe-fixes")
+        click.echo(said, err=True)
+    if diff and result.fixes:
+        import tempfile
+
+        with open(file, "rb") as handle:
+            before = handle.read()
+        with tempfile.TemporaryDirectory(prefix="scrub-fix-") as folder:
+            shown = output or os.path.join(folder, "fixed.x12")
+            if not output:
+                fix_file(file, shown, unsafe=unsafe_fixes)
+            with open(shown, "rb") as handle:
+                after = handle.read()
+        click.echo(diff_text(before, after, Path(file).name), nl=False)
+
+
 @main.command(short_help="List the rules with severity and 277CA status, or explain one.")
 @click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
@@ -461,7 +528,7 @@ def split_summary(result: Any) -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="A table for people, or JSON for tools.")
 def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
-    """List every rule: id, severity, 277CA status, the data it needs, summary; or explain RULE.
+    """List every rule: id, severity, 277CA status, data it needs, fix, summary; or explain RULE.
 
     RULE is a rule id (its summary, severity, status code, source and
     examples) or a prefix such as snip- (the rules it covers).
@@ -475,7 +542,14 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     """
     import json
 
-    from scrubber.rules.docs import data_text, explain, rule_dict, severity_text, status_text
+    from scrubber.rules.docs import (
+        data_text,
+        explain,
+        fix_text,
+        rule_dict,
+        severity_text,
+        status_text,
+    )
     from scrubber.rules.registry import all_rules, get_rule, selected
 
     try:
@@ -495,12 +569,12 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
         return
-    table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), r.summary)
-             for r in found]
-    widths = [max(len(row[n]) for row in table) for n in range(4)]
+    table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), fix_text(r),
+              r.summary) for r in found]
+    widths = [max(len(row[n]) for row in table) for n in range(5)]
     for row in table:
         click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
-                   + "  " + row[4])
+                   + "  " + row[5])
 
 
 @main.group(short_help="The payer profile: print the default one to start your own.")
