@@ -372,7 +372,7 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
         status.close()
 
 
-@main.command(short_help="Write the accepted claims as a batch ready to send, the rest to hold.")
+@main.command(short_help="Accepted claims into a batch ready to send, the rest to hold.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--accepted", "accepted", required=True, metavar="OUT.x12",
               type=click.Path(dir_okay=False),
@@ -454,8 +454,7 @@ def split_summary(result: Any) -> str:
     return "\n".join(lines)
 
 
-@main.command("fix", short_help="Mend what is mechanical in an 837 (counts, control "
-              "numbers, white space ...), never what is billed.")
+@main.command("fix", short_help="Mend an 837's mechanical faults, never what is billed.")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False),
               help="Write the fixed file here (may be FILE itself); without it, only list "
