@@ -82,6 +82,13 @@ class Recording:
     def discard(self) -> int:
         return int(self.store.discard_recording(self.id))
 
+    def resubmit(self, submissions: Sequence[tuple[str, str]]) -> int:
+        """Record what ``commit`` sends under the submissions it goes out in: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (``scrub split`` sends under fresh numbers)."""
+        if not submissions:
+            return 0
+        return int(self.store.resubmit_recording(self.id, submissions))
+
     def withdraw(self, keys: Sequence[tuple[str, str, str, str]]) -> int:
         """Take claims (billing NPI, payer, CLM01, submission) out of what ``commit`` sends:
         decided with the run, but held back by its front end (``scrub split``)."""

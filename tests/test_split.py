@@ -186,8 +186,8 @@ def _split_claims(data: bytes) -> tuple[bytes, bytes]:
     return one.encode(), two.encode()
 
 
-def test_record_records_only_the_accepted_batch(tmp_path: Path) -> None:
-    ledger = tmp_path / "ledger.sqlite"
+def test_record_records_only_the_accepted_batch(tmp_path: Path, ledger_target: str) -> None:
+    ledger = ledger_target
     conflict = ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12"
     multi = ROOT / "fixtures/837p-multi.x12"
     options = ScrubOptions(data=None, ledger=str(ledger), record=True)
@@ -199,6 +199,9 @@ def test_record_records_only_the_accepted_batch(tmp_path: Path) -> None:
     with open_store(str(ledger)) as store:
         recorded = {claim_id for claim_id in every if store.claims(claim_id)}
         assert sum(s.held for s in store.submissions()) == 0, "nothing is left held"
+        # recorded under the interchange they go out in, not the one they came in
+        assert {s.submission for s in store.submissions()} == {
+            f"SCRUBTESTSUBM:{control}" for control in result.accepted_controls}
     assert recorded == sent
 
 

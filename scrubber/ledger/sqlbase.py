@@ -373,6 +373,19 @@ class SqlStore:
             self._delete_claims(ids)
         return len(ids)
 
+    def resubmit_recording(self, recording: str, submissions: Iterable[tuple[str, str]]
+                           ) -> int:
+        """Record the claims ``recording`` holds as sent in other submissions: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (a split sends them under fresh control numbers).
+        Claims moved."""
+        moved = 0
+        with self._transaction():
+            for old, new in submissions:
+                moved += int(self._run(
+                    "UPDATE claims SET submission = ? WHERE recording = ? AND "
+                    "status = 'held' AND submission = ?", (new, recording, old)).rowcount)
+        return moved
+
     def _drop(self, recording: str) -> int:
         self._run("DELETE FROM lines WHERE claim IN (SELECT id FROM claims WHERE "
                   "recording = ? AND status = 'held')", (recording,))

@@ -9,8 +9,9 @@ claim of the same run (``scrubber.split.plan``): both sides wait together.
 Files are written whole under a temporary name and renamed; a batch with no
 claim is not written, and a file of that name left by an earlier run is
 removed, so that yesterday's batch cannot go out again by mistake. With the
-options' ``record``, only the accepted batch's claims are recorded, sent in
-the ledger once the files are in place.
+options' ``record``, only the accepted batch's claims are recorded, under the
+interchange they go out in (its fresh ISA13), and sent in the ledger once the
+files are in place.
 """
 
 from __future__ import annotations
@@ -106,9 +107,11 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
             plan = verdicts.plan()
             if recording is not None and plan.partners:
                 recording.withdraw([partner.key for partner in plan.partners.values()])
-            result = _write(verdicts, plan, [h.read for h in handles], Path(accepted),
-                            Path(held), numbers or scrubber.acks.control_numbers, clock,
-                            outcome)
+            result, sent = _write(verdicts, plan, [h.read for h in handles], Path(accepted),
+                                  Path(held), numbers or scrubber.acks.control_numbers, clock,
+                                  outcome)
+            if recording is not None:
+                recording.resubmit(sent)
             if report is not None and isinstance(report, (str, os.PathLike)):
                 result = _with(result, report=os.fspath(report))
             if before_commit is not None:
@@ -218,8 +221,9 @@ def _staged(target: Path) -> Iterator[tuple[Path, list[bool]]]:
 
 def _write(verdicts: VerdictSink, plan: Plan, handles: list[BinaryIO], accepted: Path,
            held: Path, numbers: Iterator[int], clock: Callable[[], datetime],
-           outcome: RunOutcome) -> SplitResult:
-    """The copy pass: every claim into its batch, both files whole or absent."""
+           outcome: RunOutcome) -> tuple[SplitResult, list[tuple[str, str]]]:
+    """The copy pass: every claim into its batch, both files whole or absent; with the
+    submissions the accepted claims go out in ((as scrubbed, as written) pairs)."""
     if accepted.resolve() == held.resolve():
         raise SplitError(f"the accepted and the hold file are the same file ({accepted})")
     with _staged(held) as (held_stage, keep_held), \
@@ -256,4 +260,4 @@ def _write(verdicts: VerdictSink, plan: Plan, handles: list[BinaryIO], accepted:
         accepted_file=os.fspath(accepted) if good.claims else None,
         held_file=os.fspath(held) if bad.claims else None,
         accepted_controls=tuple(good.interchanges), held_controls=tuple(bad.interchanges),
-        outcome=outcome, outside=tuple(verdicts.outside))
+        outcome=outcome, outside=tuple(verdicts.outside)), good.submissions

@@ -32,6 +32,8 @@ class Batch:
         self.clock = clock
         self.claims = 0
         self.interchanges: list[str] = []  # ISA13 of each interchange written
+        # (as scrubbed, as written) submissions, "sender:ISA13", one per interchange written
+        self.submissions: list[tuple[str, str]] = []
         self._key: tuple[int, ...] | None = None  # the input envelope of the open set
         self._isa: tuple[int, int] | None = None  # (source, interchange) of the open ISA
         self._gs: tuple[int, int, int] | None = None
@@ -88,6 +90,9 @@ class Batch:
         self._isa = envelope.key[:2]
         self._groups = 0
         self.interchanges.append(self._isa13)
+        sender = isa[6].strip()
+        self.submissions.append((f"{sender}:{envelope.isa[13].strip()}",
+                                 f"{sender}:{self._isa13}"))
 
     def _open_group(self, envelope: Envelope) -> None:
         now = self.clock()
