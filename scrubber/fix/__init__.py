@@ -24,10 +24,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import BinaryIO, cast
 
-from scrubber.files import create_private
+from scrubber.files import SharedReader, staged
 from scrubber.x12.tokenizer import BOM, Segment, Tokenizer
 
 _WHITESPACE = b" \t\r\n\x0b\x0c"
@@ -148,11 +147,12 @@ def fix(source: BinaryIO | bytes, out: BinaryIO, *, unsafe: bool = False,
     """
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else source
     handle.seek(0)
+    reader = SharedReader(handle)  # from the start, before the writer looks for the end
     writer = _Writer(handle, out)
     fixes: list[Fix] = []
     codes = code_lists()
     edits = unsafe_edits if unsafe and unsafe_edits else {}
-    tokens = Tokenizer(cast(BinaryIO, _Reader(handle)))
+    tokens = Tokenizer(cast(BinaryIO, reader))
     env = _Envelope()
     sep = comp = term = "\x00"
     suffix = b""
@@ -316,21 +316,6 @@ def _trailer(elements: list[str], found: list[Fix], seg: Segment, prefix: str, c
         elements[2] = control
 
 
-class _Reader:
-    """The tokenizer's own position in the input, whatever the writer reads."""
-
-    def __init__(self, handle: BinaryIO):
-        self.handle, self.position = handle, 0
-
-    def read(self, size: int = -1) -> bytes:
-        here = self.handle.tell()
-        self.handle.seek(self.position)
-        data = self.handle.read(size)
-        self.position = self.handle.tell()
-        self.handle.seek(here)
-        return data
-
-
 class _Writer:
     """Copies the input to the output byte for byte, with edits laid over byte ranges."""
 
@@ -429,17 +414,8 @@ def fix_file(path: str | os.PathLike, output: str | os.PathLike | None, *,
         if output is None:
             second = fix(safe, io.BytesIO(), unsafe=unsafe, unsafe_edits=edits)
             return FixResult(first.fixes + second.fixes), left_out
-        target = Path(output)
-        stage = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with os.fdopen(create_private(stage), "wb") as out:
-                second = fix(safe, out, unsafe=unsafe, unsafe_edits=edits)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(stage, target)
-        except BaseException:
-            stage.unlink(missing_ok=True)
-            raise
+        with staged(output) as (stage, _), open(stage, "wb") as out:
+            second = fix(safe, out, unsafe=unsafe, unsafe_edits=edits)
     return FixResult(first.fixes + second.fixes), left_out
 
 

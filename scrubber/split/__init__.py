@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TextIO
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import ReportStyle, Sink, report_sink
 from scrubber.emit.summary import Tally
-from scrubber.files import create_private
+from scrubber.files import staged
 from scrubber.model import Source
 from scrubber.options import ScrubOptions
 from scrubber.passes import RunOutcome, TallySink
@@ -190,33 +190,9 @@ class _Offset(io.RawIOBase):
 def _private_text(path: str | os.PathLike) -> Iterator[TextIO]:
     """A report written whole: a private temporary file renamed into place at the end."""
     target = Path(path)
-    with _staged(target) as (stage, _):
+    with staged(target) as (stage, _):
         with open(stage, "w", encoding="utf-8") as out:
             yield out
-
-
-@contextmanager
-def _staged(target: Path) -> Iterator[tuple[Path, list[bool]]]:
-    """A private temporary file beside ``target``, renamed onto it when the block ends well.
-
-    The block sets ``keep[0]`` False to have nothing at ``target`` instead (the
-    file of an earlier run is removed too).
-    """
-    stage = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    os.close(create_private(stage))
-    keep = [True]
-    try:
-        yield stage, keep
-    except BaseException:
-        stage.unlink(missing_ok=True)
-        raise
-    if keep[0]:
-        with open(stage, "rb+") as done:
-            os.fsync(done.fileno())
-        os.replace(stage, target)
-    else:
-        stage.unlink(missing_ok=True)
-        target.unlink(missing_ok=True)
 
 
 def _write(verdicts: VerdictSink, plan: Plan, handles: list[BinaryIO], accepted: Path,
@@ -226,8 +202,8 @@ def _write(verdicts: VerdictSink, plan: Plan, handles: list[BinaryIO], accepted:
     submissions the accepted claims go out in ((as scrubbed, as written) pairs)."""
     if accepted.resolve() == held.resolve():
         raise SplitError(f"the accepted and the hold file are the same file ({accepted})")
-    with _staged(held) as (held_stage, keep_held), \
-            _staged(accepted) as (accepted_stage, keep_accepted), \
+    with staged(held) as (held_stage, keep_held), \
+            staged(accepted) as (accepted_stage, keep_accepted), \
             open(held_stage, "wb") as held_out, open(accepted_stage, "wb") as accepted_out:
         good, bad = Batch(accepted_out, numbers, clock), Batch(held_out, numbers, clock)
         pending = verdicts.verdicts()

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
+from scrubber.files import SharedReader
 from scrubber.model.walker import VERSIONS, _boundary_patterns
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Run, Segment, Tokenizer
@@ -74,7 +75,7 @@ class _Walk:
         self.handle = handle
         self.source = source
         self.emit = emit
-        self.tokenizer = Tokenizer(handle_reader(handle))
+        self.tokenizer = Tokenizer(cast(BinaryIO, SharedReader(handle)))
         self.isa: Segment | None = None
         self.delimiters: Delimiters | None = None
         self.suffix = b""
@@ -225,27 +226,6 @@ class _Walk:
             self.gs = self.st = None
         elif sid == "IEA":
             self.isa = self.gs = self.st = None
-
-
-def handle_reader(handle: BinaryIO) -> BinaryIO:
-    """A second view of ``handle`` for the tokenizer, so reads of byte ranges do not move it."""
-    return cast(BinaryIO, _Independent(handle))
-
-
-class _Independent:
-    """Reads a file from its own position, whatever the other users of its handle do."""
-
-    def __init__(self, handle: BinaryIO):
-        self.handle = handle
-        self.position = handle.tell()
-
-    def read(self, size: int = -1) -> bytes:
-        here = self.handle.tell()
-        self.handle.seek(self.position)
-        data = self.handle.read(size)
-        self.position = self.handle.tell()
-        self.handle.seek(here)
-        return data
 
 
 def copy_source(handle: BinaryIO, source: int) -> Iterator[ClaimCopy]:
