@@ -359,3 +359,19 @@ def json_lines(*entries: dict) -> str:
     import json
 
     return "".join(json.dumps(entry) + "\n" for entry in entries)
+
+
+def test_bytes_outside_ascii_are_copied_as_sent(tmp_path: Path) -> None:
+    """A claim with UTF-8 in a note and a subscriber loop with a Latin-1 byte: the claims
+    come out byte for byte, wherever the scrub puts them."""
+    data = (ROOT / "fixtures/837p-multi.x12").read_bytes()
+    data = data.replace(b"FICTIONAL CLAIM NOTE FOR TESTING", "NOTE ÜBER DÉJÀ VU".encode())
+    data = data.replace(b"1 PRETEND PLACE", b"1 PRETEND PL\xc1CE", 1)
+    (tmp_path / "in.x12").write_bytes(data)
+    result = split([tmp_path / "in.x12"], tmp_path / "a.x12", tmp_path / "h.x12",
+                   options=OPTIONS)
+    out = [(tmp_path / name).read_bytes() for name in ("a.x12", "h.x12")
+           if (tmp_path / name).exists()]
+    assert result.claims == 3
+    assert Counter(claim_bytes(data)) == Counter(c for batch in out for c in claim_bytes(batch))
+    assert any(b"\xc1" in batch for batch in out), "the subscriber loop is copied as sent"

@@ -47,7 +47,8 @@ class Batch:
 
     # -- writing -----------------------------------------------------------------------------
     def _segment(self, elements: list[str] | tuple[str, ...]) -> None:
-        self.out.write(self._sep.join(elements).encode("latin-1") + self._term)
+        # the reader decodes segments other than ISA as UTF-8 (ASCII in practice)
+        self.out.write(self._sep.join(elements).encode("utf-8") + self._term)
         self._segments += 1
 
     def _raw(self, body: bytes, segments: int) -> None:
@@ -129,9 +130,9 @@ class Batch:
         ours = str(self._hl)
         child = "1" if loop.level == "20" else "0"
         head = self._sep.join(("HL", ours, parent, loop.level, ""))
-        self.out.write(head.encode("latin-1"))
+        self.out.write(head.encode("utf-8"))
         at = self.out.tell()
-        self.out.write(child.encode("latin-1") + self._term)
+        self.out.write(child.encode("ascii") + self._term)
         self._segments += 1
         self._written[loop.hl_id] = (ours, at)
         self._raw(loop.body, loop.segments)
