@@ -492,6 +492,9 @@ def fix_command(file: str | None, output: str | None, diff: bool, unsafe_fixes: 
     if file is None:
         raise click.UsageError("give FILE (or --list)")
     try:
+        if diff:  # read before: the output may be the input itself
+            with open(file, "rb") as handle:
+                before = handle.read()
         result, left_out = fix_file(file, output, unsafe=unsafe_fixes)
     except OSError as exc:
         click.echo(f"scrub: {_printable(file)}: {exc.strerror or exc}", err=True)
@@ -509,8 +512,6 @@ def fix_command(file: str | None, output: str | None, diff: bool, unsafe_fixes: 
     if diff and result.fixes:
         import tempfile
 
-        with open(file, "rb") as handle:
-            before = handle.read()
         with tempfile.TemporaryDirectory(prefix="scrub-fix-") as folder:
             shown = output or os.path.join(folder, "fixed.x12")
             if not output:

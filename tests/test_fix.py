@@ -190,6 +190,11 @@ def test_cli_fix_lists_diffs_and_writes_whole(tmp_path: Path) -> None:
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     again = runner.invoke(main, ["fix", str(tmp_path / "out.x12")])
     assert again.exit_code == 0 and "0 fixes" in again.output
+    (tmp_path / "again.x12").write_bytes(broken)
+    in_place = runner.invoke(main, ["fix", str(tmp_path / "again.x12"), "-o",
+                                    str(tmp_path / "again.x12"), "--diff"])
+    assert "+SE*74*0001~" in in_place.output
+    assert (tmp_path / "again.x12").read_bytes() == data
     listed = runner.invoke(main, ["fix", "--list"])
     assert [line.split()[0] for line in listed.output.splitlines()] == [f.rule for f in FIXERS]
     missing = runner.invoke(main, ["fix", str(tmp_path / "missing.x12"), "-o",
