@@ -375,3 +375,16 @@ def test_bytes_outside_ascii_are_copied_as_sent(tmp_path: Path) -> None:
     assert result.claims == 3
     assert Counter(claim_bytes(data)) == Counter(c for batch in out for c in claim_bytes(batch))
     assert any(b"\xc1" in batch for batch in out), "the subscriber loop is copied as sent"
+
+
+def test_cli_split_reads_standard_input(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = (ROOT / "fixtures/837p-multi.x12").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "scrubber", "split", "-", "--accepted",
+                           str(tmp_path / "a.x12"), "--rejected", str(tmp_path / "h.x12"),
+                           "--no-ledger"], input=data, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert Counter(claim_bytes((tmp_path / "a.x12").read_bytes())) == Counter(
+        claim_bytes(data))
