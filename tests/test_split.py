@@ -388,3 +388,18 @@ def test_cli_split_reads_standard_input(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert Counter(claim_bytes((tmp_path / "a.x12").read_bytes())) == Counter(
         claim_bytes(data))
+
+
+def test_numbers_come_from_the_acknowledgements_store(tmp_path: Path) -> None:
+    """The batches draw from the counter the 277CA, 999 and TA1 draw from: a writer of
+    acknowledgements made afterwards never hands out a number the split used."""
+    from scrubber.emit.control import counter_path
+    from scrubber.options import AckIdentity
+
+    result = split([ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12",
+                    ROOT / "fixtures/837p-multi.x12"], tmp_path / "a.x12", tmp_path / "h.x12",
+                   options=OPTIONS)
+    assert counter_path().exists()
+    used = {int(n) for n in result.accepted_controls + result.held_controls}
+    later = AckIdentity().writer().control_numbers
+    assert not used & {next(later) for _ in range(300)}
