@@ -387,10 +387,13 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
               help="The report's format.")
 @click.option("--show-phi", is_flag=True, help="Show patient names in the report.")
 @click.option("-q", "--quiet", is_flag=True, help="No summary: the exit code says it all.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              help="Processes to share the scrub (as for check); the copy is one reading.")
 @verdict_options("split")
 @click.pass_context
 def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
-          report: str | None, fmt: str, show_phi: bool, quiet: bool, **settings: Any) -> None:
+          report: str | None, fmt: str, show_phi: bool, quiet: bool, jobs: int | None,
+          **settings: Any) -> None:
     """Scrub FILES as one run; write the accepted claims to --accepted, the rest to --rejected.
 
     Each claim is copied as it was sent; its envelopes and HL loops are rebuilt
@@ -420,7 +423,8 @@ def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
     sources = [(sys.stdin.buffer, "<stdin>") if p == "-" else (p, p) for p in paths]
     try:
         result = split_run(sources, accepted, held, options=options, report=report, fmt=fmt,
-                           style=ReportStyle(show_phi=show_phi))
+                           style=ReportStyle(show_phi=show_phi),
+                           jobs=jobs if jobs is not None else default_jobs(paths))
     except (SplitError, LedgerError, ResourceError, OSError) as exc:
         click.echo(f"scrub: {_printable(str(exc))}", err=True)
         sys.exit(EXIT_UNREADABLE)

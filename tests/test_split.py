@@ -403,3 +403,17 @@ def test_numbers_come_from_the_acknowledgements_store(tmp_path: Path) -> None:
     used = {int(n) for n in result.accepted_controls + result.held_controls}
     later = AckIdentity().writer().control_numbers
     assert not used & {next(later) for _ in range(300)}
+
+
+def test_jobs_split_the_same(tmp_path: Path) -> None:
+    """--jobs shares the scrub among processes; the batches hold the same claims."""
+    sources = [ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12",
+               ROOT / "fixtures/837p-multi.x12", ROOT / "fixtures/837i-multi.x12"]
+    batches = []
+    for jobs in (1, 2):
+        result = split(sources, tmp_path / f"a{jobs}.x12", tmp_path / f"h{jobs}.x12",
+                       options=OPTIONS, jobs=jobs)
+        assert len(result.partners) == 1
+        batches.append([Counter(claim_bytes((tmp_path / f"{kind}{jobs}.x12").read_bytes()))
+                        for kind in ("a", "h")])
+    assert batches[0] == batches[1]

@@ -72,7 +72,7 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
           sinks: Sequence[Sink] = (), numbers: Iterator[int] | None = None,
           clock: Callable[[], datetime] = datetime.now,
           before_commit: Callable[[SplitResult], None] | None = None,
-          recording: Recording | None = None) -> SplitResult:
+          recording: Recording | None = None, jobs: int = 1) -> SplitResult:
     """Scrub ``sources`` as one run and write the accepted and the held claims apart.
 
     ``sources`` are paths, bytes or binary streams (or (source, name) pairs).
@@ -83,7 +83,8 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
     ``options``. With the options' ``record``, the accepted batch's claims are
     recorded and sent in the ledger once both files are in place and
     ``before_commit`` (a front end filing its outcome) has returned; or, given a
-    ``recording``, held under it for the caller to commit (the watcher). Raises
+    ``recording``, held under it for the caller to commit (the watcher). ``jobs``:
+    processes to share the scrub of files (``Scrubber.run``; the copy is one). Raises
     ``SplitError`` when a claim cannot be placed (nothing is written then).
     """
     with ExitStack() as stack:
@@ -103,7 +104,7 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
             every.append(report_sink(fmt, out, style or ReportStyle()))  # type: ignore[arg-type]
         with scrubber.recording() if recording is None else nullcontext(recording) \
                 as recording:
-            outcome = scrubber.run(run_sources, every, recording=recording)
+            outcome = scrubber.run(run_sources, every, recording=recording, jobs=jobs)
             plan = verdicts.plan()
             if recording is not None and plan.partners:
                 recording.withdraw([partner.key for partner in plan.partners.values()])
