@@ -83,6 +83,18 @@ class Recording:
     def discard(self) -> int:
         return int(self.store.discard_recording(self.id))
 
+    def resubmit(self, submissions: Sequence[tuple[str, str]]) -> int:
+        """Record what ``commit`` sends under the submissions it goes out in: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (``scrub split`` sends under fresh numbers)."""
+        if not submissions:
+            return 0
+        return int(self.store.resubmit_recording(self.id, submissions))
+
+    def withdraw(self, keys: Sequence[tuple[str, str, str, str]]) -> int:
+        """Take claims (billing NPI, payer, CLM01, submission) out of what ``commit`` sends:
+        decided with the run, but held back by its front end (``scrub split``)."""
+        return int(self.store.withdraw_from_recording(self.id, keys)) if keys else 0
+
 
 class Scrubber:
     """Scrubs sources with one set of options into sinks; holds the profile, rules and ledger.

@@ -49,7 +49,23 @@ def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     return {"id": rule.id, "severity": severities, "status_code": rule.status and
             ":".join(rule.status), "summary": rule.summary, "source": rule.source,
             "doc": rule.doc, "claim_kinds": list(rule.claim_kinds), "needs": list(rule.needs),
+            "fix": fix_text(rule),
             "trigger": trigger and {"procedures": trigger.procedures, "reach": trigger.reach}}
+
+
+def fix_text(rule: Rule) -> str:
+    """The fix column of `scrub rules`: "safe", "unsafe" or "-" (scrub fix)."""
+    return rule.fix.partition(":")[0].strip() if rule.fix else "-"
+
+
+def fix_words(rule: Rule) -> str:
+    """What `scrub fix` does about the rule's findings, as ruff says it."""
+    if not rule.fix:
+        return "none: scrub fix does not change what this rule finds"
+    kind, _, what = rule.fix.partition(":")
+    if kind.strip() == "unsafe":
+        return f"sometimes available, unsafe (scrub fix --unsafe-fixes):{what}"
+    return f"always available (scrub fix):{what}"
 
 
 def runs_on(rule: Rule) -> str:
@@ -77,6 +93,7 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
              f"277CA status:  {status_text(rule)}",
              f"runs on:       {runs_on(rule)}",
              f"data:          {_data_words(rule)}",
+             f"fix:           {fix_words(rule)}",
              f"source:        {rule.source}", "", rule.doc]
     examples = fixture_examples(rule)
     if examples:
