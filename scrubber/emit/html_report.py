@@ -19,18 +19,31 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from decimal import Decimal
 from typing import IO, Any, TextIO
 
 from lxml import etree
 from lxml.html import builder as _builder
 
-from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.batch import (
+    UMBRELLA,
+    Batch,
+    Bucket,
+    by_cause,
+    money,
+    payer_of,
+    plural,
+    provider_of,
+    ranked,
+    verdict,
+)
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.summary import (
     Tally,
     _patient,
     _problem_words,
     in_line_order,
+    place,
     rejections_first,
     split_marked,
 )
@@ -180,12 +193,16 @@ def _table(head: list[str], rows: list[list[Any]], numeric: frozenset[int] = fro
 
 
 def chart(by_rule: dict[str, Bucket]) -> Any:
-    """Two bars per rule that rejected claims: how many claims, and the charges they hold back.
+    """Two bars per root cause of rejections: how many claims, and the charges they hold back.
 
-    Each kind of bar is scaled to its own largest value; the numbers are written
-    beside them and every bar carries them as data-claims / data-at-risk.
+    A root cause is a rule, or the error that made a payer reject a claim's set or
+    interchange (the claims it holds count under it, not under ``ig-999``, which
+    is only their total: ``batch.by_cause``). Each kind of bar is scaled to its own
+    largest value; the numbers are written beside them (thousands separated) and
+    every bar carries them as data-claims / data-at-risk (machine-readable).
     """
-    bars = [(rule, bucket) for rule, bucket in ranked(by_rule) if bucket.rejected]
+    bars = [(rule, bucket) for rule, bucket in by_cause(by_rule)
+            if bucket.rejected and rule != UMBRELLA]
     if not bars:
         return E.P("No claim was rejected: nothing to chart.", E.CLASS("chart-empty"))
     most = max(bucket.rejected for _, bucket in bars)
@@ -210,7 +227,7 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
                 ("bar", y + 2, 12, bucket.rejected / most, "#c62828",
                  plural(bucket.rejected, "claim")),
                 ("amount-bar", y + 16, 9, float(bucket.at_risk / dearest), "#5c7cfa",
-                 f"{bucket.at_risk:.2f} at risk")):
+                 f"{money(bucket.at_risk)} at risk")):
             width = max(2, round(CHART_WIDTH * share))
             longest = max(longest, width)
             bar = etree.SubElement(svg, "rect", {
@@ -218,8 +235,14 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
                 "height": str(height), "fill": colour, **numbers})
             etree.SubElement(bar, "title").text = visible(f"{rule}: {words}")
         etree.SubElement(svg, "text", x=str(label + longest + 6), y=str(y + 16)).text = (
-            f"{plural(bucket.rejected, 'claim')}, {bucket.at_risk:.2f} at risk")
-    return svg
+            f"{plural(bucket.rejected, 'claim')}, {money(bucket.at_risk)} at risk")
+    held = by_rule.get(UMBRELLA)
+    if held is None or not held.rejected:
+        return svg
+    return E.DIV(svg, E.P(
+        f"In all, {plural(held.rejected, 'claim')} ({money(held.at_risk)}) held because a "
+        f"payer rejects their transaction set or interchange ({UMBRELLA}); each counts above "
+        "under the errors that caused it.", E.CLASS("chart-held"), id="chart-held"))
 
 
 class HtmlReport(Sink):
@@ -233,6 +256,10 @@ class HtmlReport(Sink):
         self.sections = _spool()  # one section per file
         self.files = 0
         self.pages = 0
+        self.run: RunDetails | None = None  # what the run was made with, shown at the top
+
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
 
     # -- one file ----------------------------------------------------------------------
     def begin_file(self, path: str) -> None:
@@ -269,7 +296,8 @@ class HtmlReport(Sink):
             self.anchors[claim.id] = anchor
         css, words = _status(event)
         findings = rejections_first(event.findings)
-        rules = list(dict.fromkeys(f.rule for f in findings))
+        # a held claim's causes first: the rule filter finds it under the error to fix
+        rules = list(dict.fromkeys([*event.causes, *(f.rule for f in findings)]))
         payer = _payer_label(payer_of(event.record))
         name, npi = provider_of(event.record)
         self.rows.write(_html(E.TR(
@@ -319,7 +347,7 @@ class HtmlReport(Sink):
                 _counts(summary)]
         if t.problems:
             head.append(E.H3("Envelope and implementation-guide (999) problems"))
-            head.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
+            head.append(E.UL(*[E.LI(f"{place(p.location) if p.location else 'file'}: "
                                     f"[{p.code}] {_problem_words(p)}")
                                for p in in_line_order(t.problems)]))
         section = _html(E.SECTION(*head, E.DIV(id=_SECTIONS), E.CLASS("file")))
@@ -365,6 +393,9 @@ class HtmlReport(Sink):
                            E.P("Verdict: ", E.SPAN(total["verdict"],
                                                    E.CLASS(_verdict_class(total["verdict"])))),
                            _counts(total)]
+        if self.run is not None:
+            body.append(E.P(E.CLASS("run"), "Run: " + visible(self.run.words()),
+                            id="run-details"))
         if self.batch.not_scrubbed:
             body += [E.H2("Not scrubbed"),
                      E.UL(*[E.LI(reason if name in reason else f"{name}: {reason}")
@@ -396,15 +427,16 @@ class HtmlReport(Sink):
         numeric = frozenset({1, 2, 3, 4})
 
         def row(label: Any, bucket: Bucket) -> list[Any]:
-            return [label, bucket.claims, bucket.rejected, bucket.warned, f"{bucket.at_risk:.2f}"]
+            return [label, bucket.claims, bucket.rejected, bucket.warned, money(bucket.at_risk)]
 
         files = [(f"{name}", self.batch.file_bucket(summary), said)
                  for name, summary, said in self.batch.files]
         return [
             E.H2("By rule"),
             _table(["rule", "claims", "rejected", "warned", "at risk", "findings"],
-                   [[rule, b.claims, b.rejected, b.warned, f"{b.at_risk:.2f}", b.findings]
-                    for rule, b in ranked(self.batch.by_rule)],
+                   [[f"{rule} (in all: the total of the causes above)" if rule == UMBRELLA
+                     else rule, b.claims, b.rejected, b.warned, money(b.at_risk), b.findings]
+                    for rule, b in by_cause(self.batch.by_rule)],
                    frozenset({1, 2, 3, 4, 5}), id="by-rule"),
             E.H2("By payer"),
             _table(["payer", *head], [row(_payer_label(key), b)
@@ -462,19 +494,23 @@ def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> Any:
     if at is None or where is None:
         pre.text = visible(finding.segment_text)
         return pre
-    for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
+    window = segments[max(0, at - CONTEXT): at + CONTEXT + 1]
+    # a file without line breaks has every segment on line 1: number them by segment then
+    one_line = len(window) > 1 and len({seg.line for seg in window}) == 1
+    for seg in window:
         text = separator.join(seg.elements)
+        gutter = f"#{seg.ordinal}" if one_line else str(seg.line)
         row = E.SPAN()
         if seg.ordinal == where.segment:
             row.set("class", "here")
             before, marked, after = split_marked(text, separator, finding.element)
-            row.text = visible(f"{seg.line:>6}  {before}")
+            row.text = visible(f"{gutter:>6}  {before}")
             if marked:
                 highlight = E.MARK(marked)
                 highlight.tail = visible(after)
                 row.append(highlight)
         else:
-            row.text = visible(f"{seg.line:>6}  {text}")
+            row.text = visible(f"{gutter:>6}  {text}")
         row.tail = "\n"
         pre.append(row)
     return pre
@@ -491,8 +527,10 @@ def _verdict_class(said: str) -> str:
 
 def _counts(summary: dict[str, Any]) -> Any:
     rows = [("claims", str(summary["claims"])),
-            ("accepted", f"{summary['accepted']} ({summary['charges_accepted']})"),
-            ("rejected", f"{summary['rejected']} ({summary['charges_rejected']})"),
+            ("accepted", f"{summary['accepted']} "
+                         f"({money(Decimal(summary['charges_accepted']))})"),
+            ("rejected", f"{summary['rejected']} "
+                         f"({money(Decimal(summary['charges_rejected']))})"),
             ("with warnings", str(summary["warnings"])),
             ("envelope problems", str(summary["envelope_problems"]))]
     if "files" in summary:
