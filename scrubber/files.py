@@ -1,6 +1,8 @@
 """Creating the files we write (reports, acknowledgements, exports): whole or absent.
 
-Every report, acknowledgement and export goes through ``open_private``, so that:
+Every report, acknowledgement and export goes through ``open_private`` (or
+``staged``, its form for a writer that needs a path: the same temporary name,
+fsync and rename), so that:
 
 - **No partial file ever sits under its final name.** The content is written to
   a hidden temporary name in the same folder (``.<name>.<random>.part``), made
@@ -268,28 +270,43 @@ def write_private(path: str | os.PathLike, data: bytes) -> None:
 
 @contextmanager
 def staged(target: str | os.PathLike) -> Iterator[tuple[Path, list[bool]]]:
-    """A new owner-only file beside ``target`` to write, renamed onto it when the block
-    ends well (fsynced first): the file is whole or absent, never half written.
+    """A new owner-only file beside ``target`` to write by its path, renamed onto it when
+    the block ends well: ``open_private``'s temporary name, fsync and rename, for a writer
+    that needs a path rather than a stream.
 
     The block sets ``keep[0]`` False to have nothing at ``target`` instead (a file of an
-    earlier run there is removed too). A failure removes the temporary file.
+    earlier run there is removed too). A failure removes the temporary file; a write that
+    failed (a full disk) is raised as an OutputError naming ``target``.
     """
-    path = Path(target)
-    stage = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    os.close(create_private(stage))
+    final = os.fspath(target)
+    try:
+        temp, fd = _temporary(final)
+    except OSError as exc:
+        raise output_error(exc, final) from None
+    os.close(fd)
     keep = [True]
     try:
-        yield stage, keep
-    except BaseException:
-        stage.unlink(missing_ok=True)
+        yield Path(temp), keep
+    except OSError as exc:
+        _remove(temp)
+        if exc.filename in (None, temp) and not isinstance(exc, OutputError):
+            raise output_error(exc, final) from None
         raise
-    if keep[0]:
-        with open(stage, "rb+") as done:
+    except BaseException:
+        _remove(temp)
+        raise
+    if not keep[0]:
+        _remove(temp)
+        Path(final).unlink(missing_ok=True)
+        return
+    try:
+        with open(temp, "rb+") as done:
             os.fsync(done.fileno())
-        os.replace(stage, path)
-    else:
-        stage.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
+        os.replace(temp, final)
+    except OSError as exc:
+        _remove(temp)
+        raise output_error(exc, final) from None
+    _sync_folder(final)
 
 
 class SharedReader:
