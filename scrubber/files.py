@@ -5,7 +5,7 @@ Every report, acknowledgement and export goes through ``open_private`` (or
 fsync and rename), so that:
 
 - **No partial file ever sits under its final name.** The content is written to
-  a hidden temporary name in the same folder (``.<name>.<random>.part``), made
+  a hidden temporary name in the same folder (``.<name>.<random>.tmp``), made
   durable with ``fsync``, and renamed over the final name when the file is
   closed. A failure midway (a full disk, a kill, an exception in the writer)
   leaves the earlier file, if any, or nothing: the temporary file is removed.
@@ -35,7 +35,7 @@ from typing import Any, BinaryIO, Literal, TextIO, overload
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
     getattr(os, "O_CLOEXEC", 0)
 _ATTEMPTS = 3  # a name planted again between unlink and open this often is an attack
-PART = ".part"  # the ending of a temporary name (hidden: it begins with a dot)
+TEMP = ".tmp"  # the ending of a temporary name (hidden: it begins with a dot)
 
 
 class OutputError(OSError):
@@ -52,6 +52,34 @@ def output_error(exc: OSError, path: str | os.PathLike) -> OutputError:
     return OutputError(exc.errno or errno.EIO, exc.strerror or str(exc), os.fspath(path))
 
 
+STALE_TEMP = 24 * 3600  # a temporary file untouched this long is a dead process's
+
+
+def sweep_temporaries(folder: str | os.PathLike, older_than: float = STALE_TEMP) -> list[str]:
+    """Remove the temporary files (``.<name>.<hex>.tmp``) a killed process left in
+    ``folder``, those untouched for ``older_than`` seconds (a live writer touches its
+    own as it writes); the names removed. Never follows a link, never raises."""
+    import re
+    import time
+
+    pattern = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP))
+    removed: list[str] = []
+    limit = time.time() - older_than
+    try:
+        entries = list(os.scandir(os.fspath(folder)))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if pattern.fullmatch(str(entry.name)) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(str(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 def writable_folder(path: str | os.PathLike) -> None:
     """Raise OutputError unless the folder a file ``path`` goes into exists and can be written.
 
@@ -66,6 +94,7 @@ def writable_folder(path: str | os.PathLike) -> None:
                           os.fspath(path))
     if os.path.isdir(path):
         raise OutputError(errno.EISDIR, "a folder has this name", os.fspath(path))
+    sweep_temporaries(folder)
 
 
 def ack_folder(path: str | os.PathLike) -> None:
@@ -77,6 +106,7 @@ def ack_folder(path: str | os.PathLike) -> None:
         raise output_error(exc, path) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(errno.EACCES, "the folder cannot be written", os.fspath(path))
+    sweep_temporaries(path)
 
 
 def create_private(path: str | os.PathLike) -> int:
@@ -107,7 +137,7 @@ def _temporary(final: str) -> tuple[str, int]:
     folder, name = os.path.split(final)
     stem = name.encode("utf-8", "surrogateescape")[:160].decode("utf-8", "ignore")
     for _ in range(_ATTEMPTS):
-        temp = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}{PART}")
+        temp = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}{TEMP}")
         try:
             fd = os.open(temp, _CREATE, 0o600)
         except FileExistsError:

@@ -599,3 +599,27 @@ def test_serve_validates_a_zip_member_by_member(tmp_path):
         files = answer.json()["files"]
         assert [f["path"].rsplit("!", 1)[1] for f in files] == ["a.x12", "b.x12"]
         assert [f["summary"]["accepted"] for f in files] == [1, 1]
+
+
+def test_temporary_files_of_a_killed_run_are_swept(tmp_path):
+    import time
+
+    from scrubber.watch import Watcher, WatchSettings
+
+    old, fresh = tmp_path / ".r.html.0123abcd.tmp", tmp_path / ".r.html.89abcdef.tmp"
+    mine = tmp_path / ".notes.tmp"  # not one of ours: never touched
+    for path in (old, fresh, mine):
+        path.write_text("half a report")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    os.utime(mine, (day_ago, day_ago))
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-o",
+                                    str(tmp_path / "r.html")])
+    assert run.exit_code in (0, 1), run.output
+    assert not old.exists() and fresh.exists() and mine.exists()  # a live writer's stays
+    root = tmp_path / "root"
+    (root / "reports").mkdir(parents=True)
+    left = root / "reports" / ".a.x12.20261207-014411.json.0123abcd.tmp"
+    left.write_text("{")
+    Watcher(WatchSettings(root=root, workers=1, use_events=False)).run(once=True)
+    assert not left.exists()  # the watcher's own folders: nothing is in flight at its start
