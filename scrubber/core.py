@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, cast
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.sinks import RunDetails, Sink
 from scrubber.model import Event, Source
+from scrubber.model.source import Reopenable
 from scrubber.options import AckIdentity, ScrubOptions
 from scrubber.passes import (
     Indexed,
@@ -227,8 +228,7 @@ class Scrubber:
             notices.deliver(sinks)
             return outcome
         finally:
-            for sink in sinks:
-                sink.close()
+            _close_all(sinks)
 
     def details(self) -> RunDetails:
         """What this run is made with, for the reports (scrubber.emit.sinks.RunDetails)."""
@@ -325,7 +325,7 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
     A path or bytes is simply read again; a seekable stream is rewound; a
     one-shot stream (standard input) is spooled to an owner-only temporary file.
     """
-    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, Reopenable)):
         yield lambda: source
         return
     stream = source
@@ -345,3 +345,15 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
         yield lambda: name
     finally:
         os.unlink(name)
+
+
+def _close_all(sinks: Sequence[Sink]) -> None:
+    """Close every sink, even when one fails (a full disk): the first failure is raised."""
+    failure: BaseException | None = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except BaseException as exc:  # noqa: BLE001 - raised again below
+            failure = failure or exc
+    if failure is not None:
+        raise failure

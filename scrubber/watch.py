@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.api import DEFAULT_REPORTS
+from scrubber.emit.sinks import REPORT_FORMATS
 from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
 from scrubber.options import ScrubOptions
@@ -163,7 +164,9 @@ def job_stem(job: str) -> str:
     """The name of a job's reports: ``<safe original name>.<job id>``.
 
     The original name first makes a file's reports findable next to it; the
-    job id keeps two files of one name apart and lets a redo overwrite its own.
+    job id (when the file was taken, UTC, to the second: ``20261207-014411``,
+    numbered ``-2`` ... when that is taken too) keeps two files of one name
+    apart, reads as a time, and lets a redo overwrite its own.
     """
     ident, _, safe = job.partition("__")
     return f"{safe}.{ident}" if safe else job
@@ -338,7 +341,6 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self._seen: dict[str, tuple[int, float, float]] = {}  # name -> size, mtime, since
-        self._counter = 0
         self._names: dict[str, str] = {}  # job -> the original file name
         self._deaths: dict[str, int] = {}  # job -> worker deaths charged to it
         self._suspects: set[str] = set()  # jobs in hand, with others, when a worker died
@@ -378,10 +380,27 @@ class Watcher:
                 del self._seen[name]
         return sorted(ready)
 
+    def _job_name(self, name: str) -> str:
+        """A job name for ``name``, ``<UTC time>[-n]__<safe name>``, free in work/ and in
+        reports/ (no report of an earlier file carries its stem)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        safe = safe_job_name(name)
+        endings = [f".{REPORT_FORMATS[fmt].suffix}" for fmt in self.settings.reports
+                   if fmt in REPORT_FORMATS] + [".reason.txt", ".277ca.x12", ".999.x12",
+                                                ".ta1.x12"]
+        n = 1
+        while True:
+            job = f"{stamp}__{safe}" if n == 1 else f"{stamp}-{n}__{safe}"
+            stem = self.settings.folder("reports") / job_stem(job)
+            if job not in self._names and \
+                    not os.path.lexists(self.settings.folder("work") / job) and \
+                    not any(os.path.lexists(f"{stem}{end}") for end in endings):
+                return job
+            n += 1
+
     def _take(self, name: str) -> str | None:
         """Rename ``name`` into work/ under a safe job name; None when it cannot be taken."""
-        self._counter += 1
-        job = f"{time.time_ns()}-{os.getpid()}-{self._counter}__{safe_job_name(name)}"
+        job = self._job_name(name)
         try:
             os.rename(self.settings.folder("inbox") / name, self.settings.folder("work") / job)
         except FileNotFoundError:

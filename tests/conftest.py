@@ -90,3 +90,23 @@ def ledger_target(request, tmp_path, monkeypatch):
     make = store_schemes()[request.param].test_target
     assert make is not None
     return make(tmp_path)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small tmpfs (4 MB; root only): a disk that fills. Under CI=true a machine that
+    cannot mount one fails the test; elsewhere it skips."""
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {mounted.stderr!r}")
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

@@ -76,6 +76,10 @@ class Tally:
 
     @property
     def envelope_errors(self) -> int:
+        """The envelope problems to fix; none in a file not read at all (an 835's unread set
+        is said, but the file is not an 837 to fix)."""
+        if self.unreadable:
+            return 0
         return sum(1 for p in self.problems if not p.fatal)
 
     def summary(self) -> dict:
@@ -85,7 +89,7 @@ class Tally:
             "rejected": self.rejected,
             "warnings": self.warnings,
             "envelope_problems": self.envelope_errors,
-            "file_problems": len(self.problems) - self.envelope_errors,  # unreadable: 1
+            "file_problems": sum(1 for p in self.problems if p.fatal),  # unreadable: 1
             "charges_accepted": f"{self.charges_accepted:.2f}",
             "charges_rejected": f"{self.charges_rejected:.2f}",
         }
