@@ -181,7 +181,7 @@ def test_html_escapes_everything():
     assert "<script>alert" not in page and "<b>this" not in page and "<batch>" not in page
     assert "&lt;batch&gt;.x12" in page  # markup around the data is escaped by lxml
     doc = lxml.html.document_fromstring(page)
-    assert [s.get("id") for s in doc.iter("script")] == ["report-data", None]
+    assert [s.get("id") for s in doc.iter("script")] == ["report-data", "report-details", None]
     # the data travels as text, which the page's script sets as text (the browser test)
     (row,) = page_data(page)["claims"]
     ((said, context, fixes),) = row[9]

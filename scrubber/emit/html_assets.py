@@ -51,14 +51,15 @@ section.file{border-top:3px solid #ccc;margin-top:2em}
 SCRIPT = r"""
 (function(){
 'use strict';
-var table=document.getElementById('claims'),blob=document.getElementById('report-data');
-if(!table||!blob){return;}
+var table=document.getElementById('claims');
+if(!table||!document.getElementById('report-data')){return;}
 var body=table.tBodies[0];
 var FILE=0,ID=1,STATUS=2,CHARGE=3,PATIENT=4,PAYER=5,PROVIDER=6,RULES=7,SUBMISSION=8,
-    DETAIL=9,HELD=10;
+    DETAIL=9,HELD=10,RELATED=11;
 var WORDS={rejected:'rejected',warned:'accepted with warnings',accepted:'accepted'};
 var RANK={rejected:0,warned:1,accepted:2};
-var data,claims,anchors=[],byAnchor=new Map(),bySubmission=new Map(),earlier=new Map();
+var data,claims,details=null,parsed=new Map();
+var anchors=[],byAnchor=new Map(),bySubmission=new Map(),earlier=new Map();
 var order=[],page=0,size=100,sortColumn=null,sortDown=true,open=new Set(),landed=-1;
 var filters=document.querySelectorAll('.filters select, .filters input');
 var shown=document.getElementById('shown'),where=document.getElementById('rows-shown');
@@ -78,11 +79,15 @@ function add(parent){
 }
 function link(text,href,cls){var a=el('a',cls,text);a.href=href;return a;}
 
-function decode(){
-  var text=atob(blob.textContent),bytes=new Uint8Array(text.length);
+function unpack(id){  // a data block: base64 of gzip of UTF-8 text
+  var text=atob(document.getElementById(id).textContent),bytes=new Uint8Array(text.length);
   for(var i=0;i<text.length;i++){bytes[i]=text.charCodeAt(i);}
   var stream=new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
-  return new Response(stream).text().then(JSON.parse);
+  return new Response(stream).text();
+}
+function findings(i){  // a claim's detail, read from its line when first wanted
+  if(!parsed.has(i)){parsed.set(i,JSON.parse(details[i]));}
+  return parsed.get(i);
 }
 
 function index(){
@@ -95,15 +100,10 @@ function index(){
     if(!bySubmission.has(key)){bySubmission.set(key,i);}
   }
   claims.forEach(function(c,i){
-    (c[DETAIL]||[]).forEach(function(group){
-      group[0].forEach(function(f){
-        (f[5]||[]).forEach(function(ref){
-          if(resolve(ref)!==undefined){return;}
-          if(!earlier.has(ref)){earlier.set(ref,{id:'earlier-'+(earlier.size+1),by:[]});}
-          var by=earlier.get(ref).by;
-          if(by[by.length-1]!==i){by.push(i);}
-        });
-      });
+    c[RELATED].forEach(function(ref){
+      if(resolve(ref)!==undefined){return;}
+      if(!earlier.has(ref)){earlier.set(ref,{id:'earlier-'+(earlier.size+1),by:[]});}
+      earlier.get(ref).by.push(i);
     });
   });
 }
@@ -190,7 +190,11 @@ function detail(i){
       ' its transaction set was rejected by the implementation-guide check (999): see ',
       link('the problems of its file','#file-'+(c[FILE]+1)),'.'));
   }
-  var groups=c[DETAIL]||[];
+  if(c[DETAIL]&&!details){
+    add(box,el('p',null,'Reading the findings\u2026'));
+    return wrap(box);
+  }
+  var groups=c[DETAIL]?findings(i):[];
   if(!groups.length&&!c[HELD]){add(box,el('p',null,'No findings.'));}
   groups.forEach(function(group){
     group[0].forEach(function(f){
@@ -217,6 +221,9 @@ function detail(i){
       add(box,add(el('p','fix'),el('strong',null,'What to do: '),fix));
     });
   });
+  return wrap(box);
+}
+function wrap(box){
   var td=el('td');td.colSpan=8;td.appendChild(box);
   return add(el('tr','detail'),td);
 }
@@ -317,12 +324,17 @@ function wire(){
   window.addEventListener('hashchange',function(){show(decodeURIComponent(location.hash.slice(1)));});
 }
 
-decode().then(function(d){
-  data=d;index();wire();filter();render();
+unpack('report-data').then(function(text){
+  data=JSON.parse(text);index();wire();filter();render();
   performance.mark('scrubber-claims-shown');
   table.dataset.ready='true';
   stubs();
   if(location.hash){show(decodeURIComponent(location.hash.slice(1)));}
+  return unpack('report-details');
+}).then(function(text){
+  details=text.split('\n');
+  table.dataset.details='true';
+  if(open.size){render();}
 }).catch(function(e){
   var td=el('td',null,'The claims could not be shown: '+e);td.colSpan=8;
   body.replaceChildren(add(el('tr'),td));

@@ -51,12 +51,15 @@ from scrubber.rules.context import submission_id
 from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment
-_DATA, _SECTIONS = "@@scrubber-claim-data@@", "scrubber-file-sections"
+_ROWS, _DETAILS, _SECTIONS = "@@rows@@", "@@details@@", "scrubber-file-sections"
 CHART_WIDTH = 320  # pixels of the longest bar
 STATUSES = ("rejected", "warned", "accepted")  # the table's order
 PAGE_SIZES = (50, 100, 250, 1000)  # rows a page of the table shows (100 at first)
 
-# One claim of the table, as a JSON array (the script names the same positions):
+# One claim of the table, as a JSON array (the script names the same positions). The
+# page carries the rows in one data block ("report-data") and, in a second
+# ("report-details"), each row's detail as one line of JSON, so that the first page of
+# the table is drawn before the details are even unpacked; ``page_data`` joins them.
 ROW = ("file",  # index into "files"
        "id",  # CLM01
        "status",  # one of STATUSES
@@ -68,7 +71,9 @@ ROW = ("file",  # index into "files"
        "detail",  # null, or per segment found at: [findings, context, fixes], where a
        # finding is [severity, rule, 277CA status, service line, message, related claims]
        # and context is [[[line, segment], ...], index of its segment, before, marked, after]
-       "held")  # 1 when the 999 rejected its transaction set, else 0
+       # (in "report-data": 1 when there is a detail, else 0)
+       "held",  # 1 when the 999 rejected its transaction set, else 0
+       "related")  # the other claims its findings name: "CLM01 (submission ...)"
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -217,6 +222,7 @@ class HtmlReport(Sink):
         self.show_phi = show_phi
         self.batch = Batch()
         self.rows = {status: _spool() for status in STATUSES}  # the claim table, by status
+        self.details = {status: _spool() for status in STATUSES}  # a line per row
         self.sections = _spool()  # one section per file
         self.paths: list[str] = []
         self.tables = {name: _Table() for name in ("payers", "providers", "rules",
@@ -251,8 +257,11 @@ class HtmlReport(Sink):
                self.tables["providers"](visible(_provider_label(provider_of(record)))),
                [rules(rule) for rule in dict.fromkeys(visible(f.rule) for f in findings)],
                self.tables["submissions"](visible(submission_id(record))),
-               _detail(event, findings) if findings else None, int(event.held)]
+               int(bool(findings)), int(event.held),
+               list(dict.fromkeys(visible(r) for f in findings for r in f.related))]
         self.rows[status].write(_json(row) + "\n")
+        self.details[status].write(_json(_detail(event, findings) if findings else None)
+                                   + "\n")
 
     def end_file(self, end: FileEnd) -> None:
         t = self.tally
@@ -301,7 +310,9 @@ class HtmlReport(Sink):
         body += self._claim_table()
         body += [E.DIV(E.H2("Claims from earlier submissions"), id="earlier", hidden="hidden"),
                  E.DIV(id=_SECTIONS),
-                 E.SCRIPT(_DATA, id="report-data", type="application/octet-stream",
+                 E.SCRIPT(_ROWS, id="report-data", type="application/octet-stream",
+                          **{"data-encoding": "gzip+base64"}),
+                 E.SCRIPT(_DETAILS, id="report-details", type="application/octet-stream",
                           **{"data-encoding": "gzip+base64"}),
                  E.SCRIPT(SCRIPT)]
         page = E.HTML(E.HEAD(E.META(charset="utf-8"),
@@ -311,18 +322,24 @@ class HtmlReport(Sink):
                       E.BODY(*body))
         text = _html(page)
         before, rest = text.split(f'<div id="{_SECTIONS}"></div>', 1)
-        middle, after = rest.split(_DATA, 1)
+        middle, rest = rest.split(_ROWS, 1)
+        between, after = rest.split(_DETAILS, 1)
         self.out.write("<!DOCTYPE html>\n")
         self.out.write(before)
         _copy(self.sections, self.out)
         self.out.write(middle)
-        self._data()
+        head = _json({name: table.labels() for name, table in self.tables.items()}
+                     | {"files": self.paths})
+        self._packed(head[:-1] + ',"claims":[', self.rows, ",", "]}")
+        self.out.write(between)
+        self._packed("", self.details, "", "")
         self.out.write(after + "\n")
         self.out.flush()
         self.pages += 1
 
-    def _data(self) -> None:
-        """Every claim row, rejected first, as gzipped JSON in base64 (``page_data`` reads it)."""
+    def _packed(self, start: str, spools: dict[str, IO[str]], join: str, end: str) -> None:
+        """``start``, the lines of the spools (rejected first) joined by ``join``, ``end``:
+        gzipped and in base64, written as they are packed (``page_data`` unpacks them)."""
         pack = zlib.compressobj(9, zlib.DEFLATED, 31)  # 31: a gzip member
         held = bytearray()
 
@@ -333,17 +350,16 @@ class HtmlReport(Sink):
                 self.out.write(base64.b64encode(held[:whole]).decode("ascii") + "\n")
                 del held[:whole]
 
-        put(_json({name: table.labels() for name, table in self.tables.items()}
-                  | {"files": self.paths})[:-1] + ',"claims":[')
+        put(start)
         first = True
         for status in STATUSES:
-            spool = self.rows[status]
+            spool = spools[status]
             spool.seek(0)
             for line in spool:
-                put(("" if first else ",") + line.rstrip("\n"))
+                put(line if not join else ("" if first else join) + line.rstrip("\n"))
                 first = False
             spool.close()
-        put("]}")
+        put(end)
         held.extend(pack.flush())
         self.out.write(base64.b64encode(bytes(held)).decode("ascii"))
 
@@ -429,10 +445,15 @@ class HtmlReport(Sink):
 
 def page_data(page: str) -> dict[str, Any]:
     """The claim data a report page carries, decoded: the tables and every row (``ROW``)."""
-    found = re.search(r'<script id="report-data"[^>]*>([^<]*)</script>', page)
-    if found is None:
+    blocks = dict(re.findall(r'<script id="(report-data|report-details)"[^>]*>([^<]*)</script>',
+                             page))
+    if len(blocks) != 2:
         raise ValueError("not a scrub report page: no claim data")
-    return json.loads(zlib.decompress(base64.b64decode(found.group(1)), 31))
+    data = json.loads(zlib.decompress(base64.b64decode(blocks["report-data"]), 31))
+    details = zlib.decompress(base64.b64decode(blocks["report-details"]), 31).splitlines()
+    for row, detail in zip(data["claims"], details, strict=True):
+        row[9] = json.loads(detail)
+    return data
 
 
 def _detail(event: ScrubbedClaim, findings: list[Finding]) -> list[Any]:
