@@ -272,6 +272,20 @@ def test_filters_show_the_right_rows_and_the_header_sorts(browser):
     assert [float(cells(row)[3]) for row in rows(browser)] == sorted(charges, reverse=True)
 
 
+def test_a_rule_payer_or_provider_in_a_breakdown_shows_its_claims(browser):
+    from selenium.webdriver.common.by import By
+
+    every = [(row.get_attribute("data-rules").split(), row.get_attribute("data-payer"),
+              row.get_attribute("data-provider"), cells(row)[0]) for row in rows(browser)]
+    for table, field in (("by-rule", 0), ("by-payer", 1), ("by-provider", 2)):
+        link = browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody a.filter-link")[-1]
+        value = link.text
+        link.click()
+        want = [c[3] for c in every if (value in c[0] if field == 0 else c[field] == value)]
+        assert [cells(row)[0] for row in rows(browser)] == want and want, (table, value)
+    choose(browser, "provider", "")
+
+
 def test_pages_of_rows(browser):
     from selenium.webdriver.common.by import By
 
@@ -534,12 +548,13 @@ def test_a_30000_claim_report_is_small_and_shows_its_first_rejected_claim_at_onc
 
 
 def screenshot(target: Path) -> None:
-    """docs/sample-report.png: the sample batch report, at its claim table, one claim open."""
+    """docs/sample-report.png: the sample batch report at its claim table, a claim open."""
     folder = Path(tempfile.mkdtemp(prefix="scrub-shot-"))
     try:
         driver = start_chromium(str(folder / "profile"), 1100, 1500)
         try:
-            load(driver, sample_page(folder / "report.html"))
+            load(driver, sample_page(folder / "report.html"), "#claim-1-ADMIN-A")
+            driver.execute_script("document.getElementById('claims-heading').scrollIntoView()")
             driver.save_screenshot(str(target))
         finally:
             driver.quit()

@@ -36,6 +36,7 @@ pre{background:#f8f8f8;padding:.5em;margin:.3em 0;overflow-x:auto}mark{backgroun
 .here{background:#fff3cd}.claim{margin:.2em 0 .6em}.claim h3{margin:.2em 0}
 .finding{margin:.2em 0}.filters label,.pager label{margin-right:1em;white-space:nowrap}
 .filters,.pager{margin:.4em 0}.pager button{margin-right:.3em}
+#claims{font-size:.92em}#claims th,#claims td.id,#claims td.rules span{white-space:nowrap}
 th.sortable{cursor:pointer}th.sortable::after{content:" \\2195";color:#999}
 th.sortable[data-order=asc]::after{content:" \\2191"}
 th.sortable[data-order=desc]::after{content:" \\2193"}
@@ -163,10 +164,12 @@ function row(i){
   if(i===landed){tr.classList.add('landed');}
   var a=link(c[ID],'#'+anchors[i],'claim-link');
   a.addEventListener('click',function(e){e.preventDefault();toggle(i);});
-  add(tr,add(el('td'),a),el('td',null,data.files[c[FILE]]),
+  var cell=el('td','rules');
+  rules.forEach(function(r,n){add(cell,n?' ':'',el('span',null,r));});
+  add(tr,add(el('td','id'),a),el('td',null,data.files[c[FILE]]),
       add(el('td'),el('span','status '+c[STATUS],WORDS[c[STATUS]])),
       el('td','num',c[CHARGE]),el('td',null,c[PATIENT]),el('td',null,data.payers[c[PAYER]]),
-      el('td',null,data.providers[c[PROVIDER]]),el('td',null,rules.join(' ')));
+      el('td',null,data.providers[c[PROVIDER]]),cell);
   return tr;
 }
 
@@ -315,10 +318,22 @@ function wire(){
       render();
     });
   });
+  function only(name,value){  // the table with one filter set, the others cleared
+    filters.forEach(function(f){f.value=f.name===name?value:'';});
+    page=0;filter();render();
+  }
   document.querySelectorAll('a.file-claims').forEach(function(a){
-    a.addEventListener('click',function(){
-      filters.forEach(function(f){f.value=f.name==='file'?a.dataset.file:'';});
-      page=0;filter();render();
+    a.addEventListener('click',function(){only('file',a.dataset.file);});
+  });
+  [['by-rule','rule'],['by-payer','payer'],['by-provider','provider']].forEach(function(pair){
+    var pick=document.querySelector('.filters select[name='+pair[1]+']');
+    document.querySelectorAll('#'+pair[0]+' tbody tr td:first-child').forEach(function(td){
+      var value=td.textContent;
+      if(!Array.prototype.some.call(pick.options,function(o){return o.value===value;})){return;}
+      var a=link(value,'#claims','filter-link');
+      a.title='show these claims in the table';
+      a.addEventListener('click',function(){only(pair[1],value);});
+      td.replaceChildren(a);
     });
   });
   window.addEventListener('hashchange',function(){show(decodeURIComponent(location.hash.slice(1)));});
