@@ -286,6 +286,15 @@ def test_a_rule_payer_or_provider_in_a_breakdown_shows_its_claims(browser):
     choose(browser, "provider", "")
 
 
+def test_a_file_section_shows_its_claims_in_the_table(browser):
+    from selenium.webdriver.common.by import By
+
+    section = browser.find_element(By.XPATH, "//section[h2='fixtures/837p-multi.x12']")
+    section.find_element(By.CSS_SELECTOR, "a.file-claims").click()
+    assert [cells(row)[0] for row in rows(browser)] == ["MLT-0001", "MLT-0002", "MLT-0003"]
+    assert browser.execute_script("return location.hash") == "#claims"
+
+
 def test_pages_of_rows(browser):
     from selenium.webdriver.common.by import By
 
@@ -454,6 +463,21 @@ def test_the_text_of_a_claim_is_shown_as_text_never_as_markup(chromium, tmp_path
     assert not chromium.find_elements(By.CSS_SELECTOR, "#claims i, #claims b, #claims img")
     assert chromium.execute_script("return document.scripts.length") == 3  # 2 data blocks
     assert chromium.execute_script("return window.pwned") is None
+    assert severe(chromium) == []
+
+
+def test_a_run_without_claims_shows_an_empty_table(chromium, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    out = io.StringIO()
+    check_files([str(ROOT / "fixtures/broken-empty.x12")], out, fmt="html")
+    page = tmp_path / "empty.html"
+    page.write_text(out.getvalue())
+    load(chromium, page)
+    assert rows(chromium) == [] and chromium.find_element(By.ID, "shown").text == "0"
+    assert all(not b.is_enabled() for b in chromium.find_elements(By.CSS_SELECTOR,
+                                                                  ".pager button[name]")
+               if b.get_attribute("name") in ("first", "previous", "next", "last"))
     assert severe(chromium) == []
 
 
