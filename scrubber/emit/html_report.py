@@ -75,12 +75,13 @@ ROW = ("file",  # index into "files"
        "held",  # 1 when the 999 rejected its transaction set, else 0
        "related")  # the other claims its findings name: "CLM01 (submission ...)"
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
 
 def visible(text: str) -> str:
     """``text`` with control characters shown as escapes ("\\x07"): XML cannot hold them,
-    and a biller should see that the file carries one rather than lose the page."""
+    and a biller should see that the file carries one rather than lose the page. So are
+    the lone surrogates a file name that is not UTF-8 decodes to ("\\udcff")."""
     return _CONTROL.sub(lambda m: ascii(m.group())[1:-1], text)
 
 
