@@ -466,6 +466,42 @@ def test_the_text_of_a_claim_is_shown_as_text_never_as_markup(chromium, tmp_path
     assert severe(chromium) == []
 
 
+def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
+    """CLM01 may hold '%', '<', '&', '#' or spaces: links and anchors from outside still land."""
+    from selenium.webdriver.common.by import By
+
+    ids = ["50%OFF", "A B<&>", "C#1", "D%ZZ"]
+    out = io.StringIO()
+    writer = HtmlReport(out)
+    for n, claim_id in enumerate(ids, 1):
+        following = f"{ids[n % len(ids)]} (submission SENDERID:00000000{n % len(ids) + 1})"
+        record, scrubbed = _claim(claim_id, f"00000000{n}", (following,))
+        feed(f"file{n}.x12", [record.interchange, scrubbed], [writer])
+    writer.close()
+    page = tmp_path / "ids.html"
+    page.write_text(out.getvalue())
+    load(chromium, page)
+    anchors = {cells(row)[0]: row.get_attribute("id") for row in rows(chromium)}
+    assert anchors["A B<&>"] == "claim-2-A_B<&>"
+    _open(chromium, ids[0])
+    for before, claim_id in zip(ids, ids[1:], strict=False):  # each names the next: follow
+        detail = chromium.find_element(By.ID, anchors[before]).find_element(
+            By.XPATH, "following-sibling::tr[1]")
+        (link,) = detail.find_elements(By.CSS_SELECTOR, "a.related")
+        assert link.text.startswith(f"claim {claim_id} (in file")
+        link.click()
+        row = chromium.find_element(By.ID, anchors[claim_id])
+        assert "open" in row.get_attribute("class").split()
+    from urllib.parse import quote
+
+    for claim_id in ids:  # a link from outside, written as a browser or a person would
+        for fragment in {anchors[claim_id], quote(anchors[claim_id], safe="%")}:
+            load(chromium, page, "#" + fragment)
+            assert "open" in chromium.find_element(By.ID, anchors[claim_id]) \
+                .get_attribute("class").split(), fragment
+    assert severe(chromium) == []
+
+
 def test_a_run_without_claims_shows_an_empty_table(chromium, tmp_path):
     from selenium.webdriver.common.by import By
 

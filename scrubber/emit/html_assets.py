@@ -253,6 +253,12 @@ function toggle(i){
   render();
 }
 
+function target(){  // the anchor the location names (a browser escapes some characters)
+  var hash=location.hash.slice(1);
+  if(byAnchor.has(hash)){return hash;}
+  try{return decodeURIComponent(hash);}catch(e){return hash;}  // a stray '%'
+}
+
 function show(anchor){  // a link to a claim: open it and bring it to the top of the window
   var i=byAnchor.get(anchor);
   if(i===undefined){return false;}
@@ -336,7 +342,7 @@ function wire(){
       td.replaceChildren(a);
     });
   });
-  window.addEventListener('hashchange',function(){show(decodeURIComponent(location.hash.slice(1)));});
+  window.addEventListener('hashchange',function(){show(target());});
 }
 
 unpack('report-data').then(function(text){
@@ -344,7 +350,7 @@ unpack('report-data').then(function(text){
   performance.mark('scrubber-claims-shown');
   table.dataset.ready='true';
   stubs();
-  if(location.hash){show(decodeURIComponent(location.hash.slice(1)));}
+  if(location.hash){show(target());}
   return unpack('report-details');
 }).then(function(text){
   details=text.split('\n');
