@@ -44,3 +44,22 @@ def test_every_claim_of_a_folder_is_in_the_page_in_status_order(tmp_path):
     assert [(row[1], row[2]) for row in rows] == [("UNIT-A", "rejected"), ("MLT-0001", "accepted"),
                                                   ("MLT-0002", "accepted"),
                                                   ("MLT-0003", "accepted")]
+
+
+def test_a_file_of_one_line_numbers_its_segments_in_context(tmp_path):
+    """Every segment of a file without line breaks is on line 1: the context says which."""
+    units = ROOT / "fixtures/rules/96523-units.fail.837p.x12"
+    one = tmp_path / "one.x12"
+    one.write_bytes(units.read_bytes().replace(b"\n", b""))
+
+    def context(path: Path) -> list:
+        out = io.StringIO()
+        writer = HtmlReport(out)
+        feed(str(path), Scrubber().events(path), [writer])
+        writer.close()
+        (row,) = page_data(out.getvalue())["claims"]
+        lines, here = row[9][0][1][:2]  # the first finding's context
+        return lines[here]
+
+    assert context(units) == ["24", "SV1*HC:96523*120*UN*2***1"]
+    assert context(one) == ["#24", "SV1*HC:96523*120*UN*2***1"]

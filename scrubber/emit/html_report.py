@@ -70,7 +70,8 @@ ROW = ("file",  # index into "files"
        "submission",  # index into "submissions" (interchange sender:control number)
        "detail",  # null, or per segment found at: [findings, context, fixes], where a
        # finding is [severity, rule, 277CA status, service line, message, related claims]
-       # and context is [[[line, segment], ...], index of its segment, before, marked, after]
+       # and context is [[[where, segment], ...], index of its segment, before, marked, after],
+       # where is the line number, or "#" and the segment's number in a file of one line
        # (in "report-data": 1 when there is a detail, else 0)
        "held",  # 1 when the 999 rejected its transaction set, else 0
        "related")  # the other claims its findings name: "CLM01 (submission ...)"
@@ -481,7 +482,9 @@ def _by_segment(findings: list[Finding]) -> list[list[Finding]]:
 
 def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> list[Any]:
     """The finding's segment with CONTEXT segments either side, its element split out:
-    [[[line, segment], ...], index of the finding's segment, before, marked, after]."""
+    [[[where, segment], ...], index of the finding's segment, before, marked, after].
+    Where is each segment's line, or "#" and its number when they share one line (a
+    file without line breaks: every segment would say "line 1")."""
     segments = event.record.claim.segments
     where = finding.location
     at = next((i for i, seg in enumerate(segments)
@@ -491,7 +494,9 @@ def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> list[Any
         return [[[None, text]], 0, text, "", ""]
     shown = segments[max(0, at - CONTEXT): at + CONTEXT + 1]
     here = at - max(0, at - CONTEXT)
-    rows = [[seg.line, visible(separator.join(seg.elements))] for seg in shown]
+    one_line = len(shown) > 1 and len({seg.line for seg in shown}) == 1
+    rows = [[f"#{seg.ordinal}" if one_line else str(seg.line),
+             visible(separator.join(seg.elements))] for seg in shown]
     before, marked, after = split_marked(separator.join(shown[here].elements), separator,
                                          finding.element)
     return [rows, here, visible(before), visible(marked), visible(after)]
