@@ -84,6 +84,7 @@ def load(driver, page: Path, fragment: str = "") -> Any:
     """Open a report page and wait until its script has drawn the claim table."""
     from selenium.webdriver.support.ui import WebDriverWait
 
+    driver.get("about:blank")  # a new document, even where only the fragment differs
     driver.get(page.as_uri() + fragment)
     WebDriverWait(driver, 60).until(lambda d: d.execute_script(
         "var t=document.getElementById('claims');return t&&t.dataset.ready==='true'"))
@@ -494,11 +495,16 @@ def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
         assert "open" in row.get_attribute("class").split()
     from urllib.parse import quote
 
+    from selenium.webdriver.support.ui import WebDriverWait
+
     for claim_id in ids:  # a link from outside, written as a browser or a person would
         for fragment in {anchors[claim_id], quote(anchors[claim_id], safe="%")}:
             load(chromium, page, "#" + fragment)
             assert "open" in chromium.find_element(By.ID, anchors[claim_id]) \
                 .get_attribute("class").split(), fragment
+            # opened before the details were unpacked, perhaps: its findings follow
+            WebDriverWait(chromium, 60).until(lambda d: "REJECT 96523-drug-admin: conflict" in
+                                              d.find_element(By.CSS_SELECTOR, "tr.detail").text)
     assert severe(chromium) == []
 
 
