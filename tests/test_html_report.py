@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from scrubber.cli import main
 from scrubber.core import Scrubber, feed
-from scrubber.emit.html_report import HtmlReport, page_data
+from scrubber.emit.html_report import ROW, HtmlReport, page_data
 
 ROOT = Path(__file__).resolve().parent.parent
 MULTI = ROOT / "fixtures" / "837p-multi.x12"
@@ -41,6 +41,7 @@ def test_every_claim_of_a_folder_is_in_the_page_in_status_order(tmp_path):
     assert result.exit_code == 1, result.output
     assert stat.S_IMODE(target.stat().st_mode) == 0o600  # it names patients
     rows = page_data(target.read_text())["claims"]
+    assert {len(row) for row in rows} == {len(ROW)}
     assert [(row[1], row[2]) for row in rows] == [("UNIT-A", "rejected"), ("MLT-0001", "accepted"),
                                                   ("MLT-0002", "accepted"),
                                                   ("MLT-0003", "accepted")]

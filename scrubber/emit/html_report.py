@@ -11,12 +11,13 @@ segment, what to do, and links to every other claim a finding names (in any
 file of the report; one entry each for claims from earlier submissions).
 Below, one section per file: its verdict and envelope problems in line order.
 
-The claim table scales: every claim is one compact JSON row (``ROW``), and the
-rows travel gzipped and base64-encoded in a data block that the page's script
-(scrubber.emit.html_assets) decodes and draws one page of rows at a time, so
-30,000 claims make a page of a few megabytes that opens in a moment. The page
-loads nothing and runs nothing but its own script (a Content-Security-Policy
-names it by hash). ``page_data`` reads the rows back, for tests and tools.
+The claim table scales: every claim is one compact JSON row (``ROW``); the rows,
+and apart from them each claim's findings, travel gzipped and base64-encoded in
+two data blocks that the page's script (scrubber.emit.html_assets) unpacks,
+drawing one page of rows at a time, so 30,000 claims make a page of 1 to 3 MB
+whose first rows show well within a second. The page loads nothing and runs
+nothing but its own script (a Content-Security-Policy names it by hash).
+``page_data`` reads the rows back, for tests and tools.
 
 The rest is built with lxml, so everything is escaped. Rows and sections are
 serialized as they come and kept in owner-only temporary files until the
