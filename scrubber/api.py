@@ -36,10 +36,11 @@ from scrubber.passes import Progress, RunOutcome, TallySink, feed
 from scrubber.rules import Profile, ScrubbedClaim
 from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
+from scrubber.split import SplitResult
 
 __all__ = ["DEFAULT_REPORTS", "AckIdentity", "FileOutcome", "InputError", "ScrubOptions",
-           "ScrubResult", "Scrubber", "check_files", "find_x12_files", "iter_claims",
-           "open_private", "process_file", "scrub"]
+           "ScrubResult", "Scrubber", "SplitResult", "check_files", "find_x12_files",
+           "iter_claims", "open_private", "process_file", "scrub", "split"]
 
 
 class InputError(Exception):
@@ -160,7 +161,8 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
     Writes a report per format of ``reports`` (any registered format:
-    ``stem``.json, ``stem``.txt and ``stem``.html by default) and, when there is
+    ``stem``.json, ``stem``.txt and ``stem``.html by default; with csv, the
+    per-claim sheet ``stem``.claims.csv beside ``stem``.csv) and, when there is
     anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
     ``stem`` defaults to the input's file name; ``name`` is the file's name in
@@ -173,28 +175,42 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     reports are written. Writing the same stem again overwrites: a redo after a
     crash leaves one set of reports.
     """
-    from scrubber.emit.sinks import REPORT_FORMATS
-
     src = Path(path)
     base = Path(reports_dir) / (stem or src.name)
-    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
     with ExitStack() as stack:
         if scrubber is None:
             scrubber = stack.enter_context(Scrubber(_options(options, **keywords),
                                                     ledger=ledger, acks=ack))
         if recording is None:
             recording = stack.enter_context(scrubber.recording())
-        handles = [stack.enter_context(open_private(name)) for name in written]
-        sinks: list[Sink] = [report_sink(fmt, handle)
-                             for fmt, handle in zip(reports, handles, strict=True)]
-        outputs = AckFiles(lambda name: base)
-        sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+        sinks, written = file_sinks(base, reports, scrubber, stack)
         tally = Tally()
         scrubber.run([(src, name or src.name)], [TallySink(tally), *sinks],
                      recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
-                       tally.unreadable, tally.envelope_errors,
-                       (*written, *outputs.written), tally.reason, tally.warnings)
+                       tally.unreadable, tally.envelope_errors, written(), tally.reason,
+                       tally.warnings)
+
+
+def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: ExitStack
+               ) -> tuple[list[Sink], Callable[[], tuple[str, ...]]]:
+    """A front end's reports of one file (``base``.json ...) and its acknowledgements
+    (``base``.277ca.x12 ...), all owner-only, open until ``stack`` closes; and a function
+    that names the files written, once the run is over."""
+    from scrubber.emit.sinks import REPORT_FORMATS
+
+    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
+    handles = [stack.enter_context(open_private(name)) for name in written]
+    sinks: list[Sink] = [report_sink(fmt, handle)
+                         for fmt, handle in zip(reports, handles, strict=True)]
+    if "csv" in reports:  # the per-claim sheet beside the per-finding one
+        from scrubber.emit.csv_report import ClaimSheet
+
+        written.append(f"{base}.claims.csv")
+        sinks.append(ClaimSheet(stack.enter_context(open_private(written[-1]))))
+    outputs = AckFiles(lambda name: base)
+    sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+    return sinks, lambda: (*written, *outputs.written)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +364,29 @@ def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: 
         for event in scrubber.events(source):
             if event.__class__ is ScrubbedClaim:
                 yield event
+
+
+def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.PathLike,
+          held: str | os.PathLike, *, options: ScrubOptions | None = None, ledger: Any = None,
+          report: str | os.PathLike | TextIO | None = None, fmt: str = "json",
+          record: bool = False, **keywords: Any) -> SplitResult:
+    """Scrub ``sources`` as one run; write the accepted claims to ``accepted`` as a batch
+    ready to send and the others to ``held`` (scrubber.split; docs/split-and-fix.md).
+
+    ``report``: a path (owner-only) or text stream for the run's report in ``fmt``.
+    With ``record``, only the accepted batch's claims are recorded in the ledger, once
+    both files are written. A path that cannot be opened raises ``InputError``; a
+    claim that cannot be placed raises ``scrubber.split.SplitError`` (nothing written).
+    """
+    from scrubber.split import split as split_run
+
+    for item in sources:
+        _openable(item[0] if isinstance(item, tuple) else item)
+    options = _options(options, **keywords)
+    if record:
+        options = replace(options, record=True)
+    with Scrubber(options, ledger=ledger) as scrubber:
+        return split_run(sources, accepted, held, scrubber=scrubber, report=report, fmt=fmt)
 
 
 def folder_inputs(folder: str | os.PathLike) -> tuple[list[str], list[str]]:

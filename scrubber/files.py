@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import BinaryIO, Literal, TextIO, overload
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
@@ -65,3 +68,47 @@ def write_private(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to a new owner-only file at ``path`` (see ``create_private``)."""
     with open_private(path, "wb") as out:
         out.write(data)
+
+
+@contextmanager
+def staged(target: str | os.PathLike) -> Iterator[tuple[Path, list[bool]]]:
+    """A new owner-only file beside ``target`` to write, renamed onto it when the block
+    ends well (fsynced first): the file is whole or absent, never half written.
+
+    The block sets ``keep[0]`` False to have nothing at ``target`` instead (a file of an
+    earlier run there is removed too). A failure removes the temporary file.
+    """
+    path = Path(target)
+    stage = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    os.close(create_private(stage))
+    keep = [True]
+    try:
+        yield stage, keep
+    except BaseException:
+        stage.unlink(missing_ok=True)
+        raise
+    if keep[0]:
+        with open(stage, "rb+") as done:
+            os.fsync(done.fileno())
+        os.replace(stage, path)
+    else:
+        stage.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+
+
+class SharedReader:
+    """Reads a seekable file from a position of its own, whatever else reads the same
+    handle: a tokenizer streams through it while its caller reads byte ranges."""
+
+    def __init__(self, handle: BinaryIO):
+        self.handle = handle
+        self.position = handle.tell()
+
+    def read(self, size: int = -1) -> bytes:
+        here = self.handle.tell()
+        self.handle.seek(self.position)
+        data = self.handle.read(size)
+        self.position = self.handle.tell()
+        self.handle.seek(here)
+        return data
+

@@ -129,6 +129,7 @@ COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
     "watch": {"record": True},
     "serve": {"record": True},
     "batch": {"record": False},
+    "split": {"record": False},  # say --record when the accepted batch is being sent
 }
 
 

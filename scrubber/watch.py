@@ -63,6 +63,8 @@ ENVIRONMENT_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.E
                                 errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE,
                                 errno.ENOMEM, errno.EXDEV))
 RETRY = "retry"  # a job's verdict when the machine, not the file, failed
+SPLIT = "split"  # a job's verdict when its claims went out in part (WatchSettings.split)
+PART = ".part"  # work/.JOB.accepted.part, work/.JOB.held.part: a split's batches
 CHANGED = "changed"  # a job's verdict when the file changed while it was scrubbed
 ONCE_ATTEMPTS = 3  # with --once, scrubs of a job the machine failed before leaving it in work/
 
@@ -83,6 +85,9 @@ class WatchSettings:
     retry_seconds: float = 1.0  # first wait before a job the machine failed is tried again
     retry_max_seconds: float = 60.0  # the wait doubles up to this
     worker_deaths: int = 3  # a file whose scrub kills the worker this often goes to failed/
+    # a file with accepted and rejected claims is split (scrub split): its accepted claims
+    # into accepted/, the others into rejected/, the file as it came into reports/
+    split: bool = False
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -238,9 +243,12 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
         before = _fingerprint(path)
         with Scrubber(settings.options) as scrubber:
             recording = scrubber.begin_recording()
-            outcome = process_file(str(path), str(reports), stem=job_stem(job),
-                                   name=printable(name), scrubber=scrubber,
-                                   recording=recording, reports=settings.reports)
+            if settings.split:
+                outcome = _split_file(job, name, settings, scrubber, recording)
+            else:
+                outcome = process_file(str(path), str(reports), stem=job_stem(job),
+                                       name=printable(name), scrubber=scrubber,
+                                       recording=recording, reports=settings.reports)
             if _fingerprint(path) != before:
                 raise _Changed
             if recording is not None:  # from now on the watcher's journal decides its fate
@@ -257,8 +265,51 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
             f" with warnings {outcome.warnings} envelope problems {outcome.envelope_errors}")
-    return (job, outcome.verdict, line, outcome.reason or None,
+    verdict = outcome.verdict
+    if settings.split and verdict == "rejected" and _parts(settings, job)[0].exists():
+        verdict = SPLIT
+    return (job, verdict, line, outcome.reason or None,
             recording.id if recording is not None else None)
+
+
+def _parts(settings: WatchSettings, job: str) -> tuple[Path, Path]:
+    """Where a split of ``job`` leaves its accepted and its held batch until it is filed."""
+    work = settings.folder("work")
+    return work / f".{job}.accepted{PART}", work / f".{job}.held{PART}"
+
+
+def _split_file(job: str, name: str, settings: WatchSettings, scrubber: Any,
+                recording: Any) -> Any:
+    """Split one taken file (scrubber.split) into work/'s parts, with its reports.
+
+    The parts are kept only when the file has both accepted and held claims, and
+    every claim is in one of them; otherwise the file is filed whole, as without
+    --split. The outcome counts the claims as the split placed them: a claim held
+    with a rejected partner counts as rejected.
+    """
+    from contextlib import ExitStack
+
+    from scrubber.api import FileOutcome, file_sinks
+    from scrubber.emit.summary import Tally
+    from scrubber.passes import TallySink
+    from scrubber.split import split
+
+    accepted, held = _parts(settings, job)
+    base = settings.folder("reports") / job_stem(job)
+    tally = Tally()
+    with ExitStack() as stack:
+        sinks, written = file_sinks(base, settings.reports, scrubber, stack)
+        result = split([(str(settings.folder("work") / job), printable(name))], accepted,
+                       held, scrubber=scrubber, recording=recording,
+                       sinks=[TallySink(tally), *sinks])
+    if not (result.accepted and result.held and result.complete):
+        accepted.unlink(missing_ok=True)
+        held.unlink(missing_ok=True)
+    rejected = result.held if result.complete else tally.rejected
+    return FileOutcome(str(settings.folder("work") / job), tally.claims,
+                       tally.claims - rejected if result.complete else tally.accepted,
+                       rejected, tally.unreadable, tally.envelope_errors, written(),
+                       tally.reason, tally.warnings)
 
 
 class _Changed(Exception):
@@ -363,10 +414,13 @@ class Watcher:
         if verdict == "failed" and error:
             write_private(self.settings.folder("reports") / f"{job_stem(job)}.reason.txt",
                           (error + "\n").encode("utf-8", "replace"))
-        target = _free_name(self.settings.folder(verdict), name)
         if recording is not None:
             _journal(self.settings, step="filing", job=job, verdict=verdict,
                      recording=recording)
+        if verdict == SPLIT:
+            self._file_split(job, name, recording, seconds, line)
+            return
+        target = _free_name(self.settings.folder(verdict), name)
         try:
             os.rename(self.settings.folder("work") / job, target)
         except OSError as exc:
@@ -386,6 +440,37 @@ class Watcher:
             filed += f" (arrived as {printable(name)})"
         said = "; ".join(printable(_first_line(part)) for part in (error, line) if part)
         log.info("%s: %s; %s (%.2f s)", filed, verdict, said, seconds)
+
+    def _file_split(self, job: str, name: str, recording: str | None, seconds: float,
+                    line: str | None) -> None:
+        """File a split job: the file as it came into reports/ first (then it is done and
+        never redone), then its held batch into rejected/ and its accepted batch into
+        accepted/ (``_file_parts``, which ``recover`` finishes after a crash)."""
+        kept = _free_name(self.settings.folder("reports"), f"{job_stem(job)}.original.x12")
+        os.rename(self.settings.folder("work") / job, kept)
+        filed = self._file_parts(job, name)
+        _journal(self.settings, step="done", job=job, verdict=SPLIT,
+                 to=[path.name for path in filed],
+                 **({"recording": recording} if recording else {}))
+        if recording is not None:
+            self._end_recording(recording, True)
+        self._names.pop(job, None)
+        self._deaths.pop(job, None)
+        self.done += 1
+        log.info("%s: split into %s; %s (%.2f s)", printable(name),
+                 " and ".join(f"{p.parent.name}/{printable(p.name)}" for p in filed),
+                 printable(_first_line(line or "")), seconds)
+
+    def _file_parts(self, job: str, name: str) -> list[Path]:
+        """Move a split job's batches from work/ into rejected/ and accepted/."""
+        filed = []
+        accepted, held = _parts(self.settings, job)
+        for part, folder in ((held, "rejected"), (accepted, "accepted")):
+            if part.exists():
+                target = _free_name(self.settings.folder(folder), name)
+                os.rename(part, target)
+                filed.append(target)
+        return filed
 
     def _end_recording(self, recording: str, send: bool) -> None:
         """Send (or drop) what a filed job's recording holds; a ledger that fails now leaves
@@ -443,16 +528,25 @@ class Watcher:
         """Jobs a crash left in work/: they are redone from scratch. The recordings of
         jobs it caught between their scrub and their filing are ended as the journal says:
         sent if the file reached accepted/, dropped otherwise."""
-        jobs = sorted(e.name for e in os.scandir(self.settings.folder("work"))
-                      if e.name != JOURNAL)
-        if jobs:
+        entries = [e.name for e in os.scandir(self.settings.folder("work")) if e.name != JOURNAL]
+        jobs = sorted(name for name in entries if not name.startswith("."))
+        parts = sorted(name for name in entries if name.startswith(".") and
+                       name.endswith(PART))
+        if jobs or parts:
             names = _journal_names(self.settings)
             self._names.update({job: names[job] for job in jobs if job in names})
+        for part in parts:  # a split's batches: redone with their job, or filed as planned
+            job = part[1:].rsplit(".", 2)[0]
+            if job in jobs:
+                os.unlink(self.settings.folder("work") / part)
+            elif (self.settings.folder("work") / part).exists():
+                self._file_parts(job, names.get(job) or job.split("__", 1)[-1])
         if self.ledger is not None:
             filed = _journal_filed(self.settings)
             for recording, _ in self.ledger.prepared(coordinator(self.settings)):
                 job, verdict = filed.get(recording, ("", ""))  # not filed: dropped
-                self._end_recording(recording, verdict == "accepted" and job not in jobs)
+                self._end_recording(recording, verdict in ("accepted", SPLIT)
+                                    and job not in jobs)
         return jobs
 
     # -- the loop ----------------------------------------------------------------------
@@ -654,6 +748,8 @@ def describe(settings: WatchSettings, *, redo: int = 0, once: bool = False) -> s
     text = (f"watching {printable(str(settings.root))}{' once' if once else ''}: "
             f"{settings.workers} worker{_s(settings.workers)}, ledger {ledger}, "
             f"profile {profile_name}")
+    if settings.split:
+        text += "; mixed files split (accepted claims to accepted/, the rest to rejected/)"
     if redo:
         text += f"; {redo} file{_s(redo)} left in work/ redone"
     return text

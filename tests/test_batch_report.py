@@ -137,7 +137,8 @@ def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
               str(FIXTURES / "broken-missing-iea.x12"), str(empty)]
     rows = list(csv.DictReader(io.StringIO(report(paths, "csv"))))
     assert list(rows[0]) == ["file", "claim", "line", "rule", "severity", "status_code",
-                             "amount", "message", "fix", "patient", "payer", "file_line"]
+                             "line_charge", "at_risk", "message", "fix", "patient", "payer",
+                             "file_line"]
     files = json.loads(report(paths, "json"))["files"]
     want = []
     for f in files:
@@ -155,8 +156,10 @@ def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
     assert next(r for r in rows if r["file"] == str(empty))["severity"] == "not scrubbed"
     units = next(r for r in rows if r["rule"] == "96523-units"
                  and r["file"].endswith("96523-units.fail.837p.x12"))
-    assert (units["line"], units["status_code"], units["amount"], units["patient"]) == \
-        ("1", "A7:476", "120", "R*****, A***")
+    assert (units["line"], units["status_code"], units["patient"]) == \
+        ("1", "A7:476", "R*****, A***")
+    first = next(r for r in rows if r["claim"] == units["claim"] and r["file"] == units["file"])
+    assert (first["line_charge"], first["at_risk"]) == ("120", "120.00")  # once, first row
     shown = CliRunner().invoke(main, ["check", *paths, "--format", "csv", "--no-ledger",
                                       "--show-phi"])
     assert "RIVERA" in shown.stdout and "RIVERA" not in report(paths, "csv")

@@ -208,14 +208,19 @@ SAMPLE_BATCH = [  # docs/sample-summary.* and docs/sample-report.png show this b
 def sample(fmt: str) -> str:
     """What `scrub check <SAMPLE_BATCH> --format fmt --no-ledger` writes, run from the root."""
     import os
-    cwd = os.getcwd()
+    cwd, epoch = os.getcwd(), os.environ.get("SOURCE_DATE_EPOCH")
     os.chdir(ROOT)
+    os.environ["SOURCE_DATE_EPOCH"] = "1796083200"  # the run's time in the report: fixed
     try:
         out = io.StringIO()
-        check_files(SAMPLE_BATCH, out, fmt=fmt)
+        check_files(SAMPLE_BATCH, out, fmt=fmt, no_ledger=True)  # as --no-ledger
         return out.getvalue()
     finally:
         os.chdir(cwd)
+        if epoch is None:
+            del os.environ["SOURCE_DATE_EPOCH"]
+        else:
+            os.environ["SOURCE_DATE_EPOCH"] = epoch
 
 
 @pytest.mark.parametrize("fmt, name", [("text", "sample-summary.txt"),

@@ -188,9 +188,8 @@ function detail(i){
   add(box,add(el('h3',null,'Claim '+c[ID]+' '),el('span','status '+c[STATUS],WORDS[c[STATUS]])));
   add(box,el('p',null,'file '+data.files[c[FILE]]+'; charge '+c[CHARGE]+'; patient '+
     c[PATIENT]+'; payer '+data.payers[c[PAYER]]+'; billing provider '+data.providers[c[PROVIDER]]));
-  if(c[HELD]){
-    add(box,add(el('p','finding'),el('span','reject','REJECT'),
-      ' its transaction set was rejected by the implementation-guide check (999): see ',
+  if(c[HELD]){  // what made the payer reject its set or interchange is the file's
+    add(box,add(el('p','held'),'Held with its transaction set or interchange: see ',
       link('the problems of its file','#file-'+(c[FILE]+1)),'.'));
   }
   if(c[DETAIL]&&!details){

@@ -32,19 +32,32 @@ import re
 import shutil
 import tempfile
 import zlib
+from decimal import Decimal
 from typing import IO, Any, TextIO
 
 from lxml import etree
 from lxml.html import builder as _builder
 
-from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
+from scrubber.emit.batch import (
+    UMBRELLA,
+    Batch,
+    Bucket,
+    by_cause,
+    money,
+    payer_of,
+    plural,
+    provider_of,
+    ranked,
+    verdict,
+)
 from scrubber.emit.html_assets import CSS, POLICY, SCRIPT
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.summary import (
     Tally,
     _patient,
     _problem_words,
     in_line_order,
+    place,
     rejections_first,
     split_marked,
 )
@@ -175,12 +188,16 @@ def _table(head: list[str], rows: list[list[Any]], numeric: frozenset[int] = fro
 
 
 def chart(by_rule: dict[str, Bucket]) -> Any:
-    """Two bars per rule that rejected claims: how many claims, and the charges they hold back.
+    """Two bars per root cause of rejections: how many claims, and the charges they hold back.
 
-    Each kind of bar is scaled to its own largest value; the numbers are written
-    beside them and every bar carries them as data-claims / data-at-risk.
+    A root cause is a rule, or the error that made a payer reject a claim's set or
+    interchange (the claims it holds count under it, not under ``ig-999``, which
+    is only their total: ``batch.by_cause``). Each kind of bar is scaled to its own
+    largest value; the numbers are written beside them (thousands separated) and
+    every bar carries them as data-claims / data-at-risk (machine-readable).
     """
-    bars = [(rule, bucket) for rule, bucket in ranked(by_rule) if bucket.rejected]
+    bars = [(rule, bucket) for rule, bucket in by_cause(by_rule)
+            if bucket.rejected and rule != UMBRELLA]
     if not bars:
         return E.P("No claim was rejected: nothing to chart.", E.CLASS("chart-empty"))
     most = max(bucket.rejected for _, bucket in bars)
@@ -205,7 +222,7 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
                 ("bar", y + 2, 12, bucket.rejected / most, "#c62828",
                  plural(bucket.rejected, "claim")),
                 ("amount-bar", y + 16, 9, float(bucket.at_risk / dearest), "#5c7cfa",
-                 f"{bucket.at_risk:.2f} at risk")):
+                 f"{money(bucket.at_risk)} at risk")):
             width = max(2, round(CHART_WIDTH * share))
             longest = max(longest, width)
             bar = etree.SubElement(svg, "rect", {
@@ -213,8 +230,14 @@ def chart(by_rule: dict[str, Bucket]) -> Any:
                 "height": str(height), "fill": colour, **numbers})
             etree.SubElement(bar, "title").text = visible(f"{rule}: {words}")
         etree.SubElement(svg, "text", x=str(label + longest + 6), y=str(y + 16)).text = (
-            f"{plural(bucket.rejected, 'claim')}, {bucket.at_risk:.2f} at risk")
-    return svg
+            f"{plural(bucket.rejected, 'claim')}, {money(bucket.at_risk)} at risk")
+    held = by_rule.get(UMBRELLA)
+    if held is None or not held.rejected:
+        return svg
+    return E.DIV(svg, E.P(
+        f"In all, {plural(held.rejected, 'claim')} ({money(held.at_risk)}) held because a "
+        f"payer rejects their transaction set or interchange ({UMBRELLA}); each counts above "
+        "under the errors that caused it.", E.CLASS("chart-held"), id="chart-held"))
 
 
 class HtmlReport(Sink):
@@ -232,6 +255,10 @@ class HtmlReport(Sink):
                                                    "submissions")}
         self.files = 0
         self.pages = 0
+        self.run: RunDetails | None = None  # what the run was made with, shown at the top
+
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
 
     # -- one file ----------------------------------------------------------------------
     def begin_file(self, path: str) -> None:
@@ -254,11 +281,14 @@ class HtmlReport(Sink):
         status = _status(event)
         findings = rejections_first(event.findings)
         rules = self.tables["rules"]
+        # a held claim's causes first: the rule filter finds it under the error to fix
+        ids = dict.fromkeys(visible(rule) for rule in [*event.causes,
+                                                        *(f.rule for f in findings)])
         row = [self.files - 1, visible(claim.id), status, visible(claim.charge_text),
                visible(_patient(event, self.show_phi)),
                self.tables["payers"](visible(_payer_label(payer_of(record)))),
                self.tables["providers"](visible(_provider_label(provider_of(record)))),
-               [rules(rule) for rule in dict.fromkeys(visible(f.rule) for f in findings)],
+               [rules(rule) for rule in ids],
                self.tables["submissions"](visible(submission_id(record))),
                int(bool(findings)), int(event.held),
                list(dict.fromkeys(visible(r) for f in findings for r in f.related))]
@@ -280,7 +310,7 @@ class HtmlReport(Sink):
                                                    "data-file": self.path})))
         if t.problems:
             head.append(E.H3("Envelope and implementation-guide (999) problems"))
-            head.append(E.UL(*[E.LI(f"line {p.location.line if p.location else '-'}: "
+            head.append(E.UL(*[E.LI(f"{place(p.location) if p.location else 'file'}: "
                                     f"[{p.code}] {_problem_words(p)}")
                                for p in in_line_order(t.problems)]))
         self.sections.write(_html(E.SECTION(*head, E.CLASS("file"))) + "\n")
@@ -300,6 +330,9 @@ class HtmlReport(Sink):
                            E.P("Verdict: ", E.SPAN(total["verdict"],
                                                    E.CLASS(_verdict_class(total["verdict"])))),
                            _counts(total)]
+        if self.run is not None:
+            body.append(E.P(E.CLASS("run"), "Run: " + visible(self.run.words()),
+                            id="run-details"))
         if self.batch.not_scrubbed:
             body += [E.H2("Not scrubbed"),
                      E.UL(*[E.LI(reason if name in reason else f"{name}: {reason}")
@@ -371,15 +404,16 @@ class HtmlReport(Sink):
         numeric = frozenset({1, 2, 3, 4})
 
         def row(label: Any, bucket: Bucket) -> list[Any]:
-            return [label, bucket.claims, bucket.rejected, bucket.warned, f"{bucket.at_risk:.2f}"]
+            return [label, bucket.claims, bucket.rejected, bucket.warned, money(bucket.at_risk)]
 
         files = [(f"{name}", self.batch.file_bucket(summary), said)
                  for name, summary, said in self.batch.files]
         return [
             E.H2("By rule"),
             _table(["rule", "claims", "rejected", "warned", "at risk", "findings"],
-                   [[rule, b.claims, b.rejected, b.warned, f"{b.at_risk:.2f}", b.findings]
-                    for rule, b in ranked(self.batch.by_rule)],
+                   [[f"{rule} (in all: the total of the causes above)" if rule == UMBRELLA
+                     else rule, b.claims, b.rejected, b.warned, money(b.at_risk), b.findings]
+                    for rule, b in by_cause(self.batch.by_rule)],
                    frozenset({1, 2, 3, 4, 5}), id="by-rule"),
             E.H2("By payer"),
             _table(["payer", *head], [row(_payer_label(key), b)
@@ -509,8 +543,10 @@ def _verdict_class(said: str) -> str:
 
 def _counts(summary: dict[str, Any]) -> Any:
     rows = [("claims", str(summary["claims"])),
-            ("accepted", f"{summary['accepted']} ({summary['charges_accepted']})"),
-            ("rejected", f"{summary['rejected']} ({summary['charges_rejected']})"),
+            ("accepted", f"{summary['accepted']} "
+                         f"({money(Decimal(summary['charges_accepted']))})"),
+            ("rejected", f"{summary['rejected']} "
+                         f"({money(Decimal(summary['charges_rejected']))})"),
             ("with warnings", str(summary["warnings"])),
             ("envelope problems", str(summary["envelope_problems"]))]
     if "files" in summary:

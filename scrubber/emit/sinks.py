@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO
 
@@ -40,15 +41,70 @@ class FileEnd:
     conformance: IgReport | None = None  # the implementation-guide check, when it ran
 
 
+@dataclass(frozen=True, slots=True)
+class RunDetails:
+    """What a run was made with, for a report to say: a report read weeks later must tell
+    which scrubber, profile, data and ledger judged the claims, and when."""
+
+    version: str  # the scrubber's version
+    started: datetime  # when the run began, in UTC
+    profile: str  # the profile's name, and its file when it is not the default
+    conformance: str  # the implementation-guide check: "on", "on (companion NAME)", "off"
+    ledger: str  # where the claim history was read from (never its credentials), or "none"
+    data: tuple[str, ...] = ()  # the reference data releases the rules judged by
+
+    @property
+    def started_text(self) -> str:
+        return self.started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "started": self.started_text, "profile": self.profile,
+                "conformance": self.conformance, "ledger": self.ledger, "data": list(self.data)}
+
+    def words(self) -> str:
+        """One line for people: "scrubber 1.0; profile default; ..."."""
+        data = "; ".join(self.data) or "none installed"
+        return (f"scrubber {self.version}; profile {self.profile}; implementation-guide check "
+                f"{self.conformance}; ledger {self.ledger}; reference data: {data}; run "
+                f"{self.started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+
+
+def run_started() -> datetime:
+    """Now in UTC, or SOURCE_DATE_EPOCH when set (reproducible reports, as builds do)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
+
+
+def ledger_words(target: str | None) -> str:
+    """Where a ledger is, for a report: a path, or a URL without user and password."""
+    if not target:
+        return "none (no claim history read)"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme and parts.netloc:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    return target
+
+
 class Sink:
     """What the scrub core feeds: subclass it and override what your output needs.
 
-    For each source of a run, in order: ``begin_file(name)``, ``event(e)`` for every
-    event in document order (envelopes, ``ScrubbedClaim``, ``Problem`` ...), then
+    Once before the first source, ``run_details(run)`` (``RunDetails``: version,
+    profile, data, ledger, time). For each source of a run, in order:
+    ``begin_file(name)``, ``event(e)`` for every event in document order
+    (envelopes, ``ScrubbedClaim``, ``Problem`` ...), then
     ``end_file(end)``; after the last source, ``notice(n)`` once for each thing the
     run says once (``scrubber.rules.findings.Notice``), then ``close()``. Every method
     does nothing here, so a sink implements only what it uses.
     """
+
+    def run_details(self, run: RunDetails) -> None:
+        """What the run is made with (once, before the first source)."""
 
     def begin_file(self, name: str) -> None:
         """A source starts (``name`` as given: a path, "<stdin>" ...)."""
@@ -75,6 +131,7 @@ class ReportStyle:
     show_phi: bool = False
     color: bool = False
     verbose: bool = False
+    csv_bom: bool = False  # a CSV sheet starts with a UTF-8 byte-order mark (Excel on Windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +211,7 @@ def _html(out: TextIO, style: ReportStyle) -> Sink:
 def _csv(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.csv_report import CsvReport
 
-    return CsvReport(out, show_phi=style.show_phi)
+    return CsvReport(out, show_phi=style.show_phi, bom=style.csv_bom)
 
 
 register_format(ReportFormat(
@@ -165,7 +222,8 @@ register_format(ReportFormat(
 register_format(ReportFormat(
     "html", "one self-contained HTML page for the whole batch", "html", _html))
 register_format(ReportFormat(
-    "csv", "one row per finding, for a spreadsheet", "csv", _csv))
+    "csv", "one row per finding, for a spreadsheet (a row per claim beside it: --csv-claims)",
+    "csv", _csv))
 
 
 # -- acknowledgements ----------------------------------------------------------------------

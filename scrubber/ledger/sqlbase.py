@@ -358,6 +358,34 @@ class SqlStore:
         self._end(recording)
         return dropped
 
+    def withdraw_from_recording(self, recording: str,
+                                keys: Iterable[tuple[str, str, str, str]]) -> int:
+        """Drop from ``recording`` the held claims ``keys`` name (billing NPI, payer, CLM01,
+        submission): decided, but not going out with it (a split holds a claim whose
+        conflict partner was rejected). Claims dropped."""
+        ids: list[int] = []
+        with self._transaction():
+            for npi, payer, claim_id, submission in keys:
+                ids += [row[0] for row in self._run(
+                    "SELECT id FROM claims WHERE recording = ? AND status = 'held' AND "
+                    "npi = ? AND payer = ? AND claim_id = ? AND submission = ?",
+                    (recording, npi, payer, claim_id, submission)).fetchall()]
+            self._delete_claims(ids)
+        return len(ids)
+
+    def resubmit_recording(self, recording: str, submissions: Iterable[tuple[str, str]]
+                           ) -> int:
+        """Record the claims ``recording`` holds as sent in other submissions: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (a split sends them under fresh control numbers).
+        Claims moved."""
+        moved = 0
+        with self._transaction():
+            for old, new in submissions:
+                moved += int(self._run(
+                    "UPDATE claims SET submission = ? WHERE recording = ? AND "
+                    "status = 'held' AND submission = ?", (new, recording, old)).rowcount)
+        return moved
+
     def _drop(self, recording: str) -> int:
         self._run("DELETE FROM lines WHERE claim IN (SELECT id FROM claims WHERE "
                   "recording = ? AND status = 'held')", (recording,))

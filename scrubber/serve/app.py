@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -286,6 +287,49 @@ class Intake:
             os.unlink(report)
             raise
         return not outcome.unreadable, report
+
+    def split(self, body: Spooled, name: str) -> tuple[bool, Path]:
+        """Split without recording (scrubber.split): (readable, the JSON answer's path).
+
+        The answer carries the counts, the claims held with a partner, the two
+        batches as text and the run's JSON report; the batches' control numbers
+        are fresh. Nothing is recorded: the client sends the accepted batch
+        (to /v1/submissions, which records what it accepts) when it sends it.
+        """
+        from scrubber.split import split
+
+        folder = Path(tempfile.mkdtemp(prefix="split-", dir=self.settings.spool_dir))
+        fd, answer = _private_temp(self.settings.spool_dir, ".json")
+        try:
+            report = folder / "report.json"
+            with Scrubber(self.check_options) as scrubber:
+                result = split([(str(body.path), name)], folder / "accepted.x12",
+                               folder / "held.x12", scrubber=scrubber, report=report,
+                               fmt="json")
+
+            def text(path: str | None) -> str | None:
+                return Path(path).read_bytes().decode("utf-8", "replace") if path else None
+
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({
+                    "claims": result.claims, "accepted": result.accepted,
+                    "held": result.held, "rejected": result.rejected,
+                    "held_with_partner": [{"claim_id": p.claim_id,
+                                           "rejected_with": list(p.rejected_with)}
+                                          for p in result.partners],
+                    "complete": result.complete,
+                    "accepted_controls": list(result.accepted_controls),
+                    "held_controls": list(result.held_controls),
+                    "accepted_batch": text(result.accepted_file),
+                    "held_batch": text(result.held_file),
+                    "report": json.loads(report.read_text(encoding="utf-8")),
+                }, out)
+        except BaseException:
+            os.unlink(answer)
+            raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return not result.outcome.unreadable, answer
 
     def submit(self, submission: Submission, body: Spooled, name: str) -> tuple[int, dict]:
         """Scrub, record and keep one claimed submission; store and return its answer.
@@ -608,6 +652,33 @@ def create_app(settings: ServeSettings) -> FastAPI:
             raise ApiError(400, "not_an_837", said, extra={"problems": problems})
         return FileResponse(report, media_type="application/json",
                             background=BackgroundTask(os.unlink, report))
+
+    @app.post("/v1/split", tags=["claims"], openapi_extra=_BODY,
+              responses={200: {"description": "the accepted and the held claims as two "
+                                              "837 batches, counts, and the JSON report",
+                               "content": {"application/json": {}}},
+                         **_errors(400, 401, 413, 422, 503)})
+    async def split(request: Request, who: Client) -> Response:
+        """Split an 837 into a batch ready to send and a batch to hold; nothing is kept."""
+        from scrubber.split import SplitError
+
+        body, name = await _spooled_body(request, settings)
+        try:
+            readable, answer = await run_in_threadpool(intake.split, body, name)
+        except SplitError as exc:
+            raise ApiError(422, "not_split", str(exc)) from None
+        finally:
+            body.remove()
+        if not readable:
+            try:
+                said = json.loads(Path(answer).read_text(encoding="utf-8"))["report"]
+                problems = [p for f in said.get("files", []) for p in f.get("problems", [])]
+            finally:
+                os.unlink(answer)
+            raise ApiError(400, "not_an_837", problems[0]["message"] if problems else
+                           "the body is not an X12 837", extra={"problems": problems})
+        return FileResponse(answer, media_type="application/json",
+                            background=BackgroundTask(os.unlink, answer))
 
     @app.post("/v1/submissions", tags=["claims"], status_code=201, openapi_extra=_BODY,
               responses={201: {"description": "the submission: id, verdict, counts, links",
