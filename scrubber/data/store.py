@@ -35,7 +35,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from scrubber.paths import cache_dir, data_dir
+from scrubber.paths import cache_dir, data_dir, private_dir
 from scrubber.rules.resources import Release, ResourceError
 
 log = logging.getLogger(__name__)
@@ -155,8 +155,15 @@ def now() -> str:
 class FolderStore:
     """Installed files in a folder: ``files/<sha256>/<name>`` and ``catalog.json``."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, *, private: bool = False):
+        # private: a mirror in the cache folder, owner-only like every cache
+        self.root, self.private = root, private
+
+    def _make(self, folder: Path) -> None:
+        if self.private:
+            private_dir(folder)
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
 
     @property
     def location(self) -> str:
@@ -213,7 +220,7 @@ class FolderStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._make(self.root)
         with open(self.root / ".lock", "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
@@ -241,7 +248,7 @@ class FolderStore:
         target = self._file(entry.sha256, entry.name)
         if target.is_file():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".new-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -358,7 +365,7 @@ class PostgresDataStore:
         self.url = url
         self.safe = safe_url(url)
         name = hashlib.sha256(self.safe.encode()).hexdigest()[:16]
-        self.mirror = FolderStore(cache_dir() / f"data-{name}")
+        self.mirror = FolderStore(cache_dir() / f"data-{name}", private=True)
 
     @property
     def location(self) -> str:
