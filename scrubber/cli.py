@@ -173,8 +173,9 @@ def _usable_ledger(options: ScrubOptions) -> None:
               help="Write the report to this file (owner-only: it names patients) instead of "
                    "standard output.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text, HTML and CSV reports (masked by default; "
-                   "the JSON report always carries names, member ids and birth dates).")
+              help="Show patient names, ids, birth dates and addresses in the text, HTML "
+                   "and CSV reports and the segments they quote (masked by default; the JSON "
+                   "report always carries names, member ids and birth dates).")
 @click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
               help="Write a 277CA claim acknowledgement per input into this folder.")
 @click.option("--999", "ack_999", is_flag=True,

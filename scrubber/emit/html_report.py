@@ -25,6 +25,7 @@ from lxml import etree
 from lxml.html import builder as _builder
 
 from scrubber.emit.batch import Batch, Bucket, payer_of, plural, provider_of, ranked, verdict
+from scrubber.emit.phi import fill_for, in_person_loops, mask_elements, quoted
 from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.summary import (
     Tally,
@@ -286,7 +287,7 @@ class HtmlReport(Sink):
         for group in _by_segment(findings):
             for finding in group:
                 parts.append(self._finding(finding))
-            parts.append(_context(event, group[0], separator))
+            parts.append(_context(event, group[0], separator, self.show_phi))
             for fix in dict.fromkeys(f.fix for f in group if f.fix):
                 parts.append(E.P(E.STRONG("What to do: "), fix))
         self.details.write(_html(E.DIV(*parts, E.CLASS("claim"))) + "\n")
@@ -452,18 +453,23 @@ def _by_segment(findings: list[Finding]) -> list[list[Finding]]:
     return list(groups.values())
 
 
-def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> Any:
-    """The finding's segment with CONTEXT segments either side, its element marked."""
+def _context(event: ScrubbedClaim, finding: Finding, separator: str, show_phi: bool
+             ) -> Any:
+    """The finding's segment with CONTEXT segments either side, its element marked; a
+    person's identity masked in each unless ``show_phi`` (scrubber.emit.phi)."""
     segments = event.record.claim.segments
     where = finding.location
     at = next((i for i, seg in enumerate(segments)
                if where is not None and seg.ordinal == where.segment), None)
     pre = E.PRE()
     if at is None or where is None:
-        pre.text = visible(finding.segment_text)
+        pre.text = visible(finding.segment_text if show_phi else quoted(event, finding))
         return pre
+    loops = {} if show_phi else in_person_loops(segments)
     for seg in segments[max(0, at - CONTEXT): at + CONTEXT + 1]:
-        text = separator.join(seg.elements)
+        text = separator.join(seg.elements if show_phi else
+                              mask_elements(seg.elements, loops[seg.ordinal],
+                                            fill_for(separator)))
         row = E.SPAN()
         if seg.ordinal == where.segment:
             row.set("class", "here")

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, plural, verdict
-from scrubber.emit.json_report import mask
+from scrubber.emit.phi import mask, mask_segment, quoted
 from scrubber.emit.sinks import FileEnd, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
@@ -169,23 +169,24 @@ class TextSummary(Sink):
           f"{shown(provider.npi) if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
         for finding in rejections_first(event.findings):
-            self._finding(finding, separator)
+            self._finding(event, finding, separator)
 
-    def _finding(self, finding: Finding, separator: str) -> None:
+    def _finding(self, event: ScrubbedClaim, finding: Finding, separator: str) -> None:
         w = self.out.write
         colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
         line = f" (service line {finding.line_number})" if finding.line_number else ""
         w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
           f"{shown(finding.message)}\n")
         if finding.segment_text:
+            text = finding.segment_text if self.show_phi else quoted(event, finding)
             before, marked, after = (shown(part) for part in split_marked(
-                finding.segment_text, separator, finding.element))
+                text, separator, finding.element))
             where = f"line {finding.location.line}" if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._mark(marked)}{after}\n")
             else:
-                w(f"{prefix}{shown(finding.segment_text)}\n")
+                w(f"{prefix}{shown(text)}\n")
         if finding.fix:
             w(f"      what to do: {shown(finding.fix)}\n")
 
@@ -201,7 +202,9 @@ class TextSummary(Sink):
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
-                w(f"      {shown(problem.segment_text)}\n")
+                text = problem.segment_text if self.show_phi else \
+                    mask_segment(problem.segment_text)
+                w(f"      {shown(text)}\n")
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
         else:
