@@ -262,6 +262,26 @@ def test_a_jobs_spool_is_owner_only_under_umask_000(tmp_path, monkeypatch):
     assert not list((tmp_path / "tmp").iterdir())
 
 
+def test_the_data_folder_is_the_users_alone_under_umask_000(tmp_path, monkeypatch):
+    """`scrub data add`'s folder: the user's own is 0700, a site's named folder is made
+    writable by its owner only (others could swap the tables every run trusts)."""
+    from scrubber.data.store import open_data_store
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    old = os.umask(0)
+    try:
+        for store in (open_data_store(None), open_data_store(str(tmp_path / "site" / "store"))):
+            with store._locked():
+                pass
+    finally:
+        os.umask(old)
+    own = _modes(tmp_path / "data")
+    assert own == {"scrubber": 0o700, "scrubber/.lock": 0o600}
+    site = _modes(tmp_path / "site")
+    assert site["store/.lock"] == 0o600
+    assert all(not mode & 0o022 for mode in site.values()), site
+
+
 # -- spools of dead runs ------------------------------------------------------------------
 
 def test_only_spools_nobody_holds_are_swept(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -143,7 +144,8 @@ def open_data_store(target: str | os.PathLike | None = None) -> DataStore:
     if text and "://" in text:
         raise DataError(f"unknown data store URL scheme in {text.split('://')[0]}://...; use "
                         "a folder or postgresql://user@host/db")
-    return FolderStore(Path(text) if text else data_dir())
+    # the user's own folder is private; a folder named (a site's store) may be shared
+    return FolderStore(Path(text) if text else data_dir(), private=not text)
 
 
 def now() -> str:
@@ -156,14 +158,21 @@ class FolderStore:
     """Installed files in a folder: ``files/<sha256>/<name>`` and ``catalog.json``."""
 
     def __init__(self, root: Path, *, private: bool = False):
-        # private: a mirror in the cache folder, owner-only like every cache
+        # private: the user's own store or a mirror in the cache folder, owner-only (0700)
         self.root, self.private = root, private
 
     def _make(self, folder: Path) -> None:
+        """Make ``folder``: owner-only when private; else writable by its owner alone,
+        whatever the umask (others could swap the tables every run trusts)."""
         if self.private:
             private_dir(folder)
-        else:
-            folder.mkdir(parents=True, exist_ok=True)
+            return
+        missing = [f for f in (folder, *folder.parents) if not f.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        for made in missing:
+            mode = stat.S_IMODE(made.stat().st_mode)
+            if mode & 0o022:
+                made.chmod(mode & ~0o022)
 
     @property
     def location(self) -> str:
@@ -221,9 +230,12 @@ class FolderStore:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self._make(self.root)
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)  # and the lock with it
 
     def _write(self, entries: Sequence[Installed]) -> None:
         text = json.dumps({"format": FORMAT, "releases": [e.as_dict() for e in entries]},
