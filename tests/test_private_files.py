@@ -194,6 +194,28 @@ def test_an_index_others_can_write_is_rebuilt(tmp_path):
     assert again.built and stat.S_IMODE(again.path.stat().st_mode) == 0o600
 
 
+def test_a_fifo_or_link_planted_as_an_index_is_built_over(tmp_path):
+    from scrubber.codesets import load_codesets
+
+    folder = tmp_path / "indexes"
+    first = load_codesets(cache_dir=folder)
+    first.close()
+    real = first.path.read_bytes()
+    first.path.unlink()
+    os.mkfifo(first.path, 0o600)  # opening it to read would wait for a writer forever
+    again = load_codesets(cache_dir=folder)
+    again.close()
+    assert again.built and stat.S_ISREG(again.path.lstat().st_mode)
+    elsewhere = tmp_path / "elsewhere.sqlite"
+    elsewhere.write_bytes(real)
+    os.chmod(elsewhere, 0o600)
+    again.path.unlink()
+    again.path.symlink_to(elsewhere)
+    third = load_codesets(cache_dir=folder)
+    third.close()
+    assert third.built and not third.path.is_symlink()
+
+
 # -- modes whatever the umask -------------------------------------------------------------
 
 def _modes(root: Path) -> dict[str, int]:
