@@ -252,6 +252,24 @@ def test_everything_kept_is_owner_only_under_umask_000(tmp_path):
     assert not list((tmp_path / "tmp").iterdir())  # the --jobs spool went with its run
 
 
+def test_the_watchers_folders_and_files_are_owner_only_under_umask_000(tmp_path):
+    root = tmp_path / "root"
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    (root / "inbox").mkdir(parents=True, mode=0o700)
+    (root / "inbox" / "a.x12").write_bytes((FIXTURES / "837p-multi.x12").read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-m", "scrubber", "watch", str(root), "--once", "--settle", "0.2",
+         "--poll", "--workers", "1"], env=env, capture_output=True,
+        preexec_fn=lambda: os.umask(0))
+    assert done.returncode == 0, done.stderr.decode()
+    made = {name: mode for name, mode in _modes(root).items()
+            if not name.startswith(("inbox", "accepted/"))}  # the input is the sender's
+    assert "work/journal.jsonl" in made and any(n.startswith("reports/") for n in made)
+    for name, mode in made.items():
+        assert mode == (0o700 if (root / name).is_dir() else 0o600), f"{name}: {oct(mode)}"
+
+
 def test_a_jobs_spool_is_owner_only_under_umask_000(tmp_path, monkeypatch):
     """Seen while the run reports: the spool folder 0700, its index, lock and findings
     0600."""
