@@ -51,6 +51,7 @@ from scrubber.emit.batch import (
     verdict,
 )
 from scrubber.emit.html_assets import CSS, POLICY, SCRIPT
+from scrubber.emit.phi import fill_for, in_person_loops, mask_elements, quoted
 from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.summary import (
     Tally,
@@ -293,8 +294,8 @@ class HtmlReport(Sink):
                int(bool(findings)), int(event.held),
                list(dict.fromkeys(visible(r) for f in findings for r in f.related))]
         self.rows[status].write(_json(row) + "\n")
-        self.details[status].write(_json(_detail(event, findings) if findings else None)
-                                   + "\n")
+        detail = _detail(event, findings, self.show_phi) if findings else None
+        self.details[status].write(_json(detail) + "\n")
 
     def end_file(self, end: FileEnd) -> None:
         t = self.tally
@@ -493,7 +494,7 @@ def page_data(page: str) -> dict[str, Any]:
     return data
 
 
-def _detail(event: ScrubbedClaim, findings: list[Finding]) -> list[Any]:
+def _detail(event: ScrubbedClaim, findings: list[Finding], show_phi: bool) -> list[Any]:
     """A claim's findings by the segment they point at: [findings, context, fixes] each."""
     separator = event.record.interchange.delimiters.element
     groups = []
@@ -502,7 +503,7 @@ def _detail(event: ScrubbedClaim, findings: list[Finding]) -> list[Any]:
                  f.line_number, visible(f.message), [visible(r) for r in f.related]]
                 for f in group]
         fixes = [visible(fix) for fix in dict.fromkeys(f.fix for f in group if f.fix)]
-        groups.append([said, _context(event, group[0], separator), fixes])
+        groups.append([said, _context(event, group[0], separator, show_phi), fixes])
     return groups
 
 
@@ -515,25 +516,33 @@ def _by_segment(findings: list[Finding]) -> list[list[Finding]]:
     return list(groups.values())
 
 
-def _context(event: ScrubbedClaim, finding: Finding, separator: str) -> list[Any]:
+def _context(event: ScrubbedClaim, finding: Finding, separator: str, show_phi: bool
+             ) -> list[Any]:
     """The finding's segment with CONTEXT segments either side, its element split out:
     [[[where, segment], ...], index of the finding's segment, before, marked, after].
     Where is each segment's line, or "#" and its number when they share one line (a
-    file without line breaks: every segment would say "line 1")."""
+    file without line breaks: every segment would say "line 1"). A person's identity is
+    masked in each segment unless ``show_phi`` (scrubber.emit.phi)."""
     segments = event.record.claim.segments
     where = finding.location
     at = next((i for i, seg in enumerate(segments)
                if where is not None and seg.ordinal == where.segment), None)
     if at is None or where is None:
-        text = visible(finding.segment_text)
-        return [[[None, text]], 0, text, "", ""]
+        alone = visible(finding.segment_text if show_phi else quoted(event, finding))
+        return [[[None, alone]], 0, alone, "", ""]
     shown = segments[max(0, at - CONTEXT): at + CONTEXT + 1]
     here = at - max(0, at - CONTEXT)
     one_line = len(shown) > 1 and len({seg.line for seg in shown}) == 1
-    rows = [[f"#{seg.ordinal}" if one_line else str(seg.line),
-             visible(separator.join(seg.elements))] for seg in shown]
-    before, marked, after = split_marked(separator.join(shown[here].elements), separator,
-                                         finding.element)
+    loops = {} if show_phi else in_person_loops(segments)
+    fill = fill_for(separator)
+
+    def text(seg: Any) -> str:
+        return separator.join(seg.elements if show_phi else
+                              mask_elements(seg.elements, loops[seg.ordinal], fill))
+
+    rows = [[f"#{seg.ordinal}" if one_line else str(seg.line), visible(text(seg))]
+            for seg in shown]
+    before, marked, after = split_marked(text(shown[here]), separator, finding.element)
     return [rows, here, visible(before), visible(marked), visible(after)]
 
 
