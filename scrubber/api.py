@@ -197,7 +197,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
         members = ack_stems([shown for _, shown in sources], reports_dir)
         stems = {shown: base if "!" not in shown else Path(f"{base}!{members[shown].name}")
                  for _, shown in sources}
-        sinks, written = file_sinks(base, reports, scrubber, stack, ack_stem=stems.__getitem__)
+        sinks, written = file_sinks(base, reports, scrubber, stack, stems.__getitem__)
         tally = Tally()
         scrubber.run(sources, [TallySink(tally), *sinks], recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
@@ -206,12 +206,12 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
 
 
 def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: ExitStack,
-               *, ack_stem: Callable[[str], Path] | None = None
+               stems: Callable[[str], Path] | None = None
                ) -> tuple[list[Sink], Callable[[], tuple[str, ...]]]:
     """A front end's reports of one file (``base``.json ...) and its acknowledgements
-    (``base``.277ca.x12 ...), all owner-only, open until ``stack`` closes; and a function
-    that names the files written, once the run is over. ``ack_stem``: the acknowledgements'
-    stem per source name, for a file of several sources (a zip archive's members)."""
+    (``base``.277ca.x12 ...; ``stems`` names them per source, for an archive's members),
+    all owner-only, open until ``stack`` closes; and a function that names the files
+    written, once the run is over."""
     from scrubber.emit.sinks import REPORT_FORMATS
 
     written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
@@ -223,7 +223,7 @@ def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: Ex
 
         written.append(f"{base}.claims.csv")
         sinks.append(ClaimSheet(stack.enter_context(open_private(written[-1]))))
-    outputs = AckFiles(ack_stem or (lambda name: base))
+    outputs = AckFiles(stems or (lambda name: base))
     sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
     return sinks, lambda: (*written, *outputs.written)
 

@@ -179,8 +179,9 @@ def _usable_ledger(options: ScrubOptions) -> None:
 @click.option("-r", "--recursive", is_flag=True,
               help="Search the folders among FILES and every folder inside them.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text, HTML and CSV reports (masked by default; "
-                   "the JSON report always carries names, member ids and birth dates).")
+              help="Show patient names, ids, birth dates and addresses in the text, HTML "
+                   "and CSV reports and the segments they quote (masked by default; the JSON "
+                   "report always carries names, member ids and birth dates).")
 @click.option("--csv-claims", "csv_claims", type=click.Path(dir_okay=False),
               help="Write the per-claim CSV sheet (claim, billing NPI, payer, dates of "
                    "service, charge, status, rules, at risk) to this file; with --format csv "

@@ -14,6 +14,7 @@ from x12text import claim_837p, interchange
 
 from scrubber import __version__
 from scrubber.cli import main
+from scrubber.emit.html_report import page_data
 from scrubber.emit.sinks import ledger_words
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,4 +76,6 @@ def test_a_one_line_file_is_located_by_segment_and_byte(tmp_path):
     assert "segment 24 (byte " in text and "line 24" not in text
     assert "line 24: SV1*HC:96523" in _check(str(UNITS), "--no-ledger").stdout
     page = _check(str(one), "--no-ledger", "--format", "html").stdout
-    assert '<span class="here">   #24  SV1' in page
+    (claim,) = page_data(page)["claims"]
+    lines, here = claim[9][0][1][:2]  # the first finding's segment in context
+    assert lines[here][0] == "#24" and lines[here][1].startswith("SV1")

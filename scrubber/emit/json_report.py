@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, payer_of, verdict
+from scrubber.emit.phi import mask, mask_segment, quoted
 from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.model import (
     ClaimRecord,
@@ -27,7 +28,7 @@ from scrubber.model import (
     ServiceLine,
     Transaction,
 )
-from scrubber.rules.findings import Notice, ScrubbedClaim
+from scrubber.rules.findings import Finding, Notice, ScrubbedClaim
 
 _LEVELS = ("interchange", "group", "transaction")
 
@@ -100,11 +101,6 @@ def _payer(record: ClaimRecord) -> dict[str, str] | None:
     return {"name": name, "id": ident}
 
 
-def mask(text: str) -> str:
-    """Keep the first character, hide the rest: enough to tell people apart, no more."""
-    return text[:1] + "*" * (len(text) - 1) if text else ""
-
-
 def _header(event: Any) -> dict[str, Any]:
     if isinstance(event, Interchange):
         return {
@@ -140,8 +136,23 @@ def _header(event: Any) -> dict[str, Any]:
     }
 
 
-def problem_to_dict(problem: Problem) -> dict[str, Any]:
-    return problem.as_dict()
+def problem_to_dict(problem: Problem, show_phi: bool = True) -> dict[str, Any]:
+    """A problem as the JSON contract lays it out; its quoted segment masked unless
+    ``show_phi``."""
+    data = problem.as_dict()
+    if not show_phi and problem.segment_text:
+        data["segment_text"] = mask_segment(problem.segment_text)
+    return data
+
+
+def finding_to_dict(event: ScrubbedClaim, finding: Finding, show_phi: bool = True
+                    ) -> dict[str, Any]:
+    """A finding as the JSON contract lays it out; its quoted segment masked unless
+    ``show_phi``."""
+    data = finding.as_dict()
+    if not show_phi:
+        data["segment_text"] = quoted(event, finding)
+    return data
 
 
 _CHILDREN = {"interchange": "groups", "group": "transactions", "transaction": "claims"}
@@ -225,7 +236,8 @@ class JsonWriter(Sink):
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
             if event.held:
                 data["held_by"] = list(event.causes)  # the errors that caused the hold
-            data["findings"] = [finding.as_dict() for finding in event.findings]
+            data["findings"] = [finding_to_dict(event, finding, self.show_phi)
+                                for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:
             self._inside("transaction")
@@ -249,9 +261,9 @@ class JsonWriter(Sink):
     def problem(self, problem: Problem) -> None:
         for level, problems in reversed(self._stack):
             if level == problem.envelope:
-                problems.append(problem_to_dict(problem))
+                problems.append(problem_to_dict(problem, self.show_phi))
                 return
-        self._file_problems.append(problem_to_dict(problem))
+        self._file_problems.append(problem_to_dict(problem, self.show_phi))
 
     def end_file(self, end: FileEnd) -> None:
         while self._stack:

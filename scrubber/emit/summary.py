@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from scrubber.emit.batch import UMBRELLA, Batch, by_cause, money, plural, verdict
-from scrubber.emit.json_report import mask
+from scrubber.emit.phi import mask, mask_segment, quoted
 from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
@@ -185,23 +185,24 @@ class TextSummary(Sink):
           f"{shown(provider.npi) if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
         for finding in rejections_first(event.findings):
-            self._finding(finding, separator)
+            self._finding(event, finding, separator)
 
-    def _finding(self, finding: Finding, separator: str) -> None:
+    def _finding(self, event: ScrubbedClaim, finding: Finding, separator: str) -> None:
         w = self.out.write
         colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
         line = f" (service line {finding.line_number})" if finding.line_number else ""
         w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
           f"{shown(finding.message)}\n")
         if finding.segment_text:
+            text = finding.segment_text if self.show_phi else quoted(event, finding)
             before, marked, after = (shown(part) for part in split_marked(
-                finding.segment_text, separator, finding.element))
+                text, separator, finding.element))
             where = place(finding.location) if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._mark(marked)}{after}\n")
             else:
-                w(f"{prefix}{shown(finding.segment_text)}\n")
+                w(f"{prefix}{shown(text)}\n")
         if finding.fix:
             w(f"      what to do: {shown(finding.fix)}\n")
 
@@ -218,7 +219,9 @@ class TextSummary(Sink):
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
-                w(f"      {shown(problem.segment_text)}\n")
+                text = problem.segment_text if self.show_phi else \
+                    mask_segment(problem.segment_text)
+                w(f"      {shown(text)}\n")
             code = problem_code(problem.code)
             if code is not None and code.family == "ig" and code.id not in told:
                 told.add(code.id)  # once per kind of error and file: a set may list 1000

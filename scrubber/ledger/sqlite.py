@@ -21,6 +21,7 @@ from typing import Any
 from scrubber.ledger import migrations
 from scrubber.ledger.keys import LedgerError
 from scrubber.ledger.sqlbase import SqlStore
+from scrubber.paths import private_dir, state_dir
 
 _BUSY_MS = 30000
 _RETRIES = 20
@@ -43,7 +44,8 @@ class SqliteStore(SqlStore):
     def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
              ) -> SqliteStore:
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # the default folder is ours alone; a folder the user named is left as it is
+            private_dir(path.parent, own=path.parent == state_dir())
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as exc:

@@ -12,6 +12,7 @@ close, when it grows), so memory stays flat however big the run. Pass 2,
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -344,6 +345,10 @@ class DayIndex:
         # A ``path`` (in a private directory) is for processes that share the index of a
         # run (scrubber.parallel): each fills its own, the run's merges them (``merge``);
         # with ``finished``, it is the run's finished index, opened read-only.
+        if path and not finished:  # owner-only whatever the umask: it names patients' days
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            os.fchmod(fd, 0o600)
+            os.close(fd)
         self.db = sqlite3.connect(f"file:{path}?mode=ro" if finished else path, uri=finished)
         self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         if not finished:

@@ -64,10 +64,43 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     except LedgerError as exc:
         raise BatchError(str(exc)) from None
     except Exception as exc:  # a task failed: say so in one line, not a JVM stack
+        cause = worker_cause(str(exc))
+        if cause is not None:
+            raise BatchError(f"the Spark job failed in a Python worker: {cause}") from exc
         raise BatchError(f"the Spark job failed: {_first_line(exc)}") from exc
     finally:
         if running is None:
             spark.stop()
+
+
+_CAUSE_CHARS = 300
+_NO_START = "Error from python worker:"
+
+
+def worker_cause(text: str) -> str | None:
+    """The exception a Python worker raised, from a Spark error's text: the last line of
+    the last Python traceback in it ("ModuleNotFoundError: No module named 'scrubber'"),
+    cut to a log line; None when it holds no traceback.
+
+    Spark's message starts "An exception was thrown from the Python worker" and
+    says what only at the end of the worker's traceback, inside a JVM stack.
+    """
+    at = text.rfind("Traceback (most recent call last):")
+    if at >= 0:  # the frames are indented; the first line that is not names the exception
+        cause = next((line.strip() for line in text[at:].splitlines()[1:]
+                      if line.strip() and not line[0].isspace()), None)
+    else:  # a worker that did not start says why on its standard error
+        at = text.rfind(_NO_START)
+        cause = next((line.strip() for line in text[at + len(_NO_START):].splitlines()
+                      if line.strip()), None) if at >= 0 else None
+    if not cause:
+        return None
+    if len(cause) > _CAUSE_CHARS:
+        cause = cause[:_CAUSE_CHARS] + "..."
+    if "No module named" in cause:
+        cause += (" (Spark's Python workers need an interpreter that can import scrubber "
+                  "and pyspark: set PYSPARK_PYTHON or spark.pyspark.python)")
+    return cause
 
 
 def _first_line(exc: BaseException) -> str:
