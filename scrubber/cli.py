@@ -19,6 +19,7 @@ import click
 
 from scrubber import __version__
 from scrubber.api import DEFAULT_REPORTS, check_files, folder_inputs, open_private
+from scrubber.archives import expand
 from scrubber.config import ConfigError, load_config
 from scrubber.data.commands import data_group
 from scrubber.emit.batch import StatisticsSink
@@ -480,7 +481,9 @@ def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
         held_path = Path(held)
         report = str(held_path.with_name(
             f"{held_path.stem}.report.{REPORT_FORMATS[fmt].suffix}"))
-    sources = [(sys.stdin.buffer, "<stdin>") if p == "-" else (p, p) for p in paths]
+    sources: list[tuple[Any, str]] = []
+    for path in paths:  # a zip or gzip: the 837s inside (archive!member), as check reads them
+        sources += [(sys.stdin.buffer, "<stdin>")] if path == "-" else expand(path)
     try:
         result = split_run(sources, accepted, held, options=options, report=report, fmt=fmt,
                            style=ReportStyle(show_phi=show_phi),

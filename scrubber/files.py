@@ -319,7 +319,8 @@ def staged(target: str | os.PathLike) -> Iterator[tuple[Path, list[bool]]]:
         yield Path(temp), keep
     except OSError as exc:
         _remove(temp)
-        if exc.filename in (None, temp) and not isinstance(exc, OutputError):
+        if exc.filename in (None, temp) and exc.errno is not None \
+                and not isinstance(exc, OutputError):  # a write that failed, not a misuse
             raise output_error(exc, final) from None
         raise
     except BaseException:

@@ -618,3 +618,19 @@ def test_temporary_files_of_a_killed_run_are_swept(tmp_path):
     left.write_text("{")
     Watcher(WatchSettings(root=root, workers=1, use_events=False)).run(once=True)
     assert not left.exists()  # the watcher's own folders: nothing is in flight at its start
+
+
+def test_split_reads_a_zip_member_by_member(tmp_path):
+    import zipfile
+
+    day = tmp_path / "day.zip"
+    with zipfile.ZipFile(day, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x12", interchange(claim_837p("SPA1")))
+        archive.writestr("b.x12", interchange(claim_837p("SPB1", member="OTHER01"),
+                                              control="000000002"))
+    accepted, held = tmp_path / "accepted.x12", tmp_path / "held.x12"
+    run = CliRunner().invoke(main, ["split", str(day), "--accepted", str(accepted),
+                                    "--rejected", str(held), "--no-ledger"])
+    assert run.exit_code == 0, run.output
+    sent = accepted.read_text()
+    assert "CLM*SPA1*" in sent and "CLM*SPB1*" in sent  # copied from each member's bytes
