@@ -634,3 +634,14 @@ def test_split_reads_a_zip_member_by_member(tmp_path):
     assert run.exit_code == 0, run.output
     sent = accepted.read_text()
     assert "CLM*SPA1*" in sent and "CLM*SPB1*" in sent  # copied from each member's bytes
+
+
+def test_a_full_disk_under_a_ledger_export_is_exit_2_and_no_partial_file(tmpfs, big):
+    ledger = tmpfs.parent / "ledger.sqlite"  # the ledger has room; the export has not
+    assert scrub_run("check", big, "--record", "--ledger", ledger, "-q").returncode in (0, 1)
+    dump = tmpfs / "dump.jsonl"
+    dump.write_text("the earlier export\n")
+    fill(tmpfs, 8 << 10)  # 300 claims' lines are larger than this
+    one_line_error(scrub_run("ledger", "export", "--ledger", ledger, "-o", dump),
+                   str(dump), "No space left")
+    no_partial(tmpfs, {"dump.jsonl": "the earlier export\n"})
