@@ -8,6 +8,7 @@ could not be read at all, or a usage error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -283,6 +284,10 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
             sys.exit(EXIT_UNREADABLE)
         except OutputError as exc:
             _cannot_write(exc)
+        except OSError as exc:
+            if out is not sys.stdout or exc.errno not in _WRITE_ERRORS:
+                raise
+            _cannot_write(OutputError(exc.errno, exc.strerror, "standard output"))
     _say_not_scrubbed(outcome.not_scrubbed)
     if options.record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {options.ledger}",
@@ -300,9 +305,17 @@ def claims_sheet_beside(output: str | None) -> str | None:
     return str(path.with_name(f"{stem}.claims.csv"))
 
 
+#: a write that failed for want of room or a device (a report redirected onto a full disk)
+_WRITE_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG))
+
+
 def _cannot_write(exc: OutputError) -> None:
     """A report or acknowledgement that cannot be written: one line, exit 2, nothing half-made."""
     click.echo(f"scrub: {_printable(str(exc))}", err=True)
+    if exc.filename == "standard output":  # what is still buffered for it goes nowhere
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
     sys.exit(EXIT_UNREADABLE)
 
 

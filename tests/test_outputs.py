@@ -645,3 +645,13 @@ def test_a_full_disk_under_a_ledger_export_is_exit_2_and_no_partial_file(tmpfs, 
     one_line_error(scrub_run("ledger", "export", "--ledger", ledger, "-o", dump),
                    str(dump), "No space left")
     no_partial(tmpfs, {"dump.jsonl": "the earlier export\n"})
+
+
+def test_a_report_redirected_onto_a_full_disk_is_one_line_exit_2(tmpfs, big):
+    fill(tmpfs, 16 << 10)
+    for fmt in ("text", "json"):
+        with open(tmpfs / f"r.{fmt}", "w") as redirected:  # scrub check ... > r.json
+            run = subprocess.run([sys.executable, "-m", "scrubber", "check", str(big),
+                                  "--no-ledger", "--format", fmt], stdout=redirected,
+                                 stderr=subprocess.PIPE, text=True, timeout=600)
+        one_line_error(run, "cannot write standard output", "No space left")
