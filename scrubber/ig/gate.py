@@ -71,7 +71,8 @@ class Gate:
                     f"ST02 {key[2]} of another set in the file")
         isa, gs, verdict = places[0]
         if not isa.accepted:
-            return f"its interchange {key[0]} is rejected: {isa.errors[0].message}"
+            return (f"its interchange {key[0]} is rejected (TA1 R, note {isa.errors[0].code}): "
+                    f"{isa.errors[0].message}")
         if gs.errors:
             return f"its functional group {key[1]} is rejected: {gs.errors[0].message}"
         if verdict.errors:
