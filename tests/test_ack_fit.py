@@ -83,8 +83,8 @@ def test_fit_code_amount_and_qualifier():
     assert fit_amount(Decimal("-0.00")) == "0.00"
     assert len(fit_amount(Decimal("1E-999999"))) <= 19  # 18 digits and the point
     assert fit_amount(Decimal("12345678901234567.89")) == "12345678901234567.9"
-    assert isa_qualifier("zz") == "ZZ" and isa_qualifier("12") == "12"
-    assert isa_qualifier("12", ack277.ISA_QUALIFIERS) == "ZZ"
+    assert isa_qualifier("zz") == "ZZ" and isa_qualifier("01") == "01"
+    assert isa_qualifier("12") == isa_qualifier("00") == "ZZ"  # not in the HIPAA list
 
 
 # -- the 999 -------------------------------------------------------------------------------

@@ -47,12 +47,14 @@ FOUND = [
     (20261202, 125),  # 4,096 NUL bytes: 4,095 empty-segment problems, a 1 MB report
     (4, 226),  # 100,000 IG errors in one set: a 36 MB report from 150 KB
 ]
-#: (seed, case) of the findings since (MUTATIONS), what each broke
+#: (seed, case, mutations drawn from) of the findings since, what each broke
 FOUND_V2 = [
-    (1, 7),  # ISA08 not ASCII: the interchange rejected, exit 1, and no TA1 or 999 written
-    (1, 48),  # GS01 "HC?SYNTHSUBMIT": AK101 copied whole, pyx12 could not place the AK1
-    (1, 53),  # ISA13 with letters: TA101 not N0 9 (pyx12 raises on it)
-    (1, 153),  # ST01 "+1": AK201 off the 999's code list
+    (1, 7, MUTATIONS_V1),  # ISA08 not ASCII: interchange rejected, exit 1, no TA1 or 999
+    (1, 48, MUTATIONS_V1),  # GS01 "HC?SYNTHSUBMIT": AK101 copied whole, the AK1 unplaceable
+    (1, 53, MUTATIONS_V1),  # ISA13 with letters: TA101 not N0 9 (pyx12 raises on it)
+    (1, 153, MUTATIONS_V1),  # ST01 "+1": AK201 off the 999's code list
+    (SEED, 43, MUTATIONS),  # ISA05 "00": the TA1's ISA07 off the interchange control list
+    (SEED, 71, MUTATIONS),  # ISA05 "99", CR line ends: the same
 ]
 
 
@@ -67,9 +69,9 @@ def test_fuzz_findings_stay_fixed(seed, number, validator):
     check_case(data, validator)
 
 
-@pytest.mark.parametrize("seed, number", FOUND_V2)
-def test_acknowledgement_findings_stay_fixed(seed, number, validator):
-    data, _ = make_case(seed, number, MUTATIONS_V1)
+@pytest.mark.parametrize("seed, number, mutations", FOUND_V2)
+def test_acknowledgement_findings_stay_fixed(seed, number, mutations, validator):
+    data, _ = make_case(seed, number, mutations)
     outcome = check_case(data, validator)
     assert outcome.exit_code == 1 and outcome.acks
 

@@ -65,7 +65,6 @@ ALTERED = ("CLM01 holds characters this acknowledgement cannot carry (delimiters
 #: STC12 of a claim whose CLM01 is empty or longer than TRN02 can be (AN 1-50)
 REPLACED = "CLM01 is empty or longer than TRN02 allows (AN 1-50), so TRN02 holds a stand-in"
 #: code lists of the 277CA guide (pyx12's 277.5010.X214.xml)
-ISA_QUALIFIERS = frozenset(("01", "14", "20", "27", "28", "29", "30", "33", "ZZ"))
 SVC01_QUALIFIERS = frozenset(("AD", "ER", "HC", "HP", "IV", "NU", "WK"))
 #: what the 277CA writes where the 837's value cannot be fitted to the 277CA element
 STAND_INS = {
@@ -399,9 +398,9 @@ class Ack277Writer:
 
     def _isa(self, source: Interchange, control: int, now: datetime) -> str:
         fields = ["ISA", "00", " " * 10, "00", " " * 10,
-                  isa_qualifier(self.sender_qualifier, ISA_QUALIFIERS),
+                  isa_qualifier(self.sender_qualifier),
                   isa_value(self.sender_id, 15, "SCRUBBER"),
-                  isa_qualifier(source.sender_qualifier, ISA_QUALIFIERS),
+                  isa_qualifier(source.sender_qualifier),
                   isa_value(source.sender_id, 15, "UNKNOWN"),
                   now.strftime("%y%m%d"), now.strftime("%H%M"), _REPETITION, "00501",
                   f"{control:09d}", "0", source.usage if source.usage in ("P", "T") else "P",

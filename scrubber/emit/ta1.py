@@ -165,7 +165,7 @@ def write_ta1(events: Iterable, out: BinaryIO, *, conformance: IgReport | None =
             isa_value(sender_id, 15, "SCRUBBER"), isa_qualifier(ta1.sender_qualifier),
             isa_value(ta1.sender_id, 15, "UNKNOWN"),
             now.strftime("%y%m%d"), now.strftime("%H%M"), "^", "00501", f"{control:09d}", "0",
-            ta1.usage if ta1.usage in ("P", "T", "I") else "P", ":"])
+            ta1.usage if ta1.usage in ("P", "T") else "P", ":"])  # the control map: P or T
         answered = fit_number(ta1.control_number, 9, 9) or STAND_IN_CONTROL
         text = (f"{isa}~\nTA1*{answered}*{_date(ta1.date) or now.strftime('%y%m%d')}*"
                 f"{_time(ta1.time) or now.strftime('%H%M')}*"

@@ -123,17 +123,14 @@ def fit_amount(value: Decimal | int | None, high: int = 18) -> str:
         return ""
 
 
-def isa_qualifier(code: str, codes: Collection[str] | None = None) -> str:
-    """An ISA05/ISA07 identification qualifier (ID 2): ``code`` when it can be one, else ZZ.
+#: ISA05/ISA07 codes of the HIPAA guides (pyx12's interchange control and 277CA maps)
+ISA_QUALIFIERS = frozenset(("01", "14", "20", "27", "28", "29", "30", "33", "ZZ"))
 
-    ``codes``: the guide's list, where it has one (the 277CA's); without it, any
-    two capital letters or digits.
-    """
+
+def isa_qualifier(code: str) -> str:
+    """An ISA05/ISA07 identification qualifier: ``code`` when the guides list it, else ZZ."""
     code = code.strip()
-    if codes is not None:
-        return code if code in codes else "ZZ"
-    return code if len(code) == 2 and code.isascii() and code.isalnum() and \
-        code.upper() == code else "ZZ"
+    return code if code in ISA_QUALIFIERS else "ZZ"
 
 
 def join(elements: Sequence[Element]) -> str:
