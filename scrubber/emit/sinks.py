@@ -379,7 +379,8 @@ class Ack277Sink(Sink):
 
 
 class Ta1Sink(Sink):
-    """A TA1 per interchange whose envelope is broken; only envelope events are kept."""
+    """A TA1 per interchange whose envelope is broken or that the implementation-guide check
+    rejects; only envelope events are kept."""
 
     def __init__(self, outputs: AckOutputs, writer: Ack277Writer):
         self.outputs = outputs
@@ -394,10 +395,12 @@ class Ta1Sink(Sink):
             self._envelopes.append(event)
 
     def end_file(self, end: FileEnd) -> None:
-        if any(e.__class__ is Problem for e in self._envelopes):
+        checked = end.conformance
+        if any(e.__class__ is Problem for e in self._envelopes) or (
+                checked is not None and any(i.errors for i in checked.interchanges)):
             ack = self.writer
             with self.outputs.open(end.name, "ta1") as out:
-                write_ta1(self._envelopes, out, sender_id=ack.sender_id,
+                write_ta1(self._envelopes, out, conformance=checked, sender_id=ack.sender_id,
                           sender_qualifier=ack.sender_qualifier, clock=ack.clock,
                           control_numbers=ack.control_numbers)
         self._envelopes = []

@@ -63,8 +63,8 @@ _ISA_NOTE = {1: "010", 2: "011", 3: "012", 4: "013", 5: "005", 6: "006", 7: "007
 
 class _Transaction:
     __slots__ = ("elements", "control", "line", "ordinal", "errors", "envelope", "seg_count",
-                 "hl_count", "hl_stack", "lx_count", "claim_id", "checked", "guide", "note",
-                 "skipped")
+                 "hl_count", "hl_stack", "hl_open", "lx_count", "claim_id", "checked", "guide",
+                 "note", "skipped")
 
     def __init__(self, seg: Segment, guide: str, note: str):
         self.elements = seg[1]
@@ -76,6 +76,7 @@ class _Transaction:
         self.seg_count = 1
         self.hl_count = 0
         self.hl_stack: list[int] = []
+        self.hl_open: set[int] = set()  # what hl_stack holds: a 50,000-deep chain stays linear
         self.lx_count = 0
         self.claim_id = ""
         self.checked = True  # False once ST01 shows the guide does not describe this set
@@ -666,12 +667,13 @@ class Checker:
             hl02 = seg.get(2)
             if hl02 != "":
                 parent = _int(hl02)
-                if parent not in st.hl_stack:
+                if parent not in st.hl_open:
                     self._counter_error(st, seg, position, "ig-hl-parent", 2, "734",
                                         "HL02 does not name an open parent HL")
                 while st.hl_stack and parent != st.hl_stack[-1]:
-                    st.hl_stack.pop()
+                    st.hl_open.discard(st.hl_stack.pop())
             st.hl_stack.append(st.hl_count)
+            st.hl_open.add(st.hl_count)
         elif guide.transaction_id == "837":
             if sid == "CLM":
                 st.lx_count = 0

@@ -98,7 +98,8 @@ class Gate:
                                 for e in (*isa.errors, *gs.errors, *verdict.envelope_errors)))
         isa, gs, verdict = places[0]
         if not isa.accepted:
-            return Hold(f"its interchange {key[0]} is rejected: {isa.errors[0].message}",
+            return Hold(f"its interchange {key[0]} is rejected (TA1 R, note "
+                        f"{isa.errors[0].code}): {isa.errors[0].message}",
                         _causes(isa.errors), TA1)
         if gs.errors:
             return Hold(f"its functional group {key[1]} is rejected: {gs.errors[0].message}",

@@ -381,7 +381,9 @@ class _Walker:
         version = st.get(3) or (self.group.version if self.group else "")
         set_id = st.get(1)
         self.kind = VERSIONS.get(version, "") if set_id == "837" else ""
-        if set_id == "837":
+        # a set whose ST01 is garbled but whose guide is an 837's is a broken 837 (a payer
+        # answers it with a 999), not another kind of file
+        if set_id == "837" or version in VERSIONS or not (set_id.isdigit() and len(set_id) == 3):
             self.sets_837 += 1
         if self.kind:
             return  # the Transaction is yielded once its BHT and 1000A/B are read
