@@ -236,6 +236,9 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
+    if output and output.endswith(("/", os.sep)):  # -o was the acknowledgements folder once
+        raise click.UsageError(f"-o/--output {output!r} is the report file; the "
+                               "acknowledgements folder is --277ca DIR")
     fmt = fmt or (format_for(output) if output else None) or "text"
     claims_sheet = csv_claims or claims_sheet_beside(output if fmt == "csv" else None)
     paths = _inputs(files, recursive, outputs=(output, ack_dir, claims_sheet))

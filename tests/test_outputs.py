@@ -67,6 +67,13 @@ def test_format_wins_over_the_extension(tmp_path):
     json.loads(target.read_text())
 
 
+def test_o_given_a_folder_says_where_acknowledgements_go(tmp_path):
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-o",
+                                    f"{tmp_path}/acks/"])
+    assert run.exit_code == 2 and "--277ca DIR" in run.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_acknowledgement_folder_has_a_long_flag_only():
     options = {name for param in main.commands["check"].params
                for name in getattr(param, "opts", [])}
