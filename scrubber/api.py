@@ -193,7 +193,7 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                                                     ledger=ledger, acks=ack))
         if recording is None:
             recording = stack.enter_context(scrubber.recording())
-        sources = _members(src, name or src.name)
+        sources = expand(str(src), name or src.name)
         members = ack_stems([shown for _, shown in sources], reports_dir)
         stems = {shown: base if "!" not in shown else Path(f"{base}!{members[shown].name}")
                  for _, shown in sources}
@@ -226,15 +226,6 @@ def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: Ex
     outputs = AckFiles(stems or (lambda name: base))
     sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
     return sinks, lambda: (*written, *outputs.written)
-
-
-def _members(path: Path, name: str) -> list[tuple[Any, str]]:
-    """The sources of one input file named ``name``: itself, or the 837s of a zip archive
-    (``name!member``) or a gzip file (scrubber.archives)."""
-    expanded = expand(str(path))
-    if len(expanded) == 1 and expanded[0][0] == str(path):
-        return [(path, name)]
-    return [(source, name + shown[len(str(path)):]) for source, shown in expanded]
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,14 +101,19 @@ def kind_of(path: str | os.PathLike) -> str | None:
     return None
 
 
-def expand(path: str) -> list[tuple[Source, str]]:
-    """The (source, name) pairs to scrub for the input ``path``: itself, or its members."""
+def expand(path: str, name: str | None = None) -> list[tuple[Source, str]]:
+    """The (source, name) pairs to scrub for the input ``path``: itself, or its members.
+
+    ``name`` is the input's name in the reports (default: ``path``); a member is
+    named ``name!member``.
+    """
+    name = name or path
     kind = kind_of(path) if os.path.isfile(path) else None
     if kind == "zip":
-        return list(_zip_members(path))
+        return [(source, name + shown[len(path):]) for source, shown in _zip_members(path)]
     if kind == "gzip":
-        return [_checked(_gzip_opener(path), path, os.path.getsize(path), None)]
-    return [(path, path)]
+        return [_checked(_gzip_opener(path), name, os.path.getsize(path), None)]
+    return [(path, name)]
 
 
 def _gzip_opener(path: str) -> Callable[[], BinaryIO]:

@@ -8,6 +8,7 @@ could not be read at all, or a usage error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 import threading
@@ -19,6 +20,7 @@ import click
 
 from scrubber import __version__
 from scrubber.api import DEFAULT_REPORTS, check_files, folder_inputs, open_private
+from scrubber.archives import expand
 from scrubber.config import ConfigError, load_config
 from scrubber.data.commands import data_group
 from scrubber.emit.batch import StatisticsSink
@@ -234,16 +236,21 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
-    paths = _inputs(files, recursive, outputs=(output, ack_dir))
+    if output and output.endswith(("/", os.sep)):  # -o was the acknowledgements folder once
+        raise click.UsageError(f"-o/--output {output!r} is the report file; the "
+                               "acknowledgements folder is --277ca DIR")
+    fmt = fmt or (format_for(output) if output else None) or "text"
+    claims_sheet = csv_claims or claims_sheet_beside(output if fmt == "csv" else None)
+    paths = _inputs(files, recursive, outputs=(output, ack_dir, claims_sheet))
     options = _scrub_options(ctx, "check", settings)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not options.conformance:
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
-    fmt = fmt or (format_for(output) if output else None) or "text"
     try:
-        if output and not quiet:
-            writable_folder(output)
+        for target in (output, claims_sheet):
+            if target and not quiet:
+                writable_folder(target)
         if ack_dir:
             ack_folder(ack_dir)
     except OutputError as exc:
@@ -256,7 +263,6 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
         else:
             out = sys.stdout
         extra: list[Any] = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
-        claims_sheet = csv_claims or claims_sheet_beside(output if fmt == "csv" else None)
         if claims_sheet and not quiet:
             from scrubber.emit.csv_report import ClaimSheet
 
@@ -281,6 +287,10 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: s
             sys.exit(EXIT_UNREADABLE)
         except OutputError as exc:
             _cannot_write(exc)
+        except OSError as exc:
+            if out is not sys.stdout or exc.errno not in _WRITE_ERRORS:
+                raise
+            _cannot_write(OutputError(exc.errno, exc.strerror, "standard output"))
     _say_not_scrubbed(outcome.not_scrubbed)
     if options.record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {options.ledger}",
@@ -298,9 +308,17 @@ def claims_sheet_beside(output: str | None) -> str | None:
     return str(path.with_name(f"{stem}.claims.csv"))
 
 
+#: a write that failed for want of room or a device (a report redirected onto a full disk)
+_WRITE_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG))
+
+
 def _cannot_write(exc: OutputError) -> None:
     """A report or acknowledgement that cannot be written: one line, exit 2, nothing half-made."""
     click.echo(f"scrub: {_printable(str(exc))}", err=True)
+    if exc.filename == "standard output":  # what is still buffered for it goes nowhere
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
     sys.exit(EXIT_UNREADABLE)
 
 
@@ -479,7 +497,9 @@ def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
         held_path = Path(held)
         report = str(held_path.with_name(
             f"{held_path.stem}.report.{REPORT_FORMATS[fmt].suffix}"))
-    sources = [(sys.stdin.buffer, "<stdin>") if p == "-" else (p, p) for p in paths]
+    sources: list[tuple[Any, str]] = []
+    for path in paths:  # a zip or gzip: the 837s inside (archive!member), as check reads them
+        sources += [(sys.stdin.buffer, "<stdin>")] if path == "-" else expand(path)
     try:
         result = split_run(sources, accepted, held, options=options, report=report, fmt=fmt,
                            style=ReportStyle(show_phi=show_phi),

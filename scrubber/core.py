@@ -211,24 +211,28 @@ class Scrubber:
             if said is not None:
                 said(details)
         try:
+            outcome = None
             if jobs > 1 and index is None and self._shareable(sources):
                 from scrubber.parallel import run_parallel
 
                 outcome = run_parallel(self.options, self.engine, self.ledger, sources, sinks,
                                        jobs, progress=progress, notices=notices,
                                        recording=recording.id if recording else None)
-                if outcome is not None:
-                    notices.deliver(sinks)
-                    return outcome
-            outcome = RunOutcome()
-            for name, events, report in self._passes(sources, progress, recording, index,
-                                                     first):
-                outcome.add(name, feed(name, events, sinks, conformance=report,
-                                       progress=progress, notices=notices))
+            if outcome is None:
+                outcome = RunOutcome()
+                for name, events, report in self._passes(sources, progress, recording,
+                                                         index, first):
+                    outcome.add(name, feed(name, events, sinks, conformance=report,
+                                           progress=progress, notices=notices))
             notices.deliver(sinks)
-            return outcome
-        finally:
-            _close_all(sinks)
+        except BaseException:
+            try:  # the sinks give up what they hold; the failure to tell is the first one
+                _close_all(sinks)
+            except Exception:  # noqa: BLE001 - e.g. the same full disk, again
+                pass
+            raise
+        _close_all(sinks)
+        return outcome
 
     def details(self) -> RunDetails:
         """What this run is made with, for the reports (scrubber.emit.sinks.RunDetails)."""

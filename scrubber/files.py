@@ -1,9 +1,11 @@
 """Creating the files we write (reports, acknowledgements, exports): whole or absent.
 
-Every report, acknowledgement and export goes through ``open_private``, so that:
+Every report, acknowledgement and export goes through ``open_private`` (or
+``staged``, its form for a writer that needs a path: the same temporary name,
+fsync and rename), so that:
 
 - **No partial file ever sits under its final name.** The content is written to
-  a hidden temporary name in the same folder (``.<name>.<random>.part``), made
+  a hidden temporary name in the same folder (``.<name>.<random>.tmp``), made
   durable with ``fsync``, and renamed over the final name when the file is
   closed. A failure midway (a full disk, a kill, an exception in the writer)
   leaves the earlier file, if any, or nothing: the temporary file is removed.
@@ -33,7 +35,7 @@ from typing import Any, BinaryIO, Literal, TextIO, overload
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
     getattr(os, "O_CLOEXEC", 0)
 _ATTEMPTS = 3  # a name planted again between unlink and open this often is an attack
-PART = ".part"  # the ending of a temporary name (hidden: it begins with a dot)
+TEMP = ".tmp"  # the ending of a temporary name (hidden: it begins with a dot)
 
 
 class OutputError(OSError):
@@ -50,6 +52,34 @@ def output_error(exc: OSError, path: str | os.PathLike) -> OutputError:
     return OutputError(exc.errno or errno.EIO, exc.strerror or str(exc), os.fspath(path))
 
 
+STALE_TEMP = 24 * 3600  # a temporary file untouched this long is a dead process's
+
+
+def sweep_temporaries(folder: str | os.PathLike, older_than: float = STALE_TEMP) -> list[str]:
+    """Remove the temporary files (``.<name>.<hex>.tmp``) a killed process left in
+    ``folder``, those untouched for ``older_than`` seconds (a live writer touches its
+    own as it writes); the names removed. Never follows a link, never raises."""
+    import re
+    import time
+
+    pattern = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TEMP))
+    removed: list[str] = []
+    limit = time.time() - older_than
+    try:
+        entries = list(os.scandir(os.fspath(folder)))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if pattern.fullmatch(str(entry.name)) and entry.is_file(follow_symlinks=False) \
+                    and entry.stat(follow_symlinks=False).st_mtime < limit:
+                os.unlink(entry.path)
+                removed.append(str(entry.path))
+        except OSError:
+            continue
+    return removed
+
+
 def writable_folder(path: str | os.PathLike) -> None:
     """Raise OutputError unless the folder a file ``path`` goes into exists and can be written.
 
@@ -64,6 +94,7 @@ def writable_folder(path: str | os.PathLike) -> None:
                           os.fspath(path))
     if os.path.isdir(path):
         raise OutputError(errno.EISDIR, "a folder has this name", os.fspath(path))
+    sweep_temporaries(folder)
 
 
 def ack_folder(path: str | os.PathLike) -> None:
@@ -75,6 +106,7 @@ def ack_folder(path: str | os.PathLike) -> None:
         raise output_error(exc, path) from None
     if not os.access(path, os.W_OK | os.X_OK):
         raise OutputError(errno.EACCES, "the folder cannot be written", os.fspath(path))
+    sweep_temporaries(path)
 
 
 def create_private(path: str | os.PathLike) -> int:
@@ -105,7 +137,7 @@ def _temporary(final: str) -> tuple[str, int]:
     folder, name = os.path.split(final)
     stem = name.encode("utf-8", "surrogateescape")[:160].decode("utf-8", "ignore")
     for _ in range(_ATTEMPTS):
-        temp = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}{PART}")
+        temp = os.path.join(folder, f".{stem}.{secrets.token_hex(4)}{TEMP}")
         try:
             fd = os.open(temp, _CREATE, 0o600)
         except FileExistsError:
@@ -268,28 +300,44 @@ def write_private(path: str | os.PathLike, data: bytes) -> None:
 
 @contextmanager
 def staged(target: str | os.PathLike) -> Iterator[tuple[Path, list[bool]]]:
-    """A new owner-only file beside ``target`` to write, renamed onto it when the block
-    ends well (fsynced first): the file is whole or absent, never half written.
+    """A new owner-only file beside ``target`` to write by its path, renamed onto it when
+    the block ends well: ``open_private``'s temporary name, fsync and rename, for a writer
+    that needs a path rather than a stream.
 
     The block sets ``keep[0]`` False to have nothing at ``target`` instead (a file of an
-    earlier run there is removed too). A failure removes the temporary file.
+    earlier run there is removed too). A failure removes the temporary file; a write that
+    failed (a full disk) is raised as an OutputError naming ``target``.
     """
-    path = Path(target)
-    stage = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    os.close(create_private(stage))
+    final = os.fspath(target)
+    try:
+        temp, fd = _temporary(final)
+    except OSError as exc:
+        raise output_error(exc, final) from None
+    os.close(fd)
     keep = [True]
     try:
-        yield stage, keep
-    except BaseException:
-        stage.unlink(missing_ok=True)
+        yield Path(temp), keep
+    except OSError as exc:
+        _remove(temp)
+        if exc.filename in (None, temp) and exc.errno is not None \
+                and not isinstance(exc, OutputError):  # a write that failed, not a misuse
+            raise output_error(exc, final) from None
         raise
-    if keep[0]:
-        with open(stage, "rb+") as done:
+    except BaseException:
+        _remove(temp)
+        raise
+    if not keep[0]:
+        _remove(temp)
+        Path(final).unlink(missing_ok=True)
+        return
+    try:
+        with open(temp, "rb+") as done:
             os.fsync(done.fileno())
-        os.replace(stage, path)
-    else:
-        stage.unlink(missing_ok=True)
-        path.unlink(missing_ok=True)
+        os.replace(temp, final)
+    except OSError as exc:
+        _remove(temp)
+        raise output_error(exc, final) from None
+    _sync_folder(final)
 
 
 class SharedReader:

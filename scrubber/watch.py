@@ -50,7 +50,7 @@ from typing import Any
 from scrubber.api import DEFAULT_REPORTS
 from scrubber.emit.sinks import REPORT_FORMATS
 from scrubber.emit.values import shown as printable
-from scrubber.files import write_private
+from scrubber.files import sweep_temporaries, write_private
 from scrubber.options import ScrubOptions
 from scrubber.procs import end_with_parent
 
@@ -577,6 +577,8 @@ class Watcher:
         """Jobs a crash left in work/: they are redone from scratch. The recordings of
         jobs it caught between their scrub and their filing are ended as the journal says:
         sent if the file reached accepted/, dropped otherwise."""
+        for folder in ("work", "reports"):  # a killed run's half-written files: nothing
+            sweep_temporaries(self.settings.folder(folder), older_than=0)  # is in flight now
         entries = [e.name for e in os.scandir(self.settings.folder("work")) if e.name != JOURNAL]
         jobs = sorted(name for name in entries if not name.startswith("."))
         parts = sorted(name for name in entries if name.startswith(".") and

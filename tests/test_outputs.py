@@ -67,6 +67,13 @@ def test_format_wins_over_the_extension(tmp_path):
     json.loads(target.read_text())
 
 
+def test_o_given_a_folder_says_where_acknowledgements_go(tmp_path):
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-o",
+                                    f"{tmp_path}/acks/"])
+    assert run.exit_code == 2 and "--277ca DIR" in run.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_the_acknowledgement_folder_has_a_long_flag_only():
     options = {name for param in main.commands["check"].params
                for name in getattr(param, "opts", [])}
@@ -573,3 +580,85 @@ def test_the_watcher_takes_a_zip_member_by_member(tmp_path):
     assert [f["path"] for f in files] == ["day.zip!a.x12", "day.zip!b.x12"]
     stem = report.removesuffix(".json")
     assert f"{stem}!a.x12.277ca.x12" in names and f"{stem}!b.x12.277ca.x12" in names
+
+
+def test_serve_validates_a_zip_member_by_member(tmp_path):
+    import io as _io
+    import zipfile
+
+    from fastapi.testclient import TestClient
+    from servekit import auth, settings
+
+    from scrubber.serve import create_app
+
+    packed = _io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x12", interchange(claim_837p("SZA1")))
+        archive.writestr("b.x12", interchange(claim_837p("SZB1"), control="000000002"))
+    with TestClient(create_app(settings(tmp_path))) as service:
+        answer = service.post("/v1/validate", content=packed.getvalue(), headers=auth())
+        assert answer.status_code == 200, answer.text
+        files = answer.json()["files"]
+        assert [f["path"].rsplit("!", 1)[1] for f in files] == ["a.x12", "b.x12"]
+        assert [f["summary"]["accepted"] for f in files] == [1, 1]
+
+
+def test_temporary_files_of_a_killed_run_are_swept(tmp_path):
+    import time
+
+    from scrubber.watch import Watcher, WatchSettings
+
+    old, fresh = tmp_path / ".r.html.0123abcd.tmp", tmp_path / ".r.html.89abcdef.tmp"
+    mine = tmp_path / ".notes.tmp"  # not one of ours: never touched
+    for path in (old, fresh, mine):
+        path.write_text("half a report")
+    day_ago = time.time() - 2 * 24 * 3600
+    os.utime(old, (day_ago, day_ago))
+    os.utime(mine, (day_ago, day_ago))
+    run = CliRunner().invoke(main, ["check", str(FIXTURE), "--no-ledger", "-o",
+                                    str(tmp_path / "r.html")])
+    assert run.exit_code in (0, 1), run.output
+    assert not old.exists() and fresh.exists() and mine.exists()  # a live writer's stays
+    root = tmp_path / "root"
+    (root / "reports").mkdir(parents=True)
+    left = root / "reports" / ".a.x12.20261207-014411.json.0123abcd.tmp"
+    left.write_text("{")
+    Watcher(WatchSettings(root=root, workers=1, use_events=False)).run(once=True)
+    assert not left.exists()  # the watcher's own folders: nothing is in flight at its start
+
+
+def test_split_reads_a_zip_member_by_member(tmp_path):
+    import zipfile
+
+    day = tmp_path / "day.zip"
+    with zipfile.ZipFile(day, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("a.x12", interchange(claim_837p("SPA1")))
+        archive.writestr("b.x12", interchange(claim_837p("SPB1", member="OTHER01"),
+                                              control="000000002"))
+    accepted, held = tmp_path / "accepted.x12", tmp_path / "held.x12"
+    run = CliRunner().invoke(main, ["split", str(day), "--accepted", str(accepted),
+                                    "--rejected", str(held), "--no-ledger"])
+    assert run.exit_code == 0, run.output
+    sent = accepted.read_text()
+    assert "CLM*SPA1*" in sent and "CLM*SPB1*" in sent  # copied from each member's bytes
+
+
+def test_a_full_disk_under_a_ledger_export_is_exit_2_and_no_partial_file(tmpfs, big):
+    ledger = tmpfs.parent / "ledger.sqlite"  # the ledger has room; the export has not
+    assert scrub_run("check", big, "--record", "--ledger", ledger, "-q").returncode in (0, 1)
+    dump = tmpfs / "dump.jsonl"
+    dump.write_text("the earlier export\n")
+    fill(tmpfs, 8 << 10)  # 300 claims' lines are larger than this
+    one_line_error(scrub_run("ledger", "export", "--ledger", ledger, "-o", dump),
+                   str(dump), "No space left")
+    no_partial(tmpfs, {"dump.jsonl": "the earlier export\n"})
+
+
+def test_a_report_redirected_onto_a_full_disk_is_one_line_exit_2(tmpfs, big):
+    fill(tmpfs, 16 << 10)
+    for fmt in ("text", "json"):
+        with open(tmpfs / f"r.{fmt}", "w") as redirected:  # scrub check ... > r.json
+            run = subprocess.run([sys.executable, "-m", "scrubber", "check", str(big),
+                                  "--no-ledger", "--format", fmt], stdout=redirected,
+                                 stderr=subprocess.PIPE, text=True, timeout=600)
+        one_line_error(run, "cannot write standard output", "No space left")

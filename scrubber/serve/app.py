@@ -45,6 +45,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from scrubber import __version__
 from scrubber.api import FileOutcome, process_file
+from scrubber.archives import expand
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import report_sink
 from scrubber.ledger import LedgerError
@@ -301,7 +302,7 @@ class Intake:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as out, \
                     Scrubber(self.check_options) as scrubber:
-                outcome = scrubber.run([(str(body.path), name)], [report_sink("json", out)])
+                outcome = scrubber.run(expand(str(body.path), name), [report_sink("json", out)])
         except BaseException:
             os.unlink(report)
             raise

@@ -152,13 +152,16 @@ def _seekable(source: Source) -> Iterator[_Handle]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield _Handle(bytes(source), io.BytesIO(bytes(source)))
         return
-    if isinstance(source, Reopenable):  # an archive's member: opens afresh for the copy
-        try:
-            member = source.open()
-        except UnreadableSource:  # the scrub reports it unreadable; nothing to copy
-            member = io.BytesIO(b"")
-        with member:
-            yield _Handle(source, member)
+    if isinstance(source, Reopenable):  # an archive member: the scrub opens it afresh;
+        # the copy reads byte ranges, so it gets a seekable spool (decompressed once more)
+        with tempfile.TemporaryFile(prefix="scrub-split-") as spool:
+            try:
+                with source.open() as stream:
+                    shutil.copyfileobj(stream, spool, 1 << 20)
+            except UnreadableSource:  # the scrub reports it unreadable; nothing to copy
+                spool.truncate(0)
+            spool.seek(0)
+            yield _Handle(source, spool)
         return
     if source.seekable():
         start = source.tell()
