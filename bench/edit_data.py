@@ -81,11 +81,11 @@ def provider_files(folder: Path, nppes_rows: int, nppes: Path | None, seed: int)
     nucc += [f"{code},Synthetic,Synthetic,,,,Synthetic,Individual" for code in taxonomies]
     nucc += [f"{n:03d}{'F' * 6}X,Filler,Filler,,,,Filler,Individual" for n in range(100, 950)]
     for name, lines in (("Order_and_Referring_20261201.csv", pecos),
-                        ("nucc_taxonomy_261.csv", nucc)):
+                        ("nucc_taxonomy_260.csv", nucc)):
         text = "".join(line + "\r\n" for line in lines)
         path = folder / name
         if not path.exists() or path.read_text() != text:
             path.write_text(text)
     return ["--nppes", str(nppes), "--pecos-order-refer",
             str(folder / "Order_and_Referring_20261201.csv"),
-            "--nucc-taxonomy", str(folder / "nucc_taxonomy_261.csv")]
+            "--nucc-taxonomy", str(folder / "nucc_taxonomy_260.csv")]

@@ -192,12 +192,15 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=8_000_000)
     ap.add_argument("--zip", action="store_true", help="write the monthly zip, not the CSV")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bench-seed", type=int, default=1,
+                    help="the seed of the bench 837s whose providers the file holds (bench/"
+                         "run.py --seed, default 1)")
     a = ap.parse_args()
     import sys
 
     sys.path.insert(0, str(HERE))
     started, cpu = time.perf_counter(), time.process_time()
-    path = write(a.folder, a.rows, bench_providers(), zipped=a.zip, seed=a.seed)
+    path = write(a.folder, a.rows, bench_providers(a.bench_seed), zipped=a.zip, seed=a.seed)
     print(f"{path}: {a.rows} rows, {path.stat().st_size / 1e6:.0f} MB in "
           f"{time.perf_counter() - started:.0f} s ({time.process_time() - cpu:.0f} s CPU)")
 

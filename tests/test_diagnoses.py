@@ -103,3 +103,23 @@ def test_without_a_tabular_the_run_says_so_and_judges_nothing(tmp_path, monkeypa
                            if f.rule in ("dx-excludes1", "dx-manifestation-first",
                                          "dx-etiology-missing")]
     assert {n.key for c in claims for n in c.notices} >= {"no-icd10cm-tabular"}
+
+
+def test_a_tabular_added_with_scrub_data_judges_a_plain_scrub_check(tmp_path):
+    from click.testing import CliRunner
+
+    from scrubber.cli import main
+
+    zipped = tmp_path / "icd10cm-table-index-2026.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("icd10cm-tabular-2026.xml", build.tabular_xml())
+    claims = tmp_path / "claims.x12"
+    claims.write_text(build.rules.interchange("837p", [[build.visit("ADD-A", "E119", "I10")]]))
+
+    def rules() -> str:
+        return CliRunner().invoke(main, ["check", str(claims), "--no-ledger"]).output
+
+    assert "dx-excludes1" not in rules()
+    added = CliRunner().invoke(main, ["data", "add", str(zipped)])
+    assert added.exit_code == 0 and "added icd10cm-tabular: ICD-10-CM FY2026" in added.output
+    assert "WARN dx-excludes1" in rules()

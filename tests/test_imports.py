@@ -23,7 +23,7 @@ HEAVY = ("lxml", "sqlite3", "click")
 LAYERS = {
     "paths": 0, "x12": 0, "cache": 0, "files": 0, "cmsfiles": 0,
     "model": 1,
-    "ig": 2, "ncci": 2, "codesets": 2, "pfs": 2,
+    "ig": 2, "ncci": 2, "codesets": 2, "pfs": 2, "providers": 2, "diagnoses": 2,
     "rules": 3,
     "emit": 4, "ledger": 4,
 }

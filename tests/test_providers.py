@@ -8,6 +8,7 @@ NUCC CSV named with its version.
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from datetime import date
@@ -200,3 +201,33 @@ def test_the_benchmark_file_is_in_the_layout_and_holds_the_providers_given(tmp_p
     rows = list(nppes_rows(path))
     assert len(rows) == 2002 and {r[1] for r in rows} == {"1", "2", ""}
     assert any(r[3] and r[4] for r in rows)  # some deactivated, then reactivated
+
+
+def test_files_added_with_scrub_data_give_the_verdicts_of_the_same_files_by_flag(tmp_path):
+    from click.testing import CliRunner
+
+    from scrubber.cli import main
+
+    def verdicts(*extra: str) -> dict:
+        found = {}
+        for path in sorted(HERE.glob("*.x12")):
+            out = CliRunner().invoke(main, ["check", str(path), "--format", "json",
+                                            "--no-ledger", *extra])
+            assert out.exit_code in (0, 1), out.output
+            report = json.loads(out.stdout)
+            found[path.name] = sorted(
+                {f["rule"] for file in report["files"] for interchange in file["interchanges"]
+                 for group in interchange["groups"] for transaction in group["transactions"]
+                 for claim in transaction["claims"] for f in claim["findings"]})
+        return found
+
+    flags = [arg for option, paths in build.data_files().items()
+             for path in paths for arg in (f"--{option}", str(path))]
+    by_flag = verdicts(*flags)
+    assert by_flag["npi-inactive.fail.837p.x12"] == ["npi-inactive"]
+    added = CliRunner().invoke(main, ["data", "add", *(str(p) for paths in
+                                                       build.data_files().values()
+                                                       for p in paths)])
+    assert added.exit_code == 0, added.output
+    assert "added nppes: NPPES as of 2026-04-06" in added.output
+    assert verdicts() == by_flag

@@ -114,6 +114,7 @@ class Tabular:
         self.built = built
         self._db: sqlite3.Connection | None = connect_read_only(path)
         self._of = lru_cache(maxsize=1 << 14)(self._conventions)
+        self._pairs = lru_cache(maxsize=1 << 15)(self._excluded)
 
     def __reduce__(self):
         return (Tabular, (self.path, self.release))
@@ -121,6 +122,19 @@ class Tabular:
     def conventions(self, code: str) -> Conventions | None:
         """The conventions of a diagnosis (dotless or dotted); None when no node holds it."""
         return self._of(dotless(code))
+
+    def excluded(self, code: str, other: str) -> tuple[str, str] | None:
+        """(the code whose Excludes1 note names the other, the note) for two dotless codes
+        of one claim, or None; the same pairs come back claim after claim."""
+        return self._pairs(code, other)
+
+    def _excluded(self, code: str, other: str) -> tuple[str, str] | None:
+        for owner, partner in ((code, other), (other, code)):
+            conventions = self.conventions(owner)
+            note = conventions.excluded(partner) if conventions is not None else None
+            if note is not None:
+                return owner, note
+        return None
 
     def _conventions(self, code: str) -> Conventions | None:
         if self._db is None:

@@ -318,6 +318,7 @@ class TaxonomySet:
 
     def __init__(self, releases: Sequence[TaxonomyRelease]):
         self.releases = tuple(sorted(releases, key=lambda r: r.start or date.min))
+        self._label = ", ".join(r.label() for r in self.releases)
 
     def release_for(self, day: date) -> TaxonomyRelease | None:
         """The latest version in force on ``day``; None when ``day`` is before every one."""
@@ -325,7 +326,7 @@ class TaxonomySet:
         return started[-1] if started else None
 
     def label(self) -> str:
-        return ", ".join(r.label() for r in self.releases)
+        return self._label
 
 
 def load_nucc(paths: Sequence[str | os.PathLike]) -> TaxonomySet:

@@ -78,13 +78,18 @@ class Profile:
     path: str
     settings: tuple[RuleSetting, ...]
     lists: tuple[tuple[str, CodeList], ...]
+    # the lists by name: rules ask for them on every claim, and there are some fifty
+    _by_name: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        by_name: dict[str, CodeList] = {}
+        for key, value in self.lists:
+            by_name.setdefault(key, value)  # the first of a name, as a scan would find
+        object.__setattr__(self, "_by_name", by_name)
 
     def list(self, name: str) -> CodeList:
         """The named list (``device-words``, ``drug-admin-codes`` ...); empty when absent."""
-        for key, value in self.lists:
-            if key == name:
-                return value
-        return _EMPTY
+        return self._by_name.get(name, _EMPTY)
 
     @property
     def problem_settings(self) -> tuple[str, ...]:

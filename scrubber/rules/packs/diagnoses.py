@@ -18,7 +18,7 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from scrubber.diagnoses import Conventions, TabularError, Tabulars
+from scrubber.diagnoses import Conventions, Tabular, TabularError, Tabulars
 from scrubber.diagnoses.tabular import dotted
 from scrubber.model.claims import Diagnosis
 from scrubber.rules.context import ClaimContext
@@ -104,16 +104,24 @@ def _day(ctx: ClaimContext) -> date | None:
     return statement.start if statement is not None else None
 
 
+def _tabular(ctx: ClaimContext) -> Tabular | None:
+    """The tabular release that judges the claim (that of its first date of service)."""
+    def compute() -> Tabular | None:
+        found = tabulars(ctx)
+        return found.for_day(_day(ctx)) if found is not None else None
+
+    return ctx.once("dx-tabular", compute)
+
+
 def coded(ctx: ClaimContext) -> tuple[tuple[Diagnosis, Conventions | None], ...] | Notice:
     """The claim's ICD-10-CM diagnoses in order, each with its conventions; worked out once.
     A Notice when no tabular can be opened (the run says it once)."""
     def compute() -> tuple[tuple[Diagnosis, Conventions | None], ...] | Notice:
-        found = tabulars(ctx)
-        if found is None:
+        tabular = _tabular(ctx)
+        if tabular is None:
             return Notice("no-icd10cm-tabular", "not checked: the ICD-10-CM conventions (no "
                           "tabular: simple-icd-10-cm is not installed and none was added)",
                           source=KIND)
-        tabular = found.for_day(_day(ctx))
         return tuple((dx, tabular.conventions(dx.code)) for dx in ctx.claim.diagnoses
                      if dx.qualifier in ICD10 and dx.code)
 
@@ -140,24 +148,23 @@ def excludes1(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     if isinstance(found, Notice):
         yield found
         return
+    tabular = _tabular(ctx)
+    if tabular is None or len(found) < 2:
+        return
     seen = set()
-    for n, (dx, conventions) in enumerate(found):
-        if conventions is None:
-            continue
-        for other, other_conventions in found[n + 1:]:
+    for n, (dx, _) in enumerate(found):
+        for other, _ in found[n + 1:]:
             code, partner = dx.code.upper(), other.code.upper()
             if code == partner or (code, partner) in seen:
                 continue
-            note = conventions.excluded(partner)
-            owner = dx
-            if note is None and other_conventions is not None:
-                note, owner = other_conventions.excluded(code), other
-            if note is None:
+            said = tabular.excluded(code, partner)
+            if said is None:
                 continue
             seen.add((code, partner))
-            excluded = other if owner is dx else dx
+            owner, note = said
+            owning, excluded = (dx, other) if owner == code else (other, dx)
             yield Hit(f"{dotted(excluded.code)} is excluded by an Excludes1 note of "
-                      f"{dotted(owner.code)} (\"{note}\"): the two are not coded together.",
+                      f"{dotted(owning.code)} (\"{note}\"): the two are not coded together.",
                       "Keep the code that describes the condition; report both only when the "
                       "two conditions are unrelated (then document it).",
                       segment=excluded.location, element=_element(excluded))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 from scrubber.model.claims import Location, Provider, ServiceLine
@@ -30,6 +31,7 @@ from scrubber.providers import (
 )
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.findings import Notice
+from scrubber.rules.profile import CodeList
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import (
     Release,
@@ -370,12 +372,16 @@ def _needs(ctx: ClaimContext, line: ServiceLine | None) -> str | None:
         return None
     if ctx.kind != "837P" or line.procedure_qualifier != "HC":
         return None
-    if line.procedure in profile.list("power-mobility-codes"):
-        return "PMD"
-    if line.procedure in profile.list("dme-codes"):
-        return "DME"
-    if line.procedure in profile.list("order-refer-part-b-codes"):
-        return "PARTB"
+    return _column((profile.list("power-mobility-codes"), profile.list("dme-codes"),
+                    profile.list("order-refer-part-b-codes")), line.procedure)
+
+
+@lru_cache(maxsize=4096)  # the same codes come back on every claim
+def _column(lists: tuple[CodeList, CodeList, CodeList], code: str) -> str | None:
+    """PMD, DME or PARTB: the first of the profile's lists (in that order) holding ``code``."""
+    for column, codes in zip(("PMD", "DME", "PARTB"), lists, strict=True):
+        if code in codes:
+            return column
     return None
 
 
