@@ -38,7 +38,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from scrubber.files import open_private
+from scrubber.files import create_private
 from scrubber.model import ClaimRecord, Event, Source
 from scrubber.passes import (
     Indexed,
@@ -286,7 +286,7 @@ class Parallel:
         spools = []
         for share in self.shares:
             path = os.path.join(self.folder, f"findings-{share.number}.bin")
-            open_private(path, "wb").close()
+            os.close(create_private(path))  # empty: the worker fills it as it goes
             future = self.pool.submit(_scrub_share, share, index_path, made, path, recording)
             spools.append(Spool(path, future, share.number))
         return spools

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, payer_of, verdict
 from scrubber.emit.phi import mask, mask_segment, quoted
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -169,6 +169,7 @@ class JsonWriter(Sink):
         self._first: list[bool] = []  # whether the open array is still empty
         self._file_problems: list[dict] = []
         self.batch = Batch()  # the run's total and breakdowns, written at close
+        self.run: RunDetails | None = None  # what the run was made with, written at close
         self.out.write('{"files": [')
 
     # -- low-level -----------------------------------------------------------
@@ -233,6 +234,8 @@ class JsonWriter(Sink):
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
+            if event.held:
+                data["held_by"] = list(event.causes)  # the errors that caused the hold
             data["findings"] = [finding_to_dict(event, finding, self.show_phi)
                                 for finding in event.findings]
             self._item(json.dumps(data))
@@ -274,10 +277,15 @@ class JsonWriter(Sink):
     def notice(self, notice: Notice) -> None:
         self.batch.notice(notice)
 
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
+
     def close(self) -> None:
         self.out.write("]")
         if self.batch.files:
             total = {**self.batch.total(), **self.batch.breakdowns()}
             self.out.write(f', "total": {json.dumps(total)}')
+        if self.run is not None:
+            self.out.write(f', "run": {json.dumps(self.run.as_dict())}')
         self.out.write("}\n")
         self.out.flush()

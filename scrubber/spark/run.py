@@ -16,6 +16,11 @@ from scrubber.spark.pieces import PIECE_BYTES
 from scrubber.spark.session import session
 from scrubber.spark.stages import RUN
 
+#: how to get pyspark: the package itself, or our checkout's extra (which pins the version
+#: we test); never "scrubber[spark]": on the package index that name is another project
+PYSPARK_HINT = ("scrub batch needs pyspark (and Java 17): pip install pyspark, or from a "
+                "scrubber checkout: pip install '.[spark]'")
+
 
 class BatchError(Exception):
     """The run itself could not go ahead: no pyspark or Java, an --out that cannot be made."""
@@ -34,7 +39,7 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise BatchError("scrub batch needs pyspark: pip install 'scrubber[spark]'") from None
+        raise BatchError(PYSPARK_HINT) from None
     folder = Path(out)
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
