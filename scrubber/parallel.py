@@ -127,6 +127,9 @@ def _start(options: ScrubOptions, parent: int) -> None:
 
     end_with_parent(parent)  # a parent killed with SIGKILL takes its workers with it
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's (see _terminate)
+    # Ctrl-C reaches the whole process group: the parent ends the run and kills its
+    # workers (Parallel.__exit__); a worker of its own would only print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     if _INHERITED is not None:  # forked: the parent's engine, already loaded
         _WORKER = _Worker(*_INHERITED)
         return

@@ -273,14 +273,19 @@ def test_ctrl_c_during_jobs_ends_every_process_and_leaves_no_files(tmp_path: Pat
     path = tmp_path / "big.x12"
     generate(str(path), 30000, "P", seed=5, claims_per_transaction=3000)
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    for wait in (1.5, 3.5):  # in the workers' first step, and while the parent reports
+    # in the workers' first step (their index files), and while the parent reports (the
+    # workers' findings files): seen in the spool, not guessed from the clock
+    for stage in ("index-*.db", "findings-*.bin"):
         child = subprocess.Popen(
             [sys.executable, "-m", "scrubber", "check", str(path), "--jobs", "2",
              "--no-ledger", "--format", "json"], stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, env=env, start_new_session=True,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-        time.sleep(wait)
-        assert child.poll() is None, "the run ended before it could be interrupted"
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob(f"scrub-jobs-*/{stage}")):
+            assert child.poll() is None, "the run ended before it could be interrupted"
+            assert time.monotonic() < deadline, f"no {stage} within 120 s"
+            time.sleep(0.01)
         os.killpg(child.pid, signal.SIGINT)
         _, err = child.communicate(timeout=60)
         assert child.returncode != 0 and "Aborted!" in err.decode()
