@@ -457,3 +457,15 @@ def test_a_failure_while_copying_leaves_nothing_and_records_nothing(
     assert (tmp_path / "a.x12").read_bytes() == b"earlier"
     with open_store(str(ledger)) as store:
         assert not store.submissions()
+
+
+def test_loops_are_found_as_the_claim_walker_finds_them(tmp_path: Path) -> None:
+    """A subscriber whose HL02 names no billing provider belongs to the one before it (as
+    the claim walker reads it): the batch gives it that parent, under its own number."""
+    data = (ROOT / "fixtures/837p-multi.x12").read_bytes().replace(b"HL*3*1*22*1~",
+                                                                    b"HL*3*9*22*1~")
+    split([data], tmp_path / "a.x12", tmp_path / "h.x12", options=OPTIONS)
+    written = b"".join((tmp_path / name).read_bytes() for name in ("a.x12", "h.x12")
+                       if (tmp_path / name).exists())
+    hls = re.findall(rb"^HL\*([^~]*)~", written, re.M)
+    assert hls == [b"1**20*1", b"2*1*22*0", b"3*1*22*1", b"4*3*23*0"]
