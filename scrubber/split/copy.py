@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from scrubber.files import SharedReader
-from scrubber.model.walker import VERSIONS, _boundary_patterns
+from scrubber.model.walker import VERSIONS, boundary_patterns
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Run, Segment, Tokenizer
 
@@ -111,7 +111,7 @@ class _Walk:
     def run(self, run: Run) -> None:
         text, joint, sep = run.text, run.joint, run.separator
         step = len(joint)
-        first, finder = _boundary_patterns(joint, sep)
+        first, finder = boundary_patterns(joint, sep)
         cursor = 0
         opening = first.match(text)
         matches = list(finder.finditer(text))
