@@ -469,3 +469,11 @@ def test_loops_are_found_as_the_claim_walker_finds_them(tmp_path: Path) -> None:
                        if (tmp_path / name).exists())
     hls = re.findall(rb"^HL\*([^~]*)~", written, re.M)
     assert hls == [b"1**20*1", b"2*1*22*0", b"3*1*22*1", b"4*3*23*0"]
+
+
+def test_an_output_folder_that_is_not_there_is_said_at_once(tmp_path: Path) -> None:
+    got = CliRunner().invoke(main, ["split", str(ROOT / "fixtures/837p-multi.x12"),
+                                    "--accepted", str(tmp_path / "nowhere" / "a.x12"),
+                                    "--rejected", str(tmp_path / "h.x12"), "--no-ledger"])
+    assert got.exit_code == 2 and "does not exist" in got.output
+    assert not list(tmp_path.iterdir())

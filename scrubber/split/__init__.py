@@ -87,6 +87,11 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
     processes to share the scrub of files (``Scrubber.run``; the copy is one). Raises
     ``SplitError`` when a claim cannot be placed (nothing is written then).
     """
+    for target in (accepted, held):  # said before a long scrub, not after it
+        if not Path(target).parent.is_dir():
+            raise SplitError(f"{target}: its folder {Path(target).parent} does not exist")
+    if Path(accepted).resolve() == Path(held).resolve():
+        raise SplitError(f"the accepted and the hold file are the same file ({accepted})")
     with ExitStack() as stack:
         if scrubber is None:
             scrubber = stack.enter_context(Scrubber(options))
