@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.api import DEFAULT_REPORTS
+from scrubber.emit.sinks import REPORT_FORMATS
 from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
 from scrubber.options import ScrubOptions
@@ -62,6 +63,7 @@ NAME_BYTES = 120  # of the original name kept in a job name: job + ".reason.txt"
 ENVIRONMENT_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
                                 errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE,
                                 errno.ENOMEM, errno.EXDEV))
+_SHORT_OF = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EIO))
 RETRY = "retry"  # a job's verdict when the machine, not the file, failed
 SPLIT = "split"  # a job's verdict when its claims went out in part (WatchSettings.split)
 PART = ".part"  # work/.JOB.accepted.part, work/.JOB.held.part: a split's batches
@@ -163,7 +165,9 @@ def job_stem(job: str) -> str:
     """The name of a job's reports: ``<safe original name>.<job id>``.
 
     The original name first makes a file's reports findable next to it; the
-    job id keeps two files of one name apart and lets a redo overwrite its own.
+    job id (when the file was taken, UTC, to the second: ``20261207-014411``,
+    numbered ``-2`` ... when that is taken too) keeps two files of one name
+    apart, reads as a time, and lets a redo overwrite its own.
     """
     ident, _, safe = job.partition("__")
     return f"{safe}.{ident}" if safe else job
@@ -240,6 +244,14 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
             return job, "failed", None, f"{printable(name)} is {kind}; not read", None
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno in _SHORT_OF:  # the machine's fault: tried again
+                return job, RETRY, None, f"{exc.strerror or exc}", None
+            # its permissions (or the like), not the machine's: it goes to failed/
+            return (job, "failed", None,
+                    f"{printable(name)} cannot be read ({exc.strerror or exc}); not read", None)
         before = _fingerprint(path)
         with Scrubber(settings.options) as scrubber:
             recording = scrubber.begin_recording()
@@ -338,12 +350,12 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self._seen: dict[str, tuple[int, float, float]] = {}  # name -> size, mtime, since
-        self._counter = 0
         self._names: dict[str, str] = {}  # job -> the original file name
         self._deaths: dict[str, int] = {}  # job -> worker deaths charged to it
         self._suspects: set[str] = set()  # jobs in hand, with others, when a worker died
         self._later: list[_Later] = []
         self._untakable: dict[str, float] = {}  # inbox name -> when to try taking it again
+        self.untaken: dict[str, str] = {}  # inbox name -> why it cannot be taken (named)
         self.done = 0
         self.ledger: Any = None  # where filed files' recordings are ended (run opens it)
 
@@ -364,6 +376,9 @@ class Watcher:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            except OSError as exc:  # cannot even be looked at: say so, look again later
+                self._refuse(name, exc.strerror or str(exc))
+                continue
             if not stat.S_ISREG(info.st_mode):
                 ready.append(name)  # taken at once, to be filed under failed/
                 continue
@@ -376,22 +391,56 @@ class Watcher:
         for name in list(self._seen):
             if name not in names:
                 del self._seen[name]
+        for name in list(self.untaken):
+            if name not in names:  # removed by someone, or taken by another watcher
+                del self.untaken[name]
+                self._untakable.pop(name, None)
         return sorted(ready)
+
+    def _job_name(self, name: str) -> str:
+        """A job name for ``name``, ``<UTC time>[-n]__<safe name>``, free in work/ and in
+        reports/ (no report of an earlier file carries its stem)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        safe = safe_job_name(name)
+        endings = [f".{REPORT_FORMATS[fmt].suffix}" for fmt in self.settings.reports
+                   if fmt in REPORT_FORMATS] + [".reason.txt", ".277ca.x12", ".999.x12",
+                                                ".ta1.x12"]
+        n = 1
+        while True:
+            job = f"{stamp}__{safe}" if n == 1 else f"{stamp}-{n}__{safe}"
+            stem = self.settings.folder("reports") / job_stem(job)
+            if job not in self._names and \
+                    not os.path.lexists(self.settings.folder("work") / job) and \
+                    not any(os.path.lexists(f"{stem}{end}") for end in endings):
+                return job
+            n += 1
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """An inbox entry that cannot be taken: named in the log (and in ``--once``'s last
+        line); it stays in inbox/ and is tried again after retry_max_seconds."""
+        wait = self.settings.retry_max_seconds
+        self._untakable[name] = time.monotonic() + wait
+        if self.untaken.get(name) != reason:
+            log.warning("%s: cannot be taken from inbox/ (%s); it stays there, tried again "
+                        "every %.0f s", printable(name), reason, wait)
+        self.untaken[name] = reason
 
     def _take(self, name: str) -> str | None:
         """Rename ``name`` into work/ under a safe job name; None when it cannot be taken."""
-        self._counter += 1
-        job = f"{time.time_ns()}-{os.getpid()}-{self._counter}__{safe_job_name(name)}"
+        job = self._job_name(name)
         try:
             os.rename(self.settings.folder("inbox") / name, self.settings.folder("work") / job)
         except FileNotFoundError:
             return None
-        except OSError as exc:  # e.g. a read-only work/: try again later, serve the rest
-            self._untakable[name] = time.monotonic() + self.settings.retry_max_seconds
-            log.warning("%s: not taken (%s); tried again later", printable(name),
-                        exc.strerror)
+        except OSError as exc:  # immutable, not ours to move, or a read-only work/
+            work = self.settings.folder("work")
+            reason = exc.strerror or str(exc)
+            if not os.access(work, os.W_OK):
+                reason += "; work/ cannot be written"
+            self._refuse(name, reason)
             return None
         self._untakable.pop(name, None)
+        self.untaken.pop(name, None)
         self._seen.pop(name, None)
         self._names[job] = name
         _journal(self.settings, step="taken", job=job, name=name)
@@ -632,8 +681,8 @@ class Watcher:
                 if once and not pending and not queue and not self._inbox_busy() and \
                         not any(item.result is None and item.attempt <= ONCE_ATTEMPTS
                                 for item in self._later):
-                    log.info("done: %d file%s filed%s", self.done, _s(self.done),
-                             _left(len(self._later)))
+                    log.info("done: %d file%s filed%s%s", self.done, _s(self.done),
+                             _left(len(self._later)), self._untaken_words())
                     return self.done  # jobs still waiting stay in work/ for the next run
                 self.wake.wait(self.settings.poll_seconds if not pending else 0.05)
                 self.wake.clear()
@@ -642,6 +691,16 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=2)
+
+    def _untaken_words(self) -> str:
+        """The inbox entries that could not be taken, by name, for the last line."""
+        if not self.untaken:
+            return ""
+        named = [f"{printable(name)} ({reason})" for name, reason in sorted(self.untaken.items())]
+        more = f" and {len(named) - 20} more" if len(named) > 20 else ""
+        n = len(named)
+        return (f"; {n} inbox entr{'y' if n == 1 else 'ies'} could not be taken and "
+                f"stay{'s' if n == 1 else ''} in inbox/: {', '.join(named[:20])}{more}")
 
     def _stopping(self, pending: dict[Future, tuple[str, float, int]],
                   queue: deque[tuple[str, int]]) -> None:

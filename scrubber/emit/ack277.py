@@ -14,11 +14,19 @@ kept as compact rows (strings, not the claim model) in a private SQLite table
 (on disk once it outgrows a small cache) until its end; only the counts stay in
 memory, and the segments are written as they are made. Memory stays flat
 however many claims an interchange holds.
+
+Every value taken from the 837 is fitted to its element's type and length in
+the 277CA guide (names AN 1-60, ids AN 2-80, TRN02 AN 1-50, amounts R 1-18,
+SVC01 codes and modifiers, units R 1-15 ...); one that cannot be is written
+as the stand-in ``STAND_INS`` names (docs/conformance.md) or, where the
+element is situational, left out. A claim whose CLM01 cannot be TRN02 as sent
+says so in STC12.
 """
 
 from __future__ import annotations
 
 import pickle
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +40,16 @@ from scrubber.emit.values import COMPONENT as _COMPONENT
 from scrubber.emit.values import ELEMENT as _ELEMENT
 from scrubber.emit.values import REPETITION as _REPETITION
 from scrubber.emit.values import TERMINATOR as _TERMINATOR
-from scrubber.emit.values import Element, altered, carry, isa_value
+from scrubber.emit.values import (
+    Element,
+    carry,
+    fit_amount,
+    fit_code,
+    fit_number,
+    fit_text,
+    isa_qualifier,
+    isa_value,
+)
 from scrubber.emit.values import join as _join
 from scrubber.model import EnvelopeEnd, Interchange, Problem, Transaction
 from scrubber.rules.findings import ScrubbedClaim, Severity
@@ -41,9 +58,24 @@ from scrubber.rules.findings import ScrubbedClaim, Severity
 TA1_PROBLEMS = frozenset(TA1_CODES)
 _DEFAULT_STATUS = ("A7", "21")  # a reject with no mapped status: missing or invalid information
 _STC12_MAX = 264
+_DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]+)?|\.[0-9]+)", re.ASCII)  # an R value
 #: STC12 of a claim whose CLM01 held what a 277CA cannot carry (TRN02 is then not CLM01)
 ALTERED = ("CLM01 holds characters this acknowledgement cannot carry (delimiters, control or "
            "non-X12 characters); TRN02 has them replaced")
+#: STC12 of a claim whose CLM01 is empty or longer than TRN02 can be (AN 1-50)
+REPLACED = "CLM01 is empty or longer than TRN02 allows (AN 1-50), so TRN02 holds a stand-in"
+#: code lists of the 277CA guide (pyx12's 277.5010.X214.xml)
+SVC01_QUALIFIERS = frozenset(("AD", "ER", "HC", "HP", "IV", "NU", "WK"))
+#: what the 277CA writes where the 837's value cannot be fitted to the 277CA element
+STAND_INS = {
+    "GS03": "UNKNOWN",  # the 837's ISA06 (AN 2-15)
+    "BHT03": "000000000",  # the answered ISA13 part of our BHT03, when not a number
+    "NM103": "UNKNOWN",  # a submitter, provider or patient name that is empty once carried
+    "NM109": "UNKNOWN",  # an id under 2 or over 80 characters (a missing NPI: 0000000000)
+    "TRN02": "UNKNOWN",  # a batch or claim id empty or over 50 characters (STC12 says so)
+    "SVC01-02": "UNKNOWN",  # a procedure or revenue code empty or over 48 characters
+    "amount": "0",  # an amount whose whole part is over 18 digits (or none)
+}
 
 
 def _clean(text: str, limit: int | None = None) -> str:
@@ -53,7 +85,21 @@ def _clean(text: str, limit: int | None = None) -> str:
 
 
 def _money(value: Decimal | None) -> str:
-    return format(value or Decimal(0), "f")
+    """An R 1-18 amount; the stand-in 0 when it is too big to be one."""
+    return fit_amount(value or Decimal(0)) or STAND_INS["amount"]
+
+
+def _id(value: str, low: int = 2, high: int = 80, stand_in: str = STAND_INS["NM109"]) -> str:
+    """An identifier (AN ``low``-``high``) as sent, or the stand-in: never cut short."""
+    return fit_text(value, low, high, cut=False) or stand_in
+
+
+def _units(text: str) -> str:
+    """SVC07 (R 1-15): the units as sent when they are a decimal number that fits, else ""."""
+    text = text.strip()
+    if not _DECIMAL.fullmatch(text):
+        return ""
+    return text if sum(c.isdigit() for c in text) <= 15 else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +219,15 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
         found = by_line.get(line.number) if line.number is not None else None
         if not found:
             continue
-        code = line.procedure or line.revenue_code
-        qualifier = line.procedure_qualifier or ("HC" if line.procedure else "NU")
-        svc01 = (qualifier, code, *line.modifiers)
-        lines.append(_Line(svc01, _money(line.charge), line.revenue_code if line.procedure
-                           else "", line.units_text, line.control_number,
+        code = _id(line.procedure or line.revenue_code, 1, 48, STAND_INS["SVC01-02"])
+        qualifier = fit_code(line.procedure_qualifier, SVC01_QUALIFIERS) or (
+            "HC" if line.procedure else "NU")
+        modifiers = [m for m in (fit_text(m, 2, 2, cut=False) for m in line.modifiers) if m]
+        svc01 = (qualifier, code, *modifiers[:4])
+        lines.append(_Line(svc01, _money(line.charge),
+                           fit_text(line.revenue_code, 1, 48, cut=False) if line.procedure
+                           else "", _units(line.units_text),
+                           fit_text(line.control_number, 1, 50, cut=False),
                            _line_dates(line), _statuses(found)))
     spans = [d for d in (_line_dates(line) for line in claim.lines) if d]
     dates: tuple[date, date] | None
@@ -188,18 +238,19 @@ def _claim_row(scrubbed: ScrubbedClaim) -> _Claim:
         dates = (period.start, period.end) if period and period.start and period.end else None
     patient = record.patient
     subscriber = record.subscriber
+    trace = fit_text(claim.id, 1, 50, cut=False)
+    why = [] if trace == claim.id else [REPLACED] if not trace else [ALTERED]
     return _Claim(
-        claim_id=claim.id,
+        claim_id=trace or STAND_INS["TRN02"],
         charge=claim.charge or Decimal(0),
         patient_last=patient.last_name if patient else "",
         patient_first=patient.first_name if patient else "",
         member_id=(subscriber.member_id if subscriber else "") or
                   (patient.member_id if patient else ""),
-        d9=claim.reference("D9"),
+        d9=fit_text(claim.reference("D9"), 1, 50, cut=False),
         dates=dates,
         statuses=_statuses(rejects),
-        text="; ".join(([ALTERED] if altered(claim.id) else []) +
-                       [f"{f.rule}: {f.message}" for f in rejects]),
+        text="; ".join(why + [f"{f.rule}: {f.message}" for f in rejects]),
         lines=tuple(lines),
     )
 
@@ -251,24 +302,26 @@ class Ack277Writer:
             write_line(_join(elements))
 
         write_line(self._isa(source, control, now))
-        write_line(_join(["GS", "HN", _clean(self.sender_id, 15), _clean(source.sender_id, 15),
+        write_line(_join(["GS", "HN", _id(self.sender_id, 2, 15, "SCRUBBER"),
+                          _id(source.sender_id, 2, 15, STAND_INS["GS03"]),
                           today, hhmm, str(control), "X", "005010X214"]))
         add(["ST", "277", f"{control:04d}", "005010X214"])
-        add(["BHT", "0085", "08", f"{source.control_number}-{control}", today, hhmm, "TH"])
+        answered = fit_number(source.control_number, 9, 9) or STAND_INS["BHT03"]
+        add(["BHT", "0085", "08", f"{answered}-{control}", today, hhmm, "TH"])
         accepted = sum(p.accepted for p in providers)
         rejected = sum(p.rejected for p in providers)
         accepted_amount = sum((p.accepted_amount for p in providers), Decimal(0))
         rejected_amount = sum((p.rejected_amount for p in providers), Decimal(0))
         add(["HL", "1", "", "20", "1"])
-        add(["NM1", "AY", "2", _clean(self.source_name, 60), "", "", "", "", "46",
-             _clean(self.source_id, 80)])
+        add(["NM1", "AY", "2", _clean(self.source_name, 60) or "SCRUBBER", "", "", "", "", "46",
+             _id(self.source_id, 2, 80, "SCRUBBER")])
         add(["TRN", "1", f"{control:09d}"])
         add(["DTP", "050", "D8", today])
         add(["DTP", "009", "D8", today])
         add(["HL", "2", "1", "21", "1"])
-        add(["NM1", "41", "2", _clean(submitter[0] or source.sender_id, 60), "", "", "", "",
-             "46", _clean(submitter[1] or source.sender_id, 80)])
-        add(["TRN", "2", _clean(batch or source.control_number, 50)])
+        add(["NM1", "41", "2", _clean(submitter[0] or source.sender_id, 60) or
+             STAND_INS["NM103"], "", "", "", "", "46", _id(submitter[1] or source.sender_id)])
+        add(["TRN", "2", _id(batch or source.control_number, 1, 50, STAND_INS["TRN02"])])
         add(["STC", ("A1", "19"), today, "WQ", _money(accepted_amount + rejected_amount)])
         self._counts(add, "90", "AA", accepted, rejected, accepted_amount, rejected_amount)
         hl = 2
@@ -277,9 +330,10 @@ class Ack277Writer:
             provider_hl = hl
             add(["HL", str(hl), "2", "19", "1"])
             person = provider.entity_type == "1"
-            add(["NM1", "85", "1" if person else "2", _clean(provider.name, 60),
+            add(["NM1", "85", "1" if person else "2",
+                 _clean(provider.name, 60) or STAND_INS["NM103"],
                  _clean(provider.first_name, 35) if person else "", "", "", "",
-                 "XX", provider.npi or "0000000000"])
+                 "XX", _id(provider.npi, 2, 80, "0000000000")])
             add(["TRN", "1", f"{control:04d}{provider_hl:05d}"])
             add(["STC", ("A1", "19"), "", "WQ",
                  _money(provider.accepted_amount + provider.rejected_amount)])
@@ -288,9 +342,9 @@ class Ack277Writer:
             for claim in rows.of(provider.number):
                 hl += 1
                 add(["HL", str(hl), str(provider_hl), "PT"])
-                add(["NM1", "QC", "1", _clean(claim.patient_last, 60) or "UNKNOWN",
+                add(["NM1", "QC", "1", _clean(claim.patient_last, 60) or STAND_INS["NM103"],
                      _clean(claim.patient_first, 35), "", "", "", "MI",
-                     _clean(claim.member_id, 80) or "UNKNOWN"])
+                     _id(claim.member_id)])
                 add(["TRN", "2", claim.claim_id])
                 if claim.statuses:
                     stc: list[Element] = ["STC", claim.statuses[0], today, "U",
@@ -304,7 +358,7 @@ class Ack277Writer:
                         stc += [""] * 7 + [_clean(claim.text, _STC12_MAX)]
                 add(stc)
                 if claim.d9:
-                    add(["REF", "D9", _clean(claim.d9, 50)])
+                    add(["REF", "D9", claim.d9])
                 add(["DTP", "472", *self._dates(claim.dates, now.date())])
                 for line in claim.lines:
                     add(["SVC", line.procedure, line.charge, "", line.revenue_code, "", "",
@@ -315,7 +369,7 @@ class Ack277Writer:
                            line.statuses[2] if len(line.statuses) > 2 else ""]
                     add(stc)
                     if line.control_number:
-                        add(["REF", "FJ", _clean(line.control_number, 50)])
+                        add(["REF", "FJ", line.control_number])
                     if line.dates:
                         add(["DTP", "472", *self._dates(line.dates, now.date())])
         add(["SE", str(counted + 1), f"{control:04d}"])
@@ -344,10 +398,12 @@ class Ack277Writer:
 
     def _isa(self, source: Interchange, control: int, now: datetime) -> str:
         fields = ["ISA", "00", " " * 10, "00", " " * 10,
-                  isa_value(self.sender_qualifier, 2, "ZZ"), isa_value(self.sender_id, 15),
-                  isa_value(source.sender_qualifier, 2, "ZZ"), isa_value(source.sender_id, 15),
+                  isa_qualifier(self.sender_qualifier),
+                  isa_value(self.sender_id, 15, "SCRUBBER"),
+                  isa_qualifier(source.sender_qualifier),
+                  isa_value(source.sender_id, 15, "UNKNOWN"),
                   now.strftime("%y%m%d"), now.strftime("%H%M"), _REPETITION, "00501",
-                  f"{control:09d}", "0", source.usage if source.usage in ("P", "T", "I") else "P",
+                  f"{control:09d}", "0", source.usage if source.usage in ("P", "T") else "P",
                   _COMPONENT]
         return _ELEMENT.join(fields)
 

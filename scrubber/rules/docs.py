@@ -135,7 +135,23 @@ def render() -> str:
     for r in rules:
         out += ["", f"## {r.id}", "", f"Source: {r.source}", "", f"Runs on: {runs_on(r)}",
                 "", f"Data: {_data_words(r)}", "", r.doc]
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _problem_codes()) + "\n"
+
+
+def _problem_codes() -> list[str]:
+    """The problem codes reports print beside the rules (scrubber.problems), as a table."""
+    from scrubber.problems import PROBLEMS
+
+    out = ["", "# Problem codes", "",
+           "What the tokenizer (`syntax-`), the envelope walker (`env-`, `file-`) and the",
+           "implementation-guide check (`ig-`) find in the input itself. A payer answers them with",
+           "a TA1 (the interchange) or a 999 (the transaction set) before any rule runs: every",
+           "one rejects, and `--select`, `--ignore` and profiles accept the ids and families",
+           "without switching them off (the run says so). A claim they hold is counted, with its",
+           "charge, under each of them; `ig-999` is the total.", "",
+           "| id | answered by | summary | what to do |", "|---|---|---|---|"]
+    out += [f"| `{c.id}` | {c.answer} | {c.summary} | {c.fix} |" for c in PROBLEMS.values()]
+    return out
 
 
 if __name__ == "__main__":

@@ -233,14 +233,20 @@ def selected(rules: Iterable[Rule], select: Iterable[str] = (), ignore: Iterable
              ) -> tuple[Rule, ...]:
     """The rules ``select`` names (all when empty) less those ``ignore`` names, as linters do.
 
-    Each pattern is a rule id or a prefix of ids. One that matches no rule is
-    a ValueError naming it: a typo must not quietly switch every rule off (or
-    none).
+    Each pattern is a rule id or a prefix of ids, or names problem codes
+    (scrubber.problems: ``ig-element``, the family ``env`` ...), which are the
+    payer's checks and no rules: they select no rule and leave none out. One
+    that matches neither is a ValueError naming it: a typo must not quietly
+    switch every rule off (or none).
     """
+    from scrubber.problems import is_problem_pattern
+
     rules = tuple(rules)
     select, ignore = tuple(select), tuple(ignore)
     for pattern in (*select, *ignore):
-        if not any(matches(r.id, (pattern,)) for r in rules):
-            raise ValueError(f"no rule id is or begins with {pattern!r} (see `scrub rules`)")
+        if not any(matches(r.id, (pattern,)) for r in rules) and \
+                not is_problem_pattern(pattern):
+            raise ValueError(f"no rule id or problem code is or begins with {pattern!r} "
+                             "(see `scrub rules`)")
     return tuple(r for r in rules
                  if (not select or matches(r.id, select)) and not matches(r.id, ignore))

@@ -40,6 +40,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from scrubber import __version__
@@ -108,6 +109,24 @@ class Counts(BaseModel):
     accepted: int
     rejected: int
     envelope_problems: int
+
+
+class SubmissionItem(BaseModel):
+    """One submission in GET /v1/submissions: no patient, no file name, no report content."""
+
+    id: str
+    created: str  # ISO 8601 UTC
+    state: Literal["pending", "done"]
+    verdict: Literal["accepted", "rejected", "failed"] | None = None  # once done
+    counts: Counts | None = None
+    links: dict[str, str]
+
+
+class SubmissionPage(BaseModel):
+    """What GET /v1/submissions answers: a page of the client's submissions, newest first."""
+
+    submissions: list[SubmissionItem]
+    next: str | None  # the next page's URL; None on the last page
 
 
 class SubmissionAnswer(BaseModel):
@@ -424,6 +443,22 @@ def _file_problems(report: Path) -> list[dict]:
     return files[0].get("problems", []) if files else []
 
 
+PAGE_SIZE, PAGE_MAX = 50, 500  # GET /v1/submissions: a page by default, at most
+
+
+def _listed(row: Submission) -> dict[str, Any]:
+    """A submission as GET /v1/submissions lists it: from its stored answer, no PHI."""
+    answer = row.answer or {}
+    item: dict[str, Any] = {"id": row.id, "created": row.created,
+                            "state": "done" if row.done else "pending",
+                            "links": {"self": f"/v1/submissions/{row.id}"}}
+    if row.done:
+        item["verdict"] = answer.get("verdict")
+        item["counts"] = answer.get("counts")
+        item["links"] = answer.get("links") or item["links"]
+    return item
+
+
 def _submission_answer(submission_id: str, name: str, outcome: FileOutcome, folder: Path
                        ) -> tuple[int, dict]:
     base = f"/v1/submissions/{submission_id}"
@@ -575,8 +610,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            allowed = {method for route in app.router.routes
+                       if route.matches(request.scope)[0] is not Match.NONE
+                       for method in getattr(route, "methods", None) or ()}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
         return ApiError(exc.status_code, "http_" + str(exc.status_code), str(exc.detail),
-                        headers=getattr(exc, "headers", None)).response()
+                        headers=headers).response()
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -704,6 +745,31 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if replayed:
             headers["Idempotent-Replayed"] = "true"
         return JSONResponse(answer, status_code=status, headers=headers)
+
+    @app.get("/v1/submissions", tags=["claims"], response_model=SubmissionPage,
+             responses=_errors(401, 404, 422))
+    async def submissions(request: Request, who: Client,
+                          limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_SIZE,
+                          before: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
+                          ) -> JSONResponse:
+        """This client's submissions, newest first, ``limit`` a page (``next`` links the
+        following page): id, when, state, verdict, counts and links; no patient data."""
+        unknown = sorted(set(request.query_params) - {"limit", "before"})
+        if unknown:  # a misspelt limit= must not quietly give the default page
+            raise ApiError(422, "bad_request", f"unknown query parameter {unknown[0]!r} "
+                           "(known: limit, before)")
+        after = None
+        if before is not None:
+            after = await run_in_threadpool(intake.store.get, who, before)
+            if after is None:
+                raise ApiError(404, "not_found", "no such submission (before=)")
+        rows = await run_in_threadpool(intake.store.page, who, limit + 1, after)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        page = {"submissions": [_listed(row) for row in rows],
+                "next": f"/v1/submissions?limit={limit}&before={rows[-1].id}" if more
+                else None}
+        return JSONResponse(page)
 
     async def _owned(who: str, submission_id: str) -> Submission:
         found = await run_in_threadpool(intake.store.get, who, submission_id)

@@ -32,6 +32,7 @@ from scrubber.emit.sinks import ReportStyle, Sink, report_sink
 from scrubber.emit.summary import Tally
 from scrubber.files import staged
 from scrubber.model import Source
+from scrubber.model.source import Reopenable, UnreadableSource
 from scrubber.options import ScrubOptions
 from scrubber.passes import RunOutcome, TallySink
 from scrubber.split.batch import Batch
@@ -151,6 +152,14 @@ def _seekable(source: Source) -> Iterator[_Handle]:
         return
     if isinstance(source, (bytes, bytearray, memoryview)):
         yield _Handle(bytes(source), io.BytesIO(bytes(source)))
+        return
+    if isinstance(source, Reopenable):  # an archive's member: opens afresh for the copy
+        try:
+            member = source.open()
+        except UnreadableSource:  # the scrub reports it unreadable; nothing to copy
+            member = io.BytesIO(b"")
+        with member:
+            yield _Handle(source, member)
         return
     if source.seekable():
         start = source.tell()
