@@ -417,3 +417,63 @@ def test_jobs_split_the_same(tmp_path: Path) -> None:
         batches.append([Counter(claim_bytes((tmp_path / f"{kind}{jobs}.x12").read_bytes()))
                         for kind in ("a", "h")])
     assert batches[0] == batches[1]
+
+
+def test_a_claim_outside_any_set_is_said_and_the_exit_is_2(tmp_path: Path) -> None:
+    data = (ROOT / "fixtures/837p-multi.x12").read_bytes().replace(
+        b"SE*74*0001~\n", b"SE*74*0001~\nCLM*STRAY-1*10***11:B:1*Y*A*Y*Y~\n")
+    (tmp_path / "in.x12").write_bytes(data)
+    got = CliRunner().invoke(main, ["split", str(tmp_path / "in.x12"), "--accepted",
+                                    str(tmp_path / "a.x12"), "--rejected",
+                                    str(tmp_path / "h.x12"), "--no-ledger"])
+    assert got.exit_code == 2, got.output
+    assert "in neither file" in got.output and "STRAY-1" in got.output
+
+
+def test_a_failure_while_copying_leaves_nothing_and_records_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A copy cut short (a full disk, a crash) leaves neither batch nor a temporary file
+    behind (an earlier run's files stay as they were) and sends nothing in the ledger."""
+    from scrubber.split import batch
+
+    (tmp_path / "a.x12").write_bytes(b"earlier")
+    calls = []
+
+    def failing(self, claim):  # the third claim meets a full disk
+        calls.append(claim)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return original(self, claim)
+
+    original = batch.Batch.add
+    monkeypatch.setattr(batch.Batch, "add", failing)
+    ledger = tmp_path / "ledger.sqlite"
+    with pytest.raises(OSError):
+        split([ROOT / "fixtures/837p-multi.x12"], tmp_path / "a.x12", tmp_path / "h.x12",
+              options=ScrubOptions(data=None, ledger=str(ledger), record=True),
+              report=tmp_path / "report.txt")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("ledger")) \
+        == ["a.x12"]
+    assert (tmp_path / "a.x12").read_bytes() == b"earlier"
+    with open_store(str(ledger)) as store:
+        assert not store.submissions()
+
+
+def test_loops_are_found_as_the_claim_walker_finds_them(tmp_path: Path) -> None:
+    """A subscriber whose HL02 names no billing provider belongs to the one before it (as
+    the claim walker reads it): the batch gives it that parent, under its own number."""
+    data = (ROOT / "fixtures/837p-multi.x12").read_bytes().replace(b"HL*3*1*22*1~",
+                                                                    b"HL*3*9*22*1~")
+    split([data], tmp_path / "a.x12", tmp_path / "h.x12", options=OPTIONS)
+    written = b"".join((tmp_path / name).read_bytes() for name in ("a.x12", "h.x12")
+                       if (tmp_path / name).exists())
+    hls = re.findall(rb"^HL\*([^~]*)~", written, re.M)
+    assert hls == [b"1**20*1", b"2*1*22*0", b"3*1*22*1", b"4*3*23*0"]
+
+
+def test_an_output_folder_that_is_not_there_is_said_at_once(tmp_path: Path) -> None:
+    got = CliRunner().invoke(main, ["split", str(ROOT / "fixtures/837p-multi.x12"),
+                                    "--accepted", str(tmp_path / "nowhere" / "a.x12"),
+                                    "--rejected", str(tmp_path / "h.x12"), "--no-ledger"])
+    assert got.exit_code == 2 and "does not exist" in got.output
+    assert not list(tmp_path.iterdir())

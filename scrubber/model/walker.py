@@ -194,7 +194,7 @@ class _Walker:
         text, joint, sep = run.text, run.joint, run.separator
         step, inc = len(joint), run.lines_per_segment
         term = joint[0]  # once per joint in a Run, and a one-character count is faster
-        first, finder = _boundary_patterns(joint, sep)
+        first, finder = boundary_patterns(joint, sep)
         matches = finder.finditer(text)
         opening = first.match(text)
         cursor = 0  # where the next segment not yet handled starts
@@ -626,8 +626,9 @@ class _Walker:
                               self.billing_provider, self.subscriber, self.patient, claim))
 
 
-def _boundary_patterns(joint: str, sep: str) -> tuple[re.Pattern, re.Pattern]:
-    """Regexes for a boundary segment at the start of a Run's text, and after a joint."""
+def boundary_patterns(joint: str, sep: str) -> tuple[re.Pattern, re.Pattern]:
+    """Regexes for a boundary segment at the start of a Run's text, and after a joint
+    (the claim walker's, and the split's copy of claims: scrubber.split.copy)."""
     try:
         return _patterns[joint, sep]
     except KeyError:

@@ -22,10 +22,10 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import ReportStyle, Sink, report_sink
@@ -88,6 +88,11 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
     processes to share the scrub of files (``Scrubber.run``; the copy is one). Raises
     ``SplitError`` when a claim cannot be placed (nothing is written then).
     """
+    for target in (accepted, held):  # said before a long scrub, not after it
+        if not Path(target).parent.is_dir():
+            raise SplitError(f"{target}: its folder {Path(target).parent} does not exist")
+    if Path(accepted).resolve() == Path(held).resolve():
+        raise SplitError(f"the accepted and the hold file are the same file ({accepted})")
     with ExitStack() as stack:
         if scrubber is None:
             scrubber = stack.enter_context(Scrubber(options))
@@ -99,8 +104,9 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
         stack.callback(verdicts.discard)
         tally = Tally()
         every: list[Sink] = [verdicts, TallySink(tally), *sinks]
+        outputs = stack.enter_context(ExitStack())  # closed before the claims are sent
         if report is not None:
-            out = report if hasattr(report, "write") else stack.enter_context(
+            out = report if hasattr(report, "write") else outputs.enter_context(
                 _private_text(report))  # type: ignore[arg-type]
             every.append(report_sink(fmt, out, style or ReportStyle()))  # type: ignore[arg-type]
         with scrubber.recording() if recording is None else nullcontext(recording) \
@@ -114,17 +120,12 @@ def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.Pat
                                   outcome)
             if recording is not None:
                 recording.resubmit(sent)
+            outputs.close()  # the report in place too
             if report is not None and isinstance(report, (str, os.PathLike)):
-                result = _with(result, report=os.fspath(report))
+                result = replace(result, report=os.fspath(report))
             if before_commit is not None:
                 before_commit(result)
         return result
-
-
-def _with(result: SplitResult, **changes: Any) -> SplitResult:
-    from dataclasses import replace
-
-    return replace(result, **changes)
 
 
 def _name(source: Source) -> str:

@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from scrubber.files import SharedReader
-from scrubber.model.walker import VERSIONS, _boundary_patterns
+from scrubber.model.walker import VERSIONS, boundary_patterns
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Run, Segment, Tokenizer
 
 _WHITESPACE = b" \t\r\n\x0b\x0c"
 _ENVELOPE_IDS = frozenset({"ISA", "GS", "ST", "SE", "GE", "IEA", "TA1"})
 _BOUNDARY_IDS = _ENVELOPE_IDS | {"CLM", "HL"}
+_HL_KEPT = 20000  # subscriber loops kept for their patients' look-ups, as the walker keeps
 
 
 class SplitError(Exception):
@@ -84,8 +85,13 @@ class _Walk:
         self.kind = ""
         self.header: tuple[bytes, int] | None = None
         self.counts = [0, 0, 0]  # interchanges, groups, sets seen: an envelope's key
-        self.loops: dict[str, Loop] = {}  # HL01 -> loop, in the open set
-        self.current: Loop | None = None  # the HL loop claims now belong to
+        # the HL tree of the open set, kept as the claim walker keeps it: billing
+        # providers and subscribers by HL01, and the loops a claim now belongs to
+        self.providers: dict[str, Loop] = {}
+        self.subscribers: dict[str, Loop] = {}
+        self.provider: Loop | None = None
+        self.subscriber: Loop | None = None
+        self.patient: Loop | None = None
         # the region in hand: what opened it (ST, HL or CLM), first and end byte, segments
         self.opener: Segment | None = None
         self.first = -1
@@ -105,7 +111,7 @@ class _Walk:
     def run(self, run: Run) -> None:
         text, joint, sep = run.text, run.joint, run.separator
         step = len(joint)
-        first, finder = _boundary_patterns(joint, sep)
+        first, finder = boundary_patterns(joint, sep)
         cursor = 0
         opening = first.match(text)
         matches = list(finder.finditer(text))
@@ -160,9 +166,7 @@ class _Walk:
             self.header = (body, self.count)
         elif sid == "HL":
             el = opener[1] + ("",) * 4
-            loop = Loop(el[1], el[2], el[3], body, self.count)
-            self.loops[loop.hl_id] = loop
-            self.current = loop
+            self.hl_loop(Loop(el[1], el[2], el[3], body, self.count))
         else:  # CLM
             self.emit(ClaimCopy(opener[4], opener.get(1), self.envelope(), self.lineage(),
                                 body, self.count))
@@ -174,18 +178,27 @@ class _Walk:
                         self.gs[1] if self.gs is not None else None, self.st[1], header,
                         segments, (self.source, self.counts[0], self.counts[1], self.counts[2]))
 
+    def hl_loop(self, loop: Loop) -> None:
+        """An HL loop ends: who the next claims belong to (scrubber.model.walker.end_hl)."""
+        if loop.level == "20":
+            self.providers[loop.hl_id] = self.provider = loop
+            self.subscriber = self.patient = None
+        elif loop.level == "22":
+            self.provider = self.providers.get(loop.parent, self.provider)
+            self.subscribers[loop.hl_id] = self.subscriber = loop
+            self.patient = None
+            if len(self.subscribers) > _HL_KEPT:  # children follow their parents closely
+                for key in list(self.subscribers)[: _HL_KEPT // 2]:
+                    del self.subscribers[key]
+        elif loop.level == "23":
+            self.subscriber = self.subscribers.get(loop.parent, self.subscriber)
+            self.patient = loop
+
     def lineage(self) -> tuple[Loop, ...]:
-        """The loops of the claim in hand, parents first, found by HL02 as the walker does."""
-        chain: list[Loop] = []
-        loop = self.current
-        while loop is not None and len(chain) < 3:
-            chain.append(loop)
-            if loop.level == "20":
-                break
-            loop = self.loops.get(loop.parent)
-            if loop is not None and loop in chain:
-                break
-        return tuple(reversed(chain))
+        """The loops of the claim in hand, parents first: billing provider, subscriber and
+        the patient when not the subscriber, found by HL02 as the claim walker finds them."""
+        return tuple(loop for loop in (self.provider, self.subscriber, self.patient)
+                     if loop is not None)
 
     # -- boundaries ------------------------------------------------------------------------
     def boundary(self, seg: Segment) -> None:
@@ -216,8 +229,8 @@ class _Walk:
             self.kind = VERSIONS.get(version, "") if seg.get(1) == "837" else ""
             self.counts[2] += 1
             self.header = None
-            self.loops = {}
-            self.current = None
+            self.providers, self.subscribers = {}, {}
+            self.provider = self.subscriber = self.patient = None
             if self.kind:
                 self.open_region(seg)
         elif sid == "SE":
