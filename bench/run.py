@@ -20,9 +20,10 @@ Steps:
              fresh empty claim ledger per run so runs do not see each other): one core
    - scrub-j2: the same with --jobs 2 (main files only): two worker processes
    - scrub-data (with --with-data): scrub, with the edit packs' reference files
-             (bench/edit_data.py: synthetic PPRRVU, add-on code and CLIA files in CMS's
-             layouts, their indexes built before the clock starts), so every rule of the
-             fee-schedule, add-on and place packs runs; "x scrub" is its time over scrub's
+             (bench/edit_data.py: synthetic PPRRVU, add-on code, CLIA, NPPES (--nppes-rows,
+             or --nppes FILE), PECOS and NUCC files in the published layouts, their indexes
+             built before the clock starts), so every rule of the fee-schedule, add-on,
+             place and provider packs runs; "x scrub" is its time over scrub's
    - split:  a bare bytes.split tokenizer (1 MiB chunks, split on ~ then *)
    pyx12 manages ~300 claims/s, so it only reads the pyx12 file; every other tool
    reads that same file too, and "x pyx12" is pyx12's wall time over the tool's
@@ -225,6 +226,11 @@ def main(argv=None) -> int:
     ap.add_argument("--with-data", action="store_true",
                     help="also scrub with the edit packs' reference files (scrub-data) and "
                          "compare with scrub")
+    ap.add_argument("--nppes-rows", type=int, default=200_000,
+                    help="rows of the synthetic NPPES file --with-data writes (default "
+                         "200000; the real file has about 8 million: bench/gen_nppes.py)")
+    ap.add_argument("--nppes", type=Path, default=None,
+                    help="with --with-data, this NPPES file instead (a full-size one)")
     ap.add_argument("--repeat", type=int, default=3,
                     help="runs of each fast tool (reader, built, split); the fastest is shown, "
                          "all are in last-run.json (default 3: this machine's timings vary "
@@ -287,7 +293,7 @@ def main(argv=None) -> int:
     if a.with_data and not a.skip_scrub:
         from edit_data import write
 
-        DATA_ARGS[:] = write(OUT / "data")
+        DATA_ARGS[:] = write(OUT / "data", a.nppes_rows, a.nppes, a.seed)
     tools = ["reader", "built", "ig"] + ([] if a.skip_scrub else ["scrub"]) \
         + (["scrub-data"] if DATA_ARGS else []) + ["split"]
     main_tools = tools + ([] if a.skip_scrub else ["scrub-j2"])

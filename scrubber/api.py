@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
+from scrubber.archives import expand
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.ack277 import Ack277Writer
 from scrubber.emit.batch import verdict
@@ -25,6 +26,7 @@ from scrubber.emit.sinks import (
     ReportStyle,
     Sink,
     ack_sinks,
+    ack_stems,
     report_sink,
 )
 from scrubber.emit.summary import Tally
@@ -36,10 +38,11 @@ from scrubber.passes import Progress, RunOutcome, TallySink, feed
 from scrubber.rules import Profile, ScrubbedClaim
 from scrubber.rules.context import submission_id
 from scrubber.rules.resources import Resources
+from scrubber.split import SplitResult
 
 __all__ = ["DEFAULT_REPORTS", "AckIdentity", "FileOutcome", "InputError", "ScrubOptions",
-           "ScrubResult", "Scrubber", "check_files", "find_x12_files", "iter_claims",
-           "open_private", "process_file", "scrub"]
+           "ScrubResult", "Scrubber", "SplitResult", "check_files", "find_x12_files",
+           "iter_claims", "open_private", "process_file", "scrub", "split"]
 
 
 class InputError(Exception):
@@ -94,9 +97,15 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
                 **keywords: Any) -> RunOutcome:
     """Scrub each path ("-" is standard input) and write one ``fmt`` report to ``out``.
 
+    A zip archive stands for the 837s in it, a gzip file for its content, each
+    read as it is decompressed and named ``archive!member`` (scrubber.archives).
+
     With ``ack_dir``, a 277CA per input is written there as ``<input>.277ca.x12``
     (owner-only: it names patients), a TA1 when an interchange envelope is
-    broken and, with ``ack_999``, the 999 of the implementation-guide check.
+    broken and, with ``ack_999``, the 999 of the implementation-guide check;
+    inputs that share a file name are told apart by their folders
+    (``scrubber.emit.sinks.ack_stems``), and an input's acknowledgements of an
+    earlier run that this one did not write are removed.
     ``sinks`` are fed too (``--statistics`` ...). ``jobs``: processes to share
     the work of files (the same results, sooner on a big run; ``Scrubber.run``).
     With ``options.record``, the accepted claims are sent in the ledger once the
@@ -110,12 +119,12 @@ def check_files(paths: Sequence[str], out: TextIO, *, fmt: str = "text",
     with Scrubber(options, ledger=ledger, acks=ack) as scrubber, \
             scrubber.recording() as recording:
         every: list[Sink] = [report_sink(fmt, out, style or ReportStyle()), *sinks]
+        sources: list[tuple[Any, str]] = []
+        for path in paths:  # a zip archive or gzip file: the 837s inside (archive!member)
+            sources += [(sys.stdin.buffer, "<stdin>")] if path == "-" else expand(path)
         if ack_dir is not None:
-            outputs = AckFiles(lambda name: Path(ack_dir) / (
-                "stdin" if name == "<stdin>" else Path(name).name))
-            every += ack_sinks(outputs, scrubber.acks, ack_999=ack_999)
-        sources = [(sys.stdin.buffer if path == "-" else path,
-                    "<stdin>" if path == "-" else path) for path in paths]
+            stems = ack_stems([name for _, name in sources], ack_dir)
+            every += ack_sinks(AckFiles(stems.__getitem__), scrubber.acks, ack_999=ack_999)
         outcome = scrubber.run(sources, every, progress=progress, jobs=jobs,
                                recording=recording)
         if finish is not None:
@@ -159,8 +168,11 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
                  reports: Sequence[str] = DEFAULT_REPORTS, **keywords: Any) -> FileOutcome:
     """Scrub one file and write its reports into ``reports_dir``: a front end's unit of work.
 
+    A zip archive is scrubbed member by member (``name!member`` in the reports,
+    acknowledgements ``stem!member.277ca.x12``), a gzip file as its content.
     Writes a report per format of ``reports`` (any registered format:
-    ``stem``.json, ``stem``.txt and ``stem``.html by default) and, when there is
+    ``stem``.json, ``stem``.txt and ``stem``.html by default; with csv, the
+    per-claim sheet ``stem``.claims.csv beside ``stem``.csv) and, when there is
     anything to acknowledge, ``stem``.277ca.x12 /
     ``stem``.999.x12 / ``stem``.ta1.x12, all owner-only (they carry PHI);
     ``stem`` defaults to the input's file name; ``name`` is the file's name in
@@ -173,28 +185,56 @@ def process_file(path: str, reports_dir: str, *, stem: str | None = None,
     reports are written. Writing the same stem again overwrites: a redo after a
     crash leaves one set of reports.
     """
-    from scrubber.emit.sinks import REPORT_FORMATS
-
     src = Path(path)
     base = Path(reports_dir) / (stem or src.name)
-    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
     with ExitStack() as stack:
         if scrubber is None:
             scrubber = stack.enter_context(Scrubber(_options(options, **keywords),
                                                     ledger=ledger, acks=ack))
         if recording is None:
             recording = stack.enter_context(scrubber.recording())
-        handles = [stack.enter_context(open_private(name)) for name in written]
-        sinks: list[Sink] = [report_sink(fmt, handle)
-                             for fmt, handle in zip(reports, handles, strict=True)]
-        outputs = AckFiles(lambda name: base)
-        sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+        sources = _members(src, name or src.name)
+        members = ack_stems([shown for _, shown in sources], reports_dir)
+        stems = {shown: base if "!" not in shown else Path(f"{base}!{members[shown].name}")
+                 for _, shown in sources}
+        sinks, written = file_sinks(base, reports, scrubber, stack, stems.__getitem__)
         tally = Tally()
-        scrubber.run([(src, name or src.name)], [TallySink(tally), *sinks],
-                     recording=recording)
+        scrubber.run(sources, [TallySink(tally), *sinks], recording=recording)
     return FileOutcome(str(src), tally.claims, tally.accepted, tally.rejected,
-                       tally.unreadable, tally.envelope_errors,
-                       (*written, *outputs.written), tally.reason, tally.warnings)
+                       tally.unreadable, tally.envelope_errors, written(), tally.reason,
+                       tally.warnings)
+
+
+def file_sinks(base: Path, reports: Sequence[str], scrubber: Scrubber, stack: ExitStack,
+               stems: Callable[[str], Path] | None = None
+               ) -> tuple[list[Sink], Callable[[], tuple[str, ...]]]:
+    """A front end's reports of one file (``base``.json ...) and its acknowledgements
+    (``base``.277ca.x12 ...; ``stems`` names them per source, for an archive's members),
+    all owner-only, open until ``stack`` closes; and a function that names the files
+    written, once the run is over."""
+    from scrubber.emit.sinks import REPORT_FORMATS
+
+    written = [f"{base}.{REPORT_FORMATS[fmt].suffix}" for fmt in reports]
+    handles = [stack.enter_context(open_private(name)) for name in written]
+    sinks: list[Sink] = [report_sink(fmt, handle)
+                         for fmt, handle in zip(reports, handles, strict=True)]
+    if "csv" in reports:  # the per-claim sheet beside the per-finding one
+        from scrubber.emit.csv_report import ClaimSheet
+
+        written.append(f"{base}.claims.csv")
+        sinks.append(ClaimSheet(stack.enter_context(open_private(written[-1]))))
+    outputs = AckFiles(stems or (lambda name: base))
+    sinks += ack_sinks(outputs, scrubber.acks, ack_999=scrubber.options.conformance)
+    return sinks, lambda: (*written, *outputs.written)
+
+
+def _members(path: Path, name: str) -> list[tuple[Any, str]]:
+    """The sources of one input file named ``name``: itself, or the 837s of a zip archive
+    (``name!member``) or a gzip file (scrubber.archives)."""
+    expanded = expand(str(path))
+    if len(expanded) == 1 and expanded[0][0] == str(path):
+        return [(path, name)]
+    return [(source, name + shown[len(str(path)):]) for source, shown in expanded]
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,22 +390,57 @@ def iter_claims(source: Source, *, options: ScrubOptions | None = None, ledger: 
                 yield event
 
 
-def folder_inputs(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """The files directly in ``folder`` to scrub (every regular, visible file), and its subfolders.
+def split(sources: Sequence[Source | tuple[Source, str]], accepted: str | os.PathLike,
+          held: str | os.PathLike, *, options: ScrubOptions | None = None, ledger: Any = None,
+          report: str | os.PathLike | TextIO | None = None, fmt: str = "json",
+          record: bool = False, **keywords: Any) -> SplitResult:
+    """Scrub ``sources`` as one run; write the accepted claims to ``accepted`` as a batch
+    ready to send and the others to ``held`` (scrubber.split; docs/split-and-fix.md).
+
+    ``report``: a path (owner-only) or text stream for the run's report in ``fmt``.
+    With ``record``, only the accepted batch's claims are recorded in the ledger, once
+    both files are written. A path that cannot be opened raises ``InputError``; a
+    claim that cannot be placed raises ``scrubber.split.SplitError`` (nothing written).
+    """
+    from scrubber.split import split as split_run
+
+    for item in sources:
+        _openable(item[0] if isinstance(item, tuple) else item)
+    options = _options(options, **keywords)
+    if record:
+        options = replace(options, record=True)
+    with Scrubber(options, ledger=ledger) as scrubber:
+        return split_run(sources, accepted, held, scrubber=scrubber, report=report, fmt=fmt)
+
+
+def folder_inputs(folder: str | os.PathLike, *, recursive: bool = False
+                  ) -> tuple[list[str], list[str]]:
+    """The files in ``folder`` to scrub (every regular, visible file), and its subfolders.
 
     Every file is an input, X12 or not: one that is not an 837 is reported as
-    not scrubbed, never skipped in silence. Hidden files are left out;
-    subfolders are not searched and come back for the caller to mention.
+    not scrubbed, never skipped in silence. Hidden files and folders are left
+    out. Without ``recursive``, subfolders are not searched and come back for
+    the caller to mention; with it, they are searched too (in name order,
+    files before subfolders) and only linked folders, never followed (no loop),
+    come back.
     """
-    files, folders = [], []
+    files, folders, linked = [], [], []
     for entry in sorted(os.scandir(os.fspath(folder)), key=lambda e: str(e.name)):
         if str(entry.name).startswith("."):
             continue
         if entry.is_dir(follow_symlinks=False):
             folders.append(str(entry.path))
+        elif entry.is_symlink() and entry.is_dir():
+            linked.append(str(entry.path))
         else:
             files.append(str(entry.path))
-    return files, folders
+    if not recursive:
+        return files, sorted(folders + linked)
+    for sub in folders:
+        found, left = folder_inputs(sub, recursive=True)
+        files += found
+        linked += left
+    return files, linked
 
 
 def find_x12_files(folder: str | os.PathLike) -> list[str]:

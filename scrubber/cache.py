@@ -6,15 +6,24 @@ the same inputs open the same index in milliseconds and a changed file builds
 a new one. An index is written to a temporary file beside its final name and
 renamed into place, so two processes never see a half-built one; afterwards
 it is only opened read-only. One module so both packs share the same care.
+
+The folder is owner-only (0700) whatever the umask, and an index is opened
+only when it is a plain file of this user that nobody else can write (a file
+another user planted could hold tables that wave every claim through): any
+other is built over. A folder that belongs to someone else is not used at
+all: the indexes are then built in a private temporary folder.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import hashlib
 import json
 import logging
 import os
+import shutil
 import sqlite3
 import tempfile
 import time
@@ -23,7 +32,7 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import TypeVar
 
-from scrubber.paths import cache_dir
+from scrubber.paths import cache_dir, is_trusted, private_dir
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -33,6 +42,26 @@ STALE_DAYS = 30  # an index nobody opened for this long is removed after the nex
 def default_cache_dir() -> Path:
     """The per-user cache folder (scrubber.paths.cache_dir), where the indexes live."""
     return cache_dir()
+
+
+def index_folder(given: str | os.PathLike | None = None) -> Path:
+    """The folder indexes go in: ``given`` (else the cache folder) made owner-only; a
+    private temporary folder of this process when that one is another user's or cannot be
+    made."""
+    folder = Path(given) if given is not None else default_cache_dir()
+    try:
+        return private_dir(folder)
+    except OSError as exc:
+        log.warning("not using %s for indexes (%s); building them in a private temporary "
+                    "folder", folder, exc.strerror or exc)
+        return _scratch()
+
+
+@functools.cache
+def _scratch() -> Path:
+    folder = tempfile.mkdtemp(prefix="scrubber-cache-")  # 0700
+    atexit.register(shutil.rmtree, folder, True)
+    return Path(folder)
 
 
 # digests a caller already holds for files that cannot have changed (the files
@@ -91,10 +120,14 @@ def connect_read_only(path: Path) -> sqlite3.Connection:
 def read_meta(path: Path, key: str, version: int, field: str) -> dict | None:
     """The JSON ``field`` of a complete index for ``key`` at ``path``, or None (build it).
 
-    None too for an index of another layout ``version`` or one that cannot be
-    read (a rebuild replaces it).
+    None too for an index of another layout ``version``, one that cannot be
+    read, or one not to be trusted (scrubber.paths.is_trusted): a rebuild replaces it.
     """
-    if not path.is_file():
+    if not os.path.lexists(path):
+        return None
+    if not is_trusted(path):
+        log.warning("rebuilding the index %s: not a file of this user that only it can "
+                    "write", path)
         return None
     try:
         db = connect_read_only(path)
@@ -124,8 +157,7 @@ def build_atomically(path: Path, prefix: str, fill: Callable[[sqlite3.Connection
     ``prefix`` names the family of indexes ("ncci", "codesets"): stale files of
     the family are removed afterwards. Returns what ``fill`` returns.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prefix}-", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{prefix}-", suffix=".tmp")  # 0600
     os.close(fd)
     try:
         db = sqlite3.connect(tmp)
@@ -183,8 +215,7 @@ def keyed_index(prefix: str, version: int, inputs: dict[str, list[Path]],
         {"version": version, **{role: [[digests[p], p.name] for p in paths]
                                 for role, paths in inputs.items()}},
         sort_keys=True).encode()).hexdigest()
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"{prefix}-{key[:40]}.sqlite"
+    path = index_folder(cache_dir) / f"{prefix}-{key[:40]}.sqlite"
     found = read_meta(path, key, version, "contents")
     if found is not None:
         touch(path)

@@ -22,7 +22,8 @@ from scrubber.api import DEFAULT_REPORTS, check_files, folder_inputs, open_priva
 from scrubber.config import ConfigError, load_config
 from scrubber.data.commands import data_group
 from scrubber.emit.batch import StatisticsSink
-from scrubber.emit.sinks import ReportStyle, report_formats
+from scrubber.emit.sinks import ReportStyle, format_for, report_formats
+from scrubber.files import OutputError, ack_folder, writable_folder
 from scrubber.ig import load_guides
 from scrubber.ledger import LedgerError, open_store
 from scrubber.ledger.commands import ledger_group
@@ -37,7 +38,8 @@ EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scrub", message="%(prog)s %(version)s")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
-              help="Site settings (TOML); default: ./scrub.toml when present.")
+              help="Site settings (TOML); default: the scrub.toml of this folder or the "
+                   "nearest above it (up to a repository's top).")
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Scrub X12 837 claim files before they go to a payer.
@@ -75,6 +77,8 @@ _RECORDS = {  # what --record does by default, per command (scrubber.options.COM
     "watch": "on: the watcher is an intake that forwards what it accepts",
     "serve": "on with a ledger: the intake forwards what it accepts",
     "batch": "off; say it when the files are being sent",
+    "split": "off; say it when the accepted batch is being sent: only its claims are "
+             "recorded, once it is written",
 }
 
 
@@ -166,17 +170,29 @@ def _usable_ledger(options: ScrubOptions) -> None:
 
 @main.command(short_help="Scrub 837 files or folders (- : standard input) before they go out.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
-@click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
-              help="The report: " + "; ".join(f"{f.name}, {f.help}" for f in report_formats())
-              + ".")
-@click.option("--output", "output", type=click.Path(dir_okay=False, writable=True),
+@click.option("--format", "fmt", type=FormatName(), default=None,
+              help="The report (default: as --output's extension says, else text): "
+              + "; ".join(f"{f.name}, {f.help}" for f in report_formats()) + ".")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False),
               help="Write the report to this file (owner-only: it names patients) instead of "
-                   "standard output.")
+                   "standard output; .html, .json, .csv or .txt sets the format.")
+@click.option("-r", "--recursive", is_flag=True,
+              help="Search the folders among FILES and every folder inside them.")
 @click.option("--show-phi", is_flag=True,
-              help="Show patient names in the text, HTML and CSV reports (masked by default; "
-                   "the JSON report always carries names, member ids and birth dates).")
-@click.option("--277ca", "-o", "ack_dir", type=click.Path(file_okay=False),
-              help="Write a 277CA claim acknowledgement per input into this folder.")
+              help="Show patient names, ids, birth dates and addresses in the text, HTML "
+                   "and CSV reports and the segments they quote (masked by default; the JSON "
+                   "report always carries names, member ids and birth dates).")
+@click.option("--csv-claims", "csv_claims", type=click.Path(dir_okay=False),
+              help="Write the per-claim CSV sheet (claim, billing NPI, payer, dates of "
+                   "service, charge, status, rules, at risk) to this file; with --format csv "
+                   "and --output NAME.csv it goes to NAME.claims.csv unless given.")
+@click.option("--csv-bom", is_flag=True, default=False,
+              help="Start CSV sheets with a UTF-8 byte-order mark (Excel on Windows needs it "
+                   "for accented names).")
+@click.option("--277ca", "ack_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Write the acknowledgements per input into this folder: a 277CA, a TA1 "
+                   "for a broken envelope (made if missing; a rerun replaces an input's "
+                   "earlier ones).")
 @click.option("--999", "ack_999", is_flag=True,
               help="Also write the 999 of the implementation-guide check per input into the "
                    "--277ca folder (<input>.999.x12).")
@@ -195,10 +211,12 @@ def _usable_ledger(options: ScrubOptions) -> None:
                    "number.")
 @verdict_options("check")
 @click.pass_context
-def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | None,
-          show_phi: bool, ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool,
-          statistics: bool, color: bool | None, jobs: int | None, **settings: Any) -> None:
-    """Scrub 837 FILES (a folder: its X12 files; - : standard input) before they go out.
+def check(ctx: click.Context, files: tuple[str, ...], fmt: str | None, output: str | None,
+          recursive: bool, show_phi: bool, csv_claims: str | None, csv_bom: bool,
+          ack_dir: str | None, ack_999: bool, quiet: bool, verbose: bool, statistics: bool,
+          color: bool | None, jobs: int | None, **settings: Any) -> None:
+    """Scrub 837 FILES (a folder: its files; a zip or gzip: the 837s in it; - : standard
+    input) before they go out.
 
     Exit status: 0 all claims accepted, 1 a claim or envelope rejected (or a
     warning, with --fail-on warn), 2 an unreadable input or a usage error.
@@ -207,20 +225,29 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     Examples:
         scrub check fixtures/837p-multi.x12
         scrub check fixtures/837p-multi.x12 --format json
+        scrub check claims/ -o report.html      # the format follows the extension
+        scrub check claims/ --recursive         # and every folder inside
         scrub check batch.x12 --277ca acks/ --999
+        scrub check claims/ --format csv --output r.csv   # r.csv and r.claims.csv
         scrub check batch.x12 --record          # these claims are being sent
         scrub check big-batch.x12 --jobs 2      # two processes
         scrub check batch.x12 --ncci-ptp ccipra-f1.zip --mue mue-practitioner.zip
         cat batch.x12 | scrub check - --format json
     """
-    paths = _inputs(files)
+    paths = _inputs(files, recursive, outputs=(output, ack_dir))
     options = _scrub_options(ctx, "check", settings)
     if ack_999 and not ack_dir:
         raise click.UsageError("--999 writes into the acknowledgements folder: give --277ca DIR")
     if ack_999 and not options.conformance:
         raise click.UsageError("--999 needs the implementation-guide check: drop --no-ig")
-    if ack_dir:
-        os.makedirs(ack_dir, mode=0o700, exist_ok=True)
+    fmt = fmt or (format_for(output) if output else None) or "text"
+    try:
+        if output and not quiet:
+            writable_folder(output)
+        if ack_dir:
+            ack_folder(ack_dir)
+    except OutputError as exc:
+        _cannot_write(exc)
     with contextlib.ExitStack() as stack:
         if quiet:
             out: TextIO = stack.enter_context(open(os.devnull, "w"))
@@ -228,7 +255,13 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
             out = stack.enter_context(open_private(output))
         else:
             out = sys.stdout
-        extra = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
+        extra: list[Any] = [StatisticsSink(_statistics_stream(fmt, out))] if statistics else []
+        claims_sheet = csv_claims or claims_sheet_beside(output if fmt == "csv" else None)
+        if claims_sheet and not quiet:
+            from scrubber.emit.csv_report import ClaimSheet
+
+            extra.append(ClaimSheet(stack.enter_context(open_private(claims_sheet)),
+                                    show_phi=show_phi, bom=csv_bom))
         try:
             with _progress(tuple(paths), quiet=quiet) as progress:
                 if progress is not None and options.conformance:
@@ -241,11 +274,13 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
                                       jobs=jobs if jobs is not None else default_jobs(paths),
                                       style=ReportStyle(show_phi=show_phi,
                                                         color=use_color(color, out),
-                                                        verbose=verbose),
+                                                        verbose=verbose, csv_bom=csv_bom),
                                       finish=stack.close)
         except (LedgerError, ResourceError) as exc:
             click.echo(f"scrub: {exc}", err=True)
             sys.exit(EXIT_UNREADABLE)
+        except OutputError as exc:
+            _cannot_write(exc)
     _say_not_scrubbed(outcome.not_scrubbed)
     if options.record and not quiet and sys.stderr.isatty():
         click.echo(f"scrub: accepted claims are recorded in the claim ledger {options.ledger}",
@@ -254,16 +289,42 @@ def check(ctx: click.Context, files: tuple[str, ...], fmt: str, output: str | No
     sys.exit(EXIT_UNREADABLE if outcome.unreadable else EXIT_REJECTED if failed else EXIT_OK)
 
 
-def _inputs(files: tuple[str, ...]) -> list[str]:
-    """The inputs FILES name: a folder stands for its files, its subfolders are named on stderr."""
+def claims_sheet_beside(output: str | None) -> str | None:
+    """Where the per-claim sheet goes beside a per-finding CSV file: NAME.claims.csv."""
+    if not output:
+        return None
+    path = Path(output)
+    stem = path.name[:-len(path.suffix)] if path.suffix.lower() == ".csv" else path.name
+    return str(path.with_name(f"{stem}.claims.csv"))
+
+
+def _cannot_write(exc: OutputError) -> None:
+    """A report or acknowledgement that cannot be written: one line, exit 2, nothing half-made."""
+    click.echo(f"scrub: {_printable(str(exc))}", err=True)
+    sys.exit(EXIT_UNREADABLE)
+
+
+def _inputs(files: tuple[str, ...], recursive: bool = False,
+            outputs: tuple[str | None, ...] = ()) -> list[str]:
+    """The inputs FILES name: a folder stands for its files; its subfolders are searched
+    with ``recursive``, else named on stderr. What the run writes (``outputs``: the
+    report file, the acknowledgements folder) is never one of a folder's inputs, so a
+    rerun does not scrub the last run's report or acknowledgements."""
+    ours = [os.path.realpath(path) for path in outputs if path]
     paths: list[str] = []
     for name in files:
         if name != "-" and os.path.isdir(name):
-            found, folders = folder_inputs(name)
+            found, folders = folder_inputs(name, recursive=recursive)
+            found = [path for path in found if not any(
+                os.path.realpath(path) == mine or
+                os.path.realpath(path).startswith(mine + os.sep) for mine in ours)]
             if not found:
                 raise click.UsageError(f"{name}: no files in this folder")
             for folder in folders:
-                click.echo(f"scrub: {folder}: a folder inside {name}, not searched", err=True)
+                why = "a linked folder, not followed" if recursive else \
+                    "not searched (give --recursive)"
+                click.echo(f"scrub: {_printable(folder)}: a folder inside {name}, {why}",
+                           err=True)
             paths += found
         else:
             paths.append(name)
@@ -370,6 +431,159 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
         status.close()
 
 
+@main.command(short_help="Accepted claims into a batch ready to send, the rest to hold.")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--accepted", "accepted", required=True, metavar="OUT.x12",
+              type=click.Path(dir_okay=False),
+              help="The accepted claims, as a new 837 ready to send (not written when none).")
+@click.option("--rejected", "held", required=True, metavar="HOLD.x12",
+              type=click.Path(dir_okay=False),
+              help="The rejected claims and those held with them, as a new 837 to fix.")
+@click.option("--report", "report", type=click.Path(dir_okay=False),
+              help="The scrub's report (owner-only; default: beside the hold file, "
+                   "HOLD.report.txt, or .json/.html/.csv with --format).")
+@click.option("--format", "fmt", type=FormatName(), default="text", show_default=True,
+              help="The report's format.")
+@click.option("--show-phi", is_flag=True, help="Show patient names in the report.")
+@click.option("-q", "--quiet", is_flag=True, help="No summary: the exit code says it all.")
+@click.option("--jobs", "-j", type=click.IntRange(1), default=None,
+              help="Processes to share the scrub (as for check); the copy is one reading.")
+@verdict_options("split")
+@click.pass_context
+def split(ctx: click.Context, files: tuple[str, ...], accepted: str, held: str,
+          report: str | None, fmt: str, show_phi: bool, quiet: bool, jobs: int | None,
+          **settings: Any) -> None:
+    """Scrub FILES as one run; write the accepted claims to --accepted, the rest to --rejected.
+
+    Each claim is copied as it was sent; its envelopes and HL loops are rebuilt
+    around it with fresh control numbers. A claim that conflicts with a rejected
+    claim of the run (the same patient and day) is held with it. With --record,
+    only the accepted batch's claims are recorded, once it is written.
+
+    Exit status: 0 every claim accepted, 1 some held, 2 an unreadable input, a
+    claim that is in neither file, or a usage error.
+
+    \b
+    Examples:
+        scrub split batch.x12 --accepted today.x12 --rejected hold.x12
+        scrub split batch.x12 --accepted today.x12 --rejected hold.x12 --record
+        scrub split a.x12 b.x12 --accepted out.x12 --rejected hold.x12 --format json
+    """
+    from scrubber.emit.sinks import REPORT_FORMATS
+    from scrubber.split import SplitError
+    from scrubber.split import split as split_run
+
+    paths = _inputs(files)
+    options = _scrub_options(ctx, "split", settings)
+    if report is None:
+        held_path = Path(held)
+        report = str(held_path.with_name(
+            f"{held_path.stem}.report.{REPORT_FORMATS[fmt].suffix}"))
+    sources = [(sys.stdin.buffer, "<stdin>") if p == "-" else (p, p) for p in paths]
+    try:
+        result = split_run(sources, accepted, held, options=options, report=report, fmt=fmt,
+                           style=ReportStyle(show_phi=show_phi),
+                           jobs=jobs if jobs is not None else default_jobs(paths))
+    except (SplitError, LedgerError, ResourceError, OSError) as exc:
+        click.echo(f"scrub: {_printable(str(exc))}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    _say_not_scrubbed(result.outcome.not_scrubbed)
+    for name, message in result.outside:
+        click.echo(f"scrub: in neither file: {_printable(name)}: {_printable(message)}",
+                   err=True)
+    if not quiet:
+        click.echo(split_summary(result))
+    sys.exit(EXIT_UNREADABLE if not result.complete else EXIT_REJECTED if result.held
+             else EXIT_OK)
+
+
+def split_summary(result: Any) -> str:
+    """What a split wrote, in a few lines for the person who sends the batch."""
+    def where(path: str | None, controls: tuple[str, ...]) -> str:
+        if path is None:
+            return "not written (no claims)"
+        return f"{path} (ISA13 {', '.join(controls)})"
+
+    lines = [f"{result.claims} claims: {result.accepted} accepted -> "
+             f"{where(result.accepted_file, result.accepted_controls)}",
+             f"{result.held} held -> {where(result.held_file, result.held_controls)}"
+             + (f" ({result.rejected} rejected, {len(result.partners)} held with a "
+                "rejected partner)" if result.partners else "")]
+    for partner in result.partners:
+        lines.append(f"  held with its partner: {partner.claim_id} (conflicts with "
+                     f"{', '.join(partner.rejected_with)}, rejected)")
+    if result.report:
+        lines.append(f"report: {result.report}")
+    return "\n".join(lines)
+
+
+@main.command("fix", short_help="Mend an 837's mechanical faults, never what is billed.")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write the fixed file here (may be FILE itself); without it, only list "
+                   "what would be fixed.")
+@click.option("--diff", is_flag=True, help="Print a unified diff of the changes.")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="Also apply the fixes that change what is billed (each listed).")
+@click.option("--list", "list_fixes", is_flag=True, help="List what scrub fix can mend.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not list the fixes.")
+def fix_command(file: str | None, output: str | None, diff: bool, unsafe_fixes: bool,
+                list_fixes: bool, quiet: bool) -> None:
+    """Fix the mechanical faults of FILE (an 837) into --output; list every fix.
+
+    Safe fixes cannot change what is billed: SE/GE/IEA counts and control
+    numbers, a byte-order mark, white space and line breaks between segments,
+    empty segments, trailing separators, lower-case codes where the code list is
+    upper-case, a missing final terminator. Unsafe fixes (--unsafe-fixes) do
+    what a rule's message says (CLM02 set to the sum of the lines, 96523 with
+    one unit). Running it on its own output changes nothing.
+
+    Exit status: 0 done, 2 an unreadable input or a usage error.
+
+    \b
+    Examples:
+        scrub fix batch.x12 -o fixed.x12
+        scrub fix batch.x12 --diff
+        scrub fix batch.x12 -o fixed.x12 --unsafe-fixes
+    """
+    from scrubber.fix import FIXERS, diff_text, fix_file
+
+    if list_fixes:
+        for fixer in FIXERS:
+            click.echo(f"{fixer.rule:<24} {'safe  ' if fixer.safe else 'unsafe'}  {fixer.what}")
+        return
+    if file is None:
+        raise click.UsageError("give FILE (or --list)")
+    try:
+        if diff:  # read before: the output may be the input itself
+            with open(file, "rb") as handle:
+                before = handle.read()
+        result, left_out = fix_file(file, output, unsafe=unsafe_fixes)
+    except OSError as exc:
+        click.echo(f"scrub: {_printable(file)}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_UNREADABLE)
+    if not quiet:
+        for one in result.fixes:
+            click.echo(_printable(one.describe()))
+        where = f"; written to {_printable(output)}" if output else \
+            " (nothing written: give -o FILE)"
+        said = f"{len(result.fixes)} fix{'es' if len(result.fixes) != 1 else ''}{where}"
+        if left_out:
+            said += (f"; {left_out} unsafe fix{'es' if left_out != 1 else ''} not applied "
+                     "(they change what is billed): --unsafe-fixes")
+        click.echo(said, err=True)
+    if diff and result.fixes:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="scrub-fix-") as folder:
+            shown = output or os.path.join(folder, "fixed.x12")
+            if not output:
+                fix_file(file, shown, unsafe=unsafe_fixes)
+            with open(shown, "rb") as handle:
+                after = handle.read()
+        click.echo(diff_text(before, after, Path(file).name), nl=False)
+
+
 @main.command(short_help="List the rules with severity and 277CA status, or explain one.")
 @click.argument("rule_id", metavar="[RULE]", required=False)
 @click.option("--profile", "profile_path", type=click.Path(dir_okay=False),
@@ -377,21 +591,40 @@ def _progress(files: tuple[str, ...], *, quiet: bool = False) -> Iterator[Status
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="A table for people, or JSON for tools.")
 def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
-    """List every rule: id, severity, 277CA status, the data it needs, summary; or explain RULE.
+    """List every rule: id, severity, 277CA status, data it needs, fix, summary; or explain RULE.
 
     RULE is a rule id (its summary, severity, status code, source and
-    examples) or a prefix such as snip- (the rules it covers).
+    examples) or a prefix such as snip- (the rules it covers). The problem
+    codes reports print (ig-*, env-*, syntax-*, file-*: the payer's own
+    checks of the input) are listed after the rules, with how a payer
+    answers them (TA1 or 999) in the status column; RULE may name one, or a
+    family such as ig.
 
     \b
     Example:
         scrub rules
         scrub rules 96523-units
         scrub rules snip- --format json
+        scrub rules ig-hl-sequence
         scrub rules --profile my-payer.xml
     """
     import json
 
-    from scrubber.rules.docs import data_text, explain, rule_dict, severity_text, status_text
+    from scrubber.problems import (
+        PROBLEMS,
+        explain_problem,
+        problem_code,
+        problem_dict,
+        problems_of,
+    )
+    from scrubber.rules.docs import (
+        data_text,
+        explain,
+        fix_text,
+        rule_dict,
+        severity_text,
+        status_text,
+    )
     from scrubber.rules.registry import all_rules, get_rule, selected
 
     try:
@@ -399,24 +632,31 @@ def rules(rule_id: str | None, profile_path: str | None, fmt: str) -> None:
     except ProfileError as exc:
         raise click.UsageError(str(exc)) from None
     found = all_rules()
+    codes = tuple(PROBLEMS.values())  # the problem codes reports print beside the rules
     if rule_id:
-        one = get_rule(rule_id)
-        if one is not None and fmt == "text":
+        one, code = get_rule(rule_id), problem_code(rule_id)
+        if fmt == "text" and one is not None:
             click.echo(explain(one, profile), nl=False)
+            return
+        if fmt == "text" and code is not None:
+            click.echo(explain_problem(code), nl=False)
             return
         try:
             found = (one,) if one is not None else selected(found, (rule_id,))
         except ValueError as exc:
             raise click.UsageError(str(exc)) from None
+        codes = (code,) if code is not None else problems_of((rule_id,)) if one is None else ()
     if fmt == "json":
-        click.echo(json.dumps([rule_dict(r, profile) for r in found], indent=1))
+        click.echo(json.dumps([rule_dict(r, profile) for r in found]
+                              + [problem_dict(c) for c in codes], indent=1))
         return
-    table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), r.summary)
-             for r in found]
-    widths = [max(len(row[n]) for row in table) for n in range(4)]
+    table = [(r.id, severity_text(r, profile), status_text(r), data_text(r), fix_text(r),
+              r.summary) for r in found]
+    table += [(c.id, "reject", c.answer, "-", "-", c.summary) for c in codes]
+    widths = [max(len(row[n]) for row in table) for n in range(5)]
     for row in table:
         click.echo("  ".join(f"{cell:<{w}}" for cell, w in zip(row, widths, strict=False))
-                   + "  " + row[4])
+                   + "  " + row[5])
 
 
 @main.group(short_help="The payer profile: print the default one to start your own.")
@@ -430,17 +670,28 @@ def profile() -> None:
 
 
 @profile.command("show", short_help="Print the default profile (XML).")
-def profile_show() -> None:
+@click.option("-o", "--output", type=click.Path(dir_okay=False),
+              help="Write it to this file (whole or absent) instead of standard output.")
+def profile_show(output: str | None) -> None:
     """Print the default profile, the starting point for a payer's own.
 
     \b
     Example:
-        scrub profile show > my-payer.xml
+        scrub profile show -o my-payer.xml
         scrub check batch.x12 --profile my-payer.xml
     """
     from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
 
-    click.echo((maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8"), nl=False)
+    text = (maps_dir() / DEFAULT_PROFILE).read_text(encoding="utf-8")
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        writable_folder(output)
+        with open_private(output) as out:
+            out.write(text)
+    except OutputError as exc:
+        _cannot_write(exc)
 
 
 @main.command(short_help="Watch ROOT/inbox; file inputs as accepted, rejected or failed.")
@@ -455,10 +706,14 @@ def profile_show() -> None:
 @click.option("--report", "reports", type=FormatName(), multiple=True,
               help="A report format to write per input into ROOT/reports (repeatable; "
                    "default: json, text and html).")
+@click.option("--split", "split_files", is_flag=True,
+              help="Split a file with accepted and rejected claims (as scrub split): its "
+                   "accepted claims go to accepted/ as a batch of their own, the rest to "
+                   "rejected/, the file as it came to reports/.")
 @verdict_options("watch")
 @click.pass_context
 def watch(ctx: click.Context, root: str | None, workers: int, settle: float, poll: bool,
-          once: bool, reports: tuple[str, ...], **settings: Any) -> None:
+          once: bool, reports: tuple[str, ...], split_files: bool, **settings: Any) -> None:
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
@@ -481,7 +736,7 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     _usable_ledger(options)
     settings_ = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                               use_events=not poll, options=options,
-                              reports=reports or DEFAULT_REPORTS)
+                              reports=reports or DEFAULT_REPORTS, split=split_files)
     run_watch(settings_, once=once)
 
 
@@ -501,17 +756,20 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
               help="Write the 999 of the implementation-guide check per input.")
 @click.option("--piece-mb", type=click.IntRange(1), default=64, show_default=True,
               help="A larger file is cut at interchange boundaries into pieces of this size.")
+@click.option("-r", "--recursive", is_flag=True,
+              help="Search the folders among FILES and every folder inside them.")
 @click.option("--json", "as_json", is_flag=True, help="The summary line as JSON.")
 @verdict_options("batch")
 @click.pass_context
 def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | None,
           spark_conf: tuple[str, ...], scope: str, ack_999: bool, piece_mb: int,
-          as_json: bool, **settings: Any) -> None:
+          recursive: bool, as_json: bool, **settings: Any) -> None:
     """Scrub a day of 837 FILES (folders: their files) on Apache Spark into --out.
 
     The verdicts are those of scrub check (docs/scale.md): the same settings,
     the same ledger (on a cluster, give every executor one: a postgresql:// URL,
-    or --no-ledger). Needs pyspark: pip install '.[spark]'. Exit status as for check.
+    or --no-ledger). Needs pyspark: pip install pyspark (or, from a checkout,
+    pip install '.[spark]'). Exit status as for check.
 
     \b
     Examples:
@@ -528,8 +786,8 @@ def batch(ctx: click.Context, files: tuple[str, ...], out: str, master: str | No
             raise click.UsageError(f"--spark-conf {item!r}: write KEY=VALUE")
         conf.append((key.strip(), value.strip()))
     try:
-        result = run_batch(_inputs(files), out, options=options, master=master, conf=conf,
-                           scope=scope, ack_999=ack_999 and options.conformance,
+        result = run_batch(_inputs(files, recursive), out, options=options, master=master,
+                           conf=conf, scope=scope, ack_999=ack_999 and options.conformance,
                            piece_bytes=piece_mb << 20)
     except BatchError as exc:
         click.echo(f"scrub: {exc}", err=True)

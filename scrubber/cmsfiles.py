@@ -62,6 +62,15 @@ def zip_names(path: Path) -> tuple[str, ...]:
     return ()
 
 
+def looks_named(path: Path, member: str, name: str) -> bool:
+    """A zip holding a member whose name matches ``member``, or a file whose name starts
+    the way ``name`` says: how a recognizer tells CMS's files by CMS's names."""
+    names = zip_names(path)
+    if names:
+        return any(re.search(member, n, re.IGNORECASE) for n in names)
+    return bool(re.match(name, path.name, re.IGNORECASE))
+
+
 def decode(raw: bytes) -> str:
     try:
         return raw.decode("utf-8").lstrip("\ufeff")

@@ -29,11 +29,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from scrubber.emit.ack277 import Ack277Writer
-from scrubber.emit.sinks import Sink
+from scrubber.emit.sinks import RunDetails, Sink
 from scrubber.model import Event, Source
+from scrubber.model.source import Reopenable
 from scrubber.options import AckIdentity, ScrubOptions
 from scrubber.passes import (
     Indexed,
@@ -81,6 +83,18 @@ class Recording:
 
     def discard(self) -> int:
         return int(self.store.discard_recording(self.id))
+
+    def resubmit(self, submissions: Sequence[tuple[str, str]]) -> int:
+        """Record what ``commit`` sends under the submissions it goes out in: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (``scrub split`` sends under fresh numbers)."""
+        if not submissions:
+            return 0
+        return int(self.store.resubmit_recording(self.id, submissions))
+
+    def withdraw(self, keys: Sequence[tuple[str, str, str, str]]) -> int:
+        """Take claims (billing NPI, payer, CLM01, submission) out of what ``commit`` sends:
+        decided with the run, but held back by its front end (``scrub split``)."""
+        return int(self.store.withdraw_from_recording(self.id, keys)) if keys else 0
 
 
 class Scrubber:
@@ -191,6 +205,11 @@ class Scrubber:
              progress: Progress | None, jobs: int, recording: Recording | None,
              index: DayContextIndex | None, first: int) -> RunOutcome:
         notices = RunNotices(self.engine.notices)
+        details = self.details()
+        for sink in sinks:
+            said = getattr(sink, "run_details", None)  # a sink written before it existed
+            if said is not None:
+                said(details)
         try:
             if jobs > 1 and index is None and self._shareable(sources):
                 from scrubber.parallel import run_parallel
@@ -209,8 +228,25 @@ class Scrubber:
             notices.deliver(sinks)
             return outcome
         finally:
-            for sink in sinks:
-                sink.close()
+            _close_all(sinks)
+
+    def details(self) -> RunDetails:
+        """What this run is made with, for the reports (scrubber.emit.sinks.RunDetails)."""
+        from scrubber import __version__
+        from scrubber.emit.sinks import ledger_words, run_started
+        from scrubber.rules.profile import DEFAULT_PROFILE, maps_dir
+        from scrubber.rules.resources import releases_in_use
+
+        profile = self.engine.profile
+        named = profile.name if Path(profile.path) == maps_dir() / DEFAULT_PROFILE \
+            else f"{profile.name} ({profile.path})"
+        options = self.options
+        conformance = "off" if not options.conformance else \
+            f"on (companion {options.companion})" if options.companion else "on"
+        ledger = ledger_words(None) if self.ledger is None else \
+            ledger_words(options.ledger) if options.ledger else "one the caller opened"
+        return RunDetails(__version__, run_started(), named, conformance, ledger,
+                          releases_in_use(self.engine.resources))
 
     def events(self, source: Source, *, name: str = "<source>",
                progress: Progress | None = None) -> Iterator[Event | ScrubbedClaim]:
@@ -289,7 +325,7 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
     A path or bytes is simply read again; a seekable stream is rewound; a
     one-shot stream (standard input) is spooled to an owner-only temporary file.
     """
-    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, Reopenable)):
         yield lambda: source
         return
     stream = source
@@ -309,3 +345,15 @@ def _again(source: Source) -> Iterator[Callable[[], Source]]:
         yield lambda: name
     finally:
         os.unlink(name)
+
+
+def _close_all(sinks: Sequence[Sink]) -> None:
+    """Close every sink, even when one fails (a full disk): the first failure is raised."""
+    failure: BaseException | None = None
+    for sink in sinks:
+        try:
+            sink.close()
+        except BaseException as exc:  # noqa: BLE001 - raised again below
+            failure = failure or exc
+    if failure is not None:
+        raise failure

@@ -90,13 +90,52 @@ def verdict_keys() -> tuple[str, ...]:
 
 
 def find_config(start: str | os.PathLike | None = None) -> Path | None:
-    """The scrub.toml that applies in ``start`` (default: the working folder)."""
-    candidate = Path(start or Path.cwd()) / CONFIG_NAME
-    return candidate if candidate.is_file() else None
+    """The scrub.toml that applies in ``start`` (default: the working folder).
+
+    Looked for in ``start`` and then each folder above it, as ruff, pytest and
+    git look for theirs; the search stops at the filesystem root or at a folder
+    holding ``.git`` (a repository's top), after looking there.
+    """
+    folder = Path(start or Path.cwd()).absolute()
+    for here in (folder, *folder.parents):
+        candidate = here / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+        if (here / ".git").exists():
+            return None
+    return None
+
+
+#: the [scrub] keys that name files: relative to the scrub.toml that says them
+PATH_KEYS = ("profile", "ledger")
+#: the keys whose value is a list (a single string is refused, not split into letters)
+LIST_KEYS = {"select": "rule ids or prefixes", "ignore": "rule ids or prefixes"}
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """" (did you mean X?)" for the nearest of ``choices`` to a misspelt ``word``, or ""."""
+    import difflib
+
+    near = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {near[0]}?)" if near else ""
+
+
+def relative_to(path: str | os.PathLike, value: Any) -> Any:
+    """``value`` (a file a config names) made relative to the config file ``path``'s folder,
+    as ruff reads its settings; URLs, absolute paths and non-strings are left alone."""
+    if not isinstance(value, str) or not value or "://" in value:
+        return value
+    value = os.path.expanduser(value)
+    return value if os.path.isabs(value) else str(Path(path).absolute().parent / value)
 
 
 def read_config(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """scrub.toml as {table: {key: value}} (``path``, else the one ``find_config`` finds)."""
+    """scrub.toml as {table: {key: value}} (``path``, else the one ``find_config`` finds).
+
+    The files it names ([scrub] profile, ledger and the data options, [data] store)
+    are made relative to its own folder, so that the same file means the same
+    thing from any folder below it.
+    """
     if path is None:
         path = find_config()
         if path is None:
@@ -116,7 +155,22 @@ def read_config(path: str | os.PathLike | None = None) -> dict[str, dict[str, An
     unknown = sorted(set(shared) - set(verdict_keys()))
     if unknown:
         raise OptionsError(f"{path}: [{SHARED}] {unknown[0]} is not a setting every command "
-                           f"shares (they are: {', '.join(verdict_keys())})")
+                           f"shares{did_you_mean(unknown[0], verdict_keys())} (they are: "
+                           f"{', '.join(verdict_keys())})")
+    for table_name, table in data.items():
+        for key, what in LIST_KEYS.items():
+            if key in table and not isinstance(table[key], list):
+                raise OptionsError(f"{path}: [{table_name}] {key} = {table[key]!r}: give a "
+                                   f"list of {what}, e.g. {key} = [\"snip-npi\"]")
+    files = (*PATH_KEYS, *(o.name for kind in resource_kinds() for o in kind.options))
+    for table in data.values():  # [scrub] and a command's table alike
+        for key in files:
+            if key in table:
+                value = table[key]
+                table[key] = [relative_to(path, v) for v in value] \
+                    if isinstance(value, list) else relative_to(path, value)
+    if isinstance(data.get("data"), dict) and "store" in data["data"]:
+        data["data"]["store"] = relative_to(path, data["data"]["store"])
     return data
 
 
@@ -129,6 +183,7 @@ COMMAND_DEFAULTS: dict[str, dict[str, Any]] = {
     "watch": {"record": True},
     "serve": {"record": True},
     "batch": {"record": False},
+    "split": {"record": False},  # say --record when the accepted batch is being sent
 }
 
 

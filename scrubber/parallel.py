@@ -21,11 +21,14 @@ job (only fresh timestamps and control numbers differ).
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 import pickle
 import shutil
+import signal
+import stat
 import tempfile
 import threading
 import time
@@ -35,7 +38,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from scrubber.files import open_private
+from scrubber.files import create_private
 from scrubber.model import ClaimRecord, Event, Source
 from scrubber.passes import (
     Indexed,
@@ -118,8 +121,12 @@ class _Worker:
             self.ledger = open_store(options.ledger)
 
 
-def _start(options: ScrubOptions) -> None:
+def _start(options: ScrubOptions, parent: int) -> None:
     global _WORKER
+    from scrubber.procs import end_with_parent
+
+    end_with_parent(parent)  # a parent killed with SIGKILL takes its workers with it
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's (see _terminate)
     if _INHERITED is not None:  # forked: the parent's engine, already loaded
         _WORKER = _Worker(*_INHERITED)
         return
@@ -200,24 +207,27 @@ class Parallel:
     def __init__(self, options: ScrubOptions, engine: Engine, paths: Sequence[str], jobs: int):
         global _INHERITED
         self.options, self.paths, self.jobs = options, list(paths), jobs
-        self.folder = tempfile.mkdtemp(prefix="scrub-jobs-")  # 0700: spools name patients
-        # fork shares the loaded guides, profile and tables with the workers; with other
-        # threads running (a status line), a fork could copy a held lock: spawn then
-        method = "fork" if threading.active_count() == 1 and \
-            "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        if method == "fork":
-            from scrubber.ig.compile import load_guides
-
-            load_guides()  # once, in the parent, for every forked worker
-            _INHERITED = (options, engine)
+        sweep_spools()
+        self._sigterm: Any = None
+        self.folder, self._lock = make_spool()
         try:
+            self._sigterm = _catch_sigterm()
+            # fork shares the loaded guides, profile and tables with the workers; with other
+            # threads running (a status line), a fork could copy a held lock: spawn then
+            method = "fork" if threading.active_count() == 1 and \
+                "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            if method == "fork":
+                from scrubber.ig.compile import load_guides
+
+                load_guides()  # once, in the parent, for every forked worker
+                _INHERITED = (options, engine)
             self.shares = shares(self.paths, jobs)
             self.pool = ProcessPoolExecutor(jobs,
                                             mp_context=multiprocessing.get_context(method),
-                                            initializer=_start, initargs=(options,))
-        except BaseException:
+                                            initializer=_start, initargs=(options, os.getpid()))
+        except BaseException:  # Ctrl-C while the guides load, too
             _INHERITED = None
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self._remove()
             raise
 
     def __enter__(self) -> Parallel:
@@ -231,8 +241,16 @@ class Parallel:
             # to finish shares nobody will read (the executor has no public way to stop them)
             for process in (getattr(self.pool, "_processes", None) or {}).copy().values():
                 process.kill()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+        finally:  # a second Ctrl-C while the workers stop still removes the spool
+            self._remove()
+
+    def _remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+        os.close(self._lock)
+        if self._sigterm is not None:
+            signal.signal(signal.SIGTERM, self._sigterm)
 
     def index(self) -> tuple[list[Indexed], str]:
         """Step 1 in every worker; pass 1 of each file (the shares' IG reports merged) and
@@ -265,10 +283,90 @@ class Parallel:
         spools = []
         for share in self.shares:
             path = os.path.join(self.folder, f"findings-{share.number}.bin")
-            open_private(path, "wb").close()
+            os.close(create_private(path))  # empty: the worker fills it as it goes
             future = self.pool.submit(_scrub_share, share, index_path, made, path, recording)
             spools.append(Spool(path, future, share.number))
         return spools
+
+
+def _terminate(number: int, frame: object) -> None:
+    raise SystemExit(128 + number)
+
+
+def _catch_sigterm() -> Any:
+    """While the run lasts, SIGTERM ends it as Ctrl-C does (the spool is removed, the
+    workers stopped); the handler it replaces, or None when it was not ours to replace
+    (another thread, or a handler someone else set)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _terminate)
+    return signal.SIG_DFL
+
+
+# -- the spool folder ---------------------------------------------------------------------
+# Each run's private files sit in one folder of the temporary directory, owner-only,
+# holding an exclusive flock on its "lock" file for as long as the run (or a worker it
+# forked) lives. A run killed with SIGKILL cannot remove its folder; the next run sweeps
+# every folder of ours whose lock nobody holds.
+
+SPOOL_PREFIX = "scrub-jobs-"
+_LOCK = "lock"
+_GRACE = 60.0  # seconds a folder without a lock file is left alone (its run is starting)
+_OPEN = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def make_spool() -> tuple[str, int]:
+    """A new private folder for a run's files (0700) and the descriptor holding its lock."""
+    folder = tempfile.mkdtemp(prefix=SPOOL_PREFIX)  # 0700 whatever the umask
+    try:
+        fd = os.open(os.path.join(folder, _LOCK), _OPEN | os.O_CREAT | os.O_EXCL, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return folder, fd
+
+
+def sweep_spools(base: str | None = None) -> int:
+    """Remove the spool folders of dead runs of this user from ``base`` (the temporary
+    directory); how many. A folder whose lock is held belongs to a live run."""
+    base = base or tempfile.gettempdir()
+    swept = 0
+    try:
+        entries = [e for e in os.scandir(base) if e.name.startswith(SPOOL_PREFIX)]
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            found = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.geteuid():
+            continue
+        try:
+            fd = os.open(os.path.join(entry.path, _LOCK), _OPEN)
+        except FileNotFoundError:  # starting now, or left by a scrubber without locks
+            if time.time() - found.st_mtime > _GRACE:
+                shutil.rmtree(entry.path, ignore_errors=True)
+                swept += 1
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)  # held: a live run's
+            continue
+        try:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            swept += 1
+        finally:
+            os.close(fd)
+    if swept:
+        log.info("removed %d spool folder(s) of killed --jobs runs from %s", swept, base)
+    return swept
 
 
 class Spool:

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.api import DEFAULT_REPORTS
+from scrubber.emit.sinks import REPORT_FORMATS
 from scrubber.emit.values import shown as printable
 from scrubber.files import write_private
 from scrubber.options import ScrubOptions
@@ -62,7 +63,10 @@ NAME_BYTES = 120  # of the original name kept in a job name: job + ".reason.txt"
 ENVIRONMENT_ERRORS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES,
                                 errno.EPERM, errno.EIO, errno.EMFILE, errno.ENFILE,
                                 errno.ENOMEM, errno.EXDEV))
+_SHORT_OF = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EIO))
 RETRY = "retry"  # a job's verdict when the machine, not the file, failed
+SPLIT = "split"  # a job's verdict when its claims went out in part (WatchSettings.split)
+PART = ".part"  # work/.JOB.accepted.part, work/.JOB.held.part: a split's batches
 CHANGED = "changed"  # a job's verdict when the file changed while it was scrubbed
 ONCE_ATTEMPTS = 3  # with --once, scrubs of a job the machine failed before leaving it in work/
 
@@ -83,6 +87,9 @@ class WatchSettings:
     retry_seconds: float = 1.0  # first wait before a job the machine failed is tried again
     retry_max_seconds: float = 60.0  # the wait doubles up to this
     worker_deaths: int = 3  # a file whose scrub kills the worker this often goes to failed/
+    # a file with accepted and rejected claims is split (scrub split): its accepted claims
+    # into accepted/, the others into rejected/, the file as it came into reports/
+    split: bool = False
 
     def folder(self, name: str) -> Path:
         return self.root / name
@@ -158,7 +165,9 @@ def job_stem(job: str) -> str:
     """The name of a job's reports: ``<safe original name>.<job id>``.
 
     The original name first makes a file's reports findable next to it; the
-    job id keeps two files of one name apart and lets a redo overwrite its own.
+    job id (when the file was taken, UTC, to the second: ``20261207-014411``,
+    numbered ``-2`` ... when that is taken too) keeps two files of one name
+    apart, reads as a time, and lets a redo overwrite its own.
     """
     ident, _, safe = job.partition("__")
     return f"{safe}.{ident}" if safe else job
@@ -235,12 +244,23 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
         if not stat.S_ISREG(mode):
             kind = "a symbolic link" if stat.S_ISLNK(mode) else "not a regular file"
             return job, "failed", None, f"{printable(name)} is {kind}; not read", None
+        try:
+            os.close(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK))
+        except OSError as exc:
+            if exc.errno in _SHORT_OF:  # the machine's fault: tried again
+                return job, RETRY, None, f"{exc.strerror or exc}", None
+            # its permissions (or the like), not the machine's: it goes to failed/
+            return (job, "failed", None,
+                    f"{printable(name)} cannot be read ({exc.strerror or exc}); not read", None)
         before = _fingerprint(path)
         with Scrubber(settings.options) as scrubber:
             recording = scrubber.begin_recording()
-            outcome = process_file(str(path), str(reports), stem=job_stem(job),
-                                   name=printable(name), scrubber=scrubber,
-                                   recording=recording, reports=settings.reports)
+            if settings.split:
+                outcome = _split_file(job, name, settings, scrubber, recording)
+            else:
+                outcome = process_file(str(path), str(reports), stem=job_stem(job),
+                                       name=printable(name), scrubber=scrubber,
+                                       recording=recording, reports=settings.reports)
             if _fingerprint(path) != before:
                 raise _Changed
             if recording is not None:  # from now on the watcher's journal decides its fate
@@ -257,8 +277,51 @@ def _job_file(job: str, name: str, settings: WatchSettings) -> Result:
         return job, "failed", None, "".join(traceback.format_exception_only(exc)).strip(), None
     line = (f"claims {outcome.claims} accepted {outcome.accepted} rejected {outcome.rejected}"
             f" with warnings {outcome.warnings} envelope problems {outcome.envelope_errors}")
-    return (job, outcome.verdict, line, outcome.reason or None,
+    verdict = outcome.verdict
+    if settings.split and verdict == "rejected" and _parts(settings, job)[0].exists():
+        verdict = SPLIT
+    return (job, verdict, line, outcome.reason or None,
             recording.id if recording is not None else None)
+
+
+def _parts(settings: WatchSettings, job: str) -> tuple[Path, Path]:
+    """Where a split of ``job`` leaves its accepted and its held batch until it is filed."""
+    work = settings.folder("work")
+    return work / f".{job}.accepted{PART}", work / f".{job}.held{PART}"
+
+
+def _split_file(job: str, name: str, settings: WatchSettings, scrubber: Any,
+                recording: Any) -> Any:
+    """Split one taken file (scrubber.split) into work/'s parts, with its reports.
+
+    The parts are kept only when the file has both accepted and held claims, and
+    every claim is in one of them; otherwise the file is filed whole, as without
+    --split. The outcome counts the claims as the split placed them: a claim held
+    with a rejected partner counts as rejected.
+    """
+    from contextlib import ExitStack
+
+    from scrubber.api import FileOutcome, file_sinks
+    from scrubber.emit.summary import Tally
+    from scrubber.passes import TallySink
+    from scrubber.split import split
+
+    accepted, held = _parts(settings, job)
+    base = settings.folder("reports") / job_stem(job)
+    tally = Tally()
+    with ExitStack() as stack:
+        sinks, written = file_sinks(base, settings.reports, scrubber, stack)
+        result = split([(str(settings.folder("work") / job), printable(name))], accepted,
+                       held, scrubber=scrubber, recording=recording,
+                       sinks=[TallySink(tally), *sinks])
+    if not (result.accepted and result.held and result.complete):
+        accepted.unlink(missing_ok=True)
+        held.unlink(missing_ok=True)
+    rejected = result.held if result.complete else tally.rejected
+    return FileOutcome(str(settings.folder("work") / job), tally.claims,
+                       tally.claims - rejected if result.complete else tally.accepted,
+                       rejected, tally.unreadable, tally.envelope_errors, written(),
+                       tally.reason, tally.warnings)
 
 
 class _Changed(Exception):
@@ -287,12 +350,12 @@ class Watcher:
         self.stop = stop or threading.Event()
         self.wake = threading.Event()
         self._seen: dict[str, tuple[int, float, float]] = {}  # name -> size, mtime, since
-        self._counter = 0
         self._names: dict[str, str] = {}  # job -> the original file name
         self._deaths: dict[str, int] = {}  # job -> worker deaths charged to it
         self._suspects: set[str] = set()  # jobs in hand, with others, when a worker died
         self._later: list[_Later] = []
         self._untakable: dict[str, float] = {}  # inbox name -> when to try taking it again
+        self.untaken: dict[str, str] = {}  # inbox name -> why it cannot be taken (named)
         self.done = 0
         self.ledger: Any = None  # where filed files' recordings are ended (run opens it)
 
@@ -313,6 +376,9 @@ class Watcher:
                 info = entry.stat(follow_symlinks=False)
             except FileNotFoundError:
                 continue
+            except OSError as exc:  # cannot even be looked at: say so, look again later
+                self._refuse(name, exc.strerror or str(exc))
+                continue
             if not stat.S_ISREG(info.st_mode):
                 ready.append(name)  # taken at once, to be filed under failed/
                 continue
@@ -325,22 +391,56 @@ class Watcher:
         for name in list(self._seen):
             if name not in names:
                 del self._seen[name]
+        for name in list(self.untaken):
+            if name not in names:  # removed by someone, or taken by another watcher
+                del self.untaken[name]
+                self._untakable.pop(name, None)
         return sorted(ready)
+
+    def _job_name(self, name: str) -> str:
+        """A job name for ``name``, ``<UTC time>[-n]__<safe name>``, free in work/ and in
+        reports/ (no report of an earlier file carries its stem)."""
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        safe = safe_job_name(name)
+        endings = [f".{REPORT_FORMATS[fmt].suffix}" for fmt in self.settings.reports
+                   if fmt in REPORT_FORMATS] + [".reason.txt", ".277ca.x12", ".999.x12",
+                                                ".ta1.x12"]
+        n = 1
+        while True:
+            job = f"{stamp}__{safe}" if n == 1 else f"{stamp}-{n}__{safe}"
+            stem = self.settings.folder("reports") / job_stem(job)
+            if job not in self._names and \
+                    not os.path.lexists(self.settings.folder("work") / job) and \
+                    not any(os.path.lexists(f"{stem}{end}") for end in endings):
+                return job
+            n += 1
+
+    def _refuse(self, name: str, reason: str) -> None:
+        """An inbox entry that cannot be taken: named in the log (and in ``--once``'s last
+        line); it stays in inbox/ and is tried again after retry_max_seconds."""
+        wait = self.settings.retry_max_seconds
+        self._untakable[name] = time.monotonic() + wait
+        if self.untaken.get(name) != reason:
+            log.warning("%s: cannot be taken from inbox/ (%s); it stays there, tried again "
+                        "every %.0f s", printable(name), reason, wait)
+        self.untaken[name] = reason
 
     def _take(self, name: str) -> str | None:
         """Rename ``name`` into work/ under a safe job name; None when it cannot be taken."""
-        self._counter += 1
-        job = f"{time.time_ns()}-{os.getpid()}-{self._counter}__{safe_job_name(name)}"
+        job = self._job_name(name)
         try:
             os.rename(self.settings.folder("inbox") / name, self.settings.folder("work") / job)
         except FileNotFoundError:
             return None
-        except OSError as exc:  # e.g. a read-only work/: try again later, serve the rest
-            self._untakable[name] = time.monotonic() + self.settings.retry_max_seconds
-            log.warning("%s: not taken (%s); tried again later", printable(name),
-                        exc.strerror)
+        except OSError as exc:  # immutable, not ours to move, or a read-only work/
+            work = self.settings.folder("work")
+            reason = exc.strerror or str(exc)
+            if not os.access(work, os.W_OK):
+                reason += "; work/ cannot be written"
+            self._refuse(name, reason)
             return None
         self._untakable.pop(name, None)
+        self.untaken.pop(name, None)
         self._seen.pop(name, None)
         self._names[job] = name
         _journal(self.settings, step="taken", job=job, name=name)
@@ -363,10 +463,13 @@ class Watcher:
         if verdict == "failed" and error:
             write_private(self.settings.folder("reports") / f"{job_stem(job)}.reason.txt",
                           (error + "\n").encode("utf-8", "replace"))
-        target = _free_name(self.settings.folder(verdict), name)
         if recording is not None:
             _journal(self.settings, step="filing", job=job, verdict=verdict,
                      recording=recording)
+        if verdict == SPLIT:
+            self._file_split(job, name, recording, seconds, line)
+            return
+        target = _free_name(self.settings.folder(verdict), name)
         try:
             os.rename(self.settings.folder("work") / job, target)
         except OSError as exc:
@@ -386,6 +489,37 @@ class Watcher:
             filed += f" (arrived as {printable(name)})"
         said = "; ".join(printable(_first_line(part)) for part in (error, line) if part)
         log.info("%s: %s; %s (%.2f s)", filed, verdict, said, seconds)
+
+    def _file_split(self, job: str, name: str, recording: str | None, seconds: float,
+                    line: str | None) -> None:
+        """File a split job: the file as it came into reports/ first (then it is done and
+        never redone), then its held batch into rejected/ and its accepted batch into
+        accepted/ (``_file_parts``, which ``recover`` finishes after a crash)."""
+        kept = _free_name(self.settings.folder("reports"), f"{job_stem(job)}.original.x12")
+        os.rename(self.settings.folder("work") / job, kept)
+        filed = self._file_parts(job, name)
+        _journal(self.settings, step="done", job=job, verdict=SPLIT,
+                 to=[path.name for path in filed],
+                 **({"recording": recording} if recording else {}))
+        if recording is not None:
+            self._end_recording(recording, True)
+        self._names.pop(job, None)
+        self._deaths.pop(job, None)
+        self.done += 1
+        log.info("%s: split into %s; %s (%.2f s)", printable(name),
+                 " and ".join(f"{p.parent.name}/{printable(p.name)}" for p in filed),
+                 printable(_first_line(line or "")), seconds)
+
+    def _file_parts(self, job: str, name: str) -> list[Path]:
+        """Move a split job's batches from work/ into rejected/ and accepted/."""
+        filed = []
+        accepted, held = _parts(self.settings, job)
+        for part, folder in ((held, "rejected"), (accepted, "accepted")):
+            if part.exists():
+                target = _free_name(self.settings.folder(folder), name)
+                os.rename(part, target)
+                filed.append(target)
+        return filed
 
     def _end_recording(self, recording: str, send: bool) -> None:
         """Send (or drop) what a filed job's recording holds; a ledger that fails now leaves
@@ -443,16 +577,25 @@ class Watcher:
         """Jobs a crash left in work/: they are redone from scratch. The recordings of
         jobs it caught between their scrub and their filing are ended as the journal says:
         sent if the file reached accepted/, dropped otherwise."""
-        jobs = sorted(e.name for e in os.scandir(self.settings.folder("work"))
-                      if e.name != JOURNAL)
-        if jobs:
+        entries = [e.name for e in os.scandir(self.settings.folder("work")) if e.name != JOURNAL]
+        jobs = sorted(name for name in entries if not name.startswith("."))
+        parts = sorted(name for name in entries if name.startswith(".") and
+                       name.endswith(PART))
+        if jobs or parts:
             names = _journal_names(self.settings)
             self._names.update({job: names[job] for job in jobs if job in names})
+        for part in parts:  # a split's batches: redone with their job, or filed as planned
+            job = part[1:].rsplit(".", 2)[0]
+            if job in jobs:
+                os.unlink(self.settings.folder("work") / part)
+            elif (self.settings.folder("work") / part).exists():
+                self._file_parts(job, names.get(job) or job.split("__", 1)[-1])
         if self.ledger is not None:
             filed = _journal_filed(self.settings)
             for recording, _ in self.ledger.prepared(coordinator(self.settings)):
                 job, verdict = filed.get(recording, ("", ""))  # not filed: dropped
-                self._end_recording(recording, verdict == "accepted" and job not in jobs)
+                self._end_recording(recording, verdict in ("accepted", SPLIT)
+                                    and job not in jobs)
         return jobs
 
     # -- the loop ----------------------------------------------------------------------
@@ -538,8 +681,8 @@ class Watcher:
                 if once and not pending and not queue and not self._inbox_busy() and \
                         not any(item.result is None and item.attempt <= ONCE_ATTEMPTS
                                 for item in self._later):
-                    log.info("done: %d file%s filed%s", self.done, _s(self.done),
-                             _left(len(self._later)))
+                    log.info("done: %d file%s filed%s%s", self.done, _s(self.done),
+                             _left(len(self._later)), self._untaken_words())
                     return self.done  # jobs still waiting stay in work/ for the next run
                 self.wake.wait(self.settings.poll_seconds if not pending else 0.05)
                 self.wake.clear()
@@ -548,6 +691,16 @@ class Watcher:
             if observer is not None:
                 observer.stop()
                 observer.join(timeout=2)
+
+    def _untaken_words(self) -> str:
+        """The inbox entries that could not be taken, by name, for the last line."""
+        if not self.untaken:
+            return ""
+        named = [f"{printable(name)} ({reason})" for name, reason in sorted(self.untaken.items())]
+        more = f" and {len(named) - 20} more" if len(named) > 20 else ""
+        n = len(named)
+        return (f"; {n} inbox entr{'y' if n == 1 else 'ies'} could not be taken and "
+                f"stay{'s' if n == 1 else ''} in inbox/: {', '.join(named[:20])}{more}")
 
     def _stopping(self, pending: dict[Future, tuple[str, float, int]],
                   queue: deque[tuple[str, int]]) -> None:
@@ -654,6 +807,8 @@ def describe(settings: WatchSettings, *, redo: int = 0, once: bool = False) -> s
     text = (f"watching {printable(str(settings.root))}{' once' if once else ''}: "
             f"{settings.workers} worker{_s(settings.workers)}, ledger {ledger}, "
             f"profile {profile_name}")
+    if settings.split:
+        text += "; mixed files split (accepted claims to accepted/, the rest to rejected/)"
     if redo:
         text += f"; {redo} file{_s(redo)} left in work/ redone"
     return text

@@ -13,6 +13,9 @@ _STATE = tempfile.mkdtemp(prefix="scrubber-tests-")
 os.environ["XDG_STATE_HOME"] = os.path.join(_STATE, "state")
 os.environ["XDG_CACHE_HOME"] = os.path.join(_STATE, "cache")
 os.environ["XDG_DATA_HOME"] = os.path.join(_STATE, "data")
+# Reports carry the run's start (scrubber.emit.sinks.run_started): fixed, so two runs of the
+# same input (one job and several, a resend ...) write the same report, as a clock injected
+os.environ.setdefault("SOURCE_DATE_EPOCH", "1796083200")  # 2026-12-01T00:00:00Z
 
 
 import pytest  # noqa: E402
@@ -87,3 +90,23 @@ def ledger_target(request, tmp_path, monkeypatch):
     make = store_schemes()[request.param].test_target
     assert make is not None
     return make(tmp_path)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small tmpfs (4 MB; root only): a disk that fills. Under CI=true a machine that
+    cannot mount one fails the test; elsewhere it skips."""
+    import subprocess
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"cannot mount a tmpfs: {mounted.stderr!r}")
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

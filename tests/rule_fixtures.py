@@ -39,10 +39,11 @@ def assert_fixture(path: Path, claims: list[ScrubbedClaim],
         assert loud == [], f"{path.name} should draw no reject or warning"
 
 
-def rules_builder() -> ModuleType:
-    """fixtures/rules/build.py as a module, for a test that writes its own 837s with it."""
-    path = Path(__file__).resolve().parent.parent / "fixtures" / "rules" / "build.py"
-    spec = importlib.util.spec_from_file_location("rules_fixture_build", path)
+def rules_builder(folder: str = "rules") -> ModuleType:
+    """fixtures/<folder>/build.py as a module, for a test that writes its own 837s (or
+    reference files) with it."""
+    path = Path(__file__).resolve().parent.parent / "fixtures" / folder / "build.py"
+    spec = importlib.util.spec_from_file_location(f"{folder}_fixture_build", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

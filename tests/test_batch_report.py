@@ -13,7 +13,7 @@ from x12text import claim_837p, interchange
 from scrubber.api import check_files
 from scrubber.cli import main
 from scrubber.core import feed
-from scrubber.emit.html_report import HtmlReport
+from scrubber.emit.html_report import HtmlReport, page_data
 from scrubber.model import ClaimRecord, read
 from scrubber.rules.findings import Finding, ScrubbedClaim, Severity
 
@@ -77,8 +77,9 @@ def test_one_html_page_for_a_batch_with_sections_chart_and_breakdowns(tmp_path):
     payers = [row.xpath("td")[0].text_content()
               for row in doc.get_element_by_id("by-payer").xpath("tbody/tr")]
     assert payers == [f"{p['name']} ({p['id']})" for p in total["by_payer"]]
-    rows = doc.get_element_by_id("claims").xpath("tbody/tr")
-    assert sum(r.get("data-status") == "rejected" for r in rows) == total["rejected"]
+    rows = page_data(page)["claims"]
+    assert len(rows) == total["claims"]  # every claim, clean ones too
+    assert sum(r[2] == "rejected" for r in rows) == total["rejected"]
     verdicts = [row.xpath("td")[-1].text_content()
                 for row in doc.get_element_by_id("by-file").xpath("tbody/tr")]
     assert verdicts == [f["verdict"] for f in json.loads(report(paths, "json"))["files"]]
@@ -106,23 +107,24 @@ def test_rejections_come_first_and_each_segment_is_shown_once():
     writer = HtmlReport(out)
     feed("one.x12", [ScrubbedClaim(record, findings)], [writer])
     writer.close()
-    doc = lxml.html.document_fromstring(out.getvalue())
-    said = [p.text_content().split(" says")[0] for p in doc.xpath("//p[@class='finding']")]
-    assert said == ["REJECT rule-a, service line 1: rule-a", "REJECT rule-b, service line 1: "
-                    "rule-b", "WARN rule-w: rule-w"]
-    assert len(doc.xpath("//div[@class='claim']/pre")) == 2  # SV1 once, CLM once
-    fixes = [p.text_content() for p in doc.xpath("//div[@class='claim']/p[strong]")]
-    assert fixes == ["What to do: Fix the line.", "What to do: Check the claim."]
-    assert doc.xpath("//td/span[@class='status rejected']")
+    (row,) = page_data(out.getvalue())["claims"]
+    said = [[(f[0], f[1], f[3]) for f in findings] for findings, _, _ in row[9]]
+    assert said == [[("reject", "rule-a", 1), ("reject", "rule-b", 1)],  # SV1 once
+                    [("warn", "rule-w", None)]]  # CLM once
+    assert [fixes for _, _, fixes in row[9]] == [["Fix the line."], ["Check the claim."]]
+    assert [context[0][context[1]][1].split("*")[0] for _, context, _ in row[9]] == \
+        ["SV1", "CLM"]
+    assert row[2] == "rejected"
 
 
 def test_a_claim_a_finding_names_is_a_link_that_lands_on_it():
     path = str(FIXTURES / "rules" / "96523-drug-admin.fail.837p.x12")
-    doc = lxml.html.document_fromstring(report([path], "html"))
-    (link,) = doc.xpath("//a[@class='related']")
-    target = doc.get_element_by_id(link.get("href")[1:])
-    assert "ADMIN-B" in target.text_content()
-    assert "accepted (no findings), charge 300" in target.getparent().text_content()
+    data = page_data(report([path], "html"))
+    rows = {row[1]: row for row in data["claims"]}
+    ((findings, _, _),) = rows["ADMIN-A"][9]
+    (reference,) = findings[0][5]  # the page links it to the claim of that id and submission
+    assert reference == f"ADMIN-B (submission {data['submissions'][rows['ADMIN-A'][8]]})"
+    assert rows["ADMIN-B"][2:4] == ["accepted", "300"]  # a clean claim has its row too
 
 
 def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
@@ -135,7 +137,8 @@ def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
               str(FIXTURES / "broken-missing-iea.x12"), str(empty)]
     rows = list(csv.DictReader(io.StringIO(report(paths, "csv"))))
     assert list(rows[0]) == ["file", "claim", "line", "rule", "severity", "status_code",
-                             "amount", "message", "fix", "patient", "payer", "file_line"]
+                             "line_charge", "at_risk", "message", "fix", "patient", "payer",
+                             "file_line"]
     files = json.loads(report(paths, "json"))["files"]
     want = []
     for f in files:
@@ -153,8 +156,10 @@ def test_csv_has_a_row_per_finding_and_problem_masked_as_the_text(tmp_path):
     assert next(r for r in rows if r["file"] == str(empty))["severity"] == "not scrubbed"
     units = next(r for r in rows if r["rule"] == "96523-units"
                  and r["file"].endswith("96523-units.fail.837p.x12"))
-    assert (units["line"], units["status_code"], units["amount"], units["patient"]) == \
-        ("1", "A7:476", "120", "R*****, A***")
+    assert (units["line"], units["status_code"], units["patient"]) == \
+        ("1", "A7:476", "R*****, A***")
+    first = next(r for r in rows if r["claim"] == units["claim"] and r["file"] == units["file"])
+    assert (first["line_charge"], first["at_risk"]) == ("120", "120.00")  # once, first row
     shown = CliRunner().invoke(main, ["check", *paths, "--format", "csv", "--no-ledger",
                                       "--show-phi"])
     assert "RIVERA" in shown.stdout and "RIVERA" not in report(paths, "csv")
@@ -172,11 +177,10 @@ def test_a_control_character_in_the_data_is_shown_not_fatal_to_the_page(tmp_path
     text = interchange(claim_837p("BELL\x07", lines=[("96523", "60", "2", "20261102")]))
     path = tmp_path / "bell.x12"
     path.write_text(text)
-    doc = lxml.html.document_fromstring(report([str(path)], "html"))
-    (heading,) = [h.text_content() for h in doc.iter("h3")]
-    assert heading.startswith("Claim BELL\\x07")
-    (row,) = doc.get_element_by_id("claims").xpath("tbody/tr")
-    assert doc.get_element_by_id(row.xpath(".//a")[0].get("href")[1:]) is not None
+    page = report([str(path)], "html")
+    lxml.html.document_fromstring(page)
+    (row,) = page_data(page)["claims"]
+    assert row[1] == "BELL\\x07"
 
 
 def test_the_fixtures_folder_gives_one_page_with_the_chart_and_breakdowns(tmp_path):
@@ -192,8 +196,11 @@ def test_the_fixtures_folder_gives_one_page_with_the_chart_and_breakdowns(tmp_pa
                     if p.is_file() and not p.name.startswith("."))
     assert sorted(h.text_content() for h in doc.xpath("//section/h2")) == inputs
     assert doc.xpath("//svg[@id='chart']/rect[@class='bar']")
-    for table in ("by-rule", "by-payer", "by-provider", "by-file", "claims"):
+    for table in ("by-rule", "by-payer", "by-provider", "by-file"):
         assert doc.get_element_by_id(table).xpath("tbody/tr"), table
+    assert len(page_data(page)["claims"]) == sum(int(row.xpath("td")[1].text_content()) for
+                                                 row in doc.get_element_by_id("by-file")
+                                                 .xpath("tbody/tr"))
     not_scrubbed = doc.get_element_by_id("not-scrubbed").text_content()
     for name in ("broken-empty.x12", "broken-no-isa.x12", "broken-binary.bin"):
         assert name in not_scrubbed
@@ -202,8 +209,9 @@ def test_the_fixtures_folder_gives_one_page_with_the_chart_and_breakdowns(tmp_pa
 def test_html_masks_names_unless_asked(tmp_path):
     path = str(FIXTURES / "rules" / "96523-units.fail.837p.x12")
     masked = report([path], "html")
-    assert "RIVERA" not in masked and "R*****, A***" in masked
+    assert "RIVERA" not in masked and "RIVERA" not in str(page_data(masked))
+    assert [row[4] for row in page_data(masked)["claims"]] == ["R*****, A***"]
     shown = tmp_path / "shown.html"
     CliRunner().invoke(main, ["check", path, "--format", "html", "--show-phi", "--no-ledger",
                               "--output", str(shown)])
-    assert "RIVERA" in shown.read_text()
+    assert [row[4] for row in page_data(shown.read_text())["claims"]] == ["RIVERA, ALEX"]

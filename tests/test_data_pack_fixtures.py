@@ -28,7 +28,7 @@ from scrubber.rules.registry import all_rules, pack_of, packs
 from scrubber.rules.resources import Resources, load_resources
 
 ROOT = Path(__file__).resolve().parent.parent / "fixtures"
-FOLDERS = ("pfs", "addons", "place")
+FOLDERS = ("pfs", "addons", "place", "providers", "diagnoses")
 
 
 def builder(folder: str) -> ModuleType:
@@ -41,6 +41,9 @@ def builder(folder: str) -> ModuleType:
 
 
 BUILDERS = {folder: builder(folder) for folder in FOLDERS}
+# packs whose data ships with the scrubber: the place of service table, the bundled
+# ICD-10-CM tabular and the profile's Medicare Code Editor lists
+SHIPPED = ("place", "diagnoses")
 FILES = [path for folder in FOLDERS for path in sorted((ROOT / folder).glob("*.x12"))]
 
 
@@ -79,7 +82,7 @@ def test_the_rule_alone_finds_it(path, resources):
     claims = scrub(path, resources[path.parent.name], select=others)
     assert claims and not [f for c in claims for f in c.findings
                            if f.rule == rule_id or f.severity is not Severity.INFO]
-    if path.parent.name != "place":  # the place of service table ships with the scrubber
+    if path.parent.name not in SHIPPED:
         assert not any(c.findings for c in scrub(path, Resources()))
 
 

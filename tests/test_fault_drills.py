@@ -164,23 +164,6 @@ def tmpfs_free(folder: Path) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
-@pytest.fixture
-def tmpfs(tmp_path):
-    """A small tmpfs (root only): a disk that fills."""
-    folder = tmp_path / "small"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)],
-                             capture_output=True)
-    if mounted.returncode != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"cannot mount a tmpfs: {mounted.stderr!r}")
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", "-l", str(folder)], check=False)
-
-
 # -- scrub serve -------------------------------------------------------------------------------
 
 BURST = 8  # files submitted at once, each its own claims and ISA13

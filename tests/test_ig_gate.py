@@ -74,7 +74,7 @@ def test_without_the_ig_check_the_rules_see_every_claim(tmp_path):
 def test_check_writes_the_999_and_reports_the_hold(tmp_path):
     path, acks = broken(tmp_path), tmp_path / "acks"
     run = CliRunner().invoke(main, ["check", str(path), "--no-ledger", "--format", "json",
-                                    "-o", str(acks), "--999"])
+                                    "--277ca", str(acks), "--999"])
     assert run.exit_code == 1, run.output
     report = json.loads(run.output)
     claims = {c["id"]: c for i in report["files"][0]["interchanges"] for g in i["groups"]

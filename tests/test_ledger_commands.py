@@ -87,8 +87,15 @@ def test_show_a_claim(filled):
 
 
 def test_forget_a_submission_and_a_claim(filled):
+    code, out = ledger(filled, "forget", "EXAMPLESUBM:000000002", "--dry-run", "--format",
+                       "json")
+    assert code == 0 and json.loads(out) == {"forgotten_claims": 1, "dry_run": True}
+    code, out = ledger(filled, "forget", "--claim", "PF-1", "--dry-run")
+    assert code == 0 and "would forget 1 claim(s) of claim PF-1" in out and "dry run" in out
+    with open_store(filled) as store:  # a dry run removes nothing
+        assert store.stats()["claims"] == 3 and store.claims("PF-1") != []
     code, out = ledger(filled, "forget", "EXAMPLESUBM:000000002", "--format", "json")
-    assert code == 0 and json.loads(out) == {"forgotten_claims": 1}
+    assert code == 0 and json.loads(out) == {"forgotten_claims": 1, "dry_run": False}
     code, out = ledger(filled, "forget", "--claim", "PF-1", "--npi", "0000000000")
     assert code == 0 and "forgot 0 claim(s)" in out  # another provider's PF-1: none
     code, out = ledger(filled, "forget", "--claim", "PF-1")
@@ -131,6 +138,10 @@ def test_prune_and_stats(filled):
         (3, 3, 2, SCHEMA_VERSION)
     code, out = ledger(filled, "prune", "--before", "2000-01-01")
     assert code == 0 and "pruned 0 claim(s)" in out
+    code, out = ledger(filled, "prune", "--before", after_today(), "--dry-run")
+    assert code == 0 and "would prune 3 claim(s)" in out
+    code, out = ledger(filled, "stats")
+    assert code == 0 and "claims: 3" in out  # the dry run removed nothing
     code, out = ledger(filled, "prune", "--before", after_today(), "--format", "json")
     assert code == 0 and json.loads(out)["pruned_claims"] == 3
     code, out = ledger(filled, "stats")

@@ -77,7 +77,7 @@ def test_mixed_inbox_is_filed_and_reported(tmp_path):
     assert sorted(e.name for e in (tmp_path / "inbox").iterdir()) == [".hidden.x12",
                                                                       "partial.tmp"]
     reports = [p.name for p in (tmp_path / "reports").iterdir()]
-    job = r"\.\d+-\d+-\d+\."  # the job id after the original name: a redo overwrites
+    job = r"\.\d{8}-\d{6}(-\d+)?\."  # when it was taken, after the name: a redo overwrites
     for name in ("good.x12", "bad.x12"):
         assert sum(bool(re.fullmatch(re.escape(name) + job + "json", r)) for r in reports) == 1
         assert sum(bool(re.fullmatch(re.escape(name) + job + "277ca.x12", r))

@@ -293,3 +293,75 @@ def test_a_file_appended_to_during_its_scrub_is_scrubbed_again(tmp_path):
     assert "changed while it was scrubbed" in out
     (report,) = (tmp_path / "reports").glob("growing.x12.*.json")
     assert json.loads(report.read_text())["files"][0]["summary"]["claims"] == 2
+
+
+# -- inbox entries the watcher cannot take (issue 24, item 6) ------------------------------
+
+def _without_file_powers(root: Path, *args: str) -> str:
+    """``scrub watch --once`` as root without the powers that pass over file permissions
+    (setpriv): an unreadable file is then unreadable, as for any other user."""
+    drop = "-dac_override,-dac_read_search,-fowner"
+    proc = subprocess.run(
+        ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", sys.executable, "-m",
+         "scrubber", "watch", str(root), "--once", "--settle", "0.3", "--poll", "--workers",
+         "2", *args], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout + proc.stderr
+
+
+needs_setpriv = pytest.mark.skipif(
+    os.geteuid() != 0 or subprocess.run(["setpriv", "--version"], capture_output=True
+                                        ).returncode != 0,
+    reason="needs root and setpriv to drop the powers over file permissions")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chattr +i needs root")
+def test_an_immutable_inbox_entry_is_named_and_the_rest_served(tmp_path):
+    inbox = inbox_of(tmp_path)
+    (inbox / "good.x12").write_text(batch_file(1))
+    stuck = inbox / "stuck.x12"
+    stuck.write_text(batch_file(2))
+    _make_read_only(stuck)  # chattr +i: it cannot be renamed out of inbox/
+    try:
+        out = run_once(tmp_path, "--no-ledger")
+    finally:
+        _make_writable(stuck)
+    assert placed(tmp_path) == {"good.x12": ["accepted"]}
+    assert leftovers(tmp_path) == ["stuck.x12"]
+    assert "stuck.x12: cannot be taken from inbox/ (" in out
+    done = next(line for line in out.splitlines() if " done: " in line)
+    assert "1 file filed" in done and "1 inbox entry could not be taken" in done
+    assert "stuck.x12 (" in done and "Traceback" not in out
+
+
+@needs_setpriv
+def test_an_unreadable_inbox_entry_is_filed_under_failed_with_its_reason(tmp_path):
+    inbox = inbox_of(tmp_path)
+    (inbox / "good.x12").write_text(batch_file(1))
+    secret = inbox / "secret.x12"
+    secret.write_text(batch_file(2))
+    os.chown(secret, 65534, 65534)
+    secret.chmod(0)
+    out = _without_file_powers(tmp_path, "--no-ledger")
+    assert placed(tmp_path) == {"good.x12": ["accepted"], "secret.x12": ["failed"]}
+    (reason,) = (tmp_path / "reports").glob("secret.x12.*.reason.txt")
+    assert "secret.x12 cannot be read (Permission denied)" in reason.read_text()
+    assert "secret.x12: failed; secret.x12 cannot be read (Permission denied)" in out
+    assert leftovers(tmp_path) == [] and "Traceback" not in out
+
+
+@needs_setpriv
+def test_an_inbox_entry_not_ours_to_move_is_named(tmp_path):
+    """A shared inbox (sticky, like /tmp) where another user's file cannot be moved."""
+    inbox = inbox_of(tmp_path)
+    os.chown(inbox, 65534, 65534)
+    inbox.chmod(0o1777)
+    (inbox / "good.x12").write_text(batch_file(1))  # ours: taken
+    theirs = inbox / "theirs.x12"
+    theirs.write_text(batch_file(2))
+    os.chown(theirs, 65534, 65534)
+    out = _without_file_powers(tmp_path, "--no-ledger")
+    assert placed(tmp_path) == {"good.x12": ["accepted"]}
+    assert leftovers(tmp_path) == ["theirs.x12"]
+    assert "theirs.x12: cannot be taken from inbox/ (Operation not permitted)" in out
+    assert "1 inbox entry could not be taken and stays in inbox/: theirs.x12 (" in out

@@ -103,7 +103,13 @@ def release_named(name: str, source: str, context: str = "") -> Release | None:
 # -- the bundled release --------------------------------------------------------------------
 
 def bundled_code_list() -> tuple[Path, str]:
-    """The code list ``simple-icd-10-cm`` ships, and the library's version.
+    """The code list ``simple-icd-10-cm`` ships, and the library's version."""
+    return bundled_file(r"code-list-[A-Za-z]+-20[0-9]{2}\.txt", "code list (code-list-*.txt)")
+
+
+def bundled_file(pattern: str, what: str) -> tuple[Path, str]:
+    """A data file ``simple-icd-10-cm`` ships (its name matches ``pattern``), and the
+    library's version; CodeSetError naming ``what`` when there is none.
 
     Found through the package metadata, not by importing the library: its
     import parses the whole tabular XML, seconds we need not spend.
@@ -115,9 +121,9 @@ def bundled_code_list() -> tuple[Path, str]:
     except metadata.PackageNotFoundError:
         raise CodeSetError(f"{LIBRARY} is not installed: pip install {LIBRARY}") from None
     for file in dist.files or ():
-        if re.fullmatch(r"code-list-[A-Za-z]+-20[0-9]{2}\.txt", file.name):
+        if re.fullmatch(pattern, file.name):
             return Path(str(dist.locate_file(file))), dist.version
-    raise CodeSetError(f"{LIBRARY} {dist.version} ships no code list (code-list-*.txt)")
+    raise CodeSetError(f"{LIBRARY} {dist.version} ships no {what}")
 
 
 def bundled_release(path: Path, version: str) -> Release:

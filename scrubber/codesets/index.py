@@ -25,8 +25,8 @@ from pathlib import Path
 from scrubber.cache import (
     build_atomically,
     connect_read_only,
-    default_cache_dir,
     file_sha256,
+    index_folder,
     read_meta,
     touch,
 )
@@ -281,8 +281,7 @@ def load_codesets(icd10cm: Paths = (), hcpcs: Paths = (), cpt: Paths = (), *,
         # the name says the release's dates, so it is part of what was given
         **{table: [[digests[p], p.name] for p in paths] for table, paths in given.items()},
     }, sort_keys=True).encode()).hexdigest()
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"codesets-{key[:40]}.sqlite"
+    path = index_folder(cache_dir) / f"codesets-{key[:40]}.sqlite"
     found = read_meta(path, key, VERSION, "contents")
     built = found is None
     if found is None:

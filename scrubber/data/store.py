@@ -27,6 +27,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
@@ -35,7 +36,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from scrubber.paths import cache_dir, data_dir
+from scrubber.paths import cache_dir, data_dir, private_dir
 from scrubber.rules.resources import Release, ResourceError
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,8 @@ def open_data_store(target: str | os.PathLike | None = None) -> DataStore:
     if text and "://" in text:
         raise DataError(f"unknown data store URL scheme in {text.split('://')[0]}://...; use "
                         "a folder or postgresql://user@host/db")
-    return FolderStore(Path(text) if text else data_dir())
+    # the user's own folder is private; a folder named (a site's store) may be shared
+    return FolderStore(Path(text) if text else data_dir(), private=not text)
 
 
 def now() -> str:
@@ -155,8 +157,22 @@ def now() -> str:
 class FolderStore:
     """Installed files in a folder: ``files/<sha256>/<name>`` and ``catalog.json``."""
 
-    def __init__(self, root: Path):
-        self.root = root
+    def __init__(self, root: Path, *, private: bool = False):
+        # private: the user's own store or a mirror in the cache folder, owner-only (0700)
+        self.root, self.private = root, private
+
+    def _make(self, folder: Path) -> None:
+        """Make ``folder``: owner-only when private; else writable by its owner alone,
+        whatever the umask (others could swap the tables every run trusts)."""
+        if self.private:
+            private_dir(folder)
+            return
+        missing = [f for f in (folder, *folder.parents) if not f.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        for made in missing:
+            mode = stat.S_IMODE(made.stat().st_mode)
+            if mode & 0o022:
+                made.chmod(mode & ~0o022)
 
     @property
     def location(self) -> str:
@@ -213,10 +229,13 @@ class FolderStore:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / ".lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        self._make(self.root)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(fd)  # and the lock with it
 
     def _write(self, entries: Sequence[Installed]) -> None:
         text = json.dumps({"format": FORMAT, "releases": [e.as_dict() for e in entries]},
@@ -241,7 +260,7 @@ class FolderStore:
         target = self._file(entry.sha256, entry.name)
         if target.is_file():
             return
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._make(target.parent)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".new-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -358,7 +377,7 @@ class PostgresDataStore:
         self.url = url
         self.safe = safe_url(url)
         name = hashlib.sha256(self.safe.encode()).hexdigest()[:16]
-        self.mirror = FolderStore(cache_dir() / f"data-{name}")
+        self.mirror = FolderStore(cache_dir() / f"data-{name}", private=True)
 
     @property
     def location(self) -> str:

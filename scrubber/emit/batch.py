@@ -20,6 +20,7 @@ from scrubber.rules.findings import Notice, ScrubbedClaim, Severity
 _COUNTS = ("claims", "accepted", "rejected", "warnings", "envelope_problems", "file_problems")
 _CHARGES = ("charges_accepted", "charges_rejected")
 NO_PAYER = ("(no payer named)", "")
+UMBRELLA = "ig-999"  # the finding of every held claim: the total of its causes, not one
 
 
 def plural(n: int, word: str) -> str:
@@ -51,6 +52,15 @@ def provider_of(record: ClaimRecord) -> tuple[str, str]:
         return ("(no billing provider)", "")
     name = f"{provider.name}, {provider.first_name}" if provider.first_name else provider.name
     return (name, provider.npi)
+
+
+def money(amount: Decimal) -> str:
+    """An amount as people read it: thousands separated, two decimals ("431,317.36").
+
+    Only where people read it (text and HTML); machine formats (JSON, CSV) keep
+    "431317.36".
+    """
+    return f"{amount:,.2f}"
 
 
 def charge_of(record: ClaimRecord) -> Decimal:
@@ -119,6 +129,11 @@ class Batch(Sink):
                     bucket.at_risk += charge_of(record)
                 if Severity.WARN in severities:
                     bucket.warned += 1
+            for cause in event.causes:  # a held claim: its money goes to the root causes
+                bucket = self.by_rule.setdefault(cause, Bucket())
+                bucket.claims += 1
+                bucket.rejected += 1
+                bucket.at_risk += charge_of(record)
         elif cls is Problem:
             if event.fatal:
                 self._fatal = self._fatal or event.message
@@ -169,8 +184,9 @@ class Batch(Sink):
     def breakdowns(self) -> dict[str, Any]:
         """The buckets as the JSON report's total lays them out, largest risk first."""
         return {
-            "by_rule": [{"rule": rule, **bucket.as_dict()}
-                        for rule, bucket in ranked(self.by_rule)],
+            "by_rule": [{"rule": rule, **bucket.as_dict(),
+                         **({"total_of_causes": True} if rule == UMBRELLA else {})}
+                        for rule, bucket in by_cause(self.by_rule)],
             "by_payer": [{"name": name, "id": ident, **bucket.as_dict()}
                          for (name, ident), bucket in ranked(self.by_payer)],
             "by_billing_provider": [{"name": name, "npi": npi, **bucket.as_dict()}
@@ -185,6 +201,19 @@ def ranked(buckets: dict[Any, Bucket]) -> list[tuple[Any, Bucket]]:
     """Buckets by charges at risk, then rejections, then findings (largest first), then key."""
     return sorted(buckets.items(), key=lambda item: (-item[1].at_risk, -item[1].rejected,
                                                      -item[1].findings, str(item[0])))
+
+
+def by_cause(by_rule: dict[str, Bucket]) -> list[tuple[str, Bucket]]:
+    """The rules and problem codes ranked by money at risk, the umbrella ``ig-999`` last.
+
+    A claim held because its set (or interchange) was rejected counts, with its
+    charge, under each error that caused the hold (``ScrubbedClaim.causes``);
+    ``ig-999`` holds every such claim once, so it is their total, not a cause,
+    and never ranks among them.
+    """
+    rows = ranked(by_rule)
+    return [row for row in rows if row[0] != UMBRELLA] + \
+        [row for row in rows if row[0] == UMBRELLA]
 
 
 def _rules_of(claim: ScrubbedClaim) -> dict[str, list[Severity]]:
@@ -222,10 +251,11 @@ class StatisticsSink(Sink):
 
 def statistics_lines(batch: Batch) -> list[str]:
     """One line per rule: findings, id, claims rejected, charges at risk."""
-    rows = ranked(batch.by_rule)
+    rows = by_cause(batch.by_rule)
     if not rows:
         return []
     width = max(len(rule) for rule, _ in rows)
     count = max(len(str(bucket.findings)) for _, bucket in rows)
     return [f"{bucket.findings:>{count}}  {rule:<{width}}  {plural(bucket.rejected, 'claim')} "
-            f"rejected, {bucket.at_risk:.2f} at risk\n" for rule, bucket in rows]
+            f"{'held in all' if rule == UMBRELLA else 'rejected'}, "
+            f"{money(bucket.at_risk)} at risk\n" for rule, bucket in rows]

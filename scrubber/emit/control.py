@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from scrubber.paths import state_dir
+from scrubber.paths import private_dir, state_dir
 
 try:
     import fcntl
@@ -52,7 +52,7 @@ def _reserve(path: Path, block: int) -> int | None:
     if fcntl is None:
         return None
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_dir(path.parent, own=path.parent == state_dir())
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError:
         return None

@@ -17,7 +17,8 @@ from datetime import date
 from typing import Any, TextIO
 
 from scrubber.emit.batch import Batch, payer_of, verdict
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.phi import mask, mask_segment, quoted
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.model import (
     ClaimRecord,
     EnvelopeEnd,
@@ -27,7 +28,7 @@ from scrubber.model import (
     ServiceLine,
     Transaction,
 )
-from scrubber.rules.findings import Notice, ScrubbedClaim
+from scrubber.rules.findings import Finding, Notice, ScrubbedClaim
 
 _LEVELS = ("interchange", "group", "transaction")
 
@@ -100,11 +101,6 @@ def _payer(record: ClaimRecord) -> dict[str, str] | None:
     return {"name": name, "id": ident}
 
 
-def mask(text: str) -> str:
-    """Keep the first character, hide the rest: enough to tell people apart, no more."""
-    return text[:1] + "*" * (len(text) - 1) if text else ""
-
-
 def _header(event: Any) -> dict[str, Any]:
     if isinstance(event, Interchange):
         return {
@@ -140,8 +136,23 @@ def _header(event: Any) -> dict[str, Any]:
     }
 
 
-def problem_to_dict(problem: Problem) -> dict[str, Any]:
-    return problem.as_dict()
+def problem_to_dict(problem: Problem, show_phi: bool = True) -> dict[str, Any]:
+    """A problem as the JSON contract lays it out; its quoted segment masked unless
+    ``show_phi``."""
+    data = problem.as_dict()
+    if not show_phi and problem.segment_text:
+        data["segment_text"] = mask_segment(problem.segment_text)
+    return data
+
+
+def finding_to_dict(event: ScrubbedClaim, finding: Finding, show_phi: bool = True
+                    ) -> dict[str, Any]:
+    """A finding as the JSON contract lays it out; its quoted segment masked unless
+    ``show_phi``."""
+    data = finding.as_dict()
+    if not show_phi:
+        data["segment_text"] = quoted(event, finding)
+    return data
 
 
 _CHILDREN = {"interchange": "groups", "group": "transactions", "transaction": "claims"}
@@ -158,6 +169,7 @@ class JsonWriter(Sink):
         self._first: list[bool] = []  # whether the open array is still empty
         self._file_problems: list[dict] = []
         self.batch = Batch()  # the run's total and breakdowns, written at close
+        self.run: RunDetails | None = None  # what the run was made with, written at close
         self.out.write('{"files": [')
 
     # -- low-level -----------------------------------------------------------
@@ -222,7 +234,10 @@ class JsonWriter(Sink):
             data = claim_to_dict(event.record, self.show_phi)
             data["status"] = event.status
             data["held"] = event.held  # rejected by the IG check: only a 999 answers it
-            data["findings"] = [finding.as_dict() for finding in event.findings]
+            if event.held:
+                data["held_by"] = list(event.causes)  # the errors that caused the hold
+            data["findings"] = [finding_to_dict(event, finding, self.show_phi)
+                                for finding in event.findings]
             self._item(json.dumps(data))
         elif cls is ClaimRecord:
             self._inside("transaction")
@@ -246,9 +261,9 @@ class JsonWriter(Sink):
     def problem(self, problem: Problem) -> None:
         for level, problems in reversed(self._stack):
             if level == problem.envelope:
-                problems.append(problem_to_dict(problem))
+                problems.append(problem_to_dict(problem, self.show_phi))
                 return
-        self._file_problems.append(problem_to_dict(problem))
+        self._file_problems.append(problem_to_dict(problem, self.show_phi))
 
     def end_file(self, end: FileEnd) -> None:
         while self._stack:
@@ -262,10 +277,15 @@ class JsonWriter(Sink):
     def notice(self, notice: Notice) -> None:
         self.batch.notice(notice)
 
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
+
     def close(self) -> None:
         self.out.write("]")
         if self.batch.files:
             total = {**self.batch.total(), **self.batch.breakdowns()}
             self.out.write(f', "total": {json.dumps(total)}')
+        if self.run is not None:
+            self.out.write(f', "run": {json.dumps(self.run.as_dict())}')
         self.out.write("}\n")
         self.out.flush()

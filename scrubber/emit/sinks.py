@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO
 
@@ -40,15 +41,70 @@ class FileEnd:
     conformance: IgReport | None = None  # the implementation-guide check, when it ran
 
 
+@dataclass(frozen=True, slots=True)
+class RunDetails:
+    """What a run was made with, for a report to say: a report read weeks later must tell
+    which scrubber, profile, data and ledger judged the claims, and when."""
+
+    version: str  # the scrubber's version
+    started: datetime  # when the run began, in UTC
+    profile: str  # the profile's name, and its file when it is not the default
+    conformance: str  # the implementation-guide check: "on", "on (companion NAME)", "off"
+    ledger: str  # where the claim history was read from (never its credentials), or "none"
+    data: tuple[str, ...] = ()  # the reference data releases the rules judged by
+
+    @property
+    def started_text(self) -> str:
+        return self.started.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "started": self.started_text, "profile": self.profile,
+                "conformance": self.conformance, "ledger": self.ledger, "data": list(self.data)}
+
+    def words(self) -> str:
+        """One line for people: "scrubber 1.0; profile default; ..."."""
+        data = "; ".join(self.data) or "none installed"
+        return (f"scrubber {self.version}; profile {self.profile}; implementation-guide check "
+                f"{self.conformance}; ledger {self.ledger}; reference data: {data}; run "
+                f"{self.started.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+
+
+def run_started() -> datetime:
+    """Now in UTC, or SOURCE_DATE_EPOCH when set (reproducible reports, as builds do)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), UTC)
+    return datetime.now(UTC)
+
+
+def ledger_words(target: str | None) -> str:
+    """Where a ledger is, for a report: a path, or a URL without user and password."""
+    if not target:
+        return "none (no claim history read)"
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(target)
+    if parts.scheme and parts.netloc:
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    return target
+
+
 class Sink:
     """What the scrub core feeds: subclass it and override what your output needs.
 
-    For each source of a run, in order: ``begin_file(name)``, ``event(e)`` for every
-    event in document order (envelopes, ``ScrubbedClaim``, ``Problem`` ...), then
+    Once before the first source, ``run_details(run)`` (``RunDetails``: version,
+    profile, data, ledger, time). For each source of a run, in order:
+    ``begin_file(name)``, ``event(e)`` for every event in document order
+    (envelopes, ``ScrubbedClaim``, ``Problem`` ...), then
     ``end_file(end)``; after the last source, ``notice(n)`` once for each thing the
     run says once (``scrubber.rules.findings.Notice``), then ``close()``. Every method
     does nothing here, so a sink implements only what it uses.
     """
+
+    def run_details(self, run: RunDetails) -> None:
+        """What the run is made with (once, before the first source)."""
 
     def begin_file(self, name: str) -> None:
         """A source starts (``name`` as given: a path, "<stdin>" ...)."""
@@ -75,6 +131,7 @@ class ReportStyle:
     show_phi: bool = False
     color: bool = False
     verbose: bool = False
+    csv_bom: bool = False  # a CSV sheet starts with a UTF-8 byte-order mark (Excel on Windows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +180,20 @@ def report_formats() -> tuple[ReportFormat, ...]:
     return tuple(REPORT_FORMATS.values())
 
 
+#: extensions that name a format besides each format's own suffix
+_EXTENSIONS = {"htm": "html", "text": "text"}
+
+
+def format_for(path: str | os.PathLike) -> str | None:
+    """The report format a file name's extension stands for (``r.html``: html), else None."""
+    _load_installed()
+    extension = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    for fmt in REPORT_FORMATS.values():
+        if fmt.suffix == extension:
+            return fmt.name
+    return _EXTENSIONS.get(extension)
+
+
 def report_sink(name: str, out: TextIO, style: ReportStyle = ReportStyle()) -> Sink:
     """A sink writing the ``name`` report to ``out``; KeyError names the formats there are."""
     _load_installed()
@@ -154,7 +225,7 @@ def _html(out: TextIO, style: ReportStyle) -> Sink:
 def _csv(out: TextIO, style: ReportStyle) -> Sink:
     from scrubber.emit.csv_report import CsvReport
 
-    return CsvReport(out, show_phi=style.show_phi)
+    return CsvReport(out, show_phi=style.show_phi, bom=style.csv_bom)
 
 
 register_format(ReportFormat(
@@ -165,22 +236,35 @@ register_format(ReportFormat(
 register_format(ReportFormat(
     "html", "one self-contained HTML page for the whole batch", "html", _html))
 register_format(ReportFormat(
-    "csv", "one row per finding, for a spreadsheet", "csv", _csv))
+    "csv", "one row per finding, for a spreadsheet (a row per claim beside it: --csv-claims)",
+    "csv", _csv))
 
 
 # -- acknowledgements ----------------------------------------------------------------------
 
+#: the acknowledgements an input may get, as their files end: <stem>.<suffix>.x12
+ACK_SUFFIXES = ("277ca", "999", "ta1")
+
+
 class AckOutputs(Protocol):
-    """Where acknowledgements go: ``open(name, suffix)`` yields a binary stream to fill."""
+    """Where acknowledgements go: ``open(name, suffix)`` yields a binary stream to fill;
+    ``done(name)`` says every acknowledgement of the input ``name`` has been written."""
 
     def open(self, name: str, suffix: str) -> Any: ...  # a context manager of BinaryIO
+
+    def done(self, name: str) -> None: ...
 
 
 class AckFiles:
     """Acknowledgements as owner-only files ``<stem>.<suffix>.x12`` (they name patients).
 
-    ``stem(name)`` gives the path stem for an input; a file left empty (nothing
-    to acknowledge in that form) is removed. ``written`` lists what stays.
+    ``stem(name)`` gives the path stem for an input. Each file is whole or
+    absent (scrubber.files.open_private); one left empty (nothing to acknowledge
+    in that form) is not written. When an input is done, the acknowledgements
+    of an earlier run for the same stem that this run did not write (a TA1 of a
+    broken envelope since mended, a 999 asked for then and not now) are
+    removed: the folder holds one run's answer per input, never a mix.
+    ``written`` lists what was written.
     """
 
     def __init__(self, stem: Callable[[str], Path]):
@@ -194,11 +278,54 @@ class AckFiles:
         target = f"{self.stem(name)}.{suffix}.x12"
         with open_private(target, "wb") as handle:
             yield handle
-            empty = handle.tell() == 0
-        if empty:
-            os.unlink(target)
-        else:
-            self.written.append(target)
+            if handle.tell() == 0:
+                handle.discard()  # type: ignore[attr-defined]
+                return
+        self.written.append(target)
+
+    def done(self, name: str) -> None:
+        from scrubber.files import output_error
+
+        stem = self.stem(name)
+        for suffix in ACK_SUFFIXES:
+            target = f"{stem}.{suffix}.x12"
+            if target in self.written:
+                continue
+            try:
+                os.unlink(target)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise output_error(exc, target) from None
+
+
+def ack_stems(names: Sequence[str], folder: str | os.PathLike) -> dict[str, Path]:
+    """A distinct acknowledgement stem in ``folder`` for each input name.
+
+    An input's acknowledgements are named after its file name (``a.x12``:
+    ``a.x12.277ca.x12``); inputs of one run that share a file name are told
+    apart by as many of their folders as it takes, joined with ``__``
+    (``d1/a.x12`` and ``d2/a.x12``: ``d1__a.x12.277ca.x12`` and
+    ``d2__a.x12.277ca.x12``). Standard input is ``stdin``; an archive member
+    ``x.zip!dir/a.x12`` is named as its file name, ``a.x12``.
+    """
+    def parts(name: str) -> tuple[str, ...]:
+        if name == "<stdin>":
+            return ("stdin",)
+        outer, bang, inner = name.partition("!")
+        if bang:
+            return (*Path(os.path.abspath(outer)).parts[1:], *Path(inner).parts)
+        return Path(os.path.abspath(name)).parts[1:] or ("_",)
+
+    split = {name: parts(name) for name in names}
+    stems: dict[str, Path] = {}
+    for name, mine in split.items():
+        rivals = [other for other in split.values() if other != mine and other[-1] == mine[-1]]
+        depth = 1
+        while any(other[-depth:] == mine[-depth:] for other in rivals) and depth < len(mine):
+            depth += 1
+        stems[name] = Path(folder) / "__".join(mine[-depth:])
+    return stems
 
 
 @dataclass
@@ -212,6 +339,9 @@ class AckMemory:
         buffer = io.BytesIO()
         yield buffer
         self.data[suffix] = self.data.get(suffix, b"") + buffer.getvalue()
+
+    def done(self, name: str) -> None:
+        """Nothing to tidy in memory."""
 
 
 class Ack277Sink(Sink):
@@ -231,11 +361,21 @@ class Ack277Sink(Sink):
         self._stream.event(event)
 
     def end_file(self, end: FileEnd) -> None:
+        opened, self._open = self._open, None
         try:
             self._stream.close()
+        except BaseException as exc:
+            opened.__exit__(type(exc), exc, exc.__traceback__)  # given up: not written
+            raise
         finally:
-            self._open.__exit__(None, None, None)
-            self._open = self._stream = None
+            self._stream = None
+        opened.__exit__(None, None, None)
+
+    def close(self) -> None:
+        if self._open is not None:  # the run failed midway: the unfinished 277CA is dropped
+            opened, self._open = self._open, None
+            failure = RuntimeError("the run stopped before this input ended")
+            opened.__exit__(RuntimeError, failure, None)
 
 
 class Ta1Sink(Sink):
@@ -274,13 +414,23 @@ class Ack999Sink(Sink):
         self.writer = writer
 
     def end_file(self, end: FileEnd) -> None:
-        if end.conformance is None:
-            return
+        if end.conformance is None or end.summary.get("file_problems"):
+            return  # not an 837 at all (binary, an 835 ...): nothing a payer would answer
         ack = self.writer
         with self.outputs.open(end.name, "999") as out:
             write_999(end.conformance, out, sender_id=ack.sender_id,
                       sender_qualifier=ack.sender_qualifier, clock=ack.clock,
                       control_numbers=ack.control_numbers)
+
+
+class _AcksDone(Sink):
+    """Tells the outputs each input's acknowledgements are all written (after the others)."""
+
+    def __init__(self, outputs: AckOutputs):
+        self.outputs = outputs
+
+    def end_file(self, end: FileEnd) -> None:
+        self.outputs.done(end.name)
 
 
 def ack_sinks(outputs: AckOutputs, writer: Ack277Writer, *, ack_999: bool = True
@@ -289,4 +439,5 @@ def ack_sinks(outputs: AckOutputs, writer: Ack277Writer, *, ack_999: bool = True
     sinks: list[Sink] = [Ack277Sink(outputs, writer), Ta1Sink(outputs, writer)]
     if ack_999:
         sinks.append(Ack999Sink(outputs, writer))
+    sinks.append(_AcksDone(outputs))
     return sinks

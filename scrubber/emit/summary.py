@@ -12,15 +12,17 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any, TextIO
 
-from scrubber.emit.batch import Batch, plural, verdict
-from scrubber.emit.json_report import mask
-from scrubber.emit.sinks import FileEnd, Sink
+from scrubber.emit.batch import UMBRELLA, Batch, by_cause, money, plural, verdict
+from scrubber.emit.phi import mask, mask_segment, quoted
+from scrubber.emit.sinks import FileEnd, RunDetails, Sink
 from scrubber.emit.ta1 import TA1_CODES
 from scrubber.emit.values import shown
-from scrubber.model import Problem
+from scrubber.model import Location, Problem
+from scrubber.problems import problem_code
 from scrubber.rules.findings import Finding, Notice, ScrubbedClaim, Severity
 
 CONTEXT = 3  # segments shown either side of a finding's segment in HTML
+CAUSES_LISTED = 12  # root causes the text report ranks at its end
 
 
 def element_index(element: str | None) -> int | None:
@@ -74,6 +76,10 @@ class Tally:
 
     @property
     def envelope_errors(self) -> int:
+        """The envelope problems to fix; none in a file not read at all (an 835's unread set
+        is said, but the file is not an 837 to fix)."""
+        if self.unreadable:
+            return 0
         return sum(1 for p in self.problems if not p.fatal)
 
     def summary(self) -> dict:
@@ -83,7 +89,7 @@ class Tally:
             "rejected": self.rejected,
             "warnings": self.warnings,
             "envelope_problems": self.envelope_errors,
-            "file_problems": len(self.problems) - self.envelope_errors,  # unreadable: 1
+            "file_problems": sum(1 for p in self.problems if p.fatal),  # unreadable: 1
             "charges_accepted": f"{self.charges_accepted:.2f}",
             "charges_rejected": f"{self.charges_rejected:.2f}",
         }
@@ -117,8 +123,17 @@ def rejections_first(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def in_line_order(problems: list[Problem]) -> list[Problem]:
-    """Problems by the line they point at (those without a place first), as a reader reads."""
-    return sorted(problems, key=lambda p: p.location.line if p.location else 0)
+    """Problems by the place they point at (those without a place first), as a reader reads."""
+    return sorted(problems, key=lambda p: (p.location.line, p.location.offset) if p.location
+                  else (0, -1))
+
+
+def place(location: Location) -> str:
+    """Where a segment is, for people: "line 24"; on a file whose segments share one line
+    (no line breaks), "segment 48 (byte 1234)", since every place there is "line 1"."""
+    if location.line == 1 and location.offset > 0:
+        return f"segment {location.segment} (byte {location.offset})"
+    return f"line {location.line}"
 
 
 class TextSummary(Sink):
@@ -134,6 +149,7 @@ class TextSummary(Sink):
         self.color = color
         self.verbose = verbose
         self.batch = Batch()  # the run's total, written at close when there are several files
+        self.run: RunDetails | None = None  # what the run was made with, said at the end
 
     def _c(self, code: str, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
@@ -169,23 +185,24 @@ class TextSummary(Sink):
           f"{shown(provider.npi) if provider else '-'}\n")
         separator = event.record.interchange.delimiters.element
         for finding in rejections_first(event.findings):
-            self._finding(finding, separator)
+            self._finding(event, finding, separator)
 
-    def _finding(self, finding: Finding, separator: str) -> None:
+    def _finding(self, event: ScrubbedClaim, finding: Finding, separator: str) -> None:
         w = self.out.write
         colour = {"reject": "31", "warn": "33", "info": "36"}[finding.severity.value]
         line = f" (service line {finding.line_number})" if finding.line_number else ""
         w(f"    {self._c(colour, finding.severity.value.upper())} {finding.rule}{line}: "
           f"{shown(finding.message)}\n")
         if finding.segment_text:
+            text = finding.segment_text if self.show_phi else quoted(event, finding)
             before, marked, after = (shown(part) for part in split_marked(
-                finding.segment_text, separator, finding.element))
-            where = f"line {finding.location.line}" if finding.location else "segment"
+                text, separator, finding.element))
+            where = place(finding.location) if finding.location else "segment"
             prefix = f"      {where}: "
             if marked:
                 w(f"{prefix}{before}{self._mark(marked)}{after}\n")
             else:
-                w(f"{prefix}{shown(finding.segment_text)}\n")
+                w(f"{prefix}{shown(text)}\n")
         if finding.fix:
             w(f"      what to do: {shown(finding.fix)}\n")
 
@@ -194,20 +211,27 @@ class TextSummary(Sink):
         t = self.tally
         summary = end.summary
         self.batch.end_file(end)
+        told: set[str] = set()  # the problem codes whose fix was written
         for problem in in_line_order(t.problems):
-            where = f"line {problem.location.line}" if problem.location else "file"
+            where = place(problem.location) if problem.location else "file"
             label = ("FILE" if problem.fatal else "999" if problem.code.startswith("ig-")
                      else "ENVELOPE")
             w(f"  {self._c('31', label)} [{problem.code}] {where}: "
               f"{_problem_words(problem)}\n")
             if problem.segment_text:
-                w(f"      {shown(problem.segment_text)}\n")
+                text = problem.segment_text if self.show_phi else \
+                    mask_segment(problem.segment_text)
+                w(f"      {shown(text)}\n")
+            code = problem_code(problem.code)
+            if code is not None and code.family == "ig" and code.id not in told:
+                told.add(code.id)  # once per kind of error and file: a set may list 1000
+                w(f"      what to do: {code.fix} (`scrub rules {code.id}`)\n")
         if t.unreadable and not t.claims:
             w("  not scrubbed: 1 file problem\n")
         else:
-            w(f"  {t.claims} claim(s): {t.accepted} accepted ({t.charges_accepted:.2f}), "
-              f"{t.rejected} rejected ({t.charges_rejected:.2f}), {t.warnings} with warnings; "
-              f"{t.envelope_errors} envelope problem(s)\n")
+            w(f"  {t.claims} claim(s): {t.accepted} accepted ({money(t.charges_accepted)}), "
+              f"{t.rejected} rejected ({money(t.charges_rejected)}), {t.warnings} with "
+              f"warnings; {t.envelope_errors} envelope problem(s)\n")
         w(f"  verdict: {self._verdict(verdict(summary))}\n")
 
     def _verdict(self, said: str) -> str:
@@ -216,13 +240,40 @@ class TextSummary(Sink):
     def notice(self, notice: Notice) -> None:
         self.batch.notice(notice)
 
+    def run_details(self, run: RunDetails) -> None:
+        self.run = run
+
     def close(self) -> None:
         if len(self.batch.files) > 1:
             self._total()
+        self._causes()
+        if self.run is not None:
+            self.out.write(f"{self._c('36', 'RUN')} {shown(self.run.words())}\n")
         for notice in self.batch.notices:
             claims = f" ({plural(notice.claims, 'claim')})" if notice.claims else ""
             self.out.write(f"{self._c('36', 'NOTICE')} {shown(notice.message)}{claims}\n")
         self.out.flush()
+
+    def _causes(self) -> None:
+        """The root causes of the rejections, dearest first: what fixing each would free.
+
+        A claim held because a payer rejects its set or interchange counts under
+        the errors that caused it; ``ig-999`` follows as their total only.
+        """
+        rows = [(rule, b) for rule, b in by_cause(self.batch.by_rule) if b.rejected]
+        if len(rows) < 2:  # one reason: the claims above say it all
+            return
+        w = self.out.write
+        w(self._c("1", "rejections by root cause (charges at risk)") + "\n")
+        width = max(len(rule) for rule, _ in rows)
+        causes = [(rule, b) for rule, b in rows if rule != UMBRELLA]
+        for rule, b in causes[:CAUSES_LISTED]:
+            w(f"  {rule:<{width}}  {plural(b.rejected, 'claim')}, {money(b.at_risk)}\n")
+        if len(causes) > CAUSES_LISTED:
+            w(f"  ... {len(causes) - CAUSES_LISTED} more (--statistics lists them all)\n")
+        for rule, b in rows[len(causes):]:
+            w(f"  {rule:<{width}}  in all {plural(b.rejected, 'claim')} held, "
+              f"{money(b.at_risk)} (counted above under their causes)\n")
 
     def _total(self) -> None:
         """The run added up, and every file that was not scrubbed, with why."""
@@ -230,8 +281,8 @@ class TextSummary(Sink):
         total = self.batch.total()
         w(self._c("1", f"total: {plural(total['files'], 'file')}") + "\n")
         w(f"  {total['claims']} claim(s): {total['accepted']} accepted "
-          f"({total['charges_accepted']}), {total['rejected']} rejected "
-          f"({total['charges_rejected']}), {total['warnings']} with warnings; "
+          f"({money(Decimal(total['charges_accepted']))}), {total['rejected']} rejected "
+          f"({money(Decimal(total['charges_rejected']))}), {total['warnings']} with warnings; "
           f"{total['envelope_problems']} envelope problem(s)\n")
         for name, reason in self.batch.not_scrubbed:
             said = reason if name in reason else f"{name}: {reason}"

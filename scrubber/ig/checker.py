@@ -162,13 +162,16 @@ class Checker:
         isa = self.isa = _Interchange(seg, element_sep, component_sep)
         if isa.control in self.isa_ids:
             isa.errors.append(EnvelopeError("025", "ISA13 repeats the control number of an earlier "
-                                                   "interchange in this file", seg[3], seg[2]))
+                                                   "interchange in this file", seg[3], seg[2],
+                                            check="env-isa-control-repeated"))
         self.isa_ids.add(isa.control)
         errors: list = []
         # ISA16 is the component separator itself: pyx12 never splits ISA into components
         check_segment(self.control.nodes[self.control.isa], seg[1], "\x00", errors)
         for _, _, _, (ele, _), message, _ in errors:
-            isa.errors.append(EnvelopeError(_ISA_NOTE.get(ele, "001"), message, seg[3], seg[2]))
+            check = "env-isa-version" if ele == 12 else "env-isa-element"
+            isa.errors.append(EnvelopeError(_ISA_NOTE.get(ele, "001"), message, seg[3], seg[2],
+                                            check=check))
 
     def _close_isa(self, seg: Segment | None) -> None:
         isa = self.isa
@@ -177,21 +180,23 @@ class Checker:
         if self.gs is not None:
             self._close_gs(None)
         if seg is None:
-            isa.errors.append(EnvelopeError("023", "the interchange has no IEA trailer", isa.line))
+            isa.errors.append(EnvelopeError("023", "the interchange has no IEA trailer", isa.line,
+                                            check="env-missing-iea"))
         else:
             if seg.get(2) != isa.control:
                 isa.errors.append(EnvelopeError("001", "IEA02 does not match ISA13", seg[3],
-                                                seg[2]))
+                                                seg[2], check="env-iea-control"))
             if _int(seg.get(1)) != isa.gs_count:
                 isa.errors.append(EnvelopeError("021", f"IEA01 says {seg.get(1) or 'nothing'}; the "
                                                        f"interchange has {isa.gs_count} groups",
-                                                seg[3], seg[2]))
+                                                seg[3], seg[2], check="env-iea-count"))
             errors: list = []
             iea = self._node_by_path(self.control, "/ISA_LOOP/IEA")
             check_segment(iea, seg[1], "\x00", errors)
             for _, _, _, (ele, _), message, _ in errors:
+                check = "env-iea-count" if ele == 1 else "env-iea-control"
                 isa.errors.append(EnvelopeError("021" if ele == 1 else "018", message, seg[3],
-                                                seg[2]))
+                                                seg[2], check=check))
         self.interchanges.append(InterchangeResult(
             control=isa.control, isa=isa.elements, groups=tuple(isa.groups),
             errors=tuple(isa.errors), element_separator=isa.element_sep,
@@ -213,7 +218,8 @@ class Checker:
         gs = self.gs = _Group(seg)
         if gs.control in isa.gs_ids:
             gs.errors.append(EnvelopeError("6", "GS06 repeats the control number of an earlier "
-                                                "group in this interchange", seg[3], seg[2]))
+                                                "group in this interchange", seg[3], seg[2],
+                                           check="env-gs-control-repeated"))
         isa.gs_ids.add(gs.control)
         isa.gs_count += 1
         icvn = isa.elements[12] if len(isa.elements) > 12 else ""
@@ -228,7 +234,8 @@ class Checker:
             gs.errors.append(EnvelopeError("2", f"no implementation guide for GS08 "
                                                 f"{seg.get(8) or '(empty)'} with GS01 "
                                                 f"{seg.get(1) or '(empty)'}; its transaction sets "
-                                                "cannot be checked", seg[3], seg[2]))
+                                                "cannot be checked", seg[3], seg[2],
+                                           check="env-unsupported-version"))
             return
         guide = gs.guide = self.guides.guides[map_file]
         walker = self._walkers.get(map_file)
@@ -245,7 +252,8 @@ class Checker:
             elements = _with_version(elements, 8, STAND_INS[key])
         check_segment(guide.nodes[guide.gs], elements, isa.component_sep, errors)
         for _, _, _, (ele, _), message, _ in errors:
-            gs.errors.append(EnvelopeError("6" if ele == 6 else "1", message, seg[3], seg[2]))
+            gs.errors.append(EnvelopeError("6" if ele == 6 else "1", message, seg[3], seg[2],
+                                           check="env-gs-element"))
 
     def _close_gs(self, seg: Segment | None) -> None:
         gs, isa = self.gs, self.isa
@@ -253,17 +261,19 @@ class Checker:
         if self.st is not None:
             if seg is not None:
                 gs.errors.append(EnvelopeError("3", "the last transaction set has no SE trailer",
-                                               seg[3], seg[2]))
+                                               seg[3], seg[2], check="env-missing-se"))
             self._close_st(None)
         if seg is None:
-            gs.errors.append(EnvelopeError("3", "the functional group has no GE trailer", gs.line))
+            gs.errors.append(EnvelopeError("3", "the functional group has no GE trailer", gs.line,
+                                           check="env-missing-ge"))
         else:
             if seg.get(2) != gs.control:
-                gs.errors.append(EnvelopeError("4", "GE02 does not match GS06", seg[3], seg[2]))
+                gs.errors.append(EnvelopeError("4", "GE02 does not match GS06", seg[3], seg[2],
+                                               check="env-ge-control"))
             if _int(seg.get(1)) != gs.st_count:
                 gs.errors.append(EnvelopeError("5", f"GE01 says {seg.get(1) or 'nothing'}; the "
                                                     f"group has {gs.st_count} transaction sets",
-                                               seg[3], seg[2]))
+                                               seg[3], seg[2], check="env-ge-count"))
             if gs.guide is not None:
                 self._walk(seg, gs, None)
         declared = _int(seg.get(1)) if seg is not None else None
@@ -288,12 +298,13 @@ class Checker:
         st.skipped = self.owns is not None and not self.owns(seg[4])
         if st.control in gs.st_ids:
             st.envelope.append(EnvelopeError("23", "ST02 repeats the control number of an earlier "
-                                                   "transaction set in this group", seg[3], seg[2]))
+                                                   "transaction set in this group", seg[3], seg[2],
+                                             check="env-st-control-repeated"))
         gs.st_ids.add(st.control)
         gs.st_count += 1
         if gs.guide is None:
             st.envelope.append(EnvelopeError("1", "no implementation guide for this version",
-                                             seg[3], seg[2]))
+                                             seg[3], seg[2], check="env-unsupported-version"))
             return
         elements = seg[1]
         gs08 = gs.elements[8] if len(gs.elements) > 8 else ""  # a short GS has none
@@ -305,20 +316,23 @@ class Checker:
             st.checked = False
             st.envelope.append(EnvelopeError("6", f"ST01 {seg.get(1) or '(empty)'} is not the "
                                                   f"transaction set GS08 {gs08} describes",
-                                             seg[3], seg[2]))
+                                             seg[3], seg[2], check="env-unsupported-transaction"))
 
     def _close_st(self, seg: Segment | None) -> None:
         st, gs, isa = self.st, self.gs, self.isa
         assert st is not None and gs is not None and isa is not None, "only an open set is closed"
         if seg is None:
-            st.envelope.append(EnvelopeError("2", "the transaction set has no SE trailer", st.line))
+            st.envelope.append(EnvelopeError("2", "the transaction set has no SE trailer", st.line,
+                                             check="env-missing-se"))
         else:
             if seg.get(2) != st.control:
-                st.envelope.append(EnvelopeError("3", "SE02 does not match ST02", seg[3], seg[2]))
+                st.envelope.append(EnvelopeError("3", "SE02 does not match ST02", seg[3], seg[2],
+                                                 check="env-se-control"))
             if _int(seg.get(1)) != st.seg_count + 1:
                 st.envelope.append(EnvelopeError("4", f"SE01 says {seg.get(1) or 'nothing'}; the "
                                                       f"transaction set has {st.seg_count + 1} "
-                                                      "segments", seg[3], seg[2]))
+                                                      "segments", seg[3], seg[2],
+                                                 check="env-se-count"))
             if gs.guide is not None and st.checked:
                 self._walk(seg, gs, None)
         codes = {e.code for e in st.envelope}
@@ -625,14 +639,16 @@ class Checker:
             self._open_gs(item)
         elif self.gs is None:
             self.isa.errors.append(EnvelopeError("024", f"segment {sid} stands outside a "
-                                                        "functional group", item[3], item[2]))
+                                                        "functional group", item[3], item[2],
+                                                 check="env-outside-group"))
         elif sid == "GE":
             self._close_gs(item)
         elif sid == "ST":
             self._open_st(item)
         elif self.st is None:
             self.gs.errors.append(EnvelopeError("1", f"segment {sid} stands outside a "
-                                                     "transaction set", item[3], item[2]))
+                                                     "transaction set", item[3], item[2],
+                                                check="env-outside-transaction"))
         elif sid == "SE":
             self._close_st(item)
         else:
@@ -680,7 +696,8 @@ class Checker:
         if problem.code == "syntax-empty-segment" and self.st is not None:
             self.st.envelope.append(EnvelopeError("5", "an empty segment (two segment terminators "
                                                        "in a row) inside this transaction set; "
-                                                       "remove it", problem.line))
+                                                       "remove it", problem.line,
+                                                  check="syntax-empty-segment"))
 
     def report(self) -> IgReport:
         """Close whatever is still open (a truncated file) and hand out the verdicts."""

@@ -1,26 +1,29 @@
 """Compile pyx12's XML maps into ``GuideSet`` tables, once, and cache them.
 
 The maps are read from the installed pyx12 package (never copied into this
-repository) with lxml. Compiling takes about a second; the result is pickled
-into the per-user cache folder under a name built from the pyx12 version, the
+repository) with lxml. Compiling takes a fraction of a second; the result is
+written as JSON (never pickle: a cache file must not be able to run code) into
+the per-user cache folder under a name built from the pyx12 version, the
 hashes of every map file read, our override file and this compiler's own
 version, so a new pyx12 or an edited override recompiles by itself.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import os
-import pickle
 import tempfile
 from importlib.resources import files
 from pathlib import Path
+from typing import cast
 
 from lxml import etree
 
 from scrubber.ig.tables import MAXINT, CompositeSpec, ElementSpec, Guide, GuideSet, Node
-from scrubber.paths import cache_dir
+from scrubber.paths import cache_dir, open_trusted, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -358,36 +361,135 @@ _LOADED: dict[str, GuideSet] = {}
 
 
 def load_guides() -> GuideSet:
-    """The compiled guides: from memory, else the cache file, else compiled and cached."""
+    """The compiled guides: from memory, else the cache file, else compiled and cached.
+
+    The cache file is JSON (it cannot run code when read) and is read only when
+    it is this user's own, nobody else can write it or its folder, and it is a
+    plain file (scrubber.paths.open_trusted); anything else is compiled over.
+    """
     stamp = fingerprint()
     if stamp in _LOADED:
         return _LOADED[stamp]
-    path = cache_dir() / f"ig-{stamp}.pickle"
-    guides = None
     try:
-        with open(path, "rb") as fh:
-            guides = pickle.load(fh)
-        if not isinstance(guides, GuideSet) or guides.fingerprint != stamp:
-            guides = None
-    except FileNotFoundError:
-        pass
-    except Exception:  # a torn or foreign cache file: recompile over it
-        log.warning("ignoring unreadable compiled-map cache %s", path)
-        guides = None
+        folder: Path | None = private_dir(cache_dir())
+    except OSError as exc:
+        log.warning("not caching the compiled maps: %s", exc)
+        folder = None
+    path = folder / f"ig-{stamp}.json" if folder is not None else None
+    guides = _read_cache(path, stamp) if path is not None else None
     if guides is None:
         guides = compile_guides(stamp)
-        _store(path, guides)
+        if path is not None:
+            _store(path, guides)
     _LOADED[stamp] = guides
     return guides
 
 
-def _store(path: Path, guides: GuideSet) -> None:
-    """Write the cache atomically; a cache that cannot be written only costs time."""
+def _read_cache(path: Path, stamp: str) -> GuideSet | None:
+    fd = open_trusted(path)
+    if fd is None:
+        return None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ig-", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(guides, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+        with os.fdopen(fd, "rb") as fh:
+            guides = guides_from_json(fh.read())
+        if guides.fingerprint == stamp:
+            return guides
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        pass
+    log.warning("ignoring unreadable compiled-map cache %s", path)  # a torn or foreign file
+    return None
+
+
+def _store(path: Path, guides: GuideSet) -> None:
+    """Write the cache atomically (owner-only); a cache that cannot be written only costs
+    time."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".ig-", suffix=".tmp")  # 0600
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(guides_to_json(guides))
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
     except OSError as exc:
         log.warning("cannot cache compiled maps in %s: %s", path.parent, exc)
+
+
+# -- the cache file: plain JSON data, never code -----------------------------------------
+# A cache folder can be written by whoever gets at it; pickle would run what such a file
+# says. JSON only ever builds strings, numbers and lists, which these functions turn
+# back into the tables field by field (specs are stored once and referred to by number).
+
+CACHE_FORMAT = 1
+
+
+def _spec_row(spec: ElementSpec | CompositeSpec, specs: dict) -> int:
+    """The number of ``spec`` in the table of specs, adding it (and its components)."""
+    if spec in specs:
+        return specs[spec][0]
+    if isinstance(spec, CompositeSpec):
+        row: list = ["C", spec.refdes, spec.name, spec.data_ele, spec.usage, spec.seq,
+                     [_spec_row(c, specs) for c in spec.components]]
+    else:
+        row = ["E", spec.refdes, spec.name, spec.data_ele, spec.usage, spec.seq,
+               spec.data_type, spec.min_len, spec.max_len, sorted(spec.codes),
+               sorted(spec.allowed - spec.codes), spec.checks_codes, spec.regex,
+               spec.in_composite, spec.composite_usage, spec.composite_seq]
+    specs[spec] = (len(specs), row)
+    return specs[spec][0]
+
+
+def guides_to_json(guides: GuideSet) -> bytes:
+    """The compiled guides as JSON (``guides_from_json`` reads it back)."""
+    specs: dict = {}
+    out = []
+    for guide in guides.guides.values():
+        nodes = [[n.index, n.kind, n.xid, n.name, n.usage, n.pos, n.max_repeat, n.parent,
+                  n.path, n.slot, n.last_slot, [[pos, list(ids)] for pos, ids in n.children],
+                  [_spec_row(e, specs) for e in n.elements], [list(s) for s in n.syntax],
+                  list(n.key) if n.key is not None else None, sorted(n.key_codes), n.loop_id]
+                 for n in guide.nodes]
+        out.append([guide.map_file, guide.transaction_id, guide.name, nodes, guide.slots,
+                    {k: [list(f) for f in v] for k, v in guide.key_fields.items()},
+                    guide.isa, guide.gs, guide.isa_loop, guide.gs_loop, guide.implementation])
+    table = [row for _, row in sorted(specs.values(), key=lambda item: item[0])]
+    return json.dumps({"format": CACHE_FORMAT, "fingerprint": guides.fingerprint,
+                       "control": guides.control, "specs": table, "guides": out,
+                       "index": [[*key, value] for key, value in guides.index.items()]},
+                      separators=(",", ":")).encode()
+
+
+def guides_from_json(data: bytes) -> GuideSet:
+    """The guides ``guides_to_json`` wrote; ValueError (or KeyError, TypeError) when the
+    data is not such a file."""
+    doc = json.loads(data)
+    if doc["format"] != CACHE_FORMAT:
+        raise ValueError(f"cache format {doc['format']!r}")
+    specs: list[ElementSpec | CompositeSpec] = []
+    for row in doc["specs"]:
+        if row[0] == "C":
+            specs.append(CompositeSpec(row[1], row[2], row[3], row[4], row[5],
+                                       tuple(cast(ElementSpec, specs[i]) for i in row[6])))
+        else:
+            codes = frozenset(row[9])
+            specs.append(ElementSpec(row[1], row[2], row[3], row[4], row[5], row[6], row[7],
+                                     row[8], codes, codes | frozenset(row[10]), row[11],
+                                     row[12], row[13], row[14], row[15]))
+    guides = {}
+    for g in doc["guides"]:
+        nodes = tuple(
+            Node(index=n[0], kind=n[1], xid=n[2], name=n[3], usage=n[4], pos=n[5],
+                 max_repeat=n[6], parent=n[7], path=n[8], slot=n[9], last_slot=n[10],
+                 children=tuple((pos, tuple(ids)) for pos, ids in n[11]),
+                 elements=tuple(specs[i] for i in n[12]),
+                 syntax=tuple(tuple(s) for s in n[13]),
+                 key=tuple(n[14]) if n[14] is not None else None,  # type: ignore[arg-type]
+                 key_codes=frozenset(n[15]), loop_id=n[16])
+            for n in g[3])
+        guides[g[0]] = Guide(g[0], g[1], g[2], nodes, g[4],
+                             {k: tuple(tuple(f) for f in v) for k, v in g[5].items()},
+                             g[6], g[7], g[8], g[9], g[10])
+    return GuideSet(guides=guides, index={tuple(row[:3]): row[3] for row in doc["index"]},
+                    control=doc["control"], fingerprint=doc["fingerprint"])

@@ -57,6 +57,7 @@ class EnvelopeError:
     message: str
     line: int = 0
     ordinal: int = 0
+    check: str = ""  # the problem code (scrubber.problems) it is listed by: "env-se-count"
 
 
 @dataclass(frozen=True, slots=True)

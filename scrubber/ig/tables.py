@@ -1,9 +1,10 @@
-"""Compiled implementation-guide tables: a pyx12 map as flat, picklable data.
+"""Compiled implementation-guide tables: a pyx12 map as flat data.
 
 A guide is a tuple of nodes addressed by index (parents, children and the
 walk's counters all refer to indices), so the walker never follows object
-graphs and the whole guide pickles in one piece. Field names say what the
-pyx12 map attribute means; the map attribute is in the comment.
+graphs and the whole guide goes to its cache as plain JSON rows
+(scrubber.ig.compile). Field names say what the pyx12 map attribute means;
+the map attribute is in the comment.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import click
 
+from scrubber.files import OutputError, open_private, writable_folder
 from scrubber.ledger.keys import LedgerError, write_new_key
 from scrubber.ledger.store import LedgerStore, open_store
 
@@ -55,6 +56,11 @@ def _store(target: str | None) -> Iterator[LedgerStore]:
         raise _Unusable(str(exc)) from None
     finally:
         store.close()
+
+
+def _dry_run(command: Callable) -> Callable:
+    return click.option("--dry-run", is_flag=True,
+                        help="Say how many claims would go; remove nothing.")(command)
 
 
 class _Unusable(click.ClickException):
@@ -137,13 +143,15 @@ def show(claim_id: str, target: str | None, fmt: str) -> None:
 @click.option("--claim", "claim_id", metavar="CLM01", help="Forget this claim instead.")
 @click.option("--npi", help="With --claim: only the claim of this billing provider.")
 @click.option("--payer", help="With --claim: only the claim sent to this payer id.")
+@_dry_run
 @_options
 def forget(submission: str | None, claim_id: str | None, npi: str | None, payer: str | None,
-           target: str | None, fmt: str) -> None:
+           dry_run: bool, target: str | None, fmt: str) -> None:
     """Remove a submission (SENDER:ISA13) or, with --claim, a claim that was never sent.
 
     \b
     Example:
+        scrub ledger forget SCRUBTESTSUBM:000000102 --dry-run
         scrub ledger forget SCRUBTESTSUBM:000000102
         scrub ledger forget --claim MLT-0003 --npi 1728394655
     """
@@ -151,11 +159,13 @@ def forget(submission: str | None, claim_id: str | None, npi: str | None, payer:
         raise click.UsageError("name a SUBMISSION or --claim CLM01 (one of the two)")
     with _store(target) as store:
         if claim_id is not None:
-            count = store.forget_claim(claim_id, npi=npi, payer=payer)
+            count = store.forget_claim(claim_id, npi=npi, payer=payer, dry_run=dry_run)
         else:
-            count = store.forget_submission(submission or "")
+            count = store.forget_submission(submission or "", dry_run=dry_run)
     what = f"claim {claim_id}" if claim_id is not None else f"submission {submission}"
-    _emit(fmt, {"forgotten_claims": count}, f"forgot {count} claim(s) of {what}")
+    _emit(fmt, {"forgotten_claims": count, "dry_run": dry_run},
+          f"{'would forget' if dry_run else 'forgot'} {count} claim(s) of {what}"
+          + (" (dry run: nothing removed)" if dry_run else ""))
 
 
 @ledger_group.command("release")
@@ -184,18 +194,21 @@ def _date(ctx: click.Context, param: click.Parameter, value: str) -> date:
 @ledger_group.command("prune")
 @click.option("--before", required=True, callback=_date, metavar="YYYY-MM-DD",
               help="Remove the claims recorded before this date (UTC).")
+@_dry_run
 @_options
-def prune(before: date, target: str | None, fmt: str) -> None:
+def prune(before: date, dry_run: bool, target: str | None, fmt: str) -> None:
     """Retention: remove what was recorded before a date, so the ledger does not grow forever.
 
     \b
     Example:
+        scrub ledger prune --before 2025-11-01 --dry-run
         scrub ledger prune --before 2025-11-01
     """
     with _store(target) as store:
-        count = store.prune(before)
-    _emit(fmt, {"pruned_claims": count, "before": before.isoformat()},
-          f"pruned {count} claim(s) recorded before {before.isoformat()}")
+        count = store.prune(before, dry_run=dry_run)
+    _emit(fmt, {"pruned_claims": count, "before": before.isoformat(), "dry_run": dry_run},
+          f"{'would prune' if dry_run else 'pruned'} {count} claim(s) recorded before "
+          f"{before.isoformat()}" + (" (dry run: nothing removed)" if dry_run else ""))
 
 
 @ledger_group.command("stats")
@@ -213,8 +226,8 @@ def stats(target: str | None, fmt: str) -> None:
 
 
 @ledger_group.command("export")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default="-",
-              help="File to write (owner-only); default: standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="File to write (owner-only, whole or absent); default: standard output.")
 @_options
 def export(output: str, target: str | None, fmt: str) -> None:
     """Every recorded claim as JSON lines (patients stay hashed): to move or back up a ledger.
@@ -223,14 +236,17 @@ def export(output: str, target: str | None, fmt: str) -> None:
     Example:
         scrub ledger export -o ledger.jsonl
     """
-    with _store(target) as store:
-        if output == "-":
-            count = _write_lines(store, sys.stdout)
-        else:
-            fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            os.fchmod(fd, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                count = _write_lines(store, out)
+    try:
+        if output != "-":
+            writable_folder(output)
+        with _store(target) as store:
+            if output == "-":
+                count = _write_lines(store, sys.stdout)
+            else:  # whole or absent: a reader never takes half an export for a backup
+                with open_private(output) as out:
+                    count = _write_lines(store, out)
+    except OutputError as exc:
+        raise _Unusable(str(exc)) from None
     if output != "-":
         _emit(fmt, {"exported_claims": count, "output": output},
               f"exported {count} claim(s) to {output}")

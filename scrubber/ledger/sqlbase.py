@@ -358,6 +358,34 @@ class SqlStore:
         self._end(recording)
         return dropped
 
+    def withdraw_from_recording(self, recording: str,
+                                keys: Iterable[tuple[str, str, str, str]]) -> int:
+        """Drop from ``recording`` the held claims ``keys`` name (billing NPI, payer, CLM01,
+        submission): decided, but not going out with it (a split holds a claim whose
+        conflict partner was rejected). Claims dropped."""
+        ids: list[int] = []
+        with self._transaction():
+            for npi, payer, claim_id, submission in keys:
+                ids += [row[0] for row in self._run(
+                    "SELECT id FROM claims WHERE recording = ? AND status = 'held' AND "
+                    "npi = ? AND payer = ? AND claim_id = ? AND submission = ?",
+                    (recording, npi, payer, claim_id, submission)).fetchall()]
+            self._delete_claims(ids)
+        return len(ids)
+
+    def resubmit_recording(self, recording: str, submissions: Iterable[tuple[str, str]]
+                           ) -> int:
+        """Record the claims ``recording`` holds as sent in other submissions: (as scrubbed,
+        as sent) pairs of "sender:ISA13" (a split sends them under fresh control numbers).
+        Claims moved."""
+        moved = 0
+        with self._transaction():
+            for old, new in submissions:
+                moved += int(self._run(
+                    "UPDATE claims SET submission = ? WHERE recording = ? AND "
+                    "status = 'held' AND submission = ?", (new, recording, old)).rowcount)
+        return moved
+
     def _drop(self, recording: str) -> int:
         self._run("DELETE FROM lines WHERE claim IN (SELECT id FROM claims WHERE "
                   "recording = ? AND status = 'held')", (recording,))
@@ -481,7 +509,10 @@ class SqlStore:
                 _line((sent.claim_id, *line, sent.submission, sent.payer)) for line in lines)))
         return out
 
-    def _forget(self, where: str, params: tuple) -> int:
+    def _forget(self, where: str, params: tuple, dry_run: bool) -> int:
+        if dry_run:  # what would go, and nothing goes
+            return int(self._run(f"SELECT COUNT(*) FROM claims WHERE {where}", params
+                                 ).fetchone()[0])
         with self._transaction():
             ids = [row[0] for row in self._run(f"SELECT id FROM claims WHERE {where}",
                                                params).fetchall()]
@@ -492,23 +523,26 @@ class SqlStore:
                 self._run(f"DELETE FROM claims WHERE id IN ({marks})", part)
         return len(ids)
 
-    def forget_submission(self, submission: str) -> int:
-        """Remove every claim last recorded in ``submission`` (one never sent, say)."""
-        return self._forget("submission = ?", (submission,))
+    def forget_submission(self, submission: str, *, dry_run: bool = False) -> int:
+        """Remove every claim last recorded in ``submission`` (one never sent, say); with
+        ``dry_run``, only count them."""
+        return self._forget("submission = ?", (submission,), dry_run)
 
     def forget_claim(self, claim_id: str, *, npi: str | None = None,
-                     payer: str | None = None) -> int:
-        """Remove the claim(s) with this CLM01 (held, or never sent), narrowed by NPI/payer."""
+                     payer: str | None = None, dry_run: bool = False) -> int:
+        """Remove the claim(s) with this CLM01 (held, or never sent), narrowed by NPI/payer;
+        with ``dry_run``, only count them."""
         where, params = "claim_id = ?", [claim_id]
         for column, value in (("npi", npi), ("payer", payer)):
             if value is not None:
                 where += f" AND {column} = ?"
                 params.append(value)
-        return self._forget(where, tuple(params))
+        return self._forget(where, tuple(params), dry_run)
 
-    def prune(self, before: date) -> int:
-        """Retention: remove the claims recorded before ``before`` (a UTC date)."""
-        return self._forget("recorded_at < ?", (before.isoformat(),))
+    def prune(self, before: date, *, dry_run: bool = False) -> int:
+        """Retention: remove the claims recorded before ``before`` (a UTC date); with
+        ``dry_run``, only count them."""
+        return self._forget("recorded_at < ?", (before.isoformat(),), dry_run)
 
     def service_dates(self, recorded_since: date) -> list[tuple[date, int]]:
         """(date of service, lines) of the claims recorded since ``recorded_since``: dates

@@ -21,6 +21,7 @@ from typing import Any
 from scrubber.ledger import migrations
 from scrubber.ledger.keys import LedgerError
 from scrubber.ledger.sqlbase import SqlStore
+from scrubber.paths import private_dir, state_dir
 
 _BUSY_MS = 30000
 _RETRIES = 20
@@ -43,7 +44,8 @@ class SqliteStore(SqlStore):
     def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
              ) -> SqliteStore:
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # the default folder is ours alone; a folder the user named is left as it is
+            private_dir(path.parent, own=path.parent == state_dir())
             if not path.exists():
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         except OSError as exc:
@@ -57,6 +59,9 @@ class SqliteStore(SqlStore):
             store = cls(str(path), b"", db)
             store._migrate()
             store._count("claims")
+        except sqlite3.OperationalError as exc:  # the file is fine; the disk or access is not
+            raise LedgerError(f"the ledger {path} cannot be used: {_failure(exc, path)}"
+                              ) from None
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{path} is not a usable ledger ({exc}); move it aside to "
                               "start a new one") from None
@@ -85,13 +90,15 @@ class SqliteStore(SqlStore):
         try:
             return self._db.execute(sql, tuple(params))
         except sqlite3.OperationalError as exc:  # disk full, I/O error, locked too long
-            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+            raise LedgerError(f"the ledger {self.location} failed: "
+                              f"{_failure(exc, self.location)}") from None
 
     def _run_many(self, sql: str, rows: list[tuple]) -> None:
         try:
             self._db.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+            raise LedgerError(f"the ledger {self.location} failed: "
+                              f"{_failure(exc, self.location)}") from None
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -114,7 +121,8 @@ class SqliteStore(SqlStore):
             self._db.execute("COMMIT")
         except sqlite3.OperationalError as exc:  # a full disk at the last moment, say
             self._rollback()
-            raise LedgerError(f"the ledger {self.location} failed: {exc}") from None
+            raise LedgerError(f"the ledger {self.location} failed: "
+                              f"{_failure(exc, self.location)}") from None
 
     def _rollback(self) -> None:
         try:
@@ -171,3 +179,16 @@ class SqliteStore(SqlStore):
         for recording in list(self._leases):
             self._unlease(recording)
         self._db.close()
+
+
+def _failure(exc: sqlite3.Error, path: str | os.PathLike) -> str:
+    """SQLite's words for ``exc``, with the cause it often hides: a full disk ("disk I/O
+    error" when there was no room for the journal)."""
+    text = str(exc)
+    try:
+        stats = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return text
+    if stats.f_bavail * stats.f_frsize < (1 << 20) and "full" not in text:
+        text += " (no space left on the device)"
+    return text

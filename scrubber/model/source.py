@@ -8,7 +8,20 @@ import os
 from pathlib import Path
 from typing import BinaryIO, TypeAlias
 
-Source: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO
+
+class Reopenable:
+    """A source that opens afresh for every read (a member of a zip archive ...).
+
+    Subclass it and implement ``open``: a new binary stream each time, or
+    ``UnreadableSource`` saying why there is none. Each pass of a scrub reads
+    it again, as it reads a path again.
+    """
+
+    def open(self) -> BinaryIO:
+        raise NotImplementedError
+
+
+Source: TypeAlias = str | os.PathLike | bytes | bytearray | memoryview | BinaryIO | Reopenable
 
 
 class UnreadableSource(Exception):
@@ -23,6 +36,8 @@ def open_source(source: Source) -> tuple[BinaryIO, bool]:
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
         return io.BytesIO(bytes(source)), True
+    if isinstance(source, Reopenable):
+        return source.open(), True
     if not isinstance(source, (str, os.PathLike)):
         return source, False
     path = Path(os.fspath(source))

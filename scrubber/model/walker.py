@@ -116,6 +116,10 @@ class _Walker:
         self.syntax_seen: dict[str, int] = {}  # syntax problems of this interchange, by code
         self.out: list[Event] = []  # events not yet handed out
         self.emit = self.out.append
+        # a file whose transaction sets are all of another kind (an 835 ...) is not an 837
+        # at all, as a PDF is not: (what it is, where its first set starts); None: an 837
+        self.sets_837 = 0
+        self.other_kind: tuple[str, Location] | None = None
 
     # -- problems --------------------------------------------------------
     def problem(self, code: str, message: str, envelope: str, seg: Segment | None = None,
@@ -377,6 +381,10 @@ class _Walker:
         version = st.get(3) or (self.group.version if self.group else "")
         set_id = st.get(1)
         self.kind = VERSIONS.get(version, "") if set_id == "837" else ""
+        # a set whose ST01 is garbled but whose guide is an 837's is a broken 837 (a payer
+        # answers it with a 999), not another kind of file
+        if set_id == "837" or version in VERSIONS or not (set_id.isdigit() and len(set_id) == 3):
+            self.sets_837 += 1
         if self.kind:
             return  # the Transaction is yielded once its BHT and 1000A/B are read
         self.transaction = self.make_transaction()
@@ -385,6 +393,8 @@ class _Walker:
             what = {"835": "an 835 remittance advice", "277": "a 277 claim status",
                     "999": "a 999 acknowledgement", "270": "a 270 eligibility inquiry",
                     "834": "an 834 enrollment"}.get(set_id, f"transaction set {set_id!r}")
+            if self.other_kind is None:
+                self.other_kind = (what, Location.of(st))
             self.emit(self.problem(
                 "env-unsupported-transaction",
                 f"ST01 is {set_id!r}: this is {what}, not an 837 claim; it was not read. "
@@ -516,6 +526,12 @@ class _Walker:
         if self.interchange is not None:
             self.close_interchange(None, closed=False)
         self.syntax_counted()
+        if self.other_kind is not None and not self.sets_837:
+            what, where = self.other_kind
+            self.emit(Problem(
+                "file-not-837", f"this is {what}, not an 837 claim file: none of its "
+                "transaction sets is an 837, so it was not scrubbed; check that the right "
+                "file was sent", "file", location=where, fatal=True))
 
     # -- the HL tree -----------------------------------------------------------
     def begin_hl(self, hl: Segment) -> None:

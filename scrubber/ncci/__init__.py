@@ -7,7 +7,8 @@ cache folder, once per set of files, and answers the rules ``ncci-ptp`` and
 ``mue`` (scrubber.rules.packs.ncci) from it. See docs/ncci.md.
 """
 
+from scrubber.cache import default_cache_dir
 from scrubber.ncci.files import NcciError
-from scrubber.ncci.index import MueLimit, NcciTables, PtpEdit, default_cache_dir, load_tables
+from scrubber.ncci.index import MueLimit, NcciTables, PtpEdit, load_tables
 
 __all__ = ["MueLimit", "NcciError", "NcciTables", "PtpEdit", "default_cache_dir", "load_tables"]

@@ -28,8 +28,8 @@ from typing import TypeVar
 from scrubber.cache import (
     build_atomically,
     connect_read_only,
-    default_cache_dir,
     file_sha256,
+    index_folder,
     read_meta,
     touch,
 )
@@ -235,8 +235,7 @@ def load_tables(ptp: Files = None, mue: Files = None, *,
                                         for kind, paths in plan.items()}
                                 for table, plan in plans.items()}},
         sort_keys=True).encode()).hexdigest()
-    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"ncci-{key[:40]}.sqlite"
+    path = index_folder(cache_dir) / f"ncci-{key[:40]}.sqlite"
     found = read_meta(path, key, VERSION, "contents")
     built = found is None
     if found is None:

@@ -49,7 +49,23 @@ def rule_dict(rule: Rule, profile: Profile | None = None) -> dict[str, Any]:
     return {"id": rule.id, "severity": severities, "status_code": rule.status and
             ":".join(rule.status), "summary": rule.summary, "source": rule.source,
             "doc": rule.doc, "claim_kinds": list(rule.claim_kinds), "needs": list(rule.needs),
+            "fix": fix_text(rule),
             "trigger": trigger and {"procedures": trigger.procedures, "reach": trigger.reach}}
+
+
+def fix_text(rule: Rule) -> str:
+    """The fix column of `scrub rules`: "safe", "unsafe" or "-" (scrub fix)."""
+    return rule.fix.partition(":")[0].strip() if rule.fix else "-"
+
+
+def fix_words(rule: Rule) -> str:
+    """What `scrub fix` does about the rule's findings, as ruff says it."""
+    if not rule.fix:
+        return "none: scrub fix does not change what this rule finds"
+    kind, _, what = rule.fix.partition(":")
+    if kind.strip() == "unsafe":
+        return f"sometimes available, unsafe (scrub fix --unsafe-fixes):{what}"
+    return f"always available (scrub fix):{what}"
 
 
 def runs_on(rule: Rule) -> str:
@@ -77,6 +93,7 @@ def explain(rule: Rule, profile: Profile | None = None) -> str:
              f"277CA status:  {status_text(rule)}",
              f"runs on:       {runs_on(rule)}",
              f"data:          {_data_words(rule)}",
+             f"fix:           {fix_words(rule)}",
              f"source:        {rule.source}", "", rule.doc]
     examples = fixture_examples(rule)
     if examples:
@@ -118,7 +135,23 @@ def render() -> str:
     for r in rules:
         out += ["", f"## {r.id}", "", f"Source: {r.source}", "", f"Runs on: {runs_on(r)}",
                 "", f"Data: {_data_words(r)}", "", r.doc]
-    return "\n".join(out) + "\n"
+    return "\n".join(out + _problem_codes()) + "\n"
+
+
+def _problem_codes() -> list[str]:
+    """The problem codes reports print beside the rules (scrubber.problems), as a table."""
+    from scrubber.problems import PROBLEMS
+
+    out = ["", "# Problem codes", "",
+           "What the tokenizer (`syntax-`), the envelope walker (`env-`, `file-`) and the",
+           "implementation-guide check (`ig-`) find in the input itself. A payer answers them with",
+           "a TA1 (the interchange) or a 999 (the transaction set) before any rule runs: every",
+           "one rejects, and `--select`, `--ignore` and profiles accept the ids and families",
+           "without switching them off (the run says so). A claim they hold is counted, with its",
+           "charge, under each of them; `ig-999` is the total.", "",
+           "| id | answered by | summary | what to do |", "|---|---|---|---|"]
+    out += [f"| `{c.id}` | {c.answer} | {c.summary} | {c.fix} |" for c in PROBLEMS.values()]
+    return out
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ close, when it grows), so memory stays flat however big the run. Pass 2,
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -56,6 +57,7 @@ from scrubber.rules.registry import (
 )
 
 if TYPE_CHECKING:
+    from scrubber.ig.gate import Hold
     from scrubber.ncci import NcciTables
     from scrubber.rules.resources import Resources
 
@@ -104,6 +106,7 @@ class Engine:
         self.resources = (resources or Resources()).merged(Resources.of(ncci=ncci))
         rules = selected(all_rules() if rules is None else rules, select, ignore)
         rules, self.notices = _without_data(rules, self.resources)
+        self.notices += _problem_patterns(profile, select, ignore)
         self.notices += _data_in_use(self.resources)
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         # per kind, the triggers of its active rules with their codes from the profile
@@ -216,6 +219,24 @@ def _without_data(rules: Sequence[Rule], resources: Resources
     return tuple(kept), notices
 
 
+def _problem_patterns(profile: Profile, select: Sequence[str], ignore: Sequence[str]
+                      ) -> tuple[Notice, ...]:
+    """A notice for each of --select, --ignore and the profile that names problem codes.
+
+    They are the payer's checks of the input (scrubber.problems): naming them
+    switches nothing off, and the run says so rather than let a rejected set
+    look filtered away.
+    """
+    from scrubber.problems import pattern_notice
+
+    said = ((key, pattern_notice(kind, patterns)) for key, kind, patterns in (
+        ("problem-codes-select", "--select", select),
+        ("problem-codes-ignore", "--ignore", ignore),
+        ("problem-codes-profile", f"the profile {profile.name}", profile.problem_settings)))
+    return tuple(Notice(key, words, source="scrubber.problems")
+                 for key, words in said if words is not None)
+
+
 def _data_in_use(resources: Resources) -> tuple[Notice, ...]:
     """The run's line naming the reference data its rules judge by (releases, quarters)."""
     from scrubber.rules.resources import releases_in_use
@@ -324,6 +345,10 @@ class DayIndex:
         # A ``path`` (in a private directory) is for processes that share the index of a
         # run (scrubber.parallel): each fills its own, the run's merges them (``merge``);
         # with ``finished``, it is the run's finished index, opened read-only.
+        if path and not finished:  # owner-only whatever the umask: it names patients' days
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            os.fchmod(fd, 0o600)
+            os.close(fd)
         self.db = sqlite3.connect(f"file:{path}?mode=ro" if finished else path, uri=finished)
         self.db.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
         if not finished:
@@ -559,23 +584,33 @@ def _ledger_service(key: bytes, item: LedgerLine, index: DayContextIndex) -> Day
                       item.procedure, tuple(item.modifiers), item.units, item.submission, None)
 
 
-def held_claim(record: ClaimRecord, reason: str) -> ScrubbedClaim:
-    """A claim the rules do not see: its transaction set was rejected before them (999)."""
+def held_claim(record: ClaimRecord, hold: Hold) -> ScrubbedClaim:
+    """A claim the rules do not see: its transaction set was rejected before them (999),
+    or its interchange (TA1). ``hold.causes`` go with it, for reports to count its charge
+    under the errors that caused the hold."""
     claim = record.claim
+    if hold.answer == "TA1":
+        answered = "a payer answers this interchange with a TA1 only"
+        fix = "Correct the interchange envelope errors listed for the file and send it again"
+    else:
+        answered = "a payer answers this set with a 999 only"
+        fix = ("Correct the implementation-guide errors listed for its transaction set and "
+               "send the set again")
+    causes = f" (caused by {', '.join(hold.causes)})" if hold.causes else ""
     finding = Finding(
         rule="ig-999", severity=Severity.REJECT,
-        message=f"not scrubbed further: {reason}",
-        fix="Correct the implementation-guide errors listed for its transaction set and "
-            "send the set again; a payer answers this set with a 999 only.",
+        message=f"not scrubbed further: {hold.reason}{causes}",
+        fix=f"{fix}; {answered}.",
         claim_id=claim.id, line_number=None, location=claim.location,
         segment_text=_segment_text(record, claim.location),
-        source="ASC X12 005010X231A1 (999): a rejected transaction set goes no further")
-    return ScrubbedClaim(record, (finding,), held=True)
+        source="ASC X12 005010X231A1 (999) and the interchange acknowledgment (TA1): a "
+               "rejected transaction set goes no further")
+    return ScrubbedClaim(record, (finding,), held=True, causes=hold.causes)
 
 
 def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextIndex,
                   ledger: LedgerReader | None = None,
-                  held: Callable[[ClaimRecord], str | None] | None = None, *, first: int = 1,
+                  held: Callable[[ClaimRecord], Hold | None] | None = None, *, first: int = 1,
                   recording: str | None = None,
                   skip: Callable[[ClaimRecord], bool] | None = None
                   ) -> Iterator[Event | ScrubbedClaim]:
@@ -628,7 +663,7 @@ _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, sh
 
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
-                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], str | None] | None,
+                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], Hold | None] | None,
                      recording: str, *, first: int = 1,
                      skip: Callable[[ClaimRecord], bool] | None = None
                      ) -> Iterator[Event | ScrubbedClaim]:

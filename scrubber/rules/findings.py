@@ -81,6 +81,9 @@ class ScrubbedClaim:
     findings: tuple[Finding, ...]
     held: bool = False
     notices: tuple[Notice, ...] = ()  # what the rules could not judge, for the run to say once
+    # of a held claim: the ids of the errors that made the payer reject its set, group or
+    # interchange (scrubber.problems), under which reports count its charge
+    causes: tuple[str, ...] = ()
 
     @property
     def rejected(self) -> bool:

@@ -16,6 +16,7 @@ from lxml import etree
 
 from scrubber.model.claims import KINDS
 from scrubber.paths import maps_dir
+from scrubber.problems import problem_code
 from scrubber.rules.findings import Severity
 from scrubber.rules.registry import Rule, get_rule
 
@@ -85,6 +86,12 @@ class Profile:
                 return value
         return _EMPTY
 
+    @property
+    def problem_settings(self) -> tuple[str, ...]:
+        """The problem codes its settings name: the payer's checks, which a profile cannot
+        tune (the run says so once; scrubber.problems)."""
+        return tuple(dict.fromkeys(s.rule for s in self.settings if problem_code(s.rule)))
+
     def severity(self, rule: Rule, kind: str) -> Severity | None:
         """The severity of ``rule`` on a claim of ``kind``; None when the rule is off."""
         severity: Severity | None = rule.default_severity(kind)
@@ -146,7 +153,7 @@ def _read(path: Path) -> Profile:
     settings = []
     for element in root.iterfind("rules/rule"):
         rule_id = element.get("id").strip()
-        if get_rule(rule_id) is None:
+        if get_rule(rule_id) is None and problem_code(rule_id) is None:
             raise ProfileError(
                 f"{path}, line {element.sourceline}: unknown rule id {rule_id!r}; "
                 "`scrub rules` lists the rule ids")

@@ -97,6 +97,9 @@ class Rule:
     # the outside data (resource names) it cannot run without; without it the engine does
     # not run the rule and the run says so once (a Notice), not once per claim
     needs: tuple[str, ...] = ()
+    # what `scrub fix` does about it: "" nothing; "unsafe: ..." applied only with
+    # --unsafe-fixes (it changes what is billed); "safe: ..." always (mechanical)
+    fix: str = ""
 
     def default_severity(self, kind: str) -> Severity:
         """The built-in severity for an 837P or 837I claim."""
@@ -115,7 +118,7 @@ _REGISTRY: dict[str, Rule] = {}
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
          stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
          procedures: str | None = None, reach: str = OWN_LINES,
-         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = ()
+         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = (), fix: str = ""
          ) -> Callable[[Check], Check]:
     """Register ``check`` under ``rule_id``; ids are unique and permanent.
 
@@ -123,7 +126,8 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
     every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
     looks at; the engine does not run it on the others. ``needs``: the resources
-    (scrubber.rules.resources) it cannot run without. A check yields ``Hit``s,
+    (scrubber.rules.resources) it cannot run without. ``fix``: what ``scrub fix``
+    does about its findings ("safe: ..." or "unsafe: ..."; "" nothing). A check yields ``Hit``s,
     and a ``Notice`` for what it cannot judge for a reason of the run's.
     """
     if not claim_kinds or not set(claim_kinds) <= set(KINDS):
@@ -137,7 +141,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
             kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
-            claim_kinds=tuple(claim_kinds), needs=tuple(needs),
+            claim_kinds=tuple(claim_kinds), needs=tuple(needs), fix=fix,
         )
         return check
 
@@ -229,14 +233,20 @@ def selected(rules: Iterable[Rule], select: Iterable[str] = (), ignore: Iterable
              ) -> tuple[Rule, ...]:
     """The rules ``select`` names (all when empty) less those ``ignore`` names, as linters do.
 
-    Each pattern is a rule id or a prefix of ids. One that matches no rule is
-    a ValueError naming it: a typo must not quietly switch every rule off (or
-    none).
+    Each pattern is a rule id or a prefix of ids, or names problem codes
+    (scrubber.problems: ``ig-element``, the family ``env`` ...), which are the
+    payer's checks and no rules: they select no rule and leave none out. One
+    that matches neither is a ValueError naming it: a typo must not quietly
+    switch every rule off (or none).
     """
+    from scrubber.problems import is_problem_pattern
+
     rules = tuple(rules)
     select, ignore = tuple(select), tuple(ignore)
     for pattern in (*select, *ignore):
-        if not any(matches(r.id, (pattern,)) for r in rules):
-            raise ValueError(f"no rule id is or begins with {pattern!r} (see `scrub rules`)")
+        if not any(matches(r.id, (pattern,)) for r in rules) and \
+                not is_problem_pattern(pattern):
+            raise ValueError(f"no rule id or problem code is or begins with {pattern!r} "
+                             "(see `scrub rules`)")
     return tuple(r for r in rules
                  if (not select or matches(r.id, select)) and not matches(r.id, ignore))

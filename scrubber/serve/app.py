@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -39,6 +40,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
 from scrubber import __version__
@@ -107,6 +109,24 @@ class Counts(BaseModel):
     accepted: int
     rejected: int
     envelope_problems: int
+
+
+class SubmissionItem(BaseModel):
+    """One submission in GET /v1/submissions: no patient, no file name, no report content."""
+
+    id: str
+    created: str  # ISO 8601 UTC
+    state: Literal["pending", "done"]
+    verdict: Literal["accepted", "rejected", "failed"] | None = None  # once done
+    counts: Counts | None = None
+    links: dict[str, str]
+
+
+class SubmissionPage(BaseModel):
+    """What GET /v1/submissions answers: a page of the client's submissions, newest first."""
+
+    submissions: list[SubmissionItem]
+    next: str | None  # the next page's URL; None on the last page
 
 
 class SubmissionAnswer(BaseModel):
@@ -287,6 +307,49 @@ class Intake:
             raise
         return not outcome.unreadable, report
 
+    def split(self, body: Spooled, name: str) -> tuple[bool, Path]:
+        """Split without recording (scrubber.split): (readable, the JSON answer's path).
+
+        The answer carries the counts, the claims held with a partner, the two
+        batches as text and the run's JSON report; the batches' control numbers
+        are fresh. Nothing is recorded: the client sends the accepted batch
+        (to /v1/submissions, which records what it accepts) when it sends it.
+        """
+        from scrubber.split import split
+
+        folder = Path(tempfile.mkdtemp(prefix="split-", dir=self.settings.spool_dir))
+        fd, answer = _private_temp(self.settings.spool_dir, ".json")
+        try:
+            report = folder / "report.json"
+            with Scrubber(self.check_options) as scrubber:
+                result = split([(str(body.path), name)], folder / "accepted.x12",
+                               folder / "held.x12", scrubber=scrubber, report=report,
+                               fmt="json")
+
+            def text(path: str | None) -> str | None:
+                return Path(path).read_bytes().decode("utf-8", "replace") if path else None
+
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                json.dump({
+                    "claims": result.claims, "accepted": result.accepted,
+                    "held": result.held, "rejected": result.rejected,
+                    "held_with_partner": [{"claim_id": p.claim_id,
+                                           "rejected_with": list(p.rejected_with)}
+                                          for p in result.partners],
+                    "complete": result.complete,
+                    "accepted_controls": list(result.accepted_controls),
+                    "held_controls": list(result.held_controls),
+                    "accepted_batch": text(result.accepted_file),
+                    "held_batch": text(result.held_file),
+                    "report": json.loads(report.read_text(encoding="utf-8")),
+                }, out)
+        except BaseException:
+            os.unlink(answer)
+            raise
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return not result.outcome.unreadable, answer
+
     def submit(self, submission: Submission, body: Spooled, name: str) -> tuple[int, dict]:
         """Scrub, record and keep one claimed submission; store and return its answer.
 
@@ -378,6 +441,22 @@ def _file_problems(report: Path) -> list[dict]:
     with open(report, encoding="utf-8") as handle:
         files = json.load(handle).get("files", [])
     return files[0].get("problems", []) if files else []
+
+
+PAGE_SIZE, PAGE_MAX = 50, 500  # GET /v1/submissions: a page by default, at most
+
+
+def _listed(row: Submission) -> dict[str, Any]:
+    """A submission as GET /v1/submissions lists it: from its stored answer, no PHI."""
+    answer = row.answer or {}
+    item: dict[str, Any] = {"id": row.id, "created": row.created,
+                            "state": "done" if row.done else "pending",
+                            "links": {"self": f"/v1/submissions/{row.id}"}}
+    if row.done:
+        item["verdict"] = answer.get("verdict")
+        item["counts"] = answer.get("counts")
+        item["links"] = answer.get("links") or item["links"]
+    return item
 
 
 def _submission_answer(submission_id: str, name: str, outcome: FileOutcome, folder: Path
@@ -531,8 +610,14 @@ def create_app(settings: ServeSettings) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only its first route's
+            allowed = {method for route in app.router.routes
+                       if route.matches(request.scope)[0] is not Match.NONE
+                       for method in getattr(route, "methods", None) or ()}
+            headers = {**(headers or {}), "Allow": ", ".join(sorted(allowed))}
         return ApiError(exc.status_code, "http_" + str(exc.status_code), str(exc.detail),
-                        headers=getattr(exc, "headers", None)).response()
+                        headers=headers).response()
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -609,6 +694,33 @@ def create_app(settings: ServeSettings) -> FastAPI:
         return FileResponse(report, media_type="application/json",
                             background=BackgroundTask(os.unlink, report))
 
+    @app.post("/v1/split", tags=["claims"], openapi_extra=_BODY,
+              responses={200: {"description": "the accepted and the held claims as two "
+                                              "837 batches, counts, and the JSON report",
+                               "content": {"application/json": {}}},
+                         **_errors(400, 401, 413, 422, 503)})
+    async def split(request: Request, who: Client) -> Response:
+        """Split an 837 into a batch ready to send and a batch to hold; nothing is kept."""
+        from scrubber.split import SplitError
+
+        body, name = await _spooled_body(request, settings)
+        try:
+            readable, answer = await run_in_threadpool(intake.split, body, name)
+        except SplitError as exc:
+            raise ApiError(422, "not_split", str(exc)) from None
+        finally:
+            body.remove()
+        if not readable:
+            try:
+                said = json.loads(Path(answer).read_text(encoding="utf-8"))["report"]
+                problems = [p for f in said.get("files", []) for p in f.get("problems", [])]
+            finally:
+                os.unlink(answer)
+            raise ApiError(400, "not_an_837", problems[0]["message"] if problems else
+                           "the body is not an X12 837", extra={"problems": problems})
+        return FileResponse(answer, media_type="application/json",
+                            background=BackgroundTask(os.unlink, answer))
+
     @app.post("/v1/submissions", tags=["claims"], status_code=201, openapi_extra=_BODY,
               responses={201: {"description": "the submission: id, verdict, counts, links",
                                "model": SubmissionAnswer},
@@ -633,6 +745,31 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if replayed:
             headers["Idempotent-Replayed"] = "true"
         return JSONResponse(answer, status_code=status, headers=headers)
+
+    @app.get("/v1/submissions", tags=["claims"], response_model=SubmissionPage,
+             responses=_errors(401, 404, 422))
+    async def submissions(request: Request, who: Client,
+                          limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_SIZE,
+                          before: Annotated[str | None, Query(pattern=ID_PATTERN)] = None
+                          ) -> JSONResponse:
+        """This client's submissions, newest first, ``limit`` a page (``next`` links the
+        following page): id, when, state, verdict, counts and links; no patient data."""
+        unknown = sorted(set(request.query_params) - {"limit", "before"})
+        if unknown:  # a misspelt limit= must not quietly give the default page
+            raise ApiError(422, "bad_request", f"unknown query parameter {unknown[0]!r} "
+                           "(known: limit, before)")
+        after = None
+        if before is not None:
+            after = await run_in_threadpool(intake.store.get, who, before)
+            if after is None:
+                raise ApiError(404, "not_found", "no such submission (before=)")
+        rows = await run_in_threadpool(intake.store.page, who, limit + 1, after)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        page = {"submissions": [_listed(row) for row in rows],
+                "next": f"/v1/submissions?limit={limit}&before={rows[-1].id}" if more
+                else None}
+        return JSONResponse(page)
 
     async def _owned(who: str, submission_id: str) -> Submission:
         found = await run_in_threadpool(intake.store.get, who, submission_id)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from scrubber.options import ScrubOptions
+from scrubber.paths import private_dir
 from scrubber.serve.auth import Clients
 
 #: the environment variable naming the pickled settings a worker process starts from
@@ -76,8 +77,7 @@ class ServeSettings:
     def prepare(self) -> None:
         """Create the data folders, owner-only."""
         for folder in (self.data_dir, self.spool_dir, self.submissions_dir):
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(folder, 0o700)
+            private_dir(folder)
 
     def save(self) -> Path:
         """Write these settings owner-only for worker processes to load (they hold tokens)."""

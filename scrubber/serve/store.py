@@ -238,6 +238,19 @@ class SubmissionStore:
                                 "AND idem_key = ?", (client, key))
         return _row(rows[0]) if rows else None
 
+    def page(self, client: str, limit: int, before: Submission | None = None
+             ) -> list[Submission]:
+        """A client's submissions, newest first: ``limit`` of them, those after ``before``
+        in that order (keyset paging: a page stays right while new ones arrive)."""
+        where, params = "client = ?", [client]
+        if before is not None:
+            where += " AND (created < ? OR (created = ? AND id < ?))"
+            params += [before.created, before.created, before.id]
+        _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE {where} "
+                                "ORDER BY created DESC, id DESC LIMIT ?",
+                                (*params, limit))
+        return [_row(row) for row in rows]
+
     def expired(self, days: int) -> list[Submission]:
         """Finished submissions older than ``days`` days."""
         _, rows = self._execute(f"SELECT {_COLUMNS} FROM serve_submissions WHERE created < ? "

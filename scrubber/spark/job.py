@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scrubber.data import with_installed
+from scrubber.emit.sinks import ACK_SUFFIXES
 from scrubber.options import ScrubOptions
 from scrubber.spark.pieces import PIECE_BYTES, Piece, plan
 from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
@@ -42,7 +43,6 @@ SCHEMAS = {
                 "control_number STRING, message STRING, segment INT, line INT, offset LONG, "
                 "fatal BOOLEAN",
 }
-ACK_SUFFIXES = ("277ca", "999", "ta1")
 
 
 @dataclass(frozen=True)
@@ -205,32 +205,39 @@ def ordinal_bases(pieces: Sequence[Piece], counts: dict[int, int], scope: str
 def assemble_acks(pieces: Sequence[Piece], parts: Path, folder: Path) -> list[str]:
     """Join each input's acknowledgement parts, in piece order, into one file per input.
 
-    Names follow ``scrub check --277ca``: ``<input name>.277ca.x12`` and so on
-    (with the input's position in front when two inputs share a name).
+    Names follow ``scrub check --277ca`` (scrubber.emit.sinks.ack_stems):
+    ``<input name>.277ca.x12`` and so on, inputs that share a file name told
+    apart by their folders. Each file is whole or absent; the folder is the
+    run's own, so acknowledgements an earlier run left there are removed.
     """
-    from scrubber.api import open_private
+    from scrubber.emit.sinks import ack_stems
+    from scrubber.files import open_private, output_error
 
-    names = [Path(piece.path).name for piece in pieces if piece.index == 0]
+    firsts = [piece for piece in pieces if piece.index == 0]
+    stems = ack_stems([piece.path for piece in firsts], folder)
     written = []
-    for piece in pieces:
-        if piece.index != 0:
-            continue
-        name = Path(piece.path).name
-        if names.count(name) > 1:
-            name = f"{piece.file}-{name}"
+    for piece in firsts:
         ones = [p for p in pieces if p.file == piece.file]
         for suffix in ACK_SUFFIXES:
             found = [parts / f"{p.name}.{suffix}.x12" for p in ones]
             found = [f for f in found if f.exists()]
             if not found:
                 continue
-            target = folder / f"{name}.{suffix}.x12"
-            with open_private(str(target), "wb") as out:
+            target = f"{stems[piece.path]}.{suffix}.x12"
+            with open_private(target, "wb") as out:
                 for part in found:
                     with open(part, "rb") as handle:
                         shutil.copyfileobj(handle, out, 1 << 20)
-            written.append(str(target))
+            written.append(target)
     shutil.rmtree(parts, ignore_errors=True)
+    kept = {os.path.basename(name) for name in written}
+    for entry in os.scandir(folder):
+        if entry.name.endswith(tuple(f".{suffix}.x12" for suffix in ACK_SUFFIXES)) \
+                and entry.name not in kept and entry.is_file(follow_symlinks=False):
+            try:
+                os.unlink(entry.path)
+            except OSError as exc:
+                raise output_error(exc, entry.path) from None
     return written
 
 

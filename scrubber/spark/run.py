@@ -16,6 +16,11 @@ from scrubber.spark.pieces import PIECE_BYTES
 from scrubber.spark.session import session
 from scrubber.spark.stages import RUN
 
+#: how to get pyspark: the package itself, or our checkout's extra (which pins the version
+#: we test); never "scrubber[spark]": on the package index that name is another project
+PYSPARK_HINT = ("scrub batch needs pyspark (and Java 17): pip install pyspark, or from a "
+                "scrubber checkout: pip install '.[spark]'")
+
 
 class BatchError(Exception):
     """The run itself could not go ahead: no pyspark or Java, an --out that cannot be made."""
@@ -34,7 +39,7 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise BatchError("scrub batch needs pyspark: pip install 'scrubber[spark]'") from None
+        raise BatchError(PYSPARK_HINT) from None
     folder = Path(out)
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -59,10 +64,43 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     except LedgerError as exc:
         raise BatchError(str(exc)) from None
     except Exception as exc:  # a task failed: say so in one line, not a JVM stack
+        cause = worker_cause(str(exc))
+        if cause is not None:
+            raise BatchError(f"the Spark job failed in a Python worker: {cause}") from exc
         raise BatchError(f"the Spark job failed: {_first_line(exc)}") from exc
     finally:
         if running is None:
             spark.stop()
+
+
+_CAUSE_CHARS = 300
+_NO_START = "Error from python worker:"
+
+
+def worker_cause(text: str) -> str | None:
+    """The exception a Python worker raised, from a Spark error's text: the last line of
+    the last Python traceback in it ("ModuleNotFoundError: No module named 'scrubber'"),
+    cut to a log line; None when it holds no traceback.
+
+    Spark's message starts "An exception was thrown from the Python worker" and
+    says what only at the end of the worker's traceback, inside a JVM stack.
+    """
+    at = text.rfind("Traceback (most recent call last):")
+    if at >= 0:  # the frames are indented; the first line that is not names the exception
+        cause = next((line.strip() for line in text[at:].splitlines()[1:]
+                      if line.strip() and not line[0].isspace()), None)
+    else:  # a worker that did not start says why on its standard error
+        at = text.rfind(_NO_START)
+        cause = next((line.strip() for line in text[at + len(_NO_START):].splitlines()
+                      if line.strip()), None) if at >= 0 else None
+    if not cause:
+        return None
+    if len(cause) > _CAUSE_CHARS:
+        cause = cause[:_CAUSE_CHARS] + "..."
+    if "No module named" in cause:
+        cause += (" (Spark's Python workers need an interpreter that can import scrubber "
+                  "and pyspark: set PYSPARK_PYTHON or spark.pyspark.python)")
+    return cause
 
 
 def _first_line(exc: BaseException) -> str:

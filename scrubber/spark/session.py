@@ -1,9 +1,20 @@
-"""A SparkSession for the scrub: local or on a cluster, files written owner-only."""
+"""A SparkSession for the scrub: local or on a cluster, files written owner-only.
+
+Spark starts its Python workers as ``$PYSPARK_PYTHON``, else ``python3`` from
+the PATH, which need not be the interpreter scrubber is installed in (a venv
+run as ``venv/bin/scrub`` without being activated): every task then failed
+on ``import scrubber``. A session made here starts them with this process's
+own interpreter unless the user chose one (``PYSPARK_PYTHON``, or
+``spark.pyspark.python`` given as a setting, which pyspark alone would not
+apply to the workers of a session started from Python).
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 # Parquet tables name claims and carry CLM01s: written like every report, owner-only
@@ -28,9 +39,37 @@ def session(master: str | None = None, conf: Sequence[tuple[str, str]] = (),
     if master and master.startswith("local"):
         # a local run listens on this machine only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    settings = {**_DEFAULTS, **dict(conf)}
+    python = worker_python(settings)
+    settings[PYTHON_SETTING] = python
     builder = SparkSession.builder.appName(app)
     if master:
         builder = builder.master(master)
-    for key, value in {**_DEFAULTS, **dict(conf)}.items():
+    for key, value in settings.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    with _environment(PYTHON_ENV, python):  # what pyspark reads when the context starts
+        return builder.getOrCreate()
+
+
+PYTHON_ENV = "PYSPARK_PYTHON"
+PYTHON_SETTING = "spark.pyspark.python"
+
+
+def worker_python(settings: dict[str, str]) -> str:
+    """The interpreter Spark's Python workers run: $PYSPARK_PYTHON, else the
+    spark.pyspark.python setting, else this process's own (sys.executable)."""
+    return os.environ.get(PYTHON_ENV) or settings.get(PYTHON_SETTING) or sys.executable
+
+
+@contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``name`` set to ``value`` within the block, as it was afterwards."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before

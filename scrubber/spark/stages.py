@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrubber.core import Recording, Scrubber
 from scrubber.emit.sinks import AckFiles, Sink, ack_sinks
@@ -52,6 +52,9 @@ from scrubber.rules.context import (
 )
 from scrubber.rules.engine import line_rows, patient_key
 from scrubber.spark.pieces import Piece
+
+if TYPE_CHECKING:
+    from scrubber.ig.gate import Hold
 
 RUN, FILE = "run", "file"  # the reach of the day context: every file of the run, or each file
 
@@ -79,7 +82,7 @@ class Job:
                                digest_size=16).digest()
 
 
-def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], str | None] | None:
+def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], Hold | None] | None:
     """Why the implementation-guide check holds a claim of the piece (None without the check)."""
     if not options.conformance:
         return None

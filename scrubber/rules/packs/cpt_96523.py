@@ -232,7 +232,7 @@ def drug_admin(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 @rule("96523-units", severity=REJECT, stc=("A7", "476"),
-      procedures=IRRIGATION,
+      procedures=IRRIGATION, fix="unsafe: the line's units set to 1 (its charge is kept)",
       summary="96523 is billed with units other than 1, or more than once a day",
       source="CPT 96523: one irrigation a day (MUE 1, the common value)")
 def units(ctx: ClaimContext) -> Iterator[Hit]:

@@ -71,7 +71,8 @@ def _first_service_day(ctx: ClaimContext) -> date | None:
 
 @rule("snip-claim-balance", severity=REJECT, stc=("A7", "400"),
       summary="CLM02 is not the sum of the line charges",
-      source=_SNIP.format(3, "claim total charge equals the sum of its service lines"))
+      source=_SNIP.format(3, "claim total charge equals the sum of its service lines"),
+      fix="unsafe: CLM02 set to the sum of the line charges")
 def claim_balance(ctx: ClaimContext) -> Iterator[Hit]:
     """The claim's total charge (CLM02) is the sum of its line charges (SV102 / SV203).
 

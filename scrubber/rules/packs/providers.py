@@ -1,0 +1,445 @@
+"""Provider identity: the NPIs of a claim against NPPES, PECOS and the NUCC taxonomy.
+
+Sources: CMS's NPPES downloadable file (monthly; the user's ``--nppes``), the
+PECOS Order and Referring file (about twice a month; ``--pecos-order-refer``)
+and the NUCC Health Care Provider Taxonomy code set (twice a year;
+``--nucc-taxonomy``), each as published (scrubber.providers reads and indexes
+them). Medicare contractors return "billing provider identifier" and
+"rendering provider" among their commonest unprocessable claims, and deny
+lab, imaging, DME and home-health claims whose ordering or referring provider
+is not enrolled to order (CARC 183/N264, N265). A rule whose file is not
+installed does not run, and the run says so once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from scrubber.model.claims import Location, Provider, ServiceLine
+from scrubber.providers import (
+    NppesIndex,
+    OrderReferring,
+    ProviderFileError,
+    TaxonomySet,
+    load_nppes,
+    load_nucc,
+    load_pecos,
+)
+from scrubber.rules.context import ClaimContext
+from scrubber.rules.findings import Notice
+from scrubber.rules.registry import REJECT, WARN, Hit, rule
+from scrubber.rules.resources import (
+    Release,
+    ResourceError,
+    ResourceKind,
+    ResourceOption,
+    resource_kind,
+)
+
+ORDER = 40  # after the add-on codes, before the fee schedule (scrubber.rules.registry.Pack)
+FIXTURES = "providers"  # its rules' fixtures, scrubbed with the synthetic files beside them
+NPPES, PECOS, NUCC = "nppes", "pecos-order-refer", "nucc-taxonomy"
+
+
+def _loader(option: str, load, what: str):
+    def loaded(given: Mapping[str, tuple[str, ...]]):
+        if not given.get(option):
+            return None
+        try:
+            return load(given[option])
+        except ProviderFileError as exc:
+            raise ResourceError(f"{what}: {exc}") from None
+    return loaded
+
+
+def _recognize_nppes(path: Path) -> Release | None:
+    """An NPPES zip or npidata_pfile CSV; its headings and first rows are checked here, every
+    row when it is indexed."""
+    from scrubber.providers.files import looks_like_nppes, nppes_heading_check, nppes_snapshot
+
+    if not looks_like_nppes(path):
+        return None
+    try:
+        day = nppes_snapshot(path)
+        nppes_heading_check(path)
+    except ProviderFileError as exc:
+        raise ResourceError(str(exc)) from None
+    # a full snapshot knows every NPI's history up to its day: it judges every date
+    return Release(NPPES, f"NPPES as of {day:%Y-%m-%d}", None)
+
+
+def _recognize_pecos(path: Path) -> Release | None:
+    from scrubber.providers.files import looks_like_pecos
+    from scrubber.providers.index import pecos_as_of
+
+    if not looks_like_pecos(path):
+        return None
+    day = pecos_as_of(path)
+    return Release(PECOS, "PECOS Order and Referring" + (f" as of {day:%Y-%m-%d}" if day
+                                                         else ""), None)
+
+
+def _recognize_nucc(path: Path) -> Release | None:
+    from scrubber.providers.files import looks_like_nucc, nucc_codes, nucc_version
+
+    if not looks_like_nucc(path):
+        return None
+    try:
+        nucc_codes(path)
+    except ProviderFileError as exc:
+        raise ResourceError(str(exc)) from None
+    version = nucc_version(path.name)
+    return Release(NUCC, f"NUCC taxonomy {version[0]}" if version else "NUCC taxonomy",
+                   version[1] if version else None)
+
+
+resource_kind(ResourceKind(NPPES, (
+    ResourceOption(NPPES, "CMS NPPES downloadable file (the monthly NPPES_Data_Dissemination "
+                          "zip as downloaded, or the npidata_pfile CSV in it); the newest "
+                          "given judges. See docs/providers.md.", recognize=_recognize_nppes),
+), _loader(NPPES, load_nppes, "NPPES file"), label="CMS NPPES file",
+    in_use=lambda index: (index.label(),) if isinstance(index, NppesIndex) else ()))
+resource_kind(ResourceKind(PECOS, (
+    ResourceOption(PECOS, "CMS PECOS Order and Referring file (CSV: NPI, LAST_NAME, "
+                          "FIRST_NAME, PARTB, DME, HHA, PMD, HOSPICE), zipped or not. See "
+                          "docs/providers.md.", recognize=_recognize_pecos),
+), _loader(PECOS, load_pecos, "Order and Referring file"),
+    label="CMS PECOS Order and Referring file",
+    in_use=lambda table: (table.label(),) if isinstance(table, OrderReferring) else ()))
+resource_kind(ResourceKind(NUCC, (
+    ResourceOption(NUCC, "NUCC Health Care Provider Taxonomy code set (nucc_taxonomy_251.csv "
+                         "as downloaded), repeatable, one per version. See docs/providers.md.",
+                   recognize=_recognize_nucc),
+), _loader(NUCC, load_nucc, "NUCC taxonomy"), label="NUCC provider taxonomy code set",
+    in_use=lambda found: (found.label(),) if isinstance(found, TaxonomySet) else ()))
+
+ROLES = {"85": "billing", "82": "rendering", "71": "attending", "72": "operating",
+         "ZZ": "other operating", "DN": "referring", "P3": "primary care", "DK": "ordering",
+         "DQ": "supervising", "77": "service facility", "QB": "purchased service",
+         "FA": "service facility"}
+# roles the guides fill with a person (NM102 = 1) or an organisation (NM102 = 2) only
+PERSONS = frozenset({"71", "72", "ZZ", "DN", "P3", "DK", "DQ"})
+ORGANISATIONS = frozenset({"77", "FA"})
+SOURCE_NPPES = "CMS NPPES downloadable file (the user's --nppes; see docs/providers.md), {}"
+
+
+@dataclass(frozen=True, slots=True)
+class Named:
+    """One NPI the claim names: in which role, where, and the date it is judged on."""
+
+    role: str  # NM101 (85 for the billing provider)
+    entity_type: str  # NM102 as sent
+    npi: str
+    taxonomy: str  # PRV03 of the provider's loop
+    location: Location
+    line: ServiceLine | None  # for a 2420 provider
+    day: date | None  # the line's date, else the claim's first date of service
+
+    def who(self) -> str:
+        place = f"line {self.line.number} " if self.line is not None and self.line.number \
+            else ""
+        return f"the {place}{ROLES.get(self.role, self.role)} provider (NM1*{self.role})"
+
+
+def _first_day(ctx: ClaimContext) -> date | None:
+    days = [day for _, day in ctx.dated_lines()]
+    if days:
+        return min(days)
+    statement = ctx.claim.date("434")
+    return statement.start if statement is not None else None
+
+
+def named(ctx: ClaimContext) -> tuple[Named, ...]:
+    """Every NPI of the claim: billing, 2310x and 2420x providers; worked out once."""
+    def compute() -> tuple[Named, ...]:
+        first = _first_day(ctx)
+        out = []
+        billing = ctx.record.billing_provider
+        if billing is not None and billing.npi:
+            out.append(Named("85", billing.entity_type, billing.npi, billing.taxonomy,
+                             billing.location, None, first))
+        out += [_of(p, None, first) for p in ctx.claim.providers if p.npi]
+        out += [_of(p, line, ctx.service_date(line) or first)
+                for line in ctx.claim.lines for p in line.providers if p.npi]
+        return tuple(out)
+
+    return ctx.once("provider-npis", compute)
+
+
+def _of(provider: Provider, line: ServiceLine | None, day: date | None) -> Named:
+    return Named(provider.role, provider.entity_type, provider.npi, provider.taxonomy,
+                 provider.location, line, day)
+
+
+def _once_each(items) -> Iterator[Named]:
+    """Each (role, NPI) once: a provider named on every line is one finding, not ten."""
+    seen = set()
+    for item in items:
+        if (item.role, item.npi) not in seen:
+            seen.add((item.role, item.npi))
+            yield item
+
+
+@rule("npi-not-in-nppes", severity=REJECT, stc=("A7", "562"),
+      summary="an NPI on the claim is not in the NPPES file",
+      source=SOURCE_NPPES.format("every NPI issued, with its deactivation"), needs=(NPPES,))
+def npi_not_in_nppes(ctx: ClaimContext) -> Iterator[Hit]:
+    """Every NPI on the claim was issued: NPPES lists it (deactivated ones too).
+
+    An NPI that passes its check digit but was never issued is a typing error
+    the payer returns as an invalid billing or rendering provider identifier.
+    A date of service after the day of the NPPES file makes it a warning: the
+    NPI may have been issued since.
+    Fails: NM1*82*1*...*XX*1112223338 (not in the NPPES file)
+    Passes: NM1*82*1*...*XX*1093817462 (in the NPPES file)
+    """
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return
+    for item in _once_each(named(ctx)):
+        if index.record(item.npi) is not None:
+            continue
+        later = item.day is not None and item.day > index.snapshot
+        yield Hit(f"{item.who()} NPI {item.npi} is not in the NPPES file ({index.label()})"
+                  + (f"; the date of service {item.day:%Y-%m-%d} is later, so it may have "
+                     "been issued since" if later else "") + ".",
+                  "Correct the NPI (look the provider up in the NPPES registry); if it was "
+                  "issued after the file's day, install the current NPPES file.",
+                  line=item.line, segment=item.location, element="NM109",
+                  ceiling=WARN if later else None)
+
+
+@rule("npi-inactive", severity=REJECT, stc=("A7", "562"),
+      summary="an NPI is deactivated (or not yet issued) on the date of service",
+      source=SOURCE_NPPES.format("enumeration, deactivation and reactivation dates"),
+      needs=(NPPES,))
+def npi_inactive(ctx: ClaimContext) -> Iterator[Hit]:
+    """An NPI must be in force on the date of service: issued, and not deactivated then.
+
+    A deactivated NPI is in force again from its reactivation date.
+    Fails: NM1*82 NPI deactivated 2025-06-30, service on 20260302
+    Passes: NM1*82 NPI deactivated 2025-06-30 and reactivated 2026-01-15, service on 20260302
+    """
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return
+    for item in _once_each(named(ctx)):
+        record = index.record(item.npi)
+        if record is None or item.day is None or record.active_on(item.day):
+            continue
+        if record.enumerated is not None and item.day < record.enumerated:
+            why = f"was issued only on {record.enumerated:%Y-%m-%d}"
+        else:
+            assert record.deactivated is not None
+            why = f"was deactivated on {record.deactivated:%Y-%m-%d}" + (
+                f" (reactivated only on {record.reactivated:%Y-%m-%d})"
+                if record.reactivated else "")
+        yield Hit(f"{item.who()} NPI {item.npi} {why}; the date of service is "
+                  f"{item.day:%Y-%m-%d} ({index.label()}).",
+                  "Bill under the NPI in force on the date of service (a deactivated NPI's "
+                  "provider has a replacement, or must reactivate it first).",
+                  line=item.line, segment=item.location, element="NM109")
+
+
+@rule("npi-entity-type", severity=REJECT, stc=("A7", "562"),
+      summary="an NPI's entity type (person or organisation) does not fit its loop",
+      source=SOURCE_NPPES.format("Entity Type Code; 837P/837I 2010AA, 2310x, 2420x NM102"),
+      needs=(NPPES,))
+def npi_entity_type(ctx: ClaimContext) -> Iterator[Hit]:
+    """NM102 says a person (1) or an organisation (2): NPPES must say the same of the NPI.
+
+    Referring, ordering, attending, operating and supervising providers are
+    people; a service facility is an organisation. A billing provider the guide
+    wants as an organisation (every 837I; an 837P sent with NM102 2) whose NPI
+    is an individual's is a warning.
+    Fails: NM1*82*1 with an organisation's NPI (entity type 2)
+    Passes: NM1*82*1 with an individual's NPI (entity type 1)
+    """
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return
+    for item in _once_each(named(ctx)):
+        record = index.record(item.npi)
+        if record is None or not record.entity_type:
+            continue
+        words = {"1": "an individual", "2": "an organisation"}
+        found = words[record.entity_type]
+        if item.role == "85" and record.entity_type == "1" and \
+                (ctx.kind == "837I" or item.entity_type == "2"):
+            wants = ("an institutional claim's billing provider is the facility"
+                     if ctx.kind == "837I" else "the billing provider is sent as an "
+                     "organisation (NM102 2)")
+            yield Hit(f"{wants}, but NPPES lists NPI {item.npi} as an individual "
+                      f"({index.label()}).",
+                      "Bill under the organisation's NPI (entity type 2); an individual "
+                      "billing under the own NPI is sent as a person (NM102 1) on an 837P.",
+                      segment=item.location, element="NM109", ceiling=WARN)
+        elif item.entity_type in words and item.entity_type != record.entity_type:
+            yield Hit(f"{item.who()} is sent as {words[item.entity_type]} (NM102 "
+                      f"{item.entity_type}), but NPPES lists NPI {item.npi} as {found} "
+                      f"(entity type {record.entity_type}, {index.label()}).",
+                      "Send the NPI of the provider the loop names: an individual's own NPI "
+                      "for a person, the organisation's for a group or facility.",
+                      line=item.line, segment=item.location, element="NM102")
+        elif item.role in PERSONS and record.entity_type == "2" or \
+                item.role in ORGANISATIONS and record.entity_type == "1":
+            must = "a person" if item.role in PERSONS else "an organisation"
+            yield Hit(f"{item.who()} must be {must}, but NPPES lists NPI {item.npi} as "
+                      f"{found}.",
+                      "Send the NPI of the individual (or the facility) the loop names.",
+                      line=item.line, segment=item.location, element="NM109")
+
+
+def _taxonomies(ctx: ClaimContext) -> Iterator[Named]:
+    for item in _once_each(named(ctx)):
+        if item.taxonomy:
+            yield item
+
+
+@rule("taxonomy-unknown", severity=REJECT, stc=("A7", "145"),
+      summary="a PRV taxonomy code is not in the NUCC code set in force on the date",
+      source="NUCC Health Care Provider Taxonomy code set (the user's --nucc-taxonomy; see "
+             "docs/providers.md); PRV03", needs=(NUCC,))
+def taxonomy_unknown(ctx: ClaimContext) -> Iterator[Hit | Notice]:
+    """A provider's taxonomy (PRV03) is a code of the NUCC set in force on the date of service.
+
+    A date before every version given is not judged (the run says so once).
+    Fails: PRV*PE*PXC*2080X0099X (a code the NUCC set given does not list)
+    Passes: PRV*PE*PXC*207Q00000X (family medicine)
+    """
+    codes = ctx.resource(NUCC, TaxonomySet)
+    if codes is None:
+        return
+    for item in _taxonomies(ctx):
+        release = codes.release_for(item.day) if item.day is not None else None
+        if release is None:
+            if item.day is not None:
+                yield Notice("nucc-uncovered-dates", "not checked: taxonomy codes of services "
+                             f"dated before every NUCC version given ({codes.label()}); add "
+                             "that version with --nucc-taxonomy", source=NUCC)
+            continue
+        if item.taxonomy.upper() not in release.codes:
+            yield Hit(f"{item.who()} taxonomy {item.taxonomy} is not a code of the "
+                      f"{release.label()}.",
+                      "Correct PRV03: the provider's taxonomy as listed in NPPES, a code of "
+                      "the current NUCC set.", line=item.line, segment=item.location,
+                      element="PRV03")
+
+
+@rule("taxonomy-not-npis", severity=WARN, stc=("A7", "145"),
+      summary="a PRV taxonomy code is not one NPPES lists for the provider's NPI",
+      source=SOURCE_NPPES.format("Healthcare Provider Taxonomy Code_1 to _15; PRV03"),
+      needs=(NPPES,))
+def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
+    """The taxonomy a claim gives for a provider is one the provider registered in NPPES.
+
+    Payers match PRV03 against the NPI's taxonomies to choose the provider's
+    enrolment: a code the NPI does not carry is denied or priced wrongly.
+    Fails: NM1*82 NPI with 207Q00000X in NPPES, PRV*PE*PXC*207R00000X
+    Passes: NM1*82 NPI with 207Q00000X in NPPES, PRV*PE*PXC*207Q00000X
+    """
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return
+    for item in _taxonomies(ctx):
+        record = index.record(item.npi)
+        if record is None or not record.taxonomies or \
+                item.taxonomy.upper() in record.taxonomies:
+            continue
+        yield Hit(f"{item.who()} taxonomy {item.taxonomy} is not one NPPES lists for NPI "
+                  f"{item.npi} ({', '.join(record.taxonomies)}; {index.label()}).",
+                  "Send one of the NPI's own taxonomies in PRV03, or have the provider add "
+                  "this one to its NPPES record.", line=item.line, segment=item.location,
+                  element="PRV03")
+
+
+# -- ordering and referring providers --------------------------------------------------------
+
+def _needs(ctx: ClaimContext, line: ServiceLine | None) -> str | None:
+    """The PECOS column the service needs of its ordering or referring provider, or None."""
+    profile = ctx.profile
+    if line is None:  # the claim: an institutional home-health or hospice bill
+        kind = ctx.claim.facility_code[:2]
+        if kind in profile.list("home-health-bill-types"):
+            return "HHA"
+        if kind in profile.list("hospice-bill-types"):
+            return "HOSPICE"
+        return None
+    if ctx.kind != "837P" or line.procedure_qualifier != "HC":
+        return None
+    if line.procedure in profile.list("power-mobility-codes"):
+        return "PMD"
+    if line.procedure in profile.list("dme-codes"):
+        return "DME"
+    if line.procedure in profile.list("order-refer-part-b-codes"):
+        return "PARTB"
+    return None
+
+
+WORDS = {"PARTB": "Part B clinical laboratory and imaging services", "DME": "DMEPOS",
+         "HHA": "home health services", "PMD": "power mobility devices",
+         "HOSPICE": "hospice services"}
+
+
+def _orderer(ctx: ClaimContext, line: ServiceLine | None) -> Provider | None:
+    """The line's ordering (2420E) or referring (2420F) provider, else the claim's referring
+    (2310A/2310F) or, on an institutional claim, its attending provider (who certifies the
+    home-health or hospice plan of care)."""
+    roles = ("DK", "DN")
+    if line is not None:
+        for provider in line.providers:
+            if provider.role in roles and provider.npi:
+                return provider
+    for role in ("DK", "DN", "71") if ctx.kind == "837I" else roles:
+        for provider in ctx.claim.providers:
+            if provider.role == role and provider.npi:
+                return provider
+    return None
+
+
+@rule("order-refer-not-eligible", severity=REJECT, stc=("A7", "562"),
+      summary="the ordering/referring provider of a lab, imaging, DME or home-health service "
+              "may not order it (PECOS)",
+      source="CMS PECOS Order and Referring file (the user's --pecos-order-refer; see "
+             "docs/providers.md); 42 CFR 424.507", needs=(PECOS,))
+def order_refer_not_eligible(ctx: ClaimContext) -> Iterator[Hit]:
+    """Medicare pays ordered services only when the orderer is enrolled to order them.
+
+    Clinical laboratory and imaging services (PARTB), DMEPOS (DME), power
+    mobility devices (PMD), home health (HHA: bill types 032x-034x) and hospice
+    (HOSPICE: 081x-082x) need an ordering or referring provider whom the Order
+    and Referring file lists with Y in that column. The codes and bill types are
+    profile lists (order-refer-part-b-codes, dme-codes, power-mobility-codes,
+    home-health-bill-types, hospice-bill-types).
+    Fails: SV1*HC:80053 with NM1*DN NPI listed PARTB N
+    Passes: SV1*HC:80053 with NM1*DN NPI listed PARTB Y
+    """
+    table = ctx.resource(PECOS, OrderReferring)
+    if table is None:
+        return
+    wanted: list[tuple[ServiceLine | None, str]] = []
+    claim_needs = _needs(ctx, None)
+    if claim_needs is not None:
+        wanted.append((None, claim_needs))
+    wanted += [(line, need) for line in ctx.claim.lines
+               if (need := _needs(ctx, line)) is not None]
+    seen = set()
+    for line, need in wanted:
+        provider = _orderer(ctx, line)
+        if provider is None or (provider.npi, need) in seen:
+            continue
+        seen.add((provider.npi, need))
+        allowed = table.eligible(provider.npi)
+        if allowed is not None and need in allowed:
+            continue
+        what = f"{line.procedure}" if line is not None else "this bill"
+        said = ("is not in" if allowed is None else f"is listed without {need} in")
+        yield Hit(f"the {ROLES.get(provider.role, provider.role)} provider of {what} "
+                  f"({WORDS[need]}), NPI {provider.npi}, {said} the {table.label()}: "
+                  "Medicare denies it.",
+                  "Get the order from a provider enrolled in PECOS to order these services, "
+                  "or have this provider enrol; then name that provider (NM1*DK or NM1*DN).",
+                  line=line, segment=provider.location, element="NM109")
