@@ -717,7 +717,7 @@ class Figures:
     slow: list[int] = field(default_factory=list)  # cases over LIMITS["seconds"] (bench only)
     mutations: dict[str, int] = field(default_factory=dict)
     big: int = 0  # cases of 50,000 segments or more
-    largest: tuple[int, int] = (0, 0)  # (bytes, segments) of the largest input
+    largest: tuple[int, int] = (0, 0)  # the most bytes and the most segments of an input
 
 
 def run(seed: int, count: int, keep: Path | None = None,
@@ -736,7 +736,8 @@ def run(seed: int, count: int, keep: Path | None = None,
         figures.cases += 1
         segments = data.count(data[105:106] if len(data) > 105 else b"~")
         figures.big += segments >= 50_000
-        figures.largest = max(figures.largest, (len(data), segments))
+        figures.largest = (max(figures.largest[0], len(data)),
+                           max(figures.largest[1], segments))
         for name in mutations:
             figures.mutations[name] = figures.mutations.get(name, 0) + 1
         try:
@@ -781,8 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{codes}; acknowledgement files written: {acks}; {figures.validated} "
           f"acknowledgements validated by pyx12 ({figures.ack_bytes / 1e6:.1f} MB), "
           f"0 invalid unless listed above")
-    print(f"{figures.big} cases of 50,000 segments or more; the largest "
-          f"{figures.largest[0] / 1e6:.1f} MB, {figures.largest[1]:,} segments")
+    print(f"{figures.big} cases of 50,000 segments or more; the largest input "
+          f"{figures.largest[0] / 1e6:.1f} MB, the most segments {figures.largest[1]:,}")
     print(f"CPU {figures.cpu:.0f} s for the cases that passed; slowest case "
           f"{figures.slowest[1]} at {figures.slowest[0]:.1f} s wall")
     print(f"seed {args.seed}: {args.count} cases, {len(findings)} findings, "
