@@ -76,6 +76,7 @@ def test_acknowledgement_findings_stay_fixed(seed, number, mutations, validator)
     assert outcome.exit_code == 1 and outcome.acks
 
 
+@pytest.mark.slow  # about 30 s of CPU
 def test_fuzz_fixed_seed_keeps_every_promise():
     figures = fuzz.Figures()
     findings = run(SEED, COUNT, report=lambda line: None, figures=figures)
@@ -90,6 +91,7 @@ def _base(kind: str = "P") -> bytes:
     return out.getvalue()
 
 
+@pytest.mark.slow  # 18 to 28 s of CPU each, most of it pyx12 reading a 3-5 MB 999
 @pytest.mark.parametrize("mutation, size", [
     (fuzz.hl_chain, 50_000), (fuzz.hl_cycle, 50_000), (fuzz.big_set, 100_000)])
 def test_the_big_mutations_at_full_size(mutation, size, validator):
