@@ -39,6 +39,10 @@ class SqliteStore(SqlStore):
         # kernel lets go when the process dies, however it dies
         self._leases_dir = Path(f"{location}.recordings")
         self._leases: dict[str, int] = {}
+        # the writers' queue: an exclusive flock on <ledger>.writers taken before BEGIN
+        # IMMEDIATE (see ``_queue``); None when the file system cannot lock it
+        self._writers: int | None = None
+        self._queued = False
 
     @classmethod
     def open(cls, path: Path, *, key: bytes | str | os.PathLike | None = None
@@ -102,6 +106,45 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        with self._queue():
+            yield from self._write_transaction()
+
+    @contextmanager
+    def _queue(self) -> Iterator[None]:
+        """Wait for the ledger's write lock in the kernel, not in SQLite's busy handler.
+
+        SQLite's busy handler polls with sleeps that grow to 100 ms, so a writer
+        that has waited long sleeps through the moments the lock is free and a
+        newcomer takes it: with 16 submissions at once some waited 15 s. A
+        blocking flock wakes a waiter the moment the holder lets go (and the
+        kernel lets go for a process that dies). Every write of this ledger
+        (any process of ours) queues here first, so BEGIN IMMEDIATE then finds
+        the lock free.
+        """
+        if self._queued:  # a transaction inside this store's own: it holds the queue
+            yield
+            return
+        fd = self._writers_fd()
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        self._queued = True
+        try:
+            yield
+        finally:
+            self._queued = False
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _writers_fd(self) -> int | None:
+        if self._writers is None:
+            try:
+                self._writers = os.open(f"{self.location}.writers",
+                                        os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            except OSError:
+                return None  # no queue file (a read-only folder): SQLite's handler alone
+        return self._writers
+
+    def _write_transaction(self) -> Iterator[None]:
         for attempt in range(_RETRIES):  # busy_timeout covers most waits; this the rest
             try:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -178,6 +221,9 @@ class SqliteStore(SqlStore):
                     pass
         for recording in list(self._leases):
             self._unlease(recording)
+        if self._writers is not None:
+            os.close(self._writers)
+            self._writers = None
         self._db.close()
 
 

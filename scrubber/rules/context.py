@@ -163,14 +163,28 @@ class ClaimContext:
     span: SpanLookup = lambda first, last: ()
     # what several rules derive from the same claim, worked out once (see ``once``)
     derived: dict = field(default_factory=dict, compare=False, repr=False)
+    # [True] once the ledger has been read (``day``, ``ledger_day``, ``sent``, ``span``, or a
+    # value ``once`` derived from them) since the engine last cleared it: see Engine.scrub
+    ledger_read: list[bool] = field(default_factory=lambda: [False], compare=False,
+                                    repr=False)
+    # the ``once`` names whose values were derived from the ledger
+    from_ledger: set[str] = field(default_factory=set, compare=False, repr=False)
 
     def once(self, name: str, compute: Callable[[], T]) -> T:
         """``compute()`` the first time ``name`` is asked for this claim, then its value."""
+        flag = self.ledger_read
         try:
-            return self.derived[name]
+            value = self.derived[name]
         except KeyError:
+            before, flag[0] = flag[0], False
             value = self.derived[name] = compute()
+            if flag[0]:
+                self.from_ledger.add(name)
+            flag[0] = flag[0] or before
             return value
+        if name in self.from_ledger:
+            flag[0] = True
+        return value
 
     def resource(self, name: str, kind: type[T]) -> T | None:
         """The run's resource ``name`` (see scrubber.rules.resources), if given and a ``kind``."""

@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from scrubber.model.claim_body import LineKey
 from scrubber.model.claims import ClaimRecord, Location
@@ -79,13 +79,16 @@ class LedgerReader(Protocol):
 class LedgerDecision(LedgerReader, Protocol):
     """A locked ledger transaction: reads, then records the claims decided in it."""
 
-    def record(self, submission: str, claim: ScrubbedClaim) -> None: ...
+    # ``claim``: the scrubbed claim, or what the store's ``prepare`` made of it
+    def record(self, submission: str, claim: Any) -> None: ...
 
 
 class LedgerRecorder(LedgerReader, Protocol):
     """What the engine needs of a store to record as it decides (scrubber.ledger.store)."""
 
     def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
+
+    def prepare(self, scrubbed: ScrubbedClaim) -> Any: ...  # its rows, hashes and content
 
     def deciding(self, keys: Iterable[str], *, recording: str | None = None
                  ) -> AbstractContextManager[LedgerDecision]: ...
@@ -125,7 +128,8 @@ class Engine:
               twins: Callable[[], tuple[int, ...]] | None = None,
               ledger_day: DayLookup | None = None,
               sent: Callable[[], SentClaim | None] | None = None,
-              span: SpanLookup | None = None) -> ScrubbedClaim:
+              span: SpanLookup | None = None,
+              memo: dict[str, tuple] | None = None) -> ScrubbedClaim:
         """Run the active rules the claim can trip; ``day`` defaults to the claim's own lines.
 
         ``twins()`` lists the earlier claims of the submission with the same
@@ -133,6 +137,14 @@ class Engine:
         ``ledger_day`` the ledger's services of a date (none without a ledger);
         ``sent()`` the ledger's copy of this same claim, if one was recorded;
         ``span(first, last)`` the services of a period (default: the claim's own lines).
+
+        ``memo`` (rule id -> what it yielded) takes the hits of each rule that
+        read nothing of the ledger (``day``, ``ledger_day``, ``sent``, ``span``),
+        and gives them back on the next scrub of the same claim instead of
+        running the rule again. A rule is a function of its context alone, so
+        one that did not read the ledger yields the same against any ledger:
+        a recording scrubs a batch first, then decides it under the ledger's
+        lock running only the rules that read it (``_scrub_recording``).
         """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
@@ -140,14 +152,29 @@ class Engine:
                 return own_services(record, submission, ordinal, when)
         if span is None:
             span = partial(own_span, record, submission, ordinal)
+        flag = [False]
+        ledger_day = ledger_day or (lambda when: ())
+        sent = sent or (lambda: None)
+        if memo is not None:
+            day, ledger_day, sent, span = (
+                _marking(day, flag), _marking(ledger_day, flag), _marking(sent, flag),
+                _marking(span, flag))
         context = ClaimContext(record, self.profile, ordinal, submission, day, self.resources,
-                               twins=twins or (lambda: ()),
-                               ledger_day=ledger_day or (lambda when: ()),
-                               sent=sent or (lambda: None), span=span)
+                               twins=twins or (lambda: ()), ledger_day=ledger_day,
+                               sent=sent, span=span, ledger_read=flag)
         findings = []
         notices: list[Notice] = []
         for rule, severity in self._to_run(context):
-            for hit in rule.run(context):
+            if memo is None:
+                said: Iterable[Hit | Notice] = rule.run(context)
+            elif (known := memo.get(rule.id)) is not None:
+                said = known
+            else:
+                flag[0] = False
+                said = tuple(rule.run(context))
+                if not flag[0]:
+                    memo[rule.id] = said
+            for hit in said:
                 if hit.__class__ is Notice:
                     notices.append(cast(Notice, hit))
                 else:
@@ -193,6 +220,14 @@ class Engine:
                 (r, s) for r, s in self._active.get(kind, ())
                 if r.trigger is None or r.trigger in chosen)
             return run
+
+
+def _marking(lookup: Callable, flag: list[bool]) -> Callable:
+    """``lookup``, setting ``flag[0]`` whenever it is called (it reads the ledger)."""
+    def marked(*args: date) -> object:
+        flag[0] = True
+        return lookup(*args)
+    return marked
 
 
 def _without_data(rules: Sequence[Rule], resources: Resources
@@ -646,7 +681,8 @@ def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextInde
 
 
 def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayContextIndex,
-               ledger: LedgerReader | None) -> ScrubbedClaim:
+               ledger: LedgerReader | None, memo: dict[str, tuple] | None = None
+               ) -> ScrubbedClaim:
     submission = submission_id(record)
     day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger)
     sent = None
@@ -656,7 +692,7 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
     return engine.scrub(record, ordinal=ordinal, submission=submission, day=day,
                         twins=partial(index.twins, record, submission, ordinal),
                         ledger_day=ledger_day, sent=sent,
-                        span=_span_lookup(record, ordinal, submission, index, ledger))
+                        span=_span_lookup(record, ordinal, submission, index, ledger), memo=memo)
 
 
 _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks
@@ -680,10 +716,22 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextI
     def decide() -> Iterator[Event | ScrubbedClaim]:
         if batch:
             keys = frozenset().union(*(ledger.lock_keys(r) for _, _, r in batch))
+            # the rules that read nothing of the ledger run before its lock is taken (the
+            # ledger's lock serializes every decision on SQLite: it is held for the ledger's
+            # part only); their hits wait in a memo per claim (Engine.scrub). What the
+            # ledger records of a claim but its verdict (``prepare``) is made before it too.
+            memos: list[dict[str, tuple]] = []
+            ready = []
+            for _, ordinal, record in batch:
+                memos.append({})
+                ready.append(ledger.prepare(
+                    _scrub_one(engine, record, ordinal, index, None, memos[-1])))
             with ledger.deciding(keys, recording=recording) as decision:
-                for slot, ordinal, record in batch:
-                    scrubbed = _scrub_one(engine, record, ordinal, index, decision)
-                    decision.record(submission_id(record), scrubbed)
+                for (slot, ordinal, record), memo, prepared in zip(batch, memos, ready,
+                                                                   strict=True):
+                    scrubbed = _scrub_one(engine, record, ordinal, index, decision, memo)
+                    decision.record(submission_id(record),
+                                    replace(prepared, rejected=scrubbed.rejected))
                     out[slot] = scrubbed
             batch.clear()
         yield from out
