@@ -94,12 +94,22 @@ _CODES = (
     ProblemCode("syntax-junk", "bytes that are not X12 stand before an ISA header; they are "
                 "skipped", "Remove what stands between the interchanges (mail headers, "
                 "banners).", NONE, _ISA),
+    ProblemCode("syntax-bom", "a byte-order mark (EF BB BF) stands before the ISA: read "
+                "past, but some payers' front ends refuse the file", "Save the file without a "
+                "BOM (plain ASCII); `scrub fix` removes it.", NONE, _ISA),
+    ProblemCode("syntax-whitespace", "line breaks or spaces between or inside segments that "
+                "the interchange's delimiters do not call for", "Export without them; "
+                "`scrub fix` makes the line breaks the interchange's own.", NONE, _ISA),
     ProblemCode("syntax-trailing-junk", "bytes that are not X12 follow the last "
                 "interchange; they are ignored", "Remove what follows the IEA.", NONE, _ISA),
     # -- the file ------------------------------------------------------------------------
     ProblemCode("file-unreadable", "the input cannot be opened or read (missing, a folder, "
                 "no permission)", "Check the path and its permissions.", NONE,
                 "the scrubber: nothing could be read"),
+    ProblemCode("file-not-837", "the file holds X12 transaction sets, none of them an 837 "
+                "(an 835 remittance, a 277, a 999 ...): it is not scrubbed", "Check that the "
+                "claim file was sent, not another file of the exchange.", NONE,
+                "the scrubber: what the file is"),
     # -- envelopes and the HL tree --------------------------------------------------------
     ProblemCode("env-isa-version", "the interchange version (ISA12) is not 00501",
                 "Export in version 5010 (ISA12 00501).", TA1, _ISA),

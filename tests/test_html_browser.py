@@ -292,7 +292,7 @@ def test_a_file_section_shows_its_claims_in_the_table(browser):
     from selenium.webdriver.common.by import By
 
     section = browser.find_element(By.XPATH, "//section[h2='fixtures/837p-multi.x12']")
-    section.find_element(By.CSS_SELECTOR, "a.file-claims").click()
+    section.find_element(By.CSS_SELECTOR, "a.to-claims").click()
     assert [cells(row)[0] for row in rows(browser)] == ["MLT-0001", "MLT-0002", "MLT-0003"]
     assert browser.execute_script("return location.hash") == "#claims"
 

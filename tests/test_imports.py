@@ -22,7 +22,7 @@ HEAVY = ("lxml", "sqlite3", "click")
 #: top-level part of scrubber -> layer; a module may import its own layer and lower ones
 LAYERS = {
     "paths": 0, "x12": 0, "cache": 0, "files": 0, "cmsfiles": 0,
-    "model": 1,
+    "model": 1, "problems": 1,  # the table of the problem codes model and ig produce
     "ig": 2, "ncci": 2, "codesets": 2, "pfs": 2, "providers": 2, "diagnoses": 2,
     "rules": 3,
     "emit": 4, "ledger": 4,

@@ -327,7 +327,7 @@ function wire(){
     filters.forEach(function(f){f.value=f.name===name?value:'';});
     page=0;filter();render();
   }
-  document.querySelectorAll('a.file-claims').forEach(function(a){
+  document.querySelectorAll('a.to-claims').forEach(function(a){
     a.addEventListener('click',function(){only('file',a.dataset.file);});
   });
   [['by-rule','rule'],['by-payer','payer'],['by-provider','provider']].forEach(function(pair){

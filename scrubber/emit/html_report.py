@@ -307,7 +307,7 @@ class HtmlReport(Sink):
                 _counts(summary)]
         if summary["claims"]:
             head.append(E.P(E.A(f"Show its {plural(summary['claims'], 'claim')} in the table",
-                                href="#claims", **{"class": "file-claims",
+                                href="#claims", **{"class": "to-claims",
                                                    "data-file": self.path})))
         if t.problems:
             head.append(E.H3("Envelope and implementation-guide (999) problems"))

@@ -260,12 +260,14 @@ def _segment(writer: _Writer, fixes: list[Fix], seg: Segment, sep: str, comp: st
         env.groups += 1
         env.sets = 0
     elif sid == "SE":
-        _trailer(elements, found, seg, "env-se", str(env.ordinal - env.st_ordinal + 1),
-                 env.st02)
+        _trailer(elements, found, seg, ("env-se-count", "env-se-control"),
+                 str(env.ordinal - env.st_ordinal + 1), env.st02)
     elif sid == "GE":
-        _trailer(elements, found, seg, "env-ge", str(env.sets), env.gs06)
+        _trailer(elements, found, seg, ("env-ge-count", "env-ge-control"), str(env.sets),
+                 env.gs06)
     elif sid == "IEA":
-        _trailer(elements, found, seg, "env-iea", str(env.groups), env.isa13)
+        _trailer(elements, found, seg, ("env-iea-count", "env-iea-control"), str(env.groups),
+                 env.isa13)
     for element, value, rule in unsafe:
         while len(elements) <= element:
             elements.append("")
@@ -300,18 +302,19 @@ def _upper_codes(sid: str, index: int, value: str, comp: str,
     return new
 
 
-def _trailer(elements: list[str], found: list[Fix], seg: Segment, prefix: str, count: str,
-             control: str) -> None:
-    """A trailer's count and control number from what its envelope holds and its header."""
+def _trailer(elements: list[str], found: list[Fix], seg: Segment, codes: tuple[str, str],
+             count: str, control: str) -> None:
+    """A trailer's count and control number from what its envelope holds and its header
+    (``codes``: the problem codes of a wrong count and a wrong control number)."""
     while len(elements) < 3:
         elements.append("")
     sid = elements[0]
     if elements[1] != count:
-        found.append(Fix(f"{prefix}-count", seg.line, seg.offset, f"{sid}01", elements[1],
+        found.append(Fix(codes[0], seg.line, seg.offset, f"{sid}01", elements[1],
                          count))
         elements[1] = count
     if control and elements[2] != control:
-        found.append(Fix(f"{prefix}-control", seg.line, seg.offset, f"{sid}02", elements[2],
+        found.append(Fix(codes[1], seg.line, seg.offset, f"{sid}02", elements[2],
                          control))
         elements[2] = control
 
