@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from scrubber.problems import PROBLEMS
 from scrubber.rules import docs
 from scrubber.rules.findings import Severity
 from scrubber.rules.registry import all_rules, pack_of, packs, rule
@@ -46,8 +47,11 @@ def test_rule_is_documented_and_has_both_fixtures(r):
 def test_docs_rules_md_is_generated_from_the_registry():
     text = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert text == docs.render(), "regenerate: python -m scrubber.rules.docs > docs/rules.md"
-    listed = [line.split("`")[1] for line in text.splitlines() if line.startswith("| `")]
+    rules_part, _, codes_part = text.partition("\n# Problem codes")
+    listed = [line.split("`")[1] for line in rules_part.splitlines() if line.startswith("| `")]
     assert listed == [r.id for r in all_rules() if pack_of(r).builtin]
+    codes = [line.split("`")[1] for line in codes_part.splitlines() if line.startswith("| `")]
+    assert codes == list(PROBLEMS)
 
 
 def test_rules_table_for_the_cli():

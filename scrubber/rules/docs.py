@@ -145,8 +145,10 @@ def _problem_codes() -> list[str]:
     out = ["", "# Problem codes", "",
            "What the tokenizer (`syntax-`), the envelope walker (`env-`, `file-`) and the",
            "implementation-guide check (`ig-`) find in the input itself. A payer answers them with",
-           "a TA1 (the interchange) or a 999 (the transaction set) before any rule runs: every",
-           "one rejects, and `--select`, `--ignore` and profiles accept the ids and families",
+           "a TA1 (the interchange) or a 999 (the transaction set) before any rule runs, or",
+           "the input is not an 837 a payer can answer (none); `scrub fix` also names the",
+           "faults it mends (a BOM, stray white space) by these ids. `--select`, `--ignore`",
+           "and profiles accept the ids and families",
            "without switching them off (the run says so). A claim they hold is counted, with its",
            "charge, under each of them; `ig-999` is the total.", "",
            "| id | answered by | summary | what to do |", "|---|---|---|---|"]
