@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from scrubber.serve.settings import SETTINGS_ENV, ServeSettings
+from scrubber.serve.settings import SETTINGS_ENV, ServeSettings, SettingsError
 
 LISTEN_FD_ENV = "SCRUBBER_SERVE_FD"  # the listening socket a worker inherits
 PARENT_ENV = "SCRUBBER_SERVE_PARENT"  # the supervisor's pid: a worker ends with it
@@ -156,8 +156,12 @@ def worker_main() -> None:
     end_with_parent(int(os.environ[PARENT_ENV]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # uvicorn takes it over once it runs
     _configure_logging()
-    settings = ServeSettings.load(os.environ[SETTINGS_ENV])
     listener = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
+    try:
+        settings = ServeSettings.load(os.environ[SETTINGS_ENV])
+    except SettingsError as exc:
+        log.error("worker %d cannot start: %s", os.getpid(), exc)
+        sys.exit(STARTUP_FAILURE)
     sys.exit(serve(settings, listener))
 
 
