@@ -123,7 +123,7 @@ def test_a_pickle_at_the_path_never_runs(tmp_path):
     path = given.save()
     marker = tmp_path / "ran"
     path.write_bytes(pickle.dumps(_Runs(marker)))  # the user's own file, owner-only
-    with pytest.raises(SettingsError, match="does not hold serve settings"):
+    with pytest.raises(SettingsError, match="is not a serve settings file"):
         ServeSettings.load(path)
     assert not marker.exists()
 

@@ -141,8 +141,7 @@ class ServeSettings:
             raise SettingsError(f"{path} does not hold serve settings: no {exc.args[0]!r}"
                                 ) from None
         except (ValueError, TypeError, AttributeError, RecursionError):
-            raise SettingsError(f"{path} does not hold serve settings (they are JSON)"
-                                ) from None
+            raise SettingsError(f"{path} is not a serve settings file (JSON)") from None
 
 
 # -- the settings file: plain JSON data, never code ------------------------------------------
