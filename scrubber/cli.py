@@ -737,7 +737,9 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     """Watch ROOT/inbox; file each input into accepted/, rejected/ or failed/.
 
     Reports go to ROOT/reports. Write files as NAME.tmp and rename them when
-    complete (or let them settle). Stops cleanly on SIGTERM or Ctrl-C.
+    complete (or let them settle). Stops cleanly on SIGTERM or Ctrl-C. With
+    --once, the exit status is 2 when an inbox entry could not be taken (it
+    stays in inbox/, named on the last line), else 0.
 
     \b
     Example:
@@ -757,7 +759,9 @@ def watch(ctx: click.Context, root: str | None, workers: int, settle: float, pol
     settings_ = WatchSettings(root=Path(root), settle_seconds=settle, workers=workers,
                               use_events=not poll, options=options,
                               reports=reports or DEFAULT_REPORTS, split=split_files)
-    run_watch(settings_, once=once)
+    outcome = run_watch(settings_, once=once)
+    if once and outcome.untaken:  # named on the last line: filed nowhere, so not processed
+        sys.exit(EXIT_UNREADABLE)
 
 
 @main.command(short_help="Scrub a day of 837 files on Apache Spark into Parquet tables.")

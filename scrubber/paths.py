@@ -18,6 +18,7 @@ A leaf module: it imports nothing of scrubber, so any layer may use it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
@@ -110,30 +111,57 @@ _READ = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0
     getattr(os, "O_CLOEXEC", 0)
 
 
-def open_trusted(path: str | os.PathLike) -> int | None:
-    """A cache file opened for reading, as a descriptor; None when it is absent or not to
-    be trusted (see ``is_trusted``: a link, a FIFO, another user's, writable by others).
+class UntrustedFile(OSError):
+    """A file scrubber would read back (a cache, the serve settings) may have been planted:
+    a link, a FIFO, another user's, or writable by others (or in a folder they can write)."""
 
-    O_NOFOLLOW refuses a planted link and O_NONBLOCK a planted FIFO's wait for a
-    writer; the checks are made on the opened file (fstat), so nothing can be
-    swapped in between.
+
+def open_private(path: str | os.PathLike) -> int:
+    """``path`` opened for reading, as a descriptor, when it is a plain file of this user
+    that nobody else can write, in a folder nobody else can write.
+
+    Raises UntrustedFile naming the path and what is wrong, FileNotFoundError when
+    it is absent, OSError when it cannot be opened. O_NOFOLLOW refuses a planted
+    link and O_NONBLOCK a planted FIFO's wait for a writer; the checks are made on
+    the opened file (fstat), so nothing can be swapped in between.
     """
     try:
         fd = os.open(path, _READ)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:  # ELOOP: a link; EACCES; ENXIO
-        log.warning("ignoring the cache file %s (%s)", path, exc.strerror)
-        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UntrustedFile(exc.errno, "a symbolic link", str(path)) from None
+        raise
     try:
         found = os.fstat(fd)
         folder = os.stat(os.path.dirname(os.path.abspath(path)))
-        if stat.S_ISREG(found.st_mode) and _trusted(found) and _trusted(folder):
+        if not stat.S_ISREG(found.st_mode):
+            why = "not a regular file"
+        elif found.st_uid != os.geteuid():
+            why = f"owned by uid {found.st_uid}, not by this user (uid {os.geteuid()})"
+        elif found.st_mode & 0o022:
+            why = f"writable by others (mode {stat.S_IMODE(found.st_mode):04o})"
+        elif not _trusted(folder):
+            why = "in a folder another user owns or others can write"
+        else:
             os.set_blocking(fd, True)
             return fd
-    except OSError:
-        pass
+    except BaseException:
+        os.close(fd)
+        raise
     os.close(fd)
-    log.warning("ignoring the cache file %s: not a file of this user that only it can write",
-                path)
+    raise UntrustedFile(errno.EPERM, why, str(path))
+
+
+def open_trusted(path: str | os.PathLike) -> int | None:
+    """A cache file opened for reading, as a descriptor; None when it is absent or not to
+    be trusted (``open_private``: a link, a FIFO, another user's, writable by others),
+    which is logged: the caller rebuilds it."""
+    try:
+        return open_private(path)
+    except FileNotFoundError:
+        return None
+    except UntrustedFile as exc:
+        log.warning("ignoring the cache file %s: %s", path, exc.strerror)
+    except OSError as exc:  # EACCES; ENXIO
+        log.warning("ignoring the cache file %s (%s)", path, exc.strerror)
     return None

@@ -816,8 +816,18 @@ def describe(settings: WatchSettings, *, redo: int = 0, once: bool = False) -> s
     return text
 
 
+@dataclass(frozen=True, slots=True)
+class WatchOutcome:
+    """How a watcher's run ended: what it filed, and what it had to leave in inbox/."""
+
+    filed: int  # files filed under accepted/, rejected/ or failed/
+    # inbox entries that could not be taken when it ended (immutable, not ours to move,
+    # not even to be looked at), by name: they stay in inbox/, filed nowhere
+    untaken: tuple[str, ...] = ()
+
+
 def run_watch(settings: WatchSettings, stop: threading.Event | None = None,
-              once: bool = False) -> int:
+              once: bool = False) -> WatchOutcome:
     """Run the watcher; SIGTERM and SIGINT stop it after the files in hand are done."""
     stop = stop or threading.Event()
     watcher = Watcher(settings, stop)
@@ -829,4 +839,5 @@ def run_watch(settings: WatchSettings, stop: threading.Event | None = None,
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, stopping)
-    return watcher.run(once=once)
+    filed = watcher.run(once=once)
+    return WatchOutcome(filed, tuple(sorted(watcher.untaken)))

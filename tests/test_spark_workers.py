@@ -17,9 +17,12 @@ from pathlib import Path
 import pytest
 
 from scrubber.spark.run import worker_cause
+from scrubber.spark.session import QUIET_LOG, quiet_log
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "837p-multi.x12"
+#: what the JVM itself prints when Spark's launcher adds jdk.incubator.vector: no log record
+JVM_WARNING = "WARNING: Using incubator modules:"
 
 
 def _script(path: Path, body: str) -> Path:
@@ -48,6 +51,16 @@ def _environment(tmp_path: Path) -> tuple[dict[str, str], Path]:
     env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
     env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
     return env, marker
+
+
+def _broken_python(tmp_path: Path) -> Path:
+    """A Python for Spark's workers whose `import scrubber` raises."""
+    fake = tmp_path / "fake" / "scrubber"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        'raise ImportError("planted: scrubber is broken in this worker")\n')
+    return _script(tmp_path / "broken-python",
+                   f'PYTHONPATH="{fake.parent}:$PYTHONPATH" exec "{sys.executable}" "$@"\n')
 
 
 pyspark = pytest.mark.skipif(
@@ -88,19 +101,46 @@ def test_a_python_the_user_chose_still_wins(tmp_path):
 @pyspark
 def test_a_workers_exception_reaches_the_message(tmp_path):
     """A worker whose `import scrubber` raises: the one-line error says what it raised."""
-    fake = tmp_path / "fake" / "scrubber"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        'raise ImportError("planted: scrubber is broken in this worker")\n')
-    wrapper = _script(tmp_path / "broken-python",
-                      f'PYTHONPATH="{fake.parent}:$PYTHONPATH" exec "{sys.executable}" "$@"\n')
     env, _ = _environment(tmp_path)
-    done = _batch(tmp_path, {**env, "PYSPARK_PYTHON": str(wrapper)})
+    done = _batch(tmp_path, {**env, "PYSPARK_PYTHON": str(_broken_python(tmp_path))})
     assert done.returncode == 2, done.stdout + done.stderr
-    # Spark's own log (log4j, above it) shows the worker's stack; ours ends with one line
-    assert done.stderr.rstrip().splitlines()[-1] == (
+    # one line: Spark's own log (the worker's traceback in WARN and ERROR records, a JVM
+    # stack, "Setting default log level") is quiet in a session scrub batch starts; the
+    # JVM's own start-up warning is no log record and is all that may stand above it
+    lines = [line for line in done.stderr.splitlines() if not line.startswith(JVM_WARNING)]
+    assert lines == [
         "scrub: the Spark job failed in a Python worker: ImportError: planted: scrubber is "
-        "broken in this worker"), done.stderr
+        "broken in this worker"], done.stderr
+    assert "Traceback" not in done.stderr and "\tat " not in done.stderr
+
+
+@pytest.mark.slow
+@pyspark
+def test_a_log_configuration_of_the_users_own_wins(tmp_path):
+    """Spark's log is quiet by our configuration, not because nothing was logged: with
+    the user's own configuration, the failing task's records are there."""
+    own = tmp_path / "log4j2.properties"
+    own.write_text("rootLogger.level = error\nrootLogger.appenderRef.e.ref = e\n"
+                   "appender.e.type = Console\nappender.e.name = e\n"
+                   "appender.e.target = SYSTEM_ERR\nappender.e.layout.type = PatternLayout\n"
+                   "appender.e.layout.pattern = MINE %p %c{1}: %m%n\n")
+    env, _ = _environment(tmp_path)
+    done = _batch(tmp_path, {**env, "PYSPARK_PYTHON": str(_broken_python(tmp_path))},
+                  "--spark-conf",
+                  f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile={own}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "MINE ERROR" in done.stderr
+    assert done.stderr.rstrip().splitlines()[-1].startswith("scrub: the Spark job failed")
+
+
+def test_our_quiet_log_is_added_to_the_drivers_java_options_unless_they_name_one():
+    ours = f"-Dlog4j2.configurationFile={QUIET_LOG.as_uri()}"
+    assert QUIET_LOG.is_file() and " " not in ours
+    assert quiet_log("") == ours
+    assert quiet_log("-Xss4m") == f"-Xss4m {ours}"
+    mine = "-Dlog4j2.configurationFile=/etc/spark/log4j2.properties"
+    assert quiet_log(mine) == mine
+    assert "rootLogger.level = fatal" in QUIET_LOG.read_text()
 
 
 def test_the_cause_is_the_workers_exception_inside_the_jvm_stack():

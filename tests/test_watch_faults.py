@@ -297,15 +297,16 @@ def test_a_file_appended_to_during_its_scrub_is_scrubbed_again(tmp_path):
 
 # -- inbox entries the watcher cannot take (issue 24, item 6) ------------------------------
 
-def _without_file_powers(root: Path, *args: str) -> str:
+def _without_file_powers(root: Path, *args: str, status: int = 0) -> str:
     """``scrub watch --once`` as root without the powers that pass over file permissions
-    (setpriv): an unreadable file is then unreadable, as for any other user."""
+    (setpriv): an unreadable file is then unreadable, as for any other user. Its exit
+    status must be ``status``."""
     drop = "-dac_override,-dac_read_search,-fowner"
     proc = subprocess.run(
         ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}", sys.executable, "-m",
          "scrubber", "watch", str(root), "--once", "--settle", "0.3", "--poll", "--workers",
          "2", *args], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.returncode == status, proc.stdout + proc.stderr
     return proc.stdout + proc.stderr
 
 
@@ -323,7 +324,7 @@ def test_an_immutable_inbox_entry_is_named_and_the_rest_served(tmp_path):
     stuck.write_text(batch_file(2))
     _make_read_only(stuck)  # chattr +i: it cannot be renamed out of inbox/
     try:
-        out = run_once(tmp_path, "--no-ledger")
+        out = run_once(tmp_path, "--no-ledger", status=2)  # filed nowhere: a cron job hears
     finally:
         _make_writable(stuck)
     assert placed(tmp_path) == {"good.x12": ["accepted"]}
@@ -360,8 +361,26 @@ def test_an_inbox_entry_not_ours_to_move_is_named(tmp_path):
     theirs = inbox / "theirs.x12"
     theirs.write_text(batch_file(2))
     os.chown(theirs, 65534, 65534)
-    out = _without_file_powers(tmp_path, "--no-ledger")
+    out = _without_file_powers(tmp_path, "--no-ledger", status=2)
     assert placed(tmp_path) == {"good.x12": ["accepted"]}
     assert leftovers(tmp_path) == ["theirs.x12"]
     assert "theirs.x12: cannot be taken from inbox/ (Operation not permitted)" in out
     assert "1 inbox entry could not be taken and stays in inbox/: theirs.x12 (" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chattr +i needs root")
+def test_once_exits_0_again_when_the_entry_is_taken_on_a_later_run(tmp_path):
+    """The status is of this run: once the entry can be taken, it is filed and all is 0."""
+    inbox = inbox_of(tmp_path)
+    stuck = inbox / "stuck.x12"
+    stuck.write_text(batch_file(2))
+    _make_read_only(stuck)
+    try:
+        out = run_once(tmp_path, "--no-ledger", status=2)
+    finally:
+        _make_writable(stuck)
+    assert "0 files filed" in next(line for line in out.splitlines() if " done: " in line)
+    out = run_once(tmp_path, "--no-ledger")
+    assert placed(tmp_path) == {"stuck.x12": ["accepted"]} and leftovers(tmp_path) == []
+    assert "could not be taken" not in out

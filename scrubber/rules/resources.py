@@ -106,6 +106,11 @@ class Resources:
     """The loaded outside data of one run, by name; picklable for worker processes."""
 
     named: tuple[tuple[str, object], ...] = ()
+    # what ``load_resources`` loaded each kind from: {name: {option: paths}} as tuples, so
+    # that another process can load the same (``scrub serve``'s workers read their
+    # settings as data, never as a pickle); a kind given loaded has none
+    sources: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = field(
+        default=(), compare=False)
     # by name: every rule asks on every claim
     _by_name: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
@@ -123,7 +128,16 @@ class Resources:
     def merged(self, other: Resources) -> Resources:
         """These resources with ``other``'s added; ``other`` wins on a name in both."""
         names = {key for key, _ in other.named}
-        return Resources(tuple(p for p in self.named if p[0] not in names) + other.named)
+        return Resources(tuple(p for p in self.named if p[0] not in names) + other.named,
+                         tuple(s for s in self.sources if s[0] not in names) + other.sources)
+
+    def files(self, name: str) -> dict[str, tuple[str, ...]] | None:
+        """The files (by option) the kind ``name`` was loaded from; None when it was given
+        loaded, or is absent."""
+        for key, given in self.sources:
+            if key == name:
+                return dict(given)
+        return None
 
     def __bool__(self) -> bool:
         return bool(self.named)
@@ -146,6 +160,7 @@ def load_resources(values: Mapping[str, Sequence[str]], *,
     wins). ``leave_out``: kinds not to load (a caller has them already).
     """
     loaded: list[tuple[str, object]] = []
+    sources: list[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]]] = []
     installed = installed or {}
     for kind in resource_kinds():
         if kind.name in leave_out:
@@ -157,7 +172,8 @@ def load_resources(values: Mapping[str, Sequence[str]], *,
         resource = kind.load(given)
         if resource is not None:
             loaded.append((kind.name, resource))
-    return Resources(tuple(loaded))
+            sources.append((kind.name, tuple(given.items())))
+    return Resources(tuple(loaded), tuple(sources))
 
 
 def resource_options() -> tuple[ResourceOption, ...]:

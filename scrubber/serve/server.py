@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any
 
-from scrubber.serve.settings import SETTINGS_ENV, ServeSettings
+from scrubber.serve.settings import SETTINGS_ENV, ServeSettings, SettingsError
 
 LISTEN_FD_ENV = "SCRUBBER_SERVE_FD"  # the listening socket a worker inherits
 PARENT_ENV = "SCRUBBER_SERVE_PARENT"  # the supervisor's pid: a worker ends with it
@@ -107,17 +107,21 @@ def run_server(settings: ServeSettings) -> int:
     Raises ServeError when the service cannot start.
     """
     _configure_logging()
-    try:
-        path = settings.save()  # for worker processes: they load it from an owner-only file
-    except OSError as exc:
-        raise ServeError(f"cannot write to {settings.data_dir}: {exc.strerror or exc}"
-                         ) from None
+    path = None
+    if settings.workers > 1:  # worker processes load them from an owner-only file
+        try:
+            path = settings.save()
+        except OSError as exc:
+            raise ServeError(f"cannot write to {settings.data_dir}: {exc.strerror or exc}"
+                             ) from None
+        except SettingsError as exc:
+            raise ServeError(str(exc)) from None
     listener = listen(settings.host, settings.port)
     host, port = listener.getsockname()[:2]
     workers = f"{settings.workers} worker{'s' if settings.workers != 1 else ''}"
     print(f"scrub: serving on http://{f'[{host}]' if ':' in host else host}:{port} ({workers}; "
           f"clients: {', '.join(settings.clients.names)})", file=sys.stderr, flush=True)
-    if settings.workers == 1:
+    if path is None:
         return serve(settings, listener)
     return _supervise(settings, listener, path)
 
@@ -156,8 +160,12 @@ def worker_main() -> None:
     end_with_parent(int(os.environ[PARENT_ENV]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # uvicorn takes it over once it runs
     _configure_logging()
-    settings = ServeSettings.load(os.environ[SETTINGS_ENV])
     listener = socket.socket(fileno=int(os.environ[LISTEN_FD_ENV]))
+    try:
+        settings = ServeSettings.load(os.environ[SETTINGS_ENV])
+    except SettingsError as exc:
+        log.error("worker %d cannot start: %s", os.getpid(), exc)
+        sys.exit(STARTUP_FAILURE)
     sys.exit(serve(settings, listener))
 
 

@@ -7,6 +7,9 @@ on ``import scrubber``. A session made here starts them with this process's
 own interpreter unless the user chose one (``PYSPARK_PYTHON``, or
 ``spark.pyspark.python`` given as a setting, which pyspark alone would not
 apply to the workers of a session started from Python).
+
+Spark's own log is quiet in such a session (``quiet_log``): a failing task is
+``scrub batch``'s one line, not a worker's traceback inside a JVM stack.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 # Parquet tables name claims and carry CLM01s: written like every report, owner-only
@@ -40,6 +44,7 @@ def session(master: str | None = None, conf: Sequence[tuple[str, str]] = (),
         # a local run listens on this machine only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     settings = {**_DEFAULTS, **dict(conf)}
+    settings[JAVA_OPTIONS] = quiet_log(settings.get(JAVA_OPTIONS, ""))
     python = worker_python(settings)
     settings[PYTHON_SETTING] = python
     builder = SparkSession.builder.appName(app)
@@ -49,6 +54,26 @@ def session(master: str | None = None, conf: Sequence[tuple[str, str]] = (),
         builder = builder.config(key, value)
     with _environment(PYTHON_ENV, python):  # what pyspark reads when the context starts
         return builder.getOrCreate()
+
+
+JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: Spark's log for the sessions we start: FATAL only (a failing task is our one line)
+QUIET_LOG = Path(__file__).with_name("log4j2.properties")
+
+
+def quiet_log(options: str) -> str:
+    """The driver's Java options with our quiet log configuration added, unless they
+    name a log configuration of their own (which wins).
+
+    Spark's default log prints a failing task's Python traceback and JVM stack as
+    WARN and ERROR records above our one-line message (the executors of a local
+    session are threads of the driver, so this is their log too). Given as a
+    file: URI, which has no space to split the options on.
+    """
+    if "log4j2.configurationFile" in options or "log4j.configurationFile" in options:
+        return options
+    ours = f"-Dlog4j2.configurationFile={QUIET_LOG.as_uri()}"
+    return f"{options} {ours}".strip()
 
 
 PYTHON_ENV = "PYSPARK_PYTHON"
