@@ -100,10 +100,11 @@ def spark_contexts(paths: list[str], scope: str):
     counts = {row[1]: row[2] for row in rows if row[0] == "count"}
     bases, _ = ordinal_bases(pieces, counts, scope)
     groups = defaultdict(list)
-    for kind, key, item in (row for row in rows if row[0] != "count"):
+    for kind, key, item in (row for row in rows if row[0] not in ("count", "report")):
         groups[key].append((kind, item))
     sent = list(context_rows(groups.items(), bases, ledger=True))
     sent += [(piece.id, ("piece", piece)) for piece in pieces]
+    sent += [(row[1], ("report", *row[2:])) for row in rows if row[0] == "report"]
     return pieces, bases, {i: context for i, (_, context) in piece_contexts(sent, job).items()}
 
 
