@@ -20,6 +20,7 @@ from rule_fixtures import rules_builder
 
 from scrubber.core import ScrubOptions
 from scrubber.model import ClaimRecord, read
+from scrubber.passes import check_and_index
 from scrubber.rules.context import SPAN_DAYS, claim_key, service_date, submission_id
 from scrubber.rules.engine import DayIndex, patient_key
 from scrubber.spark.job import ordinal_bases
@@ -92,17 +93,18 @@ def reference(paths: list[str], scope: str) -> dict[tuple[int, int], DayIndex]:
     return indexes
 
 
-def spark_contexts(paths: list[str], scope: str):
+def spark_contexts(paths: list[str], scope: str, conformance: bool = False):
     """Stages 1 and 2 with a dict for the shuffle: (pieces, bases, piece id -> context)."""
-    job = Job(ScrubOptions(conformance=False), b"s" * 32, scope)
+    job = Job(ScrubOptions(conformance=conformance), b"s" * 32, scope)
     pieces = plan(paths, 1)
     rows = list(index_pieces(pieces, job))
     counts = {row[1]: row[2] for row in rows if row[0] == "count"}
+    held = {row[1]: row[3] for row in rows if row[0] == "count"}
     bases, _ = ordinal_bases(pieces, counts, scope)
     groups = defaultdict(list)
     for kind, key, item in (row for row in rows if row[0] not in ("count", "report")):
         groups[key].append((kind, item))
-    sent = list(context_rows(groups.items(), bases, ledger=True))
+    sent = list(context_rows(groups.items(), bases, ledger=True, held=held))
     sent += [(piece.id, ("piece", piece)) for piece in pieces]
     sent += [(row[1], ("report", *row[2:])) for row in rows if row[0] == "report"]
     return pieces, bases, {i: context for i, (_, context) in piece_contexts(sent, job).items()}
@@ -178,3 +180,34 @@ def test_the_files_exercise_what_day_index_leaves_out(files):
     assert not any(cid == "P-2" for cid, _ in seen)  # replaced, and moved to another day
     sam = patient_key(records[2])
     assert index.services(sam, day, 0) == ()  # the void took P-3's line out
+
+
+def test_claims_the_ig_check_holds_are_in_no_day_context(tmp_path):
+    """A set the IG check rejects is held (999): its claims' lines are in no other claim's
+    day context, as check_and_index takes them out of DayIndex; and stage 3 gets the
+    piece's report from stage 1 instead of checking the piece again."""
+    text = build.interchange("837p", [[visit("H-1", "96523")], [visit("H-2", "99213")]],
+                             control="000000401")
+    bht = text.index("BHT*", text.index("ST*837*0002"))
+    end = text.index("~", bht) + 1
+    path = tmp_path / "held.x12"
+    path.write_text(text[:bht] + text[end:].lstrip("\n"))  # the second set without its BHT
+
+    index = DayIndex()
+    check_and_index(ScrubOptions(), str(path), "held.x12", index)
+    index.finish()
+    record = claims_of(str(path))[0]
+    key, (_, payer, cid) = patient_key(record), claim_key(record)
+    day = service_date(record, record.claim.lines[0])
+    assert day is not None and index.services(key, day, 1, cid, payer) == ()
+
+    pieces, _, contexts = spark_contexts([str(path)], RUN, conformance=True)
+    context = contexts[pieces[0].id]
+    assert context.services(key, day, 1, cid, payer) == ()
+    report, claims = context.checked
+    assert claims == 2 and report is not None and not report.is_accepted(
+        "000000401", "9652", "0002") and report.is_accepted("000000401", "9652", "0001")
+    # without the check, H-2 is in H-1's day: the test holds something back
+    _, _, unchecked = spark_contexts([str(path)], RUN)
+    assert [s.claim_id for s in unchecked[pieces[0].id].services(key, day, 1, cid, payer)] \
+        == ["H-2"]
