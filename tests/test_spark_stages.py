@@ -18,8 +18,10 @@ from datetime import timedelta
 import pytest
 from rule_fixtures import rules_builder
 
-from scrubber.core import ScrubOptions
+from scrubber.core import Scrubber, ScrubOptions
+from scrubber.ledger import open_store
 from scrubber.model import ClaimRecord, read
+from scrubber.model.keys import patient_identity
 from scrubber.passes import check_and_index
 from scrubber.rules.context import SPAN_DAYS, claim_key, service_date, submission_id
 from scrubber.rules.engine import DayIndex, patient_key
@@ -28,6 +30,7 @@ from scrubber.spark.pieces import plan
 from scrubber.spark.stages import (
     FILE,
     RUN,
+    BatchedLedger,
     Job,
     PieceContext,
     context_rows,
@@ -204,10 +207,43 @@ def test_claims_the_ig_check_holds_are_in_no_day_context(tmp_path):
     pieces, _, contexts = spark_contexts([str(path)], RUN, conformance=True)
     context = contexts[pieces[0].id]
     assert context.services(key, day, 1, cid, payer) == ()
-    report, claims = context.checked
+    report, claims, _ = context.checked
     assert claims == 2 and report is not None and not report.is_accepted(
         "000000401", "9652", "0002") and report.is_accepted("000000401", "9652", "0001")
     # without the check, H-2 is in H-1's day: the test holds something back
     _, _, unchecked = spark_contexts([str(path)], RUN)
     assert [s.claim_id for s in unchecked[pieces[0].id].services(key, day, 1, cid, payer)] \
         == ["H-2"]
+
+
+def test_the_ledger_is_read_a_batch_of_claims_at_a_time(files, tmp_path, monkeypatch):
+    """Stage 3 reads a piece's ledger history in a few queries (BatchedLedger over the
+    keys stage 1 shipped), with the answers one query per claim and date gives."""
+    ledger = str(tmp_path / "history.sqlite")
+    with Scrubber(ScrubOptions(conformance=False, ledger=ledger, record=True)) as recorder:
+        recorder.run([(files[0], "a.x12")], [])
+    records = [record for path in files for record in claims_of(path)]
+    with open_store(ledger) as store:
+        batched = BatchedLedger(store, tuple(store.lock_keys(r) for r in records))
+        asked = []
+        for record in records:
+            identity, submission = patient_identity(record), submission_id(record)
+            for day in sorted({service_date(record, line) for line in record.claim.lines}
+                              - {None}):
+                asked.append(("lines", identity, day, submission))
+            asked.append(("sent", claim_key(record)))
+
+        def answers(reader) -> list:
+            return [reader.lines_for(q[1], q[2], exclude_submission=q[3]) if q[0] == "lines"
+                    else reader.sent_claim(q[1]) for q in asked]
+
+        queries = []
+        run = store._run
+        monkeypatch.setattr(store, "_run", lambda *a: queries.append(a) or run(*a))
+        got = answers(batched)
+        in_batches = len(queries)
+        want = answers(store)
+    assert got == want
+    assert sum(len(found) for found in want if isinstance(found, list)) > 0  # history read
+    assert sum(found is not None for found in want if not isinstance(found, list)) > 0
+    assert in_batches <= 2 < len(asked) == len(queries) - in_batches

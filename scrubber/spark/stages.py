@@ -29,7 +29,7 @@ import hashlib
 import resource
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -46,7 +46,9 @@ from scrubber.passes import Indexed, TallySink
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.context import (
     SUBMISSION,
+    ClaimKey,
     DayService,
+    SentClaim,
     claim_key,
     submission_id,
 )
@@ -104,8 +106,9 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     id, ordinal, billing NPI, payer, CLM01)) and ("line", patient key, (piece id,
     date, DayService fields)); ("twin", (reach, submission, billing NPI, CLM01),
     (piece id, ordinal, frequency)). Stage 2 groups them as (key, (kind, item)).
-    After a piece's rows: ("report", piece id, its IG report or None, claims),
-    which stage 3 reads instead of checking the piece again, and ("count",
+    After a piece's rows: ("report", piece id, its IG report or None, claims,
+    each claim's ledger keys or None), which stage 3 reads instead of checking
+    the piece again (and to read the ledger in batches), and ("count",
     piece id, claims, held) for the driver, ``held`` being the (first, last) ordinals of
     the claims of the sets the check rejected: their rows are in the piece's,
     since the report is whole only at its end, and stage 2 leaves them out, as
@@ -113,27 +116,45 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     """
     from scrubber.ig.gate import transaction_key
 
-    for piece in pieces:
-        reach = job.reach(piece)
-        ordinal = 0
-        spans: list[list] = []  # [transaction key, first ordinal, last ordinal]
-        with piece.open() as source:
-            events, report = _checked_events(piece, job.options, source)
-            for event in events:
-                if event.__class__ is not ClaimRecord:
-                    continue
-                ordinal += 1
-                key = transaction_key(event)
-                if spans and spans[-1][0] == key:
-                    spans[-1][2] = ordinal
-                else:
-                    spans.append([key, ordinal, ordinal])
-                yield from _claim_rows(event, piece, ordinal, reach, job)
-            checked = report()
-        held = () if checked is None else tuple(
-            (low, high) for key, low, high in spans if not checked.is_accepted(*key))
-        yield ("report", piece.id, checked, ordinal)
-        yield ("count", piece.id, ordinal, held)
+    store = _ledger_for_keys(job.options)
+    try:
+        for piece in pieces:
+            reach = job.reach(piece)
+            ordinal = 0
+            spans: list[list] = []  # [transaction key, first ordinal, last ordinal]
+            keys: list[frozenset[str]] = []  # each claim's ledger keys, with a ledger
+            with piece.open() as source:
+                events, report = _checked_events(piece, job.options, source)
+                for event in events:
+                    if event.__class__ is not ClaimRecord:
+                        continue
+                    ordinal += 1
+                    key = transaction_key(event)
+                    if spans and spans[-1][0] == key:
+                        spans[-1][2] = ordinal
+                    else:
+                        spans.append([key, ordinal, ordinal])
+                    if store is not None:
+                        keys.append(store.lock_keys(event))
+                    yield from _claim_rows(event, piece, ordinal, reach, job)
+                checked = report()
+            held = () if checked is None else tuple(
+                (low, high) for key, low, high in spans if not checked.is_accepted(*key))
+            yield ("report", piece.id, checked, ordinal, tuple(keys) if store else None)
+            yield ("count", piece.id, ordinal, held)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _ledger_for_keys(options: ScrubOptions) -> Any:
+    """The ledger whose keys stage 1 ships for stage 3's batched reads (``BatchedLedger``):
+    with a ledger and no recording (a recording reads a batch per locked decision)."""
+    if options.ledger is None or options.record:
+        return None
+    from scrubber.ledger import open_store
+
+    return open_store(options.ledger)
 
 
 def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job: Job
@@ -278,8 +299,9 @@ class PieceContext:
     patients: dict[bytes, PatientDays] = field(default_factory=dict)  # by patient key
     # ordinal -> the originals of its twin group (its twins are those before it)
     earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)
-    # the piece's (IG report, claims) from stage 1: the report None when the check did not run
-    checked: tuple[IgReport | None, int] = (None, 0)
+    # the piece's (IG report, claims, each claim's ledger keys) from stage 1: the report
+    # None when the check did not run, the keys None without a ledger or with a recording
+    checked: tuple[IgReport | None, int, tuple[frozenset[str], ...] | None] = (None, 0, None)
     _keys: dict[bytes, bytes] = field(default_factory=dict)  # engine's key -> patient key
 
     def _patient(self, key: bytes) -> PatientDays | None:
@@ -353,6 +375,58 @@ def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
     return out
 
 
+class BatchedLedger:
+    """The ledger as a piece's claims read it, a batch of claims per query, not one query
+    per claim and date: a ``LedgerReader`` over ``store.reader`` for ``BATCH`` claims
+    at a time, fetched when the first of them asks (the claims ask in order).
+
+    ``keys`` are each claim's ``lock_keys`` in piece order (from stage 1). A read of
+    a key no claim of the piece has goes to the store, as does ``lines_between``.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, store: Any, keys: tuple[frozenset[str], ...]):
+        self.store, self.keys = store, keys
+        self._first: dict[str, int] = {}  # key -> the first claim (index) that has it
+        for index, claim in enumerate(keys):
+            for key in claim:
+                self._first.setdefault(key, index)
+        self._view: Any = None
+        self._batch = -1
+
+    def _reader(self, key: str) -> Any:
+        """The batch view that holds ``key``, fetched if need be; None: no claim has it."""
+        index = self._first.get(key)
+        if index is None:
+            return None
+        batch = index // self.BATCH
+        if batch != self._batch:
+            start = batch * self.BATCH
+            self._view = self.store.reader(
+                frozenset().union(*self.keys[start:start + self.BATCH]))
+            self._batch = batch
+        return self._view
+
+    def lines_for(self, identity: tuple[str, str, str, str, str], service_date: date, *,
+                  exclude_submission: str | None = None) -> Sequence[Any]:
+        patient = self.store.patient_hash(identity).hex()
+        view = self._reader(f"day\x1f{patient}\x1f{service_date.isoformat()}") or self.store
+        return view.lines_for(identity, service_date, exclude_submission=exclude_submission)
+
+    def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        view = self._reader("claim\x1f" + "\x1f".join(key)) or self.store
+        return view.sent_claim(key)
+
+    def lines_between(self, identity: tuple[str, str, str, str, str], first: date, last: date,
+                      *, exclude_submission: str | None = None) -> Sequence[Any]:
+        return self.store.lines_between(identity, first, last,
+                                        exclude_submission=exclude_submission)
+
+    def close(self) -> None:
+        """The store is the partition's: closed with it."""
+
+
 def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, int],
                  file_bases: dict[int, int]) -> Iterator[tuple]:
     """Scrub the pieces of a partition with their context; yield the table rows."""
@@ -364,16 +438,21 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
     try:
         for piece_id in sorted(pieces):
             piece, context = pieces.pop(piece_id)
+            report, claims, keys = context.checked
+            run = scrubber
+            if keys is not None and scrubber.ledger is not None and recording is None:
+                # the same engine and acknowledgement numbers, the ledger read in batches
+                run = Scrubber(job.options, ledger=BatchedLedger(scrubber.ledger, keys),
+                               engine=scrubber.engine, acks=scrubber.acks)
             table = Rows(piece, file_bases[piece_id])
             tally = Tally()
             sinks: list[Sink] = [TallySink(tally), table]
             if job.parts is not None:
                 outputs = AckFiles(Path(job.parts).joinpath)
                 sinks += ack_sinks(outputs, scrubber.acks, ack_999=job.ack_999)
-            report, claims = context.checked
             first = bases[piece_id] + 1
             with piece.open() as source:  # checked in stage 1: read once more, to scrub
-                scrubber.run([(source, piece.name)], sinks, index=context, recording=recording,
+                run.run([(source, piece.name)], sinks, index=context, recording=recording,
                              checked=[Indexed(report, first, first + claims - 1)])
             yield from table.rows
             yield ("tally", piece.file, piece.path, tally.unreadable, tally.reason,
