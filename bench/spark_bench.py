@@ -73,25 +73,36 @@ def _again(first: Path, path: Path) -> Path:
 
 
 def one_day(path: str | os.PathLike, claims: int = 1001, seed: int = 1) -> Path:
-    """One 837P whose ``claims`` claims are one patient's, all on one date (new CLM01s)."""
+    """One 837P whose ``claims`` claims are one patient's, all on one date (new CLM01s).
+
+    The guide allows 100 claims (loop 2300) per patient loop, so the patient's
+    loop is repeated, 100 claims each, with its HL renumbered.
+    """
     from gen837 import generate
 
     path = Path(path)
     generate(path, 1, "P", seed=seed)
     text = path.read_text()
-    start = text.index("CLM*")
-    start = text.rindex("~", 0, start) + 1
-    end = text.index("SE*", start)
-    end = text.rindex("~", 0, end) + 1
-    block = text[start:end]
+    clm = text.index("CLM*")
+    hl = text.rindex("HL*", 0, clm)
+    start = text.rindex("~", 0, hl) + 1  # the patient's HL, with the terminator's newline
+    end = text.rindex("~", 0, text.index("SE*", clm)) + 1
+    head_end = text.rindex("~", 0, clm) + 1
+    head, block = text[start:head_end], text[head_end:end]
+    hl_id = int(head.split("*")[1])
     claim_id = block.split("*", 2)[1]
-    copies = [block.replace(claim_id, f"{claim_id[:-4]}{n:04d}") for n in range(claims)]
-    segments = block.count("~")
+    loops = []
+    for first in range(0, claims, 100):
+        number = hl_id + len(loops)
+        loops.append(head.replace(f"HL*{hl_id}*", f"HL*{number}*", 1) + "".join(
+            block.replace(claim_id, f"{claim_id[:-5]}{n:05d}")
+            for n in range(first, min(first + 100, claims))))
+    body = "".join(loops)
     se = re.search(r"SE\*(\d+)\*", text[end:])
     assert se is not None
-    total = int(se.group(1)) + segments * (claims - 1)
+    total = int(se.group(1)) + body.count("~") - text[start:end].count("~")
     tail = text[end:].replace(f"SE*{se.group(1)}*", f"SE*{total}*", 1)
-    path.write_text(text[:start] + "".join(copies) + tail)
+    path.write_text(text[:start] + body + tail)
     return path
 
 
