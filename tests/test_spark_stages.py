@@ -207,6 +207,7 @@ def test_claims_the_ig_check_holds_are_in_no_day_context(tmp_path):
     pieces, _, contexts = spark_contexts([str(path)], RUN, conformance=True)
     context = contexts[pieces[0].id]
     assert context.services(key, day, 1, cid, payer) == ()
+    assert context.checked is not None
     report, claims, _ = context.checked
     assert claims == 2 and report is not None and not report.is_accepted(
         "000000401", "9652", "0002") and report.is_accepted("000000401", "9652", "0001")

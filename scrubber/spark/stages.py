@@ -301,7 +301,7 @@ class PieceContext:
     earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)
     # the piece's (IG report, claims, each claim's ledger keys) from stage 1: the report
     # None when the check did not run, the keys None without a ledger or with a recording
-    checked: tuple[IgReport | None, int, tuple[frozenset[str], ...] | None] = (None, 0, None)
+    checked: tuple[IgReport | None, int, tuple[frozenset[str], ...] | None] | None = None
     _keys: dict[bytes, bytes] = field(default_factory=dict)  # engine's key -> patient key
 
     def _patient(self, key: bytes) -> PatientDays | None:
@@ -438,6 +438,8 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
     try:
         for piece_id in sorted(pieces):
             piece, context = pieces.pop(piece_id)
+            if context.checked is None:  # scrubbed unchecked, its held claims would pass
+                raise RuntimeError(f"piece {piece.name} came to stage 3 without its IG report")
             report, claims, keys = context.checked
             run = scrubber
             if keys is not None and scrubber.ledger is not None and recording is None:
