@@ -4,18 +4,24 @@ Nothing here imports pyspark, so every stage runs (and is tested) without a
 cluster; scrubber.spark.job only wires them together.
 
 1. ``index_pieces`` (where a piece is read, no shuffle): the implementation-guide
-   check and the reader, as ``scrub check`` runs them; out come the rows
-   ``DayIndex.add`` would index for every claim the check does not hold: the
-   claim itself and each dated line under its *patient key*, the claim under
-   its twin key (billing NPI, CLM01, submission), and the piece's claim count.
-2. ``context_rows`` (after one shuffle on those keys): each claim gets what
-   ``DayIndex`` would answer for it: the other claims' lines on each of its
-   days (``services``), the run's claims of its patient for the ledger's lines
-   (``holds``, with a ledger only) and its earlier twins (``twins``).
+   check and the reader in one reading, as ``scrub check``'s first pass; out
+   come the rows ``DayIndex.add`` would index for every claim: the claim itself
+   and each dated line under its *patient key*, the claim under its twin key
+   (billing NPI, CLM01, submission); then the piece's IG report (with a ledger
+   and no recording, each claim's ledger keys too) and its claim count with the
+   claims the check held, which stage 2 leaves out.
+2. ``context_rows`` (after one shuffle on those keys): each piece with a claim
+   of a patient gets that patient's dated lines once (and, with a ledger, the
+   run's claims of the patient, for ``holds``); each with a claim of a twin
+   group, the group's originals. Not one copy per claim and date: that grew
+   with the square of a patient-day's claims.
 3. ``scrub_pieces`` (after a shuffle back to the piece): the piece is read again
    and its claims go through the engine's own ``scrub_indexed`` with that
-   context, inside the core's Scrubber, so the verdicts, acknowledgements and
-   recording are the core's; out come table rows.
+   context (``PieceContext`` answers each claim as ``DayIndex`` would) and the
+   stage-1 report, inside the core's Scrubber, so the verdicts,
+   acknowledgements and recording are the core's, and the piece is not
+   checked twice; the ledger is read a batch of claims at a time
+   (``BatchedLedger``); out come table rows.
 
 The patient key is a keyed hash (BLAKE2b with a per-run secret) of the
 engine's patient key and the context's reach: shuffle files never hold a
