@@ -2,6 +2,10 @@
 
     python bench/spark_bench.py                    # 40 files, about 20,000 claims
     python bench/spark_bench.py --files 8 --claims 200 --masters local[2]
+    python bench/spark_bench.py --one-day 1001     # one patient, 1,001 claims, one day
+
+``one_day`` writes the worst day context there is: one patient's claims all on
+one date, so each claim's context is every other claim's lines.
 
 ``make_day`` writes the day (also used by tests/test_spark.py): half the files
 come from bench/gen837.py (837P and 837I by turns), the other half are later
@@ -68,42 +72,84 @@ def _again(first: Path, path: Path) -> Path:
     return path
 
 
+def one_day(path: str | os.PathLike, claims: int = 1001, seed: int = 1) -> Path:
+    """One 837P whose ``claims`` claims are one patient's, all on one date (new CLM01s).
+
+    The guide allows 100 claims (loop 2300) per patient loop, so the patient's
+    loop is repeated, 100 claims each, with its HL renumbered.
+    """
+    from gen837 import generate
+
+    path = Path(path)
+    generate(path, 1, "P", seed=seed)
+    text = path.read_text()
+    clm = text.index("CLM*")
+    hl = text.rindex("HL*", 0, clm)
+    start = text.rindex("~", 0, hl) + 1  # the patient's HL, with the terminator's newline
+    end = text.rindex("~", 0, text.index("SE*", clm)) + 1
+    head_end = text.rindex("~", 0, clm) + 1
+    head, block = text[start:head_end], text[head_end:end]
+    hl_id = int(head.split("*")[1])
+    claim_id = block.split("*", 2)[1]
+    loops = []
+    for first in range(0, claims, 100):
+        number = hl_id + len(loops)
+        loops.append(head.replace(f"HL*{hl_id}*", f"HL*{number}*", 1) + "".join(
+            block.replace(claim_id, f"{claim_id[:-5]}{n:05d}")
+            for n in range(first, min(first + 100, claims))))
+    body = "".join(loops)
+    se = re.search(r"SE\*(\d+)\*", text[end:])
+    assert se is not None
+    total = int(se.group(1)) + body.count("~") - text[start:end].count("~")
+    tail = text[end:].replace(f"SE*{se.group(1)}*", f"SE*{total}*", 1)
+    path.write_text(text[:start] + body + tail)
+    return path
+
+
 def _timed(command: list[str]) -> tuple[float, dict[str, int], str]:
-    """Wall seconds, peak RSS (KiB) by kind of process, and standard output of ``command``.
+    """Wall seconds, peak RSS (KiB) by kind of process, and standard output of ``command``;
+    the CPU seconds of its process tree go in the peaks as "cpu" (milliseconds).
 
     The process tree is sampled every 0.2 s from /proc: "driver" is the command's
     own process, "jvm" Spark's Java process (driver and, in local mode, the
     executor), "worker" the largest Python worker, "total" the whole tree at once.
     """
     start = time.perf_counter()
+    cpu: dict[int, int] = {}  # pid -> clock ticks of CPU last seen
     with tempfile.TemporaryFile("w+") as out, subprocess.Popen(
             command, stdout=out, stderr=subprocess.PIPE, text=True) as proc:
         peaks = {"driver": 0, "jvm": 0, "worker": 0, "total": 0}
         while proc.poll() is None:
-            _sample(proc.pid, peaks)
+            _sample(proc.pid, peaks, cpu)
             time.sleep(0.2)
         seconds = time.perf_counter() - start
         errors = proc.stderr.read() if proc.stderr else ""
         out.seek(0)
         text = out.read()
+    peaks["cpu"] = round(1000 * sum(cpu.values()) / os.sysconf("SC_CLK_TCK"))
     if proc.returncode not in (0, 1):
         raise SystemExit(f"{' '.join(command[:4])} ...: exit {proc.returncode}\n{errors}")
     return seconds, peaks, text
 
 
-def _sample(root: int, peaks: dict[str, int]) -> None:
+def _sample(root: int, peaks: dict[str, int], cpu: dict[int, int]) -> None:
     parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
                 with open(f"/proc/{entry}/stat") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                parents[int(entry)] = int(fields[1])
+                ticks[int(entry)] = int(fields[11]) + int(fields[12])  # utime + stime
             except (OSError, ValueError, IndexError):
                 continue
     tree, total = {root}, 0
     for _ in range(6):  # the JVM's Python workers are a few generations down
         tree |= {pid for pid, parent in parents.items() if parent in tree}
     for pid in tree:
+        if pid in ticks:
+            cpu[pid] = max(cpu.get(pid, 0), ticks[pid])
         try:
             with open(f"/proc/{pid}/status") as status:
                 fields = dict(line.split(":", 1) for line in status if ":" in line)
@@ -130,11 +176,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=40)
     ap.add_argument("--claims", type=int, default=500, help="claims per file (default 500)")
     ap.add_argument("--masters", nargs="+", default=["local[1]", "local[2]"])
+    ap.add_argument("--one-day", type=int, metavar="CLAIMS",
+                    help="instead: one file of one patient's CLAIMS claims on one day")
     args = ap.parse_args(argv)
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as work:
-        paths = [str(p) for p in make_day(Path(work) / "in", args.files, args.claims)]
-        total = args.files * args.claims
+        if args.one_day:
+            (Path(work) / "in").mkdir()
+            paths = [str(one_day(Path(work) / "in" / "one-day.x12", args.one_day))]
+            args.files, total = 1, args.one_day
+        else:
+            paths = [str(p) for p in make_day(Path(work) / "in", args.files, args.claims)]
+            total = args.files * args.claims
         seconds, peaks, _ = _timed([sys.executable, "-m", "scrubber", "check", "--no-ledger",
                                     "--format", "json", "-q", *paths])
         rows.append({"tool": "scrub check (one process)", "s": seconds, **peaks})
@@ -146,13 +199,17 @@ def main(argv: list[str] | None = None) -> int:
             assert summary["claims"] == total, summary
             rows.append({"tool": f"Spark {master}", "s": seconds, "job": summary["seconds"],
                          **peaks})
-    print(f"{args.files} files, {total} claims; load average {os.getloadavg()[0]:.1f}")
-    print("| tool | wall s | claims/s | job s | claims/s (job) | driver MB | JVM MB | "
-          "Python worker MB | all processes MB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(f"{args.files} files, {total} claims; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
+    print("| tool | CPU s | CPU x check | wall s | wall x check | claims/s | job s | "
+          "claims/s (job) | driver MB | JVM MB | Python worker MB | all processes MB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    check = rows[0]
     for row in rows:
         job = f"{row['job']:.1f} | {total / row['job']:.0f}" if "job" in row else "- | -"
-        print(f"| {row['tool']} | {row['s']:.1f} | {total / row['s']:.0f} | {job} | "
+        cpu = row["cpu"] / 1000
+        print(f"| {row['tool']} | {cpu:.1f} | {row['cpu'] / max(check['cpu'], 1):.1f} | "
+              f"{row['s']:.1f} | {row['s'] / check['s']:.1f} | {total / row['s']:.0f} | {job} | "
               + " | ".join(f"{row[k] / 1024:.0f}" if row[k] else "-"
                            for k in ("driver", "jvm", "worker", "total")) + " |")
     return 0

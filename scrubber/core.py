@@ -170,7 +170,7 @@ class Scrubber:
     def run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink], *,
             progress: Progress | None = None, jobs: int = 1,
             recording: Recording | None = None, index: DayContextIndex | None = None,
-            first: int = 1) -> RunOutcome:
+            first: int = 1, checked: Sequence[Indexed] | None = None) -> RunOutcome:
         """Scrub the (source, name) pairs as one run into the same sinks, then close them.
 
         The day context spans the run, as a payer's spans every claim it has: a
@@ -184,7 +184,9 @@ class Scrubber:
         written), or else under one of the run's own, committed once the sinks
         are closed. ``index`` is a day index of the run built elsewhere (the
         Spark job's), whose claims are numbered from ``first``; the run then
-        checks its sources without indexing them. With ``jobs`` > 1 and files
+        checks its sources without indexing them; ``checked`` is what pass 1 made
+        of each source elsewhere (the Spark job's stage 1, with ``index``): the
+        sources are then not checked again. With ``jobs`` > 1 and files
         for sources, the work is shared by that many processes
         (scrubber.parallel); what the sinks get is the same as with one job.
         """
@@ -192,7 +194,8 @@ class Scrubber:
         if own:
             recording = self.begin_recording()
         try:
-            outcome = self._run(sources, sinks, progress, jobs, recording, index, first)
+            outcome = self._run(sources, sinks, progress, jobs, recording, index, first,
+                                checked)
         except BaseException:
             if own and recording is not None:
                 _discard(recording)
@@ -203,7 +206,8 @@ class Scrubber:
 
     def _run(self, sources: Sequence[tuple[Source, str]], sinks: Sequence[Sink],
              progress: Progress | None, jobs: int, recording: Recording | None,
-             index: DayContextIndex | None, first: int) -> RunOutcome:
+             index: DayContextIndex | None, first: int,
+             checked: Sequence[Indexed] | None = None) -> RunOutcome:
         notices = RunNotices(self.engine.notices)
         details = self.details()
         for sink in sinks:
@@ -221,7 +225,7 @@ class Scrubber:
             if outcome is None:
                 outcome = RunOutcome()
                 for name, events, report in self._passes(sources, progress, recording,
-                                                         index, first):
+                                                         index, first, checked):
                     outcome.add(name, feed(name, events, sinks, conformance=report,
                                            progress=progress, notices=notices))
             notices.deliver(sinks)
@@ -267,7 +271,8 @@ class Scrubber:
                 yield from events
 
     def _passes(self, sources: Sequence[tuple[Source, str]], progress: Progress | None,
-                recording: Recording | None, index: DayContextIndex | None, first: int
+                recording: Recording | None, index: DayContextIndex | None, first: int,
+                given: Sequence[Indexed] | None = None
                 ) -> Iterator[tuple[str, Iterator[Event | ScrubbedClaim],
                                     Callable[[], IgReport | None]]]:
         """Pass 1 over every source, then, source by source, pass 2's events and its report."""
@@ -282,8 +287,11 @@ class Scrubber:
             assert index is not None
             checked: list[tuple[Callable[[], Source], str, Indexed]] = []
             ordinal = first - 1
-            for source, name in sources:
+            for number, (source, name) in enumerate(sources):
                 again = stack.enter_context(_again(source))
+                if given is not None and not own:  # pass 1 was done elsewhere
+                    checked.append((again, name, given[number]))
+                    continue
                 done = check_and_index(self.options, again(), name,
                                        cast("DayIndex", index) if own else None,
                                        ordinal=ordinal, stage=stage)

@@ -18,8 +18,11 @@ from datetime import timedelta
 import pytest
 from rule_fixtures import rules_builder
 
-from scrubber.core import ScrubOptions
+from scrubber.core import Scrubber, ScrubOptions
+from scrubber.ledger import open_store
 from scrubber.model import ClaimRecord, read
+from scrubber.model.keys import patient_identity
+from scrubber.passes import check_and_index
 from scrubber.rules.context import SPAN_DAYS, claim_key, service_date, submission_id
 from scrubber.rules.engine import DayIndex, patient_key
 from scrubber.spark.job import ordinal_bases
@@ -27,6 +30,7 @@ from scrubber.spark.pieces import plan
 from scrubber.spark.stages import (
     FILE,
     RUN,
+    BatchedLedger,
     Job,
     PieceContext,
     context_rows,
@@ -92,18 +96,20 @@ def reference(paths: list[str], scope: str) -> dict[tuple[int, int], DayIndex]:
     return indexes
 
 
-def spark_contexts(paths: list[str], scope: str):
+def spark_contexts(paths: list[str], scope: str, conformance: bool = False):
     """Stages 1 and 2 with a dict for the shuffle: (pieces, bases, piece id -> context)."""
-    job = Job(ScrubOptions(conformance=False), b"s" * 32, scope)
+    job = Job(ScrubOptions(conformance=conformance), b"s" * 32, scope)
     pieces = plan(paths, 1)
     rows = list(index_pieces(pieces, job))
     counts = {row[1]: row[2] for row in rows if row[0] == "count"}
+    held = {row[1]: row[3] for row in rows if row[0] == "count"}
     bases, _ = ordinal_bases(pieces, counts, scope)
     groups = defaultdict(list)
-    for kind, key, item in (row for row in rows if row[0] != "count"):
+    for kind, key, item in (row for row in rows if row[0] not in ("count", "report")):
         groups[key].append((kind, item))
-    sent = list(context_rows(groups.items(), bases, ledger=True))
+    sent = list(context_rows(groups.items(), bases, ledger=True, held=held))
     sent += [(piece.id, ("piece", piece)) for piece in pieces]
+    sent += [(row[1], ("report", *row[2:])) for row in rows if row[0] == "report"]
     return pieces, bases, {i: context for i, (_, context) in piece_contexts(sent, job).items()}
 
 
@@ -177,3 +183,68 @@ def test_the_files_exercise_what_day_index_leaves_out(files):
     assert not any(cid == "P-2" for cid, _ in seen)  # replaced, and moved to another day
     sam = patient_key(records[2])
     assert index.services(sam, day, 0) == ()  # the void took P-3's line out
+
+
+def test_claims_the_ig_check_holds_are_in_no_day_context(tmp_path):
+    """A set the IG check rejects is held (999): its claims' lines are in no other claim's
+    day context, as check_and_index takes them out of DayIndex; and stage 3 gets the
+    piece's report from stage 1 instead of checking the piece again."""
+    text = build.interchange("837p", [[visit("H-1", "96523")], [visit("H-2", "99213")]],
+                             control="000000401")
+    bht = text.index("BHT*", text.index("ST*837*0002"))
+    end = text.index("~", bht) + 1
+    path = tmp_path / "held.x12"
+    path.write_text(text[:bht] + text[end:].lstrip("\n"))  # the second set without its BHT
+
+    index = DayIndex()
+    check_and_index(ScrubOptions(), str(path), "held.x12", index)
+    index.finish()
+    record = claims_of(str(path))[0]
+    key, (_, payer, cid) = patient_key(record), claim_key(record)
+    day = service_date(record, record.claim.lines[0])
+    assert day is not None and index.services(key, day, 1, cid, payer) == ()
+
+    pieces, _, contexts = spark_contexts([str(path)], RUN, conformance=True)
+    context = contexts[pieces[0].id]
+    assert context.services(key, day, 1, cid, payer) == ()
+    assert context.checked is not None
+    report, claims, _ = context.checked
+    assert claims == 2 and report is not None and not report.is_accepted(
+        "000000401", "9652", "0002") and report.is_accepted("000000401", "9652", "0001")
+    # without the check, H-2 is in H-1's day: the test holds something back
+    _, _, unchecked = spark_contexts([str(path)], RUN)
+    assert [s.claim_id for s in unchecked[pieces[0].id].services(key, day, 1, cid, payer)] \
+        == ["H-2"]
+
+
+def test_the_ledger_is_read_a_batch_of_claims_at_a_time(files, tmp_path, monkeypatch):
+    """Stage 3 reads a piece's ledger history in a few queries (BatchedLedger over the
+    keys stage 1 shipped), with the answers one query per claim and date gives."""
+    ledger = str(tmp_path / "history.sqlite")
+    with Scrubber(ScrubOptions(conformance=False, ledger=ledger, record=True)) as recorder:
+        recorder.run([(files[0], "a.x12")], [])
+    records = [record for path in files for record in claims_of(path)]
+    with open_store(ledger) as store:
+        batched = BatchedLedger(store, tuple(store.lock_keys(r) for r in records))
+        asked = []
+        for record in records:
+            identity, submission = patient_identity(record), submission_id(record)
+            for day in sorted({service_date(record, line) for line in record.claim.lines}
+                              - {None}):
+                asked.append(("lines", identity, day, submission))
+            asked.append(("sent", claim_key(record)))
+
+        def answers(reader) -> list:
+            return [reader.lines_for(q[1], q[2], exclude_submission=q[3]) if q[0] == "lines"
+                    else reader.sent_claim(q[1]) for q in asked]
+
+        queries = []
+        run = store._run
+        monkeypatch.setattr(store, "_run", lambda *a: queries.append(a) or run(*a))
+        got = answers(batched)
+        in_batches = len(queries)
+        want = answers(store)
+    assert got == want
+    assert sum(len(found) for found in want if isinstance(found, list)) > 0  # history read
+    assert sum(found is not None for found in want if not isinstance(found, list)) > 0
+    assert in_batches <= 2 < len(asked) == len(queries) - in_batches

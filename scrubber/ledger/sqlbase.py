@@ -196,6 +196,15 @@ class SqlStore:
                          "npi = ? AND payer = ? AND claim_id = ? ORDER BY id", key).fetchall()
         return _sent_copy(rows)
 
+    def reader(self, keys: Iterable[str]) -> _Decision:
+        """A read-only view that answers ``lines_for`` and ``sent_claim`` for ``keys``
+        (``lock_keys``' of many claims) from a few batched queries, taking no lock, and
+        anything else from the store: for a reader of many claims at once (a Spark
+        partition), where one query per claim and date costs the round trips."""
+        view = _Decision(self, locked=False)
+        view.prefetch(sorted(set(keys)))
+        return view
+
     # -- recording -------------------------------------------------------------------------
 
     def prepare(self, scrubbed: ScrubbedClaim) -> PreparedClaim:

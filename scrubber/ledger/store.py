@@ -117,6 +117,10 @@ class LedgerStore(Protocol):
 
     def sent_claim(self, key: ClaimKey) -> SentClaim | None: ...
 
+    def reader(self, keys: Iterable[str]) -> Decision:
+        """The same reads for ``keys`` (``lock_keys``' of many claims), batched, no lock."""
+        ...
+
     # -- recording: a run's claims are held under its recording until it commits
     def begin_recording(self) -> str: ...
 

@@ -3,11 +3,12 @@
 What runs where (docs/scale.md):
 - the driver plans the pieces (scrubber.spark.pieces) and, between the stages,
   collects one small thing: each piece's claim count (to number the claims as
-  one process would);
+  one process would) and the claims its IG check held;
 - stage 1 reads each piece where it is scheduled: no shuffle;
 - one shuffle brings every claim and line of a patient (the patient key) and
   every claim of a twin key (CLM01, billing NPI, submission) together; a second
-  brings the context back to the piece, which stage 3 reads again and scrubs.
+  brings the context (each patient's group once per piece) and the piece's IG
+  report back to the piece, which stage 3 reads again and scrubs.
 """
 
 from __future__ import annotations
@@ -149,19 +150,24 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     else:
         by_piece = sc.parallelize([(piece.id, piece) for piece in pieces], n)
     indexed = by_piece.values().mapPartitions(lambda it: index_pieces(it, job)).persist(keep)
-    counts = dict(indexed.filter(lambda row: row[0] == "count")
-                  .map(lambda row: (row[1], row[2])).collect())
+    found = indexed.filter(lambda row: row[0] == "count").map(lambda row: row[1:]).collect()
+    counts = {piece: claims for piece, claims, _ in found}
+    held = {piece: spans for piece, _, spans in found if spans}  # claims the IG check held
     bases, file_bases = ordinal_bases(pieces, counts, scope)
-    shared = sc.broadcast((bases, file_bases))
+    shared = sc.broadcast((bases, file_bases, held))
     ledger = options.ledger is not None
 
-    grouped = (indexed.filter(lambda row: row[0] != "count")
+    grouped = (indexed.filter(lambda row: row[0] not in ("count", "report"))
                .map(lambda row: (row[1], (row[0], row[2]))).groupByKey(n)
-               .mapPartitions(lambda groups: context_rows(groups, shared.value[0], ledger)))
+               .mapPartitions(lambda groups: context_rows(groups, shared.value[0], ledger,
+                                                          shared.value[2])))
+    # each piece's IG report goes to stage 3 with the piece, which does not check it again
+    reports = indexed.filter(lambda row: row[0] == "report").map(
+        lambda row: (row[1], ("report", *row[2:])))
     context = (by_piece.mapValues(lambda piece: ("piece", piece)).union(grouped)
-               .partitionBy(n, _piece_partition))
+               .union(reports).partitionBy(n, _piece_partition))
     result = context.mapPartitions(
-        lambda rows: scrub_pieces(rows, job, *shared.value)).persist(keep)
+        lambda rows: scrub_pieces(rows, job, *shared.value[:2])).persist(keep)
     tallies = result.filter(lambda row: row[0] == "tally").collect()
     indexed.unpersist()
 

@@ -4,18 +4,24 @@ Nothing here imports pyspark, so every stage runs (and is tested) without a
 cluster; scrubber.spark.job only wires them together.
 
 1. ``index_pieces`` (where a piece is read, no shuffle): the implementation-guide
-   check and the reader, as ``scrub check`` runs them; out come the rows
-   ``DayIndex.add`` would index for every claim the check does not hold: the
-   claim itself and each dated line under its *patient key*, the claim under
-   its twin key (billing NPI, CLM01, submission), and the piece's claim count.
-2. ``context_rows`` (after one shuffle on those keys): each claim gets what
-   ``DayIndex`` would answer for it: the other claims' lines on each of its
-   days (``services``), the run's claims of its patient for the ledger's lines
-   (``holds``, with a ledger only) and its earlier twins (``twins``).
+   check and the reader in one reading, as ``scrub check``'s first pass; out
+   come the rows ``DayIndex.add`` would index for every claim: the claim itself
+   and each dated line under its *patient key*, the claim under its twin key
+   (billing NPI, CLM01, submission); then the piece's IG report (with a ledger
+   and no recording, each claim's ledger keys too) and its claim count with the
+   claims the check held, which stage 2 leaves out.
+2. ``context_rows`` (after one shuffle on those keys): each piece with a claim
+   of a patient gets that patient's dated lines once (and, with a ledger, the
+   run's claims of the patient, for ``holds``); each with a claim of a twin
+   group, the group's originals. Not one copy per claim and date: that grew
+   with the square of a patient-day's claims.
 3. ``scrub_pieces`` (after a shuffle back to the piece): the piece is read again
    and its claims go through the engine's own ``scrub_indexed`` with that
-   context, inside the core's Scrubber, so the verdicts, acknowledgements and
-   recording are the core's; out come table rows.
+   context (``PieceContext`` answers each claim as ``DayIndex`` would) and the
+   stage-1 report, inside the core's Scrubber, so the verdicts,
+   acknowledgements and recording are the core's, and the piece is not
+   checked twice; the ledger is read a batch of claims at a time
+   (``BatchedLedger``); out come table rows.
 
 The patient key is a keyed hash (BLAKE2b with a per-run secret) of the
 engine's patient key and the context's reach: shuffle files never hold a
@@ -27,10 +33,11 @@ from __future__ import annotations
 
 import hashlib
 import resource
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +48,13 @@ from scrubber.model import ClaimRecord, Problem, Transaction, read
 from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.model.values import parse_decimal
 from scrubber.options import ScrubOptions
-from scrubber.passes import TallySink
+from scrubber.passes import Indexed, TallySink
 from scrubber.rules import ScrubbedClaim
 from scrubber.rules.context import (
-    SPAN_DAYS,
     SUBMISSION,
+    ClaimKey,
     DayService,
+    SentClaim,
     claim_key,
     submission_id,
 )
@@ -54,7 +62,7 @@ from scrubber.rules.engine import line_rows, patient_key
 from scrubber.spark.pieces import Piece
 
 if TYPE_CHECKING:
-    from scrubber.ig.gate import Hold
+    from scrubber.ig import IgReport
 
 RUN, FILE = "run", "file"  # the reach of the day context: every file of the run, or each file
 
@@ -82,15 +90,17 @@ class Job:
                                digest_size=16).digest()
 
 
-def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], Hold | None] | None:
-    """Why the implementation-guide check holds a claim of the piece (None without the check)."""
+def _checked_events(piece: Piece, options: ScrubOptions, source: Any
+                    ) -> tuple[Iterator[Any], Callable[[], IgReport | None]]:
+    """The piece's events, checked against the implementation guides in the same reading
+    (as ``check_and_index`` reads a file), and a function that gives the check's report
+    once they are through (None without the check)."""
     if not options.conformance:
-        return None
-    from scrubber.ig import check as ig_check
-    from scrubber.ig.gate import Gate
+        return read(source), lambda: None
+    from scrubber.ig.checker import CheckedRead
 
-    with piece.open() as source:
-        return Gate(ig_check(source, companion=options.companion)).held
+    checked = CheckedRead(source, companion=options.companion)
+    return checked.events(), checked.report
 
 
 # -- stage 1: where the piece is read -------------------------------------------------------
@@ -98,25 +108,59 @@ def _held(piece: Piece, options: ScrubOptions) -> Callable[[ClaimRecord], Hold |
 def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     """The day-context rows of each piece, as ``DayIndex.add`` would index them.
 
-    Rows, with the claim's ordinal in the piece: ("count", piece id, claims);
-    ("claim", patient key, (piece id, ordinal, billing NPI, payer, CLM01)) and
-    ("line", patient key, (piece id, date, DayService fields)); ("twin",
-    (reach, submission, billing NPI, CLM01), (piece id, ordinal, frequency)).
-    Stage 2 groups them as (key, (kind, item)).
+    Rows, with the claim's ordinal in the piece: ("claim", patient key, (piece
+    id, ordinal, billing NPI, payer, CLM01)) and ("line", patient key, (piece id,
+    date, DayService fields)); ("twin", (reach, submission, billing NPI, CLM01),
+    (piece id, ordinal, frequency)). Stage 2 groups them as (key, (kind, item)).
+    After a piece's rows: ("report", piece id, its IG report or None, claims,
+    each claim's ledger keys or None), which stage 3 reads instead of checking
+    the piece again (and to read the ledger in batches), and ("count",
+    piece id, claims, held) for the driver, ``held`` being the (first, last) ordinals of
+    the claims of the sets the check rejected: their rows are in the piece's,
+    since the report is whole only at its end, and stage 2 leaves them out, as
+    ``check_and_index`` takes them out of ``DayIndex``.
     """
-    for piece in pieces:
-        held = _held(piece, job.options)
-        reach = job.reach(piece)
-        ordinal = 0
-        with piece.open() as source:
-            for event in read(source):
-                if not isinstance(event, ClaimRecord):
-                    continue
-                ordinal += 1
-                if held is not None and held(event) is not None:
-                    continue
-                yield from _claim_rows(event, piece, ordinal, reach, job)
-        yield ("count", piece.id, ordinal)
+    from scrubber.ig.gate import transaction_key
+
+    store = _ledger_for_keys(job.options)
+    try:
+        for piece in pieces:
+            reach = job.reach(piece)
+            ordinal = 0
+            spans: list[list] = []  # [transaction key, first ordinal, last ordinal]
+            keys: list[frozenset[str]] = []  # each claim's ledger keys, with a ledger
+            with piece.open() as source:
+                events, report = _checked_events(piece, job.options, source)
+                for event in events:
+                    if event.__class__ is not ClaimRecord:
+                        continue
+                    ordinal += 1
+                    key = transaction_key(event)
+                    if spans and spans[-1][0] == key:
+                        spans[-1][2] = ordinal
+                    else:
+                        spans.append([key, ordinal, ordinal])
+                    if store is not None:
+                        keys.append(store.lock_keys(event))
+                    yield from _claim_rows(event, piece, ordinal, reach, job)
+                checked = report()
+            held = () if checked is None else tuple(
+                (low, high) for key, low, high in spans if not checked.is_accepted(*key))
+            yield ("report", piece.id, checked, ordinal, tuple(keys) if store else None)
+            yield ("count", piece.id, ordinal, held)
+    finally:
+        if store is not None:
+            store.close()
+
+
+def _ledger_for_keys(options: ScrubOptions) -> Any:
+    """The ledger whose keys stage 1 ships for stage 3's batched reads (``BatchedLedger``):
+    with a ledger and no recording (a recording reads a batch per locked decision)."""
+    if options.ledger is None or options.record:
+        return None
+    from scrubber.ledger import open_store
+
+    return open_store(options.ledger)
 
 
 def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job: Job
@@ -141,92 +185,113 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
 # -- stage 2: after one shuffle on the patient keys and twin keys ----------------------------
 
 def context_rows(groups: Iterable[tuple[bytes | tuple, Iterable[tuple]]],
-                 bases: dict[int, int], ledger: bool = False) -> Iterator[tuple[int, tuple]]:
-    """The context each claim needs from its groups, as (piece id, row) for stage 3.
+                 bases: dict[int, int], ledger: bool = False,
+                 held: dict[int, tuple[tuple[int, int], ...]] | None = None
+                 ) -> Iterator[tuple[int, tuple]]:
+    """The context each piece needs from its groups, as (piece id, row) for stage 3.
 
     ``bases`` turns a claim's ordinal in its piece into its ordinal in the run
-    (or file). A patient key (bytes) groups a patient's claims and lines: each
-    claim gets, per date of its lines, the lines ``DayIndex.services`` gives it,
-    ("day", ordinal, date, services), when there are any; with ``ledger`` each
-    piece gets the patient's claims for ``DayIndex.holds``, ("holds", patient
-    key, (CLM01, payer) pairs). A twin key (a tuple) groups the claims of one
-    CLM01, billing NPI and submission: each gets the ordinals of the earlier
-    originals, ("twins", ordinal, ordinals).
+    (or file); ``held`` gives, by piece, the ordinal spans of the claims the IG
+    check held, which are left out. A patient key (bytes) groups a patient's
+    claims and lines: each piece with a claim of the patient gets the group
+    once, ("patient", key, days, claims), ``days`` mapping each date to its
+    lines (CLM01, payer, DayService fields) in ordinal order, less those of a
+    copy a later one supersedes, and ``claims`` (with ``ledger``: for
+    ``DayIndex.holds``) the (CLM01, payer) pairs of the patient's claims, else
+    None. Stage 3 answers each claim from it, as ``DayIndex`` does: one copy
+    of the group per piece, not one per claim and date (which, for a patient
+    with many claims on one day, grew with the square of their number). A twin
+    key (a tuple) groups the claims of one CLM01, billing NPI and submission:
+    each piece with one of them gets ("twins", ordinals of the originals,
+    ordinals of its claims of the group).
     """
+    dropped = _held_claims(held or {})
     for key, items in groups:
         if isinstance(key, bytes):
-            yield from _patient_group(key, items, bases, ledger)
+            yield from _patient_group(key, items, bases, ledger, dropped)
         else:
-            yield from _twin_group(items, bases)
+            yield from _twin_group(items, bases, dropped)
 
 
-def _patient_group(key: bytes, items: Iterable[tuple], bases: dict[int, int], ledger: bool
-                   ) -> Iterator[tuple[int, tuple]]:
+def _held_claims(held: dict[int, tuple[tuple[int, int], ...]]
+                 ) -> Callable[[int, int], bool]:
+    """Whether claim ``ordinal`` of piece ``piece`` (its ordinal in the piece) was held."""
+    if not any(held.values()):
+        return lambda piece, ordinal: False
+
+    def dropped(piece: int, ordinal: int) -> bool:
+        return any(low <= ordinal <= high for low, high in held.get(piece, ()))
+    return dropped
+
+
+def _patient_group(key: bytes, items: Iterable[tuple], bases: dict[int, int], ledger: bool,
+                   dropped: Callable[[int, int], bool]) -> Iterator[tuple[int, tuple]]:
     claims: dict[int, tuple] = {}  # ordinal in the run -> (piece, billing NPI, payer, CLM01)
-    days: dict[date, list[tuple]] = defaultdict(list)
+    lines: list[tuple] = []
     for kind, item in items:
         if kind == "claim":
             piece, ordinal, *identity = item
-            claims[bases[piece] + ordinal] = (piece, *identity)
+            if not dropped(piece, ordinal):
+                claims[bases[piece] + ordinal] = (piece, *identity)
         else:
             piece, day, fields = item
-            ordinal = bases[piece] + fields[2]
-            days[day].append((ordinal, fields[3], (*fields[:2], ordinal, *fields[3:]), piece))
+            if not dropped(piece, fields[2]):
+                lines.append((day, bases[piece] + fields[2], fields))
+    if not claims:
+        return
     # DayIndex's ``gone``: a copy of a claim (billing NPI, payer, CLM01) that a later one
     # in the run supersedes is in no other claim's day context
     latest: dict[tuple, int] = {}
     for ordinal in sorted(claims):
         latest[claims[ordinal][1:]] = ordinal
-    gone = {ordinal for ordinal, claim in claims.items() if latest[claim[1:]] != ordinal}
-    for day, lines in days.items():
-        lines.sort(key=lambda line: line[:2])
-        for ordinal in sorted({line[0] for line in lines}):
-            piece, _, payer, claim_id = claims[ordinal]
-            # not its own lines, nor its other copies' (same CLM01 and payer), nor gone ones
-            others = tuple(fields for other, _, fields, _ in lines
-                           if other != ordinal and other not in gone
-                           and claims[other][2:] != (payer, claim_id))
-            if others:
-                yield piece, ("day", ordinal, day, others)
-    yield from _span_rows(claims, days, gone)
-    if ledger:
-        run_claims = frozenset((claim_id, payer) for _, _, payer, claim_id in claims.values())
-        for piece in {claim[0] for claim in claims.values()}:
-            yield piece, ("holds", key, run_claims)
+    days: dict[date, list[tuple]] = defaultdict(list)
+    for day, ordinal, fields in sorted(lines, key=lambda line: (line[1], line[2][3])):
+        claim = claims[ordinal]
+        if latest[claim[1:]] == ordinal:
+            days[day].append((claim[2], (*fields[:2], ordinal, *fields[3:])))
+    shipped = {day: tuple(found) for day, found in days.items()}
+    run_claims = frozenset((claim_id, payer) for _, _, payer, claim_id in claims.values()) \
+        if ledger else None
+    for piece in sorted({claim[0] for claim in claims.values()}):
+        yield piece, ("patient", key, shipped, run_claims)
 
 
-def _span_rows(claims: dict[int, tuple], days: dict[date, list[tuple]], gone: set[int]
-               ) -> Iterator[tuple[int, tuple]]:
-    """What ``DayIndex.services_between`` gives each claim within SPAN_DAYS of its dates:
-    ("span", ordinal, ((date, fields) ...)) in date order, when there is any."""
-    reach = timedelta(days=SPAN_DAYS)
-    own: dict[int, set[date]] = defaultdict(set)
-    for day, lines in days.items():
-        for line in lines:
-            own[line[0]].add(day)
-    for ordinal, dates in own.items():
-        piece, _, payer, claim_id = claims[ordinal]
-        near = sorted(day for day in days
-                      if any(abs(day - mine) <= reach for mine in dates))
-        found = tuple((day, fields) for day in near for other, _, fields, _ in days[day]
-                      if other != ordinal and other not in gone
-                      and claims[other][2:] != (payer, claim_id))
-        if found:
-            yield piece, ("span", ordinal, found)
-
-
-def _twin_group(items: Iterable[tuple], bases: dict[int, int]) -> Iterator[tuple[int, tuple]]:
+def _twin_group(items: Iterable[tuple], bases: dict[int, int],
+                dropped: Callable[[int, int], bool]) -> Iterator[tuple[int, tuple]]:
     claims = sorted((bases[piece] + ordinal, piece, frequency)
-                    for _, (piece, ordinal, frequency) in items)
-    originals: list[int] = []  # DayIndex.twins counts no replacement or void as a twin
-    for ordinal, piece, frequency in claims:
-        if originals:
-            yield piece, ("twins", ordinal, tuple(originals))
-        if frequency not in CHANGE_FREQUENCIES:
-            originals.append(ordinal)
+                    for _, (piece, ordinal, frequency) in items
+                    if not dropped(piece, ordinal))
+    # DayIndex.twins counts no replacement or void as a twin
+    originals = tuple(ordinal for ordinal, _, frequency in claims
+                      if frequency not in CHANGE_FREQUENCIES)
+    if not originals or len(claims) < 2:
+        return
+    mine: dict[int, list[int]] = defaultdict(list)
+    for ordinal, piece, _ in claims:
+        if ordinal > originals[0]:
+            mine[piece].append(ordinal)
+    for piece, ordinals in sorted(mine.items()):
+        yield piece, ("twins", originals, tuple(ordinals))
 
 
 # -- stage 3: back where the piece is read ---------------------------------------------------
+
+@dataclass(slots=True)
+class PatientDays:
+    """One patient's dated lines in the run, as stage 2 shipped them to a piece once."""
+
+    # date -> (ordinal, CLM01, payer, service) of each line, in ordinal and line order
+    days: dict[date, tuple[tuple[int, str, str, DayService], ...]]
+    claims: frozenset[tuple[str, str]] | None  # (CLM01, payer) of its claims, with a ledger
+    dates: list[date] = field(default_factory=list)  # ``days``' dates in order
+
+    def on(self, day: date, ordinal: int, claim_id: str, payer: str
+           ) -> tuple[DayService, ...]:
+        """Lines of ``day`` not of claim ``ordinal`` nor of its copies (CLM01 and payer)."""
+        return tuple(service for other, other_id, other_payer, service
+                     in self.days.get(day, ())
+                     if other != ordinal and (other_id != claim_id or other_payer != payer))
+
 
 @dataclass(slots=True)
 class PieceContext:
@@ -237,39 +302,55 @@ class PieceContext:
 
     job: Job
     reach: int = -1  # the piece's (Job.reach)
-    # (ordinal, date) -> the services DayIndex.services gives that claim on that date
-    days: dict[tuple[int, date], tuple[DayService, ...]] = field(default_factory=dict)
-    earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)  # ordinal -> its twins
-    # ordinal -> what DayIndex.services_between gives it within SPAN_DAYS of its dates
-    spans: dict[int, tuple[tuple[date, DayService], ...]] = field(default_factory=dict)
-    # patient key -> the (CLM01, payer) of that patient's claims in the run
-    run_claims: dict[bytes, frozenset[tuple[str, str]]] = field(default_factory=dict)
+    patients: dict[bytes, PatientDays] = field(default_factory=dict)  # by patient key
+    # ordinal -> the originals of its twin group (its twins are those before it)
+    earlier: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    # the piece's (IG report, claims, each claim's ledger keys) from stage 1: the report
+    # None when the check did not run, the keys None without a ledger or with a recording
+    checked: tuple[IgReport | None, int, tuple[frozenset[str], ...] | None] | None = None
+    _keys: dict[bytes, bytes] = field(default_factory=dict)  # engine's key -> patient key
+
+    def _patient(self, key: bytes) -> PatientDays | None:
+        hashed = self._keys.get(key)
+        if hashed is None:
+            hashed = self._keys[key] = self.job.patient_key(key, self.reach)
+        return self.patients.get(hashed)
 
     def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
                  payer: str = "") -> tuple[DayService, ...]:
-        return self.days.get((ordinal, day), ())
+        patient = self._patient(key)
+        return patient.on(day, ordinal, claim_id, payer) if patient is not None else ()
 
     def services_between(self, key: bytes, first: date, last: date, ordinal: int,
                          claim_id: str = "", payer: str = ""
                          ) -> tuple[tuple[date, DayService], ...]:
-        return tuple(pair for pair in self.spans.get(ordinal, ()) if first <= pair[0] <= last)
+        patient = self._patient(key)
+        if patient is None:
+            return ()
+        dates = patient.dates
+        return tuple((day, service)
+                     for day in dates[bisect_left(dates, first):bisect_right(dates, last)]
+                     for service in patient.on(day, ordinal, claim_id, payer))
 
     def holds(self, key: bytes, claim_id: str, payer: str) -> bool:
-        claims = self.run_claims.get(self.job.patient_key(key, self.reach), frozenset())
+        patient = self._patient(key)
+        claims = patient.claims if patient is not None and patient.claims else frozenset()
         if payer:
             return (claim_id, payer) in claims
         return any(held == claim_id for held, _ in claims)  # a first ledger's line: no payer
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
-        return self.earlier.get(ordinal, ())
+        originals = self.earlier.get(ordinal, ())
+        return originals[:bisect_left(originals, ordinal)]
 
 
 def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
                    ) -> dict[int, tuple[Piece, PieceContext]]:
     """Each piece of a partition with its share of the day context, by piece id.
 
-    ``rows`` are (piece id, ("piece", Piece) | ("day", ...) | ("twins", ...) |
-    ("holds", ...)): the pieces and what ``context_rows`` sent them.
+    ``rows`` are (piece id, ("piece", Piece) | ("report", IgReport, claims) |
+    ("patient", ...) | ("twins", ...)): the pieces, their stage-1 reports and
+    what ``context_rows`` sent them.
     """
     pieces: dict[int, Piece] = {}
     contexts: dict[int, PieceContext] = {}
@@ -281,20 +362,75 @@ def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
         context = contexts.get(piece_id)
         if context is None:
             context = contexts[piece_id] = PieceContext(job)
-        if kind == "day":
-            context.days[item[1], item[2]] = tuple(DayService(*fields) for fields in item[3])
-        elif kind == "holds":
-            context.run_claims[item[1]] = item[2]
-        elif kind == "span":
-            context.spans[item[1]] = tuple((day, DayService(*fields)) for day, fields in item[2])
-        else:
-            context.earlier[item[1]] = item[2]
+        if kind == "patient":
+            services = {}  # one DayService per line, shared by every claim that reads it
+            for day, lines in item[2].items():
+                services[day] = tuple((fields[2], fields[1], payer, DayService(*fields))
+                                      for payer, fields in lines)
+            context.patients[item[1]] = PatientDays(services, item[3], sorted(services))
+        elif kind == "twins":
+            for ordinal in item[2]:
+                context.earlier[ordinal] = item[1]
+        elif kind == "report":
+            context.checked = item[1:]
     out = {}
     for piece_id, piece in pieces.items():
         context = contexts.get(piece_id) or PieceContext(job)
         context.reach = job.reach(piece)
         out[piece_id] = (piece, context)
     return out
+
+
+class BatchedLedger:
+    """The ledger as a piece's claims read it, a batch of claims per query, not one query
+    per claim and date: a ``LedgerReader`` over ``store.reader`` for ``BATCH`` claims
+    at a time, fetched when the first of them asks (the claims ask in order).
+
+    ``keys`` are each claim's ``lock_keys`` in piece order (from stage 1). A read of
+    a key no claim of the piece has goes to the store, as does ``lines_between``.
+    """
+
+    BATCH = 1000
+
+    def __init__(self, store: Any, keys: tuple[frozenset[str], ...]):
+        self.store, self.keys = store, keys
+        self._first: dict[str, int] = {}  # key -> the first claim (index) that has it
+        for index, claim in enumerate(keys):
+            for key in claim:
+                self._first.setdefault(key, index)
+        self._view: Any = None
+        self._batch = -1
+
+    def _reader(self, key: str) -> Any:
+        """The batch view that holds ``key``, fetched if need be; None: no claim has it."""
+        index = self._first.get(key)
+        if index is None:
+            return None
+        batch = index // self.BATCH
+        if batch != self._batch:
+            start = batch * self.BATCH
+            self._view = self.store.reader(
+                frozenset().union(*self.keys[start:start + self.BATCH]))
+            self._batch = batch
+        return self._view
+
+    def lines_for(self, identity: tuple[str, str, str, str, str], service_date: date, *,
+                  exclude_submission: str | None = None) -> Sequence[Any]:
+        patient = self.store.patient_hash(identity).hex()
+        view = self._reader(f"day\x1f{patient}\x1f{service_date.isoformat()}") or self.store
+        return view.lines_for(identity, service_date, exclude_submission=exclude_submission)
+
+    def sent_claim(self, key: ClaimKey) -> SentClaim | None:
+        view = self._reader("claim\x1f" + "\x1f".join(key)) or self.store
+        return view.sent_claim(key)
+
+    def lines_between(self, identity: tuple[str, str, str, str, str], first: date, last: date,
+                      *, exclude_submission: str | None = None) -> Sequence[Any]:
+        return self.store.lines_between(identity, first, last,
+                                        exclude_submission=exclude_submission)
+
+    def close(self) -> None:
+        """The store is the partition's: closed with it."""
 
 
 def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, int],
@@ -308,15 +444,24 @@ def scrub_pieces(rows: Iterable[tuple[int, tuple]], job: Job, bases: dict[int, i
     try:
         for piece_id in sorted(pieces):
             piece, context = pieces.pop(piece_id)
+            if context.checked is None:  # scrubbed unchecked, its held claims would pass
+                raise RuntimeError(f"piece {piece.name} came to stage 3 without its IG report")
+            report, claims, keys = context.checked
+            run = scrubber
+            if keys is not None and scrubber.ledger is not None and recording is None:
+                # the same engine and acknowledgement numbers, the ledger read in batches
+                run = Scrubber(job.options, ledger=BatchedLedger(scrubber.ledger, keys),
+                               engine=scrubber.engine, acks=scrubber.acks)
             table = Rows(piece, file_bases[piece_id])
             tally = Tally()
             sinks: list[Sink] = [TallySink(tally), table]
             if job.parts is not None:
                 outputs = AckFiles(Path(job.parts).joinpath)
                 sinks += ack_sinks(outputs, scrubber.acks, ack_999=job.ack_999)
-            with piece.open() as source:
-                scrubber.run([(source, piece.name)], sinks, index=context,
-                             first=bases[piece_id] + 1, recording=recording)
+            first = bases[piece_id] + 1
+            with piece.open() as source:  # checked in stage 1: read once more, to scrub
+                run.run([(source, piece.name)], sinks, index=context, recording=recording,
+                             checked=[Indexed(report, first, first + claims - 1)])
             yield from table.rows
             yield ("tally", piece.file, piece.path, tally.unreadable, tally.reason,
                    tally.claims, tally.accepted, tally.rejected, tally.warnings,
