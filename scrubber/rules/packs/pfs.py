@@ -416,6 +416,8 @@ def status_note(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 # -- global surgery ----------------------------------------------------------------------------
 
+_REACH = timedelta(days=SPAN_DAYS - 1)  # how far back a surgery's global period reaches
+
 def _window(glob: str, surgery: date) -> tuple[date, date] | None:
     """The days an E/M visit falls in the global period of a surgery on ``surgery``."""
     if glob == "000":
@@ -450,14 +452,13 @@ def global_period(ctx: ClaimContext) -> Iterator[Hit | Notice]:
         return
     em = ctx.profile.list("em-codes")
     bypass = ctx.profile.list("global-period-modifiers")
-    reach = timedelta(days=SPAN_DAYS - 1)
     for item in rvu_lines(ctx):
         if isinstance(item, Notice):
             yield item
             continue
         line, day, entry = item
         if line.procedure in em and not any(m in bypass for m in line.modifiers):
-            yield from _visit_in_period(ctx, table, line, day, reach)
+            yield from _visit_in_period(ctx, table, line, day, _REACH)
         elif _window(entry.global_days, day) is not None:
             yield from _sent_visits(ctx, line, day, entry, em, bypass)
 
