@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scrubber.model.claims import ClaimRecord, DateValue, Location, ServiceLine, one_day
 from scrubber.rules.profile import Profile
@@ -170,14 +170,18 @@ class ClaimContext:
     # the ``once`` names whose values were derived from the ledger
     from_ledger: set[str] = field(default_factory=set, compare=False, repr=False)
 
-    def once(self, name: str, compute: Callable[[], T]) -> T:
-        """``compute()`` the first time ``name`` is asked for this claim, then its value."""
+    def once(self, name: str, compute: Callable[..., T], *args: Any) -> T:
+        """``compute(*args)`` the first time ``name`` is asked for this claim, then its value.
+
+        Hot callers pass a module-level function and its arguments rather than a
+        closure: a closure would be made on every call, only to be thrown away.
+        """
         flag = self.ledger_read
         try:
             value = self.derived[name]
         except KeyError:
             before, flag[0] = flag[0], False
-            value = self.derived[name] = compute()
+            value = self.derived[name] = compute(*args)
             if flag[0]:
                 self.from_ledger.add(name)
             flag[0] = flag[0] or before
@@ -204,9 +208,7 @@ class ClaimContext:
 
     def dated_lines(self) -> tuple[tuple[ServiceLine, date], ...]:
         """The claim's lines that have a single date of service, with it; worked out once."""
-        return self.once("dated-lines", lambda: tuple(
-            (line, day) for line in self.claim.lines
-            if (day := service_date(self.record, line)) is not None))
+        return self.once("dated-lines", _dated_lines, self.record)
 
     def is_line(self, service: DayService, line: ServiceLine) -> bool:
         """True when ``service`` is ``line`` itself."""
@@ -221,6 +223,11 @@ class ClaimContext:
         index = self.claim.lines.index(line)
         return tuple(s for s in self.day(day)
                      if not (s.where == SAME_CLAIM and s.line_index == index))
+
+
+def _dated_lines(record: ClaimRecord) -> tuple[tuple[ServiceLine, date], ...]:
+    return tuple((line, day) for line in record.claim.lines
+                 if (day := service_date(record, line)) is not None)
 
 
 def own_services(record: ClaimRecord, submission: str, ordinal: int, day: date

@@ -65,13 +65,21 @@ SOURCE = "CMS NCCI add-on code edits, type {} (the user's --ncci-aoc, see docs/d
 
 
 def _addon_lines(ctx: ClaimContext
-                 ) -> Iterator[tuple[ServiceLine, AddonEdit, tuple[DayService, ...]]]:
+                 ) -> tuple[tuple[ServiceLine, AddonEdit, tuple[DayService, ...]], ...]:
     """Each dated add-on line whose primary is not on this claim, with its edit on the date
-    and the other services of its day (the run's and the ledger's looked up only then)."""
+    and the other services of its day (the run's and the ledger's looked up only then);
+    worked out once for both rules."""
+    return ctx.once("addon-lines", _lines_without_primary, ctx)
+
+
+def _lines_without_primary(ctx: ClaimContext
+                           ) -> tuple[tuple[ServiceLine, AddonEdit, tuple[DayService, ...]],
+                                      ...]:
     edits = ctx.resource(KIND, AddonEdits)
     if edits is None or ctx.claim.frequency == "8":
-        return
+        return ()
     dated = ctx.dated_lines()
+    out = []
     for line, day in dated:
         if line.procedure_qualifier != "HC":
             continue
@@ -81,7 +89,8 @@ def _addon_lines(ctx: ClaimContext
         here = {other.procedure for other, when in dated if when == day and other is not line}
         if (edit.type == 2 and here) or not here.isdisjoint(edit.primaries):
             continue  # its primary (or, for type 2, some service) is on this claim
-        yield line, edit, ctx.others(line)
+        out.append((line, edit, ctx.others(line)))
+    return tuple(out)
 
 
 def _related(services) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from scrubber.codesets import NOT_IN_FORCE, UNKNOWN, CodeSets
-from scrubber.model.claims import ServiceLine, service_element
+from scrubber.model.claims import Claim, ServiceLine, service_element
 from scrubber.pfs import RvuEntry, RvuError, RvuTable
 from scrubber.rules.context import LEDGER, SAME_CLAIM, SPAN_DAYS, ClaimContext, DayService
 from scrubber.rules.findings import Notice
@@ -75,27 +75,28 @@ def rvu_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, date, RvuEntry] | N
     A line whose date no release given covers yields a Notice instead (the run
     says it once); a code the file does not list is passed over.
     """
-    def compute() -> tuple[tuple[ServiceLine, date, RvuEntry] | Notice, ...]:
-        table = ctx.resource(KIND, RvuTable)
-        if table is None:
-            return ()
-        out: list[tuple[ServiceLine, date, RvuEntry] | Notice] = []
-        for line, day in ctx.dated_lines():
-            if line.procedure_qualifier != "HC":
-                continue
-            if table.release_for(day) is None:
-                out.append(Notice(
-                    "pfs-rvu-uncovered-dates",
-                    f"not checked against the fee schedule: lines dated outside the RVU "
-                    f"files given ({', '.join(r.label() for r in table.releases)}); add the "
-                    "release of their quarter with --pfs-rvu", source=KIND))
-                continue
-            entry = table.entry(line.procedure, day)
-            if entry is not None:
-                out.append((line, day, entry))
-        return tuple(out)
+    return ctx.once("pfs-rvu-lines", _rvu_lines, ctx)
 
-    return ctx.once("pfs-rvu-lines", compute)
+
+def _rvu_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, date, RvuEntry] | Notice, ...]:
+    table = ctx.resource(KIND, RvuTable)
+    if table is None:
+        return ()
+    out: list[tuple[ServiceLine, date, RvuEntry] | Notice] = []
+    for line, day in ctx.dated_lines():
+        if line.procedure_qualifier != "HC":
+            continue
+        if table.release_for(day) is None:
+            out.append(Notice(
+                "pfs-rvu-uncovered-dates",
+                f"not checked against the fee schedule: lines dated outside the RVU "
+                f"files given ({', '.join(r.label() for r in table.releases)}); add the "
+                "release of their quarter with --pfs-rvu", source=KIND))
+            continue
+        entry = table.entry(line.procedure, day)
+        if entry is not None:
+            out.append((line, day, entry))
+    return tuple(out)
 
 
 def _element(ctx: ClaimContext) -> str:
@@ -104,8 +105,11 @@ def _element(ctx: ClaimContext) -> str:
 
 def _modifiers(ctx: ClaimContext) -> frozenset[str]:
     """Every modifier on the claim's lines: most claims carry none a modifier rule reads."""
-    return ctx.once("modifiers", lambda: frozenset(
-        m for line in ctx.claim.lines for m in line.modifiers))
+    return ctx.once("modifiers", _claim_modifiers, ctx.claim)
+
+
+def _claim_modifiers(claim: Claim) -> frozenset[str]:
+    return frozenset(m for line in claim.lines for m in line.modifiers)
 
 
 def _has(line: ServiceLine, *modifiers: str) -> tuple[str, ...]:
@@ -412,6 +416,8 @@ def status_note(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 # -- global surgery ----------------------------------------------------------------------------
 
+_REACH = timedelta(days=SPAN_DAYS - 1)  # how far back a surgery's global period reaches
+
 def _window(glob: str, surgery: date) -> tuple[date, date] | None:
     """The days an E/M visit falls in the global period of a surgery on ``surgery``."""
     if glob == "000":
@@ -446,14 +452,13 @@ def global_period(ctx: ClaimContext) -> Iterator[Hit | Notice]:
         return
     em = ctx.profile.list("em-codes")
     bypass = ctx.profile.list("global-period-modifiers")
-    reach = timedelta(days=SPAN_DAYS - 1)
     for item in rvu_lines(ctx):
         if isinstance(item, Notice):
             yield item
             continue
         line, day, entry = item
         if line.procedure in em and not any(m in bypass for m in line.modifiers):
-            yield from _visit_in_period(ctx, table, line, day, reach)
+            yield from _visit_in_period(ctx, table, line, day, _REACH)
         elif _window(entry.global_days, day) is not None:
             yield from _sent_visits(ctx, line, day, entry, em, bypass)
 

@@ -218,16 +218,21 @@ def _clia_number(ctx: ClaimContext, line: ServiceLine) -> str:
     return ctx.claim.reference("X4")
 
 
-def _lab_lines(ctx: ClaimContext) -> Iterator[tuple[ServiceLine, CliaLists]]:
+def _lab_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, CliaLists], ...]:
+    """The claim's lab tests subject to CLIA, with the lists; worked out once for both rules."""
+    return ctx.once("clia-lab-lines", _clia_lines, ctx)
+
+
+def _clia_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, CliaLists], ...]:
     lists = ctx.resource("clia", CliaLists)
     if lists is None:
-        return
+        return ()
     sets = ctx.resource("codesets", CodeSets)
-    for line in ctx.claim.lines:
-        code = line.procedure
+    return tuple(
+        (line, lists) for line in ctx.claim.lines
         if line.procedure_qualifier == "HC" and (
-                lists.needs_clia(code) or (sets is not None and sets.lab_certification(code))):
-            yield line, lists
+            lists.needs_clia(line.procedure)
+            or (sets is not None and sets.lab_certification(line.procedure))))
 
 
 @rule("clia-number", severity=REJECT, stc=("A6", "21"), claim_kinds=PROFESSIONAL,

@@ -31,7 +31,7 @@ from scrubber.providers import (
 )
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.findings import Notice
-from scrubber.rules.profile import CodeList
+from scrubber.rules.profile import CodeList, Profile
 from scrubber.rules.registry import REJECT, WARN, Hit, rule
 from scrubber.rules.resources import (
     Release,
@@ -156,19 +156,29 @@ def _first_day(ctx: ClaimContext) -> date | None:
 
 def named(ctx: ClaimContext) -> tuple[Named, ...]:
     """Every NPI of the claim: billing, 2310x and 2420x providers; worked out once."""
-    def compute() -> tuple[Named, ...]:
-        first = _first_day(ctx)
-        out = []
-        billing = ctx.record.billing_provider
-        if billing is not None and billing.npi:
-            out.append(Named("85", billing.entity_type, billing.npi, billing.taxonomy,
-                             billing.location, None, first))
-        out += [_of(p, None, first) for p in ctx.claim.providers if p.npi]
-        out += [_of(p, line, ctx.service_date(line) or first)
-                for line in ctx.claim.lines for p in line.providers if p.npi]
-        return tuple(out)
+    return ctx.once("provider-npis", _named, ctx)
 
-    return ctx.once("provider-npis", compute)
+
+def _named(ctx: ClaimContext) -> tuple[Named, ...]:
+    first = _first_day(ctx)
+    out = []
+    billing = ctx.record.billing_provider
+    if billing is not None and billing.npi:
+        out.append(Named("85", billing.entity_type, billing.npi, billing.taxonomy,
+                         billing.location, None, first))
+    out += [_of(p, None, first) for p in ctx.claim.providers if p.npi]
+    out += [_of(p, line, ctx.service_date(line) or first)
+            for line in ctx.claim.lines for p in line.providers if p.npi]
+    return tuple(out)
+
+
+def named_once_each(ctx: ClaimContext) -> tuple[Named, ...]:
+    """``named``, each (role, NPI) once; worked out once for the rules that all ask."""
+    return ctx.once("provider-npis-once-each", _once_each_of, ctx)
+
+
+def _once_each_of(ctx: ClaimContext) -> tuple[Named, ...]:
+    return tuple(_once_each(named(ctx)))
 
 
 def _of(provider: Provider, line: ServiceLine | None, day: date | None) -> Named:
@@ -201,7 +211,7 @@ def npi_not_in_nppes(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in _once_each(named(ctx)):
+    for item in named_once_each(ctx):
         if index.record(item.npi) is not None:
             continue
         later = item.day is not None and item.day > index.snapshot
@@ -228,7 +238,7 @@ def npi_inactive(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in _once_each(named(ctx)):
+    for item in named_once_each(ctx):
         record = index.record(item.npi)
         if record is None or item.day is None or record.active_on(item.day):
             continue
@@ -263,7 +273,7 @@ def npi_entity_type(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in _once_each(named(ctx)):
+    for item in named_once_each(ctx):
         record = index.record(item.npi)
         if record is None or not record.entity_type:
             continue
@@ -296,7 +306,7 @@ def npi_entity_type(ctx: ClaimContext) -> Iterator[Hit]:
 
 
 def _taxonomies(ctx: ClaimContext) -> Iterator[Named]:
-    for item in _once_each(named(ctx)):
+    for item in named_once_each(ctx):
         if item.taxonomy:
             yield item
 
@@ -360,7 +370,8 @@ def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
 
 # -- ordering and referring providers --------------------------------------------------------
 
-def _needs(ctx: ClaimContext, line: ServiceLine | None) -> str | None:
+def _needs(ctx: ClaimContext, line: ServiceLine | None,
+           lists: tuple[CodeList, CodeList, CodeList] | None = None) -> str | None:
     """The PECOS column the service needs of its ordering or referring provider, or None."""
     profile = ctx.profile
     if line is None:  # the claim: an institutional home-health or hospice bill
@@ -372,8 +383,13 @@ def _needs(ctx: ClaimContext, line: ServiceLine | None) -> str | None:
         return None
     if ctx.kind != "837P" or line.procedure_qualifier != "HC":
         return None
-    return _column((profile.list("power-mobility-codes"), profile.list("dme-codes"),
-                    profile.list("order-refer-part-b-codes")), line.procedure)
+    return _column(lists or _ordered_lists(profile), line.procedure)
+
+
+def _ordered_lists(profile: Profile) -> tuple[CodeList, CodeList, CodeList]:
+    """The code lists of the PMD, DME and PARTB columns, in the order they are tried."""
+    return (profile.list("power-mobility-codes"), profile.list("dme-codes"),
+            profile.list("order-refer-part-b-codes"))
 
 
 @lru_cache(maxsize=4096)  # the same codes come back on every claim
@@ -430,8 +446,9 @@ def order_refer_not_eligible(ctx: ClaimContext) -> Iterator[Hit]:
     claim_needs = _needs(ctx, None)
     if claim_needs is not None:
         wanted.append((None, claim_needs))
+    lists = _ordered_lists(ctx.profile)  # once, not once a line
     wanted += [(line, need) for line in ctx.claim.lines
-               if (need := _needs(ctx, line)) is not None]
+               if (need := _needs(ctx, line, lists)) is not None]
     seen = set()
     for line, need in wanted:
         provider = _orderer(ctx, line)
