@@ -120,6 +120,9 @@ class _Walker:
         # at all, as a PDF is not: (what it is, where its first set starts); None: an 837
         self.sets_837 = 0
         self.other_kind: tuple[str, Location] | None = None
+        # a part of a file (a Spark piece, cut at interchanges) cannot tell what the whole
+        # file is: its other interchanges may hold the 837s
+        self.part_of_file = bool(getattr(getattr(stream, "raw", stream), "part_of_file", False))
 
     # -- problems --------------------------------------------------------
     def problem(self, code: str, message: str, envelope: str, seg: Segment | None = None,
@@ -526,7 +529,7 @@ class _Walker:
         if self.interchange is not None:
             self.close_interchange(None, closed=False)
         self.syntax_counted()
-        if self.other_kind is not None and not self.sets_837:
+        if self.other_kind is not None and not self.sets_837 and not self.part_of_file:
             what, where = self.other_kind
             self.emit(Problem(
                 "file-not-837", f"this is {what}, not an 837 claim file: none of its "

@@ -155,6 +155,9 @@ def _is_isa(buf: bytes, at: int) -> bool:
 class _Slice(io.RawIOBase):
     """Bytes ``start`` to ``end`` of a file as a seekable stream of their own."""
 
+    # the reader does not decide from a part what the whole file is (file-not-837)
+    part_of_file = True
+
     def __init__(self, path: str, start: int, end: int):
         self._file = open(path, "rb")
         self._start, self._end = start, end
