@@ -4,7 +4,8 @@ A claim is in the ledger as sent only once the submission it came in is done:
 ``scrub check --record`` killed at random moments leaves each submission's
 claims recorded all or none (all only when the run got to its end), nothing
 held behind, and a resend under a new ISA13 is a duplicate only of what was
-sent. Each drill runs on SQLite and on PostgreSQL.
+sent. ``scrub watch --split`` killed before each of its steps splits its file once
+and sends the accepted batch's claims once. Each drill runs on SQLite and on PostgreSQL.
 
 With SCRUBBER_TEST_NO_HOLD=1 the scrubber's processes write a recording's
 claims as sent at once (the behaviour before recordings, kept only to show
@@ -13,6 +14,7 @@ that these drills catch it): the drills then fail.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -33,6 +35,7 @@ from scrubber.serve.store import open_submissions
 
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parent.parent
 KILLS = 12
 CLAIMS = 2500
 SUBMITTER = "SYNTHSUBMIT"
@@ -331,3 +334,182 @@ def recorded_any(target: str) -> bool:
             return bool(db.execute("SELECT COUNT(*) FROM claims").fetchone()[0])
         except psycopg.Error:
             return False
+
+
+# -- scrub watch --split -----------------------------------------------------------------------
+
+# The watcher under a drill: every file rename, replace, unlink and fsync and every ledger
+# transaction (its start and its commit) of the watcher and its workers is a step, counted
+# in the file $DRILL_STEPS (one line each, under a lock: the processes share it); at step
+# $DRILL_KILL_AT the whole process group is killed with SIGKILL, before that step is taken.
+DRILLED_WATCH = """
+import fcntl, os, signal, sys
+from contextlib import contextmanager
+
+STEPS, KILL_AT = os.environ["DRILL_STEPS"], int(os.environ.get("DRILL_KILL_AT") or 0)
+
+
+def step(what, arg=""):
+    fd = os.open(STEPS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, f"{os.getpid()} {what} {os.path.basename(str(arg))}\\n".encode())
+        with open(STEPS, "rb") as steps:
+            n = sum(1 for _ in steps)
+        if n == KILL_AT:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+    finally:
+        os.close(fd)
+
+
+def counted(name):
+    real = getattr(os, name)
+
+    def call(*args, **kwargs):
+        step(name, args[0] if args else "")
+        return real(*args, **kwargs)
+    setattr(os, name, call)
+
+
+for name in ("rename", "replace", "unlink", "fsync"):
+    counted(name)
+
+from scrubber.ledger.postgres import PostgresStore
+from scrubber.ledger.sqlite import SqliteStore
+
+
+def transaction(real):
+    @contextmanager
+    def counted(self):
+        step("begin")
+        with real(self):
+            yield
+        step("commit")
+    return counted
+
+
+for store in (SqliteStore, PostgresStore):
+    store._transaction = transaction(store._transaction)
+
+from scrubber.cli import main
+
+sys.argv = ["scrub", *sys.argv[1:]]
+main()
+"""
+
+
+def drilled_watch(root: Path, ledger: str, steps: Path, kill_at: int = 0
+                  ) -> subprocess.CompletedProcess:
+    """``scrub watch --once --split`` on ``root``, killed (with its workers) before its
+    ``kill_at``-th step (0: never); its steps listed in ``steps``."""
+    steps.unlink(missing_ok=True)
+    env = {**os.environ, "DRILL_STEPS": str(steps), "DRILL_KILL_AT": str(kill_at)}
+    return subprocess.run([sys.executable, "-c", DRILLED_WATCH, "watch", str(root), "--once",
+                           "--split", "--record", "--ledger", ledger, "--settle", "0",
+                           "--poll", "--workers", "1"], env=env, capture_output=True,
+                          text=True, timeout=300, start_new_session=True)
+
+
+def _entries(folder: Path) -> list[str]:
+    return sorted(entry.name for entry in folder.iterdir()) if folder.is_dir() else []
+
+
+def _one_outcome(root: Path, data: bytes) -> None:
+    """After a kill: the input is in inbox/, or in work/ (to be redone), or kept in
+    reports/ with each of its batches either filed or waiting in work/ to be filed."""
+    inbox, work = _entries(root / "inbox"), _entries(root / "work")
+    jobs = [name for name in work if not name.startswith(".") and name != "journal.jsonl"]
+    parts = [name for name in work if name.endswith(".part")]
+    kept = sorted((root / "reports").glob("*.original.x12")) if (root / "reports").is_dir() \
+        else []
+    filed = {folder: _entries(root / folder) for folder in ("accepted", "rejected", "failed")}
+    where = len(inbox) + len(jobs) + len(kept)
+    assert where == 1, (inbox, work, kept)
+    assert not filed["failed"]
+    if not kept:
+        assert filed == {"accepted": [], "rejected": [], "failed": []}, filed
+        return
+    assert kept[0].read_bytes() == data
+    for kind, folder in (("accepted", "accepted"), ("held", "rejected")):
+        waiting = [name for name in parts if name.endswith(f".{kind}.part")]
+        assert len(waiting) + len(filed[folder]) == 1, (kind, waiting, filed)
+
+
+def test_watch_split_killed_at_every_step_files_and_records_each_claim_once(
+        ledger_target, tmp_path):
+    """``scrub watch --once --split --record`` killed (watcher and worker, SIGKILL) before
+    each of its steps in turn, its restart killed once more at a seeded step of its own,
+    then run to its end: the file is split once (accepted/ and rejected/ batches, the file
+    kept in reports/), every claim in one batch byte for byte, no part left in work/, and
+    the ledger holds the accepted batch's claims once, under the batch's interchange."""
+    from test_split import claim_bytes
+
+    data = ((ROOT / "fixtures/rules/96523-sole-service.fail.837p.x12").read_bytes()
+            + (ROOT / "fixtures/837p-multi.x12").read_bytes())
+    warm = drilled_watch(_split_root(tmp_path / "warm", data), ledger_target,
+                         tmp_path / "steps")  # caches built (steps of the first run only)
+    assert warm.returncode == 0, warm.stderr
+    rng = random.Random(28)
+    killed = 0
+    for n in itertools.count(1):  # before each step in turn, until a run gets to its end
+        ledger = _fresh_ledger(ledger_target, tmp_path / f"ledger-{n}")
+        root = _split_root(tmp_path / f"root-{n}", data)
+        first = drilled_watch(root, ledger, tmp_path / "steps", kill_at=n)
+        if first.returncode != -signal.SIGKILL:
+            assert first.returncode == 0, (n, first.stderr)
+            _split_whole(root, ledger, data, claim_bytes, n)
+            break
+        killed += 1
+        _one_outcome(root, data)
+        again = drilled_watch(root, ledger, tmp_path / "steps", kill_at=rng.randint(1, 16))
+        assert again.returncode in (0, -signal.SIGKILL), (n, again.stderr)
+        if again.returncode == -signal.SIGKILL:
+            _one_outcome(root, data)
+        last = drilled_watch(root, ledger, tmp_path / "steps")
+        assert last.returncode == 0, (n, last.stderr)
+        _split_whole(root, ledger, data, claim_bytes, n)
+    # the moments tried: the scrub, its reports and batches, the filing, the ledger's steps
+    assert killed > 30, killed
+
+
+def _split_root(root: Path, data: bytes) -> Path:
+    (root / "inbox").mkdir(parents=True)
+    (root / "inbox" / "mixed.x12").write_bytes(data)
+    return root
+
+
+def _fresh_ledger(target: str, folder: Path) -> str:
+    """A ledger of its own for one kill: a new SQLite file, or the PostgreSQL schema
+    emptied."""
+    if "://" not in target:
+        folder.mkdir()
+        return str(folder / "ledger.sqlite")
+    with open_store(target) as store:
+        for submission in store.submissions():
+            store.forget_submission(submission.submission)
+    return target
+
+
+def _split_whole(root: Path, ledger: str, data: bytes, claim_bytes, n: int) -> None:
+    """The end of a drill: the input split once, whole, and its accepted claims sent once."""
+    assert _entries(root / "inbox") == [], n
+    assert _entries(root / "work") == ["journal.jsonl"], (n, _entries(root / "work"))
+    assert _entries(root / "accepted") == ["mixed.x12"] == _entries(root / "rejected"), n
+    assert _entries(root / "failed") == [], n
+    (kept,) = (root / "reports").glob("*.original.x12")
+    assert kept.read_bytes() == data
+    assert len(list((root / "reports").glob("mixed.x12.*.json"))) == 1, n
+    assert not [p for p in (root / "reports").iterdir() if p.name.startswith(".")], n
+    sent = (root / "accepted" / "mixed.x12").read_bytes()
+    held = (root / "rejected" / "mixed.x12").read_bytes()
+    assert sorted(claim_bytes(sent) + claim_bytes(held)) == sorted(claim_bytes(data)), n
+    assert claim_bytes(sent) and claim_bytes(held), n
+    separator = sent[3:4]
+    fields = sent[:106].split(separator)
+    submission = f"{fields[6].decode().strip()}:{fields[13].decode()}"
+    ids = sorted(raw.split(separator)[1].decode() for raw in claim_bytes(sent))
+    assert recorded(ledger) == {submission: len(ids)}, n
+    with open_store(ledger) as store:
+        rows = sorted((claim["claim_id"], claim["submission"], claim["status"])
+                      for claim in list(store.export())[1:])
+    assert rows == [(claim_id, submission, "sent") for claim_id in ids], (n, rows)
