@@ -29,10 +29,12 @@ def batch_file(n: int, *, reject: bool = False) -> str:
 
 
 def watch(root: Path, *args: str, **kwargs) -> subprocess.Popen:
+    """The watcher on ``root``; its log to a pipe, or to ``stdout=`` when given."""
+    kwargs.setdefault("stdout", subprocess.PIPE)
     return subprocess.Popen(
         [sys.executable, "-m", "scrubber", "watch", str(root), "--settle", "0.3", "--poll",
          "--workers", "2", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+        stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
 def run_once(root: Path, *args: str, status: int = 0) -> str:
