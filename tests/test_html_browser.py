@@ -470,7 +470,9 @@ def test_the_text_of_a_claim_is_shown_as_text_never_as_markup(chromium, tmp_path
 
 def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
     """CLM01 may hold '%', '<', '&', '#' or spaces: links and anchors from outside still land."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     ids = ["50%OFF", "A B<&>", "C#1", "D%ZZ"]
     out = io.StringIO()
@@ -492,11 +494,11 @@ def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
         (link,) = detail.find_elements(By.CSS_SELECTOR, "a.related")
         assert link.text.startswith(f"claim {claim_id} (in file")
         link.click()
-        row = chromium.find_element(By.ID, anchors[claim_id])
-        assert "open" in row.get_attribute("class").split()
+        # the click redraws the table: read the row once it is drawn, not a stale one
+        WebDriverWait(chromium, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda driver, target=anchors[claim_id]: "open" in driver.find_element(
+                By.ID, target).get_attribute("class").split())
     from urllib.parse import quote
-
-    from selenium.webdriver.support.ui import WebDriverWait
 
     for claim_id in ids:  # a link from outside, written as a browser or a person would
         for fragment in {anchors[claim_id], quote(anchors[claim_id], safe="%")}:
