@@ -9,6 +9,12 @@ text, never as markup; the page logs no console error (a Content-Security-
 Policy violation is one). A report of 30,000 claims stays under 5 MB and shows
 its first rejected claim within 3 s of navigation start (issue 27).
 
+The page redraws its claim table after a click, a filter, a sort, a page turn, a
+hash change and when a claim's findings are unpacked (after the table is
+shown), some of it in later tasks than Selenium's own: a test reads what it
+asserts through `eventually`, afresh until it holds (a wrong page still fails,
+after PATIENCE), and never sleeps.
+
 Needs /usr/bin/chromium and /usr/bin/chromedriver (.ci/install-browser);
 skipped without them, except under CI=true, where a missing browser is a
 failure. Never lets Selenium download a browser.
@@ -26,9 +32,9 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from test_summary import sample
@@ -47,6 +53,8 @@ BIG = 30_000  # claims in the big report (issue 27: 30,000 claims)
 MAX_BYTES = 5_000_000  # ... in a page under 5 MB
 FIRST_ROW_MS = 3000  # ... whose first rejected claim is in the DOM within 3 s
 TRIES = 3  # loads of the big page; the best counts (a loaded CI machine stalls at times)
+PATIENCE = 60  # s a page may take to show what a test asserts, on a loaded machine
+T = TypeVar("T")
 
 
 def _browser_missing() -> str | None:
@@ -120,6 +128,34 @@ def browser(chromium, sample_file) -> Iterator:
 
 def severe(driver) -> list:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
+def eventually(driver, check: Callable[[Any], T]) -> T:
+    """What check(driver) returns once it passes, run afresh each poll.
+
+    An action's redraw may come in a later task, and replaces the elements a read
+    before it found (stale): the check finds its elements itself and asserts what
+    the test wants. After PATIENCE it runs once more and its own failure is raised.
+    """
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    retried = (AssertionError, ValueError, StopIteration, NoSuchElementException,
+               StaleElementReferenceException)  # ValueError, StopIteration: unpacking, next()
+    try:
+        return WebDriverWait(driver, PATIENCE, poll_frequency=0.1,
+                             ignored_exceptions=retried).until(lambda d: [check(d)])[0]
+    except TimeoutException:
+        return check(driver)
+
+
+def click(driver, find: Callable[[Any], Any]) -> None:
+    """Click what find(driver) finds, found again if a redraw replaced it first."""
+    eventually(driver, lambda d: find(d).click())
 
 
 def rows(driver) -> list:
@@ -241,18 +277,26 @@ def test_filters_show_the_right_rows_and_the_header_sorts(browser):
 
     def check(name: str, value: str, keep) -> None:
         choose(browser, name, value)
-        now = [cells(row)[0] for row in rows(browser)]
         want = [claim[-1] for claim in claims if keep(claim)]
-        assert now == want and 0 < len(now) < len(every), (name, value)
-        assert browser.find_element(By.ID, "shown").text == str(len(want))
+
+        def filtered(driver) -> None:
+            now = [cells(row)[0] for row in rows(driver)]
+            assert now == want and 0 < len(now) < len(every), (name, value)
+            assert driver.find_element(By.ID, "shown").text == str(len(want))
+
+        eventually(browser, filtered)
         choose(browser, name, "")
 
     check("rule", "96523-units", lambda c: "96523-units" in c[1])
     for status in ("rejected", "accepted"):
         check("status", status, lambda c, status=status: c[0] == status)
     choose(browser, "status", "warned")  # none in the sample
-    assert rows(browser) == [] and browser.find_element(By.ID, "shown").text == "0"
-    assert browser.find_element(By.ID, "rows-shown").text == "none"
+
+    def no_rows(driver) -> None:
+        assert rows(driver) == [] and driver.find_element(By.ID, "shown").text == "0"
+        assert driver.find_element(By.ID, "rows-shown").text == "none"
+
+    eventually(browser, no_rows)
     choose(browser, "status", "")
     payer = claims[-1][2]
     check("payer", payer, lambda c: c[2] == payer)
@@ -260,18 +304,36 @@ def test_filters_show_the_right_rows_and_the_header_sorts(browser):
     check("provider", provider, lambda c: c[3] == provider)
     where = "fixtures/837p-multi.x12"
     check("file", where, lambda c: c[4] == where)
-    search = browser.find_element(By.NAME, "q")
+    search = browser.find_element(By.NAME, "q")  # the filters are never redrawn
     search.send_keys("admin")
-    assert [cells(row)[0] for row in rows(browser)] == \
-        [c[-1] for c in claims if "admin" in c[-1].lower()]
+
+    def searched(driver) -> None:
+        assert [cells(row)[0] for row in rows(driver)] == \
+            [c[-1] for c in claims if "admin" in c[-1].lower()]
+
+    eventually(browser, searched)
     search.clear()
     search.send_keys(" ")  # an input event; blank matches every claim
-    assert len(rows(browser)) == len(every)
-    browser.find_element(By.XPATH, "//table[@id='claims']//th[text()='charge']").click()
-    charges = [float(cells(row)[3]) for row in rows(browser)]
-    assert charges == sorted(as_given) and charges != as_given
-    browser.find_element(By.XPATH, "//table[@id='claims']//th[text()='charge']").click()
-    assert [float(cells(row)[3]) for row in rows(browser)] == sorted(charges, reverse=True)
+
+    def every_row(driver) -> None:
+        assert len(rows(driver)) == len(every)
+
+    eventually(browser, every_row)
+    header = "//table[@id='claims']//th[text()='charge']"
+    browser.find_element(By.XPATH, header).click()
+
+    def ascending(driver) -> list[float]:
+        charges = [float(cells(row)[3]) for row in rows(driver)]
+        assert charges == sorted(as_given) and charges != as_given
+        return charges
+
+    charges = eventually(browser, ascending)
+    browser.find_element(By.XPATH, header).click()
+
+    def descending(driver) -> None:
+        assert [float(cells(row)[3]) for row in rows(driver)] == sorted(charges, reverse=True)
+
+    eventually(browser, descending)
 
 
 def test_a_rule_payer_or_provider_in_a_breakdown_shows_its_claims(browser):
@@ -281,10 +343,14 @@ def test_a_rule_payer_or_provider_in_a_breakdown_shows_its_claims(browser):
               row.get_attribute("data-provider"), cells(row)[0]) for row in rows(browser)]
     for table, field in (("by-rule", 0), ("by-payer", 1), ("by-provider", 2)):
         link = browser.find_elements(By.CSS_SELECTOR, f"#{table} tbody a.filter-link")[-1]
-        value = link.text
+        value = link.text  # the breakdown tables are never redrawn
         link.click()
         want = [c[3] for c in every if (value in c[0] if field == 0 else c[field] == value)]
-        assert [cells(row)[0] for row in rows(browser)] == want and want, (table, value)
+
+        def shown(driver, want=want, table=table, value=value) -> None:
+            assert [cells(row)[0] for row in rows(driver)] == want and want, (table, value)
+
+        eventually(browser, shown)
     choose(browser, "provider", "")
 
 
@@ -293,8 +359,12 @@ def test_a_file_section_shows_its_claims_in_the_table(browser):
 
     section = browser.find_element(By.XPATH, "//section[h2='fixtures/837p-multi.x12']")
     section.find_element(By.CSS_SELECTOR, "a.to-claims").click()
-    assert [cells(row)[0] for row in rows(browser)] == ["MLT-0001", "MLT-0002", "MLT-0003"]
-    assert browser.execute_script("return location.hash") == "#claims"
+
+    def its_claims(driver) -> None:
+        assert [cells(row)[0] for row in rows(driver)] == ["MLT-0001", "MLT-0002", "MLT-0003"]
+        assert driver.execute_script("return location.hash") == "#claims"
+
+    eventually(browser, its_claims)
 
 
 def test_pages_of_rows(browser):
@@ -302,70 +372,127 @@ def test_pages_of_rows(browser):
 
     every = [cells(row)[0] for row in rows(browser)]
     choose(browser, "size", "50")
-    assert [cells(row)[0] for row in rows(browser)] == every  # fewer than a page
+
+    def whole(driver) -> None:
+        assert [cells(row)[0] for row in rows(driver)] == every  # fewer than a page
+
+    eventually(browser, whole)
     browser.execute_script("""
         var s=document.querySelector('.pager select');
         s.appendChild(new Option('5','5'));s.value='5';s.dispatchEvent(new Event('change'));""")
-    seen = []
+
+    def turned(after: str | None) -> Callable[[Any], tuple[list[str], str, bool]]:
+        """The page on show (claim ids, 'first-last of n', whether there is a next), once
+        its range is not `after`'s: drawn after the click."""
+        def read(driver) -> tuple[list[str], str, bool]:
+            where = driver.find_element(By.ID, "rows-shown").text
+            assert where != after and where.startswith("1\u2013" if after is None else "")
+            ids = [cells(row)[0] for row in rows(driver)]
+            assert len(ids) <= 5
+            return ids, where, driver.find_element(By.NAME, "next").is_enabled()
+        return read
+
+    seen: list[str] = []
+    ids, where, more = eventually(browser, turned(None))
     while True:
-        seen += [cells(row)[0] for row in rows(browser)]
-        assert len(rows(browser)) <= 5
-        following = browser.find_element(By.NAME, "next")
-        if not following.is_enabled():
+        seen += ids
+        if not more:
             break
-        following.click()
+        browser.find_element(By.NAME, "next").click()  # the pager is never redrawn
+        ids, where, more = eventually(browser, turned(where))
     assert seen == every
-    assert browser.find_element(By.ID, "rows-shown").text.endswith(f" of {len(every)}")
+    assert where.endswith(f" of {len(every)}")
 
 
-def _open(browser, claim_id: str) -> Any:
+def _open(browser, claim_id: str) -> str:
+    """Open a claim's findings by its link in the table; its row's id, once it is open.
+
+    The table is drawn again: by the click, and once more when the findings are
+    unpacked, if that comes later. Read the row by its id, through `eventually`.
+    """
     from selenium.webdriver.common.by import By
 
-    row = next(r for r in rows(browser) if cells(r)[0] == claim_id)
-    anchor = row.get_attribute("id")
-    row.find_element(By.CSS_SELECTOR, "a.claim-link").click()  # the table is drawn again
-    return browser.find_element(By.ID, anchor)
+    def find(driver) -> tuple[str, Any]:
+        row = next(r for r in rows(driver) if cells(r)[0] == claim_id)
+        return row.get_attribute("id"), row.find_element(By.CSS_SELECTOR, "a.claim-link")
+
+    anchor = eventually(browser, lambda d: find(d)[0])
+    click(browser, lambda d: find(d)[1])  # a stale link was never clicked: click the new one
+
+    def opened(driver) -> None:
+        assert "open" in driver.find_element(By.ID, anchor).get_attribute("class").split()
+
+    eventually(browser, opened)
+    return anchor
+
+
+def detail_of(driver, anchor: str) -> Any:
+    """The findings row under an open claim's row (found afresh: use within `eventually`)."""
+    from selenium.webdriver.common.by import By
+
+    return driver.find_element(By.ID, anchor).find_element(By.XPATH, "following-sibling::tr[1]")
 
 
 def test_a_claim_opens_on_its_findings_rejections_first(browser):
     from selenium.webdriver.common.by import By
 
-    row = _open(browser, "UNIT-A")
-    detail = row.find_element(By.XPATH, "following-sibling::tr[1]")
-    assert "detail" in detail.get_attribute("class").split()
-    said = [p.text for p in detail.find_elements(By.CSS_SELECTOR, "p.finding")]
-    assert any(s.startswith("REJECT 96523-units [A7:476], service line 1: 96523 is billed "
-                            "with 2 units") for s in said)
-    assert all(s.startswith("REJECT ") for s in said)
-    (here,) = detail.find_elements(By.CSS_SELECTOR, "pre span.here")  # SV1, shown once
-    assert here.text.split() == ["24", "SV1*HC:96523*120*UN*2***1"]
-    assert here.find_element(By.TAG_NAME, "mark").text == "HC:96523"
-    assert "What to do: Bill 96523 with 1 unit." in detail.text
-    row.find_element(By.CSS_SELECTOR, "a.claim-link").click()  # and closes again
-    assert not browser.find_elements(By.CSS_SELECTOR, "#claims tr.detail")
+    anchor = _open(browser, "UNIT-A")
+
+    def findings(driver) -> None:  # once unpacked, perhaps after the click
+        detail = detail_of(driver, anchor)
+        assert "detail" in detail.get_attribute("class").split()
+        said = [p.text for p in detail.find_elements(By.CSS_SELECTOR, "p.finding")]
+        assert any(s.startswith("REJECT 96523-units [A7:476], service line 1: 96523 is billed "
+                                "with 2 units") for s in said)
+        assert all(s.startswith("REJECT ") for s in said)
+        (here,) = detail.find_elements(By.CSS_SELECTOR, "pre span.here")  # SV1, shown once
+        assert here.text.split() == ["24", "SV1*HC:96523*120*UN*2***1"]
+        assert here.find_element(By.TAG_NAME, "mark").text == "HC:96523"
+        assert "What to do: Bill 96523 with 1 unit." in detail.text
+
+    eventually(browser, findings)
+    click(browser, lambda d: d.find_element(By.ID, anchor).find_element(
+        By.CSS_SELECTOR, "a.claim-link"))  # and closes again
+
+    def closed(driver) -> None:
+        assert not driver.find_elements(By.CSS_SELECTOR, "#claims tr.detail")
+
+    eventually(browser, closed)
 
 
 def test_a_link_to_another_claim_lands_on_it(browser):
     from selenium.webdriver.common.by import By
 
     choose(browser, "status", "rejected")  # ADMIN-B is accepted: hidden by the filter
-    assert "ADMIN-B" not in [cells(row)[0] for row in rows(browser)]
+
+    def hidden(driver) -> None:
+        assert "ADMIN-B" not in [cells(row)[0] for row in rows(driver)]
+
+    eventually(browser, hidden)
     _open(browser, "ADMIN-A")
-    (link,) = [a for a in browser.find_elements(By.CSS_SELECTOR, "a.related")
-               if a.text == "claim ADMIN-B"]  # in the same file: no file named
-    target = link.get_attribute("href").split("#", 1)[1]
+
+    def related(driver) -> Any:  # drawn once the findings are unpacked
+        (link,) = [a for a in driver.find_elements(By.CSS_SELECTOR, "a.related")
+                   if a.text == "claim ADMIN-B"]  # in the same file: no file named
+        return link
+
+    target = eventually(browser, lambda d: related(d).get_attribute("href").split("#", 1)[1])
     browser.execute_script("window.scrollTo(0, 0)")
-    link.click()
-    assert browser.execute_script("return location.hash") == f"#{target}"
-    row = browser.find_element(By.ID, target)
-    assert cells(row)[0] == "ADMIN-B" and "open" in row.get_attribute("class").split()
-    top = browser.execute_script(
-        f"return document.getElementById({target!r}).getBoundingClientRect().top")
-    assert abs(top) < 5  # the named claim is at the top of the window
-    assert browser.execute_script("return window.scrollY") > 0
-    detail = row.find_element(By.XPATH, "following-sibling::tr[1]")
-    assert "charge 300" in detail.text and "No findings." in detail.text
-    assert browser.find_element(By.ID, "shown").text == "13"  # the filter was cleared
+    click(browser, related)
+
+    def landed(driver) -> None:  # the hash changes at once; the page redraws on hashchange
+        assert driver.execute_script("return location.hash") == f"#{target}"
+        row = driver.find_element(By.ID, target)
+        assert cells(row)[0] == "ADMIN-B" and "open" in row.get_attribute("class").split()
+        top = driver.execute_script(
+            f"return document.getElementById({target!r}).getBoundingClientRect().top")
+        assert abs(top) < 5  # the named claim is at the top of the window
+        assert driver.execute_script("return window.scrollY") > 0
+        detail = detail_of(driver, target)
+        assert "charge 300" in detail.text and "No findings." in detail.text
+        assert driver.find_element(By.ID, "shown").text == "13"  # the filter was cleared
+
+    eventually(browser, landed)
 
 
 def two_files(folder: Path) -> list[str]:
@@ -389,17 +516,30 @@ def test_a_link_to_a_claim_in_another_file_of_the_report_lands_on_it(chromium, t
     page.write_text(out.getvalue())
     load(chromium, page)
     _open(chromium, "FLUSH-1")
-    (link,) = chromium.find_elements(By.CSS_SELECTOR, "a.related")
-    assert link.text == f"claim CHEMO-1 (in {tmp_path / 'chemo.x12'})"
-    link.click()
-    row = chromium.find_element(By.ID, "claim-2-CHEMO-1")
-    assert chromium.execute_script("return location.hash") == "#claim-2-CHEMO-1"
-    assert row.get_attribute("data-file") == str(tmp_path / "chemo.x12")
-    assert abs(chromium.execute_script(
-        "return document.getElementById('claim-2-CHEMO-1').getBoundingClientRect().top")) < 5
-    assert not chromium.find_element(By.ID, "earlier").is_displayed()  # no stub for it
+
+    def related(driver) -> Any:  # drawn once the findings are unpacked
+        (link,) = driver.find_elements(By.CSS_SELECTOR, "a.related")
+        assert link.text == f"claim CHEMO-1 (in {tmp_path / 'chemo.x12'})"
+        return link
+
+    click(chromium, related)
+
+    def landed(driver) -> None:  # the hash changes at once; the page redraws on hashchange
+        row = driver.find_element(By.ID, "claim-2-CHEMO-1")
+        assert driver.execute_script("return location.hash") == "#claim-2-CHEMO-1"
+        assert row.get_attribute("data-file") == str(tmp_path / "chemo.x12")
+        assert "open" in row.get_attribute("class").split()
+        assert abs(driver.execute_script(
+            "return document.getElementById('claim-2-CHEMO-1').getBoundingClientRect().top")) < 5
+        assert not driver.find_element(By.ID, "earlier").is_displayed()  # no stub for it
+
+    eventually(chromium, landed)
     load(chromium, page, "#claim-2-CHEMO-1")  # a link from outside lands too
-    assert "open" in chromium.find_element(By.ID, "claim-2-CHEMO-1").get_attribute("class")
+
+    def opened(driver) -> None:
+        assert "open" in driver.find_element(By.ID, "claim-2-CHEMO-1").get_attribute("class")
+
+    eventually(chromium, opened)
     assert severe(chromium) == []
 
 
@@ -433,13 +573,21 @@ def test_a_claim_from_an_earlier_submission_gets_one_entry(chromium, tmp_path):
     assert "EARLIER:000000042" in stubs[0].text
     assert [a.text for a in stubs[0].find_elements(By.TAG_NAME, "a")] == \
         ["claim NEW-1", "claim NEW-2", "claim NEW-3"]
+    stub = stubs[0].get_attribute("id")  # the stubs are drawn once, never again
     _open(chromium, "NEW-2")
-    link = chromium.find_element(By.CSS_SELECTOR, "a.related")
-    assert link.text == "claim OLD-9 (earlier submission)"
-    link.click()
-    assert abs(chromium.execute_script(
-        f"return document.getElementById({stubs[0].get_attribute('id')!r})"
-        ".getBoundingClientRect().top")) < 5
+
+    def related(driver) -> Any:  # drawn once the findings are unpacked
+        link = driver.find_element(By.CSS_SELECTOR, "a.related")
+        assert link.text == "claim OLD-9 (earlier submission)"
+        return link
+
+    click(chromium, related)
+
+    def landed(driver) -> None:
+        assert abs(driver.execute_script(
+            f"return document.getElementById({stub!r}).getBoundingClientRect().top")) < 5
+
+    eventually(chromium, landed)
     assert severe(chromium) == []
 
 
@@ -459,10 +607,14 @@ def test_the_text_of_a_claim_is_shown_as_text_never_as_markup(chromium, tmp_path
     (row,) = rows(chromium)
     assert cells(row)[:2] == ["A&B<i>1</i>", "<b>batch</b>.x12"]
     _open(chromium, "A&B<i>1</i>")
-    detail = chromium.find_element(By.CSS_SELECTOR, "#claims tr.detail")
-    assert "<script>window.pwned=1</script><img src=x onerror=pwned=2>" in detail.text
-    assert "What to do: fix <b>this</b>" in detail.text
-    assert not chromium.find_elements(By.CSS_SELECTOR, "#claims i, #claims b, #claims img")
+
+    def as_text(driver) -> None:  # once the findings are unpacked
+        detail = driver.find_element(By.CSS_SELECTOR, "#claims tr.detail")
+        assert "<script>window.pwned=1</script><img src=x onerror=pwned=2>" in detail.text
+        assert "What to do: fix <b>this</b>" in detail.text
+        assert not driver.find_elements(By.CSS_SELECTOR, "#claims i, #claims b, #claims img")
+
+    eventually(chromium, as_text)
     assert chromium.execute_script("return document.scripts.length") == 3  # 2 data blocks
     assert chromium.execute_script("return window.pwned") is None
     assert severe(chromium) == []
@@ -470,9 +622,7 @@ def test_the_text_of_a_claim_is_shown_as_text_never_as_markup(chromium, tmp_path
 
 def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
     """CLM01 may hold '%', '<', '&', '#' or spaces: links and anchors from outside still land."""
-    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     ids = ["50%OFF", "A B<&>", "C#1", "D%ZZ"]
     out = io.StringIO()
@@ -489,25 +639,33 @@ def test_links_land_on_claims_whatever_their_ids_hold(chromium, tmp_path):
     assert anchors["A B<&>"] == "claim-2-A_B<&>"
     _open(chromium, ids[0])
     for before, claim_id in zip(ids, ids[1:], strict=False):  # each names the next: follow
-        detail = chromium.find_element(By.ID, anchors[before]).find_element(
-            By.XPATH, "following-sibling::tr[1]")
-        (link,) = detail.find_elements(By.CSS_SELECTOR, "a.related")
-        assert link.text.startswith(f"claim {claim_id} (in file")
-        link.click()
-        # the click redraws the table: read the row once it is drawn, not a stale one
-        WebDriverWait(chromium, 10, ignored_exceptions=(StaleElementReferenceException,)).until(
-            lambda driver, target=anchors[claim_id]: "open" in driver.find_element(
-                By.ID, target).get_attribute("class").split())
+
+        def related(driver, before=before, claim_id=claim_id) -> Any:
+            (link,) = detail_of(driver, anchors[before]).find_elements(By.CSS_SELECTOR,
+                                                                       "a.related")
+            assert link.text.startswith(f"claim {claim_id} (in file")
+            return link
+
+        click(chromium, related)
+
+        def landed(driver, target=anchors[claim_id]) -> None:  # redrawn on hashchange
+            assert "open" in driver.find_element(By.ID, target).get_attribute("class").split()
+
+        eventually(chromium, landed)
     from urllib.parse import quote
 
     for claim_id in ids:  # a link from outside, written as a browser or a person would
         for fragment in {anchors[claim_id], quote(anchors[claim_id], safe="%")}:
             load(chromium, page, "#" + fragment)
-            assert "open" in chromium.find_element(By.ID, anchors[claim_id]) \
-                .get_attribute("class").split(), fragment
-            # opened before the details were unpacked, perhaps: its findings follow
-            WebDriverWait(chromium, 60).until(lambda d: "REJECT 96523-drug-admin: conflict" in
-                                              d.find_element(By.CSS_SELECTOR, "tr.detail").text)
+
+            def opened(driver, target=anchors[claim_id], fragment=fragment) -> None:
+                assert "open" in driver.find_element(By.ID, target) \
+                    .get_attribute("class").split(), fragment
+                # opened before the details were unpacked, perhaps: its findings follow
+                assert "REJECT 96523-drug-admin: conflict" in \
+                    driver.find_element(By.CSS_SELECTOR, "tr.detail").text
+
+            eventually(chromium, opened)
     assert severe(chromium) == []
 
 
