@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -144,11 +144,12 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
     ``procedures`` names the profile list of codes a claim must hold (where
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
     every claim. See ``Trigger``; ``gate``, a claim test several rules share, is
-    the same for what a profile list cannot say (see ``Gate``). ``claim_kinds``: the kinds of claim the rule
-    looks at; the engine does not run it on the others. ``needs``: the resources
-    (scrubber.rules.resources) it cannot run without. ``fix``: what ``scrub fix``
-    does about its findings ("safe: ..." or "unsafe: ..."; "" nothing). A check yields ``Hit``s,
-    and a ``Notice`` for what it cannot judge for a reason of the run's.
+    the same for what a profile list cannot say (see ``Gate``). ``claim_kinds``:
+    the kinds of claim the rule looks at; the engine does not run it on the others.
+    ``needs``: the resources (scrubber.rules.resources) it cannot run without.
+    ``fix``: what ``scrub fix`` does about its findings ("safe: ..." or "unsafe:
+    ..."; "" nothing). A check yields ``Hit``s, and a ``Notice`` for what it cannot
+    judge for a reason of the run's.
     """
     if not claim_kinds or not set(claim_kinds) <= set(KINDS):
         raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
