@@ -48,6 +48,7 @@ from scrubber.rules.profile import CodeList, Profile
 from scrubber.rules.registry import (
     OR_LEDGER,
     OWN_LINES,
+    Gate,
     Hit,
     Rule,
     Trigger,
@@ -114,6 +115,8 @@ class Engine:
         self._active: dict[str, tuple[tuple[Rule, Severity], ...]] = {}
         # per kind, the triggers of its active rules with their codes from the profile
         self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
+        # per kind, the gates of its active rules, asked once a claim after the triggers
+        self._gates: dict[str, tuple[Gate, ...]] = {}
         # (kind, the triggers a claim holds as bits) -> the rules to run, in registry order
         self._runs: dict[tuple[str, int], tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
@@ -122,6 +125,8 @@ class Engine:
                 if kind in r.claim_kinds and (s := profile.severity(r, kind)) is not None)
             triggers = dict.fromkeys(r.trigger for r, _ in self._active[kind] if r.trigger)
             self._triggers[kind] = tuple((t, profile.list(t.procedures)) for t in triggers)
+            self._gates[kind] = tuple(dict.fromkeys(r.gate for r, _ in self._active[kind]
+                                                    if r.gate))
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
@@ -184,7 +189,8 @@ class Engine:
                              notices=tuple(dict.fromkeys(notices)))
 
     def _to_run(self, context: ClaimContext) -> tuple[tuple[Rule, Severity], ...]:
-        """The active rules of the claim's kind less those whose trigger it does not hold.
+        """The active rules of the claim's kind less those whose trigger it does not hold,
+        and those whose gate (registry.Gate) it does not pass.
 
         A claim holds a trigger when one of its lines bills a code of the
         trigger's list; failing that, for a trigger that reaches further, when
@@ -212,13 +218,20 @@ class Engine:
                 look = context.ledger_day if trigger.reach == OR_LEDGER else context.day
                 if any(s.procedure in codes for d in days for s in look(d)):
                     held |= 1 << bit
+        gates = self._gates.get(kind, ())
+        for bit, gate in enumerate(gates, len(triggers)):
+            if gate.test(context):
+                held |= 1 << bit
         try:
             return self._runs[kind, held]
         except KeyError:
-            chosen = {t for bit, (t, _) in enumerate(triggers) if held >> bit & 1}
+            chosen: set[Trigger | Gate] = {
+                t for bit, (t, _) in enumerate(triggers) if held >> bit & 1}
+            chosen.update(g for bit, g in enumerate(gates, len(triggers)) if held >> bit & 1)
             run = self._runs[kind, held] = tuple(
                 (r, s) for r, s in self._active.get(kind, ())
-                if r.trigger is None or r.trigger in chosen)
+                if (r.trigger is None or r.trigger in chosen)
+                and (r.gate is None or r.gate in chosen))
             return run
 
 

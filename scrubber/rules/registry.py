@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,6 +81,23 @@ class Trigger:
 
 
 @dataclass(frozen=True, slots=True)
+class Gate:
+    """A test of the claim that several rules of a pack share: they run only where it passes.
+
+    Where a trigger names a profile list, a gate asks what a list cannot: a
+    modifier on some line, a status the fee-schedule file gives a billed code, a
+    lab test on the claim. The engine asks each gate once a claim, so a pack's
+    rules that could find nothing on it are not run one by one just to return.
+    Like a trigger, a gate only saves work: it must pass on every claim its rules
+    can yield anything on (a Hit or a Notice). It reads the claim and the run's
+    resources, never the day context or the ledger.
+    """
+
+    name: str  # "pfs-status-I": the engine asks one gate once, however many rules share it
+    test: Callable[[ClaimContext], bool]
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     """A registered rule: id, defaults, provenance and the check itself."""
 
@@ -93,6 +110,7 @@ class Rule:
     doc: str  # the check's docstring: what, why, Fails:/Passes: examples
     kind_severity: tuple[tuple[str, Severity], ...] = ()  # default per claim kind
     trigger: Trigger | None = None  # the claims it can fire on; None: every claim
+    gate: Gate | None = None  # a claim test its pack shares (see Gate); None: no test
     claim_kinds: tuple[str, ...] = KINDS  # the kinds of claim it looks at ("837P", "837I")
     # the outside data (resource names) it cannot run without; without it the engine does
     # not run the rule and the run says so once (a Notice), not once per claim
@@ -108,8 +126,9 @@ class Rule:
                 return severity
         return self.severity
 
-    def run(self, context: ClaimContext) -> Iterator[Hit | Notice]:
-        yield from self.check(context)
+    def run(self, context: ClaimContext) -> Iterable[Hit | Notice]:
+        """What the check yields on ``context``: its own iterable (no generator around it)."""
+        return self.check(context)
 
 
 _REGISTRY: dict[str, Rule] = {}
@@ -118,17 +137,19 @@ _REGISTRY: dict[str, Rule] = {}
 def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
          stc: tuple[str, str] | None, kinds: dict[str, Severity] | None = None,
          procedures: str | None = None, reach: str = OWN_LINES,
-         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = (), fix: str = ""
-         ) -> Callable[[Check], Check]:
+         claim_kinds: tuple[str, ...] = KINDS, needs: tuple[str, ...] = (), fix: str = "",
+         gate: Gate | None = None) -> Callable[[Check], Check]:
     """Register ``check`` under ``rule_id``; ids are unique and permanent.
 
     ``procedures`` names the profile list of codes a claim must hold (where
     ``reach`` says) for the rule to possibly fire; without it the rule runs on
-    every claim. See ``Trigger``. ``claim_kinds``: the kinds of claim the rule
-    looks at; the engine does not run it on the others. ``needs``: the resources
-    (scrubber.rules.resources) it cannot run without. ``fix``: what ``scrub fix``
-    does about its findings ("safe: ..." or "unsafe: ..."; "" nothing). A check yields ``Hit``s,
-    and a ``Notice`` for what it cannot judge for a reason of the run's.
+    every claim. See ``Trigger``; ``gate``, a claim test several rules share, is
+    the same for what a profile list cannot say (see ``Gate``). ``claim_kinds``:
+    the kinds of claim the rule looks at; the engine does not run it on the others.
+    ``needs``: the resources (scrubber.rules.resources) it cannot run without.
+    ``fix``: what ``scrub fix`` does about its findings ("safe: ..." or "unsafe:
+    ..."; "" nothing). A check yields ``Hit``s, and a ``Notice`` for what it cannot
+    judge for a reason of the run's.
     """
     if not claim_kinds or not set(claim_kinds) <= set(KINDS):
         raise ValueError(f"rule {rule_id!r}: claim kinds {claim_kinds!r} are not among {KINDS}")
@@ -140,7 +161,7 @@ def rule(rule_id: str, *, severity: Severity, summary: str, source: str,
         _REGISTRY[rule_id] = Rule(
             id=rule_id, severity=severity, summary=summary, source=source, status=stc,
             check=check, doc=inspect.cleandoc(check.__doc__ or ""),
-            kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger,
+            kind_severity=tuple(sorted((kinds or {}).items())), trigger=trigger, gate=gate,
             claim_kinds=tuple(claim_kinds), needs=tuple(needs), fix=fix,
         )
         return check

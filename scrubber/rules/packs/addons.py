@@ -18,7 +18,7 @@ from pathlib import Path
 from scrubber.model.claims import ServiceLine, service_element
 from scrubber.ncci.addons import AddonEdit, AddonEdits, AddonError
 from scrubber.rules.context import SAME_CLAIM, ClaimContext, DayService
-from scrubber.rules.registry import REJECT, WARN, Hit, rule
+from scrubber.rules.registry import REJECT, WARN, Gate, Hit, rule
 from scrubber.rules.resources import (
     Release,
     ResourceError,
@@ -93,6 +93,19 @@ def _lines_without_primary(ctx: ClaimContext
     return tuple(out)
 
 
+def _bills_an_addon(ctx: ClaimContext) -> bool:
+    """True when a dated line bills a code some edit in force on its date lists as an add-on
+    (and the claim is no void): the add-on rules look at nothing else."""
+    edits = ctx.resource(KIND, AddonEdits)
+    if edits is None or ctx.claim.frequency == "8":
+        return False
+    return any(line.procedure_qualifier == "HC" and edits.edit(line.procedure, day) is not None
+               for line, day in ctx.dated_lines())
+
+
+ADDON_GATE = Gate("addon-lines", _bills_an_addon)
+
+
 def _related(services) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.reference() for s in services if s.where != SAME_CLAIM))
 
@@ -105,7 +118,7 @@ def _listed(edit: AddonEdit, shown: int = 8) -> str:
 
 @rule("addon-primary", severity=REJECT, stc=("A8", "454"),
       summary="a type 1 add-on code without one of its listed primary codes that day",
-      source=SOURCE.format(1), needs=(KIND,))
+      source=SOURCE.format(1), needs=(KIND,), gate=ADDON_GATE)
 def addon_primary(ctx: ClaimContext) -> Iterator[Hit]:
     """A type 1 add-on code is paid only with one of the primary codes its edit lists.
 
@@ -129,7 +142,7 @@ def addon_primary(ctx: ClaimContext) -> Iterator[Hit]:
 
 @rule("addon-unlisted-primary", severity=WARN, stc=("A8", "454"),
       summary="a type 2 or 3 add-on code with no primary CMS lists (or none at all) that day",
-      source=SOURCE.format("2 and 3"), needs=(KIND,))
+      source=SOURCE.format("2 and 3"), needs=(KIND,), gate=ADDON_GATE)
 def addon_unlisted_primary(ctx: ClaimContext) -> Iterator[Hit]:
     """Type 2 and 3 add-ons need a primary the payer accepts: a warning when none is seen.
 

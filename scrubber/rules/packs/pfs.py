@@ -12,7 +12,7 @@ services: these rules look at 837P claims (the modifier rule at both kinds).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from scrubber.model.claims import Claim, ServiceLine, service_element
 from scrubber.pfs import RvuEntry, RvuError, RvuTable
 from scrubber.rules.context import LEDGER, SAME_CLAIM, SPAN_DAYS, ClaimContext, DayService
 from scrubber.rules.findings import Notice
-from scrubber.rules.registry import INFO, REJECT, WARN, Hit, rule
+from scrubber.rules.registry import INFO, REJECT, WARN, Gate, Hit, rule
 from scrubber.rules.resources import (
     Release,
     ResourceError,
@@ -116,6 +116,39 @@ def _has(line: ServiceLine, *modifiers: str) -> tuple[str, ...]:
     return tuple(m for m in line.modifiers if m in modifiers)
 
 
+# -- gates: the claims each rule can say something on (scrubber.rules.registry.Gate) ---------
+
+def _modifier_gate(name: str, modifiers: tuple[str, ...]) -> Gate:
+    """Passes a claim one of whose lines carries one of ``modifiers``: the modifier rules
+    return at once on any other."""
+    def test(ctx: ClaimContext) -> bool:
+        return not _modifiers(ctx).isdisjoint(modifiers)
+    return Gate(name, test)
+
+
+def _rvu_gate(name: str, holds: Callable[[RvuEntry], bool]) -> Gate:
+    """Passes a claim with a line whose fee-schedule row ``holds``, or a line dated outside
+    the files given (the rules say that Notice): the rules below look at nothing else."""
+    def test(ctx: ClaimContext) -> bool:
+        return any(isinstance(item, Notice) or holds(item[2]) for item in rvu_lines(ctx))
+    return Gate(name, test)
+
+
+def _status_gate(statuses: str) -> Gate:
+    """Passes a claim with a line of one of ``statuses`` (one letter each: "NXE")."""
+    letters = frozenset(statuses)
+    return _rvu_gate(f"pfs-status-{statuses}", lambda entry: entry.status in letters)
+
+
+PCTC_GATE = _modifier_gate("pfs-modifiers-26-tc", ("26", "TC"))
+BILATERAL_GATE = _modifier_gate("pfs-modifiers-50-rt-lt", ("50", "RT", "LT"))
+ASSISTANT_GATE = _modifier_gate("pfs-modifiers-80-81-82-as", ("80", "81", "82", "AS"))
+COSURGEON_GATE = _modifier_gate("pfs-modifier-62", ("62",))
+TEAM_GATE = _modifier_gate("pfs-modifier-66", ("66",))
+FEE_SCHEDULE_GATE = _rvu_gate("pfs-any-row", lambda entry: True)
+NONFACILITY_NA_GATE = _rvu_gate("pfs-nonfacility-na", lambda entry: entry.nonfacility_na)
+
+
 # -- modifiers the indicators govern -----------------------------------------------------------
 
 PCTC_WORDS = {"0": "a physician service (no professional/technical split)",
@@ -128,7 +161,8 @@ PCTC_WORDS = {"0": "a physician service (no professional/technical split)",
 
 @rule("pfs-pctc-modifier", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="modifier 26 or TC on a code whose PC/TC indicator does not allow it",
-      source=SOURCE.format("PC/TC indicator"), needs=(KIND,))
+      source=SOURCE.format("PC/TC indicator"), needs=(KIND,),
+      gate=PCTC_GATE)
 def pctc_modifier(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Modifiers 26 and TC split a diagnostic test; other codes cannot take them.
 
@@ -159,7 +193,8 @@ def pctc_modifier(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 @rule("pfs-bilateral", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="modifier 50 (or RT with LT) against the code's bilateral surgery indicator",
-      source=SOURCE.format("bilateral surgery indicator"), needs=(KIND,))
+      source=SOURCE.format("bilateral surgery indicator"), needs=(KIND,),
+      gate=BILATERAL_GATE)
 def bilateral(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """A bilateral procedure is one line with modifier 50 and one unit, where the code allows it.
 
@@ -231,7 +266,8 @@ def _indicator_rule(ctx: ClaimContext, modifiers: tuple[str, ...], indicator: st
 
 @rule("pfs-assistant", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="an assistant at surgery (80/81/82/AS) on a code that does not pay one",
-      source=SOURCE.format("assistant at surgery indicator"), needs=(KIND,))
+      source=SOURCE.format("assistant at surgery indicator"), needs=(KIND,),
+      gate=ASSISTANT_GATE)
 def assistant(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """An assistant at surgery is paid only where the assistant indicator allows it.
 
@@ -249,7 +285,8 @@ def assistant(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 @rule("pfs-cosurgeon", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="co-surgeons (modifier 62) on a code that does not permit them",
-      source=SOURCE.format("co-surgeons indicator"), needs=(KIND,))
+      source=SOURCE.format("co-surgeons indicator"), needs=(KIND,),
+      gate=COSURGEON_GATE)
 def cosurgeon(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Modifier 62 (two surgeons of different specialties) only where co-surgeons may be paid.
 
@@ -266,7 +303,8 @@ def cosurgeon(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 @rule("pfs-team", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="team surgery (modifier 66) on a code that does not permit it",
-      source=SOURCE.format("team surgery indicator"), needs=(KIND,))
+      source=SOURCE.format("team surgery indicator"), needs=(KIND,),
+      gate=TEAM_GATE)
 def team(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Modifier 66 (a surgical team) only where team surgeons may be paid.
 
@@ -294,7 +332,8 @@ def _status_hits(ctx: ClaimContext, statuses: dict[str, str], fix: str
 
 @rule("pfs-not-valid", severity=REJECT, stc=("A7", "454"), claim_kinds=PROFESSIONAL,
       summary="a code not valid for Medicare (status I): another code reports the service",
-      source=SOURCE.format("status code I"), needs=(KIND,))
+      source=SOURCE.format("status code I"), needs=(KIND,),
+      gate=_status_gate("I"))
 def not_valid(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Status I codes are not valid for Medicare: Medicare uses another code for the service.
 
@@ -315,7 +354,8 @@ def not_valid(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 @rule("pfs-not-covered", severity=WARN, stc=("A7", "454"), claim_kinds=PROFESSIONAL,
       summary="a non-covered or excluded code (status N, X, E) without GA, GY or GZ",
-      source=SOURCE.format("status codes N, X, E"), needs=(KIND,))
+      source=SOURCE.format("status codes N, X, E"), needs=(KIND,),
+      gate=_status_gate("NXE"))
 def not_covered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Status N (not covered), X (statutory exclusion) and E (excluded by regulation) are not paid.
 
@@ -343,7 +383,8 @@ def not_covered(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 
 @rule("pfs-bundled", severity=WARN, stc=("A7", "454"), claim_kinds=PROFESSIONAL,
       summary="a bundled code (status B, P; T with another service that day) is not paid",
-      source=SOURCE.format("status codes B, P, T"), needs=(KIND,))
+      source=SOURCE.format("status codes B, P, T"), needs=(KIND,),
+      gate=_status_gate("BPT"))
 def bundled_code(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """Bundled codes are not paid on their own.
 
@@ -387,7 +428,8 @@ def _payable(entry: RvuEntry | None) -> bool:
 
 @rule("pfs-status-note", severity=INFO, stc=None, claim_kinds=PROFESSIONAL,
       summary="a contractor-priced (C), restricted (R) or measurement (M) code: a note",
-      source=SOURCE.format("status codes C, R, M"), needs=(KIND,))
+      source=SOURCE.format("status codes C, R, M"), needs=(KIND,),
+      gate=_status_gate("CRM"))
 def status_note(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """What a payer needs with codes it does not price from the schedule.
 
@@ -431,7 +473,8 @@ def _window(glob: str, surgery: date) -> tuple[date, date] | None:
 
 @rule("pfs-global-period", severity=REJECT, stc=("A8", "453"), claim_kinds=PROFESSIONAL,
       summary="an E/M visit in the global period of the provider's surgery without 24/25/57/79",
-      source=SOURCE.format("global surgery days (000, 010, 090)"), needs=(KIND,))
+      source=SOURCE.format("global surgery days (000, 010, 090)"), needs=(KIND,),
+      gate=FEE_SCHEDULE_GATE)
 def global_period(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """The global surgery package pays the visits around a surgery by the same provider.
 

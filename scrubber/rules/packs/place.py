@@ -23,7 +23,8 @@ from scrubber.codesets.places import SHIPPED_TABLE, PlaceError, PlaceTable
 from scrubber.model.claims import ServiceLine, service_element
 from scrubber.pfs import RvuTable
 from scrubber.rules.context import ClaimContext
-from scrubber.rules.registry import REJECT, WARN, Hit, rule
+from scrubber.rules.packs.pfs import NONFACILITY_NA_GATE
+from scrubber.rules.registry import REJECT, WARN, Gate, Hit, rule
 from scrubber.rules.resources import (
     Release,
     ResourceError,
@@ -177,7 +178,8 @@ def telehealth_modifier(ctx: ClaimContext) -> Iterator[Hit]:
 @rule("pos-facility-only", severity=WARN, stc=("A8", "249"), claim_kinds=PROFESSIONAL,
       summary="a code the fee schedule prices only in a facility, billed in a non-facility place",
       source="CMS Physician Fee Schedule RVU file, non-facility NA indicator (the user's "
-             "--pfs-rvu), with the profile list facility-places", needs=("pfs-rvu",))
+             "--pfs-rvu), with the profile list facility-places", needs=("pfs-rvu",),
+      gate=NONFACILITY_NA_GATE)
 def facility_only(ctx: ClaimContext) -> Iterator[Hit]:
     """A code the fee schedule prices only in a facility is unlikely in an office.
 
@@ -235,9 +237,16 @@ def _clia_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, CliaLists], ...]:
             or (sets is not None and sets.lab_certification(line.procedure))))
 
 
+def _has_lab_lines(ctx: ClaimContext) -> bool:
+    return bool(_lab_lines(ctx))
+
+
+LAB_GATE = Gate("clia-lab-lines", _has_lab_lines)  # both CLIA rules look at these lines only
+
+
 @rule("clia-number", severity=REJECT, stc=("A6", "21"), claim_kinds=PROFESSIONAL,
       summary="a lab test subject to CLIA without the laboratory's CLIA number (REF*X4)",
-      source=CLIA_SOURCE, needs=("clia",))
+      source=CLIA_SOURCE, needs=("clia",), gate=LAB_GATE)
 def clia_number(ctx: ClaimContext) -> Iterator[Hit]:
     """A test subject to CLIA needs the laboratory's CLIA number.
 
@@ -259,7 +268,7 @@ def clia_number(ctx: ClaimContext) -> Iterator[Hit]:
 @rule("clia-waived-qw", severity=REJECT, stc=("A7", "453"), claim_kinds=PROFESSIONAL,
       summary="a CLIA-waived test without modifier QW (unless CMS exempts the code)",
       source=CLIA_SOURCE + "; QW-exempt codes: the profile list clia-qw-exempt",
-      needs=("clia",))
+      needs=("clia",), gate=LAB_GATE)
 def waived_qw(ctx: ClaimContext) -> Iterator[Hit]:
     """A waived test done under a certificate of waiver is billed with modifier QW.
 
