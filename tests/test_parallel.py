@@ -290,7 +290,15 @@ def test_ctrl_c_during_jobs_ends_every_process_and_leaves_no_files(tmp_path: Pat
         _, err = child.communicate(timeout=60)
         assert child.returncode != 0 and "Aborted!" in err.decode()
         assert "Traceback" not in err.decode()
-        time.sleep(0.5)
+        # the workers end on their own after the parent: wait for the group to be gone
+        # (the deadline only bounds a hang; a loaded machine ends them late, not never)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(child.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.05)
         with pytest.raises(ProcessLookupError):
             os.killpg(child.pid, 0)  # nobody of its process group is left
         assert not list(tmp_path.glob("scrub-jobs-*"))
