@@ -219,6 +219,7 @@ def test_slow_writer_is_taken_only_when_complete(tmp_path):
                 now += 0.1  # ... and again later, shorter than the settle time
                 set_clock(now)
                 a_full_look()
+                assert (inbox / "slow.x12").exists(), f"taken half-written at {i + step}"
         deadline = time.monotonic() + 120
         while "slow.x12" not in placed(root) and time.monotonic() < deadline:
             now += 0.1  # time passes: the complete file settles
@@ -237,6 +238,7 @@ def test_slow_writer_is_taken_only_when_complete(tmp_path):
     assert proc.returncode == 0, out
     assert placed(root) == {"slow.x12": ["accepted"], "renamed.x12": ["accepted"]}
     assert (root / "accepted" / "slow.x12").read_text() == batch_file(4)
+    assert "changed while it was scrubbed" not in out  # taken once, complete
 
 
 @pytest.mark.slow
