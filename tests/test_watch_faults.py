@@ -83,13 +83,13 @@ def test_killed_workers_busy_and_idle_lose_nothing(tmp_path):
     proc = watch(tmp_path, "--no-ledger")
     try:
         kills = 0
-        while kills < 3 and wait_for(lambda: children(proc.pid), 20):
+        while kills < 3 and wait_for(lambda: children(proc.pid), 60):
             os.kill(children(proc.pid)[0], signal.SIGKILL)  # busy or idle: either way
             kills += 1
             time.sleep(0.5)
         assert wait_for(lambda: len(placed(tmp_path)) == 24, 90), leftovers(tmp_path)
         # an idle worker killed: the next file is still taken, scrubbed and filed
-        assert wait_for(lambda: children(proc.pid), 10)
+        assert wait_for(lambda: children(proc.pid), 60)
         for pid in children(proc.pid):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
@@ -278,14 +278,14 @@ def test_workers_die_with_a_killed_watcher(tmp_path):
     workers = children(proc.pid)
     assert workers
     os.kill(workers[0], signal.SIGTERM)  # a worker obeys SIGTERM
-    assert wait_for(lambda: not alive(workers[0]), 10)
+    assert wait_for(lambda: not alive(workers[0]), 60)
     (inbox / "two.x12").write_text(batch_file(2))  # a new pool, new workers
     assert wait_for(lambda: "two.x12" in placed(tmp_path), 60)
     workers = children(proc.pid)
     assert workers
     proc.kill()  # SIGKILL: the watcher cannot stop them itself
     proc.communicate(timeout=30)
-    assert wait_for(lambda: not any(alive(pid) for pid in workers), 10), workers
+    assert wait_for(lambda: not any(alive(pid) for pid in workers), 60), workers
 
 
 APPENDS = """
