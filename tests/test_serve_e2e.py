@@ -97,7 +97,8 @@ def test_concurrent_clients_get_the_sequential_answers(tmp_path, backends):
 
         with ThreadPoolExecutor(CLIENTS) as pool:
             answers = list(pool.map(send, plan))
-        report_ok = httpx.get(f"{base}{answers[1][1]['links']['self']}", headers=auth())
+        report_ok = httpx.get(f"{base}{answers[1][1]['links']['self']}", headers=auth(),
+                              timeout=60)
         assert report_ok.status_code == 200
 
     by_key: dict[str, set[str]] = defaultdict(set)
@@ -129,6 +130,6 @@ def test_concurrent_clients_get_the_sequential_answers(tmp_path, backends):
 
 def test_the_served_openapi_schema_is_the_apps(tmp_path):
     with running_server(tmp_path, "--no-ledger") as (base, _):
-        schema = httpx.get(f"{base}/openapi.json").json()
+        schema = httpx.get(f"{base}/openapi.json", timeout=60).json()
     assert json.dumps(schema).count("/v1/") >= 4
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -142,7 +142,7 @@ def test_a_slow_head_and_a_slow_body_are_cut_off_with_a_json_408(tmp_path):
             assert json.loads(content)["error"] == "request_timeout"
         head.close()
         body.close()
-        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        assert httpx.get(f"{server.base}/healthz", timeout=60).status_code == 200
         _log_is_clean(server.log)
 
 
@@ -165,7 +165,7 @@ def test_an_answer_the_client_does_not_read_is_dropped(tmp_path):
             while "answer not read" not in server.log.read_text():
                 assert time.monotonic() < deadline, "the unread answer was never dropped"
                 time.sleep(0.2)
-        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        assert httpx.get(f"{server.base}/healthz", timeout=60).status_code == 200
         _log_is_clean(server.log)
 
 
@@ -209,7 +209,7 @@ def test_malformed_requests_get_json_whatever_refused_them(tmp_path):
                   b"\r\nConnection: close\r\n\r\n--y\r\n\r\n")
         status, _, body = answer_of(raw_exchange(server.port, broken))
         assert status == 400 and json.loads(body)["error"] == "no_file"
-        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        assert httpx.get(f"{server.base}/healthz", timeout=60).status_code == 200
         lines = _log_is_clean(server.log)
         assert not any("boundary" in line for line in lines)
 
@@ -306,7 +306,7 @@ def test_serving_on_is_said_only_for_a_port_this_service_holds(tmp_path):
         assert "serving on" not in result.stderr
         assert f"cannot listen on 127.0.0.1:{server.port}" in result.stderr
         assert "Traceback" not in result.stderr
-        assert httpx.get(f"{server.base}/healthz").status_code == 200
+        assert httpx.get(f"{server.base}/healthz", timeout=60).status_code == 200
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -145,34 +145,100 @@ def test_name_clash_in_output_folder_never_overwrites_and_keeps_the_extension(tm
         "a.tar-2.x12", "noext-2", "same-2.x12", "same-3.x12"]
 
 
+STEPPED = """
+import dataclasses, sys, time, types
+from pathlib import Path
+import scrubber.watch as watch
+CONTROL = Path(sys.argv[2])
+# the watcher's clock is the test's: it moves only when the test moves it, so a stalled
+# writer (or a stalled test) is never a settled file
+clock = types.SimpleNamespace(**{n: getattr(time, n) for n in dir(time) if n[0] != "_"})
+clock.monotonic = lambda: float((CONTROL / "clock").read_text())
+watch.time = clock
+ready = watch.Watcher._ready
+scans = 0
+def counted(self):
+    global scans
+    names = ready(self)
+    scans += 1  # a finished look at the inbox, for the test to wait on
+    (CONTROL / "scans.tmp").write_text(str(scans))
+    (CONTROL / "scans.tmp").replace(CONTROL / "scans")
+    return names
+watch.Watcher._ready = counted
+init = watch.Watcher.__init__
+def quick(self, settings, *a, **k):  # look often: the test waits for looks, not for time
+    init(self, dataclasses.replace(settings, poll_seconds=0.02), *a, **k)
+watch.Watcher.__init__ = quick
+from scrubber.cli import main
+sys.argv = ["scrub", "watch", sys.argv[1], "--settle", "0.3", "--poll", "--no-ledger",
+            "--workers", "2"]
+main()
+"""
+
+
 def test_slow_writer_is_taken_only_when_complete(tmp_path):
-    root = tmp_path
-    proc = watch(root, "--no-ledger")
+    """A file growing chunk by chunk, a tenth of the settle time apart on the watcher's
+    clock, which the test steps: the watcher looks at every chunk twice, and a watcher
+    that took a file before it settled would take it half-written."""
+    root, control = tmp_path / "root", tmp_path / "control"
+    control.mkdir()
+    now = 0.0
+
+    def set_clock(value: float) -> None:
+        (control / "clock.tmp").write_text(repr(value))
+        (control / "clock.tmp").replace(control / "clock")
+
+    def scans() -> int:
+        return int((control / "scans").read_text()) if (control / "scans").exists() else 0
+
+    def a_full_look() -> None:
+        """Wait until the watcher has looked at the inbox from start to end since now (the
+        deadline only bounds a hang)."""
+        target = scans() + 2  # the next look may have begun before now; the one after not
+        deadline = time.monotonic() + 120
+        while scans() < target and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[0]
+            time.sleep(0.01)
+        assert scans() >= target, "the watcher stopped looking at its inbox"
+
+    set_clock(now)
+    proc = subprocess.Popen([sys.executable, "-c", STEPPED, str(root), str(control)],
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         inbox = root / "inbox"
-        deadline = time.time() + 10
-        while not inbox.exists() and time.time() < deadline:
-            time.sleep(0.05)
-        text = batch_file(4)
-        with open(inbox / "slow.x12", "w") as out:
-            for i in range(0, len(text), len(text) // 10 + 1):
-                out.write(text[i:i + len(text) // 10 + 1])
-                out.flush()
-                time.sleep(0.1)  # shorter than the settle time
+        a_full_look()
         # the .tmp convention: never taken until renamed
         (inbox / "renamed.tmp").write_text(batch_file(5))
-        time.sleep(1.0)
+        text = batch_file(4)
+        step = len(text) // 10 + 1
+        with open(inbox / "slow.x12", "w") as out:
+            for i in range(0, len(text), step):
+                out.write(text[i:i + step])
+                out.flush()
+                a_full_look()  # seen with this chunk ...
+                now += 0.1  # ... and again later, shorter than the settle time
+                set_clock(now)
+                a_full_look()
+                assert (inbox / "slow.x12").exists(), f"taken half-written at {i + step}"
+        deadline = time.monotonic() + 120
+        while "slow.x12" not in placed(root) and time.monotonic() < deadline:
+            now += 0.1  # time passes: the complete file settles
+            set_clock(now)
+            time.sleep(0.02)
+        # seen again and again far longer than the settle time, yet not taken
         assert (inbox / "renamed.tmp").exists()
         os.rename(inbox / "renamed.tmp", inbox / "renamed.x12")
-        deadline = time.time() + 20
-        while len(placed(root)) < 2 and time.time() < deadline:
-            time.sleep(0.1)
+        while len(placed(root)) < 2 and time.monotonic() < deadline:
+            now += 0.1
+            set_clock(now)
+            time.sleep(0.02)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0, out
     assert placed(root) == {"slow.x12": ["accepted"], "renamed.x12": ["accepted"]}
     assert (root / "accepted" / "slow.x12").read_text() == batch_file(4)
+    assert "changed while it was scrubbed" not in out  # taken once, complete
 
 
 @pytest.mark.slow
@@ -303,7 +369,9 @@ real = api.process_file
 ROOT = Path(sys.argv[1])
 def process_file(path, *a, **k):
     (ROOT / ("started-" + Path(path).name.split("__")[-1])).write_text("x")
-    time.sleep(2.0)  # a big file
+    deadline = time.monotonic() + 300  # a big file: in hand until the test releases it
+    while not (ROOT / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     return real(path, *a, **k)
 api.process_file = process_file
 from scrubber.cli import main
@@ -332,7 +400,8 @@ def test_a_stop_says_at_once_what_it_is_finishing(tmp_path):
             if " stopping: " in line:
                 break
         assert not (tmp_path / "accepted" / "big0.x12").exists(), seen
-        rest, _ = proc.communicate(timeout=60)
+        (tmp_path / "release").write_text("x")  # the big file may be finished now
+        rest, _ = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
