@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from scrubber.spark.run import worker_cause
-from scrubber.spark.session import QUIET_LOG, quiet_log
+from scrubber.spark.session import JAVA_OPTIONS, LOCAL_JAVA, QUIET_LOG, quiet_log, session_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "fixtures" / "837p-multi.x12"
@@ -176,3 +176,20 @@ def test_the_cause_is_the_workers_exception_inside_the_jvm_stack():
         "(ModuleNotFoundError: No module named 'pyspark') (Spark's Python workers need an "
         "interpreter that can import scrubber and pyspark: set PYSPARK_PYTHON or "
         "spark.pyspark.python)")
+
+
+def test_a_local_session_starts_without_its_ui_and_with_short_lived_jvm_options():
+    """Most of a small local run's CPU is the JVM starting (docs/performance.md, "Issue 29,
+    Spark round 2"): no web UI, C1 and the serial collector; the user's settings win."""
+    ours = f"-Dlog4j2.configurationFile={QUIET_LOG.as_uri()}"
+    local = session_settings("local[2]")
+    assert local["spark.ui.enabled"] == "false"
+    assert local[JAVA_OPTIONS] == f"{LOCAL_JAVA} {ours}"
+    mine = session_settings("local[*]", [("spark.ui.enabled", "true"),
+                                         (JAVA_OPTIONS, "-XX:TieredStopAtLevel=4")])
+    assert mine["spark.ui.enabled"] == "true"
+    # the JVM takes the last of two options of one name: the user's comes after ours
+    assert mine[JAVA_OPTIONS] == f"{LOCAL_JAVA} -XX:TieredStopAtLevel=4 {ours}"
+    cluster = session_settings("yarn")
+    assert "spark.ui.enabled" not in cluster
+    assert cluster[JAVA_OPTIONS] == ours

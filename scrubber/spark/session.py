@@ -10,6 +10,12 @@ apply to the workers of a session started from Python).
 
 Spark's own log is quiet in such a session (``quiet_log``): a failing task is
 ``scrub batch``'s one line, not a worker's traceback inside a JVM stack.
+
+A local session (``local``, ``local[N]``) is a JVM that lives for one run on
+this machine: most of a small run's CPU is that JVM starting and compiling its
+own code (docs/performance.md, "Issue 29, Spark round 2"). Such a session is
+started without the web UI (nobody can look at it once the run ends) and with
+JVM options for a short life (``LOCAL_JAVA``); a setting of the user's wins.
 """
 
 from __future__ import annotations
@@ -43,8 +49,7 @@ def session(master: str | None = None, conf: Sequence[tuple[str, str]] = (),
     if master and master.startswith("local"):
         # a local run listens on this machine only
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    settings = {**_DEFAULTS, **dict(conf)}
-    settings[JAVA_OPTIONS] = quiet_log(settings.get(JAVA_OPTIONS, ""))
+    settings = session_settings(master, conf)
     python = worker_python(settings)
     settings[PYTHON_SETTING] = python
     builder = SparkSession.builder.appName(app)
@@ -56,7 +61,31 @@ def session(master: str | None = None, conf: Sequence[tuple[str, str]] = (),
         return builder.getOrCreate()
 
 
+#: a local session's: its web UI would serve nobody once the run ends (and costs the JVM
+#: a web server's start-up)
+_LOCAL = {"spark.ui.enabled": "false"}
+
+
+def session_settings(master: str | None, conf: Sequence[tuple[str, str]] = ()
+                     ) -> dict[str, str]:
+    """The settings a session on ``master`` starts with: ``conf`` over our defaults (and, on
+    a local master, over ``_LOCAL``), the driver's Java options with ``LOCAL_JAVA`` before
+    the user's (local masters) and our quiet log after them (``quiet_log``)."""
+    local = bool(master and master.startswith("local"))
+    settings = {**_DEFAULTS, **(_LOCAL if local else {}), **dict(conf)}
+    options = settings.get(JAVA_OPTIONS, "")
+    if local:  # first: a later option of the same name (the user's) wins in the JVM
+        options = f"{LOCAL_JAVA} {options}".strip()
+    settings[JAVA_OPTIONS] = quiet_log(options)
+    return settings
+
+
 JAVA_OPTIONS = "spark.driver.extraJavaOptions"
+#: the driver JVM's options in a local session, before the user's: a JVM that lives for
+#: one run spends much of its CPU compiling its own code with the optimising compiler
+#: (C2), which pays back only in a long life; C1 alone (tier 1) compiles cheaply, and
+#: the serial collector runs no collector threads besides the one that allocates
+LOCAL_JAVA = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 #: Spark's log for the sessions we start: FATAL only (a failing task is our one line)
 QUIET_LOG = Path(__file__).with_name("log4j2.properties")
 
