@@ -158,19 +158,21 @@ def _index_share(share: Share, folder: str) -> tuple[list[Indexed], str]:
     return made, path
 
 
-def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
-                 recording: str | None) -> int:
+def _scrub_share(share: Share, index_path: str, made: list[Indexed], firsts: list[int],
+                 spool: str, recording: str | None) -> int:
     """Step 2 of a worker: its claims scrubbed against the run's index (and held under the
-    run's ``recording``), findings spooled."""
+    run's ``recording``), findings spooled. Only its own sets are read; ``firsts`` numbers
+    their claims (``Indexed.own_first`` of each file from step 1)."""
     from scrubber.rules.engine import DayIndex
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
     index = DayIndex(path=index_path, finished=True)
-    written = ordinal = 0
+    written = 0
     try:
         with open(spool, "ab") as out:  # made empty (owner-only) by the parent, which follows it
             for number, source in enumerate(share.paths):
                 owns, gate = share.owns(number), made[number].gate()
+                ordinal = firsts[number] - 1
 
                 def other(record: ClaimRecord, owns: Callable[[int], bool] = owns,
                           gate: Gate | None = gate) -> bool:
@@ -179,7 +181,7 @@ def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
 
                 for event in scrub_checked(_WORKER.engine, source, made[number], index,
                                            ledger=_WORKER.ledger, recording=recording,
-                                           skip=other):
+                                           skip=other, owns=owns, first=firsts[number]):
                     if type(event) is ClaimRecord:
                         ordinal += 1
                     elif type(event) is ScrubbedClaim:
@@ -257,13 +259,15 @@ class Parallel:
 
     def index(self) -> tuple[list[Indexed], str]:
         """Step 1 in every worker; pass 1 of each file (the shares' IG reports merged) and
-        the run's index file."""
+        the run's index file. ``firsts`` keeps, share by share, where its claims of each
+        file are numbered from."""
         from scrubber.ig.report import merge_reports
         from scrubber.rules.engine import DayIndex
 
         results = list(self.pool.map(_index_share, self.shares,
                                      [self.folder] * len(self.shares)))
         made: list[Indexed] = []
+        self.firsts = [[part.own_first for part in parts] for parts, _ in results]
         for number in range(len(self.paths)):
             parts = [part[number] for part, _ in results]
             checked = [part.report for part in parts if part.report is not None]
@@ -287,7 +291,8 @@ class Parallel:
         for share in self.shares:
             path = os.path.join(self.folder, f"findings-{share.number}.bin")
             os.close(create_private(path))  # empty: the worker fills it as it goes
-            future = self.pool.submit(_scrub_share, share, index_path, made, path, recording)
+            future = self.pool.submit(_scrub_share, share, index_path, made,
+                                      self.firsts[share.number], path, recording)
             spools.append(Spool(path, future, share.number))
         return spools
 
