@@ -51,10 +51,10 @@ def _sample(pid: int) -> tuple[float, int] | None:
         return None
 
 
-def run(path: str, jobs: int, extra: list[str]) -> dict:
+def run(path: str, jobs: int, extra: list[str], root: Path = ROOT) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, XDG_STATE_HOME=os.path.join(tmp, "state"))
-        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+        env["PYTHONPATH"] = str(root) + os.pathsep + env.get("PYTHONPATH", "")
         start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "scrubber", "check", path,
                                  "--format", "json", "--jobs", str(jobs), *extra],
@@ -65,8 +65,8 @@ def run(path: str, jobs: int, extra: list[str]) -> dict:
             while todo:
                 pid = todo.pop()
                 got = _sample(pid)
-                if got is not None:
-                    seen[pid] = got
+                if got is not None:  # VmHWM only grows, but a zombie has none left
+                    seen[pid] = (got[0], max(got[1], seen.get(pid, (0.0, 0))[1]))
                 todo.extend(_children(pid))
             time.sleep(0.05)
         wall = time.perf_counter() - start
@@ -82,13 +82,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("file")
     ap.add_argument("--jobs", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--root", type=Path, nargs="+", default=[ROOT],
+                    help="checkouts to run, alternated (before/after comparisons)")
     args, extra = ap.parse_known_args(argv)
     extra = [a for a in extra if a != "--"]
     walls: dict[int, list[float]] = {}
     for _ in range(args.repeat):
-        for jobs in args.jobs:
+        for jobs, root in [(j, r) for j in args.jobs for r in args.root]:
             before = os.times()
-            res = run(args.file, jobs, extra)
+            res = run(args.file, jobs, extra, root)
             after = os.times()
             parent = (after.children_user - before.children_user
                       + after.children_system - before.children_system)
@@ -96,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
             parent -= sum(cpu for cpu, _ in workers.values())  # children's include theirs
             walls.setdefault(jobs, []).append(res["wall"])
             peak = max([hwm for _, hwm in workers.values()], default=0)
-            print(f"jobs {jobs}: rc {res['rc']} wall {res['wall']:.2f} s, parent CPU "
+            label = f"{root.name} " if len(args.root) > 1 else ""
+            print(f"{label}jobs {jobs}: rc {res['rc']} wall {res['wall']:.2f} s, parent CPU "
                   f"{parent:.2f} s, workers CPU "
                   f"{' '.join(f'{cpu:.2f}' for cpu, _ in workers.values()) or '-'} s; "
                   f"total {parent + sum(c for c, _ in workers.values()):.2f} s; critical path "

@@ -69,9 +69,8 @@ def check_and_index(options: ScrubOptions, source: Source, name: str,
     offset it takes are read, checked and indexed; the others' claims are only
     counted (``SkippedClaims``).
     """
-    from scrubber.model.walker import SkippedClaims
-
     from scrubber.ig.gate import transaction_key
+    from scrubber.model.walker import SkippedClaims
 
     checked = None
     if options.conformance:

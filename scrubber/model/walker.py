@@ -49,7 +49,6 @@ from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import CHUNK_SIZE, Run, Segment, SyntaxProblem, Tokenizer
 
 
-
 @dataclass(frozen=True, slots=True)
 class SkippedClaims:
     """The claims of a transaction set a reader was told to skip (``read(owns=...)``):
