@@ -2,21 +2,24 @@
 
 The run's bytes (its files one after another) are cut into N equal ranges, and
 each worker process owns the transaction sets whose ST starts in its range.
-Every worker reads every file (reading without building claims is cheap, and
-it keeps envelope checks, segment numbers and claim ordinals whole and exact)
-but does the costly work only for its own sets:
+Every worker tokenizes every file (cheap: about 1 % of a scrub) so that the
+envelope checks, segment numbers and positions stay whole and exact, but it
+reads only its own sets into claims (``read(owns=...)``: the others' claims
+are only counted, which keeps the claim ordinals exact) and does the costly
+work only for them:
 
 1. the implementation-guide check of its sets (``Checker(owns=...)``), and the
    day-index rows of their claims, into a private SQLite file;
 2. after the parent has merged the reports (``merge_reports``) and the index
    rows into one index of the whole run: the rules over its claims, against
    that index and the ledger (recording them when asked), with the findings
-   spooled to a private file in claim order.
+   spooled to a private file in claim order, each with what the sinks write
+   for it (``Sink.renderer``: the JSON report's text of the claim).
 
 The parent then reads each file once more, as the one-job run does, with the
-merged 999 verdicts, takes each claim's findings from the spools, and feeds
-the sinks: the reports and acknowledgements come out byte for byte as with one
-job (only fresh timestamps and control numbers differ).
+merged 999 verdicts, takes each claim's findings (and rendering) from the
+spools, and feeds the sinks: the reports and acknowledgements come out byte
+for byte as with one job (only fresh timestamps and control numbers differ).
 """
 
 from __future__ import annotations
