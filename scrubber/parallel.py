@@ -2,21 +2,24 @@
 
 The run's bytes (its files one after another) are cut into N equal ranges, and
 each worker process owns the transaction sets whose ST starts in its range.
-Every worker reads every file (reading without building claims is cheap, and
-it keeps envelope checks, segment numbers and claim ordinals whole and exact)
-but does the costly work only for its own sets:
+Every worker tokenizes every file (cheap: about 1 % of a scrub) so that the
+envelope checks, segment numbers and positions stay whole and exact, but it
+reads only its own sets into claims (``read(owns=...)``: the others' claims
+are only counted, which keeps the claim ordinals exact) and does the costly
+work only for them:
 
 1. the implementation-guide check of its sets (``Checker(owns=...)``), and the
    day-index rows of their claims, into a private SQLite file;
 2. after the parent has merged the reports (``merge_reports``) and the index
    rows into one index of the whole run: the rules over its claims, against
    that index and the ledger (recording them when asked), with the findings
-   spooled to a private file in claim order.
+   spooled to a private file in claim order, each with what the sinks write
+   for it (``Sink.renderer``: the JSON report's text of the claim).
 
 The parent then reads each file once more, as the one-job run does, with the
-merged 999 verdicts, takes each claim's findings from the spools, and feeds
-the sinks: the reports and acknowledgements come out byte for byte as with one
-job (only fresh timestamps and control numbers differ).
+merged 999 verdicts, takes each claim's findings (and rendering) from the
+spools, and feeds the sinks: the reports and acknowledgements come out byte
+for byte as with one job (only fresh timestamps and control numbers differ).
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from scrubber.passes import (
 from scrubber.rules.findings import ScrubbedClaim
 
 if TYPE_CHECKING:
-    from scrubber.emit.sinks import Sink
+    from scrubber.emit.sinks import ClaimRenderer, Sink
     from scrubber.ig.gate import Gate
     from scrubber.options import ScrubOptions
     from scrubber.rules.engine import Engine
@@ -158,19 +161,23 @@ def _index_share(share: Share, folder: str) -> tuple[list[Indexed], str]:
     return made, path
 
 
-def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
-                 recording: str | None) -> int:
+def _scrub_share(share: Share, index_path: str, made: list[Indexed], firsts: list[int],
+                 spool: str, recording: str | None,
+                 renderers: Sequence[ClaimRenderer] = ()) -> int:
     """Step 2 of a worker: its claims scrubbed against the run's index (and held under the
-    run's ``recording``), findings spooled."""
+    run's ``recording``), findings spooled with what the sinks' ``renderers`` make of
+    each claim. Only its own sets are read; ``firsts`` numbers their claims
+    (``Indexed.own_first`` of each file from step 1)."""
     from scrubber.rules.engine import DayIndex
 
     assert _WORKER is not None, "the pool's initializer sets up every worker"
     index = DayIndex(path=index_path, finished=True)
-    written = ordinal = 0
+    written = 0
     try:
         with open(spool, "ab") as out:  # made empty (owner-only) by the parent, which follows it
             for number, source in enumerate(share.paths):
                 owns, gate = share.owns(number), made[number].gate()
+                ordinal = firsts[number] - 1
 
                 def other(record: ClaimRecord, owns: Callable[[int], bool] = owns,
                           gate: Gate | None = gate) -> bool:
@@ -179,12 +186,13 @@ def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
 
                 for event in scrub_checked(_WORKER.engine, source, made[number], index,
                                            ledger=_WORKER.ledger, recording=recording,
-                                           skip=other):
+                                           skip=other, owns=owns, first=firsts[number]):
                     if type(event) is ClaimRecord:
                         ordinal += 1
                     elif type(event) is ScrubbedClaim:
                         ordinal += 1
-                        _write_frame(out, (ordinal, event.findings, event.notices))
+                        rendered = {r.key: r(event) for r in renderers} if renderers else None
+                        _write_frame(out, (ordinal, event.findings, event.notices, rendered))
                         written += 1
                         if written % _FLUSH_EVERY == 0:
                             out.flush()  # the parent reports these claims while we go on
@@ -196,8 +204,11 @@ def _scrub_share(share: Share, index_path: str, made: list[Indexed], spool: str,
 _FLUSH_EVERY = 64  # claims per write the parent can see
 
 
-def _write_frame(out: BinaryIO, item: tuple[int, tuple, tuple]) -> None:
-    """One claim's (ordinal, findings, notices): its length, then its pickle."""
+Frame = tuple[int, tuple, tuple, "dict[str, Any] | None"]  # ordinal, findings, notices, rendered
+
+
+def _write_frame(out: BinaryIO, item: Frame) -> None:
+    """One claim's (ordinal, findings, notices, rendered): its length, then its pickle."""
     data = pickle.dumps(item, pickle.HIGHEST_PROTOCOL)
     out.write(len(data).to_bytes(4, "little") + data)
 
@@ -257,13 +268,15 @@ class Parallel:
 
     def index(self) -> tuple[list[Indexed], str]:
         """Step 1 in every worker; pass 1 of each file (the shares' IG reports merged) and
-        the run's index file."""
+        the run's index file. ``firsts`` keeps, share by share, where its claims of each
+        file are numbered from."""
         from scrubber.ig.report import merge_reports
         from scrubber.rules.engine import DayIndex
 
         results = list(self.pool.map(_index_share, self.shares,
                                      [self.folder] * len(self.shares)))
         made: list[Indexed] = []
+        self.firsts = [[part.own_first for part in parts] for parts, _ in results]
         for number in range(len(self.paths)):
             parts = [part[number] for part, _ in results]
             checked = [part.report for part in parts if part.report is not None]
@@ -280,14 +293,16 @@ class Parallel:
             index.close()
         return made, path
 
-    def scrub(self, made: list[Indexed], index_path: str, recording: str | None
-              ) -> list[Spool]:
+    def scrub(self, made: list[Indexed], index_path: str, recording: str | None,
+              renderers: Sequence[ClaimRenderer] = ()) -> list[Spool]:
         """Start step 2 in every worker; their spools, which fill as they go, share by share."""
         spools = []
         for share in self.shares:
             path = os.path.join(self.folder, f"findings-{share.number}.bin")
             os.close(create_private(path))  # empty: the worker fills it as it goes
-            future = self.pool.submit(_scrub_share, share, index_path, made, path, recording)
+            future = self.pool.submit(_scrub_share, share, index_path, made,
+                                      self.firsts[share.number], path, recording,
+                                      tuple(renderers))
             spools.append(Spool(path, future, share.number))
         return spools
 
@@ -380,9 +395,9 @@ class Spool:
         self._stream: BinaryIO | None = None
         self._over = False
 
-    def frame(self) -> tuple[int, tuple, tuple] | None:
-        """The next claim's (ordinal, findings, notices); None once the worker is done (or
-        failed)."""
+    def frame(self) -> Frame | None:
+        """The next claim's (ordinal, findings, notices, rendered); None once the worker is
+        done (or failed)."""
         if self._stream is None:
             self._stream = open(self.path, "rb")
         stream = self._stream
@@ -393,7 +408,7 @@ class Spool:
                 size = int.from_bytes(head, "little")
                 data = stream.read(size)
                 if len(data) == size:
-                    item: tuple[int, tuple, tuple] = pickle.loads(data)
+                    item: Frame = pickle.loads(data)
                     return item
             stream.seek(at)  # a frame not yet whole: wait for the rest
             if self._over:
@@ -421,14 +436,14 @@ class Findings:
     def __init__(self, spools: Sequence[Spool], shares: Sequence[Share],
                  local: Callable[[ClaimRecord, int], ScrubbedClaim]):
         self._spools, self._shares, self._local = spools, shares, local
-        self._pending: dict[int, tuple[int, tuple, tuple] | None] = {}
+        self._pending: dict[int, Frame | None] = {}
         self.ordinal = 0  # claims of the run so far
 
     def close(self) -> None:
         for spool in self._spools:
             spool.close()
 
-    def _found(self, share: int, ordinal: int) -> tuple[tuple, tuple] | None:
+    def _found(self, share: int, ordinal: int) -> Frame | None:
         pending = self._pending.get(share)
         if pending is None:
             pending = self._spools[share].frame()
@@ -439,7 +454,7 @@ class Findings:
             raise RuntimeError(f"job {share + 1} sent the findings of claim {pending[0]} "
                                f"where claim {ordinal} was due")
         self._pending[share] = None
-        return pending[1], pending[2]
+        return pending
 
     def scrubbed(self, events: Iterator[Event], gate: Gate | None, source: int
                  ) -> Iterator[Event | ScrubbedClaim]:
@@ -459,8 +474,8 @@ class Findings:
             offset = event.transaction.location.offset
             share = next(number for number, owns in owners if owns(offset))
             found = self._found(share, self.ordinal)
-            yield ScrubbedClaim(event, found[0], notices=found[1]) if found is not None \
-                else self._local(event, self.ordinal)
+            yield ScrubbedClaim(event, found[1], notices=found[2], rendered=found[3]) \
+                if found is not None else self._local(event, self.ordinal)
 
 
 def run_parallel(options: ScrubOptions, engine: Engine, ledger: Any,
@@ -486,7 +501,9 @@ def run_parallel(options: ScrubOptions, engine: Engine, ledger: Any,
             made, index_path = workers.index()
             index = DayIndex(path=index_path, finished=True)
             stack.callback(index.close)
-            spools = workers.scrub(made, index_path, recording)
+            renderers = {r.key: r for r in (sink.renderer() for sink in sinks)
+                         if r is not None}
+            spools = workers.scrub(made, index_path, recording, tuple(renderers.values()))
         except Exception as exc:  # a worker died or failed: one process does it all
             log.warning("the %d jobs failed (%s: %s); scrubbing in one process", jobs,
                         type(exc).__name__, exc)

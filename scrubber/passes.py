@@ -45,6 +45,9 @@ class Indexed:
     report: IgReport | None  # the implementation-guide check; None when it did not run
     first: int  # ordinal of the source's first claim in the run
     last: int  # ordinal of its last claim (first - 1 when it has none)
+    # with ``owns``: ordinal of the first claim of the first set it took (its sets are one
+    # stretch of the file, so their claims are numbered on from there)
+    own_first: int = 0
 
     def gate(self) -> Gate | None:
         """What holds the claims of the sets the check rejected."""
@@ -63,9 +66,11 @@ def check_and_index(options: ScrubOptions, source: Source, name: str,
     check rejects are taken out of ``index`` again (the payer never sees them).
     ``index`` None checks without indexing (the run's index was built
     elsewhere). With ``owns`` (scrubber.parallel), only the sets whose ST
-    offset it takes are checked and indexed; the others are only counted.
+    offset it takes are read, checked and indexed; the others' claims are only
+    counted (``SkippedClaims``).
     """
     from scrubber.ig.gate import transaction_key
+    from scrubber.model.walker import SkippedClaims
 
     checked = None
     if options.conformance:
@@ -76,15 +81,20 @@ def check_and_index(options: ScrubOptions, source: Source, name: str,
         events: Iterator[Event] = checked.events()
     elif index is not None:
         stage(f"indexing the day context of {name}")
-        events = read(source)
+        events = read(source, owns=owns)
     else:  # nothing to check or index: the claims are numbered as pass 2 reads them
         return Indexed(None, ordinal + 1, ordinal)
     first = ordinal + 1
+    own_first = 0
     spans: list[list] = []  # [transaction key, first ordinal, last ordinal] of indexed claims
     for event in events:
         if event.__class__ is not ClaimRecord:
+            if event.__class__ is SkippedClaims:
+                ordinal += cast(SkippedClaims, event).count
             continue
         ordinal += 1
+        if not own_first:
+            own_first = ordinal
         if index is None or (owns is not None and
                              not owns(event.transaction.location.offset)):
             continue
@@ -100,30 +110,37 @@ def check_and_index(options: ScrubOptions, source: Source, name: str,
         for key, low, high in spans:
             if not report.is_accepted(*key):
                 index.drop(low, high)
-    return Indexed(report, first, ordinal)
+    return Indexed(report, first, ordinal, own_first or ordinal + 1)
 
 
-def read_checked(source: Source, gate: Gate | None) -> Iterator[Event]:
-    """A fresh read of the source, with the IG check's problems laid in."""
-    return gate.annotate(read(source)) if gate is not None else read(source)
+def read_checked(source: Source, gate: Gate | None, owns: Callable[[int], bool] | None = None
+                 ) -> Iterator[Event]:
+    """A fresh read of the source, with the IG check's problems laid in; with ``owns``, of
+    the sets it takes (see ``read``)."""
+    events = read(source, owns=owns)
+    return gate.annotate(events) if gate is not None else events
 
 
 def scrub_checked(engine: Engine, source: Source, indexed: Indexed, index: DayContextIndex, *,
                   ledger: Any = None, recording: str | None = None,
-                  skip: Callable[[ClaimRecord], bool] | None = None
+                  skip: Callable[[ClaimRecord], bool] | None = None,
+                  owns: Callable[[int], bool] | None = None, first: int | None = None
                   ) -> Iterator[Event | ScrubbedClaim]:
     """Pass 2: the source's events, each claim scrubbed against ``index`` and ``ledger``.
 
     The claims of a set the check rejected are held, not scrubbed. With a
     ``recording``, each accepted claim is held in the ledger under it as it
     is decided (scrubber.rules.engine.scrub_indexed); ``skip`` passes claims
-    another process scrubs through as they came.
+    another process scrubs through as they came. With ``owns``, only the sets it
+    takes are read (the others' claims are only counted): their claims are
+    numbered from ``first`` (``Indexed.own_first`` of pass 1 with the same ``owns``).
     """
     from scrubber.rules.engine import scrub_indexed
 
     gate = indexed.gate()
-    return scrub_indexed(read_checked(source, gate), engine, index, ledger,
-                         gate.held if gate is not None else None, first=indexed.first,
+    return scrub_indexed(read_checked(source, gate, owns), engine, index, ledger,
+                         gate.held if gate is not None else None,
+                         first=indexed.first if first is None else first,
                          recording=recording, skip=skip)
 
 

@@ -78,6 +78,29 @@ def _check(args: list[str]) -> tuple[int, str]:
     return result.exit_code, re.sub(r'"ledger": "[^"]*"', '"ledger": "L"', result.output)
 
 
+def test_a_reader_of_some_sets_counts_the_others_claims(batch: Path) -> None:
+    """read(owns=...) makes claims of the sets it takes only, the same claims a whole read
+    makes, and counts the others' (SkippedClaims): ordinals stay exact in every share."""
+    from scrubber.model import ClaimRecord, read
+    from scrubber.model.walker import SkippedClaims
+
+    whole = [e for e in read(str(batch)) if type(e) is ClaimRecord]
+    cut = batch.stat().st_size // 3
+    for owns in (lambda offset: offset < cut, lambda offset: offset >= cut,
+                 lambda offset: False):
+        ordinal, mine = 0, []
+        for event in read(str(batch), owns=owns):
+            if type(event) is SkippedClaims:
+                ordinal += event.count
+            elif type(event) is ClaimRecord:
+                ordinal += 1
+                mine.append((ordinal, event))
+        assert ordinal == len(whole)
+        assert all(whole[n - 1] == record for n, record in mine)
+        assert [n for n, _ in mine] == [n for n, r in enumerate(whole, 1)
+                                         if owns(r.transaction.location.offset)]
+
+
 @pytest.mark.parametrize("fmt", ["json", "text", "csv"])
 def test_jobs_give_the_same_report_and_exit_code(batch: Path, fmt: str) -> None:
     # the 96523 fixtures meet each other's patient-days across files: a cross-file context

@@ -13,6 +13,7 @@ in memory; problems of an envelope are held until that envelope closes.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, TextIO
 
@@ -155,6 +156,33 @@ def finding_to_dict(event: ScrubbedClaim, finding: Finding, show_phi: bool = Tru
     return data
 
 
+def scrubbed_json(event: ScrubbedClaim, show_phi: bool = True) -> str:
+    """A scrubbed claim as the report's text for it (the claim, its status and findings)."""
+    data = claim_to_dict(event.record, show_phi)
+    data["status"] = event.status
+    data["held"] = event.held  # rejected by the IG check: only a 999 answers it
+    if event.held:
+        data["held_by"] = list(event.causes)  # the errors that caused the hold
+    data["findings"] = [finding_to_dict(event, finding, show_phi)
+                        for finding in event.findings]
+    return json.dumps(data)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimJson:
+    """``scrubbed_json`` as a sink's renderer (scrubber.emit.sinks.ClaimRenderer): a
+    ``--jobs`` worker writes its claims' JSON, the report only strings them together."""
+
+    show_phi: bool
+
+    @property
+    def key(self) -> str:
+        return "json" if self.show_phi else "json-masked"
+
+    def __call__(self, claim: ScrubbedClaim) -> str:
+        return scrubbed_json(claim, self.show_phi)
+
+
 _CHILDREN = {"interchange": "groups", "group": "transactions", "transaction": "claims"}
 
 
@@ -168,6 +196,7 @@ class JsonWriter(Sink):
         self._stack: list[tuple[str, list[dict]]] = []  # open envelopes and their problems
         self._first: list[bool] = []  # whether the open array is still empty
         self._file_problems: list[dict] = []
+        self._render = ClaimJson(show_phi)
         self.batch = Batch()  # the run's total and breakdowns, written at close
         self.run: RunDetails | None = None  # what the run was made with, written at close
         self.out.write('{"files": [')
@@ -231,14 +260,9 @@ class JsonWriter(Sink):
         cls = event.__class__
         if cls is ScrubbedClaim:
             self._inside("transaction")
-            data = claim_to_dict(event.record, self.show_phi)
-            data["status"] = event.status
-            data["held"] = event.held  # rejected by the IG check: only a 999 answers it
-            if event.held:
-                data["held_by"] = list(event.causes)  # the errors that caused the hold
-            data["findings"] = [finding_to_dict(event, finding, self.show_phi)
-                                for finding in event.findings]
-            self._item(json.dumps(data))
+            rendered = event.rendered
+            text = rendered.get(self._render.key) if rendered is not None else None
+            self._item(text if text is not None else scrubbed_json(event, self.show_phi))
         elif cls is ClaimRecord:
             self._inside("transaction")
             self._item(json.dumps(claim_to_dict(event, self.show_phi)))
@@ -279,6 +303,9 @@ class JsonWriter(Sink):
 
     def run_details(self, run: RunDetails) -> None:
         self.run = run
+
+    def renderer(self) -> ClaimJson:
+        return self._render
 
     def close(self) -> None:
         self.out.write("]")

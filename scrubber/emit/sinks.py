@@ -106,6 +106,13 @@ class Sink:
     def run_details(self, run: RunDetails) -> None:
         """What the run is made with (once, before the first source)."""
 
+    def renderer(self) -> ClaimRenderer | None:
+        """What this sink writes for one claim, as a picklable function of the
+        ``ScrubbedClaim`` alone, for ``--jobs`` workers to run (scrubber.parallel); the
+        claim then reaches ``event`` with the result in ``rendered[renderer.key]``. None:
+        the sink does its own work."""
+        return None
+
     def begin_file(self, name: str) -> None:
         """A source starts (``name`` as given: a path, "<stdin>" ...)."""
 
@@ -120,6 +127,18 @@ class Sink:
 
     def close(self) -> None:
         """The run is over (also after a failure): write what is left, release what is held."""
+
+
+class ClaimRenderer(Protocol):
+    """A sink's work for one claim that depends on nothing but the claim (``Sink.renderer``).
+
+    ``key`` names the rendering and everything it depends on: sinks whose renderers
+    share a key share one result."""
+
+    @property
+    def key(self) -> str: ...
+
+    def __call__(self, claim: Any) -> Any: ...
 
 
 # -- report formats ------------------------------------------------------------------------

@@ -780,10 +780,12 @@ class Checked:
 
 
 def read_checked(source: Source, checker: Checker) -> Iterator[Event]:
-    """The model's events of ``source``, checked by ``checker`` in the same reading."""
+    """The model's events of ``source``, checked by ``checker`` in the same reading; of
+    the sets the checker does not own, only their claim counts (``SkippedClaims``)."""
     from scrubber.model.walker import read
 
-    return read(source, tokens=lambda tokenizer: Checked(tokenizer, checker))
+    return read(source, tokens=lambda tokenizer: Checked(tokenizer, checker),
+                owns=checker.owns)
 
 
 class CheckedRead:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO, Protocol, TypeAlias
 
 from scrubber.model.claim_source import claim_from, select_segments
@@ -47,8 +48,17 @@ from scrubber.model.values import PAD
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import CHUNK_SIZE, Run, Segment, SyntaxProblem, Tokenizer
 
+
+@dataclass(frozen=True, slots=True)
+class SkippedClaims:
+    """The claims of a transaction set a reader was told to skip (``read(owns=...)``):
+    only counted, so that the claims of the sets it reads are numbered as in a whole read."""
+
+    count: int
+
+
 Event: TypeAlias = (Interchange | FunctionalGroup | Transaction | ClaimRecord | EnvelopeEnd
-                    | Problem)
+                    | Problem | SkippedClaims)
 
 #: 5010 837 versions read with one layout (errata A1/A2/A3 changed codes, not loops)
 VERSIONS = {
@@ -85,8 +95,12 @@ class _Walker:
     """The state of one pass over a source: open envelopes, HL tree, claim in hand."""
 
     def __init__(self, stream: BinaryIO, chunk_size: int = CHUNK_SIZE,
-                 tokens: Callable[[Tokenizer], Tokens] | None = None):
+                 tokens: Callable[[Tokenizer], Tokens] | None = None,
+                 owns: Callable[[int], bool] | None = None):
         tokenizer = Tokenizer(stream, chunk_size)
+        # the sets whose ST offset ``owns`` refuses are skipped: their CLMs only counted
+        self.owns = owns
+        self.skipped: int | None = None  # claims of the set being skipped; None: reading
         self.tokenizer: Tokens = tokens(tokenizer) if tokens is not None else tokenizer
         self.delimiters: Delimiters | None = None
         self.interchange: Interchange | None = None
@@ -165,6 +179,10 @@ class _Walker:
     def segment(self, seg: Segment) -> None:
         """One segment, wherever it stands."""
         sid = seg[0]
+        if self.skipped is not None and sid not in _ENVELOPE_IDS:
+            if sid == "CLM" and self.kind:
+                self.skipped += 1  # one ClaimRecord had the set been read
+            return
         if self.claim_segments is not None:
             if sid not in _BOUNDARY_IDS:
                 self.claim_segments.append(seg)
@@ -225,6 +243,8 @@ class _Walker:
 
     def plain(self, run: Run) -> None:
         """Segments none of which opens or closes a loop or an envelope."""
+        if self.skipped is not None:
+            return
         if self.claim_segments is not None:
             self.claim_segments.append(run)
         elif self.st is not None and self.kind and self.hl is not None:
@@ -388,6 +408,11 @@ class _Walker:
         # answers it with a 999), not another kind of file
         if set_id == "837" or version in VERSIONS or not (set_id.isdigit() and len(set_id) == 3):
             self.sets_837 += 1
+        if self.owns is not None and not self.owns(st[4]):
+            self.skipped = 0  # another reader's: its claims counted, nothing else made
+            if set_id != "837" and self.other_kind is None:
+                self.other_kind = ("another kind of transaction set", Location.of(st))
+            return
         if self.kind:
             return  # the Transaction is yielded once its BHT and 1000A/B are read
         self.transaction = self.make_transaction()
@@ -417,6 +442,12 @@ class _Walker:
     def close_transaction(self, at: Segment | None, closed: bool) -> None:
         st = self.st
         assert st is not None, "only an open transaction set is closed"
+        if self.skipped is not None:
+            self.emit(SkippedClaims(self.skipped))
+            self.skipped = None
+            self.st = None
+            self.kind = ""
+            return
         if self.transaction is None:
             self.transaction = self.make_transaction()
             self.emit(self.transaction)
@@ -653,15 +684,18 @@ class Tokens(Protocol):
     def items(self) -> Iterator[Segment | SyntaxProblem | Run]: ...
 
 
-def read(source: Source, *, tokens: Callable[[Tokenizer], Tokens] | None = None
-         ) -> Iterator[Event]:
+def read(source: Source, *, tokens: Callable[[Tokenizer], Tokens] | None = None,
+         owns: Callable[[int], bool] | None = None) -> Iterator[Event]:
     """Yield the events of an 837 source: a path, bytes, or a binary stream.
 
     Nothing about the input raises: a missing file, a directory, binary junk
     or a broken envelope comes out as a ``Problem`` (``fatal`` when nothing at
     all could be read), and reading goes on wherever it can. ``tokens`` wraps
     the tokenizer, for a reader that checks the same items as they pass
-    (scrubber.ig.checker.read_checked).
+    (scrubber.ig.checker.read_checked). ``owns``, when given, says which
+    transaction sets (by the byte offset of their ST) are read: each other set
+    is only a ``SkippedClaims`` of its claim count (a ``--jobs`` worker reads
+    its own share of a file: scrubber.parallel).
     """
     try:
         stream, owned = open_source(source)
@@ -669,7 +703,7 @@ def read(source: Source, *, tokens: Callable[[Tokenizer], Tokens] | None = None
         yield Problem("file-unreadable", str(exc), "file", fatal=True)
         return
     try:
-        yield from _Walker(stream, tokens=tokens).events()
+        yield from _Walker(stream, tokens=tokens, owns=owns).events()
     finally:
         if owned:
             stream.close()

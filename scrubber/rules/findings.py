@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from scrubber.model import ClaimRecord, Location
 
@@ -84,6 +86,9 @@ class ScrubbedClaim:
     # of a held claim: the ids of the errors that made the payer reject its set, group or
     # interchange (scrubber.problems), under which reports count its charge
     causes: tuple[str, ...] = ()
+    # what sinks write for this claim, made ahead by a --jobs worker, by renderer key
+    # (scrubber.emit.sinks.ClaimRenderer); not part of what the claim is
+    rendered: Mapping[str, Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def rejected(self) -> bool:
