@@ -25,6 +25,10 @@ from scrubber.paths import private_dir, state_dir
 
 _BUSY_MS = 30000
 _RETRIES = 20
+# A file that gets one line per write transaction of this process's SQLite ledgers:
+# "<wait ms> <hold ms> <holder thread's CPU ms>" (no claim, no path): the queue's figures
+# for bench/serve_bench.py, which do not depend on the machine's load as latency does.
+TRACE_ENV = "SCRUBBER_LEDGER_TRACE"
 
 
 class SqliteStore(SqlStore):
@@ -125,8 +129,10 @@ class SqliteStore(SqlStore):
             yield
             return
         fd = self._writers_fd()
+        began = time.perf_counter()
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        got, cpu = time.perf_counter(), time.thread_time()
         self._queued = True
         try:
             yield
@@ -134,6 +140,9 @@ class SqliteStore(SqlStore):
             self._queued = False
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+            if os.environ.get(TRACE_ENV):
+                _trace(os.environ[TRACE_ENV], got - began, time.perf_counter() - got,
+                       time.thread_time() - cpu)
 
     def _writers_fd(self) -> int | None:
         if self._writers is None:
@@ -225,6 +234,18 @@ class SqliteStore(SqlStore):
             os.close(self._writers)
             self._writers = None
         self._db.close()
+
+
+def _trace(path: str, wait: float, hold: float, cpu: float) -> None:
+    """Append one write transaction's queue figures to ``path`` (see ``TRACE_ENV``)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{wait * 1000:.2f} {hold * 1000:.2f} {cpu * 1000:.2f}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def _failure(exc: sqlite3.Error, path: str | os.PathLike) -> str:
