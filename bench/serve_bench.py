@@ -157,7 +157,7 @@ def serve_rows(tree: Path, label: str, path: Path, folder: Path, workers: int,
     rows = []
     try:
         with served(run, "--workers", str(workers), "--ledger", str(run / "ledger.sqlite"),
-                    "--retention-days", "0") as server:
+                    "--retention-days", "0", ready_within=600) as server:
             base = server.base
             pids = [server.process.pid, *children(server.process.pid)]
             for endpoint in args.endpoints:

@@ -123,6 +123,8 @@ class SqliteStore(SqlStore):
         whose commit an earlier turn took waits for that turn's outcome (its
         error, if it failed). Each store then ends its own recording's lease.
         """
+        if self._queued:  # inside this store's own transaction: it holds the queue already
+            return super().commit_recording(recording)
         group = _group(self.location)
         ask = _Ask(recording)
         with group.lock:
