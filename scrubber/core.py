@@ -143,11 +143,15 @@ class Scrubber:
         self.close()
 
     # -- recording -----------------------------------------------------------------------
-    def begin_recording(self) -> Recording | None:
-        """A recording for a run of these options: None unless they record and have a ledger."""
+    def begin_recording(self, coordinator: str | None = None) -> Recording | None:
+        """A recording for a run of these options: None unless they record and have a ledger.
+
+        With ``coordinator``, it begins prepared for it (``Recording.prepare``), in the
+        ledger's same write.
+        """
         if not self.options.record or self.ledger is None:
             return None
-        return Recording(self.ledger, self.ledger.begin_recording())
+        return Recording(self.ledger, self.ledger.begin_recording(coordinator))
 
     @contextmanager
     def recording(self) -> Iterator[Recording | None]:

@@ -158,7 +158,9 @@ class SqlStore:
         return frozenset(keys)
 
     @staticmethod
-    def _prepared_keys(claim: PreparedClaim) -> set[str]:
+    def prepared_keys(claim: PreparedClaim) -> set[str]:
+        """``lock_keys`` of a claim already prepared (``prepare``): the same keys, from its
+        rows, without building the claim's lines or hashing its patient again."""
         keys = {"claim\x1f" + "\x1f".join(claim.key)}
         keys.update(f"day\x1f{claim.patient.hex()}\x1f{row[0]}" for row in claim.rows)
         return keys
@@ -261,7 +263,7 @@ class SqlStore:
         chunk: list[PreparedClaim] = []
 
         def flush() -> None:
-            keys = set().union(*(self._prepared_keys(c) for c in chunk))
+            keys = set().union(*(self.prepared_keys(c) for c in chunk))
             with self.deciding(keys) as decision:
                 for item in chunk:
                     decision.record(submission, item)
@@ -320,24 +322,30 @@ class SqlStore:
 
     # -- recordings: claims held until their submission is done ----------------------------
 
-    def begin_recording(self) -> str:
+    def begin_recording(self, coordinator: str | None = None) -> str:
         """A new recording: the claims recorded under it are held (in every day context at
         once, so concurrent workers see them) and sent only by ``commit_recording``.
 
         Its lease lives with this store: if the process dies or loses the connection
-        first, the next store to look (``sweep``) discards what it held.
+        first, a store's next look (``sweep``, at its opening and every few seconds
+        while it records) discards what it held. With ``coordinator``, the recording
+        begins prepared for it (``prepare_recording``) in the same transaction: one
+        write where a submission took two.
         """
-        self.sweep()
+        if time.monotonic() - self._swept > _SWEEP_EVERY:
+            self.sweep()
         recording = uuid.uuid4().hex
         self._lease(recording)
+        state = OPEN if coordinator is None else PREPARED
         try:
             with self._transaction():
-                self._run("INSERT INTO recordings (id, owner, started_at, state) VALUES "
-                          "(?, ?, ?, ?)", (recording, owner(), now_utc(), OPEN))
+                self._run("INSERT INTO recordings (id, owner, started_at, state, coordinator) "
+                          "VALUES (?, ?, ?, ?, ?)",
+                          (recording, owner(), now_utc(), state, coordinator))
         except BaseException:
             self._unlease(recording)
             raise
-        self._mine[recording] = OPEN
+        self._mine[recording] = state
         return recording
 
     def prepare_recording(self, recording: str, coordinator: str) -> None:
@@ -355,9 +363,14 @@ class SqlStore:
         """Send what ``recording`` holds, in one transaction: each claim takes the place of
         its identity's sent copy (a replacement replaces, a void removes). Claims sent."""
         with self._transaction():
-            sent = self._send("{t}.status = 'held' AND {t}.recording = ?", (recording,))
-            self._run("DELETE FROM recordings WHERE id = ?", (recording,))
+            sent = self._send_recording(recording)
         self._end(recording)
+        return sent
+
+    def _send_recording(self, recording: str) -> int:
+        """Inside a transaction: send what ``recording`` holds and end it. Claims sent."""
+        sent = self._send("{t}.status = 'held' AND {t}.recording = ?", (recording,))
+        self._run("DELETE FROM recordings WHERE id = ?", (recording,))
         return sent
 
     def discard_recording(self, recording: str) -> int:
@@ -634,7 +647,7 @@ class SqlStore:
         return count + (self._import_chunk(chunk) if chunk else 0)
 
     def _import_chunk(self, chunk: list[tuple[str, str, PreparedClaim, bool]]) -> int:
-        keys = set().union(*(self._prepared_keys(claim) for _, _, claim, _ in chunk))
+        keys = set().union(*(self.prepared_keys(claim) for _, _, claim, _ in chunk))
         with self._transaction():
             self._lock(sorted(keys))
             for submission, recorded_at, claim, held in chunk:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,11 +21,17 @@ from typing import Any
 
 from scrubber.ledger import migrations
 from scrubber.ledger.keys import LedgerError
-from scrubber.ledger.sqlbase import SqlStore
+from scrubber.ledger.sqlbase import CLAIM_COLUMNS, SqlStore
+from scrubber.ledger.store import PreparedClaim
 from scrubber.paths import private_dir, state_dir
 
 _BUSY_MS = 30000
 _RETRIES = 20
+_VARIABLES = 900  # bound parameters per statement: under SQLite's oldest limit (999)
+# A file that gets one line per write transaction of this process's SQLite ledgers:
+# "<wait ms> <hold ms> <holder thread's CPU ms>" (no claim, no path): the queue's figures
+# for bench/serve_bench.py, which do not depend on the machine's load as latency does.
+TRACE_ENV = "SCRUBBER_LEDGER_TRACE"
 
 
 class SqliteStore(SqlStore):
@@ -104,6 +111,86 @@ class SqliteStore(SqlStore):
             raise LedgerError(f"the ledger {self.location} failed: "
                               f"{_failure(exc, self.location)}") from None
 
+    def commit_recording(self, recording: str) -> int:
+        """Send what ``recording`` holds; with other threads of this process committing
+        recordings of this ledger at the same time, in one transaction with theirs.
+
+        Group commit: the thread whose turn it is takes the writers' queue, then
+        every commit asked for by then, and sends each recording in turn (as
+        their own transactions one after the other would) in its one
+        transaction: it commits or rolls back as a whole, so each recording is
+        sent whole or stays held, whatever kills the process when. A thread
+        whose commit an earlier turn took waits for that turn's outcome (its
+        error, if it failed). Each store then ends its own recording's lease.
+        """
+        if self._queued:  # inside this store's own transaction: it holds the queue already
+            return super().commit_recording(recording)
+        group = _group(self.location)
+        ask = _Ask(recording)
+        with group.lock:
+            group.waiting.append(ask)
+        with group.turn:
+            if not ask.done:  # nobody took it yet: this thread sends what waits
+                batch: list[_Ask] = []
+                try:
+                    with self._transaction():
+                        with group.lock:
+                            batch, group.waiting = group.waiting, []
+                        sent = [self._send_recording(each.recording) for each in batch]
+                except BaseException as exc:
+                    if not batch:  # failed before it took them: its own ask alone fails
+                        with group.lock:
+                            group.waiting.remove(ask)
+                        batch = [ask]
+                    for each in batch:
+                        each.finish(None, exc)
+                    raise
+                for each, count in zip(batch, sent, strict=True):
+                    each.finish(count, None)
+        if ask.error is not None:  # the turn of another thread failed: nothing was sent
+            raise LedgerError(f"the ledger {self.location} could not send the recording "
+                              f"({ask.error})") from None
+        self._end(recording)
+        return int(ask.sent or 0)
+
+    def _insert_many(self, claims: list[tuple[str, PreparedClaim]], recorded_at: str,
+                     recording: str | None = None) -> None:
+        """New claims and their lines in a few multi-row statements, not two or more each.
+
+        Each statement lets the GIL go while SQLite steps it, and inside the
+        write lock a thread of a busy server then waits to get it back (up to
+        the switch interval, every time): a hundred claims inserted one by one
+        held the lock about ten times their CPU. The claims get the ids they
+        would get one by one (the highest + 1, ...: the write lock is held),
+        so the ledger's rows are the same.
+        """
+        if not claims:
+            return
+        (last,) = self._run("SELECT COALESCE(MAX(id), 0) FROM claims").fetchone()
+        status = "sent" if recording is None else "held"
+        claim_rows: list[tuple] = []
+        line_rows: list[tuple] = []
+        for ident, (submission, claim) in enumerate(claims, start=int(last) + 1):
+            claim_rows.append((ident, *claim.key, claim.frequency, submission, recorded_at,
+                               claim.content, claim.patient, len(claim.rows), status,
+                               recording))
+            line_rows.extend((ident, claim.patient, *row) for row in claim.rows)
+        self._insert_rows(f"claims (id, {CLAIM_COLUMNS}, patient, line_count, status, "
+                          "recording)", claim_rows)
+        self._insert_rows("lines (claim, patient, service_date, procedure, modifiers, units, "
+                          "line_number)", line_rows)
+
+    def _insert_rows(self, table: str, rows: list[tuple]) -> None:
+        if not rows:
+            return
+        width = len(rows[0])
+        marks = "(" + ", ".join("?" * width) + ")"
+        step = max(1, _VARIABLES // width)
+        for start in range(0, len(rows), step):
+            part = rows[start:start + step]
+            self._run(f"INSERT INTO {table} VALUES {', '.join([marks] * len(part))}",
+                      [value for row in part for value in row])
+
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._queue():
@@ -125,8 +212,10 @@ class SqliteStore(SqlStore):
             yield
             return
         fd = self._writers_fd()
+        began = time.perf_counter()
         if fd is not None:
             fcntl.flock(fd, fcntl.LOCK_EX)
+        got, cpu = time.perf_counter(), time.thread_time()
         self._queued = True
         try:
             yield
@@ -134,6 +223,9 @@ class SqliteStore(SqlStore):
             self._queued = False
             if fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_UN)
+            if os.environ.get(TRACE_ENV):
+                _trace(os.environ[TRACE_ENV], got - began, time.perf_counter() - got,
+                       time.thread_time() - cpu)
 
     def _writers_fd(self) -> int | None:
         if self._writers is None:
@@ -225,6 +317,50 @@ class SqliteStore(SqlStore):
             os.close(self._writers)
             self._writers = None
         self._db.close()
+
+
+class _Ask:
+    """One recording's commit, asked for and (once a turn sends it) answered."""
+
+    def __init__(self, recording: str):
+        self.recording = recording
+        self.done = False
+        self.sent: int | None = None
+        self.error: BaseException | None = None
+
+    def finish(self, sent: int | None, error: BaseException | None) -> None:
+        self.sent, self.error, self.done = sent, error, True
+
+
+class _Group:
+    """The commits of one ledger that threads of this process wait to send."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()  # guards ``waiting``
+        self.turn = threading.Lock()  # one sending turn at a time
+        self.waiting: list[_Ask] = []
+
+
+_GROUPS: dict[str, _Group] = {}
+_GROUPS_LOCK = threading.Lock()
+
+
+def _group(location: str) -> _Group:
+    key = os.path.realpath(location)
+    with _GROUPS_LOCK:
+        return _GROUPS.setdefault(key, _Group())
+
+
+def _trace(path: str, wait: float, hold: float, cpu: float) -> None:
+    """Append one write transaction's queue figures to ``path`` (see ``TRACE_ENV``)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    except OSError:
+        return
+    try:
+        os.write(fd, f"{wait * 1000:.2f} {hold * 1000:.2f} {cpu * 1000:.2f}\n".encode())
+    finally:
+        os.close(fd)
 
 
 def _failure(exc: sqlite3.Error, path: str | os.PathLike) -> str:

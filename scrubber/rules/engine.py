@@ -89,6 +89,8 @@ class LedgerRecorder(LedgerReader, Protocol):
 
     def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
 
+    def prepared_keys(self, claim: Any) -> set[str]: ...  # lock_keys of a prepared claim
+
     def prepare(self, scrubbed: ScrubbedClaim) -> Any: ...  # its rows, hashes and content
 
     def deciding(self, keys: Iterable[str], *, recording: str | None = None
@@ -708,7 +710,10 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
                         span=_span_lookup(record, ordinal, submission, index, ledger), memo=memo)
 
 
-_DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks
+# claims decided per ledger transaction: a file of up to this many claims (a service's
+# submission, typically) takes the ledger's write lock once; a bigger one a few times,
+# each short enough for other submissions to get their turn
+_DECISION_BATCH = 256
 
 
 def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
@@ -728,7 +733,6 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextI
 
     def decide() -> Iterator[Event | ScrubbedClaim]:
         if batch:
-            keys = frozenset().union(*(ledger.lock_keys(r) for _, _, r in batch))
             # the rules that read nothing of the ledger run before its lock is taken (the
             # ledger's lock serializes every decision on SQLite: it is held for the ledger's
             # part only); their hits wait in a memo per claim (Engine.scrub). What the
@@ -739,6 +743,9 @@ def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextI
                 memos.append({})
                 ready.append(ledger.prepare(
                     _scrub_one(engine, record, ordinal, index, None, memos[-1])))
+            # the keys to hold, from the prepared rows (``lock_keys`` would build every
+            # claim's lines and hash its patient again)
+            keys = set().union(*(ledger.prepared_keys(p) for p in ready))
             with ledger.deciding(keys, recording=recording) as decision:
                 for (slot, ordinal, record), memo, prepared in zip(batch, memos, ready,
                                                                    strict=True):

@@ -22,9 +22,11 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -174,6 +176,58 @@ class AckKind(StrEnum):
     ta1 = "ta1"
 
 
+class Ledgers:
+    """This process's open ledger stores, one per request thread at a time.
+
+    Opening a ledger migrates, counts and sweeps it: done once per store, not
+    per request. A store (one SQLite connection, or one PostgreSQL session)
+    runs one transaction at a time, so each request takes its own from the
+    pool and gives it back when done; a store a request left in doubt (it
+    failed, or still holds a recording it could not end) is closed instead,
+    as every request's store was before (closing lets its leases go, so the
+    next sweep or ``resolve`` can end what it held).
+    """
+
+    def __init__(self, target: str | os.PathLike | None):
+        self._target = target
+        self._free: list[Any] = []
+        self._spoiled: set[int] = set()  # id() of stores in use that must not come back
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def store(self) -> Iterator[Any]:
+        from scrubber.ledger import open_store
+
+        with self._lock:
+            store = self._free.pop() if self._free else None
+        if store is None:
+            store = open_store(self._target)
+        try:
+            yield store
+        except BaseException:
+            self._spoiled.discard(id(store))
+            store.close()
+            raise
+        with self._lock:
+            spoiled = id(store) in self._spoiled
+            self._spoiled.discard(id(store))
+            if not spoiled:
+                self._free.append(store)
+        if spoiled:
+            store.close()
+
+    def spoil(self, store: Any) -> None:
+        """Close ``store`` when its request is done instead of keeping it."""
+        with self._lock:
+            self._spoiled.add(id(store))
+
+    def close(self) -> None:
+        with self._lock:
+            stores, self._free = self._free, []
+        for store in stores:
+            store.close()
+
+
 class Intake:
     """What the endpoints share: settings, the submission store, and the blocking work."""
 
@@ -188,6 +242,7 @@ class Intake:
             options = replace(options, profile=load_profile(options.profile))
         self.check_options = replace(options, record=False)
         self.intake_options = replace(options, record=options.ledger is not None)
+        self.ledgers = Ledgers(options.ledger) if options.ledger is not None else None
         self.guides_loaded = False
         self._last_purge = 0.0
         self._said_unready: tuple[str, ...] = ()
@@ -300,8 +355,8 @@ class Intake:
         """Scrub without recording into a JSON report file: (readable, report path)."""
         fd, report = _private_temp(self.settings.spool_dir, ".json")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out, \
-                    Scrubber(self.check_options) as scrubber:
+            with os.fdopen(fd, "w", encoding="utf-8") as out, self._ledger() as ledger, \
+                    Scrubber(self.check_options, ledger=ledger) as scrubber:
                 outcome = scrubber.run(expand(str(body.path), name), [report_sink("json", out)])
         except BaseException:
             os.unlink(report)
@@ -362,11 +417,11 @@ class Intake:
         """
         folder = self.settings.submissions_dir / submission.id
         try:
-            with Scrubber(self.intake_options) as scrubber:
-                recording = scrubber.begin_recording()
+            with self._ledger() as ledger, \
+                    Scrubber(self.intake_options, ledger=ledger) as scrubber:
+                # prepared for this submission as it begins (one ledger write, not two)
+                recording = scrubber.begin_recording(self.coordinator(submission.id))
                 try:
-                    if recording is not None:
-                        recording.prepare(self.coordinator(submission.id))
                     folder.mkdir(mode=0o700)
                     outcome = process_file(str(body.path), str(folder), stem=REPORT_STEM,
                                            name=name, scrubber=scrubber, recording=recording)
@@ -376,8 +431,9 @@ class Intake:
                     if recording is not None:
                         self._end(recording, send=False)
                     raise
-                if recording is not None:
-                    self._end(recording, send=True)
+                if recording is not None and not self._end(recording, send=True):
+                    assert self.ledgers is not None
+                    self.ledgers.spoil(ledger)  # it holds the recording's lease: close it
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             try:
@@ -397,10 +453,19 @@ class Intake:
         store = hashlib.blake2b(self.settings.store_target.encode(), digest_size=6).hexdigest()
         return f"serve:{store}:{submission_id}"
 
+    @contextmanager
+    def _ledger(self) -> Iterator[Any]:
+        """An open ledger store of this process for one request (None without a ledger)."""
+        if self.ledgers is None:
+            yield None
+            return
+        with self.ledgers.store() as store:
+            yield store
+
     @staticmethod
-    def _end(recording: Recording, *, send: bool) -> None:
+    def _end(recording: Recording, *, send: bool) -> bool:
         """Send (or drop) what a submission's recording holds; a ledger that fails now leaves
-        it prepared, for ``resolve`` to end from the submission's row."""
+        it prepared, for ``resolve`` to end from the submission's row (False then)."""
         try:
             if send:
                 recording.commit()
@@ -409,6 +474,8 @@ class Intake:
         except LedgerError as exc:
             log.warning("the ledger could not %s a submission's claims now (%s); they stay "
                         "held until the next start", "send" if send else "drop", exc)
+            return False
+        return True
 
     def resolve(self) -> int:
         """End the recordings of submissions whose worker stopped between answer and commit:
@@ -597,6 +664,8 @@ def create_app(settings: ServeSettings) -> FastAPI:
         yield
         intake.leases.close()
         intake.store.close()
+        if intake.ledgers is not None:
+            intake.ledgers.close()
 
     app = FastAPI(title="scrubber intake", version=__version__, lifespan=lifespan,
                   description="Scrub X12 837 claims before they go to a payer: validate, "

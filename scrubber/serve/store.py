@@ -24,8 +24,10 @@ PostgreSQL database by ``postgresql://`` URL (psycopg 3), chosen by
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
+import os
 import sqlite3
 import threading
 import uuid
@@ -265,8 +267,6 @@ class SqliteSubmissions(SubmissionStore):
     """The store in a SQLite file (WAL), owner-only; one connection per thread."""
 
     def __init__(self, path: str | Path, owner: Owner | None = None, lease: float = 30.0):
-        import os
-
         super().__init__(owner, lease)
         self.path = Path(path)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -290,6 +290,34 @@ class SqliteSubmissions(SubmissionStore):
         except StoreError as exc:
             cause = exc.__cause__ or exc
             raise StoreError(f"{self.path} is not a usable submission store ({cause})") from None
+
+    def _execute(self, sql: str, params: tuple = ()) -> tuple[int, list[tuple]]:
+        """A write waits its turn on a flock of ``<store>.writers`` (a read never waits in
+        WAL): SQLite's busy handler sleeps up to 100 ms a poll, so under load a writer
+        slept through the moments the store was free (as the ledger's did, issue 29)."""
+        if sql.lstrip()[:6].upper() == "SELECT":
+            return super()._execute(sql, params)
+        fd = self._writers()
+        if fd is None:
+            return super()._execute(sql, params)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            return super()._execute(sql, params)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _writers(self) -> int | None:
+        """This thread's descriptor of the writers' file (a flock is per open file, so
+        threads of one process queue only on descriptors of their own); None: no queue."""
+        fd = getattr(self._local, "writers", None)
+        if fd is None:
+            try:
+                fd = os.open(f"{self.path}.writers", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW,
+                             0o600)
+            except OSError:
+                return None
+            self._local.writers = fd
+        return int(fd)
 
     @contextmanager
     def _connection(self) -> Iterator[sqlite3.Connection]:
