@@ -552,12 +552,12 @@ class DayContextIndex(Protocol):
 
 
 def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
-                 ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
+                 ledger: LedgerReader | None, key: bytes) -> tuple[DayLookup, DayLookup]:
     """The claim's day context, whole and the ledger's part alone, each cached per date.
 
-    Its span lookup over a period is ``_span_lookup``'s.
+    ``key`` is the claim's ``patient_key`` (worked out once per claim: a digest of
+    normalised names). Its span lookup over a period is ``_span_lookup``'s.
     """
-    key = patient_key(record)
     _, payer, claim_id = claim_key(record)
     cache: dict[date, tuple[DayService, ...]] = {}
     sent: dict[date, tuple[DayService, ...]] = {}
@@ -579,9 +579,9 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
 
 
 def _span_lookup(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
-                 ledger: LedgerReader | None) -> SpanLookup:
-    """The claim's services over a period: its own lines, the run's and the ledger's, by date."""
-    key = patient_key(record)
+                 ledger: LedgerReader | None, key: bytes) -> SpanLookup:
+    """The claim's services over a period: its own lines, the run's and the ledger's, by date
+    (``key``: its ``patient_key``)."""
     _, payer, claim_id = claim_key(record)
     cache: dict[tuple[date, date], tuple[tuple[date, DayService], ...]] = {}
 
@@ -684,7 +684,8 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
                ledger: LedgerReader | None, memo: dict[str, tuple] | None = None
                ) -> ScrubbedClaim:
     submission = submission_id(record)
-    day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger)
+    key = patient_key(record)
+    day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger, key)
     sent = None
     if ledger is not None:
         def sent() -> SentClaim | None:
@@ -692,7 +693,8 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
     return engine.scrub(record, ordinal=ordinal, submission=submission, day=day,
                         twins=partial(index.twins, record, submission, ordinal),
                         ledger_day=ledger_day, sent=sent,
-                        span=_span_lookup(record, ordinal, submission, index, ledger), memo=memo)
+                        span=_span_lookup(record, ordinal, submission, index, ledger, key),
+                        memo=memo)
 
 
 _DECISION_BATCH = 64  # claims decided per ledger transaction: fewer commits, short locks
