@@ -222,3 +222,32 @@ def test_many_claims_keep_memory_flat():
         assert accepted == n
         extra.append(scrub_peak - read_peak)
     assert extra[1] < 2 * extra[0] + 512 * 1024, extra  # ten times the claims
+
+
+@pytest.mark.parametrize("held", [100_000, 0])
+def test_twins_asks_sqlite_only_about_repeated_claim_keys(monkeypatch, held):
+    """A file and then its first claim again, in one submission: the copy has the first as
+    its twin, no other claim has one, whether ``repeated`` is held (a query for each claim
+    of a repeated key only) or too big to hold (a query per claim, as before)."""
+    from scrubber.rules import engine
+    from scrubber.rules.context import submission_id
+
+    monkeypatch.setattr(engine, "_REPEATED_HELD", held)
+    path = Path(__file__).parent.parent / "fixtures" / "837p-multi.x12"
+    records = [e for e in read(path) if isinstance(e, ClaimRecord)]
+    n = len(records)
+    assert n > 2 and len({r.claim.id for r in records}) == n
+    records.append(records[0])
+    index = DayIndex()
+    try:
+        for ordinal, record in enumerate(records, 1):
+            index.add(record, ordinal, submission_id(record))
+        index.finish()
+        queries: list[str] = []
+        index.db.set_trace_callback(lambda sql: queries.append(sql) if "ordinal <" in sql
+                                    else None)
+        twins = [index.twins(r, submission_id(r), o) for o, r in enumerate(records, 1)]
+        assert twins == [()] * n + [(1,)]
+        assert len(queries) == (n + 1 if held == 0 else 2)
+    finally:
+        index.close()

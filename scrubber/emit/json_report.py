@@ -25,6 +25,7 @@ from scrubber.model import (
     EnvelopeEnd,
     FunctionalGroup,
     Interchange,
+    Location,
     Problem,
     ServiceLine,
     Transaction,
@@ -36,6 +37,11 @@ _LEVELS = ("interchange", "group", "transaction")
 
 def _iso(day: date | None) -> str | None:
     return day.isoformat() if day else None
+
+
+def _location(location: Location) -> dict[str, int]:
+    """``location._asdict()`` without its zip: a report makes one per line and claim."""
+    return {"segment": location[0], "line": location[1], "offset": location[2]}
 
 
 def line_to_dict(line: ServiceLine) -> dict[str, Any]:
@@ -53,7 +59,7 @@ def line_to_dict(line: ServiceLine) -> dict[str, Any]:
         "date_to": _iso(line.date_to),
         "control_number": line.control_number or None,
         "diagnosis_pointers": list(line.diagnosis_pointers),
-        "location": line.location._asdict(),
+        "location": _location(line.location),
     }
 
 
@@ -90,7 +96,7 @@ def claim_to_dict(record: ClaimRecord, show_phi: bool = True) -> dict[str, Any]:
         "payer": _payer(record),
         "payer_claim_number": claim.payer_claim_number or None,
         "lines": [line_to_dict(line) for line in claim.lines],
-        "location": claim.location._asdict(),
+        "location": _location(claim.location),
     }
 
 

@@ -33,6 +33,26 @@ _DIAGNOSIS_QUALIFIERS = frozenset(
 )
 _PAD_LIST = [""] * 8
 _new = tuple.__new__
+#: LX01 as most files send it ("1".."50"), read as ``small_int`` would read it
+_LINE_NUMBERS = {str(n): n for n in range(1, 1000)}
+#: SV107 texts ("1", "1:2" ...) already read into their pointers, per component separator
+_POINTERS: dict[tuple[str, str], tuple[int, ...]] = {}
+
+
+def _line_number(text: str) -> int | None:
+    number = _LINE_NUMBERS.get(text)
+    return number if number is not None else small_int(text)
+
+
+def _pointers(text: str, component: str) -> tuple[int, ...]:
+    """SV107's diagnosis pointers (those that are numbers), read once per text."""
+    pointers = _POINTERS.get((text, component))
+    if pointers is None:
+        if len(_POINTERS) > 10000:
+            _POINTERS.clear()
+        pointers = _POINTERS[text, component] = tuple(
+            n for n in (small_int(p) for p in text.split(component)) if n is not None)
+    return pointers
 
 
 def _dtp(seg: Segment) -> DateValue:
@@ -157,7 +177,7 @@ class _LineBuilder:
         if served >= 0:
             _, _, fmt, text = (self.dates[served].elements + PAD)[:4]
             day = one_day(*date_range(fmt, text))
-        return _new(LineKey, (small_int(self.lx.get(1)), procedure, modifiers, units_text,
+        return _new(LineKey, (_line_number(self.lx.get(1)), procedure, modifiers, units_text,
                               served >= 0, day, Location.of(self.lx if svc is None else svc)))
 
     def build(self, component: str) -> ServiceLine:
@@ -167,10 +187,7 @@ class _LineBuilder:
         revenue, composite, charge_text, basis, units_text, pos, pointer_text = \
             _NO_SERVICE if svc is None else _service(svc)
         qualifier, procedure, modifiers, description = _procedure(composite, component)
-        pointers: tuple[int, ...] = ()
-        if pointer_text:
-            pointers = tuple(n for n in (small_int(p) for p in pointer_text.split(component))
-                             if n is not None)
+        pointers = _pointers(pointer_text, component) if pointer_text else ()
         dates = tuple(map(_dtp, self.dates))
         date_from = date_to = None
         served = self._served()
@@ -182,7 +199,7 @@ class _LineBuilder:
                 control = ref.value
                 break
         return ServiceLine(
-            small_int(self.lx.get(1)), qualifier, procedure, modifiers, description, revenue,
+            _line_number(self.lx.get(1)), qualifier, procedure, modifiers, description, revenue,
             parse_decimal(charge_text), charge_text, basis, parse_decimal(units_text),
             units_text, pos, pointers, date_from, date_to, dates,
             tuple(self.notes), tuple(self.attachments), tuple(self.references), control,

@@ -61,8 +61,8 @@ def select_segments(pieces: list | tuple, ids: frozenset[str] | None = None) -> 
     """The Segments of ``pieces`` (Segments and Runs) whose id is in ``ids`` (None: all)."""
     out: list[Segment] = []
     for piece in pieces:
-        if piece.__class__ is Run:
-            out.extend(piece.iter_segments() if ids is None else piece.select(ids))
+        if piece.__class__ is Run:  # a claim's Run is a slice of a block: a few segments
+            out.extend(piece.segments() if ids is None else piece.select(ids))
         elif ids is None or piece[0] in ids:
             out.append(piece)
     return out

@@ -12,7 +12,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 from types import FunctionType
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrubber.x12.delimiters import Delimiters
 from scrubber.x12.tokenizer import Segment
@@ -333,13 +333,53 @@ def one_day(start: date | None, end: date | None) -> date | None:
     return start if start is not None and start == end else None
 
 
-def _built(index: int, doc: str) -> property:
-    """A Claim attribute read from its built body (see ``Claim._get_body``)."""
-    return property(lambda claim: claim._get_body()[index], doc=doc)
+#: the Claim attributes read from its built body, in the order ``claim_body`` returns them
+_BODY_FIELDS = ("dates", "diagnoses", "codes", "notes", "attachments", "references",
+                "institutional", "providers", "lines", "segments")
+
+
+class _ClaimBody:
+    """The slots of a Claim's body: empty until first read, then plain slot reads.
+
+    An empty slot sends the read to ``__getattr__``, which builds the body once
+    (``Claim._get_body``) and fills every slot: a claim's rules read these
+    attributes hundreds of thousands of times a run, and a slot read is no
+    Python call (a property over the body tuple was two per read).
+    """
+
+    __slots__ = _BODY_FIELDS
+    dates: tuple[DateValue, ...]  # 2300 DTP
+    diagnoses: tuple[Diagnosis, ...]  # HI diagnosis composites in order
+    codes: tuple[CodeValue, ...]  # the other HI composites
+    notes: tuple[Note, ...]  # 2300 NTE
+    attachments: tuple[Attachment, ...]  # 2300 PWK
+    references: tuple[Reference, ...]  # 2300 REF (D9, F8, G1 ...)
+    institutional: Institutional | None  # CL1 (837I)
+    providers: tuple[Provider, ...]  # 2310x
+    lines: tuple[ServiceLine, ...]  # the 2400 service lines
+    segments: tuple[Segment, ...]  # CLM through the claim's last segment, as sent
+
+    def _get_body(self) -> tuple:
+        raise NotImplementedError  # Claim's
+
+    def __getattr__(self, name: str) -> Any:
+        """Only reached when ``name`` is no filled slot: an unread body, or no attribute."""
+        try:
+            index = _BODY_FIELDS.index(name)
+        except ValueError:
+            raise AttributeError(
+                f"{type(self).__name__!r} object has no attribute {name!r}") from None
+        body = self._get_body()
+        for fill, value in zip(_FILL_BODY, body, strict=True):
+            fill(self, value)
+        return body[index]
+
+
+_FILL_BODY = tuple(_ClaimBody.__dict__[name].__set__ for name in _BODY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(_ClaimBody):
     """2300: one claim with its service lines, as the payer will see it.
 
     The CLM fields are read when the claim is; the rest of the claim (its dates,
@@ -370,17 +410,9 @@ class Claim:
             _set_claim_body(self, body)
         return body
 
-    # the rest of the claim, built from ``source`` the first time any of it is read
-    dates = _built(0, "tuple[DateValue, ...]: 2300 DTP")
-    diagnoses = _built(1, "tuple[Diagnosis, ...]: HI diagnosis composites in order")
-    codes = _built(2, "tuple[CodeValue, ...]: the other HI composites")
-    notes = _built(3, "tuple[Note, ...]: 2300 NTE")
-    attachments = _built(4, "tuple[Attachment, ...]: 2300 PWK")
-    references = _built(5, "tuple[Reference, ...]: 2300 REF (D9, F8, G1 ...)")
-    institutional = _built(6, "Institutional | None: CL1 (837I)")
-    providers = _built(7, "tuple[Provider, ...]: 2310x")
-    lines = _built(8, "tuple[ServiceLine, ...]: the 2400 service lines")
-    segments = _built(9, "tuple[Segment, ...]: CLM through the claim's last segment, as sent")
+    # the rest of the claim (``_ClaimBody``: dates, diagnoses, codes, notes, attachments,
+    # references, institutional, providers, lines, segments) is built from ``source`` the
+    # first time any of it is read
 
     def reference(self, qualifier: str) -> str:
         """The first REF value under ``qualifier``, or ""."""
@@ -455,7 +487,8 @@ def fast_init(cls: type) -> None:
             tuple(f.name for f in fields(cls)):
         raise TypeError(f"fast_init: {cls.__name__} has InitVar, init=False or keyword-only "
                         "fields, which its generated __init__ handles and this one would not")
-    twin = type(f"_{cls.__name__}Filling", (), {"__slots__": slots})
+    # the same bases: a Claim's twin has its body's slots too (the same layout)
+    twin = type(f"_{cls.__name__}Filling", cls.__bases__, {"__slots__": slots})
     args, body = [], []
     env: dict[str, object] = {"_twin": twin, "_cls": cls, "_set_class": object.__setattr__,
                               "_NO_VALUE": _NO_VALUE}

@@ -25,10 +25,16 @@ T = TypeVar("T")
 
 
 def service_date(record: ClaimRecord, line: ServiceLine) -> date | None:
-    """The line's single date of service, or None (see ``line_date``)."""
-    dated = any(value.qualifier == "472" for value in line.dates)
-    return line_date(record.transaction.kind, dated, line.date_of_service,
-                     None if dated else record.claim.date("434"))
+    """The line's single date of service, or None (``line_date``, spelt out: rules ask
+    this of every line several times over)."""
+    for value in line.dates:
+        if value.qualifier == "472":
+            return one_day(line.date_from, line.date_to)
+    if record.transaction.kind == "837I":
+        statement = record.claim.date("434")
+        if statement is not None:
+            return one_day(statement.start, statement.end)
+    return None
 
 
 def line_date(kind: str, dated: bool, day: date | None, statement: DateValue | None

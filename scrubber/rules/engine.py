@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from scrubber.model.claim_body import LineKey
 from scrubber.model.claims import ClaimRecord, Location
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from scrubber.rules.resources import Resources
 
 _CLAIM_RECORD = ClaimRecord
+_REPEATED_HELD = 100_000  # repeated claim keys DayIndex.twins holds, as hashes (about 6 MB)
 
 
 class LedgerReader(Protocol):
@@ -412,10 +413,12 @@ class DayIndex:
                             "payer TEXT, claim_id TEXT, frequency TEXT, ordinal INTEGER)")
         self._batch: list[tuple] = []
         self._claims: list[tuple] = []
+        self._repeated: frozenset[int] | Literal[False] | None = None
         self.lines = 0
 
     def add(self, record: ClaimRecord, ordinal: int, submission: str) -> None:
         """Index the claim and its dated lines; a void adds no services, it cancels them."""
+        self._repeated = None  # ``twins`` reads ``repeated`` again once ``finish`` remade it
         claim = record.claim
         key = patient_key(record)
         npi, payer, claim_id = claim_key(record)
@@ -452,6 +455,7 @@ class DayIndex:
 
     def drop(self, first: int, last: int) -> None:
         """Take claims ``first``..``last`` out again (their set failed the IG check)."""
+        self._repeated = None
         self._flush()
         self.db.execute("DELETE FROM line WHERE ordinal BETWEEN ? AND ?", (first, last))
         self.db.execute("DELETE FROM claim WHERE ordinal BETWEEN ? AND ?", (first, last))
@@ -466,6 +470,7 @@ class DayIndex:
 
         ``gone`` lists the claims a later copy of the same claim supersedes.
         """
+        self._repeated = None
         self._flush()
         self.db.execute("CREATE INDEX line_day ON line (key, day)")
         self.db.execute("CREATE INDEX claim_id ON claim (claim_id, npi, payer, key)")
@@ -474,6 +479,11 @@ class DayIndex:
             "b.claim_id = a.claim_id AND b.npi = a.npi AND b.payer = a.payer AND b.key = a.key "
             "AND b.ordinal > a.ordinal")
         self.db.execute("CREATE UNIQUE INDEX gone_ordinal ON gone (ordinal)")
+        # the (CLM01, billing NPI, submission) that more than one claim holds: ``twins``
+        # asks SQLite only about those (most claims have no twin to look for)
+        self.db.execute(
+            "CREATE TABLE repeated AS SELECT claim_id, npi, submission FROM claim "
+            "GROUP BY claim_id, npi, submission HAVING COUNT(*) > 1")
         self.db.commit()
 
     def services(self, key: bytes, day: date, ordinal: int, claim_id: str = "",
@@ -519,12 +529,32 @@ class DayIndex:
                                (key, claim_id, payer, payer)).fetchone() is not None
 
     def twins(self, record: ClaimRecord, submission: str, ordinal: int) -> tuple[int, ...]:
-        """Earlier original claims of the submission with this claim's billing NPI and CLM01."""
+        """Earlier original claims of the submission with this claim's billing NPI and CLM01.
+
+        Asked of a claim the index holds (pass 2 scrubs no other): when no other claim
+        shares its CLM01, NPI and submission (``repeated``), there is none, without a query.
+        """
         npi = record.billing_provider.npi if record.billing_provider else ""
+        repeated = self._repeated
+        if repeated is None:
+            repeated = self._repeated = self._load_repeated()
+        if repeated is not False and hash((record.claim.id, npi, submission)) not in repeated:
+            return ()
         return tuple(row[0] for row in self.db.execute(
             "SELECT ordinal FROM claim WHERE claim_id = ? AND npi = ? AND submission = ? "
             "AND ordinal < ? AND frequency NOT IN ('7', '8') ORDER BY ordinal",
             (record.claim.id, npi, submission, ordinal)))
+
+    def _load_repeated(self) -> frozenset[int] | Literal[False]:
+        """The hashes of ``finish``'s repeated claim keys (a hash another key shares costs a
+        query, nothing else), or False (ask SQLite every time) when there are too many to
+        hold (a file resent whole inside itself) or no finished table holds them."""
+        try:
+            rows = self.db.execute("SELECT claim_id, npi, submission FROM repeated LIMIT ?",
+                                   (_REPEATED_HELD + 1,)).fetchall()
+        except sqlite3.OperationalError:  # not finished: no table
+            return False
+        return frozenset(map(hash, rows)) if len(rows) <= _REPEATED_HELD else False
 
     def close(self) -> None:
         self.db.close()
@@ -567,12 +597,12 @@ class DayContextIndex(Protocol):
 
 
 def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
-                 ledger: LedgerReader | None) -> tuple[DayLookup, DayLookup]:
+                 ledger: LedgerReader | None, key: bytes) -> tuple[DayLookup, DayLookup]:
     """The claim's day context, whole and the ledger's part alone, each cached per date.
 
-    Its span lookup over a period is ``_span_lookup``'s.
+    ``key`` is the claim's ``patient_key`` (worked out once per claim: a digest of
+    normalised names). Its span lookup over a period is ``_span_lookup``'s.
     """
-    key = patient_key(record)
     _, payer, claim_id = claim_key(record)
     cache: dict[date, tuple[DayService, ...]] = {}
     sent: dict[date, tuple[DayService, ...]] = {}
@@ -594,9 +624,9 @@ def _day_lookups(record: ClaimRecord, ordinal: int, submission: str, index: DayC
 
 
 def _span_lookup(record: ClaimRecord, ordinal: int, submission: str, index: DayContextIndex,
-                 ledger: LedgerReader | None) -> SpanLookup:
-    """The claim's services over a period: its own lines, the run's and the ledger's, by date."""
-    key = patient_key(record)
+                 ledger: LedgerReader | None, key: bytes) -> SpanLookup:
+    """The claim's services over a period: its own lines, the run's and the ledger's, by date
+    (``key``: its ``patient_key``)."""
     _, payer, claim_id = claim_key(record)
     cache: dict[tuple[date, date], tuple[tuple[date, DayService], ...]] = {}
 
@@ -699,7 +729,8 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
                ledger: LedgerReader | None, memo: dict[str, tuple] | None = None
                ) -> ScrubbedClaim:
     submission = submission_id(record)
-    day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger)
+    key = patient_key(record)
+    day, ledger_day = _day_lookups(record, ordinal, submission, index, ledger, key)
     sent = None
     if ledger is not None:
         def sent() -> SentClaim | None:
@@ -707,7 +738,8 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
     return engine.scrub(record, ordinal=ordinal, submission=submission, day=day,
                         twins=partial(index.twins, record, submission, ordinal),
                         ledger_day=ledger_day, sent=sent,
-                        span=_span_lookup(record, ordinal, submission, index, ledger), memo=memo)
+                        span=_span_lookup(record, ordinal, submission, index, ledger, key),
+                        memo=memo)
 
 
 # claims decided per ledger transaction: a file of up to this many claims (a service's

@@ -42,7 +42,8 @@ class Finding:
             "message": self.message,
             "fix": self.fix,
             "line_number": self.line_number,
-            "location": self.location._asdict() if self.location else None,
+            "location": {"segment": location[0], "line": location[1], "offset": location[2]}
+            if (location := self.location) else None,
             "segment_text": self.segment_text,
             "element": self.element,
             "status_code": ":".join(self.status) if self.status else None,

@@ -58,10 +58,14 @@ def npi_is_valid(npi: str) -> bool:
     return (10 - total % 10) % 10 == int(npi[9])
 
 
-def _dates(ctx: ClaimContext) -> Iterator[tuple[DateValue, ServiceLine | None]]:
-    yield from ((value, None) for value in ctx.claim.dates)
-    for line in ctx.claim.lines:
-        yield from ((value, line) for value in line.dates)
+def _dates(ctx: ClaimContext) -> list[tuple[DateValue, ServiceLine | None]]:
+    """Every DTP of the claim and its lines, with its line (a list: no nested generators)."""
+    claim = ctx.claim
+    found: list[tuple[DateValue, ServiceLine | None]] = [(value, None) for value in claim.dates]
+    for line in claim.lines:
+        for value in line.dates:
+            found.append((value, line))
+    return found
 
 
 def _first_service_day(ctx: ClaimContext) -> date | None:
