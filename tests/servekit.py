@@ -165,7 +165,7 @@ def _limit_descriptors(count: int):
 
 
 @contextmanager
-def served(folder: Path, *args: str, port: int | None = None, ready_within: float = 120.0,
+def served(folder: Path, *args: str, port: int | None = None, ready_within: float = 600.0,
            fd_limit: int | None = None, log_name: str = "serve.log",
            config: ServeSettings | None = None) -> Iterator[Served]:
     """A real ``scrub serve`` on 127.0.0.1 (a free port unless given), ready; stopped after.
@@ -222,7 +222,7 @@ def served(folder: Path, *args: str, port: int | None = None, ready_within: floa
 
 
 @contextmanager
-def running_server(folder: Path, *args: str, ready_within: float = 120.0
+def running_server(folder: Path, *args: str, ready_within: float = 600.0
                    ) -> Iterator[tuple[str, Path]]:
     """A real ``scrub serve`` on 127.0.0.1 (a free port): its base URL and its log file."""
     with served(folder, *args, ready_within=ready_within) as server:
