@@ -70,12 +70,23 @@ def generated(path: Path, claims: int, seed: int) -> Path:
     return make(path, claims, seed)
 
 
-def recorded(target: str) -> dict[str, int]:
-    """Claims per submission in the ledger, sent ones only, after a look for dead runs."""
-    with open_store(target) as store:  # opening sweeps what dead runs held
-        assert store.recordings() == [], "a dead run's held claims are left behind"
-        assert store.stats()["held_claims"] == 0
-        return {s.submission: s.claims for s in store.submissions() if s.state == "sent"}
+def recorded(target: str, patience: float = 120.0) -> dict[str, int]:
+    """Claims per submission in the ledger, sent ones only, after a look for dead runs.
+
+    PostgreSQL lets a killed client's leases go when the server ends its session, a
+    moment after the process is gone (SQLite's file locks go with the process): the
+    sweep on opening is tried again until it finds the dead run's recording free. The
+    wait is a hang guard, not a speed limit: a sweep that never comes still fails."""
+    deadline = time.monotonic() + patience
+    while True:
+        with open_store(target) as store:  # opening sweeps what dead runs held
+            left = store.recordings()
+            if not left:
+                assert store.stats()["held_claims"] == 0
+                return {s.submission: s.claims for s in store.submissions()
+                        if s.state == "sent"}
+        assert time.monotonic() < deadline, f"a dead run's held claims are left behind: {left}"
+        time.sleep(0.2)
 
 
 def accepted_claims(report: dict) -> int:
