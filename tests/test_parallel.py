@@ -72,6 +72,41 @@ def test_merge_refuses_parts_that_do_not_cover_every_set(batch: Path) -> None:
         merge_reports([ig_check(batch, owns=first), ig_check(batch, owns=first)])
 
 
+def _owners(shares: list, path: Path, source: int = 0) -> list[int]:
+    """How many ST segments of ``path`` each share owns (by the tokenizer's offsets)."""
+    from scrubber.x12.tokenizer import Segment, Tokenizer
+
+    owns = [share.owns(source) for share in shares]
+    counts = [0] * len(shares)
+    with path.open("rb") as stream:
+        segments = [s for s in Tokenizer(stream) if isinstance(s, Segment)]
+    for segment in segments:
+        if segment.id == "ST":
+            (owner,) = [k for k, own in enumerate(owns) if own(segment.offset)]
+            counts[owner] += 1
+    return counts
+
+
+def test_shares_cut_at_the_set_nearest_the_middle(tmp_path: Path) -> None:
+    # ten equal sets: the sixth starts just before the byte middle, so an equal-bytes cut
+    # gave one worker six sets and the other four
+    path = tmp_path / "ten.x12"
+    generate(str(path), 1000, "P", seed=3, claims_per_transaction=100)
+    data = path.read_bytes()
+    starts = [m.start() for m in re.finditer(rb"(?m)^ST\*837\*", data)]
+    assert len(starts) == 10 and starts[5] < len(data) // 2
+    assert _owners(parallel.shares([str(path)], 2), path) == [5, 5]
+    assert _owners(parallel.shares([str(path)], 3), path) in ([3, 4, 3], [3, 3, 4], [4, 3, 3])
+
+
+def test_shares_of_files_without_a_readable_isa_fall_back_to_equal_bytes(tmp_path: Path
+                                                                         ) -> None:
+    junk = tmp_path / "junk.x12"
+    junk.write_bytes(b"not x12 at all " * 1000)
+    share = parallel.shares([str(junk)], 2)[0]
+    assert share.cuts == (0, junk.stat().st_size // 2, junk.stat().st_size)
+
+
 def _check(args: list[str]) -> tuple[int, str]:
     result = CliRunner().invoke(main, ["check", *args], catch_exceptions=False)
     # the run details name the ledger, and the runs compared each have their own
