@@ -66,6 +66,32 @@ def test_merge_holds_on_broken_envelopes(name: str) -> None:
             ig_check(path)
 
 
+def _segment_by_segment(path: Path, owns) -> object:
+    """The IG report of ``path``'s sets that ``owns`` takes, the checker fed one segment
+    at a time (the other sets' bodies counted segment by segment)."""
+    from scrubber.ig.checker import Checker
+    from scrubber.ig.compile import load_guides
+    from scrubber.x12.tokenizer import Tokenizer
+
+    checker = Checker(load_guides(), owns)
+    with path.open("rb") as stream:
+        tokenizer = Tokenizer(stream)
+        checker.feed(tokenizer, tokenizer)
+    return checker.report()
+
+
+def test_skipped_sets_counted_from_the_text_as_segment_by_segment(batch: Path) -> None:
+    # every fixture (broken envelopes, CR LF, one segment per line or none), cut 2 and 3 ways
+    paths = [batch, *sorted(FIXTURES.rglob("*.x12"))]
+    compared = 0
+    for path in paths:
+        for jobs in (2, 3):
+            for owns in _shares(path, jobs):
+                assert ig_check(path, owns=owns) == _segment_by_segment(path, owns), path
+                compared += 1
+    assert compared >= 5 * len(paths)
+
+
 def test_merge_refuses_parts_that_do_not_cover_every_set(batch: Path) -> None:
     first, _ = _shares(batch, 2)
     with pytest.raises(ValueError, match="checked 2 times, not once"):

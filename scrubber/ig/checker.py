@@ -426,6 +426,31 @@ class Checker:
             self._envelope(item, tokenizer)
             item = self._read_body(stream) if self._in_body() else None
 
+    def feed_run(self, run: Run, tokenizer: Tokenizer | None = None) -> None:
+        """``feed`` of a Run's segments; the stretches inside another checker's sets are
+        only counted, from the text, without splitting them into segments (a worker of
+        ``--jobs`` passes over the rest of the file so)."""
+        while True:
+            st = self.st
+            if st is None or not st.skipped or not self._in_body():
+                self.feed(run.iter_segments(), tokenizer)
+                return
+            text, joint = run.text, run.joint
+            cut = _first_envelope(run)
+            if cut < 0:
+                st.seg_count += text.count(joint) + 1
+                return
+            before = text.count(joint, 0, cut)
+            st.seg_count += before
+            end = text.find(joint, cut)
+            if end < 0:
+                end = len(text)
+            # the envelope segment goes the usual way, then the rest of the run
+            self.feed(run.slice(cut, end, run.ordinal + before).iter_segments(), tokenizer)
+            if end == len(text):
+                return
+            run = run.slice(end + len(joint), len(text), run.ordinal + before + 1)
+
     def _in_body(self) -> bool:
         """Whether a checked transaction set is open (its body goes to ``_read_body``)."""
         st, gs = self.st, self.gs
@@ -747,11 +772,35 @@ def check(source: Source, *, guides: GuideSet | None = None,
     try:
         checker = Checker(guides, owns)
         tokenizer = Tokenizer(stream)
-        checker.feed(tokenizer, tokenizer)
+        for item in tokenizer.items():
+            if isinstance(item, Run):
+                checker.feed_run(item, tokenizer)
+            else:
+                checker.feed((item,), tokenizer)
         return checker.report()
     finally:
         if owned:
             stream.close()
+
+
+def _first_envelope(run: Run) -> int:
+    """Where in ``run.text`` the first envelope segment (ISA, GS, ST, SE, GE, IEA) starts;
+    -1 when the run has none."""
+    text, joint, sep = run.text, run.joint, run.separator
+    first = -1
+    for name in _ENVELOPE:
+        if text.startswith(name) and text[len(name):len(name) + len(sep)] in (sep, "") \
+                or text.startswith(name + joint):
+            return 0
+        for ending in (sep, joint):
+            at = text.find(joint + name + ending)
+            if at >= 0 and (first < 0 or at + len(joint) < first):
+                first = at + len(joint)
+        if text.endswith(joint + name):
+            at = len(text) - len(name)
+            if first < 0 or at < first:
+                first = at
+    return first
 
 
 class Checked:
@@ -771,9 +820,10 @@ class Checked:
 
     def items(self) -> Iterator[Segment | SyntaxProblem | Run]:
         tokenizer, feed = self.tokenizer, self.checker.feed
+        feed_run = self.checker.feed_run
         for item in tokenizer.items():
             if isinstance(item, Run):
-                feed(item.iter_segments(), tokenizer)
+                feed_run(item, tokenizer)
             else:
                 feed((item,), tokenizer)
             yield item
