@@ -386,3 +386,26 @@ def test_ctrl_c_during_jobs_ends_every_process_and_leaves_no_files(tmp_path: Pat
         with pytest.raises(ProcessLookupError):
             os.killpg(child.pid, 0)  # nobody of its process group is left
         assert not list(tmp_path.glob("scrub-jobs-*"))
+
+
+def test_findings_and_notices_cross_the_spool_whole() -> None:
+    # workers pickle every finding to the parent by position (Finding.__reduce__): a field
+    # added to the class but not to the reduction would be lost or shifted here
+    import dataclasses
+    import pickle
+
+    from scrubber.model import Location
+    from scrubber.rules.findings import Finding, Notice, Severity
+
+    finding = Finding("96523-sole-service", Severity.WARN, "message", "fix", "CLM-1", 2,
+                      Location("SV1", 40, 1234), "SV1*HC:96523*80", "SV101", ("A7", "476"),
+                      "CPT", ("CLM-0 (submission 1)",))
+    bare = Finding("r", Severity.REJECT, "m", "f", "c", None, None, "")
+    notice = Notice("codesets-uncovered-dates", "message", "codesets", 3)
+    for value in (finding, bare, notice):
+        copy = pickle.loads(pickle.dumps(value))
+        assert copy == value
+        assert [getattr(copy, f.name) for f in dataclasses.fields(copy)] == \
+            [getattr(value, f.name) for f in dataclasses.fields(value)]
+        assert copy.__reduce__()[1] == tuple(getattr(value, f.name)
+                                             for f in dataclasses.fields(value))

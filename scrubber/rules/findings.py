@@ -51,6 +51,13 @@ class Finding:
             "related": list(self.related),
         }
 
+    def __reduce__(self) -> tuple:
+        # by position: a --jobs worker spools every finding to the parent, and the slots
+        # dataclass's own pickling looks its fields up again for each one
+        return (Finding, (self.rule, self.severity, self.message, self.fix, self.claim_id,
+                          self.line_number, self.location, self.segment_text, self.element,
+                          self.status, self.source, self.related))
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
@@ -70,6 +77,9 @@ class Notice:
     def as_dict(self) -> dict:
         return {"key": self.key, "message": self.message, "source": self.source,
                 "claims": self.claims}
+
+    def __reduce__(self) -> tuple:
+        return (Notice, (self.key, self.message, self.source, self.claims))
 
 
 @dataclass(frozen=True, slots=True)
