@@ -25,8 +25,8 @@ from scrubber.model.keys import patient_identity
 from scrubber.passes import check_and_index
 from scrubber.rules.context import SPAN_DAYS, claim_key, service_date, submission_id
 from scrubber.rules.engine import DayIndex, patient_key
-from scrubber.spark.job import ordinal_bases
-from scrubber.spark.pieces import plan
+from scrubber.spark.job import ordinal_bases, piece_counts
+from scrubber.spark.pieces import plan, readings
 from scrubber.spark.stages import (
     FILE,
     RUN,
@@ -215,6 +215,43 @@ def test_claims_the_ig_check_holds_are_in_no_day_context(tmp_path):
     _, _, unchecked = spark_contexts([str(path)], RUN)
     assert [s.claim_id for s in unchecked[pieces[0].id].services(key, day, 1, cid, payer)] \
         == ["H-2"]
+
+
+def test_a_file_read_in_shares_gives_what_it_gives_read_whole(tmp_path):
+    """Stage 1 of one big file with idle cores (readings): each task checks and indexes
+    the transaction sets of its share; together they give the rows, claim count, held
+    claims and (merged, in stage 3) IG report of the piece read by one task."""
+    text = build.interchange("837p", [[visit("S-1", "96523"), visit("S-2", "99213")],
+                                      [visit("S-3", "99213")],
+                                      [visit("S-4", "96523", patient=build.SAM)]],
+                             control="000000501")
+    bht = text.index("BHT*", text.index("ST*837*0002"))
+    end = text.index("~", bht) + 1
+    path = tmp_path / "shares.x12"
+    path.write_text(text[:bht] + text[end:].lstrip("\n"))  # the second set is held
+    job = Job(ScrubOptions(), b"s" * 32, RUN)
+    pieces = plan([str(path)])
+    whole = list(index_pieces(pieces, job))
+    tasks = readings(pieces, 3, share_from=0)
+    assert [task.part for task in tasks] == [0, 1, 2]
+    shared = [row for task in tasks for row in index_pieces([task], job)]
+
+    def body(rows):
+        return sorted(repr(row) for row in rows if row[0] not in ("count", "report"))
+
+    def counted(rows):
+        return piece_counts([row[1:] for row in rows if row[0] == "count"])
+
+    def checked(rows):
+        sent = [(pieces[0].id, ("piece", pieces[0]))]
+        sent += [(row[1], ("report", *row[2:])) for row in reversed(rows) if row[0] == "report"]
+        return piece_contexts(sent, job)[pieces[0].id][1].checked
+
+    assert body(shared) == body(whole) and len(body(whole)) > 8
+    assert counted(shared) == counted(whole) == ({pieces[0].id: 4}, {pieces[0].id: ((3, 3),)})
+    report, claims, keys = checked(shared)
+    assert (report, claims, keys) == checked(whole)
+    assert report is not None and not report.is_accepted("000000501", "9652", "0002")
 
 
 def test_the_ledger_is_read_a_batch_of_claims_at_a_time(files, tmp_path, monkeypatch):

@@ -4,7 +4,9 @@ What runs where (docs/scale.md):
 - the driver plans the pieces (scrubber.spark.pieces) and, between the stages,
   collects one small thing: each piece's claim count (to number the claims as
   one process would) and the claims its IG check held;
-- stage 1 reads each piece where it is scheduled: no shuffle;
+- stage 1 reads each piece where it is scheduled: no shuffle; with fewer pieces than
+  cores, a big file's piece is read by several tasks, a share of its transaction
+  sets each (scrubber.spark.pieces.readings);
 - one shuffle brings every claim and line of a patient (the patient key) and
   every claim of a twin key (CLM01, billing NPI, submission) together; a second
   brings the context (each patient's group once per piece) and the piece's IG
@@ -25,7 +27,7 @@ from typing import Any
 from scrubber.data import with_installed
 from scrubber.emit.sinks import ACK_SUFFIXES
 from scrubber.options import ScrubOptions
-from scrubber.spark.pieces import PIECE_BYTES, Piece, plan
+from scrubber.spark.pieces import PIECE_BYTES, Piece, plan, readings
 from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
 
 # the tables' columns, in the order scrubber.spark.stages.Rows writes them
@@ -141,6 +143,10 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     job = Job(options, secret or os.urandom(32), scope, ack_999,
               str(parts) if parts is not None else None, recording)
     n = partitions or max(1, min(len(pieces), sc.defaultParallelism * 4))
+    # the context shuffle's reduce side (stage 2) has work of its own however few the
+    # pieces: one big file, one piece, would otherwise group every patient in one task
+    # while the other cores wait
+    wide = partitions or max(n, sc.defaultParallelism)
     keep = StorageLevel.MEMORY_AND_DISK
 
     if frame is not None:
@@ -149,16 +155,20 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
         ).partitionBy(n, _piece_partition)
     else:
         by_piece = sc.parallelize([(piece.id, piece) for piece in pieces], n)
-    indexed = by_piece.values().mapPartitions(lambda it: index_pieces(it, job)).persist(keep)
+    if frame is not None:
+        read_by = by_piece.values()
+    else:  # one big file is read by several tasks, a share of its sets each (stage 1)
+        tasks = readings(pieces, sc.defaultParallelism)
+        read_by = sc.parallelize(tasks, max(1, min(len(tasks), sc.defaultParallelism * 4)))
+    indexed = read_by.mapPartitions(lambda it: index_pieces(it, job)).persist(keep)
     found = indexed.filter(lambda row: row[0] == "count").map(lambda row: row[1:]).collect()
-    counts = {piece: claims for piece, claims, _ in found}
-    held = {piece: spans for piece, _, spans in found if spans}  # claims the IG check held
+    counts, held = piece_counts(found)
     bases, file_bases = ordinal_bases(pieces, counts, scope)
     shared = sc.broadcast((bases, file_bases, held))
     ledger = options.ledger is not None
 
     grouped = (indexed.filter(lambda row: row[0] not in ("count", "report"))
-               .map(lambda row: (row[1], (row[0], row[2]))).groupByKey(n)
+               .map(lambda row: (row[1], (row[0], row[2]))).groupByKey(wide)
                .mapPartitions(lambda groups: context_rows(groups, shared.value[0], ledger,
                                                           shared.value[2])))
     # each piece's IG report goes to stage 3 with the piece, which does not check it again
@@ -188,6 +198,20 @@ def _content_piece(number: int, path: str, content: bytes) -> tuple[int, Piece]:
 
 def _piece_partition(piece_id: int) -> int:
     return piece_id
+
+
+def piece_counts(found: Sequence[tuple[int, int, tuple[tuple[int, int], ...]]]
+                 ) -> tuple[dict[int, int], dict[int, tuple[tuple[int, int], ...]]]:
+    """Each piece's claims, and the (first, last) ordinals of those the IG check held, from
+    stage 1's ("count", piece, claims, held) rows: a piece read in shares has one row
+    per share, each counting every claim of the piece and holding its own sets'."""
+    counts: dict[int, int] = {}
+    held: dict[int, tuple[tuple[int, int], ...]] = {}
+    for piece, claims, spans in found:
+        counts[piece] = max(counts.get(piece, 0), claims)
+        if spans:
+            held[piece] = tuple(sorted((*held.get(piece, ()), *spans)))
+    return counts, held
 
 
 def ordinal_bases(pieces: Sequence[Piece], counts: dict[int, int], scope: str

@@ -70,6 +70,62 @@ class Piece:
                         location.offset + self.start)
 
 
+#: a piece read by its path from this size up is read by several tasks in stage 1 when
+#: there are fewer pieces than cores (``readings``); below it the extra tokenizing and
+#: task are not worth it
+SHARE_FROM = 4 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What one task of stage 1 reads: a piece, all of it or one share of its sets.
+
+    A share (``scrubber.parallel.Share``, as ``scrub check --jobs`` cuts a file)
+    owns the transaction sets whose ST starts in its byte range: the task
+    tokenizes the whole piece, so the envelope and the claims' ordinals stay
+    whole, and checks and indexes only its own sets.
+    """
+
+    piece: Piece
+    share: Any = None  # scrubber.parallel.Share over the piece's file; None: the whole piece
+
+    @property
+    def part(self) -> int:
+        """The share's place among the piece's (0 for a whole piece): the IG reports'
+        merging order."""
+        return self.share.number if self.share is not None else 0
+
+    def owns(self) -> Any:
+        """``read(owns=...)``'s test of an ST offset, or None: every set is this task's."""
+        return self.share.owns(0) if self.share is not None else None
+
+
+def readings(pieces: Sequence[Piece], cores: int, share_from: int = SHARE_FROM
+             ) -> list[Reading]:
+    """Stage 1's tasks: one per piece, or, with fewer pieces than ``cores``, each big
+    piece that is a whole file cut into shares at transaction-set starts (a day of one
+    837 was one task while the other cores waited). A file whose sets do not cut
+    into that many shares (one set, say) is read whole."""
+    from scrubber.parallel import shares
+
+    out: list[Reading] = []
+    split = cores // len(pieces) if pieces else 1
+    for piece in pieces:
+        cut: list[Any] = []
+        if split > 1 and piece.whole and piece.data is None:
+            try:
+                big = os.path.isfile(piece.path) and os.path.getsize(piece.path) >= share_from
+            except OSError:
+                big = False
+            if big:
+                cut = shares([piece.path], split)
+        if cut and len(set(cut[0].cuts)) == len(cut[0].cuts):  # no share owns nothing
+            out += [Reading(piece, share) for share in cut]
+        else:
+            out.append(Reading(piece))
+    return out
+
+
 def plan(paths: Sequence[str], piece_bytes: int = PIECE_BYTES) -> list[Piece]:
     """The pieces of ``paths``, in input order; a path that is no regular file is one piece.
 

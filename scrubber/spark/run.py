@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from scrubber.core import Scrubber
 from scrubber.ledger import LedgerError
@@ -58,8 +60,7 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
                                  ack_999=ack_999, scope=scope, piece_bytes=piece_bytes,
                                  recording=recording.id if recording else None)
             started = time.perf_counter()
-            for name, frame in result.tables.items():
-                frame.write.mode("overwrite").parquet(str(folder / name))
+            write_tables(result.tables, folder)
         return replace(result, seconds=result.seconds + time.perf_counter() - started)
     except LedgerError as exc:
         raise BatchError(str(exc)) from None
@@ -71,6 +72,21 @@ def run_batch(paths: Sequence[str], out: str | os.PathLike, *,
     finally:
         if running is None:
             spark.stop()
+
+
+def write_tables(tables: dict[str, Any], folder: Path) -> None:
+    """Write each table as Parquet into ``folder``, the four jobs at the same time.
+
+    Each table is one job over the persisted scrub, as many tasks as it has
+    partitions (one, for one input file): one write after another left every
+    core but one idle. Spark runs jobs submitted from several threads side by
+    side; the files each job writes are the same as when it runs alone.
+    """
+    with ThreadPoolExecutor(len(tables) or 1, thread_name_prefix="scrub-table") as pool:
+        jobs = [pool.submit(frame.write.mode("overwrite").parquet, str(folder / name))
+                for name, frame in tables.items()]
+        for job in jobs:
+            job.result()  # the first failure, in table order, once every write has ended
 
 
 _CAUSE_CHARS = 300

@@ -47,6 +47,7 @@ from scrubber.emit.summary import Tally
 from scrubber.model import ClaimRecord, Problem, Transaction, read
 from scrubber.model.claims import CHANGE_FREQUENCIES
 from scrubber.model.values import parse_decimal
+from scrubber.model.walker import SkippedClaims
 from scrubber.options import ScrubOptions
 from scrubber.passes import Indexed, TallySink
 from scrubber.rules import ScrubbedClaim
@@ -59,7 +60,7 @@ from scrubber.rules.context import (
     submission_id,
 )
 from scrubber.rules.engine import line_rows, patient_key
-from scrubber.spark.pieces import Piece
+from scrubber.spark.pieces import Piece, Reading
 
 if TYPE_CHECKING:
     from scrubber.ig import IgReport
@@ -90,22 +91,24 @@ class Job:
                                digest_size=16).digest()
 
 
-def _checked_events(piece: Piece, options: ScrubOptions, source: Any
+def _checked_events(piece: Piece, options: ScrubOptions, source: Any,
+                    owns: Callable[[int], bool] | None = None
                     ) -> tuple[Iterator[Any], Callable[[], IgReport | None]]:
     """The piece's events, checked against the implementation guides in the same reading
     (as ``check_and_index`` reads a file), and a function that gives the check's report
-    once they are through (None without the check)."""
+    once they are through (None without the check); with ``owns``, of the sets it owns
+    (the others' claims come as ``SkippedClaims``, counted only)."""
     if not options.conformance:
-        return read(source), lambda: None
+        return read(source, owns=owns), lambda: None
     from scrubber.ig.checker import CheckedRead
 
-    checked = CheckedRead(source, companion=options.companion)
+    checked = CheckedRead(source, companion=options.companion, owns=owns)
     return checked.events(), checked.report
 
 
 # -- stage 1: where the piece is read -------------------------------------------------------
 
-def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
+def index_pieces(pieces: Iterable[Piece | Reading], job: Job) -> Iterator[tuple]:
     """The day-context rows of each piece, as ``DayIndex.add`` would index them.
 
     Rows, with the claim's ordinal in the piece: ("claim", patient key, (piece
@@ -119,22 +122,33 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
     the claims of the sets the check rejected: their rows are in the piece's,
     since the report is whole only at its end, and stage 2 leaves them out, as
     ``check_and_index`` takes them out of ``DayIndex``.
+
+    A ``Reading`` of one share of a piece gives the rows of the share's claims
+    (numbered in the whole piece) and its own "report" and "count" rows, the
+    report ending with the share's number: stage 3 merges a piece's reports
+    (``piece_contexts``), the driver its counts.
     """
     from scrubber.ig.gate import transaction_key
 
     store = _ledger_for_keys(job.options)
     try:
-        for piece in pieces:
+        for item in pieces:
+            reading = item if isinstance(item, Reading) else Reading(item)
+            piece, owns = reading.piece, reading.owns()
             reach = job.reach(piece)
             ordinal = 0
             spans: list[list] = []  # [transaction key, first ordinal, last ordinal]
             keys: list[frozenset[str]] = []  # each claim's ledger keys, with a ledger
             with piece.open() as source:
-                events, report = _checked_events(piece, job.options, source)
+                events, report = _checked_events(piece, job.options, source, owns)
                 for event in events:
                     if event.__class__ is not ClaimRecord:
+                        if event.__class__ is SkippedClaims:
+                            ordinal += event.count
                         continue
                     ordinal += 1
+                    if owns is not None and not owns(event.transaction.location.offset):
+                        continue
                     key = transaction_key(event)
                     if spans and spans[-1][0] == key:
                         spans[-1][2] = ordinal
@@ -146,7 +160,8 @@ def index_pieces(pieces: Iterable[Piece], job: Job) -> Iterator[tuple]:
                 checked = report()
             held = () if checked is None else tuple(
                 (low, high) for key, low, high in spans if not checked.is_accepted(*key))
-            yield ("report", piece.id, checked, ordinal, tuple(keys) if store else None)
+            yield ("report", piece.id, checked, ordinal, tuple(keys) if store else None,
+                   reading.part)
             yield ("count", piece.id, ordinal, held)
     finally:
         if store is not None:
@@ -354,6 +369,7 @@ def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
     """
     pieces: dict[int, Piece] = {}
     contexts: dict[int, PieceContext] = {}
+    parts: dict[int, list[tuple]] = {}  # piece id -> its stage-1 reports (one per reading)
     for piece_id, item in rows:
         kind = item[0]
         if kind == "piece":
@@ -372,13 +388,33 @@ def piece_contexts(rows: Iterable[tuple[int, tuple]], job: Job
             for ordinal in item[2]:
                 context.earlier[ordinal] = item[1]
         elif kind == "report":
-            context.checked = item[1:]
+            parts.setdefault(piece_id, []).append(item[1:])
     out = {}
     for piece_id, piece in pieces.items():
         context = contexts.get(piece_id) or PieceContext(job)
         context.reach = job.reach(piece)
+        if piece_id in parts:
+            context.checked = _whole_report(parts[piece_id])
         out[piece_id] = (piece, context)
     return out
+
+
+def _whole_report(parts: list[tuple]) -> tuple[IgReport | None, int, Any]:
+    """A piece's (IG report, claims, ledger keys) from its readings' reports: (report,
+    claims, keys[, share number]) each, a share's report covering its own sets and its
+    keys its own claims (``scrubber.ig.report.merge_reports``, as ``scrub check --jobs``)."""
+    if len(parts) == 1:
+        return parts[0][0], parts[0][1], parts[0][2]
+    parts = sorted(parts, key=lambda part: part[3])
+    reports = [part[0] for part in parts if part[0] is not None]
+    report = None
+    if reports:
+        from scrubber.ig.report import merge_reports
+
+        report = merge_reports(reports)
+    keys = None if any(part[2] is None for part in parts) else \
+        tuple(key for part in parts for key in part[2])
+    return report, max(part[1] for part in parts), keys
 
 
 class BatchedLedger:
