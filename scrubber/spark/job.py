@@ -20,6 +20,7 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -178,18 +179,26 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
                .union(reports).partitionBy(n, _piece_partition))
     result = context.mapPartitions(
         lambda rows: scrub_pieces(rows, job, *shared.value[:2])).persist(keep)
-    tallies = result.filter(lambda row: row[0] == "tally").collect()
+    # the tables' DataFrames are planned (driver work only, no job) while the scrub runs:
+    # the scrub's last stage has a task per piece, so with few pieces cores are free
+    with ThreadPoolExecutor(1, thread_name_prefix="scrub-frames") as pool:
+        framing = pool.submit(_frames, spark, result)
+        tallies = result.filter(lambda row: row[0] == "tally").collect()
+        tables = framing.result()
     indexed.unpersist()
-
-    # rows made by stages.Rows to SCHEMAS' columns (tests/test_spark.py reads them back):
-    # checking each value's type again in Python cost each table job a pass over its rows
-    tables = {name: spark.createDataFrame(
-        result.filter(lambda row, name=name: row[0] == name).map(lambda row: row[1:]), schema,
-        verifySchema=False)
-        for name, schema in SCHEMAS.items()}
     written = assemble_acks(pieces, parts, Path(acks)) if parts is not None and acks else []
     return replace(_result(tables, pieces, tallies, written),
                    seconds=time.perf_counter() - started)
+
+
+def _frames(spark: Any, result: Any) -> dict[str, Any]:
+    """The four tables as DataFrames over the persisted scrub ``result`` (no job runs)."""
+    # rows made by stages.Rows to SCHEMAS' columns (tests/test_spark.py reads them back):
+    # checking each value's type again in Python cost each table job a pass over its rows
+    return {name: spark.createDataFrame(
+        result.filter(lambda row, name=name: row[0] == name).map(lambda row: row[1:]), schema,
+        verifySchema=False)
+        for name, schema in SCHEMAS.items()}
 
 
 def _content_piece(number: int, path: str, content: bytes) -> tuple[int, Piece]:
