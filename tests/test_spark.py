@@ -240,6 +240,25 @@ def test_large_files_are_cut_at_interchanges_with_the_same_verdicts(spark, day, 
             assert spark_acks[name] == check_acks[name]
 
 
+def test_one_big_file_is_read_by_a_task_per_core_with_the_same_verdicts(
+        spark, day, options, tmp_path, monkeypatch):
+    """With fewer pieces than cores, stage 1 reads a big file in shares of its sets
+    (scrubber.spark.pieces.readings); verdicts, problems and acks stay scrub check's."""
+    from scrubber.spark import pieces
+
+    joined = tmp_path / "three.x12"
+    joined.write_bytes(b"".join(Path(p).read_bytes() for p in day[:3]))
+    monkeypatch.setattr(pieces, "SHARE_FROM", 0)  # every file is big
+    plan = pieces.plan([str(joined)])
+    assert len(pieces.readings(plan, spark.sparkContext.defaultParallelism)) == 2
+    expected = check([str(joined)], tmp_path / "check")
+    result = scrub_batch(spark, [str(joined)], options=options, acks=tmp_path / "spark")
+    want = claims_of_report(expected)
+    assert len(want) == 3 * CLAIMS and claims_of_tables(result) == want
+    assert problems_of_tables(result) == problems_of_report(expected)
+    assert ack_texts(tmp_path / "spark") == ack_texts(tmp_path / "check")
+
+
 def test_scrub_batch_command_writes_tables_and_owner_only_acks(spark, tmp_path):
     inbox = tmp_path / "inbox"
     inbox.mkdir()

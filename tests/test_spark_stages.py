@@ -229,7 +229,8 @@ def test_a_file_read_in_shares_gives_what_it_gives_read_whole(tmp_path):
     end = text.index("~", bht) + 1
     path = tmp_path / "shares.x12"
     path.write_text(text[:bht] + text[end:].lstrip("\n"))  # the second set is held
-    job = Job(ScrubOptions(), b"s" * 32, RUN)
+    # with a ledger (and no recording) stage 1 ships each claim's ledger keys too
+    job = Job(ScrubOptions(ledger=str(tmp_path / "ledger.sqlite")), b"s" * 32, RUN)
     pieces = plan([str(path)])
     whole = list(index_pieces(pieces, job))
     tasks = readings(pieces, 3, share_from=0)
@@ -251,6 +252,7 @@ def test_a_file_read_in_shares_gives_what_it_gives_read_whole(tmp_path):
     assert counted(shared) == counted(whole) == ({pieces[0].id: 4}, {pieces[0].id: ((3, 3),)})
     report, claims, keys = checked(shared)
     assert (report, claims, keys) == checked(whole)
+    assert keys is not None and len(keys) == claims == 4  # one per claim, in piece order
     assert report is not None and not report.is_accepted("000000501", "9652", "0002")
 
 

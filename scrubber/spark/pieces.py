@@ -100,13 +100,15 @@ class Reading:
         return self.share.owns(0) if self.share is not None else None
 
 
-def readings(pieces: Sequence[Piece], cores: int, share_from: int = SHARE_FROM
+def readings(pieces: Sequence[Piece], cores: int, share_from: int | None = None
              ) -> list[Reading]:
     """Stage 1's tasks: one per piece, or, with fewer pieces than ``cores``, each big
     piece that is a whole file cut into shares at transaction-set starts (a day of one
     837 was one task while the other cores waited). A file whose sets do not cut
-    into that many shares (one set, say) is read whole."""
+    into that many shares (one set, say) is read whole. ``share_from``: ``SHARE_FROM``."""
     from scrubber.parallel import shares
+
+    share_from = SHARE_FROM if share_from is None else share_from
 
     out: list[Reading] = []
     split = cores // len(pieces) if pieces else 1
