@@ -36,6 +36,7 @@ from scrubber.spark.stages import (
     context_rows,
     index_pieces,
     piece_contexts,
+    shuffle_rows,
 )
 
 build = rules_builder()
@@ -105,11 +106,10 @@ def spark_contexts(paths: list[str], scope: str, conformance: bool = False):
     held = {row[1]: row[3] for row in rows if row[0] == "count"}
     bases, _ = ordinal_bases(pieces, counts, scope)
     groups = defaultdict(list)
-    for kind, key, item in (row for row in rows if row[0] not in ("count", "report")):
-        groups[key].append((kind, item))
+    for key, item in shuffle_rows(rows):
+        groups[key].append(item)
     sent = list(context_rows(groups.items(), bases, ledger=True, held=held))
     sent += [(piece.id, ("piece", piece)) for piece in pieces]
-    sent += [(row[1], ("report", *row[2:])) for row in rows if row[0] == "report"]
     return pieces, bases, {i: context for i, (_, context) in piece_contexts(sent, job).items()}
 
 
@@ -244,8 +244,12 @@ def test_a_file_read_in_shares_gives_what_it_gives_read_whole(tmp_path):
         return piece_counts([row[1:] for row in rows if row[0] == "count"])
 
     def checked(rows):
+        groups = defaultdict(list)
+        for key, item in shuffle_rows(reversed(rows)):
+            groups[key].append(item)
         sent = [(pieces[0].id, ("piece", pieces[0]))]
-        sent += [(row[1], ("report", *row[2:])) for row in reversed(rows) if row[0] == "report"]
+        sent += [row for row in context_rows(groups.items(), {pieces[0].id: 0})
+                 if row[1][0] == "report"]
         return piece_contexts(sent, job)[pieces[0].id][1].checked
 
     assert body(shared) == body(whole) and len(body(whole)) > 8

@@ -29,7 +29,15 @@ from scrubber.data import with_installed
 from scrubber.emit.sinks import ACK_SUFFIXES
 from scrubber.options import ScrubOptions
 from scrubber.spark.pieces import PIECE_BYTES, Piece, plan, readings
-from scrubber.spark.stages import FILE, RUN, Job, context_rows, index_pieces, scrub_pieces
+from scrubber.spark.stages import (
+    FILE,
+    RUN,
+    Job,
+    context_rows,
+    index_pieces,
+    scrub_pieces,
+    shuffle_rows,
+)
 
 # the tables' columns, in the order scrubber.spark.stages.Rows writes them
 SCHEMAS = {
@@ -168,15 +176,12 @@ def scrub_batch(spark: Any, paths: Sequence[str] | Any, *, options: ScrubOptions
     shared = sc.broadcast((bases, file_bases, held))
     ledger = options.ledger is not None
 
-    grouped = (indexed.filter(lambda row: row[0] not in ("count", "report"))
-               .map(lambda row: (row[1], (row[0], row[2]))).groupByKey(wide)
+    # each piece's IG report goes to stage 3 with its context, which does not check it again
+    grouped = (indexed.mapPartitions(shuffle_rows).groupByKey(wide)
                .mapPartitions(lambda groups: context_rows(groups, shared.value[0], ledger,
                                                           shared.value[2])))
-    # each piece's IG report goes to stage 3 with the piece, which does not check it again
-    reports = indexed.filter(lambda row: row[0] == "report").map(
-        lambda row: (row[1], ("report", *row[2:])))
     context = (by_piece.mapValues(lambda piece: ("piece", piece)).union(grouped)
-               .union(reports).partitionBy(n, _piece_partition))
+               .partitionBy(n, _piece_partition))
     result = context.mapPartitions(
         lambda rows: scrub_pieces(rows, job, *shared.value[:2])).persist(keep)
     # the tables' DataFrames are planned (driver work only, no job) while the scrub runs:

@@ -199,6 +199,19 @@ def _claim_rows(record: ClaimRecord, piece: Piece, ordinal: int, reach: int, job
 
 # -- stage 2: after one shuffle on the patient keys and twin keys ----------------------------
 
+def shuffle_rows(rows: Iterable[tuple]) -> Iterator[tuple[Any, tuple]]:
+    """Stage 1's rows as (key, (kind, item)) for the context shuffle; not the counts,
+    which go to the driver. A piece's IG report goes too, under a key of its own
+    (("report", piece id, share)), to come out of ``context_rows`` for stage 3: taken
+    from stage 1's rows separately, it cost a second pass over every row of them."""
+    for row in rows:
+        kind = row[0]
+        if kind == "report":
+            yield ("report", row[1], row[-1]), ("report", row[1:])
+        elif kind != "count":
+            yield row[1], (kind, row[2])
+
+
 def context_rows(groups: Iterable[tuple[bytes | tuple, Iterable[tuple]]],
                  bases: dict[int, int], ledger: bool = False,
                  held: dict[int, tuple[tuple[int, int], ...]] | None = None
@@ -218,12 +231,16 @@ def context_rows(groups: Iterable[tuple[bytes | tuple, Iterable[tuple]]],
     with many claims on one day, grew with the square of their number). A twin
     key (a tuple) groups the claims of one CLM01, billing NPI and submission:
     each piece with one of them gets ("twins", ordinals of the originals,
-    ordinals of its claims of the group).
+    ordinals of its claims of the group). A piece's IG report (``shuffle_rows``)
+    goes on to it as ("report", ...).
     """
     dropped = _held_claims(held or {})
     for key, items in groups:
         if isinstance(key, bytes):
             yield from _patient_group(key, items, bases, ledger, dropped)
+        elif key[0] == "report":  # a piece's IG report (``shuffle_rows``), passed on
+            for _, (piece, *report) in items:
+                yield piece, ("report", *report)
         else:
             yield from _twin_group(items, bases, dropped)
 
