@@ -254,6 +254,8 @@ def test_a_file_read_in_shares_gives_what_it_gives_read_whole(tmp_path):
 
     assert body(shared) == body(whole) and len(body(whole)) > 8
     assert counted(shared) == counted(whole) == ({pieces[0].id: 4}, {pieces[0].id: ((3, 3),)})
+    # more cores than sets: one share per set, none that owns nothing
+    assert [task.part for task in readings(pieces, 16, share_from=0)] == [0, 1, 2]
     report, claims, keys = checked(shared)
     assert (report, claims, keys) == checked(whole)
     assert keys is not None and len(keys) == claims == 4  # one per claim, in piece order

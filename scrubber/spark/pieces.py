@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from scrubber.model import Location, Source
@@ -104,8 +105,8 @@ def readings(pieces: Sequence[Piece], cores: int, share_from: int | None = None
              ) -> list[Reading]:
     """Stage 1's tasks: one per piece, or, with fewer pieces than ``cores``, each big
     piece that is a whole file cut into shares at transaction-set starts (a day of one
-    837 was one task while the other cores waited). A file whose sets do not cut
-    into that many shares (one set, say) is read whole. ``share_from``: ``SHARE_FROM``."""
+    837 was one task while the other cores waited). A file with fewer sets than that
+    is cut into fewer shares (one set: read whole). ``share_from``: ``SHARE_FROM``."""
     from scrubber.parallel import shares
 
     share_from = SHARE_FROM if share_from is None else share_from
@@ -121,11 +122,37 @@ def readings(pieces: Sequence[Piece], cores: int, share_from: int | None = None
                 big = False
             if big:
                 cut = shares([piece.path], split)
-        if cut and len(set(cut[0].cuts)) == len(cut[0].cuts):  # no share owns nothing
-            out += [Reading(piece, share) for share in cut]
+        # two cuts at one ST (more shares than sets near there), or one at the first ST
+        # (the share before it holds the envelope's head only): that share owns nothing
+        first = _first_set(piece.path) if cut else 0
+        ends = tuple(sorted({0 if at <= first else at for at in cut[0].cuts})) if cut else ()
+        if len(ends) > 2:
+            out += [Reading(piece, replace(cut[0], number=number, of=len(ends) - 1, cuts=ends))
+                    for number in range(len(ends) - 1)]
         else:
             out.append(Reading(piece))
     return out
+
+
+_HEAD = 64 << 10  # bytes read to find a file's first transaction set
+
+
+def _first_set(path: str) -> int:
+    """The byte offset of the file's first ST segment; 0 when it is not in the first
+    ``_HEAD`` bytes or the delimiters cannot be read (no share is then left out)."""
+    from scrubber.x12.delimiters import ISA_LENGTH
+
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(_HEAD)
+    except OSError:
+        return 0
+    at = head.find(b"ISA", 0, 8)  # after a byte-order mark or blank lines
+    if at < 0 or len(head) < at + ISA_LENGTH:
+        return 0
+    element, terminator = head[at + 3:at + 4], head[at + ISA_LENGTH - 1:at + ISA_LENGTH]
+    found = re.search(re.escape(terminator) + rb"[\r\n]*(ST" + re.escape(element) + b")", head)
+    return found.start(1) if found else 0
 
 
 def plan(paths: Sequence[str], piece_bytes: int = PIECE_BYTES) -> list[Piece]:
