@@ -120,6 +120,8 @@ class Engine:
         self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
         # per kind, the gates of its active rules, asked once a claim after the triggers
         self._gates: dict[str, tuple[Gate, ...]] = {}
+        # per kind, how they are asked (``_gate_plan``)
+        self._gate_plan: dict[str, tuple[_GateTests, _SharedHolds]] = {}
         # (kind, the triggers a claim holds as bits) -> the rules to run, in registry order
         self._runs: dict[tuple[str, int], tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
@@ -130,6 +132,7 @@ class Engine:
             self._triggers[kind] = tuple((t, profile.list(t.procedures)) for t in triggers)
             self._gates[kind] = tuple(dict.fromkeys(r.gate for r, _ in self._active[kind]
                                                     if r.gate))
+            self._gate_plan[kind] = _gate_plan(self._gates[kind], len(self._triggers[kind]))
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
@@ -222,9 +225,16 @@ class Engine:
                 if any(s.procedure in codes for d in days for s in look(d)):
                     held |= 1 << bit
         gates = self._gates.get(kind, ())
-        for bit, gate in enumerate(gates, len(triggers)):
-            if gate.test(context):
-                held |= 1 << bit
+        if gates:
+            tests, shared = self._gate_plan[kind]
+            for test, bit in tests:
+                if test(context):
+                    held |= bit
+            for holds, wanted in shared:
+                facts = holds(context)
+                for wants, bit in wanted:
+                    if not facts.isdisjoint(wants):
+                        held |= bit
         try:
             return self._runs[kind, held]
         except KeyError:
@@ -236,6 +246,27 @@ class Engine:
                 if (r.trigger is None or r.trigger in chosen)
                 and (r.gate is None or r.gate in chosen))
             return run
+
+
+# how ``_to_run`` asks a kind's gates: each test with its bit; each ``holds`` that gates share
+# (Gate.holding), with the words and the bit of each of them
+_GateTests = tuple[tuple[Callable[[ClaimContext], bool], int], ...]
+_SharedHolds = tuple[tuple[Callable[[ClaimContext], frozenset[str]],
+                           tuple[tuple[frozenset[str], int], ...]], ...]
+
+
+def _gate_plan(gates: Sequence[Gate], first: int) -> tuple[_GateTests, _SharedHolds]:
+    """How ``_to_run`` asks ``gates`` (their bits from ``first`` on, after the triggers'):
+    a ``holds`` several gates share is worked out once a claim, not once a gate."""
+    tests: list[tuple[Callable[[ClaimContext], bool], int]] = []
+    shared: dict[Callable[[ClaimContext], frozenset[str]],
+                 list[tuple[frozenset[str], int]]] = {}
+    for bit, gate in enumerate(gates, first):
+        if gate.holds is None:
+            tests.append((gate.test, 1 << bit))
+        else:
+            shared.setdefault(gate.holds, []).append((gate.wants, 1 << bit))
+    return tuple(tests), tuple((holds, tuple(wanted)) for holds, wanted in shared.items())
 
 
 def _marking(lookup: Callable, flag: list[bool]) -> Callable:
