@@ -13,10 +13,10 @@ installed does not run, and the run says so once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from scrubber.model.claims import BillingProvider, Location, Provider, ServiceLine
@@ -468,7 +468,13 @@ def _ordered_lists(profile: Profile) -> tuple[CodeList, CodeList, CodeList]:
             profile.list("order-refer-part-b-codes"))
 
 
-@lru_cache(maxsize=4096)  # the same codes come back on every claim
+@lru_cache(maxsize=8)  # one a profile
+def _columns(lists: tuple[CodeList, CodeList, CodeList]) -> Callable[[str], str | None]:
+    """``_column`` of ``lists``, by code: the same codes come back on every claim (and the
+    lists are hashed once a claim, not once a line)."""
+    return lru_cache(maxsize=4096)(partial(_column, lists))
+
+
 def _column(lists: tuple[CodeList, CodeList, CodeList], code: str) -> str | None:
     """PMD, DME or PARTB: the first of the profile's lists (in that order) holding ``code``."""
     for column, codes in zip(("PMD", "DME", "PARTB"), lists, strict=True):
@@ -489,10 +495,9 @@ def _services_of(ctx: ClaimContext) -> tuple[tuple[ServiceLine | None, str], ...
     if claim_needs is not None:
         wanted.append((None, claim_needs))
     if ctx.kind == "837P":  # a professional line's HCPCS code, by the profile's lists
-        lists = _ordered_lists(ctx.profile)  # once, not once a line
+        column = _columns(_ordered_lists(ctx.profile))
         wanted += [(line, need) for line in ctx.claim.lines
-                   if line.procedure_qualifier == "HC"
-                   and (need := _column(lists, line.procedure)) is not None]
+                   if line.procedure_qualifier == "HC" and (need := column(line.procedure))]
     return tuple(wanted)
 
 
