@@ -387,9 +387,11 @@ def _segment_text(record: ClaimRecord, location: Location) -> str:
     """The segment at ``location`` as sent: in the claim, its billing provider, or the ST."""
     separator = record.interchange.delimiters.element
     provider = record.billing_provider
-    for seg in (*record.claim.segments, *(provider.segments if provider else ())):
-        if seg.ordinal == location.segment:
-            return separator.join(seg.elements)
+    ordinal = location.segment
+    for segments in (record.claim.segments, provider.segments if provider else ()):
+        for seg in segments:
+            if seg.ordinal == ordinal:
+                return separator.join(seg.elements)
     transaction = record.transaction
     if location == transaction.location:
         return separator.join(("ST", transaction.set_id, transaction.control_number,
