@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from scrubber.model.claim_body import LineKey
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from scrubber.rules.resources import Resources
 
 _CLAIM_RECORD = ClaimRecord
+_ORDINAL = attrgetter("ordinal")  # of a Segment
 _REPEATED_HELD = 100_000  # repeated claim keys DayIndex.twins holds, as hashes (about 6 MB)
 
 
@@ -389,6 +392,11 @@ def _segment_text(record: ClaimRecord, location: Location) -> str:
     provider = record.billing_provider
     ordinal = location.segment
     for segments in (record.claim.segments, provider.segments if provider else ()):
+        # read in order, so by bisection (a finding on a claim's last line would scan it all);
+        # a scan stays for segments that are not
+        at = bisect_left(segments, ordinal, key=_ORDINAL)
+        if at < len(segments) and segments[at].ordinal == ordinal:
+            return separator.join(segments[at].elements)
         for seg in segments:
             if seg.ordinal == ordinal:
                 return separator.join(seg.elements)
