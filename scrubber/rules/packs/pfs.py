@@ -84,17 +84,18 @@ def _rvu_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, date, RvuEntry] | 
     if table is None:
         return ()
     out: list[tuple[ServiceLine, date, RvuEntry] | Notice] = []
+    release_for, entry_of = table.release_for, table.entry  # every line of every claim
     for line, day in ctx.dated_lines():
         if line.procedure_qualifier != "HC":
             continue
-        if table.release_for(day) is None:
+        if release_for(day) is None:
             out.append(Notice(
                 "pfs-rvu-uncovered-dates",
                 f"not checked against the fee schedule: lines dated outside the RVU "
                 f"files given ({', '.join(r.label() for r in table.releases)}); add the "
                 "release of their quarter with --pfs-rvu", source=KIND))
             continue
-        entry = table.entry(line.procedure, day)
+        entry = entry_of(line.procedure, day)
         if entry is not None:
             out.append((line, day, entry))
     return tuple(out)
