@@ -15,6 +15,7 @@ import re
 import zipfile
 from collections.abc import Callable, Iterator
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 QUARTER_MONTHS = {"JAN": 1, "APR": 4, "JUL": 7, "OCT": 10}
@@ -97,6 +98,7 @@ def quarter_named(*names: str) -> date | None:
     return None
 
 
+@lru_cache(maxsize=256)  # a fee-schedule finding names its release: a few quarters, each often
 def quarter_label(start: date) -> str:
     """"2026 January quarter"."""
     return f"{start.year} {start:%B} quarter"

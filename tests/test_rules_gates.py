@@ -17,11 +17,11 @@ from test_data_pack_fixtures import BUILDERS, ROOT
 from scrubber.rules.engine import Engine
 from scrubber.rules.findings import ScrubbedClaim
 from scrubber.rules.profile import load_profile
-from scrubber.rules.registry import Rule, all_rules
+from scrubber.rules.registry import WARN, Gate, Hit, Rule, all_rules
 from scrubber.rules.resources import Resources, load_resources
 
 PROFILE = load_profile()
-GATED = ("pfs", "addons", "place")
+GATED = ("pfs", "addons", "place", "providers")
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,7 @@ def said(claims: list[ScrubbedClaim]) -> list:
 
 
 pfs, place, addons = BUILDERS["pfs"], BUILDERS["place"], BUILDERS["addons"]
+providers = BUILDERS["providers"]
 # (folder, claim, the rule that must fire on it): what each gate looks for is on the last line
 LAST_LINE = [
     ("pfs", pfs.visit("G-PCTC", "99213", "99214", ("99213", ("26",))), "pfs-pctc-modifier"),
@@ -109,7 +110,7 @@ def test_a_claim_billing_none_of_it_skips_the_gated_rules(resources, monkeypatch
     everything = resources["pfs"].merged(resources["place"]).merged(resources["addons"])
     scrubbed(data, Engine(PROFILE, resources=everything))
     ran = set(seen)
-    assert "pfs-global-period" in ran  # its gate: any line the fee schedule lists
+    assert "pfs-global-period" in ran  # its gate: an E/M visit (or a global surgery code)
     assert not ran & {"pfs-pctc-modifier", "pfs-bilateral", "pfs-not-valid", "pfs-bundled",
                       "pos-facility-only", "clia-number", "addon-primary"}
 
@@ -121,3 +122,64 @@ def test_every_fixture_of_the_gated_packs_gives_what_it_gave_without_gates(folde
     gated, every = Engine(PROFILE, resources=resources[folder]), ungated(resources[folder])
     for path in files:
         assert said(scrubbed(path, gated)) == said(scrubbed(path, every)), path.name
+
+
+# (kind, claim, interchange options, the rule that must fire): NPIs the provider gates must let
+# through where the rules' fixtures do not put them
+PROVIDER_CASES = [
+    ("837p", providers.visit("G-LINE", "99213", "80053", ordering=providers.NOWHERE), {},
+     "npi-not-in-nppes"),  # a line's ordering provider (2420E)
+    ("837p", providers.visit("G-GONE", "99213", "99214", ordering=providers.GONE), {},
+     "npi-inactive"),
+    ("837i", providers.hha("G-INST"), {"bill_type": "32", "billing": ("1", providers.SOLO, "")},
+     "npi-entity-type"),  # an individual's NPI billing an institutional claim
+    ("837p", providers.visit("G-TAX", "99213", rendering=providers.SOLO,
+                             taxonomy="2080X0099X"), {}, "taxonomy-unknown"),
+]
+
+
+@pytest.mark.parametrize("kind, claim, options, rule_id", PROVIDER_CASES,
+                         ids=[case[-1] for case in PROVIDER_CASES])
+def test_the_provider_gates_let_each_npi_problem_through(kind, claim, options, rule_id,
+                                                        resources):
+    data = providers.interchange(kind, [claim], **options).encode()
+    found = scrubbed(data, Engine(PROFILE, resources=resources["providers"]))
+    assert rule_id in [f.rule for c in found for f in c.findings]
+    assert said(found) == said(scrubbed(data, ungated(resources["providers"])))
+
+
+def test_a_claim_whose_npis_are_all_in_order_skips_the_provider_rules(resources, monkeypatch):
+    seen: list[str] = []
+    real = Rule.run
+
+    def spy(self, context):
+        seen.append(self.id)
+        return real(self, context)
+
+    monkeypatch.setattr(Rule, "run", spy)
+    data = providers.interchange("837p", [providers.visit(
+        "G-FINE", "99213", rendering=providers.DOCTOR, taxonomy="207Q00000X")]).encode()
+    found = scrubbed(data, Engine(PROFILE, resources=resources["providers"]))
+    assert not [f for c in found for f in c.findings if f.rule.startswith(("npi-", "tax"))]
+    assert not set(seen) & {"npi-not-in-nppes", "npi-inactive", "npi-entity-type",
+                            "taxonomy-unknown", "taxonomy-not-npis", "order-refer-not-eligible"}
+
+
+def test_gates_holding_the_same_words_ask_the_claim_once():
+    """Gate.holding: the engine works a shared ``holds`` out once a claim, for every gate."""
+    asked: list[str] = []
+
+    def holds(context) -> frozenset[str]:
+        asked.append(context.claim.id)
+        return frozenset({"b"})
+
+    def check(context):
+        yield Hit("held", "nothing")
+
+    rules = [Rule(id=f"gate-{gate.name}", severity=WARN, summary="", source="", status=None,
+                  check=check, doc="", gate=gate)
+             for gate in (Gate.holding("a", holds, ("a",)), Gate.holding("b", holds, "bc"))]
+    data = pfs.rules.interchange("837p", [[pfs.visit("G-HOLD", "99213")]]).encode()
+    found = scrubbed(data, Engine(PROFILE, rules))
+    assert asked == ["G-HOLD"]
+    assert [f.rule for c in found for f in c.findings] == ["gate-b"]

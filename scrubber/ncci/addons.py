@@ -135,6 +135,7 @@ class AddonEdits:
         self._db: sqlite3.Connection | None = connect_read_only(path)
         self._rows = lru_cache(maxsize=1 << 12)(self._code_rows)
         self._edit = lru_cache(maxsize=1 << 14)(self._edit_on)
+        self._addons: frozenset[str] | None = None
 
     def __reduce__(self):
         return (AddonEdits, (self.path, self.counts))
@@ -145,6 +146,16 @@ class AddonEdits:
     def edit(self, code: str, day: date) -> AddonEdit | None:
         """What the edits in force on ``day`` say of ``code``; None when it is no add-on."""
         return self._edit(code.upper(), day)
+
+    def addons(self) -> frozenset[str]:
+        """Every code some edit lists as an add-on, whatever its dates: a code not among them
+        is no add-on on any day (one set lookup, where ``edit`` is one per code and date)."""
+        if self._addons is None:
+            if self._db is None:
+                raise RuntimeError("the add-on code index is closed")
+            self._addons = frozenset(row[0] for row in self._db.execute(
+                "SELECT DISTINCT addon FROM aoc"))
+        return self._addons
 
     def _edit_on(self, code: str, day: date) -> AddonEdit | None:
         on = as_number(day)

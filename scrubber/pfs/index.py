@@ -50,6 +50,7 @@ class RvuTable:
         self._db: sqlite3.Connection | None = connect_read_only(path)
         self._rows = lru_cache(maxsize=1 << 14)(self._code_rows)
         self._release = lru_cache(maxsize=2048)(self._release_for)
+        self._entry = lru_cache(maxsize=1 << 14)(self._entry_on)
 
     def __reduce__(self):
         # Worker processes reopen the same index file instead of copying it.
@@ -79,6 +80,9 @@ class RvuTable:
 
     def entry(self, code: str, day: date) -> RvuEntry | None:
         """The code's own row (no modifier) on ``day``, else its first; None when absent."""
+        return self._entry(code, day)  # every line of every claim asks, by code and date
+
+    def _entry_on(self, code: str, day: date) -> RvuEntry | None:
         rows = self.entries(code, day)
         return rows[0] if rows else None
 

@@ -14,12 +14,14 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from scrubber.model.claim_body import LineKey
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
     from scrubber.rules.resources import Resources
 
 _CLAIM_RECORD = ClaimRecord
+_ORDINAL = attrgetter("ordinal")  # of a Segment
 _REPEATED_HELD = 100_000  # repeated claim keys DayIndex.twins holds, as hashes (about 6 MB)
 
 
@@ -120,6 +123,8 @@ class Engine:
         self._triggers: dict[str, tuple[tuple[Trigger, CodeList], ...]] = {}
         # per kind, the gates of its active rules, asked once a claim after the triggers
         self._gates: dict[str, tuple[Gate, ...]] = {}
+        # per kind, how they are asked (``_gate_plan``)
+        self._gate_plan: dict[str, tuple[_GateTests, _SharedHolds]] = {}
         # (kind, the triggers a claim holds as bits) -> the rules to run, in registry order
         self._runs: dict[tuple[str, int], tuple[tuple[Rule, Severity], ...]] = {}
         for kind in ("837P", "837I"):
@@ -130,6 +135,7 @@ class Engine:
             self._triggers[kind] = tuple((t, profile.list(t.procedures)) for t in triggers)
             self._gates[kind] = tuple(dict.fromkeys(r.gate for r, _ in self._active[kind]
                                                     if r.gate))
+            self._gate_plan[kind] = _gate_plan(self._gates[kind], len(self._triggers[kind]))
 
     def scrub(self, record: ClaimRecord, *, ordinal: int = 1, submission: str | None = None,
               day: DayLookup | None = None,
@@ -222,9 +228,16 @@ class Engine:
                 if any(s.procedure in codes for d in days for s in look(d)):
                     held |= 1 << bit
         gates = self._gates.get(kind, ())
-        for bit, gate in enumerate(gates, len(triggers)):
-            if gate.test(context):
-                held |= 1 << bit
+        if gates:
+            tests, shared = self._gate_plan[kind]
+            for test, bit in tests:
+                if test(context):
+                    held |= bit
+            for holds, wanted in shared:
+                facts = holds(context)
+                for wants, bit in wanted:
+                    if not facts.isdisjoint(wants):
+                        held |= bit
         try:
             return self._runs[kind, held]
         except KeyError:
@@ -236,6 +249,27 @@ class Engine:
                 if (r.trigger is None or r.trigger in chosen)
                 and (r.gate is None or r.gate in chosen))
             return run
+
+
+# how ``_to_run`` asks a kind's gates: each test with its bit; each ``holds`` that gates share
+# (Gate.holding), with the words and the bit of each of them
+_GateTests = tuple[tuple[Callable[[ClaimContext], bool], int], ...]
+_SharedHolds = tuple[tuple[Callable[[ClaimContext], frozenset[str]],
+                           tuple[tuple[frozenset[str], int], ...]], ...]
+
+
+def _gate_plan(gates: Sequence[Gate], first: int) -> tuple[_GateTests, _SharedHolds]:
+    """How ``_to_run`` asks ``gates`` (their bits from ``first`` on, after the triggers'):
+    a ``holds`` several gates share is worked out once a claim, not once a gate."""
+    tests: list[tuple[Callable[[ClaimContext], bool], int]] = []
+    shared: dict[Callable[[ClaimContext], frozenset[str]],
+                 list[tuple[frozenset[str], int]]] = {}
+    for bit, gate in enumerate(gates, first):
+        if gate.holds is None:
+            tests.append((gate.test, 1 << bit))
+        else:
+            shared.setdefault(gate.holds, []).append((gate.wants, 1 << bit))
+    return tuple(tests), tuple((holds, tuple(wanted)) for holds, wanted in shared.items())
 
 
 def _marking(lookup: Callable, flag: list[bool]) -> Callable:
@@ -356,9 +390,16 @@ def _segment_text(record: ClaimRecord, location: Location) -> str:
     """The segment at ``location`` as sent: in the claim, its billing provider, or the ST."""
     separator = record.interchange.delimiters.element
     provider = record.billing_provider
-    for seg in (*record.claim.segments, *(provider.segments if provider else ())):
-        if seg.ordinal == location.segment:
-            return separator.join(seg.elements)
+    ordinal = location.segment
+    for segments in (record.claim.segments, provider.segments if provider else ()):
+        # read in order, so by bisection (a finding on a claim's last line would scan it all);
+        # a scan stays for segments that are not
+        at = bisect_left(segments, ordinal, key=_ORDINAL)
+        if at < len(segments) and segments[at].ordinal == ordinal:
+            return separator.join(segments[at].elements)
+        for seg in segments:
+            if seg.ordinal == ordinal:
+                return separator.join(seg.elements)
     transaction = record.transaction
     if location == transaction.location:
         return separator.join(("ST", transaction.set_id, transaction.control_number,

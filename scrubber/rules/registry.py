@@ -95,6 +95,25 @@ class Gate:
 
     name: str  # "pfs-status-I": the engine asks one gate once, however many rules share it
     test: Callable[[ClaimContext], bool]
+    # or, made by ``holding``: what the claim holds, in words a pack chooses (the status
+    # letters of its fee-schedule rows ...), and the words it passes on
+    holds: Callable[[ClaimContext], frozenset[str]] | None = None
+    wants: frozenset[str] = frozenset()
+
+    @classmethod
+    def holding(cls, name: str, holds: Callable[[ClaimContext], frozenset[str]],
+                wants: Iterable[str]) -> Gate:
+        """A gate passing a claim when ``holds(claim)`` has a word of ``wants``.
+
+        Several gates of a pack often ask the same of a claim (which modifiers its
+        lines carry, which statuses its codes have): the engine works each ``holds``
+        out once a claim for every gate that shares it, and tests the words itself.
+        """
+        wanted = frozenset(wants)
+
+        def test(ctx: ClaimContext) -> bool:
+            return not holds(ctx).isdisjoint(wanted)
+        return cls(name, test, holds, wanted)
 
 
 @dataclass(frozen=True, slots=True)

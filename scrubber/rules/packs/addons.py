@@ -99,7 +99,9 @@ def _bills_an_addon(ctx: ClaimContext) -> bool:
     edits = ctx.resource(KIND, AddonEdits)
     if edits is None or ctx.claim.frequency == "8":
         return False
-    return any(line.procedure_qualifier == "HC" and edits.edit(line.procedure, day) is not None
+    addons = edits.addons()
+    return any(line.procedure_qualifier == "HC" and line.procedure.upper() in addons
+               and edits.edit(line.procedure, day) is not None
                for line, day in ctx.dated_lines())
 
 

@@ -12,7 +12,7 @@ services: these rules look at 837P claims (the modifier rule at both kinds).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from scrubber.model.claims import Claim, ServiceLine, service_element
 from scrubber.pfs import RvuEntry, RvuError, RvuTable
 from scrubber.rules.context import LEDGER, SAME_CLAIM, SPAN_DAYS, ClaimContext, DayService
 from scrubber.rules.findings import Notice
+from scrubber.rules.profile import CodeList
 from scrubber.rules.registry import INFO, REJECT, WARN, Gate, Hit, rule
 from scrubber.rules.resources import (
     Release,
@@ -83,17 +84,18 @@ def _rvu_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, date, RvuEntry] | 
     if table is None:
         return ()
     out: list[tuple[ServiceLine, date, RvuEntry] | Notice] = []
+    release_for, entry_of = table.release_for, table.entry  # every line of every claim
     for line, day in ctx.dated_lines():
         if line.procedure_qualifier != "HC":
             continue
-        if table.release_for(day) is None:
+        if release_for(day) is None:
             out.append(Notice(
                 "pfs-rvu-uncovered-dates",
                 f"not checked against the fee schedule: lines dated outside the RVU "
                 f"files given ({', '.join(r.label() for r in table.releases)}); add the "
                 "release of their quarter with --pfs-rvu", source=KIND))
             continue
-        entry = table.entry(line.procedure, day)
+        entry = entry_of(line.procedure, day)
         if entry is not None:
             out.append((line, day, entry))
     return tuple(out)
@@ -121,23 +123,47 @@ def _has(line: ServiceLine, *modifiers: str) -> tuple[str, ...]:
 def _modifier_gate(name: str, modifiers: tuple[str, ...]) -> Gate:
     """Passes a claim one of whose lines carries one of ``modifiers``: the modifier rules
     return at once on any other."""
-    def test(ctx: ClaimContext) -> bool:
-        return not _modifiers(ctx).isdisjoint(modifiers)
-    return Gate(name, test)
+    return Gate.holding(name, _modifiers, modifiers)
 
 
-def _rvu_gate(name: str, holds: Callable[[RvuEntry], bool]) -> Gate:
-    """Passes a claim with a line whose fee-schedule row ``holds``, or a line dated outside
-    the files given (the rules say that Notice): the rules below look at nothing else."""
-    def test(ctx: ClaimContext) -> bool:
-        return any(isinstance(item, Notice) or holds(item[2]) for item in rvu_lines(ctx))
-    return Gate(name, test)
+# what the fee-schedule gates ask of a claim's rows, besides each row's status letter
+NONFACILITY_NA, VISIT, GLOBAL_SURGERY, UNCOVERED = (
+    "nonfacility-na", "visit", "global-surgery", "uncovered")
+
+
+def _rvu_facts(ctx: ClaimContext) -> frozenset[str]:
+    """What the claim's fee-schedule rows (``rvu_lines``) hold, for the gates: each row's
+    status letter; NONFACILITY_NA for a non-facility NA row; VISIT for an E/M visit without a
+    modifier that takes it out of a global period, GLOBAL_SURGERY for a code with one (000,
+    010, 090); UNCOVERED for a line dated outside the files given."""
+    em = ctx.profile.list("em-codes")
+    bypass = ctx.profile.list("global-period-modifiers")
+    facts = set()
+    for item in rvu_lines(ctx):
+        if isinstance(item, Notice):
+            facts.add(UNCOVERED)
+            continue
+        line, _, entry = item
+        facts.add(entry.status)
+        if entry.nonfacility_na:
+            facts.add(NONFACILITY_NA)
+        if _visit(line, em, bypass):
+            facts.add(VISIT)
+        elif entry.global_days in GLOBAL_DAYS:
+            facts.add(GLOBAL_SURGERY)
+    return frozenset(facts)
+
+
+def _rvu_gate(name: str, facts: Iterable[str]) -> Gate:
+    """Passes a claim with a line whose fee-schedule row gives one of ``facts`` (see
+    ``_rvu_facts``), or a line dated outside the files given (the rules say that Notice): the
+    rules below look at nothing else."""
+    return Gate.holding(name, _rvu_facts, (*facts, UNCOVERED))
 
 
 def _status_gate(statuses: str) -> Gate:
     """Passes a claim with a line of one of ``statuses`` (one letter each: "NXE")."""
-    letters = frozenset(statuses)
-    return _rvu_gate(f"pfs-status-{statuses}", lambda entry: entry.status in letters)
+    return _rvu_gate(f"pfs-status-{statuses}", statuses)
 
 
 PCTC_GATE = _modifier_gate("pfs-modifiers-26-tc", ("26", "TC"))
@@ -145,8 +171,8 @@ BILATERAL_GATE = _modifier_gate("pfs-modifiers-50-rt-lt", ("50", "RT", "LT"))
 ASSISTANT_GATE = _modifier_gate("pfs-modifiers-80-81-82-as", ("80", "81", "82", "AS"))
 COSURGEON_GATE = _modifier_gate("pfs-modifier-62", ("62",))
 TEAM_GATE = _modifier_gate("pfs-modifier-66", ("66",))
-FEE_SCHEDULE_GATE = _rvu_gate("pfs-any-row", lambda entry: True)
-NONFACILITY_NA_GATE = _rvu_gate("pfs-nonfacility-na", lambda entry: entry.nonfacility_na)
+GLOBAL_PERIOD_GATE = _rvu_gate("pfs-visit-or-global-surgery", (VISIT, GLOBAL_SURGERY))
+NONFACILITY_NA_GATE = _rvu_gate("pfs-nonfacility-na", (NONFACILITY_NA,))
 
 
 # -- modifiers the indicators govern -----------------------------------------------------------
@@ -459,6 +485,14 @@ def status_note(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 # -- global surgery ----------------------------------------------------------------------------
 
 _REACH = timedelta(days=SPAN_DAYS - 1)  # how far back a surgery's global period reaches
+GLOBAL_DAYS = ("000", "010", "090")  # the global surgery indicators with a period (_window)
+
+
+def _visit(line: ServiceLine, em: CodeList, bypass: CodeList) -> bool:
+    """An E/M visit (the profile list em-codes) no modifier of ``bypass`` (24, 25, 57, 79)
+    says is separate from a surgery's package."""
+    return line.procedure in em and not any(m in bypass for m in line.modifiers)
+
 
 def _window(glob: str, surgery: date) -> tuple[date, date] | None:
     """The days an E/M visit falls in the global period of a surgery on ``surgery``."""
@@ -474,7 +508,7 @@ def _window(glob: str, surgery: date) -> tuple[date, date] | None:
 @rule("pfs-global-period", severity=REJECT, stc=("A8", "453"), claim_kinds=PROFESSIONAL,
       summary="an E/M visit in the global period of the provider's surgery without 24/25/57/79",
       source=SOURCE.format("global surgery days (000, 010, 090)"), needs=(KIND,),
-      gate=FEE_SCHEDULE_GATE)
+      gate=GLOBAL_PERIOD_GATE)
 def global_period(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """The global surgery package pays the visits around a surgery by the same provider.
 
@@ -500,7 +534,7 @@ def global_period(ctx: ClaimContext) -> Iterator[Hit | Notice]:
             yield item
             continue
         line, day, entry = item
-        if line.procedure in em and not any(m in bypass for m in line.modifiers):
+        if _visit(line, em, bypass):
             yield from _visit_in_period(ctx, table, line, day, _REACH)
         elif _window(entry.global_days, day) is not None:
             yield from _sent_visits(ctx, line, day, entry, em, bypass)

@@ -230,11 +230,13 @@ def _clia_lines(ctx: ClaimContext) -> tuple[tuple[ServiceLine, CliaLists], ...]:
     if lists is None:
         return ()
     sets = ctx.resource("codesets", CodeSets)
+    # LABCERT comes with an HCPCS file only: without one, no line need ask
+    labcert = sets.lab_certification if sets is not None and sets.has_hcpcs else None
+    needs = lists.needs_clia
     return tuple(
         (line, lists) for line in ctx.claim.lines
         if line.procedure_qualifier == "HC" and (
-            lists.needs_clia(line.procedure)
-            or (sets is not None and sets.lab_certification(line.procedure))))
+            needs(line.procedure) or (labcert is not None and labcert(line.procedure))))
 
 
 def _has_lab_lines(ctx: ClaimContext) -> bool:

@@ -13,14 +13,15 @@ installed does not run, and the run says so once.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
-from scrubber.model.claims import Location, Provider, ServiceLine
+from scrubber.model.claims import BillingProvider, Location, Provider, ServiceLine
 from scrubber.providers import (
+    NpiRecord,
     NppesIndex,
     OrderReferring,
     ProviderFileError,
@@ -32,7 +33,7 @@ from scrubber.providers import (
 from scrubber.rules.context import ClaimContext
 from scrubber.rules.findings import Notice
 from scrubber.rules.profile import CodeList, Profile
-from scrubber.rules.registry import REJECT, WARN, Hit, rule
+from scrubber.rules.registry import REJECT, WARN, Gate, Hit, rule
 from scrubber.rules.resources import (
     Release,
     ResourceError,
@@ -154,22 +155,39 @@ def _first_day(ctx: ClaimContext) -> date | None:
     return statement.start if statement is not None else None
 
 
+# an NPI as the claim sends it: (role, its provider, its 2400 line or None, the date it is
+# judged on), what ``Named`` is made of
+Sent = tuple[str, BillingProvider | Provider, ServiceLine | None, date | None]
+
+
+def sent_npis(ctx: ClaimContext) -> tuple[Sent, ...]:
+    """Every NPI of the claim: billing, 2310x and 2420x providers, as sent; worked out once.
+
+    The gates read these as they are: a ``Named`` is made only for a claim a rule looks at.
+    """
+    return ctx.once("provider-npis-sent", _sent_of, ctx)
+
+
+def _sent_of(ctx: ClaimContext) -> tuple[Sent, ...]:
+    first = _first_day(ctx)
+    out: list[Sent] = []
+    billing = ctx.record.billing_provider
+    if billing is not None and billing.npi:
+        out.append(("85", billing, None, first))
+    out += [(p.role, p, None, first) for p in ctx.claim.providers if p.npi]
+    out += [(p.role, p, line, ctx.service_date(line) or first)
+            for line in ctx.claim.lines for p in line.providers if p.npi]
+    return tuple(out)
+
+
 def named(ctx: ClaimContext) -> tuple[Named, ...]:
     """Every NPI of the claim: billing, 2310x and 2420x providers; worked out once."""
     return ctx.once("provider-npis", _named, ctx)
 
 
 def _named(ctx: ClaimContext) -> tuple[Named, ...]:
-    first = _first_day(ctx)
-    out = []
-    billing = ctx.record.billing_provider
-    if billing is not None and billing.npi:
-        out.append(Named("85", billing.entity_type, billing.npi, billing.taxonomy,
-                         billing.location, None, first))
-    out += [_of(p, None, first) for p in ctx.claim.providers if p.npi]
-    out += [_of(p, line, ctx.service_date(line) or first)
-            for line in ctx.claim.lines for p in line.providers if p.npi]
-    return tuple(out)
+    return tuple(Named(role, p.entity_type, p.npi, p.taxonomy, p.location, line, day)
+                 for role, p, line, day in sent_npis(ctx))
 
 
 def named_once_each(ctx: ClaimContext) -> tuple[Named, ...]:
@@ -181,11 +199,6 @@ def _once_each_of(ctx: ClaimContext) -> tuple[Named, ...]:
     return tuple(_once_each(named(ctx)))
 
 
-def _of(provider: Provider, line: ServiceLine | None, day: date | None) -> Named:
-    return Named(provider.role, provider.entity_type, provider.npi, provider.taxonomy,
-                 provider.location, line, day)
-
-
 def _once_each(items) -> Iterator[Named]:
     """Each (role, NPI) once: a provider named on every line is one finding, not ten."""
     seen = set()
@@ -195,9 +208,61 @@ def _once_each(items) -> Iterator[Named]:
             yield item
 
 
+def looked_up(ctx: ClaimContext) -> tuple[tuple[Named, NpiRecord | None], ...]:
+    """``named_once_each``, each with its NPPES record (None: the file does not list the NPI);
+    looked up once for the four rules that read them. () without the file."""
+    return ctx.once("provider-npi-records", _records_of, ctx)
+
+
+def _records_of(ctx: ClaimContext) -> tuple[tuple[Named, NpiRecord | None], ...]:
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return ()
+    record = index.record
+    return tuple((item, record(item.npi)) for item in named_once_each(ctx))
+
+
+def _entity_doubt(role: str, sent: str, record: NpiRecord, kind: str) -> bool:
+    """Whether ``npi-entity-type`` may say something of an NPI in ``role`` sent with NM102
+    ``sent``: NPPES gives another entity type, or one the role (or an 837I's billing
+    provider) does not take."""
+    entity = record.entity_type
+    return bool(entity) and (
+        entity != sent
+        or (entity == "2" and role in PERSONS)
+        or (entity == "1" and (role in ORGANISATIONS or (role == "85" and kind == "837I"))))
+
+
+def _taxonomy_doubt(taxonomy: str, record: NpiRecord) -> bool:
+    """Whether PRV03 ``taxonomy`` is one NPPES does not list for the NPI of ``record``."""
+    return bool(taxonomy) and bool(record.taxonomies) and \
+        taxonomy.upper() not in record.taxonomies
+
+
+def _nppes_doubts(ctx: ClaimContext) -> bool:
+    """True when NPPES does not list an NPI of the claim, or lists it out of force on its
+    date, of another entity type than its loop says or takes, or without the taxonomy sent:
+    the four NPPES rules look at nothing else (most claims have none of it)."""
+    index = ctx.resource(NPPES, NppesIndex)
+    if index is None:
+        return False
+    kind = ctx.kind
+    for role, provider, _, day in sent_npis(ctx):
+        record = index.record(provider.npi)
+        if record is None or (day is not None and not record.active_on(day)) \
+                or _entity_doubt(role, provider.entity_type, record, kind) \
+                or _taxonomy_doubt(provider.taxonomy, record):
+            return True
+    return False
+
+
+NPPES_GATE = Gate("nppes-doubts", _nppes_doubts)
+
+
 @rule("npi-not-in-nppes", severity=REJECT, stc=("A7", "562"),
       summary="an NPI on the claim is not in the NPPES file",
-      source=SOURCE_NPPES.format("every NPI issued, with its deactivation"), needs=(NPPES,))
+      source=SOURCE_NPPES.format("every NPI issued, with its deactivation"), needs=(NPPES,),
+      gate=NPPES_GATE)
 def npi_not_in_nppes(ctx: ClaimContext) -> Iterator[Hit]:
     """Every NPI on the claim was issued: NPPES lists it (deactivated ones too).
 
@@ -211,8 +276,8 @@ def npi_not_in_nppes(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in named_once_each(ctx):
-        if index.record(item.npi) is not None:
+    for item, record in looked_up(ctx):
+        if record is not None:
             continue
         later = item.day is not None and item.day > index.snapshot
         yield Hit(f"{item.who()} NPI {item.npi} is not in the NPPES file ({index.label()})"
@@ -227,7 +292,7 @@ def npi_not_in_nppes(ctx: ClaimContext) -> Iterator[Hit]:
 @rule("npi-inactive", severity=REJECT, stc=("A7", "562"),
       summary="an NPI is deactivated (or not yet issued) on the date of service",
       source=SOURCE_NPPES.format("enumeration, deactivation and reactivation dates"),
-      needs=(NPPES,))
+      needs=(NPPES,), gate=NPPES_GATE)
 def npi_inactive(ctx: ClaimContext) -> Iterator[Hit]:
     """An NPI must be in force on the date of service: issued, and not deactivated then.
 
@@ -238,8 +303,7 @@ def npi_inactive(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in named_once_each(ctx):
-        record = index.record(item.npi)
+    for item, record in looked_up(ctx):
         if record is None or item.day is None or record.active_on(item.day):
             continue
         if record.enumerated is not None and item.day < record.enumerated:
@@ -259,7 +323,7 @@ def npi_inactive(ctx: ClaimContext) -> Iterator[Hit]:
 @rule("npi-entity-type", severity=REJECT, stc=("A7", "562"),
       summary="an NPI's entity type (person or organisation) does not fit its loop",
       source=SOURCE_NPPES.format("Entity Type Code; 837P/837I 2010AA, 2310x, 2420x NM102"),
-      needs=(NPPES,))
+      needs=(NPPES,), gate=NPPES_GATE)
 def npi_entity_type(ctx: ClaimContext) -> Iterator[Hit]:
     """NM102 says a person (1) or an organisation (2): NPPES must say the same of the NPI.
 
@@ -273,9 +337,9 @@ def npi_entity_type(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in named_once_each(ctx):
-        record = index.record(item.npi)
-        if record is None or not record.entity_type:
+    kind = ctx.kind
+    for item, record in looked_up(ctx):
+        if record is None or not _entity_doubt(item.role, item.entity_type, record, kind):
             continue
         words = {"1": "an individual", "2": "an organisation"}
         found = words[record.entity_type]
@@ -311,10 +375,28 @@ def _taxonomies(ctx: ClaimContext) -> Iterator[Named]:
             yield item
 
 
+def _nucc_doubts(ctx: ClaimContext) -> bool:
+    """True when a taxonomy of the claim dated by its service is not a code of the NUCC set
+    in force then, or no set given is (that Notice): ``taxonomy-unknown`` looks at nothing
+    else."""
+    codes = ctx.resource(NUCC, TaxonomySet)
+    if codes is None:
+        return False
+    for _, provider, _, day in sent_npis(ctx):
+        if provider.taxonomy and day is not None:
+            release = codes.release_for(day)
+            if release is None or provider.taxonomy.upper() not in release.codes:
+                return True
+    return False
+
+
+NUCC_GATE = Gate("nucc-doubts", _nucc_doubts)
+
+
 @rule("taxonomy-unknown", severity=REJECT, stc=("A7", "145"),
       summary="a PRV taxonomy code is not in the NUCC code set in force on the date",
       source="NUCC Health Care Provider Taxonomy code set (the user's --nucc-taxonomy; see "
-             "docs/providers.md); PRV03", needs=(NUCC,))
+             "docs/providers.md); PRV03", needs=(NUCC,), gate=NUCC_GATE)
 def taxonomy_unknown(ctx: ClaimContext) -> Iterator[Hit | Notice]:
     """A provider's taxonomy (PRV03) is a code of the NUCC set in force on the date of service.
 
@@ -344,7 +426,7 @@ def taxonomy_unknown(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 @rule("taxonomy-not-npis", severity=WARN, stc=("A7", "145"),
       summary="a PRV taxonomy code is not one NPPES lists for the provider's NPI",
       source=SOURCE_NPPES.format("Healthcare Provider Taxonomy Code_1 to _15; PRV03"),
-      needs=(NPPES,))
+      needs=(NPPES,), gate=NPPES_GATE)
 def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
     """The taxonomy a claim gives for a provider is one the provider registered in NPPES.
 
@@ -356,10 +438,8 @@ def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
     index = ctx.resource(NPPES, NppesIndex)
     if index is None:
         return
-    for item in _taxonomies(ctx):
-        record = index.record(item.npi)
-        if record is None or not record.taxonomies or \
-                item.taxonomy.upper() in record.taxonomies:
+    for item, record in looked_up(ctx):
+        if record is None or not _taxonomy_doubt(item.taxonomy, record):
             continue
         yield Hit(f"{item.who()} taxonomy {item.taxonomy} is not one NPPES lists for NPI "
                   f"{item.npi} ({', '.join(record.taxonomies)}; {index.label()}).",
@@ -370,20 +450,16 @@ def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
 
 # -- ordering and referring providers --------------------------------------------------------
 
-def _needs(ctx: ClaimContext, line: ServiceLine | None,
-           lists: tuple[CodeList, CodeList, CodeList] | None = None) -> str | None:
-    """The PECOS column the service needs of its ordering or referring provider, or None."""
+def _bill_needs(ctx: ClaimContext) -> str | None:
+    """The PECOS column an institutional home-health or hospice bill needs of its ordering
+    or referring provider, or None."""
     profile = ctx.profile
-    if line is None:  # the claim: an institutional home-health or hospice bill
-        kind = ctx.claim.facility_code[:2]
-        if kind in profile.list("home-health-bill-types"):
-            return "HHA"
-        if kind in profile.list("hospice-bill-types"):
-            return "HOSPICE"
-        return None
-    if ctx.kind != "837P" or line.procedure_qualifier != "HC":
-        return None
-    return _column(lists or _ordered_lists(profile), line.procedure)
+    kind = ctx.claim.facility_code[:2]
+    if kind in profile.list("home-health-bill-types"):
+        return "HHA"
+    if kind in profile.list("hospice-bill-types"):
+        return "HOSPICE"
+    return None
 
 
 def _ordered_lists(profile: Profile) -> tuple[CodeList, CodeList, CodeList]:
@@ -392,13 +468,45 @@ def _ordered_lists(profile: Profile) -> tuple[CodeList, CodeList, CodeList]:
             profile.list("order-refer-part-b-codes"))
 
 
-@lru_cache(maxsize=4096)  # the same codes come back on every claim
+@lru_cache(maxsize=8)  # one a profile
+def _columns(lists: tuple[CodeList, CodeList, CodeList]) -> Callable[[str], str | None]:
+    """``_column`` of ``lists``, by code: the same codes come back on every claim (and the
+    lists are hashed once a claim, not once a line)."""
+    return lru_cache(maxsize=4096)(partial(_column, lists))
+
+
 def _column(lists: tuple[CodeList, CodeList, CodeList], code: str) -> str | None:
     """PMD, DME or PARTB: the first of the profile's lists (in that order) holding ``code``."""
     for column, codes in zip(("PMD", "DME", "PARTB"), lists, strict=True):
         if code in codes:
             return column
     return None
+
+
+def _ordered_services(ctx: ClaimContext) -> tuple[tuple[ServiceLine | None, str], ...]:
+    """What needs an orderer enrolled for it: the bill (None), then each line, with the PECOS
+    column; worked out once for the gate and the rule."""
+    return ctx.once("order-refer-services", _services_of, ctx)
+
+
+def _services_of(ctx: ClaimContext) -> tuple[tuple[ServiceLine | None, str], ...]:
+    wanted: list[tuple[ServiceLine | None, str]] = []
+    claim_needs = _bill_needs(ctx)
+    if claim_needs is not None:
+        wanted.append((None, claim_needs))
+    if ctx.kind == "837P":  # a professional line's HCPCS code, by the profile's lists
+        column = _columns(_ordered_lists(ctx.profile))
+        wanted += [(line, need) for line in ctx.claim.lines
+                   if line.procedure_qualifier == "HC" and (need := column(line.procedure))]
+    return tuple(wanted)
+
+
+def _bills_ordered_services(ctx: ClaimContext) -> bool:
+    return bool(_ordered_services(ctx))
+
+
+# the rule looks at the services that need an enrolled orderer only
+ORDERED_GATE = Gate("order-refer-services", _bills_ordered_services)
 
 
 WORDS = {"PARTB": "Part B clinical laboratory and imaging services", "DME": "DMEPOS",
@@ -426,7 +534,7 @@ def _orderer(ctx: ClaimContext, line: ServiceLine | None) -> Provider | None:
       summary="the ordering/referring provider of a lab, imaging, DME or home-health service "
               "may not order it (PECOS)",
       source="CMS PECOS Order and Referring file (the user's --pecos-order-refer; see "
-             "docs/providers.md); 42 CFR 424.507", needs=(PECOS,))
+             "docs/providers.md); 42 CFR 424.507", needs=(PECOS,), gate=ORDERED_GATE)
 def order_refer_not_eligible(ctx: ClaimContext) -> Iterator[Hit]:
     """Medicare pays ordered services only when the orderer is enrolled to order them.
 
@@ -442,15 +550,8 @@ def order_refer_not_eligible(ctx: ClaimContext) -> Iterator[Hit]:
     table = ctx.resource(PECOS, OrderReferring)
     if table is None:
         return
-    wanted: list[tuple[ServiceLine | None, str]] = []
-    claim_needs = _needs(ctx, None)
-    if claim_needs is not None:
-        wanted.append((None, claim_needs))
-    lists = _ordered_lists(ctx.profile)  # once, not once a line
-    wanted += [(line, need) for line in ctx.claim.lines
-               if (need := _needs(ctx, line, lists)) is not None]
     seen = set()
-    for line, need in wanted:
+    for line, need in _ordered_services(ctx):
         provider = _orderer(ctx, line)
         if provider is None or (provider.npi, need) in seen:
             continue
