@@ -170,6 +170,22 @@ def test_a_service_after_the_snapshot_by_an_unlisted_npi_is_only_a_warning(tmp_p
     assert finding.severity.value == "warn" and "issued since" in finding.message
 
 
+def test_a_professional_place_of_service_is_not_read_as_a_bill_type(tmp_path):
+    # an 837P's CLM05-1 is a place of service: 34 (hospice) and 81 (independent laboratory)
+    # are places, not hospice bills, so an office visit there with a referring provider
+    # whom PECOS lists for nothing asks nothing of PECOS; the same provider on an 837I
+    # hospice bill (081x) does not pass
+    claims = [build.visit(f"POS-{pos}", "99213", referring=build.DOCTOR, pos=pos)
+              for pos in ("34", "81", "32")]
+    text = build.interchange("837p", claims)
+    found = [(c.claim.id, f.rule) for c in _scrub(text, tmp_path, _resources())
+             for f in c.findings]
+    assert not [rule for _, rule in found if rule == "order-refer-not-eligible"], found
+    hospice = build.interchange("837i", [build.hha("HOSP-A")], bill_type="81")
+    assert "order-refer-not-eligible" in {
+        f.rule for c in _scrub(hospice, tmp_path, _resources()) for f in c.findings}
+
+
 def test_without_the_files_the_rules_say_so_once_and_do_not_run(tmp_path):
     text = build.interchange("837p", [build.visit("NONE-A", "80053",
                                                   referring=build.NO_PART_B),

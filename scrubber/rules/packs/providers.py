@@ -452,7 +452,11 @@ def taxonomy_not_npis(ctx: ClaimContext) -> Iterator[Hit]:
 
 def _bill_needs(ctx: ClaimContext) -> str | None:
     """The PECOS column an institutional home-health or hospice bill needs of its ordering
-    or referring provider, or None."""
+    or referring provider, or None. Only an 837I has a type of bill: an 837P's CLM05-1 is
+    its place of service, where 32-34 and 81-82 are places (a nursing facility, an
+    independent laboratory ...), not home-health or hospice bills."""
+    if ctx.kind != "837I":
+        return None
     profile = ctx.profile
     kind = ctx.claim.facility_code[:2]
     if kind in profile.list("home-health-bill-types"):
