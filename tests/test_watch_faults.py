@@ -82,8 +82,12 @@ def test_killed_workers_busy_and_idle_lose_nothing(tmp_path):
         (inbox / f"k{n:02d}.x12").write_text(batch_file(n, reject=n % 5 == 0))
     proc = watch(tmp_path, "--no-ledger")
     try:
+        # two kills while files are in hand: a file alone in hand when its worker dies is
+        # charged with the death and filed as poison at the third (WatchSettings.
+        # worker_deaths), and a kill landing as a fresh pool takes its first file can find
+        # it alone each time (CI once saw k00 filed under failed/ after three kills)
         kills = 0
-        while kills < 3 and wait_for(lambda: children(proc.pid), 60):
+        while kills < 2 and wait_for(lambda: children(proc.pid), 60):
             os.kill(children(proc.pid)[0], signal.SIGKILL)  # busy or idle: either way
             kills += 1
             time.sleep(0.5)
