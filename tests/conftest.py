@@ -110,3 +110,19 @@ def tmpfs(tmp_path):
         yield folder
     finally:
         subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.fixture
+def runs(monkeypatch):
+    """The ids of the rules run, in order, through a spy on Rule.run."""
+    from scrubber.rules.registry import Rule
+
+    seen: list[str] = []
+    real = Rule.run
+
+    def spy(self, context):
+        seen.append(self.id)
+        return real(self, context)
+
+    monkeypatch.setattr(Rule, "run", spy)
+    return seen

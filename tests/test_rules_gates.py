@@ -97,19 +97,11 @@ def test_a_line_dated_outside_the_fee_schedule_still_says_so(rule_id, resources)
     assert said(found) == said(scrubbed(data, ungated(resources["pfs"], (rule_id,))))
 
 
-def test_a_claim_billing_none_of_it_skips_the_gated_rules(resources, monkeypatch):
-    seen: list[str] = []
-    real = Rule.run
-
-    def spy(self, context):
-        seen.append(self.id)
-        return real(self, context)
-
-    monkeypatch.setattr(Rule, "run", spy)
+def test_a_claim_billing_none_of_it_skips_the_gated_rules(resources, runs):
     data = pfs.rules.interchange("837p", [[pfs.visit("G-NONE", "99213", "99214")]]).encode()
     everything = resources["pfs"].merged(resources["place"]).merged(resources["addons"])
     scrubbed(data, Engine(PROFILE, resources=everything))
-    ran = set(seen)
+    ran = set(runs)
     assert "pfs-global-period" in ran  # its gate: an E/M visit (or a global surgery code)
     assert not ran & {"pfs-pctc-modifier", "pfs-bilateral", "pfs-not-valid", "pfs-bundled",
                       "pos-facility-only", "clia-number", "addon-primary"}
@@ -148,20 +140,12 @@ def test_the_provider_gates_let_each_npi_problem_through(kind, claim, options, r
     assert said(found) == said(scrubbed(data, ungated(resources["providers"])))
 
 
-def test_a_claim_whose_npis_are_all_in_order_skips_the_provider_rules(resources, monkeypatch):
-    seen: list[str] = []
-    real = Rule.run
-
-    def spy(self, context):
-        seen.append(self.id)
-        return real(self, context)
-
-    monkeypatch.setattr(Rule, "run", spy)
+def test_a_claim_whose_npis_are_all_in_order_skips_the_provider_rules(resources, runs):
     data = providers.interchange("837p", [providers.visit(
         "G-FINE", "99213", rendering=providers.DOCTOR, taxonomy="207Q00000X")]).encode()
     found = scrubbed(data, Engine(PROFILE, resources=resources["providers"]))
     assert not [f for c in found for f in c.findings if f.rule.startswith(("npi-", "tax"))]
-    assert not set(seen) & {"npi-not-in-nppes", "npi-inactive", "npi-entity-type",
+    assert not set(runs) & {"npi-not-in-nppes", "npi-inactive", "npi-entity-type",
                             "taxonomy-unknown", "taxonomy-not-npis", "order-refer-not-eligible"}
 
 

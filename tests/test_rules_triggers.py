@@ -47,20 +47,6 @@ def untriggered() -> Engine:
     return Engine(PROFILE, [replace(r, trigger=None, claim_kinds=KINDS) for r in all_rules()])
 
 
-@pytest.fixture
-def runs(monkeypatch):
-    """The ids of the rules run, in order, through a spy on Rule.run."""
-    seen: list[str] = []
-    real = Rule.run
-
-    def spy(self, context):
-        seen.append(self.id)
-        return real(self, context)
-
-    monkeypatch.setattr(Rule, "run", spy)
-    return seen
-
-
 def test_the_96523_rules_declare_the_profile_list_they_look_at():
     pack = [r for r in all_rules() if r.id.startswith("96523-")]
     assert pack and all(r.trigger is not None for r in pack)
