@@ -149,7 +149,7 @@ def _rvu_facts(ctx: ClaimContext) -> frozenset[str]:
             facts.add(NONFACILITY_NA)
         if _visit(line, em, bypass):
             facts.add(VISIT)
-        elif entry.global_days in GLOBAL_DAYS:
+        elif entry.global_days in GLOBAL_PERIODS:
             facts.add(GLOBAL_SURGERY)
     return frozenset(facts)
 
@@ -485,7 +485,8 @@ def status_note(ctx: ClaimContext) -> Iterator[Hit | Notice]:
 # -- global surgery ----------------------------------------------------------------------------
 
 _REACH = timedelta(days=SPAN_DAYS - 1)  # how far back a surgery's global period reaches
-GLOBAL_DAYS = ("000", "010", "090")  # the global surgery indicators with a period (_window)
+# the global surgery indicators with a period: days before and after the surgery it takes
+GLOBAL_PERIODS = {"000": (0, 0), "010": (0, 10), "090": (1, 90)}
 
 
 def _visit(line: ServiceLine, em: CodeList, bypass: CodeList) -> bool:
@@ -496,13 +497,11 @@ def _visit(line: ServiceLine, em: CodeList, bypass: CodeList) -> bool:
 
 def _window(glob: str, surgery: date) -> tuple[date, date] | None:
     """The days an E/M visit falls in the global period of a surgery on ``surgery``."""
-    if glob == "000":
-        return surgery, surgery
-    if glob == "010":
-        return surgery, surgery + timedelta(days=10)
-    if glob == "090":
-        return surgery - timedelta(days=1), surgery + timedelta(days=90)
-    return None
+    period = GLOBAL_PERIODS.get(glob)
+    if period is None:
+        return None
+    before, after = period
+    return surgery - timedelta(days=before), surgery + timedelta(days=after)
 
 
 @rule("pfs-global-period", severity=REJECT, stc=("A8", "453"), claim_kinds=PROFESSIONAL,
