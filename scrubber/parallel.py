@@ -123,6 +123,17 @@ def shares(paths: Sequence[str], jobs: int) -> list[Share]:
     return [Share(k, jobs, tuple(paths), bases, tuple(cuts)) for k in range(jobs)]
 
 
+def set_starts(head: bytes) -> re.Pattern[bytes] | None:
+    """A pattern whose group 1 is where an ST segment starts, by the delimiters of the ISA
+    that ``head`` (a file's first bytes) opens with; None when it opens with none (after a
+    byte-order mark or blank lines)."""
+    at = head.find(b"ISA", 0, 8)
+    if at < 0 or len(head) < at + ISA_LENGTH:
+        return None
+    element, terminator = head[at + 3:at + 4], head[at + ISA_LENGTH - 1:at + ISA_LENGTH]
+    return re.compile(re.escape(terminator) + rb"[\r\n]*(ST" + re.escape(element) + b")")
+
+
 _LOOK = 4 << 20  # bytes read each side of an equal-bytes cut to find a set's start (early,
 # while the parent is small: its peak comes later)
 
@@ -133,17 +144,14 @@ def _nearest_set(path: str, target: int, size: int) -> int:
     cannot be read (the cut then only balances less well: ownership stays exact)."""
     try:
         with open(path, "rb") as f:
-            head = f.read(ISA_LENGTH + 8)
-            at = head.find(b"ISA", 0, 8)  # after a byte-order mark or blank lines
-            if at < 0 or len(head) < at + ISA_LENGTH:
+            pattern = set_starts(f.read(ISA_LENGTH + 8))
+            if pattern is None:
                 return target
-            element, terminator = head[at + 3:at + 4], head[at + ISA_LENGTH - 1:at + ISA_LENGTH]
             start = max(0, target - _LOOK)
             f.seek(start)
             window = f.read(min(size, target + _LOOK) - start)
     except OSError:
         return target
-    pattern = re.compile(re.escape(terminator) + rb"[\r\n]*(ST" + re.escape(element) + b")")
     candidates = [start + m.start(1) for m in pattern.finditer(window)]
     candidates += [edge for edge in (0, size) if abs(edge - target) <= _LOOK]
     if not candidates:

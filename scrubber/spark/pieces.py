@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -140,18 +139,15 @@ _HEAD = 64 << 10  # bytes read to find a file's first transaction set
 def _first_set(path: str) -> int:
     """The byte offset of the file's first ST segment; 0 when it is not in the first
     ``_HEAD`` bytes or the delimiters cannot be read (no share is then left out)."""
-    from scrubber.x12.delimiters import ISA_LENGTH
+    from scrubber.parallel import set_starts
 
     try:
         with open(path, "rb") as stream:
             head = stream.read(_HEAD)
     except OSError:
         return 0
-    at = head.find(b"ISA", 0, 8)  # after a byte-order mark or blank lines
-    if at < 0 or len(head) < at + ISA_LENGTH:
-        return 0
-    element, terminator = head[at + 3:at + 4], head[at + ISA_LENGTH - 1:at + ISA_LENGTH]
-    found = re.search(re.escape(terminator) + rb"[\r\n]*(ST" + re.escape(element) + b")", head)
+    pattern = set_starts(head)
+    found = pattern.search(head) if pattern is not None else None
     return found.start(1) if found else 0
 
 
