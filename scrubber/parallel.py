@@ -1,7 +1,8 @@
 """One run over several processes: ``scrub check --jobs N``.
 
-The run's bytes (its files one after another) are cut into N equal ranges, and
-each worker process owns the transaction sets whose ST starts in its range.
+The run's bytes (its files one after another) are cut into N ranges, each cut at
+the transaction set start nearest an equal-bytes point (``shares``), and each
+worker process owns the transaction sets whose ST starts in its range.
 Every worker tokenizes every file (cheap: about 1 % of a scrub) so that the
 envelope checks, segment numbers and positions stay whole and exact, but it
 reads only its own sets into claims (``read(owns=...)``: the others' claims
