@@ -524,3 +524,39 @@ def test_a_run_that_fails_midway_sends_nothing_and_a_dead_one_is_discarded(ledge
             time.sleep(0.05)
         assert swept == 1
         assert store.stats()["claims"] == 0 and store.recordings() == []
+
+
+def test_a_run_killed_mid_statement_frees_its_recording_on_postgres(pg_schema, tmp_path):
+    # the run holds a recording's lease (a session lock) and is killed while the server
+    # runs a long statement for it: the server notices the dead client within a second
+    # (client_connection_check_interval), not when the statement would have ended (60 s)
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    key = "5c" * 32
+    script = (
+        "import sys\n"
+        "from scrubber.ledger import open_store\n"
+        f"store = open_store({pg_schema!r}, key=bytes.fromhex({key!r}))\n"
+        "print(store.begin_recording(), flush=True)\n"
+        "store._run('SELECT pg_sleep(60)')\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        recording = child.stdout.readline().strip()
+        assert recording
+        time.sleep(1.0)  # in pg_sleep by now
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    started = time.monotonic()
+    left = None
+    while time.monotonic() - started < 30:  # well under the 60 s the statement would take
+        with open_store(pg_schema, key=bytes.fromhex(key)) as store:
+            left = [r.id for r in store.recordings()]
+        if recording not in left:
+            break
+        time.sleep(0.2)
+    assert recording not in left, "the killed run's recording is still leased"
