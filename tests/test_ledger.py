@@ -388,6 +388,32 @@ def test_checking_reads_the_ledger_but_records_only_when_asked(ledger_target):
         assert {s.submission for s in store.submissions()} == {"SCRUBTESTSUBM:000000199"}
 
 
+def test_a_check_reads_the_ledger_a_block_of_claims_at_a_time(ledger_target, monkeypatch):
+    """Without recording, a block's ledger days and copies come from a few batched queries
+    (``reader``), not one or more per claim: over a network the round trips are the cost.
+    The findings are those of reading claim by claim."""
+    claims = [build.claim(f"BL-{n}", [VISIT], patient=build.SAM if n % 2 else build.ALEX)
+              for n in range(40)]
+    data = build.interchange("837p", [claims], control="000000301").encode()
+    with open_store(ledger_target) as store:
+        _scrub(store, data, record=True)
+        queries = []
+        run = store._run
+
+        def counted(sql, *args):
+            queries.append(sql)
+            return run(sql, *args)
+        monkeypatch.setattr(store, "_run", counted)
+        resent = data.replace(b"000000301", b"000000302")
+        found = [[f.rule for f in c.findings] for c in _scrub(store, resent, record=False)]
+        assert found == [["duplicate-claim"]] * 40
+        assert 0 < len(queries) <= 4, queries  # 40 claims: their days, then their copies
+        monkeypatch.setattr("scrubber.rules.engine.LedgerBatchReader", type(None))
+        assert [[f.rule for f in c.findings]
+                for c in _scrub(store, resent, record=False)] == found  # claim by claim
+        assert len(queries) > 80  # a day and a copy per claim
+
+
 def test_duplicate_claim_can_be_made_a_reject_by_the_profile(tmp_path):
     profile = tmp_path / "strict.xml"
     profile.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<profile name="strict">'

@@ -22,7 +22,7 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast, runtime_checkable
 
 from scrubber.model.claim_body import LineKey
 from scrubber.model.claims import ClaimRecord, Location
@@ -79,6 +79,15 @@ class LedgerReader(Protocol):
 
     def lines_between(self, identity: tuple[str, str, str, str, str], first: date, last: date,
                       *, exclude_submission: str | None = None) -> Sequence[LedgerLine]: ...
+
+
+@runtime_checkable
+class LedgerBatchReader(LedgerReader, Protocol):
+    """A store that answers many claims' reads from a few queries (scrubber.ledger.store)."""
+
+    def lock_keys(self, record: ClaimRecord) -> frozenset[str]: ...
+
+    def reader(self, keys: Iterable[str]) -> LedgerReader: ...  # ``lock_keys``' of the claims
 
 
 class LedgerDecision(LedgerReader, Protocol):
@@ -158,7 +167,7 @@ class Engine:
         running the rule again. A rule is a function of its context alone, so
         one that did not read the ledger yields the same against any ledger:
         a recording scrubs a batch first, then decides it under the ledger's
-        lock running only the rules that read it (``_scrub_recording``).
+        lock running only the rules that read it (``_decide``).
         """
         submission = submission if submission is not None else submission_id(record)
         if day is None:
@@ -742,28 +751,21 @@ def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextInde
     failed the implementation-guide check) is not scrubbed. With a
     ``recording`` (and a ``LedgerRecorder`` as ``ledger``) each accepted claim
     is recorded, held under that recording, in the same locked transaction that
-    read its day from the ledger (``_scrub_recording``). A claim ``skip`` is
+    read its day from the ledger (``_decide``). A claim ``skip`` is
     true for is counted and passed on as it came (another process scrubs it:
     scrubber.parallel).
     """
     if recording is not None and ledger is not None:
-        yield from _scrub_recording(events, engine, index, cast("LedgerRecorder", ledger),
-                                    held, recording, first=first, skip=skip)
-        return
-    ordinal = first - 1
-    for event in events:
-        if event.__class__ is not _CLAIM_RECORD:
-            yield event
-            continue
-        ordinal += 1
-        if skip is not None and skip(event):
-            yield event
-            continue
-        reason = held(event) if held is not None else None
-        if reason is not None:
-            yield held_claim(event, reason)
-            continue
-        yield _scrub_one(engine, event, ordinal, index, ledger)
+        recorder = cast("LedgerRecorder", ledger)
+        yield from _in_blocks(events, partial(_decide, engine, index, recorder, recording),
+                              held, first, skip)
+    elif isinstance(ledger, LedgerBatchReader):
+        batched = ledger
+        yield from _in_blocks(events, partial(_prefetched, engine, index, batched),
+                              held, first, skip)
+    else:  # a claim at a time: its reads are its own queries, or none
+        yield from _in_blocks(events, partial(_each, engine, index, ledger), held, first, skip,
+                              size=1)
 
 
 def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayContextIndex,
@@ -789,62 +791,94 @@ def _scrub_one(engine: Engine, record: ClaimRecord, ordinal: int, index: DayCont
 _DECISION_BATCH = 256
 
 
-def _scrub_recording(events: Iterable[Event], engine: Engine, index: DayContextIndex,
-                     ledger: LedgerRecorder, held: Callable[[ClaimRecord], Hold | None] | None,
-                     recording: str, *, first: int = 1,
-                     skip: Callable[[ClaimRecord], bool] | None = None
-                     ) -> Iterator[Event | ScrubbedClaim]:
-    """Pass 2 with recording: claims decided and recorded a batch per locked transaction.
+Block = list[tuple[int, ClaimRecord]]  # claims scrubbed together, each with its ordinal
 
-    Two workers scrubbing the same patient and day at once take turns: the
-    second reads what the first held. Events wait in ``out`` until their batch
-    is decided, so nothing is yielded (and handed to a slow consumer) while the
-    ledger's locks are held.
-    """
+
+def _in_blocks(events: Iterable[Event], decide: Callable[[Block], list[ScrubbedClaim]],
+               held: Callable[[ClaimRecord], Hold | None] | None, first: int,
+               skip: Callable[[ClaimRecord], bool] | None, size: int = _DECISION_BATCH
+               ) -> Iterator[Event | ScrubbedClaim]:
+    """Pass 2 a block of claims at a time: ``decide`` scrubs each block of up to ``size``
+    claims (with their ordinals) at once. The events after a block's first claim wait in
+    ``out`` until it is decided, and come out in the order they came; a claim ``skip`` is
+    true for (another worker's) decides the block first, so that none waits."""
     out: list = []
-    batch: list[tuple[int, int, ClaimRecord]] = []  # (slot in out, ordinal, claim)
+    block: Block = []  # (ordinal, claim)
+    slots: list[int] = []  # where each claim of the block goes in ``out``
 
-    def decide() -> Iterator[Event | ScrubbedClaim]:
-        if batch:
-            # the rules that read nothing of the ledger run before its lock is taken (the
-            # ledger's lock serializes every decision on SQLite: it is held for the ledger's
-            # part only); their hits wait in a memo per claim (Engine.scrub). What the
-            # ledger records of a claim but its verdict (``prepare``) is made before it too.
-            memos: list[dict[str, tuple]] = []
-            ready = []
-            for _, ordinal, record in batch:
-                memos.append({})
-                ready.append(ledger.prepare(
-                    _scrub_one(engine, record, ordinal, index, None, memos[-1])))
-            # the keys to hold, from the prepared rows (``lock_keys`` would build every
-            # claim's lines and hash its patient again)
-            keys = set().union(*(ledger.prepared_keys(p) for p in ready))
-            with ledger.deciding(keys, recording=recording) as decision:
-                for (slot, ordinal, record), memo, prepared in zip(batch, memos, ready,
-                                                                   strict=True):
-                    scrubbed = _scrub_one(engine, record, ordinal, index, decision, memo)
-                    decision.record(submission_id(record),
-                                    replace(prepared, rejected=scrubbed.rejected))
-                    out[slot] = scrubbed
-            batch.clear()
+    def flush() -> Iterator[Event | ScrubbedClaim]:
+        if block:
+            for slot, scrubbed in zip(slots, decide(block), strict=True):
+                out[slot] = scrubbed
+            block.clear()
+            slots.clear()
         yield from out
         out.clear()
 
     ordinal = first - 1
     for event in events:
-        if event.__class__ is not _CLAIM_RECORD:
-            out.append(event)
-            continue
-        ordinal += 1
-        if skip is not None and skip(event):
-            out.append(event)
-            continue
-        reason = held(event) if held is not None else None
-        if reason is not None:
-            out.append(held_claim(event, reason))
-            continue
-        batch.append((len(out), ordinal, event))
-        out.append(None)
-        if len(batch) >= _DECISION_BATCH:
-            yield from decide()
-    yield from decide()
+        item: Event | ScrubbedClaim = event
+        if event.__class__ is _CLAIM_RECORD:
+            ordinal += 1
+            if skip is not None and skip(event):
+                yield from flush()  # another worker's share: none of its claims waits in out
+            else:
+                reason = held(event) if held is not None else None
+                if reason is None:
+                    slots.append(len(out))
+                    block.append((ordinal, event))
+                    out.append(None)
+                    if len(block) >= size:
+                        yield from flush()
+                    continue
+                item = held_claim(event, reason)
+        if block:
+            out.append(item)
+        else:
+            yield item
+    yield from flush()
+
+
+def _each(engine: Engine, index: DayContextIndex, ledger: LedgerReader | None, block: Block
+          ) -> list[ScrubbedClaim]:
+    return [_scrub_one(engine, record, ordinal, index, ledger) for ordinal, record in block]
+
+
+def _prefetched(engine: Engine, index: DayContextIndex, ledger: LedgerBatchReader,
+                block: Block) -> list[ScrubbedClaim]:
+    """A block scrubbed against one batched read of the ledger (``reader``): its days and
+    copies in a query per 200 keys, not one or more per claim. Over a network (PostgreSQL)
+    the round trips, not the rows, are the cost of a check."""
+    view = ledger.reader(set().union(*(ledger.lock_keys(record) for _, record in block)))
+    return [_scrub_one(engine, record, ordinal, index, view) for ordinal, record in block]
+
+
+def _decide(engine: Engine, index: DayContextIndex, ledger: LedgerRecorder, recording: str,
+            block: Block) -> list[ScrubbedClaim]:
+    """A block decided and recorded in one locked ledger transaction, held under
+    ``recording``.
+
+    Two workers scrubbing the same patient and day at once take turns: the
+    second reads what the first held. Nothing is yielded (and handed to a slow
+    consumer) while the ledger's locks are held (``_in_blocks``).
+    """
+    # the rules that read nothing of the ledger run before its lock is taken (the ledger's
+    # lock serializes every decision on SQLite: it is held for the ledger's part only);
+    # their hits wait in a memo per claim (Engine.scrub). What the ledger records of a
+    # claim but its verdict (``prepare``) is made before it too.
+    memos: list[dict[str, tuple]] = []
+    ready = []
+    for ordinal, record in block:
+        memos.append({})
+        ready.append(ledger.prepare(_scrub_one(engine, record, ordinal, index, None,
+                                               memos[-1])))
+    # the keys to hold, from the prepared rows (``lock_keys`` would build every claim's
+    # lines and hash its patient again)
+    keys = set().union(*(ledger.prepared_keys(p) for p in ready))
+    decided = []
+    with ledger.deciding(keys, recording=recording) as decision:
+        for (ordinal, record), memo, prepared in zip(block, memos, ready, strict=True):
+            scrubbed = _scrub_one(engine, record, ordinal, index, decision, memo)
+            decision.record(submission_id(record), replace(prepared, rejected=scrubbed.rejected))
+            decided.append(scrubbed)
+    return decided
