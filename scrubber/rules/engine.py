@@ -759,9 +759,8 @@ def scrub_indexed(events: Iterable[Event], engine: Engine, index: DayContextInde
         recorder = cast("LedgerRecorder", ledger)
         yield from _in_blocks(events, partial(_decide, engine, index, recorder, recording),
                               held, first, skip)
-    elif isinstance(ledger, LedgerBatchReader):
-        batched = ledger
-        yield from _in_blocks(events, partial(_prefetched, engine, index, batched),
+    elif isinstance(ledger, LedgerBatchReader):  # a store: a block's reads batched
+        yield from _in_blocks(events, partial(_prefetched, engine, index, ledger),
                               held, first, skip)
     else:  # a claim at a time: its reads are its own queries, or none
         yield from _in_blocks(events, partial(_each, engine, index, ledger), held, first, skip,
